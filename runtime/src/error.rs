@@ -1,0 +1,118 @@
+//! Errors of the process, registry and messaging APIs.
+
+use crate::exit::ExitReason;
+use crate::pid::ProcessId;
+use std::fmt;
+
+/// The process does not exist (or has exited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no such process")]
+pub struct NoProcess;
+
+/// Why a message was not delivered; the message is handed back.
+#[derive(thiserror::Error)]
+pub enum SendError<M> {
+    /// The bounded mailbox is full.
+    #[error("mailbox full")]
+    Full(M),
+    /// The process is dead.
+    #[error("no such process")]
+    NoProcess(M),
+}
+
+impl<M> SendError<M> {
+    /// The undelivered message.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendError::Full(m) | SendError::NoProcess(m) => m,
+        }
+    }
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("Full(..)"),
+            SendError::NoProcess(_) => f.write_str("NoProcess(..)"),
+        }
+    }
+}
+
+/// Registry errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// The name is held by another process.
+    #[error("name {name:?} is already registered to {holder}")]
+    Taken {
+        /// The name.
+        name: String,
+        /// The process holding it.
+        holder: ProcessId,
+    },
+    /// The process already has a name.
+    #[error("process already registered as {0:?}")]
+    AlreadyNamed(String),
+    /// The process is not alive.
+    #[error("no such process")]
+    NoProcess,
+    /// No process holds the name.
+    #[error("name {0:?} is not registered")]
+    NotRegistered(String),
+}
+
+/// A typed lookup of a process failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No live process with that id or name.
+    #[error("no such process")]
+    NoProcess,
+    /// No process holds the name.
+    #[error("name {0:?} is not registered")]
+    NotRegistered(String),
+    /// The process takes messages of another type.
+    #[error("process takes {actual}, not {expected}")]
+    WrongType {
+        /// The message type asked for.
+        expected: &'static str,
+        /// The message type the process takes.
+        actual: &'static str,
+    },
+}
+
+/// Starting a process (a GenServer, a supervisor, a task) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// `init` failed, or the process exited before it finished starting.
+    #[error("init failed: {0}")]
+    Init(ExitReason),
+    /// The requested name is taken.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Starting did not finish in time.
+    #[error("start timed out")]
+    Timeout,
+}
+
+impl StartError {
+    /// This error as the exit reason a failed start leaves behind.
+    pub fn into_exit_reason(self) -> ExitReason {
+        match self {
+            StartError::Init(reason) => reason,
+            other => ExitReason::custom(other),
+        }
+    }
+}
+
+/// A GenServer call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No reply within the timeout.
+    #[error("call timed out")]
+    Timeout,
+    /// The server was not alive when called.
+    #[error("no such process")]
+    NoProcess,
+    /// The server exited before replying.
+    #[error("server exited: {0}")]
+    Exited(ExitReason),
+}

@@ -1,0 +1,269 @@
+//! Reading the process table without stopping the node.
+//!
+//! Every figure here comes from relaxed atomic loads or from a lock held for
+//! a few instructions (a process's relations, a mailbox's head), so an
+//! observer never pauses the processes it reads. A walk over all processes
+//! visits the table shard by shard (see [`crate::table`]).
+//!
+//! Counters are monotonic; derive rates from two snapshots.
+
+use crate::node::Node;
+use crate::pid::ProcessId;
+use crate::process::{ProcessDyn, ProcessKind, ProcessStatus, status_from};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// Everything the runtime knows about one process at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// The process id.
+    pub id: ProcessId,
+    /// Its registered name.
+    pub name: Option<String>,
+    /// Behaviour or type name (a GenServer's type, or the message type).
+    pub behaviour: &'static str,
+    /// Running, waiting or exiting.
+    pub status: ProcessStatus,
+    /// Worker or supervisor.
+    pub kind: ProcessKind,
+    /// A system process (left out of rankings by default).
+    pub system: bool,
+    /// Messages queued now.
+    pub mailbox_len: u64,
+    /// How long the oldest queued message has waited.
+    pub oldest_message_age: Option<Duration>,
+    /// Messages accepted into the mailbox since spawn (monotonic).
+    pub received: u64,
+    /// Messages taken out of the mailbox since spawn (monotonic).
+    pub handled: u64,
+    /// Messages sent by this process since spawn (monotonic).
+    pub sent: u64,
+    /// Cumulative time spent being polled (monotonic).
+    pub busy: Duration,
+    /// When it was spawned, as time since the node started.
+    pub spawned_at: Duration,
+    /// Time since it last ran.
+    pub idle_for: Duration,
+    /// The process that spawned it.
+    pub parent: Option<ProcessId>,
+    /// Its supervisor, if it was started by one.
+    pub supervisor: Option<ProcessId>,
+    /// Number of links.
+    pub links: usize,
+    /// Number of monitors it holds or is watched by.
+    pub monitors: usize,
+    /// Whether it traps exits.
+    pub trap_exit: bool,
+}
+
+/// Details for one process: its info plus relations and the head of its
+/// mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessDetail {
+    /// The summary figures.
+    pub info: ProcessInfo,
+    /// Linked processes.
+    pub links: Vec<ProcessId>,
+    /// Processes monitoring this one.
+    pub monitored_by: Vec<ProcessId>,
+    /// Processes this one monitors.
+    pub monitoring: Vec<ProcessId>,
+    /// The first queued messages, rendered with `Debug`, oldest first.
+    pub mailbox_head: Vec<String>,
+    /// The message type the process takes.
+    pub message_type: &'static str,
+}
+
+/// A borrowed view of one process during [`Node::for_each_process`]. Each
+/// accessor is a relaxed load; [`ProcessRef::info`] gathers them all.
+#[derive(Clone, Copy)]
+pub struct ProcessRef<'a> {
+    p: &'a dyn ProcessDyn,
+    node: &'a Node,
+}
+
+impl std::fmt::Debug for ProcessRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ProcessRef").field(&self.id()).finish()
+    }
+}
+
+impl ProcessRef<'_> {
+    /// The process id.
+    pub fn id(&self) -> ProcessId {
+        self.p.core().id
+    }
+    /// Messages queued now.
+    pub fn mailbox_len(&self) -> u64 {
+        self.p.mailbox_len()
+    }
+    /// Messages accepted since spawn.
+    pub fn received(&self) -> u64 {
+        self.p.received()
+    }
+    /// Messages taken out since spawn.
+    pub fn handled(&self) -> u64 {
+        self.p.core().stats.handled.load(Relaxed)
+    }
+    /// Whether it is a system process.
+    pub fn is_system(&self) -> bool {
+        self.p.core().system
+    }
+    /// Behaviour or type name.
+    pub fn behaviour(&self) -> &'static str {
+        self.p.core().behaviour
+    }
+    /// Cumulative busy time.
+    pub fn busy(&self) -> Duration {
+        busy(self.p, self.node)
+    }
+    /// All figures.
+    pub fn info(&self) -> ProcessInfo {
+        info(self.p, self.node)
+    }
+}
+
+fn busy(p: &dyn ProcessDyn, node: &Node) -> Duration {
+    let s = &p.core().stats;
+    let mut ns = s.busy_ns.load(Relaxed);
+    if status_from(s.status.load(Relaxed)) == ProcessStatus::Running {
+        ns += node
+            .clock()
+            .now_ns()
+            .saturating_sub(s.last_active.load(Relaxed));
+    }
+    Duration::from_nanos(ns)
+}
+
+fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
+    let core = p.core();
+    let s = &core.stats;
+    let (name, (links, monitors)) = {
+        let rel = core.rel.lock();
+        (rel.name.as_ref().map(|n| n.to_string()), rel.count())
+    };
+    let clock = node.clock();
+    ProcessInfo {
+        id: core.id,
+        name,
+        behaviour: core.behaviour,
+        status: status_from(s.status.load(Relaxed)),
+        kind: core.kind,
+        system: core.system,
+        mailbox_len: p.mailbox_len(),
+        oldest_message_age: p.oldest_at().map(|at| clock.since(at)),
+        received: p.received(),
+        handled: s.handled.load(Relaxed),
+        sent: s.sent.load(Relaxed),
+        busy: busy(p, node),
+        spawned_at: Duration::from_nanos(core.spawned_at),
+        idle_for: clock.since(s.last_active.load(Relaxed)),
+        parent: core.parent,
+        supervisor: if core.supervised { core.parent } else { None },
+        links,
+        monitors,
+        trap_exit: core.trap_exit.load(Relaxed),
+    }
+}
+
+/// One node of the supervision tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisionNode {
+    /// The process.
+    pub id: ProcessId,
+    /// Its registered name.
+    pub name: Option<String>,
+    /// Behaviour or type name.
+    pub behaviour: &'static str,
+    /// Worker or supervisor.
+    pub kind: ProcessKind,
+    /// Its children, in spawn order.
+    pub children: Vec<SupervisionNode>,
+}
+
+impl Node {
+    /// Number of live processes (O(shards)).
+    pub fn process_count(&self) -> usize {
+        self.table().len()
+    }
+
+    /// Visits every live process. The callback runs under a shard's read
+    /// lock: keep it short and do not spawn or look up processes from it.
+    pub fn for_each_process(&self, mut f: impl FnMut(ProcessRef<'_>)) {
+        self.table().for_each(|p| f(ProcessRef { p, node: self }));
+    }
+
+    /// A snapshot of every live process, sorted by id.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        let mut out = Vec::with_capacity(self.process_count());
+        self.for_each_process(|p| out.push(p.info()));
+        out.sort_by_key(|i| i.id);
+        out
+    }
+
+    /// The figures of one process, if it is alive.
+    pub fn process_info(&self, pid: ProcessId) -> Option<ProcessInfo> {
+        self.lookup(pid).map(|p| info(&*p, self))
+    }
+
+    /// Full details of one process, with up to `peek` queued messages.
+    pub fn process_detail(&self, pid: ProcessId, peek: usize) -> Option<ProcessDetail> {
+        let p: Arc<dyn ProcessDyn> = self.lookup(pid)?;
+        let (links, (monitored_by, monitoring)) = {
+            let rel = p.core().rel.lock();
+            (rel.links(), rel.monitors())
+        };
+        Some(ProcessDetail {
+            info: info(&*p, self),
+            links,
+            monitored_by,
+            monitoring,
+            mailbox_head: p.peek(peek, 256),
+            message_type: p.message_type(),
+        })
+    }
+
+    /// The supervision trees of this node: every supervisor that is not
+    /// itself supervised, with its descendants.
+    pub fn supervision_tree(&self) -> Vec<SupervisionNode> {
+        let mut all = Vec::new();
+        self.for_each_process(|p| {
+            let core = p.p.core();
+            if core.kind == ProcessKind::Supervisor || core.supervised {
+                all.push((
+                    core.id,
+                    if core.supervised { core.parent } else { None },
+                    core.behaviour,
+                    core.kind,
+                ));
+            }
+        });
+        all.sort_by_key(|a| a.0);
+        fn build(
+            node: &Node,
+            all: &[(ProcessId, Option<ProcessId>, &'static str, ProcessKind)],
+            id: ProcessId,
+            behaviour: &'static str,
+            kind: ProcessKind,
+        ) -> SupervisionNode {
+            SupervisionNode {
+                id,
+                name: node
+                    .lookup(id)
+                    .and_then(|p| p.core().rel.lock().name.as_ref().map(|n| n.to_string())),
+                behaviour,
+                kind,
+                children: all
+                    .iter()
+                    .filter(|c| c.1 == Some(id))
+                    .map(|c| build(node, all, c.0, c.2, c.3))
+                    .collect(),
+            }
+        }
+        all.iter()
+            .filter(|a| a.1.is_none() && a.3 == ProcessKind::Supervisor)
+            .map(|a| build(self, &all, a.0, a.2, a.3))
+            .collect()
+    }
+}

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+
+mod clock;
+mod error;
+mod exit;
+pub mod gen_server;
+mod introspect;
+mod mailbox;
+mod node;
+mod pid;
+mod process;
+mod registry;
+mod signal;
+// pub mod supervisor;
+mod table;
+// pub mod task;
+pub mod timer;
+pub mod trace;
+
+pub use clock::ClockSource;
+pub use error::{CallError, LookupError, NoProcess, RegistryError, SendError, StartError};
+pub use exit::{ExitReason, IntoExitReason};
+pub use gen_server::{
+    CallResult, Flow, GenServer, Info, ReplyTo, ServerContext, ServerOptions, ServerPid,
+};
+pub use introspect::{ProcessDetail, ProcessInfo, ProcessRef, SupervisionNode};
+pub use mailbox::MailboxConfig;
+pub use node::{Node, NodeConfig, NodeError, NodeStats};
+pub use pid::{Message, Pid, ProcessId};
+pub use process::{Context, ProcessKind, ProcessStatus, SpawnOptions};
+pub use signal::{Down, Exit, MonitorRef, Received};

@@ -1,0 +1,396 @@
+//! A node: the process table, registry, clock and counters that processes
+//! share, and the entry points to spawn, look up and signal processes.
+//!
+//! A node runs its processes as tasks on the tokio runtime it was started
+//! in. `Node` is a cheap handle (one `Arc`); clone it freely.
+//!
+//! # Metrics
+//! With a `metrics` recorder installed *before* [`Node::start`], the node
+//! reports `clustertop_processes_spawned_total`,
+//! `clustertop_processes_exited_total{reason}`,
+//! `clustertop_dead_letters_total`, the gauge `clustertop_processes` and,
+//! per GenServer behaviour, `clustertop_call_duration_seconds`. Every label
+//! set is bounded: node name, behaviour type, exit-reason class; never a pid.
+
+use crate::clock::{Clock, ClockSource};
+use crate::error::LookupError;
+use crate::exit::{ExitReason, IntoExitReason};
+use crate::pid::{Message, Pid, ProcessId};
+use crate::process::{self, Context, ProcessDyn, ProcessShared, SpawnOptions};
+use crate::registry::Registry;
+use crate::signal::MonitorRef;
+use crate::table::ProcessTable;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, SystemTime};
+
+/// Configuration of a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The node name, `name@host`.
+    pub name: String,
+    /// Where the node reads monotonic time from.
+    pub clock: ClockSource,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: "nonode@nohost".to_owned(),
+            clock: ClockSource::Fast,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// A configuration with the given `name@host`.
+    pub fn new(name: impl Into<String>) -> Self {
+        NodeConfig {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the clock source.
+    pub fn clock(mut self, clock: ClockSource) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// Starting a node failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// `Node::start` was called outside a tokio runtime.
+    #[error("a node must be started inside a tokio runtime")]
+    NoRuntime,
+    /// The node name is not of the form `name@host`.
+    #[error("invalid node name {0:?}: expected name@host")]
+    InvalidName(String),
+}
+
+/// Node-wide counters (monotonic; relaxed atomics, touched on spawn, exit
+/// and dead letters, never per delivered message).
+#[derive(Debug, Default)]
+struct NodeCounters {
+    spawned: AtomicU64,
+    exited: AtomicU64,
+    crashed: AtomicU64,
+    dead_letters: AtomicU64,
+}
+
+/// A snapshot of node-wide counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Processes alive now.
+    pub processes: usize,
+    /// Processes spawned since start.
+    pub spawned: u64,
+    /// Processes exited since start.
+    pub exited: u64,
+    /// Processes exited with a reason other than `normal` or `shutdown`.
+    pub crashed: u64,
+    /// Messages dropped because the target was dead or its bounded mailbox full.
+    pub dead_letters: u64,
+}
+
+struct Instruments {
+    spawned: metrics::Counter,
+    exited: [metrics::Counter; 5],
+    dead_letters: metrics::Counter,
+    processes: metrics::Gauge,
+    calls: RwLock<HashMap<&'static str, metrics::Histogram>>,
+}
+
+impl Instruments {
+    fn new(node: &Arc<str>) -> Self {
+        let exited = |reason: &'static str| metrics::counter!("clustertop_processes_exited_total", "node" => node.to_string(), "reason" => reason);
+        Instruments {
+            spawned: metrics::counter!("clustertop_processes_spawned_total", "node" => node.to_string()),
+            exited: [
+                exited("normal"),
+                exited("shutdown"),
+                exited("killed"),
+                exited("panic"),
+                exited("error"),
+            ],
+            dead_letters: metrics::counter!("clustertop_dead_letters_total", "node" => node.to_string()),
+            processes: metrics::gauge!("clustertop_processes", "node" => node.to_string()),
+            calls: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+struct NodeInner {
+    name: Arc<str>,
+    creation: u32,
+    clock: Clock,
+    handle: tokio::runtime::Handle,
+    started_at: SystemTime,
+    next_serial: AtomicU64,
+    next_ref: AtomicU64,
+    table: ProcessTable,
+    registry: Registry,
+    counters: NodeCounters,
+    instruments: Instruments,
+}
+
+/// A running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+impl Node {
+    /// Starts a node on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`NodeError::NoRuntime`] outside a runtime; [`NodeError::InvalidName`]
+    /// for a name that is not `name@host`.
+    pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
+        let valid = config
+            .name
+            .split_once('@')
+            .is_some_and(|(n, h)| !n.is_empty() && !h.is_empty() && !h.contains('@'));
+        if !valid {
+            return Err(NodeError::InvalidName(config.name));
+        }
+        let name: Arc<str> = config.name.into();
+        let now = SystemTime::now();
+        let nanos = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        // A 16-bit creation keeps pids short; it differs between incarnations
+        // started at different nanoseconds with probability 1 - 1/65535.
+        let creation =
+            (((nanos ^ (nanos >> 17) ^ u128::from(std::process::id())) % 65_535) + 1) as u32;
+        Ok(Node {
+            inner: Arc::new(NodeInner {
+                instruments: Instruments::new(&name),
+                name,
+                creation,
+                clock: Clock::new(config.clock),
+                handle,
+                started_at: now,
+                next_serial: AtomicU64::new(1),
+                next_ref: AtomicU64::new(1),
+                table: ProcessTable::new(),
+                registry: Registry::default(),
+                counters: NodeCounters::default(),
+            }),
+        })
+    }
+
+    /// The node's name, `name@host`.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The creation number of this node incarnation.
+    pub fn creation(&self) -> u32 {
+        self.inner.creation
+    }
+
+    /// Wall-clock time the node started.
+    pub fn started_at(&self) -> SystemTime {
+        self.inner.started_at
+    }
+
+    /// Time since the node started, on the node clock.
+    pub fn uptime(&self) -> Duration {
+        Duration::from_nanos(self.inner.clock.now_ns())
+    }
+
+    /// Spawns a process running `body`, with default options.
+    pub fn spawn<M, F, Fut>(&self, body: F) -> Pid<M>
+    where
+        M: Message,
+        F: FnOnce(Context<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        process::spawn(self, SpawnOptions::default(), body)
+    }
+
+    /// Spawns a process and links it to the calling process (when called
+    /// from inside one) before it first runs.
+    pub fn spawn_link<M, F, Fut>(&self, body: F) -> Pid<M>
+    where
+        M: Message,
+        F: FnOnce(Context<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        process::spawn(self, SpawnOptions::new().link(), body)
+    }
+
+    /// Spawns a process with explicit options.
+    pub fn spawn_opts<M, F, Fut>(&self, opts: SpawnOptions, body: F) -> Pid<M>
+    where
+        M: Message,
+        F: FnOnce(Context<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        process::spawn(self, opts, body)
+    }
+
+    /// Sends an exit signal to `pid`, as OTP's `exit/2`: `kill` cannot be
+    /// trapped; a trapping process gets an `EXIT` message; otherwise any
+    /// reason but `normal` ends the process. A dead `pid` is ignored.
+    pub fn exit(&self, pid: ProcessId, reason: ExitReason) {
+        if let Some(p) = self.lookup(pid) {
+            let from = process::current_id().unwrap_or(ProcessId {
+                node: 0,
+                serial: 0,
+                creation: self.inner.creation,
+            });
+            process::deliver_exit(&*p, from, reason);
+        }
+    }
+
+    /// Waits until `pid` exits and returns its exit reason (at once if it
+    /// is not alive: `noproc`, or its reason if it has just exited).
+    pub async fn wait_exit(&self, pid: ProcessId) -> ExitReason {
+        let Some(p) = self.lookup(pid) else {
+            return ExitReason::NoProc;
+        };
+        let rx = crate::process::exit_waiter(p.core());
+        drop(p);
+        rx.await.unwrap_or(ExitReason::NoProc)
+    }
+
+    /// Whether `pid` is a live process of this node.
+    pub fn is_alive(&self, pid: ProcessId) -> bool {
+        self.lookup(pid).is_some()
+    }
+
+    /// A typed handle to the live process `pid`.
+    ///
+    /// # Errors
+    /// [`LookupError::NoProcess`] if it is not alive;
+    /// [`LookupError::WrongType`] if it takes another message type.
+    pub fn pid<M: Message>(&self, pid: ProcessId) -> Result<Pid<M>, LookupError> {
+        let p = self.lookup(pid).ok_or(LookupError::NoProcess)?;
+        downcast(p)
+    }
+
+    /// Counters of the node.
+    pub fn stats(&self) -> NodeStats {
+        let c = &self.inner.counters;
+        NodeStats {
+            processes: self.inner.table.len(),
+            spawned: c.spawned.load(Relaxed),
+            exited: c.exited.load(Relaxed),
+            crashed: c.crashed.load(Relaxed),
+            dead_letters: c.dead_letters.load(Relaxed),
+        }
+    }
+
+    // ---- crate-internal ----
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.inner.handle
+    }
+
+    pub(crate) fn table(&self) -> &ProcessTable {
+        &self.inner.table
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub(crate) fn next_process_id(&self) -> ProcessId {
+        ProcessId {
+            node: 0,
+            serial: self.inner.next_serial.fetch_add(1, Relaxed),
+            creation: self.inner.creation,
+        }
+    }
+
+    pub(crate) fn next_ref(&self) -> MonitorRef {
+        MonitorRef(self.inner.next_ref.fetch_add(1, Relaxed))
+    }
+
+    pub(crate) fn lookup(&self, pid: ProcessId) -> Option<Arc<dyn ProcessDyn>> {
+        if pid.node != 0 || pid.creation != self.inner.creation {
+            return None;
+        }
+        self.inner.table.get(pid.serial)
+    }
+
+    pub(crate) fn count_spawn(&self) {
+        self.inner.counters.spawned.fetch_add(1, Relaxed);
+        self.inner.instruments.spawned.increment(1);
+        self.inner.instruments.processes.increment(1.0);
+    }
+
+    pub(crate) fn count_exit(&self, reason: &ExitReason) {
+        let c = &self.inner.counters;
+        c.exited.fetch_add(1, Relaxed);
+        let class = match reason {
+            ExitReason::Normal => 0,
+            ExitReason::Shutdown => 1,
+            ExitReason::Kill | ExitReason::Killed => 2,
+            ExitReason::Panic(_) => 3,
+            _ => 4,
+        };
+        if class >= 2 {
+            c.crashed.fetch_add(1, Relaxed);
+        }
+        self.inner.instruments.exited[class].increment(1);
+        self.inner.instruments.processes.decrement(1.0);
+    }
+
+    pub(crate) fn count_dead_letter(&self) {
+        self.inner.counters.dead_letters.fetch_add(1, Relaxed);
+        self.inner.instruments.dead_letters.increment(1);
+    }
+
+    pub(crate) fn record_call(&self, behaviour: &'static str, elapsed: Duration) {
+        let inst = &self.inner.instruments;
+        if let Some(h) = inst.calls.read().get(behaviour) {
+            h.record(elapsed.as_secs_f64());
+            return;
+        }
+        let h = metrics::histogram!(
+            "clustertop_call_duration_seconds",
+            "node" => self.inner.name.to_string(),
+            "behaviour" => behaviour
+        );
+        h.record(elapsed.as_secs_f64());
+        inst.calls.write().insert(behaviour, h);
+    }
+}
+
+pub(crate) fn downcast<M: Message>(p: Arc<dyn ProcessDyn>) -> Result<Pid<M>, LookupError> {
+    let actual = p.message_type();
+    p.into_any()
+        .downcast::<ProcessShared<M>>()
+        .map(|shared| Pid { shared })
+        .map_err(|_| LookupError::WrongType {
+            expected: std::any::type_name::<M>(),
+            actual,
+        })
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.inner.name)
+            .field("creation", &self.inner.creation)
+            .field("processes", &self.inner.table.len())
+            .finish()
+    }
+}

@@ -1,0 +1,402 @@
+//! Processes: spawning, the per-process record, the poll wrapper that times
+//! and guards every poll, and the exit path that fires links and monitors.
+//!
+//! # Guarantees
+//! - A panic in a process body becomes its exit reason
+//!   ([`ExitReason::Panic`]); it never unwinds into the runtime.
+//! - On exit, in order: the exit reason is set, the mailbox is closed (queued
+//!   messages are dropped), the process leaves the table, its name and
+//!   groups, then links get exit signals and monitors get `DOWN`.
+//! - A kill (an untrapped exit signal) takes effect at the process's next
+//!   poll: the body's future is dropped, running its destructors. A body
+//!   that never yields cannot be killed, as with any cooperative scheduler.
+//!
+//! # Cost per poll
+//! Two clock reads (about 10 ns each with the default clock) to account busy
+//! time, a thread-local store to publish the current process, a relaxed load
+//! of the kill flag, and a few relaxed stores to owner-only counters.
+
+mod context;
+mod exit;
+mod relations;
+
+pub use context::Context;
+pub(crate) use exit::deliver_exit;
+pub(crate) use relations::{Relation, Relations, exit_waiter};
+
+use crate::exit::{ExitReason, IntoExitReason, panic_message};
+use crate::mailbox::{Mailbox, MailboxConfig};
+use crate::node::Node;
+use crate::pid::{Message, Pid, ProcessId};
+use crate::signal::SystemMsg;
+use parking_lot::Mutex;
+use std::any::Any;
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::task::{Poll, ready};
+
+/// What a process is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcessStatus {
+    /// Not being polled: waiting for a message, a timer or a reply.
+    Waiting,
+    /// Being polled on a scheduler thread.
+    Running,
+    /// Exiting: its exit path is running.
+    Exiting,
+}
+
+/// What kind of process this is, for the supervision tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProcessKind {
+    /// An ordinary process.
+    #[default]
+    Worker,
+    /// A supervisor: its children appear under it in the supervision tree.
+    Supervisor,
+}
+
+/// Options for [`Node::spawn_opts`].
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    pub(crate) link: bool,
+    pub(crate) link_to: Option<ProcessId>,
+    pub(crate) mailbox: MailboxConfig,
+    pub(crate) behaviour: Option<&'static str>,
+    pub(crate) system: bool,
+    pub(crate) kind: ProcessKind,
+}
+
+impl SpawnOptions {
+    /// Default options: unlinked, unbounded mailbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Link the new process to the calling process (when called from inside
+    /// one) before it first runs.
+    pub fn link(mut self) -> Self {
+        self.link = true;
+        self
+    }
+
+    /// Link the new process to `pid` before it first runs. If `pid` is dead,
+    /// the new process receives an exit signal with reason `noproc`.
+    pub fn link_to(mut self, pid: ProcessId) -> Self {
+        self.link_to = Some(pid);
+        self
+    }
+
+    /// The mailbox size policy.
+    pub fn mailbox(mut self, mailbox: MailboxConfig) -> Self {
+        self.mailbox = mailbox;
+        self
+    }
+
+    /// The behaviour or type name shown by introspection (default: the
+    /// message type's name).
+    pub fn behaviour(mut self, name: &'static str) -> Self {
+        self.behaviour = Some(name);
+        self
+    }
+
+    /// Mark as a system process (for example the observability agent's),
+    /// which rankings and views may leave out.
+    pub fn system(mut self, system: bool) -> Self {
+        self.system = system;
+        self
+    }
+
+    /// The process kind.
+    pub fn kind(mut self, kind: ProcessKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// Per-process counters. Every field is written by one writer (the owner
+/// task), so updates are relaxed load + store, never a locked RMW.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) status: AtomicU8,
+    pub(crate) sent: AtomicU64,
+    pub(crate) handled: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
+    pub(crate) last_active: AtomicU64,
+}
+
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
+}
+
+const STATUS_WAITING: u8 = 0;
+const STATUS_RUNNING: u8 = 1;
+const STATUS_EXITING: u8 = 2;
+
+pub(crate) fn status_from(v: u8) -> ProcessStatus {
+    match v {
+        STATUS_RUNNING => ProcessStatus::Running,
+        STATUS_EXITING => ProcessStatus::Exiting,
+        _ => ProcessStatus::Waiting,
+    }
+}
+
+/// The untyped part of a process, shared by its handles, the table and the
+/// exit path.
+#[derive(Debug)]
+pub(crate) struct ProcessCore {
+    pub(crate) id: ProcessId,
+    pub(crate) node: Node,
+    pub(crate) behaviour: &'static str,
+    pub(crate) system: bool,
+    pub(crate) kind: ProcessKind,
+    pub(crate) parent: Option<ProcessId>,
+    /// Set when the parent was a supervisor.
+    pub(crate) supervised: bool,
+    pub(crate) spawned_at: u64,
+    pub(crate) stats: Stats,
+    pub(crate) trap_exit: AtomicBool,
+    pub(crate) killed: AtomicBool,
+    pub(crate) rel: Mutex<Relations>,
+    pub(crate) exit_reason: OnceLock<ExitReason>,
+}
+
+/// A process's shared state: the untyped core and the typed mailbox, in one
+/// allocation.
+#[derive(Debug)]
+pub(crate) struct ProcessShared<M> {
+    pub(crate) core: ProcessCore,
+    pub(crate) mailbox: Mailbox<M>,
+}
+
+/// The object-safe view of a process of any message type, held by the
+/// process table.
+pub(crate) trait ProcessDyn: Send + Sync + 'static {
+    fn core(&self) -> &ProcessCore;
+    fn mailbox_len(&self) -> u64;
+    fn received(&self) -> u64;
+    fn oldest_at(&self) -> Option<u64>;
+    fn peek(&self, n: usize, max_chars: usize) -> Vec<String>;
+    fn push_system(&self, msg: SystemMsg) -> bool;
+    fn close_mailbox(&self);
+    fn message_type(&self) -> &'static str;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<M: Message> ProcessDyn for ProcessShared<M> {
+    fn core(&self) -> &ProcessCore {
+        &self.core
+    }
+    fn mailbox_len(&self) -> u64 {
+        self.mailbox.len()
+    }
+    fn received(&self) -> u64 {
+        self.mailbox.received()
+    }
+    fn oldest_at(&self) -> Option<u64> {
+        self.mailbox.oldest_at()
+    }
+    fn peek(&self, n: usize, max_chars: usize) -> Vec<String> {
+        let mut out = Vec::with_capacity(n.min(64));
+        self.mailbox.peek_with(n, |env| {
+            let mut s = format!("{:?}", env.item);
+            if s.len() > max_chars {
+                let mut cut = max_chars;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                s.truncate(cut);
+                s.push('…');
+            }
+            out.push(s);
+        });
+        out
+    }
+    fn push_system(&self, msg: SystemMsg) -> bool {
+        let env = crate::mailbox::Envelope {
+            item: msg.into_item(),
+            from: current_id(),
+            at: self.core.node.clock().now_ns(),
+            trace: None,
+        };
+        self.mailbox.push(env, false).is_ok()
+    }
+    fn close_mailbox(&self) {
+        self.mailbox.close()
+    }
+    fn message_type(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+thread_local! {
+    /// The process being polled on this thread; null outside a process poll.
+    static CURRENT: Cell<*const ProcessCore> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with the process currently being polled on this thread.
+pub(crate) fn with_current<R>(f: impl FnOnce(&ProcessCore) -> R) -> Option<R> {
+    CURRENT.with(|c| {
+        let ptr = c.get();
+        // SAFETY: CURRENT is non-null only while `Runner::poll` runs, and the
+        // runner holds an `Arc` to the core for that whole time.
+        (!ptr.is_null()).then(|| f(unsafe { &*ptr }))
+    })
+}
+
+/// The id of the process being polled on this thread, if any.
+pub(crate) fn current_id() -> Option<ProcessId> {
+    with_current(|c| c.id)
+}
+
+/// Counts a send by the current process and returns its id.
+#[inline]
+pub(crate) fn note_send() -> Option<ProcessId> {
+    with_current(|c| {
+        bump(&c.stats.sent, 1);
+        c.id
+    })
+}
+
+/// Spawns a process on `node`.
+pub(crate) fn spawn<M, F, Fut>(node: &Node, opts: SpawnOptions, body: F) -> Pid<M>
+where
+    M: Message,
+    F: FnOnce(Context<M>) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoExitReason,
+{
+    let id = node.next_process_id();
+    let now = node.clock().now_ns();
+    let (parent, parent_kind) =
+        with_current(|c| (Some(c.id), c.kind)).unwrap_or((None, ProcessKind::Worker));
+    let mut rel = Relations::default();
+    if opts.link {
+        if let Some(p) = parent {
+            rel.push(Relation::Link(p));
+        }
+    }
+    let shared = Arc::new(ProcessShared {
+        core: ProcessCore {
+            id,
+            node: node.clone(),
+            behaviour: opts.behaviour.unwrap_or_else(std::any::type_name::<M>),
+            system: opts.system,
+            kind: opts.kind,
+            parent,
+            supervised: parent_kind == ProcessKind::Supervisor,
+            spawned_at: now,
+            stats: Stats::default(),
+            trap_exit: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            rel: Mutex::new(rel),
+            exit_reason: OnceLock::new(),
+        },
+        mailbox: Mailbox::new(opts.mailbox),
+    });
+    shared.core.stats.last_active.store(now, Relaxed);
+    let dynamic: Arc<dyn ProcessDyn> = shared.clone();
+    node.table().insert(id.serial, dynamic.clone());
+    node.count_spawn();
+    if opts.link && parent.is_some() {
+        with_current(|c| c.rel.lock().push(Relation::Link(id)));
+    }
+    if let Some(target) = opts.link_to {
+        if let Err(crate::error::NoProcess) = relations::link(node, &*dynamic, target) {
+            deliver_exit(&*dynamic, target, ExitReason::NoProc);
+        }
+    }
+    let fut = body(Context::new(shared.clone()));
+    let runner = Runner {
+        shared: shared.clone(),
+        waker_stored: false,
+        fut,
+    };
+    node.handle().spawn(async move {
+        let reason = runner.await;
+        exit::finish(dynamic, reason);
+    });
+    Pid { shared }
+}
+
+pin_project_lite::pin_project! {
+    /// Wraps a process body: publishes the current process, times each poll,
+    /// honours kills and turns panics into exit reasons.
+    struct Runner<M, F> {
+        shared: Arc<ProcessShared<M>>,
+        waker_stored: bool,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<M, F> Future for Runner<M, F>
+where
+    M: Message,
+    F: Future,
+    F::Output: IntoExitReason,
+{
+    type Output = ExitReason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<ExitReason> {
+        let this = self.project();
+        let core = &this.shared.core;
+        if !*this.waker_stored {
+            core.rel.lock().waker = Some(cx.waker().clone());
+            *this.waker_stored = true;
+        }
+        if core.killed.load(Relaxed) {
+            return Poll::Ready(take_kill_reason(core));
+        }
+        let clock = core.node.clock();
+        let t0 = clock.now_ns();
+        core.stats.status.store(STATUS_RUNNING, Relaxed);
+        core.stats.last_active.store(t0, Relaxed);
+        let prev = CURRENT.with(|c| c.replace(core as *const ProcessCore));
+        let fut = this.fut;
+        let result = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+        CURRENT.with(|c| c.set(prev));
+        let t1 = clock.now_ns();
+        bump(&core.stats.busy_ns, t1.saturating_sub(t0));
+        core.stats.status.store(STATUS_WAITING, Relaxed);
+        match result {
+            Ok(poll) => {
+                let out = ready!(poll);
+                Poll::Ready(out.into_exit_reason())
+            }
+            Err(payload) => Poll::Ready(ExitReason::Panic(panic_message(&*payload))),
+        }
+    }
+}
+
+fn take_kill_reason(core: &ProcessCore) -> ExitReason {
+    core.rel
+        .lock()
+        .kill_reason
+        .take()
+        .unwrap_or(ExitReason::Killed)
+}
+
+/// Asks the process to exit with `reason` at its next poll.
+pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
+    let waker = {
+        let mut rel = core.rel.lock();
+        if rel.closed || core.killed.load(Relaxed) {
+            return;
+        }
+        rel.kill_reason = Some(reason);
+        core.killed.store(true, Relaxed);
+        rel.waker.clone()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}

@@ -1,0 +1,167 @@
+//! The handle a process body receives: its own pid, its mailbox, and the
+//! operations only a process can do on itself (trap exits, link, monitor).
+
+use super::relations;
+use super::{ProcessShared, SpawnOptions, bump};
+use crate::error::NoProcess;
+use crate::exit::IntoExitReason;
+use crate::node::Node;
+use crate::pid::{Message, Pid, ProcessId};
+use crate::signal::{MonitorRef, Received};
+use crate::trace::TraceContext;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
+use std::time::Duration;
+
+/// Messages a process may take in a row before it yields to the scheduler,
+/// so one busy process cannot starve the others on its thread.
+const RECV_BUDGET: u32 = 128;
+
+/// A process's view of itself, passed to its body.
+pub struct Context<M> {
+    shared: Arc<ProcessShared<M>>,
+    streak: u32,
+    last_trace: Option<TraceContext>,
+    last_from: Option<ProcessId>,
+}
+
+impl<M: Message> Context<M> {
+    pub(crate) fn new(shared: Arc<ProcessShared<M>>) -> Self {
+        Context {
+            shared,
+            streak: 0,
+            last_trace: None,
+            last_from: None,
+        }
+    }
+
+    /// This process's id.
+    pub fn id(&self) -> ProcessId {
+        self.shared.core.id
+    }
+
+    /// A typed handle to this process.
+    pub fn pid(&self) -> Pid<M> {
+        Pid {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The node this process runs on.
+    pub fn node(&self) -> &Node {
+        &self.shared.core.node
+    }
+
+    /// The process that spawned this one, if it was spawned from a process.
+    pub fn parent(&self) -> Option<ProcessId> {
+        self.shared.core.parent
+    }
+
+    /// Waits for the next message (FIFO per sender) or system message.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a message is taken out of the mailbox only when this
+    /// future completes.
+    pub fn recv(&mut self) -> impl Future<Output = Received<M>> + Send + '_ {
+        poll_fn(move |cx| {
+            if self.streak >= RECV_BUDGET {
+                self.streak = 0;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match self.shared.mailbox.poll_pop(cx) {
+                Poll::Ready(env) => {
+                    self.streak += 1;
+                    Poll::Ready(self.take(env))
+                }
+                Poll::Pending => {
+                    self.streak = 0;
+                    Poll::Pending
+                }
+            }
+        })
+    }
+
+    /// Like [`recv`](Self::recv), giving up after `timeout`.
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Received<M>> {
+        tokio::time::timeout(timeout, self.recv()).await.ok()
+    }
+
+    /// Takes the next message if one is queued.
+    pub fn try_recv(&mut self) -> Option<Received<M>> {
+        let env = self.shared.mailbox.try_pop()?;
+        Some(self.take(env))
+    }
+
+    fn take(&mut self, env: crate::mailbox::Envelope<M>) -> Received<M> {
+        bump(&self.shared.core.stats.handled, 1);
+        self.last_trace = env.trace;
+        self.last_from = env.from;
+        env.item.into_received()
+    }
+
+    /// The trace context that came with the last received message.
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        self.last_trace
+    }
+
+    /// The process that sent the last received message, if it was sent
+    /// from inside a process.
+    pub fn last_sender(&self) -> Option<ProcessId> {
+        self.last_from
+    }
+
+    /// Turns exit signals from linked processes into [`Received::Exit`]
+    /// messages instead of exiting (except `kill`, which cannot be trapped).
+    pub fn trap_exit(&self, trap: bool) {
+        self.shared.core.trap_exit.store(trap, Relaxed);
+    }
+
+    /// Links this process with `pid`: when either exits abnormally, the
+    /// other gets an exit signal.
+    ///
+    /// # Errors
+    /// [`NoProcess`] if `pid` is not alive.
+    pub fn link(&self, pid: ProcessId) -> Result<(), NoProcess> {
+        relations::link(self.node(), &*self.shared, pid)
+    }
+
+    /// Removes a link; a no-op if there is none.
+    pub fn unlink(&self, pid: ProcessId) {
+        relations::unlink(self.node(), &self.shared.core, pid)
+    }
+
+    /// Monitors `pid`: one [`Received::Down`] arrives when it exits, at once
+    /// with reason `noproc` if it is already dead.
+    pub fn monitor(&self, pid: ProcessId) -> MonitorRef {
+        relations::monitor(self.node(), &*self.shared, pid)
+    }
+
+    /// Removes a monitor. Returns `false` if it had fired or did not exist.
+    pub fn demonitor(&self, monitor: MonitorRef) -> bool {
+        relations::demonitor(self.node(), &self.shared.core, monitor)
+    }
+
+    /// Spawns a process linked to this one.
+    pub fn spawn_link<N, F, Fut>(&self, body: F) -> Pid<N>
+    where
+        N: Message,
+        F: FnOnce(Context<N>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        self.node()
+            .spawn_opts(SpawnOptions::new().link_to(self.id()), body)
+    }
+}
+
+impl<M> fmt::Debug for Context<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &self.shared.core.id)
+            .finish_non_exhaustive()
+    }
+}

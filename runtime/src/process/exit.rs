@@ -1,0 +1,78 @@
+//! The exit path of a process and the delivery of exit signals.
+
+use super::{ProcessDyn, Relation, STATUS_EXITING, kill};
+use crate::exit::ExitReason;
+use crate::pid::ProcessId;
+use crate::signal::{Down, Exit, SystemMsg};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Delivers an exit signal from `from` to `target`, following OTP's rules:
+/// `kill` cannot be trapped; a trapping process gets an `EXIT` message; a
+/// non-trapping one ignores `normal` and exits with any other reason.
+pub(crate) fn deliver_exit(target: &dyn ProcessDyn, from: ProcessId, reason: ExitReason) {
+    let core = target.core();
+    if reason == ExitReason::Kill {
+        kill(core, ExitReason::Killed);
+    } else if core.trap_exit.load(Relaxed) {
+        target.push_system(SystemMsg::Exit(Box::new(Exit { from, reason })));
+    } else if reason != ExitReason::Normal {
+        kill(core, reason);
+    }
+}
+
+/// Runs once when a process's body has ended with `reason`.
+pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
+    let core = process.core();
+    let node = &core.node;
+    let id = core.id;
+    let _ = core.exit_reason.set(reason.clone());
+    core.stats.status.store(STATUS_EXITING, Relaxed);
+    process.close_mailbox();
+    let (items, name) = {
+        let mut rel = core.rel.lock();
+        rel.closed = true;
+        rel.waker = None;
+        (std::mem::take(&mut rel.items), rel.name.take())
+    };
+    node.table().remove(id.serial);
+    if let Some(name) = name {
+        node.registry().release_name(&name, id);
+    }
+    for item in items {
+        match item {
+            Relation::Link(other) => {
+                if let Some(p) = node.lookup(other) {
+                    p.core().rel.lock().remove_link(id);
+                    deliver_exit(&*p, id, reason.clone());
+                }
+            }
+            Relation::MonitoredBy(mref, watcher) => {
+                if let Some(w) = node.lookup(watcher) {
+                    w.core().rel.lock().remove_monitor(mref);
+                    w.push_system(SystemMsg::Down(Box::new(Down {
+                        monitor: mref,
+                        pid: id,
+                        reason: reason.clone(),
+                    })));
+                }
+            }
+            Relation::Monitoring(mref, target) => {
+                if let Some(t) = node.lookup(target) {
+                    t.core().rel.lock().remove_monitor(mref);
+                }
+            }
+            Relation::Group(group) => node.registry().leave_group(&group, id),
+            Relation::Waiter(tx) => {
+                let _ = tx.send(reason.clone());
+            }
+        }
+    }
+    node.count_exit(&reason);
+    match &reason {
+        ExitReason::Normal | ExitReason::Shutdown => {
+            tracing::trace!(pid = %id, behaviour = core.behaviour, %reason, "process exited")
+        }
+        _ => tracing::warn!(pid = %id, behaviour = core.behaviour, %reason, "process exited"),
+    }
+}

@@ -1,0 +1,190 @@
+//! Links, monitors, group memberships and exit waiters of one process.
+//!
+//! Each process keeps its relations in one small vector behind its own lock.
+//! Operations lock one process at a time (never two at once), so they cannot
+//! deadlock. A race with an exiting peer can leave a stale entry behind; the
+//! exit path skips entries whose peer is gone, so a stale entry costs only
+//! its slot until the owner exits.
+
+use super::{ProcessCore, ProcessDyn};
+use crate::error::NoProcess;
+use crate::exit::ExitReason;
+use crate::node::Node;
+use crate::pid::ProcessId;
+use crate::signal::{Down, MonitorRef, SystemMsg};
+use std::sync::Arc;
+use std::task::Waker;
+use tokio::sync::oneshot;
+
+#[derive(Debug)]
+pub(crate) enum Relation {
+    Link(ProcessId),
+    /// `watcher` monitors this process.
+    MonitoredBy(MonitorRef, ProcessId),
+    /// This process monitors `target`.
+    Monitoring(MonitorRef, ProcessId),
+    Group(Arc<str>),
+    /// Someone outside the process model waits for the exit reason.
+    Waiter(oneshot::Sender<ExitReason>),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Relations {
+    pub(crate) items: Vec<Relation>,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) closed: bool,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) kill_reason: Option<ExitReason>,
+}
+
+impl Relations {
+    pub(crate) fn push(&mut self, r: Relation) {
+        self.items.push(r);
+    }
+
+    pub(crate) fn has_link(&self, pid: ProcessId) -> bool {
+        self.items
+            .iter()
+            .any(|r| matches!(r, Relation::Link(p) if *p == pid))
+    }
+
+    pub(crate) fn remove_link(&mut self, pid: ProcessId) {
+        if let Some(i) = self
+            .items
+            .iter()
+            .position(|r| matches!(r, Relation::Link(p) if *p == pid))
+        {
+            self.items.swap_remove(i);
+        }
+    }
+
+    pub(crate) fn remove_monitor(&mut self, mref: MonitorRef) -> Option<ProcessId> {
+        let i = self.items.iter().position(
+            |r| matches!(r, Relation::MonitoredBy(m, _) | Relation::Monitoring(m, _) if *m == mref),
+        )?;
+        match self.items.swap_remove(i) {
+            Relation::MonitoredBy(_, p) | Relation::Monitoring(_, p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn count(&self) -> (usize, usize) {
+        let mut links = 0;
+        let mut monitors = 0;
+        for r in &self.items {
+            match r {
+                Relation::Link(_) => links += 1,
+                Relation::MonitoredBy(..) | Relation::Monitoring(..) => monitors += 1,
+                _ => {}
+            }
+        }
+        (links, monitors)
+    }
+
+    pub(crate) fn links(&self) -> Vec<ProcessId> {
+        self.items
+            .iter()
+            .filter_map(|r| match r {
+                Relation::Link(p) => Some(*p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(crate) fn monitors(&self) -> (Vec<ProcessId>, Vec<ProcessId>) {
+        let mut by = Vec::new();
+        let mut of = Vec::new();
+        for r in &self.items {
+            match r {
+                Relation::MonitoredBy(_, p) => by.push(*p),
+                Relation::Monitoring(_, p) => of.push(*p),
+                _ => {}
+            }
+        }
+        (by, of)
+    }
+}
+
+/// Links `me` and `target` both ways.
+pub(crate) fn link(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Result<(), NoProcess> {
+    let my_id = me.core().id;
+    if target == my_id {
+        return Ok(());
+    }
+    let other = node.lookup(target).ok_or(NoProcess)?;
+    {
+        let mut rel = other.core().rel.lock();
+        if rel.closed {
+            return Err(NoProcess);
+        }
+        if !rel.has_link(my_id) {
+            rel.push(Relation::Link(my_id));
+        }
+    }
+    let mut rel = me.core().rel.lock();
+    if !rel.has_link(target) {
+        rel.push(Relation::Link(target));
+    }
+    Ok(())
+}
+
+/// Removes the link between `me` and `target`, if any.
+pub(crate) fn unlink(node: &Node, me: &ProcessCore, target: ProcessId) {
+    me.rel.lock().remove_link(target);
+    if let Some(other) = node.lookup(target) {
+        other.core().rel.lock().remove_link(me.id);
+    }
+}
+
+/// `me` starts monitoring `target`. A dead target fires `DOWN` with
+/// `noproc` at once.
+pub(crate) fn monitor(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> MonitorRef {
+    let mref = node.next_ref();
+    let my_id = me.core().id;
+    let added = node.lookup(target).is_some_and(|t| {
+        let mut rel = t.core().rel.lock();
+        if rel.closed {
+            return false;
+        }
+        rel.push(Relation::MonitoredBy(mref, my_id));
+        true
+    });
+    if added {
+        me.core()
+            .rel
+            .lock()
+            .push(Relation::Monitoring(mref, target));
+    } else {
+        me.push_system(SystemMsg::Down(Box::new(Down {
+            monitor: mref,
+            pid: target,
+            reason: ExitReason::NoProc,
+        })));
+    }
+    mref
+}
+
+/// Removes a monitor `me` holds. Returns whether it was active.
+pub(crate) fn demonitor(node: &Node, me: &ProcessCore, mref: MonitorRef) -> bool {
+    let Some(target) = me.rel.lock().remove_monitor(mref) else {
+        return false;
+    };
+    if let Some(t) = node.lookup(target) {
+        t.core().rel.lock().remove_monitor(mref);
+    }
+    true
+}
+
+/// A receiver that yields the exit reason of `p` (at once if it has exited).
+pub(crate) fn exit_waiter(p: &ProcessCore) -> oneshot::Receiver<ExitReason> {
+    let (tx, rx) = oneshot::channel();
+    let mut rel = p.rel.lock();
+    if rel.closed {
+        drop(rel);
+        let reason = p.exit_reason.get().cloned().unwrap_or(ExitReason::NoProc);
+        let _ = tx.send(reason);
+    } else {
+        rel.push(Relation::Waiter(tx));
+    }
+    rx
+}

@@ -1,0 +1,197 @@
+//! Local names and process groups.
+//!
+//! A name maps to at most one live process and a process has at most one
+//! name; the name is released when the process exits. Groups are sets of
+//! processes under a name; a process leaves all its groups when it exits.
+//! Both live behind read-write locks: lookups take a read lock, changes a
+//! write lock; neither is on the path of a send to a `Pid`.
+
+use crate::error::{LookupError, RegistryError};
+use crate::node::{Node, downcast};
+use crate::pid::{Message, Pid, ProcessId};
+use crate::process::{ProcessDyn, Relation};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    names: RwLock<HashMap<Arc<str>, Arc<dyn ProcessDyn>>>,
+    groups: RwLock<HashMap<Arc<str>, Vec<ProcessId>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("names", &self.names.read().len())
+            .field("groups", &self.groups.read().len())
+            .finish()
+    }
+}
+
+impl Registry {
+    pub(crate) fn release_name(&self, name: &Arc<str>, pid: ProcessId) {
+        let mut names = self.names.write();
+        if names.get(name).is_some_and(|p| p.core().id == pid) {
+            names.remove(name);
+        }
+    }
+
+    pub(crate) fn leave_group(&self, group: &str, pid: ProcessId) {
+        let mut groups = self.groups.write();
+        if let Some(members) = groups.get_mut(group) {
+            members.retain(|p| *p != pid);
+            if members.is_empty() {
+                groups.remove(group);
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Registers `pid` under `name` on this node.
+    ///
+    /// # Errors
+    /// [`RegistryError::Taken`] if another process holds the name,
+    /// [`RegistryError::AlreadyNamed`] if `pid` has a name already,
+    /// [`RegistryError::NoProcess`] if `pid` is not alive.
+    pub fn register(&self, name: &str, pid: ProcessId) -> Result<(), RegistryError> {
+        let p = self.lookup(pid).ok_or(RegistryError::NoProcess)?;
+        let mut rel = p.core().rel.lock();
+        if rel.closed {
+            return Err(RegistryError::NoProcess);
+        }
+        if let Some(existing) = &rel.name {
+            return Err(RegistryError::AlreadyNamed(existing.to_string()));
+        }
+        let mut names = self.registry().names.write();
+        if let Some(holder) = names.get(name) {
+            return Err(RegistryError::Taken {
+                name: name.to_owned(),
+                holder: holder.core().id,
+            });
+        }
+        let name: Arc<str> = name.into();
+        names.insert(name.clone(), p.clone());
+        rel.name = Some(name);
+        Ok(())
+    }
+
+    /// Removes the name.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotRegistered`] if no process holds it.
+    pub fn unregister(&self, name: &str) -> Result<(), RegistryError> {
+        let p = self
+            .registry()
+            .names
+            .write()
+            .remove(name)
+            .ok_or_else(|| RegistryError::NotRegistered(name.to_owned()))?;
+        let mut rel = p.core().rel.lock();
+        if rel.name.as_deref() == Some(name) {
+            rel.name = None;
+        }
+        Ok(())
+    }
+
+    /// The process registered under `name`.
+    pub fn whereis(&self, name: &str) -> Option<ProcessId> {
+        self.registry().names.read().get(name).map(|p| p.core().id)
+    }
+
+    /// A typed handle to the process registered under `name`.
+    ///
+    /// # Errors
+    /// [`LookupError::NotRegistered`] or [`LookupError::WrongType`].
+    pub fn whereis_pid<M: Message>(&self, name: &str) -> Result<Pid<M>, LookupError> {
+        let p = self
+            .registry()
+            .names
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| LookupError::NotRegistered(name.to_owned()))?;
+        downcast(p)
+    }
+
+    /// Sends `msg` to the process registered under `name`.
+    ///
+    /// # Errors
+    /// [`LookupError::NotRegistered`] if the name is free (the message is
+    /// dropped), [`LookupError::WrongType`] if the process takes another type.
+    pub fn send_named<M: Message>(&self, name: &str, msg: M) -> Result<(), LookupError> {
+        self.whereis_pid::<M>(name)?.send(msg);
+        Ok(())
+    }
+
+    /// Names registered on this node.
+    pub fn registered(&self) -> Vec<(String, ProcessId)> {
+        self.registry()
+            .names
+            .read()
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.core().id))
+            .collect()
+    }
+
+    /// Adds `pid` to `group`. Joining twice is a no-op.
+    ///
+    /// # Errors
+    /// [`RegistryError::NoProcess`] if `pid` is not alive.
+    pub fn join(&self, group: &str, pid: ProcessId) -> Result<(), RegistryError> {
+        let p = self.lookup(pid).ok_or(RegistryError::NoProcess)?;
+        let mut rel = p.core().rel.lock();
+        if rel.closed {
+            return Err(RegistryError::NoProcess);
+        }
+        if rel
+            .items
+            .iter()
+            .any(|r| matches!(r, Relation::Group(g) if &**g == group))
+        {
+            return Ok(());
+        }
+        let group: Arc<str> = group.into();
+        rel.push(Relation::Group(group.clone()));
+        self.registry()
+            .groups
+            .write()
+            .entry(group)
+            .or_default()
+            .push(pid);
+        Ok(())
+    }
+
+    /// Removes `pid` from `group`; a no-op if it is not a member.
+    pub fn leave(&self, group: &str, pid: ProcessId) {
+        if let Some(p) = self.lookup(pid) {
+            p.core()
+                .rel
+                .lock()
+                .items
+                .retain(|r| !matches!(r, Relation::Group(g) if &**g == group));
+        }
+        self.registry().leave_group(group, pid);
+    }
+
+    /// The members of `group`, in join order.
+    pub fn members(&self, group: &str) -> Vec<ProcessId> {
+        self.registry()
+            .groups
+            .read()
+            .get(group)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The groups that have members.
+    pub fn groups(&self) -> Vec<String> {
+        self.registry()
+            .groups
+            .read()
+            .keys()
+            .map(|g| g.to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,104 @@
+//! System messages: `DOWN` from monitors and `EXIT` from links.
+
+use crate::exit::ExitReason;
+use crate::pid::ProcessId;
+use std::fmt;
+
+/// Identifies one monitor; returned by `monitor` and carried by its [`Down`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MonitorRef(pub(crate) u64);
+
+impl fmt::Display for MonitorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#Ref<{}>", self.0)
+    }
+}
+
+/// Sent once to the watcher when a monitored process exits (or, with reason
+/// [`ExitReason::NoProc`], at once if it was already dead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Down {
+    /// The monitor that fired.
+    pub monitor: MonitorRef,
+    /// The process that exited.
+    pub pid: ProcessId,
+    /// Why it exited.
+    pub reason: ExitReason,
+}
+
+/// An exit signal turned into a message, as received by a process that traps
+/// exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The process the signal came from (a linked process, or the caller of
+    /// [`Node::exit`](crate::Node::exit)).
+    pub from: ProcessId,
+    /// The exit reason it carries.
+    pub reason: ExitReason,
+}
+
+/// What a process takes out of its mailbox: one of its own messages, or a
+/// system message.
+#[derive(Debug)]
+pub enum Received<M> {
+    /// A message of the process's own type.
+    Msg(M),
+    /// A monitored process exited.
+    Down(Down),
+    /// A linked process exited (only when trapping exits).
+    Exit(Exit),
+}
+
+impl<M> Received<M> {
+    /// The process's own message, if this is one.
+    pub fn into_msg(self) -> Option<M> {
+        match self {
+            Received::Msg(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// A queued item. System messages are boxed so they do not widen the
+/// envelope of small user messages.
+pub(crate) enum Item<M> {
+    Msg(M),
+    Down(Box<Down>),
+    Exit(Box<Exit>),
+}
+
+impl<M> Item<M> {
+    pub(crate) fn into_received(self) -> Received<M> {
+        match self {
+            Item::Msg(m) => Received::Msg(m),
+            Item::Down(d) => Received::Down(*d),
+            Item::Exit(e) => Received::Exit(*e),
+        }
+    }
+}
+
+impl<M: fmt::Debug> fmt::Debug for Item<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Item::Msg(m) => m.fmt(f),
+            Item::Down(d) => write!(f, "DOWN {} {} {}", d.monitor, d.pid, d.reason),
+            Item::Exit(e) => write!(f, "EXIT {} {}", e.from, e.reason),
+        }
+    }
+}
+
+/// A system message on its way to a mailbox of any type.
+#[derive(Debug)]
+pub(crate) enum SystemMsg {
+    Down(Box<Down>),
+    Exit(Box<Exit>),
+}
+
+impl SystemMsg {
+    pub(crate) fn into_item<M>(self) -> Item<M> {
+        match self {
+            SystemMsg::Down(d) => Item::Down(d),
+            SystemMsg::Exit(e) => Item::Exit(e),
+        }
+    }
+}

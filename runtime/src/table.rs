@@ -1,0 +1,78 @@
+//! The process table: every live process of the node, by serial number.
+//!
+//! A sharded concurrent hash map (dashmap, 64 shards, a multiplicative
+//! hasher over the serial). Spawn and exit take one shard's write lock for
+//! an insert or a remove; a lookup takes a read lock. Iteration visits one
+//! shard at a time under its read lock, so an observer walking a million
+//! processes never pauses the whole node: at worst it delays spawns and
+//! exits that hash to the shard it is reading.
+
+use crate::process::ProcessDyn;
+use dashmap::DashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+const SHARDS: usize = 64;
+
+/// Hashes a serial number by Fibonacci multiplication: serials are
+/// sequential, so this spreads them evenly at the cost of one multiply.
+#[derive(Default)]
+pub(crate) struct SerialHasher(u64);
+
+impl Hasher for SerialHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) struct ProcessTable {
+    map: DashMap<u64, Arc<dyn ProcessDyn>, BuildHasherDefault<SerialHasher>>,
+}
+
+impl ProcessTable {
+    pub(crate) fn new() -> Self {
+        ProcessTable {
+            map: DashMap::with_hasher_and_shard_amount(Default::default(), SHARDS),
+        }
+    }
+
+    pub(crate) fn insert(&self, serial: u64, p: Arc<dyn ProcessDyn>) {
+        self.map.insert(serial, p);
+    }
+
+    pub(crate) fn remove(&self, serial: u64) {
+        self.map.remove(&serial);
+    }
+
+    pub(crate) fn get(&self, serial: u64) -> Option<Arc<dyn ProcessDyn>> {
+        self.map.get(&serial).map(|e| e.value().clone())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Visits every process, one shard at a time. `f` runs under the shard's
+    /// read lock: keep it short and never touch the table from it.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&dyn ProcessDyn)) {
+        for entry in self.map.iter() {
+            f(&**entry.value());
+        }
+    }
+}
+
+impl std::fmt::Debug for ProcessTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessTable")
+            .field("len", &self.len())
+            .finish()
+    }
+}
