@@ -11,9 +11,9 @@ mod pid;
 mod process;
 mod registry;
 mod signal;
-// pub mod supervisor;
+pub mod supervisor;
 mod table;
-// pub mod task;
+pub mod task;
 pub mod timer;
 pub mod trace;
 
