@@ -103,3 +103,23 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
         "non-string panic payload".into()
     }
 }
+
+/// Names the never type `!` on stable Rust, so a body that loops forever
+/// (whose future's output is `!` in edition 2024) is a valid process body.
+#[doc(hidden)]
+#[allow(unreachable_pub, missing_docs)]
+pub mod never {
+    pub trait HasOutput {
+        type Output;
+    }
+    impl<O> HasOutput for fn() -> O {
+        type Output = O;
+    }
+    pub type Never = <fn() -> ! as HasOutput>::Output;
+}
+
+impl IntoExitReason for never::Never {
+    fn into_exit_reason(self) -> ExitReason {
+        self
+    }
+}

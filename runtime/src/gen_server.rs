@@ -228,6 +228,14 @@ impl<R> fmt::Debug for ReplyTo<R> {
 /// [`Pid::cast`], [`Pid::send_info`] and timers.
 pub struct ServerMsg<S: GenServer>(Inner<S>);
 
+impl<S: GenServer> ServerMsg<S> {
+    /// An info message, for timers and plain sends to a server
+    /// (`timer::send_after(&pid, ServerMsg::info(m), d)`).
+    pub fn info(msg: S::Info) -> Self {
+        ServerMsg(Inner::Info(msg))
+    }
+}
+
 enum Inner<S: GenServer> {
     Call(S::Call, ReplyTo<S::Reply>),
     Cast(S::Cast),

@@ -89,6 +89,13 @@ impl<M: Message> Pid<M> {
         self.shared.core.exit_reason.get().cloned()
     }
 
+    /// Resolves to the exit reason once the process has exited (at once if
+    /// it already has). Registers interest when called, not when polled.
+    pub fn exited(&self) -> impl std::future::Future<Output = crate::ExitReason> + Send + 'static {
+        let rx = process::exit_waiter(&self.shared.core);
+        async move { rx.await.unwrap_or(crate::ExitReason::NoProc) }
+    }
+
     /// Sends `msg`. Never blocks and never fails: a message to a dead
     /// process, or to a full bounded mailbox, is dropped and counted as a
     /// dead letter.
@@ -107,8 +114,8 @@ impl<M: Message> Pid<M> {
     ///
     /// # Errors
     /// [`SendError::Full`] if the mailbox is bounded and full;
-    /// [`SendError::NoProcess`] if the process is dead (also counted as a
-    /// dead letter). Either way the message is handed back.
+    /// [`SendError::NoProcess`] if the process is dead. Either way the
+    /// message is handed back (and so not counted as a dead letter).
     pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
         match self
             .shared
@@ -145,8 +152,8 @@ impl<M: Message> Pid<M> {
         }
     }
 
+    /// The message goes back to the caller, so it is not a dead letter.
     fn send_error(&self, e: PushError<M>) -> SendError<M> {
-        self.dead_letter(&e);
         match e {
             PushError::Closed(env) => SendError::NoProcess(unwrap_msg(env)),
             PushError::Full(env) => SendError::Full(unwrap_msg(env)),
