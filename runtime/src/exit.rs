@@ -22,15 +22,20 @@ pub enum ExitReason {
     NoProc,
     /// The connection to the process's node was lost.
     NoConnection,
-    /// A supervisor could not start one of its children.
-    FailedToStartChild {
-        /// The child's id in its supervisor.
-        child: Arc<str>,
-        /// Why it failed.
-        reason: Box<ExitReason>,
-    },
+    /// A supervisor could not start one of its children (boxed to keep
+    /// every exit reason at 24 bytes).
+    FailedToStartChild(Box<ChildStartFailure>),
     /// Any other reason, as text.
     Custom(Arc<str>),
+}
+
+/// Which child a supervisor failed to start, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChildStartFailure {
+    /// The child's id in its supervisor.
+    pub child: String,
+    /// Why it failed.
+    pub reason: ExitReason,
 }
 
 impl ExitReason {
@@ -56,9 +61,11 @@ impl fmt::Display for ExitReason {
             ExitReason::Panic(msg) => write!(f, "panic: {msg}"),
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::NoConnection => f.write_str("noconnection"),
-            ExitReason::FailedToStartChild { child, reason } => {
-                write!(f, "failed to start child {child:?}: {reason}")
-            }
+            ExitReason::FailedToStartChild(failure) => write!(
+                f,
+                "failed to start child {:?}: {}",
+                failure.child, failure.reason
+            ),
             ExitReason::Custom(msg) => f.write_str(msg),
         }
     }

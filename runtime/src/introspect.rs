@@ -159,8 +159,8 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         busy: busy(p, node),
         spawned_at: Duration::from_nanos(core.spawned_at),
         idle_for: clock.since(s.last_active.load(Relaxed)),
-        parent: core.parent,
-        supervisor: if core.supervised { core.parent } else { None },
+        parent: core.parent(),
+        supervisor: if core.supervised { core.parent() } else { None },
         links,
         monitors,
         trap_exit: core.trap_exit.load(Relaxed),
@@ -233,7 +233,7 @@ impl Node {
             if core.kind == ProcessKind::Supervisor || core.supervised {
                 all.push((
                     core.id,
-                    if core.supervised { core.parent } else { None },
+                    if core.supervised { core.parent() } else { None },
                     core.behaviour,
                     core.kind,
                 ));

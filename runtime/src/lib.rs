@@ -21,7 +21,7 @@ pub use clock::ClockSource;
 pub use error::{CallError, LookupError, NoProcess, RegistryError, SendError, StartError};
 #[doc(hidden)]
 pub use exit::never;
-pub use exit::{ExitReason, IntoExitReason};
+pub use exit::{ChildStartFailure, ExitReason, IntoExitReason};
 pub use gen_server::{
     CallResult, Flow, GenServer, Info, ReplyTo, ServerContext, ServerOptions, ServerPid,
 };

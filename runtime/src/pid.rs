@@ -33,6 +33,13 @@ pub struct ProcessId {
 }
 
 impl ProcessId {
+    /// "No process": the sender of a message sent from outside any process.
+    pub(crate) const NONE: ProcessId = ProcessId {
+        node: 0,
+        serial: 0,
+        creation: 0,
+    };
+
     /// Index of the node in this node's node table; `0` is the local node.
     pub fn node_index(&self) -> u32 {
         self.node
@@ -146,9 +153,9 @@ impl<M: Message> Pid<M> {
     fn envelope(&self, item: Item<M>) -> Envelope<M> {
         Envelope {
             item,
-            from: process::note_send(),
+            from: process::note_send().unwrap_or(ProcessId::NONE),
             at: self.shared.core.node.clock().now_ns(),
-            trace: trace::current_context(),
+            trace: trace::current_context().map(Box::new),
         }
     }
 

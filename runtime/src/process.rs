@@ -155,7 +155,8 @@ pub(crate) struct ProcessCore {
     pub(crate) behaviour: &'static str,
     pub(crate) system: bool,
     pub(crate) kind: ProcessKind,
-    pub(crate) parent: Option<ProcessId>,
+    /// The spawning process, or [`ProcessId::NONE`].
+    parent: ProcessId,
     /// Set when the parent was a supervisor.
     pub(crate) supervised: bool,
     pub(crate) spawned_at: u64,
@@ -164,6 +165,13 @@ pub(crate) struct ProcessCore {
     pub(crate) killed: AtomicBool,
     pub(crate) rel: Mutex<Relations>,
     pub(crate) exit_reason: OnceLock<ExitReason>,
+}
+
+impl ProcessCore {
+    /// The process that spawned this one.
+    pub(crate) fn parent(&self) -> Option<ProcessId> {
+        (self.parent != ProcessId::NONE).then_some(self.parent)
+    }
 }
 
 /// A process's shared state: the untyped core and the typed mailbox, in one
@@ -220,7 +228,7 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
     fn push_system(&self, msg: SystemMsg) -> bool {
         let env = crate::mailbox::Envelope {
             item: msg.into_item(),
-            from: current_id(),
+            from: current_id().unwrap_or(ProcessId::NONE),
             at: self.core.node.clock().now_ns(),
             trace: None,
         };
@@ -291,7 +299,7 @@ where
             behaviour: opts.behaviour.unwrap_or_else(std::any::type_name::<M>),
             system: opts.system,
             kind: opts.kind,
-            parent,
+            parent: parent.unwrap_or(ProcessId::NONE),
             supervised: parent_kind == ProcessKind::Supervisor,
             spawned_at: now,
             stats: Stats::default(),
@@ -400,3 +408,8 @@ pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
         w.wake();
     }
 }
+
+// Memory per process is a product promise (see bench/README.md): keep the
+// shared record within one 368-byte allocation.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 368);

@@ -12,14 +12,14 @@
 //!
 //! Restart intensity: more than `max_restarts` restarts within `period`
 //! makes the supervisor stop its children and exit with `shutdown`.
-//! [`DynamicSupervisor`] starts children on demand, one-for-one.
+//! [`Supervisor::dynamic`] starts children on demand, one-for-one.
 
 mod spec;
 
 pub use spec::{ChildSpec, Restart, Shutdown};
 
 use crate::error::{CallError, StartError};
-use crate::exit::ExitReason;
+use crate::exit::{ChildStartFailure, ExitReason};
 use crate::gen_server::{
     self, CallResult, Flow, GenServer, Info, ServerContext, ServerOptions, ServerPid,
 };
@@ -82,6 +82,16 @@ impl Supervisor {
         }
     }
 
+    /// A dynamic supervisor (Elixir's `DynamicSupervisor`): no children at
+    /// start, children added with
+    /// [`start_child`](SupervisorPid::start_child), one-for-one, and a
+    /// child that is not restarted is forgotten.
+    pub fn dynamic() -> Self {
+        let mut sup = Supervisor::new(Strategy::OneForOne);
+        sup.dynamic = true;
+        sup
+    }
+
     /// Allows at most `max_restarts` restarts within `period`.
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.max_restarts = max_restarts;
@@ -127,19 +137,6 @@ impl Supervisor {
             opts = opts.link();
         }
         gen_server::start::<SupervisorServer>(node, self, opts).await
-    }
-}
-
-/// A supervisor for children started on demand (one-for-one).
-#[derive(Debug, Clone)]
-pub struct DynamicSupervisor;
-
-impl DynamicSupervisor {
-    /// The configuration of a dynamic supervisor, to start, name or nest.
-    pub fn new() -> Supervisor {
-        let mut sup = Supervisor::new(Strategy::OneForOne);
-        sup.dynamic = true;
-        sup
     }
 }
 
@@ -205,10 +202,12 @@ impl GenServer for SupervisorServer {
                 }),
                 Err(e) => {
                     sup.stop_children(ctx.node(), 0).await;
-                    return Err(ExitReason::FailedToStartChild {
-                        child: spec.id.clone(),
-                        reason: Box::new(e.into_exit_reason()),
-                    });
+                    return Err(ExitReason::FailedToStartChild(Box::new(
+                        ChildStartFailure {
+                            child: spec.id.to_string(),
+                            reason: e.into_exit_reason(),
+                        },
+                    )));
                 }
             }
         }

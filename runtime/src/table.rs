@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 const SHARDS: usize = 64;
 
-/// Hashes a serial number by Fibonacci multiplication: serials are
-/// sequential, so this spreads them evenly at the cost of one multiply.
+/// Hashes a serial number with the splitmix64 finalizer. Serials are
+/// sequential; a plain multiplicative hash leaves their low bits (which pick
+/// the bucket) structured, and insert/remove churn then fills probe groups
+/// with tombstones. A full avalanche (two multiplies) keeps probes short.
 #[derive(Default)]
 pub(crate) struct SerialHasher(u64);
 
@@ -29,7 +31,10 @@ impl Hasher for SerialHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        self.0 = z ^ (z >> 31);
     }
 }
 

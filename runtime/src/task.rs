@@ -12,7 +12,7 @@ use crate::exit::ExitReason;
 use crate::node::Node;
 use crate::pid::{Pid, ProcessId};
 use crate::process::{self, SpawnOptions};
-use crate::supervisor::{ChildSpec, DynamicSupervisor, Restart, Shutdown, SupervisorPid};
+use crate::supervisor::{ChildSpec, Restart, Shutdown, Supervisor, SupervisorPid};
 use parking_lot::Mutex;
 use std::fmt;
 use std::future::Future;
@@ -56,7 +56,7 @@ impl TaskSupervisor {
     /// As [`Supervisor::start`](crate::supervisor::Supervisor::start).
     pub async fn start(node: &Node) -> Result<Self, StartError> {
         Ok(TaskSupervisor {
-            sup: DynamicSupervisor::new().start(node).await?,
+            sup: Supervisor::dynamic().start(node).await?,
         })
     }
 
@@ -66,7 +66,7 @@ impl TaskSupervisor {
     /// As [`Supervisor::start_link`](crate::supervisor::Supervisor::start_link).
     pub async fn start_link_named(node: &Node, name: &str) -> Result<Self, StartError> {
         Ok(TaskSupervisor {
-            sup: DynamicSupervisor::new().name(name).start_link(node).await?,
+            sup: Supervisor::dynamic().name(name).start_link(node).await?,
         })
     }
 

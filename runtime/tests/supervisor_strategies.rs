@@ -4,7 +4,7 @@
 mod support;
 
 use clustertop_runtime::supervisor::{
-    ChildSpec, DynamicSupervisor, Restart, Shutdown, Strategy, Supervisor, SupervisorPid,
+    ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorPid,
 };
 use clustertop_runtime::task::{TaskError, TaskSupervisor};
 use clustertop_runtime::{
@@ -253,9 +253,9 @@ async fn a_child_failing_init_fails_the_start_naming_it() {
         .start(&node)
         .await;
     match r {
-        Err(StartError::Init(ExitReason::FailedToStartChild { child, reason })) => {
-            assert_eq!(&*child, "b");
-            assert_eq!(*reason, ExitReason::custom("refused to start"));
+        Err(StartError::Init(ExitReason::FailedToStartChild(failure))) => {
+            assert_eq!(failure.child, "b");
+            assert_eq!(failure.reason, ExitReason::custom("refused to start"));
         }
         other => panic!("expected a failed child start, got {other:?}"),
     }
@@ -267,7 +267,7 @@ async fn a_child_failing_init_fails_the_start_naming_it() {
 async fn dynamic_supervisor_starts_and_terminates_children() {
     let node = support::node();
     let log = Log::default();
-    let sup = DynamicSupervisor::new().start(&node).await.unwrap();
+    let sup = Supervisor::dynamic().start(&node).await.unwrap();
     let a = sup.start_child(worker("a", &log)).await.unwrap();
     let b = sup.start_child(worker("b", &log)).await.unwrap();
     assert_eq!(pids(&sup).await, [Some(a), Some(b)]);

@@ -24,8 +24,8 @@ const RECV_BUDGET: u32 = 128;
 pub struct Context<M> {
     shared: Arc<ProcessShared<M>>,
     streak: u32,
-    last_trace: Option<TraceContext>,
-    last_from: Option<ProcessId>,
+    last_trace: Option<Box<TraceContext>>,
+    last_from: ProcessId,
 }
 
 impl<M: Message> Context<M> {
@@ -34,7 +34,7 @@ impl<M: Message> Context<M> {
             shared,
             streak: 0,
             last_trace: None,
-            last_from: None,
+            last_from: ProcessId::NONE,
         }
     }
 
@@ -57,7 +57,7 @@ impl<M: Message> Context<M> {
 
     /// The process that spawned this one, if it was spawned from a process.
     pub fn parent(&self) -> Option<ProcessId> {
-        self.shared.core.parent
+        self.shared.core.parent()
     }
 
     /// Waits for the next message (FIFO per sender) or system message.
@@ -105,13 +105,13 @@ impl<M: Message> Context<M> {
 
     /// The trace context that came with the last received message.
     pub fn trace_context(&self) -> Option<TraceContext> {
-        self.last_trace
+        self.last_trace.as_deref().copied()
     }
 
     /// The process that sent the last received message, if it was sent
     /// from inside a process.
     pub fn last_sender(&self) -> Option<ProcessId> {
-        self.last_from
+        (self.last_from != ProcessId::NONE).then_some(self.last_from)
     }
 
     /// Turns exit signals from linked processes into [`Received::Exit`]

@@ -1,0 +1,270 @@
+//! Single-node scenarios: one-way throughput, ring, call round trip, spawn
+//! rate and idle memory.
+
+use crate::report::Out;
+use clustertop_runtime::{
+    CallResult, ExitReason, GenServer, Node, NodeConfig, Pid, Received, ServerContext,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+fn node() -> Node {
+    Node::start(NodeConfig::new("bench@localhost")).expect("node")
+}
+
+/// 1 sender → 1 receiver, `u64` messages.
+pub(crate) async fn oneway(out: &Out, quick: bool) {
+    let n: u64 = if quick { 1_000_000 } else { 10_000_000 };
+    let node = node();
+    let (done_tx, done_rx) = oneshot::channel();
+    let receiver = node.spawn::<u64, _, _>(move |mut ctx| async move {
+        let mut sum = 0u64;
+        for _ in 0..n {
+            if let Received::Msg(v) = ctx.recv().await {
+                sum = sum.wrapping_add(v);
+            }
+        }
+        done_tx.send(sum).unwrap();
+    });
+    let start = Instant::now();
+    node.spawn::<(), _, _>(move |_ctx| async move {
+        for i in 0..n {
+            receiver.send(i);
+        }
+    });
+    let sum = done_rx.await.unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(sum, n * (n - 1) / 2);
+    out.result(
+        "local-oneway",
+        &[
+            ("messages", json!(n)),
+            ("msgs_per_s", json!((n as f64 / secs).round())),
+            ("seconds", json!(secs)),
+        ],
+    );
+}
+
+#[derive(Debug)]
+enum RingMsg {
+    Next(Pid<RingMsg>),
+    Token(u64),
+}
+
+/// A token passed `laps` times around a ring of `size` processes.
+async fn ring_once(size: usize, laps: u64) -> f64 {
+    let node = node();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let done = std::sync::Arc::new(parking_lot_free::Slot::new(done_tx));
+    let mut pids = Vec::with_capacity(size);
+    for _ in 0..size {
+        let done = done.clone();
+        pids.push(node.spawn::<RingMsg, _, _>(move |mut ctx| async move {
+            let mut next = None;
+            loop {
+                match ctx.recv().await {
+                    Received::Msg(RingMsg::Next(p)) => next = Some(p),
+                    Received::Msg(RingMsg::Token(0)) => {
+                        done.fire();
+                        return;
+                    }
+                    Received::Msg(RingMsg::Token(hops)) => {
+                        if let Some(n) = &next {
+                            n.send(RingMsg::Token(hops - 1));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    for i in 0..size {
+        pids[i].send(RingMsg::Next(pids[(i + 1) % size].clone()));
+    }
+    let hops = size as u64 * laps;
+    let start = Instant::now();
+    pids[0].send(RingMsg::Token(hops));
+    done_rx.await.unwrap();
+    let ns = start.elapsed().as_nanos() as f64 / hops as f64;
+    for p in &pids {
+        node.exit(p.id(), ExitReason::Kill);
+    }
+    ns
+}
+
+/// A one-shot signal any process may fire.
+mod parking_lot_free {
+    use std::sync::Mutex;
+    use tokio::sync::oneshot;
+
+    pub(crate) struct Slot(Mutex<Option<oneshot::Sender<()>>>);
+
+    impl Slot {
+        pub(crate) fn new(tx: oneshot::Sender<()>) -> Self {
+            Slot(Mutex::new(Some(tx)))
+        }
+        pub(crate) fn fire(&self) {
+            if let Some(tx) = self.0.lock().expect("not poisoned").take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+pub(crate) async fn ring(out: &Out, quick: bool) {
+    let shapes: &[(usize, u64)] = if quick {
+        &[(1_000, 100), (100_000, 1)]
+    } else {
+        &[(1_000, 1_000), (100_000, 10)]
+    };
+    for &(size, laps) in shapes {
+        let ns = ring_once(size, laps).await;
+        out.result(
+            "ring",
+            &[
+                ("processes", json!(size)),
+                ("laps", json!(laps)),
+                ("ns_per_hop", json!((ns * 10.0).round() / 10.0)),
+            ],
+        );
+    }
+}
+
+struct Echo;
+
+impl GenServer for Echo {
+    type Args = ();
+    type Call = u64;
+    type Reply = u64;
+    type Cast = ();
+    type Info = ();
+
+    async fn init(_: (), _ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+        Ok(Echo)
+    }
+
+    async fn handle_call(&mut self, v: u64, _ctx: &mut ServerContext<Self>) -> CallResult<u64> {
+        CallResult::Reply(v)
+    }
+}
+
+/// Sequential calls from a client process to a GenServer.
+pub(crate) async fn call_rtt(out: &Out, quick: bool) {
+    let n: u64 = if quick { 20_000 } else { 200_000 };
+    let node = node();
+    let server = Echo::start(&node, ()).await.unwrap();
+    let (tx, rx) = oneshot::channel();
+    node.spawn::<(), _, _>(move |_ctx| async move {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for i in 0..n / 10 {
+            server.call(i, Duration::from_secs(5)).await.unwrap();
+        }
+        for i in 0..n {
+            let t = Instant::now();
+            let r = server.call(i, Duration::from_secs(5)).await.unwrap();
+            h.record(t.elapsed().as_nanos() as u64).unwrap();
+            assert_eq!(r, i);
+        }
+        tx.send(h).unwrap();
+    });
+    let h = rx.await.unwrap();
+    let us = |q: f64| (h.value_at_quantile(q) as f64 / 100.0).round() / 10.0;
+    out.result(
+        "call-rtt",
+        &[
+            ("calls", json!(n)),
+            ("p50_us", json!(us(0.5))),
+            ("p99_us", json!(us(0.99))),
+            ("p999_us", json!(us(0.999))),
+            ("max_us", json!((h.max() as f64 / 100.0).round() / 10.0)),
+        ],
+    );
+}
+
+/// Spawn and exit of many processes, spawned by one process (as a BEAM
+/// benchmark spawns from a process).
+pub(crate) async fn spawn(out: &Out, quick: bool) {
+    let n: u64 = if quick { 100_000 } else { 1_000_000 };
+    let node = node();
+    let start = Instant::now();
+    node.spawn::<(), _, _>(move |ctx| async move {
+        for i in 0..n {
+            ctx.node().spawn::<(), _, _>(|_ctx| async {});
+            // Let the scheduler run what was spawned, as the BEAM's
+            // reduction counting would preempt a spawning process.
+            if i % 128 == 127 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    while node.stats().exited < n + 1 {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(node.process_count(), 0);
+    out.result(
+        "spawn",
+        &[
+            ("processes", json!(n)),
+            ("spawns_per_s", json!((n as f64 / secs).round())),
+            ("seconds", json!(secs)),
+        ],
+    );
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Resident memory added per idle process waiting in `recv`.
+pub(crate) async fn idle_memory(out: &Out, quick: bool) {
+    let n: usize = if quick { 100_000 } else { 1_000_000 };
+    let node = node();
+    // Warm up the allocator and runtime so the delta is the processes'.
+    let warm: Vec<_> = (0..1000)
+        .map(|_| {
+            node.spawn::<u64, _, _>(|mut ctx| async move {
+                ctx.recv().await;
+            })
+        })
+        .collect();
+    for p in &warm {
+        p.send(0);
+    }
+    while node.process_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let before = rss_bytes();
+    let mut pids = Vec::with_capacity(n);
+    let vec_bytes = (n * std::mem::size_of::<Pid<u64>>()) as u64;
+    for _ in 0..n {
+        pids.push(node.spawn::<u64, _, _>(|mut ctx| async move {
+            ctx.recv().await;
+        }));
+    }
+    // Let every process run to its first `recv`.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_bytes();
+    let per = (after.saturating_sub(before).saturating_sub(vec_bytes)) as f64 / n as f64;
+    out.result(
+        "idle-memory",
+        &[
+            ("processes", json!(n)),
+            ("bytes_per_process", json!(per.round())),
+            (
+                "rss_delta_mb",
+                json!(((after - before) as f64 / 1048576.0).round()),
+            ),
+        ],
+    );
+    for p in &pids {
+        p.send(0);
+    }
+}

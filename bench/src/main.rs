@@ -1,0 +1,110 @@
+//! `clustertop-bench`: throughput, latency and memory of the runtime.
+//!
+//! ```text
+//! clustertop-bench <scenario> [--quick] [--json]
+//! clustertop-bench all [--quick] [--json]
+//! ```
+//!
+//! Each scenario prints one result per line: with `--json`, one JSON object
+//! such as `{"scenario":"local-oneway","runtime":"clustertop","msgs_per_s":…}`.
+//! `all` runs every scenario in a fresh child process, so memory figures are
+//! not skewed by earlier runs.
+
+mod local;
+mod report;
+
+use clap::{Parser, ValueEnum};
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// 1 sender → 1 receiver, small messages.
+    LocalOneway,
+    /// A token passed around rings of processes.
+    Ring,
+    /// GenServer call round trips.
+    CallRtt,
+    /// Spawn and exit of many processes.
+    Spawn,
+    /// Resident memory per idle process.
+    IdleMemory,
+    /// Every scenario, each in its own process.
+    All,
+}
+
+/// Benchmarks of the clustertop runtime.
+#[derive(Debug, Parser)]
+#[command(name = "clustertop-bench", version)]
+struct Args {
+    /// What to measure.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Smaller sizes, for a smoke run.
+    #[arg(long)]
+    quick: bool,
+    /// One JSON object per result line.
+    #[arg(long)]
+    json: bool,
+    /// Scheduler threads (default: the number of CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.scenario == Scenario::All {
+        return run_all(&args);
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let out = report::Out { json: args.json };
+    rt.block_on(async {
+        match args.scenario {
+            Scenario::LocalOneway => local::oneway(&out, args.quick).await,
+            Scenario::Ring => local::ring(&out, args.quick).await,
+            Scenario::CallRtt => local::call_rtt(&out, args.quick).await,
+            Scenario::Spawn => local::spawn(&out, args.quick).await,
+            Scenario::IdleMemory => local::idle_memory(&out, args.quick).await,
+            Scenario::All => unreachable!("handled above"),
+        }
+    });
+    ExitCode::SUCCESS
+}
+
+fn run_all(args: &Args) -> ExitCode {
+    let exe = std::env::current_exe().expect("own path");
+    let mut ok = true;
+    for s in Scenario::value_variants() {
+        if *s == Scenario::All {
+            continue;
+        }
+        let name = s.to_possible_value().expect("named").get_name().to_owned();
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg(&name);
+        if args.quick {
+            cmd.arg("--quick");
+        }
+        if args.json {
+            cmd.arg("--json");
+        }
+        if let Some(t) = args.threads {
+            cmd.arg("--threads").arg(t.to_string());
+        }
+        let status = cmd.status().expect("run scenario");
+        if !status.success() {
+            eprintln!("scenario {name} failed: {status}");
+            ok = false;
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
