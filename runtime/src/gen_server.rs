@@ -262,6 +262,7 @@ pub struct ServerOptions {
     mailbox: MailboxConfig,
     system: bool,
     kind: ProcessKind,
+    behaviour: Option<&'static str>,
     init_timeout: Option<Duration>,
 }
 
@@ -297,6 +298,10 @@ impl ServerOptions {
     }
     pub(crate) fn kind(mut self, kind: ProcessKind) -> Self {
         self.kind = kind;
+        self
+    }
+    pub(crate) fn behaviour(mut self, name: &'static str) -> Self {
+        self.behaviour = Some(name);
         self
     }
 }
@@ -474,7 +479,7 @@ pub async fn start<S: GenServer>(
     let (tx, rx) = oneshot::channel();
     let mut spawn = SpawnOptions::new()
         .mailbox(opts.mailbox)
-        .behaviour(short_type_name::<S>())
+        .behaviour(opts.behaviour.unwrap_or_else(short_type_name::<S>))
         .system(opts.system)
         .kind(opts.kind);
     if opts.link {
@@ -532,7 +537,7 @@ async fn run<S: GenServer>(
         Err(reason) => return fail(&sctx, started, StartError::Init(reason)),
     };
     let _ = started.send(Ok(()));
-    let behaviour = short_type_name::<S>();
+    let behaviour = sctx.ctx.behaviour();
     let id = sctx.id();
     loop {
         let received = sctx.ctx.recv().await;

@@ -7,6 +7,7 @@ pub mod gen_server;
 mod introspect;
 mod mailbox;
 mod node;
+mod panic;
 mod pid;
 mod process;
 mod registry;
@@ -28,6 +29,7 @@ pub use gen_server::{
 pub use introspect::{ProcessDetail, ProcessInfo, ProcessRef, SupervisionNode};
 pub use mailbox::MailboxConfig;
 pub use node::{Node, NodeConfig, NodeError, NodeStats};
+pub use panic::install_panic_hook;
 pub use pid::{Message, Pid, ProcessId};
 pub use process::{Context, ProcessKind, ProcessStatus, SpawnOptions};
 pub use signal::{Down, Exit, MonitorRef, Received};

@@ -129,7 +129,14 @@ impl Supervisor {
     }
 
     async fn start_with(self, node: &Node, link: bool) -> Result<SupervisorPid, StartError> {
-        let mut opts = ServerOptions::new().kind(ProcessKind::Supervisor);
+        let behaviour = if self.dynamic {
+            "DynamicSupervisor"
+        } else {
+            "Supervisor"
+        };
+        let mut opts = ServerOptions::new()
+            .kind(ProcessKind::Supervisor)
+            .behaviour(behaviour);
         if let Some(name) = &self.name {
             opts = opts.name(name.clone());
         }

@@ -55,6 +55,10 @@ impl<M: Message> Context<M> {
         &self.shared.core.node
     }
 
+    pub(crate) fn behaviour(&self) -> &'static str {
+        self.shared.core.behaviour
+    }
+
     /// The process that spawned this one, if it was spawned from a process.
     pub fn parent(&self) -> Option<ProcessId> {
         self.shared.core.parent()
