@@ -1,7 +1,7 @@
 //! Single-node scenarios: one-way throughput, ring, call round trip, spawn
 //! rate and idle memory.
 
-use crate::report::Out;
+use crate::report::Sample;
 use clustertop_runtime::{
     CallResult, ExitReason, GenServer, Node, NodeConfig, Pid, Received, ServerContext,
 };
@@ -14,7 +14,7 @@ fn node() -> Node {
 }
 
 /// 1 sender → 1 receiver, `u64` messages.
-pub(crate) async fn oneway(out: &Out, quick: bool) {
+pub(crate) async fn oneway(quick: bool) -> Vec<Sample> {
     let n: u64 = if quick { 1_000_000 } else { 10_000_000 };
     let node = node();
     let (done_tx, done_rx) = oneshot::channel();
@@ -36,14 +36,11 @@ pub(crate) async fn oneway(out: &Out, quick: bool) {
     let sum = done_rx.await.unwrap();
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(sum, n * (n - 1) / 2);
-    out.result(
-        "local-oneway",
-        &[
-            ("messages", json!(n)),
-            ("msgs_per_s", json!((n as f64 / secs).round())),
-            ("seconds", json!(secs)),
-        ],
-    );
+    vec![Sample {
+        scenario: "local-oneway",
+        params: vec![("messages", json!(n))],
+        figures: vec![("msgs_per_s", n as f64 / secs), ("seconds", secs)],
+    }]
 }
 
 #[derive(Debug)]
@@ -90,6 +87,9 @@ async fn ring_once(size: usize, laps: u64) -> f64 {
     for p in &pids {
         node.exit(p.id(), ExitReason::Kill);
     }
+    while node.process_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     ns
 }
 
@@ -112,23 +112,22 @@ mod parking_lot_free {
     }
 }
 
-pub(crate) async fn ring(out: &Out, quick: bool) {
+pub(crate) async fn ring(quick: bool) -> Vec<Sample> {
     let shapes: &[(usize, u64)] = if quick {
         &[(1_000, 100), (100_000, 1)]
     } else {
         &[(1_000, 1_000), (100_000, 10)]
     };
+    let mut out = Vec::new();
     for &(size, laps) in shapes {
         let ns = ring_once(size, laps).await;
-        out.result(
-            "ring",
-            &[
-                ("processes", json!(size)),
-                ("laps", json!(laps)),
-                ("ns_per_hop", json!((ns * 10.0).round() / 10.0)),
-            ],
-        );
+        out.push(Sample {
+            scenario: "ring",
+            params: vec![("processes", json!(size)), ("laps", json!(laps))],
+            figures: vec![("ns_per_hop", ns)],
+        });
     }
+    out
 }
 
 struct Echo;
@@ -150,7 +149,7 @@ impl GenServer for Echo {
 }
 
 /// Sequential calls from a client process to a GenServer.
-pub(crate) async fn call_rtt(out: &Out, quick: bool) {
+pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
     let n: u64 = if quick { 20_000 } else { 200_000 };
     let node = node();
     let server = Echo::start(&node, ()).await.unwrap();
@@ -169,22 +168,22 @@ pub(crate) async fn call_rtt(out: &Out, quick: bool) {
         tx.send(h).unwrap();
     });
     let h = rx.await.unwrap();
-    let us = |q: f64| (h.value_at_quantile(q) as f64 / 100.0).round() / 10.0;
-    out.result(
-        "call-rtt",
-        &[
-            ("calls", json!(n)),
-            ("p50_us", json!(us(0.5))),
-            ("p99_us", json!(us(0.99))),
-            ("p999_us", json!(us(0.999))),
-            ("max_us", json!((h.max() as f64 / 100.0).round() / 10.0)),
+    let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    vec![Sample {
+        scenario: "call-rtt",
+        params: vec![("calls", json!(n))],
+        figures: vec![
+            ("p99_us", us(0.99)),
+            ("p50_us", us(0.5)),
+            ("p999_us", us(0.999)),
+            ("max_us", h.max() as f64 / 1000.0),
         ],
-    );
+    }]
 }
 
 /// Spawn and exit of many processes, spawned by one process (as a BEAM
 /// benchmark spawns from a process).
-pub(crate) async fn spawn(out: &Out, quick: bool) {
+pub(crate) async fn spawn(quick: bool) -> Vec<Sample> {
     let n: u64 = if quick { 100_000 } else { 1_000_000 };
     let node = node();
     let start = Instant::now();
@@ -203,14 +202,11 @@ pub(crate) async fn spawn(out: &Out, quick: bool) {
     }
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(node.process_count(), 0);
-    out.result(
-        "spawn",
-        &[
-            ("processes", json!(n)),
-            ("spawns_per_s", json!((n as f64 / secs).round())),
-            ("seconds", json!(secs)),
-        ],
-    );
+    vec![Sample {
+        scenario: "spawn",
+        params: vec![("processes", json!(n))],
+        figures: vec![("spawns_per_s", n as f64 / secs), ("seconds", secs)],
+    }]
 }
 
 fn rss_bytes() -> u64 {
@@ -224,7 +220,7 @@ fn rss_bytes() -> u64 {
 }
 
 /// Resident memory added per idle process waiting in `recv`.
-pub(crate) async fn idle_memory(out: &Out, quick: bool) {
+pub(crate) async fn idle_memory(quick: bool) -> Vec<Sample> {
     let n: usize = if quick { 100_000 } else { 1_000_000 };
     let node = node();
     // Warm up the allocator and runtime so the delta is the processes'.
@@ -253,18 +249,18 @@ pub(crate) async fn idle_memory(out: &Out, quick: bool) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_bytes();
     let per = (after.saturating_sub(before).saturating_sub(vec_bytes)) as f64 / n as f64;
-    out.result(
-        "idle-memory",
-        &[
-            ("processes", json!(n)),
-            ("bytes_per_process", json!(per.round())),
-            (
-                "rss_delta_mb",
-                json!(((after - before) as f64 / 1048576.0).round()),
-            ),
-        ],
-    );
     for p in &pids {
         p.send(0);
     }
+    while node.process_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    vec![Sample {
+        scenario: "idle-memory",
+        params: vec![("processes", json!(n))],
+        figures: vec![
+            ("bytes_per_process", per),
+            ("rss_delta_mb", (after - before) as f64 / 1048576.0),
+        ],
+    }]
 }

@@ -48,6 +48,10 @@ struct Args {
     /// Scheduler threads (default: the number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// Runs of each scenario; the median run is reported (default: 3, or 1
+    /// with --quick; idle-memory always runs once).
+    #[arg(long)]
+    repeat: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -64,16 +68,25 @@ fn main() -> ExitCode {
         .build()
         .expect("tokio runtime");
     let out = report::Out { json: args.json };
-    rt.block_on(async {
-        match args.scenario {
-            Scenario::LocalOneway => local::oneway(&out, args.quick).await,
-            Scenario::Ring => local::ring(&out, args.quick).await,
-            Scenario::CallRtt => local::call_rtt(&out, args.quick).await,
-            Scenario::Spawn => local::spawn(&out, args.quick).await,
-            Scenario::IdleMemory => local::idle_memory(&out, args.quick).await,
-            Scenario::All => unreachable!("handled above"),
-        }
-    });
+    let repeat = match args.scenario {
+        // RSS only measures the first run: later runs reuse freed memory.
+        Scenario::IdleMemory => 1,
+        _ => args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1),
+    };
+    let mut runs = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        runs.push(rt.block_on(async {
+            match args.scenario {
+                Scenario::LocalOneway => local::oneway(args.quick).await,
+                Scenario::Ring => local::ring(args.quick).await,
+                Scenario::CallRtt => local::call_rtt(args.quick).await,
+                Scenario::Spawn => local::spawn(args.quick).await,
+                Scenario::IdleMemory => local::idle_memory(args.quick).await,
+                Scenario::All => unreachable!("handled above"),
+            }
+        }));
+    }
+    out.report(&runs);
     ExitCode::SUCCESS
 }
 
@@ -95,6 +108,9 @@ fn run_all(args: &Args) -> ExitCode {
         }
         if let Some(t) = args.threads {
             cmd.arg("--threads").arg(t.to_string());
+        }
+        if let Some(r) = args.repeat {
+            cmd.arg("--repeat").arg(r.to_string());
         }
         let status = cmd.status().expect("run scenario");
         if !status.success() {

@@ -1,26 +1,78 @@
-//! Result lines: JSON objects or aligned text.
+//! Result lines: JSON objects or aligned text, with the median of repeated
+//! runs.
 
 use serde_json::{Map, Value};
+
+/// One measured result: a scenario, its parameters and its figures.
+#[derive(Debug, Clone)]
+pub(crate) struct Sample {
+    pub(crate) scenario: &'static str,
+    /// Parameters that identify the result (sizes); equal across runs.
+    pub(crate) params: Vec<(&'static str, Value)>,
+    /// Figures; the first one is the headline used to pick the median run.
+    pub(crate) figures: Vec<(&'static str, f64)>,
+}
 
 pub(crate) struct Out {
     pub(crate) json: bool,
 }
 
 impl Out {
-    /// Prints one result: `fields` are `(name, value)` pairs after the
-    /// scenario and runtime names.
-    pub(crate) fn result(&self, scenario: &str, fields: &[(&str, Value)]) {
-        if self.json {
-            let mut m = Map::new();
-            m.insert("scenario".into(), scenario.into());
-            m.insert("runtime".into(), "clustertop".into());
-            for (k, v) in fields {
-                m.insert((*k).into(), v.clone());
-            }
-            println!("{}", Value::Object(m));
-        } else {
-            let rest: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!("{scenario:<14} clustertop  {}", rest.join("  "));
+    /// Prints the median run of each result (by its headline figure), with
+    /// the headline of every run.
+    pub(crate) fn report(&self, runs: &[Vec<Sample>]) {
+        let Some(first) = runs.first() else { return };
+        for i in 0..first.len() {
+            let mut these: Vec<&Sample> = runs.iter().map(|r| &r[i]).collect();
+            these.sort_by(|a, b| a.figures[0].1.total_cmp(&b.figures[0].1));
+            let median = these[these.len() / 2];
+            let all: Vec<f64> = runs.iter().map(|r| r[i].figures[0].1).collect();
+            self.print(median, &all);
         }
     }
+
+    fn print(&self, s: &Sample, all: &[f64]) {
+        if self.json {
+            let mut m = Map::new();
+            m.insert("scenario".into(), s.scenario.into());
+            m.insert("runtime".into(), "clustertop".into());
+            for (k, v) in &s.params {
+                m.insert((*k).into(), v.clone());
+            }
+            for (k, v) in &s.figures {
+                m.insert((*k).into(), round(*v).into());
+            }
+            m.insert("runs".into(), all.len().into());
+            m.insert(
+                format!("{}_runs", s.figures[0].0),
+                all.iter().map(|v| round(*v)).collect::<Vec<_>>().into(),
+            );
+            println!("{}", Value::Object(m));
+        } else {
+            let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let figures: Vec<String> = s
+                .figures
+                .iter()
+                .map(|(k, v)| format!("{k}={}", round(*v)))
+                .collect();
+            let runs: Vec<String> = all.iter().map(|v| round(*v).to_string()).collect();
+            println!(
+                "{:<13} {:<28} {}   (runs: {})",
+                s.scenario,
+                params.join(" "),
+                figures.join("  "),
+                runs.join(", ")
+            );
+        }
+    }
+}
+
+/// Rounds to 4 significant digits, enough for any figure here.
+fn round(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let digits = 4 - v.abs().log10().ceil() as i32;
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
 }
