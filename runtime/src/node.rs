@@ -5,8 +5,10 @@
 //! in. `Node` is a cheap handle (one `Arc`); clone it freely.
 //!
 //! # Metrics
-//! With a `metrics` recorder installed *before* [`Node::start`], the node
-//! reports `clustertop_processes_spawned_total`,
+//! Node-wide series are registered with the `metrics` recorder current at
+//! [`Node::start`]; per-behaviour call histograms with the recorder current
+//! at a behaviour's first call. Install the global recorder before starting
+//! nodes. The node reports `clustertop_processes_spawned_total`,
 //! `clustertop_processes_exited_total{reason}`,
 //! `clustertop_dead_letters_total`, the gauge `clustertop_processes` and,
 //! per GenServer behaviour, `clustertop_call_duration_seconds`. Every label

@@ -1,0 +1,92 @@
+//! The trace-context hook: the sender's context rides in the envelope and
+//! becomes the parent of the handling span. In its own test binary: the
+//! propagator is process-wide, and tracing's callsite interest must not race
+//! other tests' subscribers.
+
+mod support;
+
+use clustertop_runtime::trace::{TraceContext, TracePropagator, set_trace_propagator};
+use clustertop_runtime::{CallResult, ExitReason, GenServer, ServerContext};
+use parking_lot::Mutex;
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Echo;
+
+impl GenServer for Echo {
+    type Args = ();
+    type Call = u32;
+    type Reply = Option<TraceContext>;
+    type Cast = ();
+    type Info = ();
+
+    async fn init(_: (), _ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+        Ok(Echo)
+    }
+
+    async fn handle_call(
+        &mut self,
+        _: u32,
+        _ctx: &mut ServerContext<Self>,
+    ) -> CallResult<Option<TraceContext>> {
+        CallResult::Reply(current_test_context())
+    }
+}
+
+thread_local! {
+    /// The test's stand-in for "the caller's current span".
+    static CURRENT: Cell<Option<TraceContext>> = const { Cell::new(None) };
+}
+
+fn current_test_context() -> Option<TraceContext> {
+    CURRENT.with(Cell::get)
+}
+
+/// Records which parents handling spans were given.
+struct TestPropagator {
+    parents: Arc<Mutex<Vec<TraceContext>>>,
+}
+
+impl TracePropagator for TestPropagator {
+    fn current(&self) -> Option<TraceContext> {
+        current_test_context()
+    }
+    fn set_parent(&self, _span: &tracing::Span, parent: &TraceContext) {
+        self.parents.lock().push(*parent);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn trace_context_travels_in_the_envelope_to_the_handling_span() {
+    let parents = Arc::new(Mutex::new(Vec::new()));
+    assert!(
+        set_trace_propagator(Box::new(TestPropagator {
+            parents: parents.clone()
+        }))
+        .is_ok()
+    );
+    // Handling spans exist only when a subscriber wants them.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(std::io::sink)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let node = support::node();
+    let server = Echo::start(&node, ()).await.unwrap();
+    let ctx = TraceContext {
+        trace_id: [7; 16],
+        span_id: [3; 8],
+        flags: 1,
+    };
+    CURRENT.with(|c| c.set(Some(ctx)));
+    server.call(1, Duration::from_secs(1)).await.unwrap();
+    CURRENT.with(|c| c.set(None));
+    server.call(2, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        *parents.lock(),
+        vec![ctx],
+        "only the traced call has a parent"
+    );
+}
