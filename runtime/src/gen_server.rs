@@ -374,18 +374,9 @@ impl<S: GenServer> ServerContext<S> {
     where
         S::Info: Clone,
     {
-        let pid = self.pid();
-        let handle = self.node().handle().clone().spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            loop {
-                ticks.tick().await;
-                if !pid.is_alive() {
-                    break;
-                }
-                pid.send(ServerMsg(Inner::Info(info.clone())));
-            }
-        });
-        TimerRef::from_handle(handle.abort_handle())
+        timer::send_interval_with(&self.pid(), period, move || {
+            ServerMsg(Inner::Info(info.clone()))
+        })
     }
 }
 

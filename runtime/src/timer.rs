@@ -17,10 +17,6 @@ pub struct TimerRef {
 }
 
 impl TimerRef {
-    pub(crate) fn from_handle(handle: AbortHandle) -> Self {
-        TimerRef { handle }
-    }
-
     /// Cancels the timer. A message already sent stays in the mailbox.
     pub fn cancel(&self) {
         self.handle.abort();
@@ -48,6 +44,16 @@ pub fn send_after<M: Message>(pid: &Pid<M>, msg: M, after: Duration) -> TimerRef
 /// Sends a clone of `msg` to `pid` every `period`, the first after one
 /// period, until cancelled or until `pid` exits.
 pub fn send_interval<M: Message + Clone>(pid: &Pid<M>, msg: M, period: Duration) -> TimerRef {
+    send_interval_with(pid, period, move || msg.clone())
+}
+
+/// Sends `make()` to `pid` every `period`, the first after one period,
+/// until cancelled or until `pid` exits.
+pub(crate) fn send_interval_with<M: Message>(
+    pid: &Pid<M>,
+    period: Duration,
+    make: impl Fn() -> M + Send + 'static,
+) -> TimerRef {
     let rt = pid.node().handle().clone();
     let pid = pid.clone();
     let handle = rt.spawn(async move {
@@ -58,7 +64,7 @@ pub fn send_interval<M: Message + Clone>(pid: &Pid<M>, msg: M, period: Duration)
             if !pid.is_alive() {
                 break;
             }
-            pid.send(msg.clone());
+            pid.send(make());
         }
     });
     TimerRef {
