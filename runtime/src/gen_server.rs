@@ -195,6 +195,8 @@ pub enum Info<I> {
     Down(Down),
     /// A linked process exited (the server traps exits).
     Exit(Exit),
+    /// A node connected or disconnected (after `monitor_nodes(true)`).
+    Node(crate::dist::NodeEvent),
 }
 
 /// The pending reply of one call; reply at most once, now or later.
@@ -364,6 +366,10 @@ impl<S: GenServer> ServerContext<S> {
     /// See [`Context::demonitor`].
     pub fn demonitor(&self, monitor: MonitorRef) -> bool {
         self.ctx.demonitor(monitor)
+    }
+    /// See [`Context::monitor_nodes`].
+    pub fn monitor_nodes(&self, on: bool) {
+        self.ctx.monitor_nodes(on)
     }
     /// Delivers `info` to this server's `handle_info` after `after`.
     pub fn send_after(&self, info: S::Info, after: Duration) -> TimerRef {
@@ -568,6 +574,7 @@ async fn run<S: GenServer>(
                     Received::Msg(ServerMsg(Inner::Info(msg))) => Info::Msg(msg),
                     Received::Down(d) => Info::Down(d),
                     Received::Exit(e) => Info::Exit(e),
+                    Received::Node(n) => Info::Node(n),
                     Received::Msg(_) => unreachable!("calls, casts and stops are matched above"),
                 };
                 let span = tracing::debug_span!("handle_info", pid = %id, behaviour);

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod clock;
+pub mod dist;
 mod error;
 mod exit;
 pub mod gen_server;

@@ -15,6 +15,9 @@
 //! set is bounded: node name, behaviour type, exit-reason class; never a pid.
 
 use crate::clock::{Clock, ClockSource};
+use crate::dist::cookie::{Cookie, CookieError};
+use crate::dist::handshake::LocalInfo;
+use crate::dist::{Dist, DistConfig};
 use crate::error::LookupError;
 use crate::exit::{ExitReason, IntoExitReason};
 use crate::pid::{Message, Pid, ProcessId};
@@ -37,6 +40,9 @@ pub struct NodeConfig {
     pub name: String,
     /// Where the node reads monotonic time from.
     pub clock: ClockSource,
+    /// Distribution: listen address, cookie, tick time. `None` for a node
+    /// that neither listens nor connects.
+    pub dist: Option<DistConfig>,
 }
 
 impl Default for NodeConfig {
@@ -44,6 +50,7 @@ impl Default for NodeConfig {
         NodeConfig {
             name: "nonode@nohost".to_owned(),
             clock: ClockSource::Fast,
+            dist: None,
         }
     }
 }
@@ -62,10 +69,16 @@ impl NodeConfig {
         self.clock = clock;
         self
     }
+
+    /// Makes the node distributed.
+    pub fn dist(mut self, dist: DistConfig) -> Self {
+        self.dist = Some(dist);
+        self
+    }
 }
 
 /// Starting a node failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// `Node::start` was called outside a tokio runtime.
     #[error("a node must be started inside a tokio runtime")]
@@ -73,6 +86,12 @@ pub enum NodeError {
     /// The node name is not of the form `name@host`.
     #[error("invalid node name {0:?}: expected name@host")]
     InvalidName(String),
+    /// The cookie could not be resolved.
+    #[error(transparent)]
+    Cookie(#[from] CookieError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, #[source] std::io::Error),
 }
 
 /// Node-wide counters (monotonic; relaxed atomics, touched on spawn, exit
@@ -139,6 +158,7 @@ struct NodeInner {
     registry: Registry,
     counters: NodeCounters,
     instruments: Instruments,
+    dist: Option<Arc<Dist>>,
 }
 
 /// A running node. Cheap to clone.
@@ -155,11 +175,7 @@ impl Node {
     /// for a name that is not `name@host`.
     pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
-        let valid = config
-            .name
-            .split_once('@')
-            .is_some_and(|(n, h)| !n.is_empty() && !h.is_empty() && !h.contains('@'));
-        if !valid {
+        if !crate::dist::handshake::valid_name(&config.name) {
             return Err(NodeError::InvalidName(config.name));
         }
         let name: Arc<str> = config.name.into();
@@ -172,7 +188,24 @@ impl Node {
         // started at different nanoseconds with probability 1 - 1/65535.
         let creation =
             (((nanos ^ (nanos >> 17) ^ u128::from(std::process::id())) % 65_535) + 1) as u32;
-        Ok(Node {
+        let (dist, listener) = match config.dist {
+            Some(dc) => {
+                let local = LocalInfo {
+                    name: name.to_string(),
+                    creation,
+                    hidden: dc.hidden,
+                    listen: None,
+                    cookie: Cookie::resolve(dc.cookie.as_deref())?,
+                };
+                let listen = dc.listen;
+                let (dist, listener) = Dist::bind(local, dc).map_err(|e| {
+                    NodeError::Listen(listen.map(|a| a.to_string()).unwrap_or_default(), e)
+                })?;
+                (Some(dist), listener)
+            }
+            None => (None, None),
+        };
+        let node = Node {
             inner: Arc::new(NodeInner {
                 instruments: Instruments::new(&name),
                 name,
@@ -185,8 +218,14 @@ impl Node {
                 table: ProcessTable::new(),
                 registry: Registry::default(),
                 counters: NodeCounters::default(),
+                dist: dist.clone(),
             }),
-        })
+        };
+        if let (Some(dist), Some(listener)) = (dist, listener) {
+            node.handle()
+                .spawn(Dist::accept_loop(node.clone(), dist, listener));
+        }
+        Ok(node)
     }
 
     /// The node's name, `name@host`.
@@ -296,6 +335,10 @@ impl Node {
     }
 
     // ---- crate-internal ----
+
+    pub(crate) fn dist(&self) -> Option<&Arc<Dist>> {
+        self.inner.dist.as_ref()
+    }
 
     pub(crate) fn clock(&self) -> &Clock {
         &self.inner.clock

@@ -47,6 +47,8 @@ pub enum Received<M> {
     Down(Down),
     /// A linked process exited (only when trapping exits).
     Exit(Exit),
+    /// A node connected or disconnected (after `monitor_nodes(true)`).
+    Node(crate::dist::NodeEvent),
 }
 
 impl<M> Received<M> {
@@ -65,6 +67,7 @@ pub(crate) enum Item<M> {
     Msg(M),
     Down(Box<Down>),
     Exit(Box<Exit>),
+    Node(Box<crate::dist::NodeEvent>),
 }
 
 impl<M> Item<M> {
@@ -73,6 +76,7 @@ impl<M> Item<M> {
             Item::Msg(m) => Received::Msg(m),
             Item::Down(d) => Received::Down(*d),
             Item::Exit(e) => Received::Exit(*e),
+            Item::Node(n) => Received::Node(*n),
         }
     }
 }
@@ -83,6 +87,7 @@ impl<M: fmt::Debug> fmt::Debug for Item<M> {
             Item::Msg(m) => m.fmt(f),
             Item::Down(d) => write!(f, "DOWN {} {} {}", d.monitor, d.pid, d.reason),
             Item::Exit(e) => write!(f, "EXIT {} {}", e.from, e.reason),
+            Item::Node(n) => write!(f, "{n:?}"),
         }
     }
 }
@@ -92,6 +97,7 @@ impl<M: fmt::Debug> fmt::Debug for Item<M> {
 pub(crate) enum SystemMsg {
     Down(Box<Down>),
     Exit(Box<Exit>),
+    Node(Box<crate::dist::NodeEvent>),
 }
 
 impl SystemMsg {
@@ -99,6 +105,7 @@ impl SystemMsg {
         match self {
             SystemMsg::Down(d) => Item::Down(d),
             SystemMsg::Exit(e) => Item::Exit(e),
+            SystemMsg::Node(n) => Item::Node(n),
         }
     }
 }

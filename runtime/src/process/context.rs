@@ -149,6 +149,15 @@ impl<M: Message> Context<M> {
         relations::demonitor(self.node(), &self.shared.core, monitor)
     }
 
+    /// Subscribes this process to node events: a [`Received::Node`] message
+    /// for every node that connects or disconnects. A no-op on a node
+    /// without distribution.
+    pub fn monitor_nodes(&self, on: bool) {
+        if let Some(dist) = self.node().dist() {
+            dist.watch(self.id(), on);
+        }
+    }
+
     /// Spawns a process linked to this one.
     pub fn spawn_link<N, F, Fut>(&self, body: F) -> Pid<N>
     where

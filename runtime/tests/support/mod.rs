@@ -49,3 +49,127 @@ pub async fn wait_dead(node: &Node, pid: ProcessId) {
     )
     .await;
 }
+
+/// A distributed node listening on an ephemeral loopback port.
+pub fn dist_node(name: &str, cookie: &str, tick: Duration) -> Node {
+    use clustertop_runtime::dist::DistConfig;
+    let config = DistConfig::listen("127.0.0.1:0".parse().unwrap())
+        .cookie(cookie)
+        .tick_time(tick)
+        .handshake_timeout(Duration::from_secs(2));
+    Node::start(NodeConfig::new(name).dist(config)).expect("node starts")
+}
+
+/// The `host:port` a node listens on.
+pub fn addr(node: &Node) -> String {
+    node.listen_addr().expect("listening").to_string()
+}
+
+/// Waits (on node events, not by polling) until `node.nodes()` equals
+/// `expected` (sorted), for at most `limit`.
+pub async fn wait_nodes(node: &Node, expected: &[&str], limit: Duration) {
+    let mut events = node.node_events().expect("distributed");
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if node.nodes() == expected {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(_) => {}
+            Err(_) => panic!(
+                "{}: nodes() is {:?}, expected {:?}",
+                node.name(),
+                node.nodes(),
+                expected
+            ),
+        }
+    }
+}
+
+/// Waits for the next `Down` event about `peer`; returns how long it took.
+pub async fn wait_down(
+    events: &mut tokio::sync::broadcast::Receiver<clustertop_runtime::dist::NodeEvent>,
+    peer: &str,
+    limit: Duration,
+) -> (clustertop_runtime::dist::NodeDownReason, Duration) {
+    use clustertop_runtime::dist::NodeEvent;
+    let start = tokio::time::Instant::now();
+    loop {
+        match tokio::time::timeout_at(start + limit, events.recv()).await {
+            Ok(Ok(NodeEvent::Down { node, reason })) if node == peer => {
+                return (reason, start.elapsed());
+            }
+            Ok(_) => {}
+            Err(_) => panic!("no nodedown for {peer} within {limit:?}"),
+        }
+    }
+}
+
+/// A TCP proxy for one connection: records what the client sends and can
+/// inject bytes into the client → server direction.
+pub struct Proxy {
+    /// Where clients connect.
+    pub addr: String,
+    /// Bytes the client has sent so far.
+    pub recorded: std::sync::Arc<parking_lot::Mutex<Vec<u8>>>,
+    inject: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl Proxy {
+    /// Starts a proxy in front of `upstream`.
+    pub async fn start(upstream: String) -> Proxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let recorded = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let (inject, mut injected) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let rec = recorded.clone();
+        tokio::spawn(async move {
+            let (client, _) = listener.accept().await.unwrap();
+            let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            });
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                tokio::select! {
+                    n = cr.read(&mut buf) => {
+                        let n = match n { Ok(0) | Err(_) => break, Ok(n) => n };
+                        rec.lock().extend_from_slice(&buf[..n]);
+                        if sw.write_all(&buf[..n]).await.is_err() { break; }
+                    }
+                    bytes = injected.recv() => {
+                        let Some(bytes) = bytes else { break };
+                        if sw.write_all(&bytes).await.is_err() { break; }
+                    }
+                }
+            }
+        });
+        Proxy {
+            addr,
+            recorded,
+            inject,
+        }
+    }
+
+    /// Writes `bytes` to the server as if the client had sent them.
+    pub fn inject(&self, bytes: Vec<u8>) {
+        self.inject.send(bytes).unwrap();
+    }
+}
+
+/// Reads from `stream` until the peer closes it; panics after `limit`.
+pub async fn expect_closed(stream: &mut tokio::net::TcpStream, limit: Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the node did not close the connection within {limit:?}"),
+        }
+    }
+}

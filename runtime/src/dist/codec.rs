@@ -1,0 +1,208 @@
+//! Bytes ⇄ frames. Pure functions, no I/O.
+//!
+//! A frame on the wire is `[u32 length, big-endian][body]`; the body is
+//! `[u8 wire version][postcard-encoded Frame]`. The length is checked
+//! against the connection's limit *before* anything is allocated (by
+//! `tokio_util`'s `LengthDelimitedCodec`, configured by [`length_codec`]).
+//!
+//! # Cost
+//! Encoding appends to a caller-owned buffer: no allocation per frame once
+//! the buffer has grown. Many frames share one buffer and one `write()`.
+
+use super::proto::Frame;
+use bytes::{BufMut, BytesMut};
+use tokio_util::codec::LengthDelimitedCodec;
+
+/// The version byte that leads every frame body.
+pub const WIRE_VERSION: u8 = 1;
+
+/// Default cap on one frame's length.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// A frame body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is empty.
+    #[error("empty frame")]
+    Empty,
+    /// The body starts with an unknown wire version.
+    #[error("unknown wire version {0}")]
+    Version(u8),
+    /// The body is not a valid frame.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Bytes are left over after the frame.
+    #[error("{0} trailing bytes after the frame")]
+    Trailing(usize),
+    /// The length prefix exceeds the connection's frame limit.
+    #[error("frame length over the limit")]
+    Oversized,
+}
+
+/// Decodes one frame body (without its length prefix).
+///
+/// # Errors
+/// Any [`DecodeError`]; never panics, whatever the input.
+pub fn decode(body: &[u8]) -> Result<Frame, DecodeError> {
+    let (&version, rest) = body.split_first().ok_or(DecodeError::Empty)?;
+    if version != WIRE_VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    let (frame, left) = postcard::take_from_bytes::<Frame>(rest)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !left.is_empty() {
+        return Err(DecodeError::Trailing(left.len()));
+    }
+    Ok(frame)
+}
+
+/// Appends `frame`, with its length prefix, to `buf`.
+///
+/// # Errors
+/// If the encoded frame would exceed `max_frame` bytes (nothing is appended).
+pub fn encode(frame: &Frame, buf: &mut BytesMut, max_frame: usize) -> Result<(), EncodeError> {
+    let start = buf.len();
+    buf.put_u32(0);
+    buf.put_u8(WIRE_VERSION);
+    if let Err(e) = postcard::to_io(frame, (&mut *buf).writer()) {
+        buf.truncate(start);
+        return Err(EncodeError::Serialize(e.to_string()));
+    }
+    let len = buf.len() - start - 4;
+    if len > max_frame {
+        buf.truncate(start);
+        return Err(EncodeError::TooLarge {
+            len,
+            max: max_frame,
+        });
+    }
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// A frame could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The frame is larger than the connection allows.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Encoded length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The payload could not be serialized.
+    #[error("cannot serialize: {0}")]
+    Serialize(String),
+}
+
+/// The length-prefix codec for reading: 4-byte big-endian lengths, frames
+/// over `max_frame` rejected before allocation.
+pub fn length_codec(max_frame: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .big_endian()
+        .max_frame_length(max_frame)
+        .new_codec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::proto::{PeerAddr, RefuseReason};
+    use tokio_util::codec::Decoder;
+
+    fn roundtrip(frame: Frame) {
+        let mut buf = BytesMut::new();
+        encode(&frame, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+        let mut codec = length_codec(DEFAULT_MAX_FRAME);
+        let body = codec.decode(&mut buf).unwrap().expect("a whole frame");
+        assert!(buf.is_empty());
+        assert_eq!(decode(&body).unwrap(), frame);
+    }
+
+    #[test]
+    fn frames_roundtrip() {
+        roundtrip(Frame::Hello {
+            version: 1,
+            name: "a@host".into(),
+            creation: 7,
+            flags: 1,
+            listen: Some("127.0.0.1:4370".into()),
+            nonce: [9; 32],
+        });
+        roundtrip(Frame::Proof { proof: [3; 32] });
+        roundtrip(Frame::Refused {
+            reason: RefuseReason::VersionMismatch { ours: 1, theirs: 9 },
+        });
+        roundtrip(Frame::Heartbeat {
+            seq: u64::MAX,
+            reply: true,
+        });
+        roundtrip(Frame::Peers {
+            peers: vec![PeerAddr {
+                name: "b@h".into(),
+                listen: "127.0.0.1:1".into(),
+            }],
+        });
+    }
+
+    #[test]
+    fn many_frames_share_one_buffer() {
+        let mut buf = BytesMut::new();
+        for seq in 0..100 {
+            encode(
+                &Frame::Heartbeat { seq, reply: false },
+                &mut buf,
+                DEFAULT_MAX_FRAME,
+            )
+            .unwrap();
+        }
+        let mut codec = length_codec(DEFAULT_MAX_FRAME);
+        for seq in 0..100 {
+            let body = codec.decode(&mut buf).unwrap().unwrap();
+            assert_eq!(
+                decode(&body).unwrap(),
+                Frame::Heartbeat { seq, reply: false }
+            );
+        }
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_bodies_are_typed_errors() {
+        assert_eq!(decode(&[]), Err(DecodeError::Empty));
+        assert_eq!(decode(&[99, 1, 2]), Err(DecodeError::Version(99)));
+        assert!(matches!(
+            decode(&[WIRE_VERSION, 200, 200, 200]),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut buf = BytesMut::new();
+        encode(&Frame::Established, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+        let mut body = buf[4..].to_vec();
+        body.push(0);
+        assert_eq!(decode(&body), Err(DecodeError::Trailing(1)));
+    }
+
+    #[test]
+    fn oversized_length_is_refused_before_allocation() {
+        let mut codec = length_codec(1024);
+        let mut buf = BytesMut::from(&[0xFFu8, 0xFF, 0xFF, 0xFF, 1, 2, 3][..]);
+        assert!(codec.decode(&mut buf).is_err());
+        let big = Frame::Peers {
+            peers: vec![
+                PeerAddr {
+                    name: "x".repeat(600),
+                    listen: "y".repeat(600),
+                };
+                1
+            ],
+        };
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            encode(&big, &mut out, 1024),
+            Err(EncodeError::TooLarge { .. })
+        ));
+        assert!(out.is_empty(), "nothing appended on error");
+    }
+}

@@ -1,0 +1,642 @@
+//! The connection table: admission and tie-breaking, establishing and
+//! closing connections, mesh propagation, node events and statistics.
+//!
+//! Connections form a full mesh: when two visible nodes connect, each sends
+//! the other its visible peers, and each connects to the ones it lacks.
+//! When two nodes connect to each other at once, both keep the connection
+//! initiated by the node whose name sorts first and close the other, so
+//! exactly one survives.
+
+use super::handshake::{Handshake, LocalInfo, PeerInfo, valid_name};
+use super::proto::{Frame, PeerAddr, RefuseReason};
+use super::session::{self, Reader};
+use super::{ConnectError, DistConfig, codec};
+use crate::node::Node;
+use crate::pid::ProcessId;
+use crate::signal::SystemMsg;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+/// A change in the set of connected nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A connection to `node` is up.
+    Up {
+        /// The peer's name.
+        node: String,
+        /// Whether the peer is hidden.
+        hidden: bool,
+    },
+    /// The connection to `node` is gone.
+    Down {
+        /// The peer's name.
+        node: String,
+        /// Why.
+        reason: NodeDownReason,
+    },
+}
+
+/// Why a connection to a node ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeDownReason {
+    /// Nothing arrived from the peer for a whole tick time.
+    HeartbeatTimeout,
+    /// The peer closed the connection.
+    ConnectionClosed,
+    /// This node disconnected it.
+    Disconnected,
+    /// The peer sent something that is not the protocol.
+    ProtocolError(String),
+    /// The socket failed.
+    Io(String),
+}
+
+impl std::fmt::Display for NodeDownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeDownReason::HeartbeatTimeout => f.write_str("heartbeat timeout"),
+            NodeDownReason::ConnectionClosed => f.write_str("connection closed"),
+            NodeDownReason::Disconnected => f.write_str("disconnected"),
+            NodeDownReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
+            NodeDownReason::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+/// Counters of one connection (monotonic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStats {
+    /// The peer's name.
+    pub node: String,
+    /// The peer's socket address.
+    pub addr: SocketAddr,
+    /// Whether the peer is hidden.
+    pub hidden: bool,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Bytes received, with length prefixes.
+    pub bytes_in: u64,
+    /// Bytes sent, with length prefixes.
+    pub bytes_out: u64,
+    /// Round trip of the last answered heartbeat.
+    pub heartbeat_rtt: Option<Duration>,
+    /// How long the connection has been up.
+    pub up_for: Duration,
+}
+
+/// Counters of a node's distribution layer (monotonic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DistStats {
+    /// Connections accepted by the listener.
+    pub accepted: u64,
+    /// Connections this node initiated.
+    pub initiated: u64,
+    /// Handshakes that ended in a connection.
+    pub established: u64,
+    /// Handshakes refused or failed because of a wrong cookie.
+    pub bad_cookie: u64,
+    /// Handshakes that failed for any other reason.
+    pub handshake_failures: u64,
+    /// Connections closed for a malformed or oversized frame.
+    pub decode_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    initiated: AtomicU64,
+    established: AtomicU64,
+    bad_cookie: AtomicU64,
+    handshake_failures: AtomicU64,
+    decode_errors: AtomicU64,
+}
+
+/// One established connection.
+pub(crate) struct Peer {
+    pub(crate) info: PeerInfo,
+    pub(crate) addr: SocketAddr,
+    pub(crate) initiated_here: bool,
+    pub(crate) tx: mpsc::UnboundedSender<Frame>,
+    pub(crate) cancel: CancellationToken,
+    close_reason: Mutex<Option<NodeDownReason>>,
+    cut: AtomicBool,
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    rtt_ns: AtomicU64,
+    ping: Mutex<(u64, Option<Instant>)>,
+    up_at: Instant,
+}
+
+impl Peer {
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.load(Relaxed)
+    }
+
+    pub(crate) fn close_reason(&self) -> NodeDownReason {
+        self.close_reason
+            .lock()
+            .clone()
+            .unwrap_or(NodeDownReason::Disconnected)
+    }
+
+    fn close(&self, reason: NodeDownReason) {
+        self.close_reason.lock().get_or_insert(reason);
+        self.cancel.cancel();
+    }
+
+    pub(crate) fn count_in(&self, bytes: usize) {
+        self.frames_in.fetch_add(1, Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn count_out(&self, frames: u64, bytes: usize) {
+        self.frames_out.fetch_add(frames, Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn ping(&self, seq: u64) {
+        *self.ping.lock() = (seq, Some(Instant::now()));
+    }
+
+    pub(crate) fn pong(&self, seq: u64) {
+        let (sent_seq, at) = *self.ping.lock();
+        if let (true, Some(at)) = (sent_seq == seq, at) {
+            self.rtt_ns.store(at.elapsed().as_nanos() as u64, Relaxed);
+        }
+    }
+
+    fn stats(&self) -> PeerStats {
+        let rtt = self.rtt_ns.load(Relaxed);
+        PeerStats {
+            node: self.info.name.clone(),
+            addr: self.addr,
+            hidden: self.info.hidden,
+            frames_in: self.frames_in.load(Relaxed),
+            frames_out: self.frames_out.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            heartbeat_rtt: (rtt > 0).then(|| Duration::from_nanos(rtt)),
+            up_for: self.up_at.elapsed(),
+        }
+    }
+}
+
+/// A node's distribution layer.
+pub(crate) struct Dist {
+    pub(crate) local: LocalInfo,
+    pub(crate) config: DistConfig,
+    listen_addr: Option<SocketAddr>,
+    peers: Mutex<HashMap<String, Arc<Peer>>>,
+    connecting: Mutex<HashSet<String>>,
+    blocked: Mutex<HashSet<String>>,
+    events: broadcast::Sender<NodeEvent>,
+    watchers: Mutex<Vec<ProcessId>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Dist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dist")
+            .field("name", &self.local.name)
+            .field("listen", &self.listen_addr)
+            .field("peers", &self.peers.lock().len())
+            .finish()
+    }
+}
+
+impl Dist {
+    /// Binds the listener (if any) and builds the layer.
+    pub(crate) fn bind(
+        local: LocalInfo,
+        config: DistConfig,
+    ) -> std::io::Result<(Arc<Dist>, Option<TcpListener>)> {
+        let listener = match config.listen {
+            Some(addr) => {
+                let std_listener = std::net::TcpListener::bind(addr)?;
+                std_listener.set_nonblocking(true)?;
+                Some(TcpListener::from_std(std_listener)?)
+            }
+            None => None,
+        };
+        let listen_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let mut local = local;
+        local.listen = listen_addr.map(|a| a.to_string());
+        let dist = Arc::new(Dist {
+            local,
+            config,
+            listen_addr,
+            peers: Mutex::new(HashMap::new()),
+            connecting: Mutex::new(HashSet::new()),
+            blocked: Mutex::new(HashSet::new()),
+            events: broadcast::channel(1024).0,
+            watchers: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+        });
+        Ok((dist, listener))
+    }
+
+    pub(crate) fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr
+    }
+
+    /// Accepts connections until the node's runtime stops.
+    pub(crate) async fn accept_loop(node: Node, dist: Arc<Dist>, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, addr)) => {
+                    dist.counters.accepted.fetch_add(1, Relaxed);
+                    tokio::spawn(Dist::accept_one(node.clone(), dist.clone(), stream, addr));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn accept_one(node: Node, dist: Arc<Dist>, stream: TcpStream, addr: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let (r, mut w) = stream.into_split();
+        let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
+        let mut hs = Handshake::acceptor(dist.local.clone(), nonce());
+        let admit = |p: &PeerInfo| dist.admit(p, false);
+        let result = tokio::time::timeout(
+            dist.config.handshake_timeout,
+            session::handshake(
+                &mut hs,
+                None,
+                &mut reader,
+                &mut w,
+                dist.config.max_frame,
+                &admit,
+            ),
+        )
+        .await
+        .unwrap_or(Err(ConnectError::Timeout));
+        match result {
+            Ok(peer) => {
+                if let Err(reason) = dist.establish(&node, peer, addr, false, reader, w) {
+                    tracing::debug!(%addr, %reason, "dropped a duplicate connection");
+                }
+            }
+            Err(e) => dist.handshake_failed(addr, hs.claimed_name(), &e),
+        }
+    }
+
+    /// Connects to the node listening at `addr`; returns its name.
+    pub(crate) async fn connect(
+        node: &Node,
+        dist: &Arc<Dist>,
+        addr: SocketAddr,
+    ) -> Result<String, ConnectError> {
+        if let Some(name) = dist.peer_listening_at(addr) {
+            return Ok(name);
+        }
+        dist.counters.initiated.fetch_add(1, Relaxed);
+        let stream = tokio::time::timeout(dist.config.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ConnectError::Timeout)??;
+        let _ = stream.set_nodelay(true);
+        let (r, mut w) = stream.into_split();
+        let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
+        let (mut hs, hello) = Handshake::initiator(dist.local.clone(), nonce());
+        let result = tokio::time::timeout(
+            dist.config.handshake_timeout,
+            session::handshake(
+                &mut hs,
+                Some(hello),
+                &mut reader,
+                &mut w,
+                dist.config.max_frame,
+                &|_: &PeerInfo| Ok(()),
+            ),
+        )
+        .await
+        .unwrap_or(Err(ConnectError::Timeout));
+        let peer = match result {
+            Ok(peer) => peer,
+            Err(e) => {
+                dist.handshake_failed(addr, hs.claimed_name(), &e);
+                return Err(e);
+            }
+        };
+        let name = peer.name.clone();
+        match dist.establish(node, peer, addr, true, reader, w) {
+            Ok(()) => Ok(name),
+            Err(RefuseReason::Duplicate) if dist.peers.lock().contains_key(&name) => Ok(name),
+            Err(reason) => Err(ConnectError::Handshake(super::HandshakeError::Refused(
+                reason,
+            ))),
+        }
+    }
+
+    /// Whether to take a connection from `peer`.
+    fn admit(&self, peer: &PeerInfo, initiated_here: bool) -> Result<(), RefuseReason> {
+        if self.blocked.lock().contains(&peer.name) {
+            return Err(RefuseReason::Blocked);
+        }
+        self.admit_locked(&self.peers.lock(), peer, initiated_here)
+    }
+
+    fn admit_locked(
+        &self,
+        peers: &HashMap<String, Arc<Peer>>,
+        peer: &PeerInfo,
+        initiated_here: bool,
+    ) -> Result<(), RefuseReason> {
+        let Some(existing) = peers.get(&peer.name) else {
+            return Ok(());
+        };
+        if existing.info.creation != peer.creation {
+            return Err(RefuseReason::NameInUse);
+        }
+        // Two connections to one incarnation: keep the one initiated by the
+        // smaller name, on both sides.
+        let initiator = if initiated_here {
+            self.local.name.as_str()
+        } else {
+            peer.name.as_str()
+        };
+        let keeper = self.local.name.as_str().min(peer.name.as_str());
+        if initiator == keeper && existing.initiated_here != initiated_here {
+            Ok(())
+        } else {
+            Err(RefuseReason::Duplicate)
+        }
+    }
+
+    /// Registers an established connection and starts its session.
+    fn establish<R, W>(
+        self: &Arc<Self>,
+        node: &Node,
+        info: PeerInfo,
+        addr: SocketAddr,
+        initiated_here: bool,
+        reader: Reader<R>,
+        writer: W,
+    ) -> Result<(), RefuseReason>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let peer = Arc::new(Peer {
+            info,
+            addr,
+            initiated_here,
+            tx,
+            cancel: CancellationToken::new(),
+            close_reason: Mutex::new(None),
+            cut: AtomicBool::new(false),
+            frames_in: AtomicU64::new(0),
+            frames_out: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            rtt_ns: AtomicU64::new(0),
+            ping: Mutex::new((0, None)),
+            up_at: Instant::now(),
+        });
+        let replaced = {
+            if self.blocked.lock().contains(&peer.info.name) {
+                return Err(RefuseReason::Blocked);
+            }
+            let mut peers = self.peers.lock();
+            self.admit_locked(&peers, &peer.info, initiated_here)?;
+            peers.insert(peer.info.name.clone(), peer.clone())
+        };
+        self.counters.established.fetch_add(1, Relaxed);
+        if let Some(old) = &replaced {
+            old.close(NodeDownReason::Disconnected);
+        }
+        tokio::spawn(session::run(
+            node.clone(),
+            self.clone(),
+            peer.clone(),
+            reader,
+            writer,
+            rx,
+        ));
+        if replaced.is_none() {
+            tracing::info!(peer = %peer.info.name, %addr, hidden = peer.info.hidden, "node up");
+            self.emit(
+                node,
+                NodeEvent::Up {
+                    node: peer.info.name.clone(),
+                    hidden: peer.info.hidden,
+                },
+            );
+        }
+        if !self.local.hidden && !peer.info.hidden {
+            let _ = peer.tx.send(Frame::Peers {
+                peers: self.visible_peers_except(&peer.info.name),
+            });
+        }
+        Ok(())
+    }
+
+    /// Called by the session when a connection has ended.
+    pub(crate) fn connection_closed(&self, node: &Node, peer: &Arc<Peer>, reason: NodeDownReason) {
+        let removed = {
+            let mut peers = self.peers.lock();
+            match peers.get(&peer.info.name) {
+                Some(current) if Arc::ptr_eq(current, peer) => {
+                    peers.remove(&peer.info.name);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if removed {
+            tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
+            self.emit(
+                node,
+                NodeEvent::Down {
+                    node: peer.info.name.clone(),
+                    reason,
+                },
+            );
+        }
+    }
+
+    /// Connects to every visible node `peers` names that is not connected.
+    pub(crate) fn learn_peers(self: &Arc<Self>, node: &Node, peers: Vec<PeerAddr>) {
+        if self.local.hidden {
+            return;
+        }
+        for p in peers {
+            if p.name == self.local.name || !valid_name(&p.name) {
+                continue;
+            }
+            let Ok(addr) = p.listen.parse::<SocketAddr>() else {
+                continue;
+            };
+            if self.peers.lock().contains_key(&p.name)
+                || self.blocked.lock().contains(&p.name)
+                || !self.connecting.lock().insert(p.name.clone())
+            {
+                continue;
+            }
+            let (node, dist) = (node.clone(), self.clone());
+            tokio::spawn(async move {
+                if let Err(e) = Dist::connect(&node, &dist, addr).await {
+                    tracing::debug!(peer = %p.name, %addr, error = %e, "mesh connect failed");
+                }
+                dist.connecting.lock().remove(&p.name);
+            });
+        }
+    }
+
+    fn visible_peers_except(&self, except: &str) -> Vec<PeerAddr> {
+        self.peers
+            .lock()
+            .values()
+            .filter(|p| !p.info.hidden && p.info.name != except)
+            .filter_map(|p| {
+                p.info.listen.as_ref().map(|l| PeerAddr {
+                    name: p.info.name.clone(),
+                    listen: l.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn peer_listening_at(&self, addr: SocketAddr) -> Option<String> {
+        let addr = addr.to_string();
+        self.peers
+            .lock()
+            .values()
+            .find(|p| p.info.listen.as_deref() == Some(addr.as_str()))
+            .map(|p| p.info.name.clone())
+    }
+
+    fn emit(&self, node: &Node, event: NodeEvent) {
+        let _ = self.events.send(event.clone());
+        let mut watchers = self.watchers.lock();
+        watchers.retain(|pid| match node.lookup(*pid) {
+            Some(p) => p.push_system(SystemMsg::Node(Box::new(event.clone()))),
+            None => false,
+        });
+    }
+
+    fn handshake_failed(&self, addr: SocketAddr, claimed: Option<&str>, e: &ConnectError) {
+        let kind = session::handshake_error_kind(e);
+        let peer = claimed.unwrap_or("?");
+        if let ConnectError::Handshake(
+            super::HandshakeError::Refused(RefuseReason::Duplicate)
+            | super::HandshakeError::PeerRefused(RefuseReason::Duplicate),
+        ) = e
+        {
+            // The other connection between the same two nodes wins.
+            tracing::debug!(%peer, %addr, "duplicate connection refused");
+            return;
+        }
+        if kind == "bad_cookie" {
+            self.counters.bad_cookie.fetch_add(1, Relaxed);
+            tracing::warn!(%peer, %addr, "connection refused: wrong cookie");
+        } else {
+            self.counters.handshake_failures.fetch_add(1, Relaxed);
+            tracing::warn!(%peer, %addr, error = %e, "handshake failed");
+        }
+        if matches!(e, ConnectError::Decode(_)) {
+            self.counters.decode_errors.fetch_add(1, Relaxed);
+        }
+        metrics::counter!(
+            "clustertop_dist_handshake_failures_total",
+            "node" => self.local.name.clone(),
+            "reason" => kind
+        )
+        .increment(1);
+    }
+
+    pub(crate) fn count_decode_error(&self, peer: &str, addr: SocketAddr, error: &str) {
+        self.counters.decode_errors.fetch_add(1, Relaxed);
+        metrics::counter!("clustertop_dist_decode_errors_total", "node" => self.local.name.clone())
+            .increment(1);
+        tracing::warn!(%peer, %addr, %error, "closing connection: malformed frame");
+    }
+
+    // ---- queries and controls used by `Node` ----
+
+    pub(crate) fn nodes(&self, hidden: bool) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .peers
+            .lock()
+            .values()
+            .filter(|p| p.info.hidden == hidden)
+            .map(|p| p.info.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub(crate) fn disconnect(&self, name: &str) -> bool {
+        match self.peers.lock().get(name) {
+            Some(p) => {
+                p.close(NodeDownReason::Disconnected);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn watch(&self, pid: ProcessId, on: bool) {
+        let mut w = self.watchers.lock();
+        w.retain(|p| *p != pid);
+        if on {
+            w.push(pid);
+        }
+    }
+
+    pub(crate) fn peer_stats(&self) -> Vec<PeerStats> {
+        let mut out: Vec<PeerStats> = self.peers.lock().values().map(|p| p.stats()).collect();
+        out.sort_by(|a, b| a.node.cmp(&b.node));
+        out
+    }
+
+    pub(crate) fn stats(&self) -> DistStats {
+        let c = &self.counters;
+        DistStats {
+            accepted: c.accepted.load(Relaxed),
+            initiated: c.initiated.load(Relaxed),
+            established: c.established.load(Relaxed),
+            bad_cookie: c.bad_cookie.load(Relaxed),
+            handshake_failures: c.handshake_failures.load(Relaxed),
+            decode_errors: c.decode_errors.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn block(&self, name: &str, blocked: bool) {
+        if blocked {
+            self.blocked.lock().insert(name.to_owned());
+        } else {
+            self.blocked.lock().remove(name);
+        }
+        if let Some(p) = self.peers.lock().get(name) {
+            p.cut.store(blocked, Relaxed);
+        }
+    }
+}
+
+fn nonce() -> [u8; 32] {
+    let mut n = [0u8; 32];
+    getrandom::fill(&mut n).expect("the OS random source is available");
+    n
+}

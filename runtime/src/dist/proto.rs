@@ -1,0 +1,126 @@
+//! The schema of the distribution protocol: one versioned enum of frames.
+//!
+//! Every frame travels as `[u32 length, big-endian][u8 wire version][postcard
+//! body]` (see [`super::codec`]). Handshake frames come first, then session
+//! frames; a frame out of place closes the connection.
+
+use serde::{Deserialize, Serialize};
+
+/// The distribution protocol version carried in the handshake.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Flag bit: the node is hidden (not listed, not meshed).
+pub const FLAG_HIDDEN: u32 = 1;
+
+/// A nonce or a proof: 32 bytes.
+pub type Bytes32 = [u8; 32];
+
+/// Why a handshake was refused, as sent to the peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefuseReason {
+    /// The peers speak different protocol versions.
+    VersionMismatch {
+        /// The refusing side's version.
+        ours: u16,
+        /// The version the peer offered.
+        theirs: u16,
+    },
+    /// The cookie proof did not match.
+    BadCookie,
+    /// Another node incarnation with that name is connected.
+    NameInUse,
+    /// A connection to the same node already exists and wins the tie-break.
+    Duplicate,
+    /// The name is blocked on this node (fault injection).
+    Blocked,
+    /// The name is not of the form `name@host`, or is this node's own.
+    BadName,
+}
+
+impl std::fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefuseReason::VersionMismatch { ours, theirs } => {
+                write!(
+                    f,
+                    "protocol version mismatch (ours {ours}, theirs {theirs})"
+                )
+            }
+            RefuseReason::BadCookie => f.write_str("wrong cookie"),
+            RefuseReason::NameInUse => f.write_str("a node with that name is already connected"),
+            RefuseReason::Duplicate => f.write_str("already connected"),
+            RefuseReason::Blocked => f.write_str("blocked"),
+            RefuseReason::BadName => f.write_str("bad node name"),
+        }
+    }
+}
+
+/// A visible peer and where it listens, for mesh propagation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAddr {
+    /// The peer's node name.
+    pub name: String,
+    /// Its listen address, `ip:port`.
+    pub listen: String,
+}
+
+/// One frame of the distribution protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    /// Initiator → acceptor: who I am, and my fresh nonce.
+    Hello {
+        /// Protocol version ([`PROTOCOL_VERSION`]).
+        version: u16,
+        /// Node name, `name@host`.
+        name: String,
+        /// Creation of this node incarnation.
+        creation: u32,
+        /// Bit flags ([`FLAG_HIDDEN`]).
+        flags: u32,
+        /// Where this node listens, if it does.
+        listen: Option<String>,
+        /// A fresh random nonce.
+        nonce: Bytes32,
+    },
+    /// Acceptor → initiator: who I am, my nonce, and my cookie proof.
+    Challenge {
+        /// Protocol version.
+        version: u16,
+        /// Node name.
+        name: String,
+        /// Creation.
+        creation: u32,
+        /// Bit flags.
+        flags: u32,
+        /// Listen address.
+        listen: Option<String>,
+        /// A fresh random nonce.
+        nonce: Bytes32,
+        /// HMAC-SHA256 proof of the cookie over the transcript.
+        proof: Bytes32,
+    },
+    /// Initiator → acceptor: my cookie proof.
+    Proof {
+        /// HMAC-SHA256 proof of the cookie over the transcript.
+        proof: Bytes32,
+    },
+    /// Acceptor → initiator: the connection is up.
+    Established,
+    /// Either side: the handshake failed.
+    Refused {
+        /// Why.
+        reason: RefuseReason,
+    },
+    /// Liveness probe; `reply` marks the echo.
+    Heartbeat {
+        /// Sequence number, echoed in the reply.
+        seq: u64,
+        /// Whether this is the echo.
+        reply: bool,
+    },
+    /// The sender's visible peers, to complete the mesh.
+    Peers {
+        /// Visible peers with their listen addresses.
+        peers: Vec<PeerAddr>,
+    },
+}

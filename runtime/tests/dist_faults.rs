@@ -1,0 +1,216 @@
+//! Bad input and failures: each closes only the offending connection, with
+//! a counter, and the node goes on serving real connections.
+
+mod support;
+
+use clustertop_runtime::dist::codec::{self, DEFAULT_MAX_FRAME};
+use clustertop_runtime::dist::proto::{Frame, PROTOCOL_VERSION, RefuseReason};
+use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError, NodeDownReason};
+use clustertop_runtime::{Node, NodeConfig};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const LIMIT: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_secs(60);
+
+/// A real node can still connect to `target` and they see each other.
+async fn still_serves(target: &Node, name: &str) {
+    let probe = support::dist_node(name, "secret", TICK);
+    assert_eq!(
+        probe.connect(&support::addr(target)).await.unwrap(),
+        target.name()
+    );
+    let mut want: Vec<String> = target.nodes();
+    want.push(name.to_owned());
+    want.sort();
+    want.dedup();
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    support::wait_nodes(target, &want, LIMIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_cookie_is_refused_on_both_sides() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let intruder = support::dist_node("x@localhost", "guess", TICK);
+    let err = intruder.connect(&support::addr(&a)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectError::Handshake(HandshakeError::Refused(RefuseReason::BadCookie))
+        ),
+        "{err}"
+    );
+    assert_eq!(intruder.dist_stats().bad_cookie, 1);
+    // The acceptor reaches the same verdict from the initiator's proof.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while a.dist_stats().bad_cookie != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acceptor did not refuse"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(a.nodes().is_empty() && intruder.nodes().is_empty());
+    still_serves(&a, "ok@localhost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_bytes_close_only_that_connection() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
+    raw.write_all(&[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef])
+        .await
+        .unwrap();
+    support::expect_closed(&mut raw, LIMIT).await;
+    assert_eq!(a.dist_stats().decode_errors, 1);
+    still_serves(&a, "ok@localhost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_length_prefix_is_refused_before_allocation() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
+    raw.write_all(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3])
+        .await
+        .unwrap();
+    support::expect_closed(&mut raw, LIMIT).await;
+    assert_eq!(a.dist_stats().decode_errors, 1);
+    still_serves(&a, "ok@localhost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_frame_times_out_the_handshake() {
+    let config = DistConfig::listen("127.0.0.1:0".parse().unwrap())
+        .cookie("secret")
+        .handshake_timeout(Duration::from_millis(300));
+    let a = Node::start(NodeConfig::new("a@localhost").dist(config)).unwrap();
+    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
+    // A length prefix promising 100 bytes, then only 10.
+    raw.write_all(&[0, 0, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        .await
+        .unwrap();
+    support::expect_closed(&mut raw, LIMIT).await;
+    assert_eq!(a.dist_stats().handshake_failures, 1);
+    still_serves(&a, "ok@localhost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_mismatch_is_refused_with_a_reason() {
+    use futures_util::StreamExt;
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let raw = TcpStream::connect(support::addr(&a)).await.unwrap();
+    let (r, mut w) = raw.into_split();
+    let mut buf = bytes::BytesMut::new();
+    let hello = Frame::Hello {
+        version: PROTOCOL_VERSION + 7,
+        name: "old@localhost".into(),
+        creation: 1,
+        flags: 0,
+        listen: None,
+        nonce: [0; 32],
+    };
+    codec::encode(&hello, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+    w.write_all(&buf).await.unwrap();
+    let mut frames = tokio_util::codec::FramedRead::new(r, codec::length_codec(DEFAULT_MAX_FRAME));
+    let body = frames.next().await.unwrap().unwrap();
+    assert_eq!(
+        codec::decode(&body).unwrap(),
+        Frame::Refused {
+            reason: RefuseReason::VersionMismatch {
+                ours: PROTOCOL_VERSION,
+                theirs: PROTOCOL_VERSION + 7
+            }
+        }
+    );
+    assert!(frames.next().await.is_none(), "closed after the refusal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_handshake_is_refused() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let b = support::dist_node("b@localhost", "secret", TICK);
+    let proxy = support::Proxy::start(support::addr(&a)).await;
+    b.connect(&proxy.addr).await.unwrap();
+    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
+    let mut events = a.node_events().unwrap();
+    b.disconnect("a@localhost");
+    support::wait_down(&mut events, "b@localhost", LIMIT).await;
+
+    // Replay everything b sent, on a fresh connection.
+    let recording = proxy.recorded.lock().clone();
+    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
+    raw.write_all(&recording).await.unwrap();
+    support::expect_closed(&mut raw, LIMIT).await;
+    assert_eq!(a.dist_stats().bad_cookie, 1, "the replayed proof must fail");
+    assert!(a.nodes().is_empty());
+    still_serves(&a, "ok@localhost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frame_mid_session_closes_that_link_only() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let b = support::dist_node("b@localhost", "secret", TICK);
+    let c = support::dist_node("c@localhost", "secret", TICK);
+    c.connect(&support::addr(&a)).await.unwrap();
+    let proxy = support::Proxy::start(support::addr(&a)).await;
+    let mut b_events = b.node_events().unwrap();
+    b.connect(&proxy.addr).await.unwrap();
+    support::wait_nodes(&a, &["b@localhost", "c@localhost"], LIMIT).await;
+
+    proxy.inject(vec![0, 0, 0, 3, 1, 0xff, 0xff]);
+    let (reason, _) = support::wait_down(&mut b_events, "a@localhost", LIMIT).await;
+    assert_eq!(reason, NodeDownReason::ConnectionClosed);
+    assert!(a.dist_stats().decode_errors >= 1);
+    // a still holds c, and b (which met c through the mesh) is unaffected.
+    assert!(a.nodes().contains(&"c@localhost".to_string()));
+    still_serves(&a, "ok@localhost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_with_a_connected_name_is_refused() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let b1 = support::dist_node("b@localhost", "secret", TICK);
+    let b2 = support::dist_node("b@localhost", "secret", TICK);
+    assert_ne!(b1.creation(), b2.creation());
+    b1.connect(&support::addr(&a)).await.unwrap();
+    let err = b2.connect(&support::addr(&a)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectError::Handshake(HandshakeError::PeerRefused(RefuseReason::NameInUse))
+        ),
+        "{err}"
+    );
+    assert_eq!(a.nodes(), ["b@localhost"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_peer_is_down_within_two_ticks_and_heals() {
+    let tick = Duration::from_millis(500);
+    let a = support::dist_node("a@localhost", "secret", tick);
+    let b = support::dist_node("b@localhost", "secret", tick);
+    b.connect(&support::addr(&a)).await.unwrap();
+    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
+    let mut a_events = a.node_events().unwrap();
+    let mut b_events = b.node_events().unwrap();
+
+    a.set_partitioned("b@localhost", true);
+    let (reason, after) = support::wait_down(&mut a_events, "b@localhost", LIMIT).await;
+    assert_eq!(reason, NodeDownReason::HeartbeatTimeout);
+    assert!(
+        after <= tick * 2,
+        "a saw b down after {after:?}, more than 2 ticks"
+    );
+    let (_, after) = support::wait_down(&mut b_events, "a@localhost", LIMIT).await;
+    assert!(
+        after <= tick * 2,
+        "b saw a down after {after:?}, more than 2 ticks"
+    );
+    // While cut, reconnecting is refused.
+    assert!(b.connect(&support::addr(&a)).await.is_err());
+
+    a.set_partitioned("b@localhost", false);
+    b.connect(&support::addr(&a)).await.unwrap();
+    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
+}
