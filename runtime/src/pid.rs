@@ -88,12 +88,12 @@ impl<M: Message> Pid<M> {
 
     /// Whether the process is still alive.
     pub fn is_alive(&self) -> bool {
-        self.shared.core.exit_reason.get().is_none()
+        !self.shared.core.has_exited()
     }
 
     /// The exit reason, once the process has exited.
     pub fn exit_reason(&self) -> Option<crate::ExitReason> {
-        self.shared.core.exit_reason.get().cloned()
+        self.shared.core.exit_reason()
     }
 
     /// Resolves to the exit reason once the process has exited (at once if

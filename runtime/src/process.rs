@@ -35,8 +35,8 @@ use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
 use std::task::{Poll, ready};
 
 /// What a process is doing right now.
@@ -164,10 +164,20 @@ pub(crate) struct ProcessCore {
     pub(crate) trap_exit: AtomicBool,
     pub(crate) killed: AtomicBool,
     pub(crate) rel: Mutex<Relations>,
-    pub(crate) exit_reason: OnceLock<ExitReason>,
 }
 
 impl ProcessCore {
+    /// Whether the exit path has started.
+    pub(crate) fn has_exited(&self) -> bool {
+        self.stats.status.load(Relaxed) == STATUS_EXITING
+    }
+
+    /// The exit reason, once the process has exited.
+    pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
+        let rel = self.rel.lock();
+        if rel.closed { rel.reason.clone() } else { None }
+    }
+
     /// The process that spawned this one.
     pub(crate) fn parent(&self) -> Option<ProcessId> {
         (self.parent != ProcessId::NONE).then_some(self.parent)
@@ -306,7 +316,6 @@ where
             trap_exit: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             rel: Mutex::new(rel),
-            exit_reason: OnceLock::new(),
         },
         mailbox: Mailbox::new(opts.mailbox),
     });
@@ -386,11 +395,7 @@ where
 }
 
 fn take_kill_reason(core: &ProcessCore) -> ExitReason {
-    core.rel
-        .lock()
-        .kill_reason
-        .take()
-        .unwrap_or(ExitReason::Killed)
+    core.rel.lock().reason.take().unwrap_or(ExitReason::Killed)
 }
 
 /// Asks the process to exit with `reason` at its next poll.
@@ -400,7 +405,7 @@ pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
         if rel.closed || core.killed.load(Relaxed) {
             return;
         }
-        rel.kill_reason = Some(reason);
+        rel.reason = Some(reason);
         core.killed.store(true, Relaxed);
         rel.waker.clone()
     };
@@ -410,6 +415,6 @@ pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
 }
 
 // Memory per process is a product promise (see bench/README.md): keep the
-// shared record within one 368-byte allocation.
+// shared record within one 352-byte allocation.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 368);
+const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 352);

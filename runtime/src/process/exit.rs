@@ -26,15 +26,15 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     let core = process.core();
     let node = &core.node;
     let id = core.id;
-    let _ = core.exit_reason.set(reason.clone());
     core.stats.status.store(STATUS_EXITING, Relaxed);
-    process.close_mailbox();
     let (items, name) = {
         let mut rel = core.rel.lock();
         rel.closed = true;
+        rel.reason = Some(reason.clone());
         rel.waker = None;
         (std::mem::take(&mut rel.items), rel.name.take())
     };
+    process.close_mailbox();
     node.table().remove(id.serial);
     if let Some(name) = name {
         node.registry().release_name(&name, id);

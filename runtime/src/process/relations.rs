@@ -34,7 +34,9 @@ pub(crate) struct Relations {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) closed: bool,
     pub(crate) waker: Option<Waker>,
-    pub(crate) kill_reason: Option<ExitReason>,
+    /// While alive: the reason a pending kill will exit with. Once
+    /// `closed`: the exit reason.
+    pub(crate) reason: Option<ExitReason>,
 }
 
 impl Relations {
@@ -180,8 +182,8 @@ pub(crate) fn exit_waiter(p: &ProcessCore) -> oneshot::Receiver<ExitReason> {
     let (tx, rx) = oneshot::channel();
     let mut rel = p.rel.lock();
     if rel.closed {
+        let reason = rel.reason.clone().unwrap_or(ExitReason::NoProc);
         drop(rel);
-        let reason = p.exit_reason.get().cloned().unwrap_or(ExitReason::NoProc);
         let _ = tx.send(reason);
     } else {
         rel.push(Relation::Waiter(tx));
