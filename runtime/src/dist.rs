@@ -20,13 +20,19 @@
 pub mod codec;
 pub mod cookie;
 pub(crate) mod handshake;
+mod node_table;
 mod peers;
 pub mod proto;
+pub(crate) mod remote;
 mod session;
 
 pub use handshake::HandshakeError;
 pub(crate) use peers::Dist;
 pub use peers::{DistStats, NodeDownReason, NodeEvent, PeerStats};
+pub use remote::RemoteMessage;
+
+/// A route's cached handle to the connection it sends through.
+pub(crate) type PeerCache = parking_lot::RwLock<Option<std::sync::Arc<peers::Peer>>>;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -106,6 +112,20 @@ impl DistConfig {
     }
 }
 
+/// A send by name to another node could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SendNamedError {
+    /// This node was started without distribution.
+    #[error("this node is not distributed")]
+    NotDistributed,
+    /// The message could not be encoded.
+    #[error("cannot encode the message: {0}")]
+    Encode(String),
+    /// The local send by name failed.
+    #[error(transparent)]
+    Local(crate::LookupError),
+}
+
 /// Connecting to another node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -158,6 +178,49 @@ impl crate::Node {
     /// The connected visible nodes, sorted by name (Erlang's `nodes()`).
     pub fn nodes(&self) -> Vec<String> {
         self.dist().map(|d| d.nodes(false)).unwrap_or_default()
+    }
+
+    /// Sends `msg` to the process registered as `name` on `node` (Erlang's
+    /// `send({name, node}, msg)`); on this node's own name, a local send.
+    /// Never blocks; a message that cannot be delivered is a dead letter.
+    ///
+    /// # Errors
+    /// [`ConnectError::NotDistributed`] on a node without distribution, or
+    /// a [`crate::LookupError`] (wrapped) for a local name that is free or
+    /// of another type.
+    pub fn send_named_on<M: RemoteMessage>(
+        &self,
+        node: &str,
+        name: &str,
+        msg: M,
+    ) -> Result<(), SendNamedError> {
+        if node == self.name() {
+            return self.send_named(name, msg).map_err(SendNamedError::Local);
+        }
+        let dist = self.dist().ok_or(SendNamedError::NotDistributed)?;
+        let payload = remote::encode(&msg).map_err(|e| SendNamedError::Encode(e.to_string()))?;
+        let from = crate::process::note_send()
+            .filter(|id| id.node_index() == 0)
+            .map(|id| id.serial());
+        let frame = proto::Frame::Message {
+            to: proto::Target::Name(name.to_owned()),
+            from,
+            kind: proto::MsgKind::Send,
+            tag: remote::type_tag::<M>(),
+            trace: crate::trace::current_context(),
+            payload,
+        };
+        if !dist.send_frame(&PeerCache::default(), node, frame) {
+            self.count_dead_letter();
+        }
+        Ok(())
+    }
+
+    /// Every connected node, visible and hidden.
+    pub(crate) fn nodes_all(&self) -> Vec<String> {
+        let mut all = self.nodes();
+        all.extend(self.hidden_nodes());
+        all
     }
 
     /// The connected hidden nodes (such as attached TUIs), sorted by name.

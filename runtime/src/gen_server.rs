@@ -412,17 +412,14 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
         }
         let result = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => {
-                let exited = process::exit_waiter(&self.shared.core);
-                match tokio::time::timeout_at(deadline, exited).await {
-                    Ok(Ok(reason)) => Err(CallError::Exited(reason)),
-                    _ => Err(CallError::Timeout),
-                }
-            }
+            Ok(Err(_)) => match tokio::time::timeout_at(deadline, self.exited()).await {
+                Ok(reason) => Err(CallError::Exited(reason)),
+                Err(_) => Err(CallError::Timeout),
+            },
             Err(_) => Err(CallError::Timeout),
         };
         self.node()
-            .record_call(self.shared.core.behaviour, started.elapsed());
+            .record_call(short_type_name::<S>(), started.elapsed());
         result
     }
 
@@ -443,7 +440,7 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
     /// [`CallError::NoProcess`] if it is not alive, [`CallError::Timeout`]
     /// if it has not exited in time.
     pub async fn stop(&self, reason: ExitReason, timeout: Duration) -> Result<(), CallError> {
-        let exited = process::exit_waiter(&self.shared.core);
+        let exited = self.exited();
         if self.try_send(ServerMsg(Inner::Stop(reason))).is_err() {
             return Err(CallError::NoProcess);
         }
@@ -498,9 +495,7 @@ pub async fn start<S: GenServer>(
         Ok(Ok(())) => Ok(pid),
         Ok(Err(e)) => Err(e),
         Err(_) => {
-            let reason = process::exit_waiter(&pid.shared.core)
-                .await
-                .unwrap_or(ExitReason::NoProc);
+            let reason = pid.exited().await;
             Err(StartError::Init(reason))
         }
     }

@@ -423,7 +423,7 @@ pub(crate) fn downcast<M: Message>(p: Arc<dyn ProcessDyn>) -> Result<Pid<M>, Loo
     let actual = p.message_type();
     p.into_any()
         .downcast::<ProcessShared<M>>()
-        .map(|shared| Pid { shared })
+        .map(Pid::local)
         .map_err(|_| LookupError::WrongType {
             expected: std::any::type_name::<M>(),
             actual,

@@ -5,12 +5,16 @@
 //! send never looks anything up. Sending to a dead process is silent, as on
 //! the BEAM, and counted as a dead letter.
 
+use crate::dist::PeerCache;
+use crate::dist::proto::{Frame, MsgKind, Target, WirePid};
+use crate::dist::remote::{self, RemoteMessage};
 use crate::error::SendError;
 use crate::mailbox::{Envelope, PushError};
 use crate::node::Node;
 use crate::process::{self, ProcessShared};
 use crate::signal::Item;
 use crate::trace;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -68,52 +72,134 @@ impl fmt::Debug for ProcessId {
     }
 }
 
-/// A typed handle to a process accepting messages of type `M`.
+/// A typed handle to a process accepting messages of type `M`, on this
+/// node or another one (location transparency: `send` is the same call).
 ///
 /// Cheap to clone (one reference-count increment), `Send` and `Sync`.
 pub struct Pid<M> {
-    pub(crate) shared: Arc<ProcessShared<M>>,
+    pub(crate) route: Route<M>,
+}
+
+pub(crate) enum Route<M> {
+    Local(Arc<ProcessShared<M>>),
+    Remote(Arc<RemoteRoute<M>>),
+}
+
+/// How to reach a process on another node.
+pub(crate) struct RemoteRoute<M> {
+    pub(crate) id: ProcessId,
+    pub(crate) wire: WirePid,
+    /// The local node that routes to it.
+    pub(crate) via: Node,
+    pub(crate) tag: u64,
+    pub(crate) encode: fn(&M) -> Result<Vec<u8>, postcard::Error>,
+    pub(crate) peer: PeerCache,
 }
 
 impl<M: Message> Pid<M> {
+    pub(crate) fn local(shared: Arc<ProcessShared<M>>) -> Self {
+        Pid {
+            route: Route::Local(shared),
+        }
+    }
+
+    /// The local process record, for a process of this node.
+    pub(crate) fn shared(&self) -> Option<&Arc<ProcessShared<M>>> {
+        match &self.route {
+            Route::Local(s) => Some(s),
+            Route::Remote(_) => None,
+        }
+    }
+
     /// The untyped id of the process.
     pub fn id(&self) -> ProcessId {
-        self.shared.core.id
+        match &self.route {
+            Route::Local(s) => s.core.id,
+            Route::Remote(r) => r.id,
+        }
     }
 
-    /// The node the process lives on.
+    /// The local node: the one the process lives on, or, for a remote
+    /// process, the one that routes messages to it.
     pub fn node(&self) -> &Node {
-        &self.shared.core.node
+        match &self.route {
+            Route::Local(s) => &s.core.node,
+            Route::Remote(r) => &r.via,
+        }
     }
 
-    /// Whether the process is still alive.
+    /// The name of the node the process lives on.
+    pub fn node_name(&self) -> &str {
+        match &self.route {
+            Route::Local(s) => s.core.node.name(),
+            Route::Remote(r) => &r.wire.node,
+        }
+    }
+
+    /// Whether the process lives on this node.
+    pub fn is_local(&self) -> bool {
+        matches!(self.route, Route::Local(_))
+    }
+
+    /// Whether the process is still alive. For a remote process: whether
+    /// its node is connected (its own exit is learnt through a monitor).
     pub fn is_alive(&self) -> bool {
-        !self.shared.core.has_exited()
+        match &self.route {
+            Route::Local(s) => !s.core.has_exited(),
+            Route::Remote(r) => r.via.nodes_all().iter().any(|n| *n == r.wire.node),
+        }
     }
 
-    /// The exit reason, once the process has exited.
+    /// The exit reason, once a local process has exited.
     pub fn exit_reason(&self) -> Option<crate::ExitReason> {
-        self.shared.core.exit_reason()
+        self.shared().and_then(|s| s.core.exit_reason())
     }
 
-    /// Resolves to the exit reason once the process has exited (at once if
-    /// it already has). Registers interest when called, not when polled.
+    /// Resolves to the exit reason once a local process has exited (at once
+    /// if it already has); registers interest when called, not when polled.
+    /// For a remote process it resolves with `noconnection` when the
+    /// connection to its node is lost; monitor it from a process to learn
+    /// of its exit.
     pub fn exited(&self) -> impl std::future::Future<Output = crate::ExitReason> + Send + 'static {
-        let rx = process::exit_waiter(&self.shared.core);
-        async move { rx.await.unwrap_or(crate::ExitReason::NoProc) }
+        let waiter = self.shared().map(|s| process::exit_waiter(&s.core));
+        let lost = match &self.route {
+            Route::Remote(r) => Some((r.via.node_events(), r.wire.node.clone())),
+            Route::Local(_) => None,
+        };
+        async move {
+            if let Some(rx) = waiter {
+                return rx.await.unwrap_or(crate::ExitReason::NoProc);
+            }
+            if let Some((Some(mut events), name)) = lost {
+                while let Ok(e) = events.recv().await {
+                    if matches!(&e, crate::dist::NodeEvent::Down { node, .. } if *node == name) {
+                        break;
+                    }
+                }
+            }
+            crate::ExitReason::NoConnection
+        }
     }
 
     /// Sends `msg`. Never blocks and never fails: a message to a dead
-    /// process, or to a full bounded mailbox, is dropped and counted as a
-    /// dead letter.
+    /// process, to a full bounded mailbox or to a node that is not
+    /// connected is dropped and counted as a dead letter.
     #[inline]
     pub fn send(&self, msg: M) {
-        if let Err(e) = self
-            .shared
-            .mailbox
-            .push(self.envelope(Item::Msg(msg)), true)
-        {
-            self.dead_letter(&e);
+        match &self.route {
+            Route::Local(shared) => {
+                if let Err(e) = shared
+                    .mailbox
+                    .push(self.envelope(shared, Item::Msg(msg)), true)
+                {
+                    self.dead_letter(&e);
+                }
+            }
+            Route::Remote(r) => {
+                if !r.send(&msg) {
+                    r.via.count_dead_letter();
+                }
+            }
         }
     }
 
@@ -121,16 +207,22 @@ impl<M: Message> Pid<M> {
     ///
     /// # Errors
     /// [`SendError::Full`] if the mailbox is bounded and full;
-    /// [`SendError::NoProcess`] if the process is dead. Either way the
-    /// message is handed back (and so not counted as a dead letter).
+    /// [`SendError::NoProcess`] if the process is dead (or, for a remote
+    /// process, its node is not connected). Either way the message is
+    /// handed back (and so not counted as a dead letter).
     pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
-        match self
-            .shared
-            .mailbox
-            .push(self.envelope(Item::Msg(msg)), true)
-        {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.send_error(e)),
+        match &self.route {
+            Route::Local(shared) => shared
+                .mailbox
+                .push(self.envelope(shared, Item::Msg(msg)), true)
+                .map_err(|e| self.send_error(e)),
+            Route::Remote(r) => {
+                if r.send(&msg) {
+                    Ok(())
+                } else {
+                    Err(SendError::NoProcess(msg))
+                }
+            }
         }
     }
 
@@ -142,19 +234,25 @@ impl<M: Message> Pid<M> {
     /// # Cancel safety
     /// Dropping the future before it completes drops the message.
     pub async fn send_wait(&self, msg: M) -> Result<(), SendError<M>> {
-        let env = self.envelope(Item::Msg(msg));
-        match self.shared.mailbox.push_wait(env).await {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.send_error(e)),
+        match &self.route {
+            Route::Local(shared) => {
+                let env = self.envelope(shared, Item::Msg(msg));
+                shared
+                    .mailbox
+                    .push_wait(env)
+                    .await
+                    .map_err(|e| self.send_error(e))
+            }
+            Route::Remote(_) => self.try_send(msg),
         }
     }
 
     #[inline]
-    fn envelope(&self, item: Item<M>) -> Envelope<M> {
+    fn envelope(&self, shared: &ProcessShared<M>, item: Item<M>) -> Envelope<M> {
         Envelope {
             item,
             from: process::note_send().unwrap_or(ProcessId::NONE),
-            at: self.shared.core.node.clock().now_ns(),
+            at: shared.core.node.clock().now_ns(),
             trace: trace::current_context().map(Box::new),
         }
     }
@@ -173,13 +271,98 @@ impl<M: Message> Pid<M> {
             PushError::Closed(_) => "noproc",
             PushError::Full(_) => "mailbox_full",
         };
-        self.shared.core.node.count_dead_letter();
+        self.node().count_dead_letter();
         tracing::debug!(
             to = %self.id(),
             message_type = std::any::type_name::<M>(),
             why,
             "dead letter"
         );
+    }
+}
+
+impl<M> RemoteRoute<M> {
+    /// Encodes and queues `msg` for the connection; `false` if it cannot go.
+    fn send(&self, msg: &M) -> bool {
+        let Some(dist) = self.via.dist() else {
+            return false;
+        };
+        let payload = match (self.encode)(msg) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(to = %self.id, error = %e, "cannot encode a remote message");
+                return false;
+            }
+        };
+        let from = process::note_send()
+            .filter(|id| id.node == 0)
+            .map(|id| id.serial);
+        let frame = Frame::Message {
+            to: Target::Pid {
+                serial: self.wire.serial,
+                creation: self.wire.creation,
+            },
+            from,
+            kind: MsgKind::Send,
+            tag: self.tag,
+            trace: trace::current_context(),
+            payload,
+        };
+        dist.send_frame(&self.peer, &self.wire.node, frame)
+    }
+}
+
+impl<M: RemoteMessage> Serialize for Pid<M> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.route {
+            Route::Local(shared) => {
+                // The pid is leaving the node: its process must now accept
+                // remote messages.
+                shared.enable_remote();
+                WirePid {
+                    node: shared.core.node.name().to_owned(),
+                    creation: shared.core.id.creation,
+                    serial: shared.core.id.serial,
+                }
+                .serialize(s)
+            }
+            Route::Remote(r) => r.wire.serialize(s),
+        }
+    }
+}
+
+impl<'de, M: RemoteMessage> Deserialize<'de> for Pid<M> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = WirePid::deserialize(d)?;
+        let node = remote::decoding_node().ok_or_else(|| {
+            serde::de::Error::custom("a Pid can only be decoded by a node receiving a message")
+        })?;
+        Ok(node.pid_from_wire(wire))
+    }
+}
+
+impl Node {
+    /// A handle to the process `wire` names: the live local process if it
+    /// is ours and of type `M`, otherwise a route through the connection
+    /// to its node (which counts sends as dead letters if the process or
+    /// the connection is gone).
+    pub(crate) fn pid_from_wire<M: RemoteMessage>(&self, wire: WirePid) -> Pid<M> {
+        let id = self.process_id(&wire);
+        if id.node == 0 {
+            if let Ok(pid) = self.pid::<M>(id) {
+                return pid;
+            }
+        }
+        Pid {
+            route: Route::Remote(Arc::new(RemoteRoute {
+                id,
+                wire,
+                via: self.clone(),
+                tag: remote::type_tag::<M>(),
+                encode: remote::encode::<M>,
+                peer: PeerCache::default(),
+            })),
+        }
     }
 }
 
@@ -193,14 +376,26 @@ fn unwrap_msg<M>(env: Envelope<M>) -> M {
 impl<M> Clone for Pid<M> {
     fn clone(&self) -> Self {
         Pid {
-            shared: self.shared.clone(),
+            route: match &self.route {
+                Route::Local(s) => Route::Local(s.clone()),
+                Route::Remote(r) => Route::Remote(r.clone()),
+            },
+        }
+    }
+}
+
+impl<M> Pid<M> {
+    fn raw_id(&self) -> ProcessId {
+        match &self.route {
+            Route::Local(s) => s.core.id,
+            Route::Remote(r) => r.id,
         }
     }
 }
 
 impl<M> PartialEq for Pid<M> {
     fn eq(&self, other: &Self) -> bool {
-        self.shared.core.id == other.shared.core.id
+        self.raw_id() == other.raw_id()
     }
 }
 
@@ -208,18 +403,18 @@ impl<M> Eq for Pid<M> {}
 
 impl<M> Hash for Pid<M> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.shared.core.id.hash(state)
+        self.raw_id().hash(state)
     }
 }
 
 impl<M> fmt::Debug for Pid<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.shared.core.id, f)
+        fmt::Display::fmt(&self.raw_id(), f)
     }
 }
 
 impl<M> fmt::Display for Pid<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.shared.core.id, f)
+        fmt::Display::fmt(&self.raw_id(), f)
     }
 }

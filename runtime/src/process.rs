@@ -24,6 +24,7 @@ pub use context::Context;
 pub(crate) use exit::deliver_exit;
 pub(crate) use relations::{Relation, Relations, exit_waiter};
 
+use crate::dist::remote::{self, Decoder, RemoteError, RemoteIn, RemoteMessage};
 use crate::exit::{ExitReason, IntoExitReason, panic_message};
 use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::node::Node;
@@ -35,8 +36,8 @@ use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::task::{Poll, ready};
 
 /// What a process is doing right now.
@@ -190,6 +191,19 @@ impl ProcessCore {
 pub(crate) struct ProcessShared<M> {
     pub(crate) core: ProcessCore,
     pub(crate) mailbox: Mailbox<M>,
+    /// How to decode messages from other nodes; set once the process is
+    /// reachable from them.
+    pub(crate) remote: OnceLock<Decoder<M>>,
+}
+
+impl<M: Message> ProcessShared<M> {
+    /// Lets the process take messages from other nodes.
+    pub(crate) fn enable_remote(&self)
+    where
+        M: RemoteMessage,
+    {
+        self.remote.get_or_init(|| remote::decode_plain::<M>);
+    }
 }
 
 /// The object-safe view of a process of any message type, held by the
@@ -201,6 +215,12 @@ pub(crate) trait ProcessDyn: Send + Sync + 'static {
     fn oldest_at(&self) -> Option<u64>;
     fn peek(&self, n: usize, max_chars: usize) -> Vec<String>;
     fn push_system(&self, msg: SystemMsg) -> bool;
+    fn deliver_remote(
+        &self,
+        input: &RemoteIn<'_>,
+        from: ProcessId,
+        trace: Option<crate::trace::TraceContext>,
+    ) -> Result<(), RemoteError>;
     fn close_mailbox(&self);
     fn message_type(&self) -> &'static str;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
@@ -243,6 +263,26 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
             trace: None,
         };
         self.mailbox.push(env, false).is_ok()
+    }
+    fn deliver_remote(
+        &self,
+        input: &RemoteIn<'_>,
+        from: ProcessId,
+        trace: Option<crate::trace::TraceContext>,
+    ) -> Result<(), RemoteError> {
+        let decode = self.remote.get().ok_or(RemoteError::NotRemote)?;
+        let msg = decode(input)?;
+        let env = crate::mailbox::Envelope {
+            item: crate::signal::Item::Msg(msg),
+            from,
+            at: self.core.node.clock().now_ns(),
+            trace: trace.map(Box::new),
+        };
+        match self.mailbox.push(env, true) {
+            Ok(()) => Ok(()),
+            Err(crate::mailbox::PushError::Full(_)) => Err(RemoteError::Full),
+            Err(crate::mailbox::PushError::Closed(_)) => Err(RemoteError::NoProcess),
+        }
     }
     fn close_mailbox(&self) {
         self.mailbox.close()
@@ -318,6 +358,7 @@ where
             rel: Mutex::new(rel),
         },
         mailbox: Mailbox::new(opts.mailbox),
+        remote: OnceLock::new(),
     });
     shared.core.stats.last_active.store(now, Relaxed);
     let dynamic: Arc<dyn ProcessDyn> = shared.clone();
@@ -341,7 +382,7 @@ where
         let reason = runner.await;
         exit::finish(dynamic, reason);
     });
-    Pid { shared }
+    Pid::local(shared)
 }
 
 pin_project_lite::pin_project! {

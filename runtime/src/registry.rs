@@ -95,6 +95,10 @@ impl Node {
         Ok(())
     }
 
+    pub(crate) fn registered_process(&self, name: &str) -> Option<Arc<dyn ProcessDyn>> {
+        self.registry().names.read().get(name).cloned()
+    }
+
     /// The process registered under `name`.
     pub fn whereis(&self, name: &str) -> Option<ProcessId> {
         self.registry().names.read().get(name).map(|p| p.core().id)

@@ -168,10 +168,10 @@ impl<T> Task<T> {
         match tokio::time::timeout_at(deadline, self.rx).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(_)) => {
-                let reason = process::exit_waiter(&self.process.shared.core);
+                let reason = self.process.exited();
                 match tokio::time::timeout_at(deadline, reason).await {
-                    Ok(Ok(reason)) => Err(TaskError::Exited(reason)),
-                    _ => Err(TaskError::Timeout),
+                    Ok(reason) => Err(TaskError::Exited(reason)),
+                    Err(_) => Err(TaskError::Timeout),
                 }
             }
             Err(_) => {

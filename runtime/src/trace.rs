@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 /// A W3C trace context: trace id, parent span id and trace flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TraceContext {
     /// The 16-byte trace id.
     pub trace_id: [u8; 16],

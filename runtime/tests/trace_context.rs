@@ -57,15 +57,27 @@ impl TracePropagator for TestPropagator {
     }
 }
 
+/// Installs the test propagator once for this binary; returns the parents
+/// it records.
+fn install() -> Arc<Mutex<Vec<TraceContext>>> {
+    static PARENTS: std::sync::OnceLock<Arc<Mutex<Vec<TraceContext>>>> = std::sync::OnceLock::new();
+    PARENTS
+        .get_or_init(|| {
+            let parents = Arc::new(Mutex::new(Vec::new()));
+            assert!(
+                set_trace_propagator(Box::new(TestPropagator {
+                    parents: parents.clone()
+                }))
+                .is_ok()
+            );
+            parents
+        })
+        .clone()
+}
+
 #[tokio::test(start_paused = true)]
 async fn trace_context_travels_in_the_envelope_to_the_handling_span() {
-    let parents = Arc::new(Mutex::new(Vec::new()));
-    assert!(
-        set_trace_propagator(Box::new(TestPropagator {
-            parents: parents.clone()
-        }))
-        .is_ok()
-    );
+    let parents = install();
     // Handling spans exist only when a subscriber wants them.
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -89,4 +101,35 @@ async fn trace_context_travels_in_the_envelope_to_the_handling_span() {
         vec![ctx],
         "only the traced call has a parent"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_context_crosses_the_wire() {
+    install();
+    let tick = Duration::from_secs(60);
+    let a = support::dist_node("a@localhost", "c", tick);
+    let b = support::dist_node("b@localhost", "c", tick);
+    b.connect(&support::addr(&a)).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sink = a.spawn::<u32, _, _>(move |mut ctx| async move {
+        ctx.enable_remote();
+        ctx.recv().await;
+        tx.send(ctx.trace_context()).unwrap();
+    });
+    a.register("sink", sink.id()).unwrap();
+    let ctx = TraceContext {
+        trace_id: [5; 16],
+        span_id: [6; 8],
+        flags: 1,
+    };
+    b.spawn::<(), _, _>(move |c| async move {
+        CURRENT.with(|cur| cur.set(Some(ctx)));
+        c.node().send_named_on("a@localhost", "sink", 1u32).unwrap();
+        CURRENT.with(|cur| cur.set(None));
+    });
+    let got = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Some(ctx));
 }

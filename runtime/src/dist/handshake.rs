@@ -290,6 +290,7 @@ pub(crate) fn frame_kind(frame: &Frame) -> &'static str {
         Frame::Refused { .. } => "Refused",
         Frame::Heartbeat { .. } => "Heartbeat",
         Frame::Peers { .. } => "Peers",
+        Frame::Message { .. } => "Message",
     }
 }
 

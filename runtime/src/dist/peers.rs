@@ -8,6 +8,7 @@
 //! exactly one survives.
 
 use super::handshake::{Handshake, LocalInfo, PeerInfo, valid_name};
+use super::node_table::NodeTable;
 use super::proto::{Frame, PeerAddr, RefuseReason};
 use super::session::{self, Reader};
 use super::{ConnectError, DistConfig, codec};
@@ -205,6 +206,7 @@ pub(crate) struct Dist {
     events: broadcast::Sender<NodeEvent>,
     watchers: Mutex<Vec<ProcessId>>,
     counters: Counters,
+    node_table: NodeTable,
 }
 
 impl std::fmt::Debug for Dist {
@@ -244,12 +246,33 @@ impl Dist {
             events: broadcast::channel(1024).0,
             watchers: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            node_table: NodeTable::default(),
         });
         Ok((dist, listener))
     }
 
     pub(crate) fn listen_addr(&self) -> Option<SocketAddr> {
         self.listen_addr
+    }
+
+    pub(crate) fn node_table(&self) -> &NodeTable {
+        &self.node_table
+    }
+
+    /// Queues `frame` for the connection to `name`, through `cache`.
+    /// Returns `false` if that node is not connected.
+    pub(crate) fn send_frame(&self, cache: &super::PeerCache, name: &str, frame: Frame) -> bool {
+        if let Some(p) = cache.read().as_ref() {
+            if !p.cancel.is_cancelled() {
+                return p.tx.send(frame).is_ok();
+            }
+        }
+        let peer = self.peers.lock().get(name).cloned();
+        *cache.write() = peer.clone();
+        match peer {
+            Some(p) => p.tx.send(frame).is_ok(),
+            None => false,
+        }
     }
 
     /// Accepts connections until the node's runtime stops.

@@ -64,6 +64,39 @@ pub struct PeerAddr {
     pub listen: String,
 }
 
+/// A process id as it crosses the wire: node name, creation, serial.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WirePid {
+    /// The node the process lives on.
+    pub node: String,
+    /// That node's creation.
+    pub creation: u32,
+    /// The process's serial on that node.
+    pub serial: u64,
+}
+
+/// Where on the receiving node a message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    /// A process of the receiving node, by serial; `creation` must match
+    /// the receiver's, so ids from an earlier incarnation are dead.
+    Pid {
+        /// The serial.
+        serial: u64,
+        /// The receiver incarnation the id belongs to.
+        creation: u32,
+    },
+    /// A process registered under this name on the receiving node.
+    Name(String),
+}
+
+/// What kind of message a [`Frame::Message`] carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MsgKind {
+    /// A plain message (`send`; a GenServer's info).
+    Send,
+}
+
 /// One frame of the distribution protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
@@ -122,5 +155,21 @@ pub enum Frame {
     Peers {
         /// Visible peers with their listen addresses.
         peers: Vec<PeerAddr>,
+    },
+    /// A message for a process of the receiving node.
+    Message {
+        /// The destination.
+        to: Target,
+        /// Serial of the sending process on the sending node, if any.
+        from: Option<u64>,
+        /// What the message is.
+        kind: MsgKind,
+        /// Hash of the payload's Rust type name, checked by the receiver.
+        tag: u64,
+        /// The sender's trace context.
+        trace: Option<crate::trace::TraceContext>,
+        /// The message, postcard-encoded.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
     },
 }

@@ -16,7 +16,8 @@ use super::ConnectError;
 use super::codec::{self, DecodeError};
 use super::handshake::{Handshake, HandshakeError, PeerInfo, Step};
 use super::peers::{Dist, NodeDownReason, Peer};
-use super::proto::{Frame, RefuseReason};
+use super::proto::{Frame, MsgKind, RefuseReason, Target};
+use super::remote;
 use crate::node::Node;
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -159,6 +160,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             Frame::Heartbeat { seq, reply: true } => peer.pong(seq),
             Frame::Peers { peers } => dist.learn_peers(node, peers),
+            Frame::Message {
+                to,
+                from,
+                kind,
+                tag,
+                trace,
+                payload,
+            } => deliver_message(node, dist, peer, to, from, kind, tag, trace, &payload),
             other => {
                 let e = DecodeError::Malformed(format!(
                     "{} frame after the handshake",
@@ -169,6 +178,46 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deliver_message(
+    node: &Node,
+    dist: &Dist,
+    peer: &Peer,
+    to: Target,
+    from: Option<u64>,
+    kind: MsgKind,
+    tag: u64,
+    trace: Option<crate::trace::TraceContext>,
+    payload: &[u8],
+) {
+    let target = match &to {
+        Target::Pid { serial, creation } if *creation == node.creation() => {
+            node.table().get(*serial)
+        }
+        Target::Pid { .. } => None,
+        Target::Name(name) => node.registered_process(name),
+    };
+    let from = match from {
+        Some(serial) => crate::ProcessId {
+            node: dist
+                .node_table()
+                .intern(&peer.info.name, peer.info.creation),
+            serial,
+            creation: peer.info.creation,
+        },
+        None => crate::ProcessId::NONE,
+    };
+    let input = remote::RemoteIn {
+        kind: &kind,
+        tag,
+        payload,
+    };
+    remote::deliver(node, target, input, from, trace, &|| match &to {
+        Target::Pid { serial, creation } => format!("<0.{serial}.{creation}>"),
+        Target::Name(name) => format!("{name:?}"),
+    });
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(

@@ -45,9 +45,7 @@ impl<M: Message> Context<M> {
 
     /// A typed handle to this process.
     pub fn pid(&self) -> Pid<M> {
-        Pid {
-            shared: self.shared.clone(),
-        }
+        Pid::local(self.shared.clone())
     }
 
     /// The node this process runs on.
@@ -168,6 +166,15 @@ impl<M: Message> Context<M> {
     {
         self.node()
             .spawn_opts(SpawnOptions::new().link_to(self.id()), body)
+    }
+}
+
+impl<M: crate::dist::RemoteMessage> Context<M> {
+    /// Lets this process take messages from other nodes (sent to its pid or
+    /// to its registered name). Sending its pid to another node does this
+    /// too.
+    pub fn enable_remote(&self) {
+        self.shared.enable_remote();
     }
 }
 

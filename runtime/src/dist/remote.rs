@@ -1,0 +1,170 @@
+//! Messages across nodes: what a remote-capable message is, how a process
+//! learns to decode its messages from the wire, and delivery of received
+//! messages into mailboxes.
+//!
+//! A process accepts remote messages once its `Pid` has been serialized
+//! (sent to another node inside a message) or it has called
+//! [`Context::enable_remote`](crate::Context::enable_remote): both happen
+//! where the message type is known to be deserializable, and install a
+//! decoder for it. A message whose type tag does not match the receiving
+//! process's type, or that does not decode, is dropped, logged with the
+//! expected type name and counted as a dead letter; the sender and the
+//! connection are unaffected.
+//!
+//! # Cost
+//! A remote send encodes the message once (postcard) and queues one frame
+//! for the connection's writer; the receiver decodes it straight into the
+//! mailbox envelope.
+
+use super::proto::{MsgKind, WirePid};
+use crate::node::Node;
+use crate::pid::{Message, ProcessId};
+use crate::trace::TraceContext;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+
+/// A message that can cross nodes: any [`Message`] that serde can encode
+/// and decode.
+pub trait RemoteMessage: Message + Serialize + DeserializeOwned {}
+impl<T: Message + Serialize + DeserializeOwned> RemoteMessage for T {}
+
+/// A stable tag for a message type: FNV-1a of its Rust type name. Nodes
+/// built from the same code agree on it.
+pub(crate) fn type_tag<M: ?Sized>() -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in std::any::type_name::<M>().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// A received message, before it is decoded for its target process.
+pub(crate) struct RemoteIn<'a> {
+    pub(crate) kind: &'a MsgKind,
+    pub(crate) tag: u64,
+    pub(crate) payload: &'a [u8],
+}
+
+/// Turns a received message into the target process's message type.
+pub(crate) type Decoder<M> = fn(&RemoteIn<'_>) -> Result<M, RemoteError>;
+
+/// Why a received message was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RemoteError {
+    #[error("the process does not accept remote messages")]
+    NotRemote,
+    #[error("type tag {got:#x} does not match {expected}")]
+    TypeMismatch { expected: &'static str, got: u64 },
+    #[error("payload does not decode as {expected}: {error}")]
+    Malformed {
+        expected: &'static str,
+        error: String,
+    },
+    #[error("mailbox full")]
+    Full,
+    #[error("no such process")]
+    NoProcess,
+}
+
+/// The decoder of a plain process.
+pub(crate) fn decode_plain<M: RemoteMessage>(input: &RemoteIn<'_>) -> Result<M, RemoteError> {
+    let expected = std::any::type_name::<M>();
+    if input.tag != type_tag::<M>() {
+        return Err(RemoteError::TypeMismatch {
+            expected,
+            got: input.tag,
+        });
+    }
+    match input.kind {
+        MsgKind::Send => postcard::from_bytes(input.payload).map_err(|e| RemoteError::Malformed {
+            expected,
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// Encodes a message for the wire.
+pub(crate) fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_allocvec(msg)
+}
+
+thread_local! {
+    /// The node decoding a payload on this thread: `Pid` deserialization
+    /// needs it to resolve node names to routes.
+    static DECODING: RefCell<Option<Node>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `node` as the decoding context.
+pub(crate) fn with_decoding_node<R>(node: &Node, f: impl FnOnce() -> R) -> R {
+    let prev = DECODING.with(|d| d.replace(Some(node.clone())));
+    let r = f();
+    DECODING.with(|d| *d.borrow_mut() = prev);
+    r
+}
+
+/// The node decoding on this thread, if any.
+pub(crate) fn decoding_node() -> Option<Node> {
+    DECODING.with(|d| d.borrow().clone())
+}
+
+/// Delivers one received message to a local process.
+pub(crate) fn deliver(
+    node: &Node,
+    target: Option<std::sync::Arc<dyn crate::process::ProcessDyn>>,
+    input: RemoteIn<'_>,
+    from: ProcessId,
+    trace: Option<TraceContext>,
+    describe_target: &dyn Fn() -> String,
+) {
+    let result = match target {
+        None => Err(RemoteError::NoProcess),
+        Some(p) => with_decoding_node(node, || p.deliver_remote(&input, from, trace)),
+    };
+    if let Err(e) = result {
+        node.count_dead_letter();
+        match e {
+            RemoteError::NoProcess => tracing::debug!(
+                to = %describe_target(),
+                from = %from,
+                "dead letter: remote message for a process that does not exist"
+            ),
+            e => tracing::warn!(
+                to = %describe_target(),
+                from = %from,
+                error = %e,
+                "dropped a remote message"
+            ),
+        }
+    }
+}
+
+impl Node {
+    /// The name of the node `id` belongs to (this node's for index 0),
+    /// if this node knows it.
+    pub fn node_of(&self, id: ProcessId) -> Option<String> {
+        if id.node == 0 {
+            return Some(self.name().to_owned());
+        }
+        let (name, _creation) = self.dist()?.node_table().get(id.node)?;
+        Some(name.to_string())
+    }
+
+    /// The local form of a wire process id.
+    pub(crate) fn process_id(&self, wire: &WirePid) -> ProcessId {
+        let node = if wire.node == self.name() && wire.creation == self.creation() {
+            0
+        } else {
+            match self.dist() {
+                Some(d) => d.node_table().intern(&wire.node, wire.creation),
+                None => u32::MAX,
+            }
+        };
+        ProcessId {
+            node,
+            serial: wire.serial,
+            creation: wire.creation,
+        }
+    }
+}
