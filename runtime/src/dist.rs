@@ -24,6 +24,7 @@ mod node_table;
 mod peers;
 pub mod proto;
 pub(crate) mod remote;
+pub(crate) mod replies;
 mod session;
 
 pub use handshake::HandshakeError;
@@ -185,9 +186,9 @@ impl crate::Node {
     /// Never blocks; a message that cannot be delivered is a dead letter.
     ///
     /// # Errors
-    /// [`ConnectError::NotDistributed`] on a node without distribution, or
-    /// a [`crate::LookupError`] (wrapped) for a local name that is free or
-    /// of another type.
+    /// [`SendNamedError::NotDistributed`] on a node without distribution,
+    /// or [`SendNamedError::Local`] for a local name that is free or of
+    /// another type.
     pub fn send_named_on<M: RemoteMessage>(
         &self,
         node: &str,
@@ -197,23 +198,35 @@ impl crate::Node {
         if node == self.name() {
             return self.send_named(name, msg).map_err(SendNamedError::Local);
         }
-        let dist = self.dist().ok_or(SendNamedError::NotDistributed)?;
-        let payload = remote::encode(&msg).map_err(|e| SendNamedError::Encode(e.to_string()))?;
-        let from = crate::process::note_send()
-            .filter(|id| id.node_index() == 0)
-            .map(|id| id.serial());
-        let frame = proto::Frame::Message {
-            to: proto::Target::Name(name.to_owned()),
-            from,
-            kind: proto::MsgKind::Send,
-            tag: remote::type_tag::<M>(),
-            trace: crate::trace::current_context(),
-            payload,
-        };
-        if !dist.send_frame(&PeerCache::default(), node, frame) {
-            self.count_dead_letter();
-        }
+        self.named_on::<M>(node, name)?.send(msg);
         Ok(())
+    }
+
+    /// A handle to the process registered as `name` on another `node`
+    /// (Erlang's `{name, node}`): messages and calls through it are
+    /// delivered to whichever process holds the name when they arrive.
+    /// Its [`Pid::id`](crate::Pid::id) has serial 0, and it cannot be sent
+    /// inside a message.
+    ///
+    /// # Errors
+    /// [`SendNamedError::NotDistributed`] on a node without distribution.
+    pub fn named_on<M: RemoteMessage>(
+        &self,
+        node: &str,
+        name: &str,
+    ) -> Result<crate::Pid<M>, SendNamedError> {
+        let dist = self.dist().ok_or(SendNamedError::NotDistributed)?;
+        let index = dist.node_table().intern(node, 0);
+        Ok(crate::pid::Pid::remote(
+            self,
+            crate::ProcessId {
+                node: index,
+                serial: 0,
+                creation: 0,
+            },
+            node.to_owned(),
+            proto::Target::Name(name.to_owned()),
+        ))
     }
 
     /// Every connected node, visible and hidden.

@@ -115,4 +115,10 @@ pub enum CallError {
     /// The server exited before replying.
     #[error("server exited: {0}")]
     Exited(ExitReason),
+    /// The connection to the server's node is lost (or was never up).
+    #[error("node {0} is down")]
+    NodeDown(String),
+    /// The reply from another node did not decode as the reply type.
+    #[error("reply does not decode: {0}")]
+    BadReply(String),
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 /// The reason a process exited, as carried by exit signals, `DOWN` messages
 /// and call errors. Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ExitReason {
     /// The process finished its work. Links do not propagate it.
     Normal,
@@ -30,7 +30,7 @@ pub enum ExitReason {
 }
 
 /// Which child a supervisor failed to start, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ChildStartFailure {
     /// The child's id in its supervisor.
     pub child: String,

@@ -49,6 +49,9 @@
 //! `handle_cast`, `handle_info`) whose parent is the sender's trace context;
 //! with no subscriber interested in it, the span costs one relaxed load.
 
+mod remote;
+
+use crate::dist::proto::ReplyFailure;
 use crate::error::{CallError, StartError};
 use crate::exit::ExitReason;
 use crate::mailbox::MailboxConfig;
@@ -199,16 +202,31 @@ pub enum Info<I> {
     Node(crate::dist::NodeEvent),
 }
 
-/// The pending reply of one call; reply at most once, now or later.
+/// The pending reply of one call; reply at most once, now or later. The
+/// caller may be on another node: `reply` is the same call.
 pub struct ReplyTo<R> {
-    tx: oneshot::Sender<R>,
+    inner: ReplyInner<R>,
     caller: Option<ProcessId>,
 }
 
+type ReplySender<R> = oneshot::Sender<Result<R, ReplyFailure>>;
+
+enum ReplyInner<R> {
+    /// Taken out when the handle is encoded for another node.
+    Local(parking_lot::Mutex<Option<ReplySender<R>>>),
+    Remote(remote::RemoteReply<R>),
+}
+
 impl<R> ReplyTo<R> {
-    /// Sends the reply. Returns `false` if the caller stopped waiting.
+    /// Sends the reply. Returns `false` if the caller stopped waiting (or,
+    /// for a remote caller, its node is not connected).
     pub fn reply(self, reply: R) -> bool {
-        self.tx.send(reply).is_ok()
+        match self.inner {
+            ReplyInner::Local(slot) => slot
+                .into_inner()
+                .is_some_and(|tx| tx.send(Ok(reply)).is_ok()),
+            ReplyInner::Remote(r) => r.reply(reply),
+        }
     }
 
     /// The calling process, if the call came from one.
@@ -367,6 +385,14 @@ impl<S: GenServer> ServerContext<S> {
     pub fn demonitor(&self, monitor: MonitorRef) -> bool {
         self.ctx.demonitor(monitor)
     }
+    /// Lets this server take calls, casts and info messages from other
+    /// nodes (needs all its message types to be serde-encodable).
+    pub fn enable_remote(&self)
+    where
+        ServerMsg<S>: crate::dist::RemoteMessage,
+    {
+        self.ctx.enable_remote()
+    }
     /// See [`Context::monitor_nodes`].
     pub fn monitor_nodes(&self, on: bool) {
         self.ctx.monitor_nodes(on)
@@ -401,22 +427,42 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
         let msg = ServerMsg(Inner::Call(
             request,
             ReplyTo {
-                tx,
+                inner: ReplyInner::Local(parking_lot::Mutex::new(Some(tx))),
                 caller: process::current_id(),
             },
         ));
-        match tokio::time::timeout_at(deadline, self.send_wait(msg)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(CallError::NoProcess),
+        let node_down = || CallError::NodeDown(self.node_name().to_owned());
+        let reply_id = match tokio::time::timeout_at(deadline, self.send_tracked(msg)).await {
+            Ok(Ok(id)) => id,
+            Ok(Err(_)) if self.is_local() => return Err(CallError::NoProcess),
+            Ok(Err(_)) => return Err(node_down()),
             Err(_) => return Err(CallError::Timeout),
-        }
+        };
         let result = match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => match tokio::time::timeout_at(deadline, self.exited()).await {
-                Ok(reason) => Err(CallError::Exited(reason)),
-                Err(_) => Err(CallError::Timeout),
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(failure))) => match failure {
+                ReplyFailure::Exited(ExitReason::NoProc) => Err(CallError::NoProcess),
+                ReplyFailure::Exited(reason) => Err(CallError::Exited(reason)),
+                ReplyFailure::NoConnection => Err(node_down()),
+                ReplyFailure::Malformed(e) => Err(CallError::BadReply(e)),
+                ReplyFailure::NoReply => {
+                    tokio::time::sleep_until(deadline).await;
+                    Err(CallError::Timeout)
+                }
             },
-            Err(_) => Err(CallError::Timeout),
+            Ok(Err(_)) if self.is_local() => {
+                match tokio::time::timeout_at(deadline, self.exited()).await {
+                    Ok(reason) => Err(CallError::Exited(reason)),
+                    Err(_) => Err(CallError::Timeout),
+                }
+            }
+            Ok(Err(_)) => Err(node_down()),
+            Err(_) => {
+                if let (Some(id), Some(dist)) = (reply_id, self.node().dist()) {
+                    dist.replies().cancel(id);
+                }
+                Err(CallError::Timeout)
+            }
         };
         self.node()
             .record_call(short_type_name::<S>(), started.elapsed());

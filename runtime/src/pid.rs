@@ -88,7 +88,10 @@ pub(crate) enum Route<M> {
 /// How to reach a process on another node.
 pub(crate) struct RemoteRoute<M> {
     pub(crate) id: ProcessId,
-    pub(crate) wire: WirePid,
+    /// The node it lives on.
+    pub(crate) node: String,
+    /// The process there: by serial or by registered name.
+    pub(crate) target: Target,
     /// The local node that routes to it.
     pub(crate) via: Node,
     pub(crate) tag: u64,
@@ -132,7 +135,7 @@ impl<M: Message> Pid<M> {
     pub fn node_name(&self) -> &str {
         match &self.route {
             Route::Local(s) => s.core.node.name(),
-            Route::Remote(r) => &r.wire.node,
+            Route::Remote(r) => &r.node,
         }
     }
 
@@ -146,7 +149,7 @@ impl<M: Message> Pid<M> {
     pub fn is_alive(&self) -> bool {
         match &self.route {
             Route::Local(s) => !s.core.has_exited(),
-            Route::Remote(r) => r.via.nodes_all().iter().any(|n| *n == r.wire.node),
+            Route::Remote(r) => r.via.nodes_all().iter().any(|n| *n == r.node),
         }
     }
 
@@ -163,7 +166,7 @@ impl<M: Message> Pid<M> {
     pub fn exited(&self) -> impl std::future::Future<Output = crate::ExitReason> + Send + 'static {
         let waiter = self.shared().map(|s| process::exit_waiter(&s.core));
         let lost = match &self.route {
-            Route::Remote(r) => Some((r.via.node_events(), r.wire.node.clone())),
+            Route::Remote(r) => Some((r.via.node_events(), r.node.clone())),
             Route::Local(_) => None,
         };
         async move {
@@ -196,10 +199,22 @@ impl<M: Message> Pid<M> {
                 }
             }
             Route::Remote(r) => {
-                if !r.send(&msg) {
+                if r.send(&msg).is_none() {
                     r.via.count_dead_letter();
                 }
             }
+        }
+    }
+
+    /// Sends `msg` and, for a remote process, returns the id of a call
+    /// reply handle parked while encoding it. `Err` if it could not go.
+    pub(crate) async fn send_tracked(&self, msg: M) -> Result<Option<u64>, SendError<M>> {
+        match &self.route {
+            Route::Local(_) => self.send_wait(msg).await.map(|()| None),
+            Route::Remote(r) => match r.send(&msg) {
+                Some(reply_id) => Ok(reply_id),
+                None => Err(SendError::NoProcess(msg)),
+            },
         }
     }
 
@@ -216,13 +231,10 @@ impl<M: Message> Pid<M> {
                 .mailbox
                 .push(self.envelope(shared, Item::Msg(msg)), true)
                 .map_err(|e| self.send_error(e)),
-            Route::Remote(r) => {
-                if r.send(&msg) {
-                    Ok(())
-                } else {
-                    Err(SendError::NoProcess(msg))
-                }
-            }
+            Route::Remote(r) => match r.send(&msg) {
+                Some(_) => Ok(()),
+                None => Err(SendError::NoProcess(msg)),
+            },
         }
     }
 
@@ -282,33 +294,40 @@ impl<M: Message> Pid<M> {
 }
 
 impl<M> RemoteRoute<M> {
-    /// Encodes and queues `msg` for the connection; `false` if it cannot go.
-    fn send(&self, msg: &M) -> bool {
-        let Some(dist) = self.via.dist() else {
-            return false;
-        };
-        let payload = match (self.encode)(msg) {
+    /// Encodes and queues `msg` for the connection. `None` if it cannot go;
+    /// otherwise the id of a call reply handle parked while encoding.
+    fn send(&self, msg: &M) -> Option<Option<u64>> {
+        let dist = self.via.dist()?;
+        let (payload, reply_id) = remote::encoding_for(dist, &self.node, || (self.encode)(msg));
+        let payload = match payload {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(to = %self.id, error = %e, "cannot encode a remote message");
-                return false;
+                tracing::warn!(to = %self.id, node = %self.node, error = %e, "cannot encode a remote message");
+                if let Some(id) = reply_id {
+                    dist.replies().cancel(id);
+                }
+                return None;
             }
         };
         let from = process::note_send()
             .filter(|id| id.node == 0)
             .map(|id| id.serial);
         let frame = Frame::Message {
-            to: Target::Pid {
-                serial: self.wire.serial,
-                creation: self.wire.creation,
-            },
+            to: self.target.clone(),
             from,
             kind: MsgKind::Send,
             tag: self.tag,
             trace: trace::current_context(),
             payload,
         };
-        dist.send_frame(&self.peer, &self.wire.node, frame)
+        if dist.send_frame(&self.peer, &self.node, frame) {
+            Some(reply_id)
+        } else {
+            if let Some(id) = reply_id {
+                dist.replies().cancel(id);
+            }
+            None
+        }
     }
 }
 
@@ -326,7 +345,18 @@ impl<M: RemoteMessage> Serialize for Pid<M> {
                 }
                 .serialize(s)
             }
-            Route::Remote(r) => r.wire.serialize(s),
+            Route::Remote(r) => match &r.target {
+                Target::Pid { serial, creation } => WirePid {
+                    node: r.node.clone(),
+                    creation: *creation,
+                    serial: *serial,
+                }
+                .serialize(s),
+                Target::Name(name) => Err(serde::ser::Error::custom(format!(
+                    "the name-routed pid {{{name}, {}}} cannot be sent in a message",
+                    r.node
+                ))),
+            },
         }
     }
 }
@@ -353,11 +383,23 @@ impl Node {
                 return pid;
             }
         }
+        let target = Target::Pid {
+            serial: wire.serial,
+            creation: wire.creation,
+        };
+        Pid::remote(self, id, wire.node, target)
+    }
+}
+
+impl<M: RemoteMessage> Pid<M> {
+    /// A route through `via`'s connection to `target` on `node`.
+    pub(crate) fn remote(via: &Node, id: ProcessId, node: String, target: Target) -> Self {
         Pid {
             route: Route::Remote(Arc::new(RemoteRoute {
                 id,
-                wire,
-                via: self.clone(),
+                node,
+                target,
+                via: via.clone(),
                 tag: remote::type_tag::<M>(),
                 encode: remote::encode::<M>,
                 peer: PeerCache::default(),

@@ -291,6 +291,7 @@ pub(crate) fn frame_kind(frame: &Frame) -> &'static str {
         Frame::Heartbeat { .. } => "Heartbeat",
         Frame::Peers { .. } => "Peers",
         Frame::Message { .. } => "Message",
+        Frame::Reply { .. } => "Reply",
     }
 }
 

@@ -10,6 +10,7 @@
 use super::handshake::{Handshake, LocalInfo, PeerInfo, valid_name};
 use super::node_table::NodeTable;
 use super::proto::{Frame, PeerAddr, RefuseReason};
+use super::replies::PendingReplies;
 use super::session::{self, Reader};
 use super::{ConnectError, DistConfig, codec};
 use crate::node::Node;
@@ -111,6 +112,8 @@ pub struct DistStats {
     pub handshake_failures: u64,
     /// Connections closed for a malformed or oversized frame.
     pub decode_errors: u64,
+    /// Calls to other nodes waiting for a reply now (a gauge).
+    pub pending_calls: u64,
 }
 
 #[derive(Default)]
@@ -207,6 +210,7 @@ pub(crate) struct Dist {
     watchers: Mutex<Vec<ProcessId>>,
     counters: Counters,
     node_table: NodeTable,
+    replies: PendingReplies,
 }
 
 impl std::fmt::Debug for Dist {
@@ -247,6 +251,7 @@ impl Dist {
             watchers: Mutex::new(Vec::new()),
             counters: Counters::default(),
             node_table: NodeTable::default(),
+            replies: PendingReplies::default(),
         });
         Ok((dist, listener))
     }
@@ -257,6 +262,10 @@ impl Dist {
 
     pub(crate) fn node_table(&self) -> &NodeTable {
         &self.node_table
+    }
+
+    pub(crate) fn replies(&self) -> &PendingReplies {
+        &self.replies
     }
 
     /// Queues `frame` for the connection to `name`, through `cache`.
@@ -484,6 +493,7 @@ impl Dist {
             }
         };
         if removed {
+            self.replies.fail_node(&peer.info.name);
             tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
             self.emit(
                 node,
@@ -643,6 +653,7 @@ impl Dist {
             bad_cookie: c.bad_cookie.load(Relaxed),
             handshake_failures: c.handshake_failures.load(Relaxed),
             decode_errors: c.decode_errors.load(Relaxed),
+            pending_calls: self.replies.len() as u64,
         }
     }
 

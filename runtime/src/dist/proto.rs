@@ -97,6 +97,32 @@ pub enum MsgKind {
     Send,
 }
 
+/// Where a call's reply goes: the calling node and its pending-reply id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireReply {
+    /// The calling node.
+    pub node: String,
+    /// Its creation.
+    pub creation: u32,
+    /// The pending reply's id on that node.
+    pub id: u64,
+    /// Serial of the calling process, if the call came from one.
+    pub caller: Option<u64>,
+}
+
+/// Why a call got no reply, as sent back to the caller's node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplyFailure {
+    /// The server exited before replying.
+    Exited(crate::ExitReason),
+    /// The server dropped the reply handle without replying.
+    NoReply,
+    /// The connection to the server's node was lost.
+    NoConnection,
+    /// The reply did not decode as the expected type.
+    Malformed(String),
+}
+
 /// One frame of the distribution protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
@@ -171,5 +197,12 @@ pub enum Frame {
         /// The message, postcard-encoded.
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
+    },
+    /// The answer to a call made from the receiving node.
+    Reply {
+        /// The pending reply's id on the receiving node.
+        id: u64,
+        /// The encoded reply, or why there is none.
+        result: Result<serde_bytes::ByteBuf, ReplyFailure>,
     },
 }

@@ -16,13 +16,16 @@
 //! for the connection's writer; the receiver decodes it straight into the
 //! mailbox envelope.
 
+use super::Dist;
 use super::proto::{MsgKind, WirePid};
 use crate::node::Node;
 use crate::pid::{Message, ProcessId};
+use crate::process::ProcessDyn;
 use crate::trace::TraceContext;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
+use std::sync::{Arc, Weak};
 
 /// A message that can cross nodes: any [`Message`] that serde can encode
 /// and decode.
@@ -90,29 +93,97 @@ pub(crate) fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>, postcard::Error> 
     postcard::to_allocvec(msg)
 }
 
-thread_local! {
-    /// The node decoding a payload on this thread: `Pid` deserialization
-    /// needs it to resolve node names to routes.
-    static DECODING: RefCell<Option<Node>> = const { RefCell::new(None) };
+/// What the decoding thread knows: the node, and the process the message
+/// is for (a decoded reply handle remembers it, to report its exit).
+struct Decoding {
+    node: Node,
+    target: Option<Weak<dyn ProcessDyn>>,
 }
 
-/// Runs `f` with `node` as the decoding context.
-pub(crate) fn with_decoding_node<R>(node: &Node, f: impl FnOnce() -> R) -> R {
-    let prev = DECODING.with(|d| d.replace(Some(node.clone())));
-    let r = f();
-    DECODING.with(|d| *d.borrow_mut() = prev);
-    r
+/// What the encoding thread knows: the node a message is being encoded
+/// for, and the id of a call's reply handle encoded in it.
+struct Encoding {
+    dist: Arc<Dist>,
+    peer: String,
+    reply_id: Option<u64>,
+}
+
+thread_local! {
+    static DECODING: RefCell<Option<Decoding>> = const { RefCell::new(None) };
+    static ENCODING: RefCell<Option<Encoding>> = const { RefCell::new(None) };
+}
+
+/// Sets the decoding context for its lifetime.
+pub(crate) struct DecodingGuard {
+    prev: Option<Decoding>,
+}
+
+impl DecodingGuard {
+    pub(crate) fn new(node: &Node, target: Option<Weak<dyn ProcessDyn>>) -> Self {
+        let prev = DECODING.with(|d| {
+            d.replace(Some(Decoding {
+                node: node.clone(),
+                target,
+            }))
+        });
+        DecodingGuard { prev }
+    }
+}
+
+impl Drop for DecodingGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        DECODING.with(|d| *d.borrow_mut() = prev);
+    }
 }
 
 /// The node decoding on this thread, if any.
 pub(crate) fn decoding_node() -> Option<Node> {
-    DECODING.with(|d| d.borrow().clone())
+    DECODING.with(|d| d.borrow().as_ref().map(|d| d.node.clone()))
+}
+
+/// The process the message being decoded is for.
+pub(crate) fn decoding_target() -> Option<Weak<dyn ProcessDyn>> {
+    DECODING.with(|d| d.borrow().as_ref().and_then(|d| d.target.clone()))
+}
+
+/// Runs `encode` for a message bound to `peer`; returns its result and the
+/// id of the call reply handle it parked, if any.
+pub(crate) fn encoding_for<R>(
+    dist: &Arc<Dist>,
+    peer: &str,
+    encode: impl FnOnce() -> R,
+) -> (R, Option<u64>) {
+    let prev = ENCODING.with(|e| {
+        e.replace(Some(Encoding {
+            dist: dist.clone(),
+            peer: peer.to_owned(),
+            reply_id: None,
+        }))
+    });
+    let r = encode();
+    let reply_id = ENCODING.with(|e| {
+        let mine = e.replace(prev);
+        mine.and_then(|m| m.reply_id)
+    });
+    (r, reply_id)
+}
+
+/// Parks a reply completion for the message being encoded; returns the id.
+pub(crate) fn park_reply(completion: super::replies::Completion) -> Option<(u64, Arc<Dist>)> {
+    ENCODING.with(|e| {
+        let mut e = e.borrow_mut();
+        let enc = e.as_mut()?;
+        let id = enc.dist.replies().register(enc.peer.clone(), completion);
+        enc.reply_id = Some(id);
+        Some((id, enc.dist.clone()))
+    })
 }
 
 /// Delivers one received message to a local process.
 pub(crate) fn deliver(
     node: &Node,
-    target: Option<std::sync::Arc<dyn crate::process::ProcessDyn>>,
+    target: Option<Arc<dyn ProcessDyn>>,
     input: RemoteIn<'_>,
     from: ProcessId,
     trace: Option<TraceContext>,
@@ -120,7 +191,10 @@ pub(crate) fn deliver(
 ) {
     let result = match target {
         None => Err(RemoteError::NoProcess),
-        Some(p) => with_decoding_node(node, || p.deliver_remote(&input, from, trace)),
+        Some(p) => {
+            let _guard = DecodingGuard::new(node, Some(Arc::downgrade(&p)));
+            p.deliver_remote(&input, from, trace)
+        }
     };
     if let Err(e) = result {
         node.count_dead_letter();

@@ -168,6 +168,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 trace,
                 payload,
             } => deliver_message(node, dist, peer, to, from, kind, tag, trace, &payload),
+            Frame::Reply { id, result } => {
+                let _guard = remote::DecodingGuard::new(node, None);
+                dist.replies().complete(
+                    id,
+                    result.as_ref().map(|b| b.as_slice()).map_err(Clone::clone),
+                );
+            }
             other => {
                 let e = DecodeError::Malformed(format!(
                     "{} frame after the handshake",

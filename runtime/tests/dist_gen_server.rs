@@ -1,0 +1,185 @@
+//! GenServer calls and casts across nodes, with the local API and typed
+//! errors.
+
+mod support;
+
+use clustertop_runtime::gen_server::{self, ServerMsg, ServerOptions};
+use clustertop_runtime::{
+    CallError, CallResult, ExitReason, Flow, GenServer, Info, Node, Pid, Received, ReplyTo,
+    ServerContext,
+};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(10);
+const T: Duration = Duration::from_secs(5);
+const TICK: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Counter {
+    n: u64,
+    deferred: Option<ReplyTo<u64>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Req {
+    Get,
+    Crash,
+    Sleep(u64),
+    Defer,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Note {
+    Release,
+}
+
+impl GenServer for Counter {
+    type Args = ();
+    type Call = Req;
+    type Reply = u64;
+    type Cast = u64;
+    type Info = Note;
+
+    async fn init(_: (), ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+        ctx.enable_remote();
+        Ok(Counter::default())
+    }
+
+    async fn handle_call(&mut self, req: Req, ctx: &mut ServerContext<Self>) -> CallResult<u64> {
+        match req {
+            Req::Get => CallResult::Reply(self.n),
+            Req::Crash => panic!("counter crashed"),
+            Req::Sleep(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                CallResult::Reply(self.n)
+            }
+            Req::Defer => {
+                self.deferred = ctx.defer_reply();
+                CallResult::NoReply
+            }
+        }
+    }
+
+    async fn handle_cast(&mut self, by: u64, _ctx: &mut ServerContext<Self>) -> Flow {
+        self.n += by;
+        Flow::Continue
+    }
+
+    async fn handle_info(&mut self, info: Info<Note>, _ctx: &mut ServerContext<Self>) -> Flow {
+        if let (Info::Msg(Note::Release), Some(r)) = (info, self.deferred.take()) {
+            r.reply(self.n + 1000);
+        }
+        Flow::Continue
+    }
+}
+
+async fn cluster() -> (Node, Node) {
+    let a = support::dist_node("a@localhost", "c", TICK);
+    let b = support::dist_node("b@localhost", "c", TICK);
+    b.connect(&support::addr(&a)).await.unwrap();
+    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
+    gen_server::start::<Counter>(&a, (), ServerOptions::new().name("counter"))
+        .await
+        .unwrap();
+    (a, b)
+}
+
+fn remote_counter(b: &Node) -> Pid<ServerMsg<Counter>> {
+    b.named_on::<ServerMsg<Counter>>("a@localhost", "counter")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_and_cast_by_name_on_another_node() {
+    let (_a, b) = cluster().await;
+    let counter = remote_counter(&b);
+    assert!(!counter.is_local());
+    assert_eq!(counter.call(Req::Get, T).await, Ok(0));
+    counter.cast(5);
+    counter.cast(6);
+    assert_eq!(counter.call(Req::Get, T).await, Ok(11));
+    assert_eq!(b.dist_stats().pending_calls, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_replies_and_info_cross_nodes() {
+    let (_a, b) = cluster().await;
+    let counter = remote_counter(&b);
+    let caller = {
+        let c = counter.clone();
+        tokio::spawn(async move { c.call(Req::Defer, T).await })
+    };
+    // Info after the call: the server answers the deferred call.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    counter.send_info(Note::Release);
+    assert_eq!(caller.await.unwrap(), Ok(1000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_crash_during_a_remote_call_is_exited_with_the_reason() {
+    let (_a, b) = cluster().await;
+    let counter = remote_counter(&b);
+    assert_eq!(
+        counter.call(Req::Crash, T).await,
+        Err(CallError::Exited(ExitReason::Panic(
+            "counter crashed".into()
+        )))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_call_times_out_and_forgets_its_reply() {
+    let (_a, b) = cluster().await;
+    let counter = remote_counter(&b);
+    assert_eq!(
+        counter
+            .call(Req::Sleep(2_000), Duration::from_millis(200))
+            .await,
+        Err(CallError::Timeout)
+    );
+    assert_eq!(b.dist_stats().pending_calls, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_node_fails_the_call_with_node_down() {
+    let (a, b) = cluster().await;
+    let counter = remote_counter(&b);
+    let call = {
+        let c = counter.clone();
+        tokio::spawn(async move { c.call(Req::Sleep(30_000), Duration::from_secs(60)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.disconnect("b@localhost");
+    let result = tokio::time::timeout(LIMIT, call).await.unwrap().unwrap();
+    assert_eq!(result, Err(CallError::NodeDown("a@localhost".into())));
+    // Calling a node that is not connected fails at once.
+    assert_eq!(
+        counter.call(Req::Get, T).await,
+        Err(CallError::NodeDown("a@localhost".into()))
+    );
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Introduce(Pid<ServerMsg<Counter>>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_pid_sent_in_a_message_is_callable() {
+    let (a, b) = cluster().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let receiver = b.spawn::<Introduce, _, _>(move |mut ctx| async move {
+        ctx.enable_remote();
+        if let Received::Msg(Introduce(server)) = ctx.recv().await {
+            server.cast(2);
+            tx.send(server.call(Req::Get, T).await).unwrap();
+        }
+    });
+    b.register("receiver", receiver.id()).unwrap();
+    let local = a.whereis_pid::<ServerMsg<Counter>>("counter").unwrap();
+    a.send_named_on("b@localhost", "receiver", Introduce(local))
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(LIMIT, rx).await.unwrap().unwrap(),
+        Ok(2)
+    );
+}
