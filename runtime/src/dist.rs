@@ -20,6 +20,7 @@
 pub mod codec;
 pub mod cookie;
 pub(crate) mod handshake;
+mod links;
 mod node_table;
 mod peers;
 pub mod proto;
@@ -28,6 +29,7 @@ pub(crate) mod replies;
 mod session;
 
 pub use handshake::HandshakeError;
+pub(crate) use links::Unreachable;
 pub(crate) use peers::Dist;
 pub use peers::{DistStats, NodeDownReason, NodeEvent, PeerStats};
 pub use remote::RemoteMessage;

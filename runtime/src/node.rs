@@ -286,6 +286,24 @@ impl Node {
     /// trapped; a trapping process gets an `EXIT` message; otherwise any
     /// reason but `normal` ends the process. A dead `pid` is ignored.
     pub fn exit(&self, pid: ProcessId, reason: ExitReason) {
+        if pid.node != 0 {
+            if let Some(dist) = self.dist() {
+                let from = process::current_id()
+                    .filter(|id| id.node == 0)
+                    .map_or(0, |id| id.serial);
+                let _ = dist.send_to_index(
+                    pid.node,
+                    crate::dist::proto::Frame::Exit {
+                        from,
+                        to: pid.serial,
+                        to_creation: pid.creation,
+                        reason,
+                        link: false,
+                    },
+                );
+            }
+            return;
+        }
         if let Some(p) = self.lookup(pid) {
             let from = process::current_id().unwrap_or(ProcessId {
                 node: 0,

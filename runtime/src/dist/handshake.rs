@@ -292,6 +292,12 @@ pub(crate) fn frame_kind(frame: &Frame) -> &'static str {
         Frame::Peers { .. } => "Peers",
         Frame::Message { .. } => "Message",
         Frame::Reply { .. } => "Reply",
+        Frame::Link { .. } => "Link",
+        Frame::Unlink { .. } => "Unlink",
+        Frame::Exit { .. } => "Exit",
+        Frame::Monitor { .. } => "Monitor",
+        Frame::Demonitor { .. } => "Demonitor",
+        Frame::Down { .. } => "Down",
     }
 }
 

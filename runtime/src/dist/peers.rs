@@ -8,6 +8,7 @@
 //! exactly one survives.
 
 use super::handshake::{Handshake, LocalInfo, PeerInfo, valid_name};
+use super::links::RemoteRelations;
 use super::node_table::NodeTable;
 use super::proto::{Frame, PeerAddr, RefuseReason};
 use super::replies::PendingReplies;
@@ -211,6 +212,7 @@ pub(crate) struct Dist {
     counters: Counters,
     node_table: NodeTable,
     replies: PendingReplies,
+    remote_relations: RemoteRelations,
 }
 
 impl std::fmt::Debug for Dist {
@@ -252,6 +254,7 @@ impl Dist {
             counters: Counters::default(),
             node_table: NodeTable::default(),
             replies: PendingReplies::default(),
+            remote_relations: RemoteRelations::default(),
         });
         Ok((dist, listener))
     }
@@ -266,6 +269,15 @@ impl Dist {
 
     pub(crate) fn replies(&self) -> &PendingReplies {
         &self.replies
+    }
+
+    pub(crate) fn remote_relations(&self) -> &RemoteRelations {
+        &self.remote_relations
+    }
+
+    /// The connection to `name`, if it is up.
+    pub(crate) fn peer(&self, name: &str) -> Option<Arc<Peer>> {
+        self.peers.lock().get(name).cloned()
     }
 
     /// Queues `frame` for the connection to `name`, through `cache`.
@@ -494,6 +506,7 @@ impl Dist {
         };
         if removed {
             self.replies.fail_node(&peer.info.name);
+            self.fire_noconnection(node, &peer.info.name, peer.info.creation);
             tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
             self.emit(
                 node,

@@ -198,6 +198,66 @@ pub enum Frame {
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
+    /// Link a process of the sender with one of the receiver.
+    Link {
+        /// Serial of the sender's process.
+        from: u64,
+        /// Serial of the receiver's process.
+        to: u64,
+        /// The receiver incarnation `to` belongs to.
+        to_creation: u32,
+    },
+    /// Remove such a link.
+    Unlink {
+        /// Serial of the sender's process.
+        from: u64,
+        /// Serial of the receiver's process.
+        to: u64,
+    },
+    /// An exit signal from a process of the sender.
+    Exit {
+        /// Serial of the sender's process (0: from outside any process).
+        from: u64,
+        /// Serial of the receiver's process.
+        to: u64,
+        /// The receiver incarnation `to` belongs to.
+        to_creation: u32,
+        /// The exit reason.
+        reason: crate::ExitReason,
+        /// Whether it travels over a link (else it is an `exit/2`).
+        link: bool,
+    },
+    /// A process of the sender monitors one of the receiver.
+    Monitor {
+        /// Serial of the watching process.
+        from: u64,
+        /// Serial of the watched process.
+        to: u64,
+        /// The receiver incarnation `to` belongs to.
+        to_creation: u32,
+        /// The monitor's reference on the sender.
+        mref: u64,
+    },
+    /// Remove such a monitor.
+    Demonitor {
+        /// Serial of the watching process.
+        from: u64,
+        /// Serial of the watched process.
+        to: u64,
+        /// The monitor's reference.
+        mref: u64,
+    },
+    /// A process of the sender, monitored from the receiver, exited.
+    Down {
+        /// Serial of the watching process on the receiver.
+        to: u64,
+        /// The monitor's reference.
+        mref: u64,
+        /// Serial of the process that exited.
+        from: u64,
+        /// Its exit reason.
+        reason: crate::ExitReason,
+    },
     /// The answer to a call made from the receiving node.
     Reply {
         /// The pending reply's id on the receiving node.

@@ -168,6 +168,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 trace,
                 payload,
             } => deliver_message(node, dist, peer, to, from, kind, tag, trace, &payload),
+            frame @ (Frame::Link { .. }
+            | Frame::Unlink { .. }
+            | Frame::Exit { .. }
+            | Frame::Monitor { .. }
+            | Frame::Demonitor { .. }
+            | Frame::Down { .. }) => dist.on_relation_frame(node, peer, frame),
             Frame::Reply { id, result } => {
                 let _guard = remote::DecodingGuard::new(node, None);
                 dist.replies().complete(

@@ -1,6 +1,7 @@
 //! The exit path of a process and the delivery of exit signals.
 
 use super::{ProcessDyn, Relation, STATUS_EXITING, kill};
+use crate::dist::proto::Frame;
 use crate::exit::ExitReason;
 use crate::pid::ProcessId;
 use crate::signal::{Down, Exit, SystemMsg};
@@ -19,6 +20,45 @@ pub(crate) fn deliver_exit(target: &dyn ProcessDyn, from: ProcessId, reason: Exi
     } else if reason != ExitReason::Normal {
         kill(core, reason);
     }
+}
+
+/// Tells another node about one relation of an exiting process. Returns
+/// `false` if the relation is local.
+fn notify_remote(node: &crate::Node, id: ProcessId, item: &Relation, reason: &ExitReason) -> bool {
+    let (other, frame) = match item {
+        Relation::Link(other) if other.node != 0 => (
+            other,
+            Frame::Exit {
+                from: id.serial,
+                to: other.serial,
+                to_creation: other.creation,
+                reason: reason.clone(),
+                link: true,
+            },
+        ),
+        Relation::MonitoredBy(mref, watcher) if watcher.node != 0 => (
+            watcher,
+            Frame::Down {
+                to: watcher.serial,
+                mref: mref.0,
+                from: id.serial,
+                reason: reason.clone(),
+            },
+        ),
+        Relation::Monitoring(mref, target) if target.node != 0 => (
+            target,
+            Frame::Demonitor {
+                from: id.serial,
+                to: target.serial,
+                mref: mref.0,
+            },
+        ),
+        _ => return false,
+    };
+    if let Some(dist) = node.dist() {
+        let _ = dist.send_to_index(other.node, frame);
+    }
+    true
 }
 
 /// Runs once when a process's body has ended with `reason`.
@@ -40,6 +80,9 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
         node.registry().release_name(&name, id);
     }
     for item in items {
+        if notify_remote(node, id, &item, &reason) {
+            continue;
+        }
         match item {
             Relation::Link(other) => {
                 if let Some(p) = node.lookup(other) {
@@ -49,7 +92,7 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
             }
             Relation::MonitoredBy(mref, watcher) => {
                 if let Some(w) = node.lookup(watcher) {
-                    w.core().rel.lock().remove_monitor(mref);
+                    w.core().rel.lock().remove_monitoring(mref);
                     w.push_system(SystemMsg::Down(Box::new(Down {
                         monitor: mref,
                         pid: id,
@@ -59,7 +102,7 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
             }
             Relation::Monitoring(mref, target) => {
                 if let Some(t) = node.lookup(target) {
-                    t.core().rel.lock().remove_monitor(mref);
+                    t.core().rel.lock().remove_monitored_by(mref, id);
                 }
             }
             Relation::Group(group) => node.registry().leave_group(&group, id),

@@ -7,6 +7,8 @@
 //! its slot until the owner exits.
 
 use super::{ProcessCore, ProcessDyn};
+use crate::dist::Unreachable;
+use crate::dist::proto::Frame;
 use crate::error::NoProcess;
 use crate::exit::ExitReason;
 use crate::node::Node;
@@ -60,13 +62,29 @@ impl Relations {
         }
     }
 
-    pub(crate) fn remove_monitor(&mut self, mref: MonitorRef) -> Option<ProcessId> {
-        let i = self.items.iter().position(
-            |r| matches!(r, Relation::MonitoredBy(m, _) | Relation::Monitoring(m, _) if *m == mref),
-        )?;
+    /// Removes this process's monitor `mref` (refs of its own monitors are
+    /// unique: they come from its node's counter); returns the target.
+    pub(crate) fn remove_monitoring(&mut self, mref: MonitorRef) -> Option<ProcessId> {
+        let i = self
+            .items
+            .iter()
+            .position(|r| matches!(r, Relation::Monitoring(m, _) if *m == mref))?;
         match self.items.swap_remove(i) {
-            Relation::MonitoredBy(_, p) | Relation::Monitoring(_, p) => Some(p),
+            Relation::Monitoring(_, p) => Some(p),
             _ => None,
+        }
+    }
+
+    /// Removes the monitor `mref` that `watcher` holds on this process
+    /// (refs from different nodes may coincide, so the watcher is matched
+    /// too).
+    pub(crate) fn remove_monitored_by(&mut self, mref: MonitorRef, watcher: ProcessId) {
+        if let Some(i) = self
+            .items
+            .iter()
+            .position(|r| matches!(r, Relation::MonitoredBy(m, w) if *m == mref && *w == watcher))
+        {
+            self.items.swap_remove(i);
         }
     }
 
@@ -113,6 +131,9 @@ pub(crate) fn link(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Resul
     if target == my_id {
         return Ok(());
     }
+    if target.node != 0 {
+        return link_remote(node, me, target);
+    }
     let other = node.lookup(target).ok_or(NoProcess)?;
     {
         let mut rel = other.core().rel.lock();
@@ -130,9 +151,53 @@ pub(crate) fn link(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Resul
     Ok(())
 }
 
+/// Links with a process on another node: this half now, the other half
+/// by a `Link` frame. An unreachable node makes the link fire at once with
+/// `noconnection`, as on the BEAM.
+fn link_remote(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Result<(), NoProcess> {
+    let my_id = me.core().id;
+    {
+        let mut rel = me.core().rel.lock();
+        if !rel.has_link(target) {
+            rel.push(Relation::Link(target));
+        }
+    }
+    let sent = match node.dist() {
+        Some(dist) => {
+            dist.remote_relations().track(target.node, my_id.serial);
+            dist.send_to_index(
+                target.node,
+                Frame::Link {
+                    from: my_id.serial,
+                    to: target.serial,
+                    to_creation: target.creation,
+                },
+            )
+        }
+        None => Err(Unreachable::NoConnection),
+    };
+    if let Err(why) = sent {
+        me.core().rel.lock().remove_link(target);
+        super::deliver_exit(me, target, why.reason());
+    }
+    Ok(())
+}
+
 /// Removes the link between `me` and `target`, if any.
 pub(crate) fn unlink(node: &Node, me: &ProcessCore, target: ProcessId) {
     me.rel.lock().remove_link(target);
+    if target.node != 0 {
+        if let Some(dist) = node.dist() {
+            let _ = dist.send_to_index(
+                target.node,
+                Frame::Unlink {
+                    from: me.id.serial,
+                    to: target.serial,
+                },
+            );
+        }
+        return;
+    }
     if let Some(other) = node.lookup(target) {
         other.core().rel.lock().remove_link(me.id);
     }
@@ -143,6 +208,36 @@ pub(crate) fn unlink(node: &Node, me: &ProcessCore, target: ProcessId) {
 pub(crate) fn monitor(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> MonitorRef {
     let mref = node.next_ref();
     let my_id = me.core().id;
+    if target.node != 0 {
+        me.core()
+            .rel
+            .lock()
+            .push(Relation::Monitoring(mref, target));
+        let sent = match node.dist() {
+            Some(dist) => {
+                dist.remote_relations().track(target.node, my_id.serial);
+                dist.send_to_index(
+                    target.node,
+                    Frame::Monitor {
+                        from: my_id.serial,
+                        to: target.serial,
+                        to_creation: target.creation,
+                        mref: mref.0,
+                    },
+                )
+            }
+            None => Err(Unreachable::NoConnection),
+        };
+        if let Err(why) = sent {
+            me.core().rel.lock().remove_monitoring(mref);
+            me.push_system(SystemMsg::Down(Box::new(Down {
+                monitor: mref,
+                pid: target,
+                reason: why.reason(),
+            })));
+        }
+        return mref;
+    }
     let added = node.lookup(target).is_some_and(|t| {
         let mut rel = t.core().rel.lock();
         if rel.closed {
@@ -168,11 +263,24 @@ pub(crate) fn monitor(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Mo
 
 /// Removes a monitor `me` holds. Returns whether it was active.
 pub(crate) fn demonitor(node: &Node, me: &ProcessCore, mref: MonitorRef) -> bool {
-    let Some(target) = me.rel.lock().remove_monitor(mref) else {
+    let Some(target) = me.rel.lock().remove_monitoring(mref) else {
         return false;
     };
+    if target.node != 0 {
+        if let Some(dist) = node.dist() {
+            let _ = dist.send_to_index(
+                target.node,
+                Frame::Demonitor {
+                    from: me.id.serial,
+                    to: target.serial,
+                    mref: mref.0,
+                },
+            );
+        }
+        return true;
+    }
     if let Some(t) = node.lookup(target) {
-        t.core().rel.lock().remove_monitor(mref);
+        t.core().rel.lock().remove_monitored_by(mref, me.id);
     }
     true
 }
