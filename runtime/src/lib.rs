@@ -2,6 +2,9 @@
 
 mod clock;
 pub mod dist;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod error;
 mod exit;
 pub mod gen_server;
