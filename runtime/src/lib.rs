@@ -2,11 +2,11 @@
 
 mod clock;
 pub mod dist;
+mod error;
+mod exit;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod error;
-mod exit;
 pub mod gen_server;
 mod introspect;
 mod mailbox;

@@ -1,0 +1,120 @@
+//! `clustertop-node`: a standalone node, for trying a cluster out and for
+//! tests that need nodes in separate OS processes.
+//!
+//! ```text
+//! clustertop-node --name a@localhost --listen 127.0.0.1:4370 [--cookie C]
+//!                 [--connect HOST:PORT]... [--tick-ms N]
+//! ```
+//!
+//! It registers two services. `echo`: send it `(reply_to: Pid<String>,
+//! text)` and it answers `"<node>: <text>"`. `sleeper`: send it a
+//! `Pid<Pid<u64>>` and it answers with the pid of a long-lived idle process,
+//! to link to or monitor. It prints `listening <addr>` once up, logs node
+//! events to stderr, and runs until killed.
+
+use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::{Node, NodeConfig, Pid, Received};
+use std::process::ExitCode;
+use std::time::Duration;
+
+struct Args {
+    name: String,
+    listen: std::net::SocketAddr,
+    cookie: Option<String>,
+    connect: Vec<String>,
+    tick: Option<Duration>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let (mut name, mut listen, mut cookie, mut connect, mut tick) =
+        (None, None, None, vec![], None);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--name" => name = Some(value()?),
+            "--listen" => listen = Some(value()?.parse().map_err(|e| format!("--listen: {e}"))?),
+            "--cookie" => cookie = Some(value()?),
+            "--connect" => connect.push(value()?),
+            "--tick-ms" => {
+                let ms: u64 = value()?.parse().map_err(|e| format!("--tick-ms: {e}"))?;
+                tick = Some(Duration::from_millis(ms));
+            }
+            "--help" | "-h" => {
+                return Err(
+                    "usage: clustertop-node --name NAME@HOST --listen ADDR [--cookie C] \
+                            [--connect HOST:PORT]... [--tick-ms N]"
+                        .into(),
+                );
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(Args {
+        name: name.ok_or("--name is required")?,
+        listen: listen.ok_or("--listen is required")?,
+        cookie,
+        connect,
+        tick,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("clustertop-node: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let mut dist = DistConfig::listen(args.listen);
+        dist.cookie = args.cookie;
+        if let Some(t) = args.tick {
+            dist.tick_time = t;
+        }
+        let node = match Node::start(NodeConfig::new(&args.name).dist(dist)) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("clustertop-node: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let echo = node.spawn::<(Pid<String>, String), _, _>(|mut ctx| async move {
+            ctx.enable_remote();
+            while let Received::Msg((reply_to, text)) = ctx.recv().await {
+                reply_to.send(format!("{}: {text}", ctx.node().name()));
+            }
+        });
+        node.register("echo", echo.id()).expect("echo is free");
+        // A long-lived process to link to or monitor, and a service that
+        // hands out its pid.
+        let sleeper = node.spawn::<u64, _, _>(|mut ctx| async move {
+            ctx.enable_remote();
+            while ctx.recv().await.into_msg().is_some() {}
+        });
+        let sleeper_service = node.spawn::<Pid<Pid<u64>>, _, _>(move |mut ctx| async move {
+            ctx.enable_remote();
+            while let Received::Msg(reply_to) = ctx.recv().await {
+                reply_to.send(sleeper.clone());
+            }
+        });
+        node.register("sleeper", sleeper_service.id())
+            .expect("sleeper is free");
+        for addr in &args.connect {
+            if let Err(e) = node.connect(addr).await {
+                eprintln!("clustertop-node: connect {addr}: {e}");
+            }
+        }
+        println!("listening {}", node.listen_addr().expect("listening"));
+        let mut events = node.node_events().expect("distributed");
+        while let Ok(event) = events.recv().await {
+            eprintln!("{event:?}");
+        }
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,199 @@
+//! Nodes as separate OS processes (the `clustertop-node` binary): a mesh
+//! across processes, messages through it, and a killed node seen down.
+
+mod support;
+
+use clustertop_runtime::dist::NodeDownReason;
+use clustertop_runtime::{ExitReason, Pid, Received};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A `clustertop-node` child process, killed when dropped.
+struct OsNode {
+    child: Child,
+    addr: String,
+}
+
+impl OsNode {
+    fn start(name: &str, tick_ms: u64, connect: Option<&str>) -> OsNode {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clustertop-node"));
+        cmd.args([
+            "--name",
+            name,
+            "--listen",
+            "127.0.0.1:0",
+            "--cookie",
+            "os-cookie",
+        ])
+        .args(["--tick-ms", &tick_ms.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        if let Some(seed) = connect {
+            cmd.args(["--connect", seed]);
+        }
+        let mut child = cmd.spawn().expect("clustertop-node starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        OsNode { child, addr }
+    }
+}
+
+impl Drop for OsNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_os_processes_mesh_talk_and_detect_a_kill() {
+    let tick = Duration::from_millis(600);
+    let n1 = OsNode::start("os1@localhost", 600, None);
+    let mut n2 = OsNode::start("os2@localhost", 600, Some(&n1.addr));
+    // This test process is the third node; it joins through os1 only.
+    let me = support::dist_node("os3@localhost", "os-cookie", tick);
+    me.connect(&n1.addr).await.unwrap();
+    support::wait_nodes(&me, &["os1@localhost", "os2@localhost"], LIMIT).await;
+
+    // Ask each OS-process node's echo service; the answers name the node.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let asker = me.spawn::<String, _, _>(move |mut ctx| async move {
+        let me = ctx.pid();
+        for node in ["os1@localhost", "os2@localhost"] {
+            ctx.node()
+                .send_named_on(node, "echo", (me.clone(), format!("hello {node}")))
+                .unwrap();
+        }
+        for _ in 0..2 {
+            if let Received::Msg(answer) = ctx.recv().await {
+                tx.send(answer).unwrap();
+            }
+        }
+    });
+    let mut answers = vec![
+        tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+    ];
+    answers.sort();
+    assert_eq!(
+        answers,
+        [
+            "os1@localhost: hello os1@localhost",
+            "os2@localhost: hello os2@localhost"
+        ]
+    );
+    let _ = asker;
+
+    // A process here links to and monitors a process on each of os1, os2.
+    let (sleepers_tx, sleepers_rx) = tokio::sync::oneshot::channel();
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    me.spawn::<Pid<u64>, _, _>(move |mut ctx| async move {
+        ctx.trap_exit(true);
+        let me = ctx.pid();
+        let mut sleepers = Vec::new();
+        for node in ["os1@localhost", "os2@localhost"] {
+            ctx.node()
+                .send_named_on(node, "sleeper", me.clone())
+                .unwrap();
+            if let Received::Msg(pid) = ctx.recv().await {
+                ctx.link(pid.id()).unwrap();
+                ctx.monitor(pid.id());
+                sleepers.push(pid.id());
+            }
+        }
+        sleepers_tx.send(sleepers).unwrap();
+        loop {
+            match ctx.recv().await {
+                Received::Exit(e) => seen_tx.send(("EXIT", e.from, e.reason)).unwrap(),
+                Received::Down(d) => seen_tx.send(("DOWN", d.pid, d.reason)).unwrap(),
+                _ => {}
+            }
+        }
+    });
+    let sleepers = tokio::time::timeout(LIMIT, sleepers_rx)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Kill os2 outright: its connection closes, the node is down, and the
+    // link and monitor fire with noconnection.
+    let mut events = me.node_events().unwrap();
+    n2.child.kill().unwrap();
+    let (reason, _) = support::wait_down(&mut events, "os2@localhost", LIMIT).await;
+    assert!(
+        matches!(
+            reason,
+            NodeDownReason::ConnectionClosed | NodeDownReason::Io(_)
+        ),
+        "{reason:?}"
+    );
+    assert_eq!(me.nodes(), ["os1@localhost"]);
+    let mut fired = vec![
+        tokio::time::timeout(LIMIT, seen.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        tokio::time::timeout(LIMIT, seen.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+    ];
+    fired.sort_by_key(|f| f.0);
+    assert_eq!(
+        fired,
+        [
+            ("DOWN", sleepers[1], ExitReason::NoConnection),
+            ("EXIT", sleepers[1], ExitReason::NoConnection)
+        ]
+    );
+
+    // Freeze os1 (SIGSTOP): its socket stays open but heartbeats stop, so
+    // it is declared down within two ticks.
+    let started = tokio::time::Instant::now();
+    let stop = Command::new("kill")
+        .args(["-STOP", &n1.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success());
+    let (reason, _) = support::wait_down(&mut events, "os1@localhost", LIMIT).await;
+    assert_eq!(reason, NodeDownReason::HeartbeatTimeout);
+    assert!(
+        started.elapsed() <= tick * 2,
+        "a frozen node was declared down after {:?}, more than 2 ticks",
+        started.elapsed()
+    );
+    let mut fired = vec![
+        tokio::time::timeout(LIMIT, seen.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        tokio::time::timeout(LIMIT, seen.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+    ];
+    fired.sort_by_key(|f| f.0);
+    assert_eq!(
+        fired,
+        [
+            ("DOWN", sleepers[0], ExitReason::NoConnection),
+            ("EXIT", sleepers[0], ExitReason::NoConnection)
+        ]
+    );
+    assert!(me.nodes().is_empty());
+}
