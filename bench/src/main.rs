@@ -11,6 +11,7 @@
 //! not skewed by earlier runs.
 
 mod local;
+mod remote;
 mod report;
 
 use clap::{Parser, ValueEnum};
@@ -28,6 +29,14 @@ enum Scenario {
     Spawn,
     /// Resident memory per idle process.
     IdleMemory,
+    /// Small messages to another node (1 and 4 senders).
+    RemoteOneway,
+    /// 1 MiB messages to another node.
+    RemoteBulk,
+    /// GenServer calls to another node.
+    RemoteCallRtt,
+    /// Runs the server node for the remote scenarios (used internally).
+    Serve,
     /// Every scenario, each in its own process.
     All,
 }
@@ -59,6 +68,11 @@ fn main() -> ExitCode {
     if args.scenario == Scenario::All {
         return run_all(&args);
     }
+    if args.scenario == Scenario::Serve {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        rt.block_on(remote::serve());
+        return ExitCode::SUCCESS;
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -82,7 +96,10 @@ fn main() -> ExitCode {
                 Scenario::CallRtt => local::call_rtt(args.quick).await,
                 Scenario::Spawn => local::spawn(args.quick).await,
                 Scenario::IdleMemory => local::idle_memory(args.quick).await,
-                Scenario::All => unreachable!("handled above"),
+                Scenario::RemoteOneway => remote::oneway(args.quick).await,
+                Scenario::RemoteBulk => remote::bulk(args.quick).await,
+                Scenario::RemoteCallRtt => remote::call_rtt(args.quick).await,
+                Scenario::All | Scenario::Serve => unreachable!("handled above"),
             }
         }));
     }
@@ -94,7 +111,7 @@ fn run_all(args: &Args) -> ExitCode {
     let exe = std::env::current_exe().expect("own path");
     let mut ok = true;
     for s in Scenario::value_variants() {
-        if *s == Scenario::All {
+        if matches!(s, Scenario::All | Scenario::Serve) {
             continue;
         }
         let name = s.to_possible_value().expect("named").get_name().to_owned();

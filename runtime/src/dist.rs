@@ -19,6 +19,7 @@
 
 pub mod codec;
 pub mod cookie;
+mod global;
 pub(crate) mod handshake;
 mod links;
 mod node_table;
@@ -28,6 +29,7 @@ pub(crate) mod remote;
 pub(crate) mod replies;
 mod session;
 
+pub use global::{GlobalError, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn};
 pub use handshake::HandshakeError;
 pub(crate) use links::Unreachable;
 pub(crate) use peers::Dist;
@@ -59,6 +61,9 @@ pub struct DistConfig {
     pub connect_timeout: Duration,
     /// Largest frame accepted or sent (default 16 MiB).
     pub max_frame: usize,
+    /// Decides which process keeps a global name held twice after a
+    /// partition heals (default: the one whose node name sorts first).
+    pub global_resolver: GlobalResolver,
 }
 
 impl Default for DistConfig {
@@ -71,6 +76,7 @@ impl Default for DistConfig {
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             max_frame: codec::DEFAULT_MAX_FRAME,
+            global_resolver: GlobalResolver::default(),
         }
     }
 }

@@ -298,6 +298,12 @@ pub(crate) fn frame_kind(frame: &Frame) -> &'static str {
         Frame::Monitor { .. } => "Monitor",
         Frame::Demonitor { .. } => "Demonitor",
         Frame::Down { .. } => "Down",
+        Frame::GlobalLock { .. } => "GlobalLock",
+        Frame::GlobalLockReply { .. } => "GlobalLockReply",
+        Frame::GlobalUnlock { .. } => "GlobalUnlock",
+        Frame::GlobalRegister { .. } => "GlobalRegister",
+        Frame::GlobalUnregister { .. } => "GlobalUnregister",
+        Frame::GlobalSync { .. } => "GlobalSync",
     }
 }
 

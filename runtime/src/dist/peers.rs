@@ -7,6 +7,7 @@
 //! initiated by the node whose name sorts first and close the other, so
 //! exactly one survives.
 
+use super::global::GlobalState;
 use super::handshake::{Handshake, LocalInfo, PeerInfo, valid_name};
 use super::links::RemoteRelations;
 use super::node_table::NodeTable;
@@ -213,6 +214,7 @@ pub(crate) struct Dist {
     node_table: NodeTable,
     replies: PendingReplies,
     remote_relations: RemoteRelations,
+    global: GlobalState,
 }
 
 impl std::fmt::Debug for Dist {
@@ -255,6 +257,7 @@ impl Dist {
             node_table: NodeTable::default(),
             replies: PendingReplies::default(),
             remote_relations: RemoteRelations::default(),
+            global: GlobalState::default(),
         });
         Ok((dist, listener))
     }
@@ -269,6 +272,10 @@ impl Dist {
 
     pub(crate) fn replies(&self) -> &PendingReplies {
         &self.replies
+    }
+
+    pub(crate) fn global(&self) -> &GlobalState {
+        &self.global
     }
 
     pub(crate) fn remote_relations(&self) -> &RemoteRelations {
@@ -488,6 +495,7 @@ impl Dist {
             let _ = peer.tx.send(Frame::Peers {
                 peers: self.visible_peers_except(&peer.info.name),
             });
+            self.sync_globals_to(&peer);
         }
         Ok(())
     }
@@ -506,6 +514,7 @@ impl Dist {
         };
         if removed {
             self.replies.fail_node(&peer.info.name);
+            self.forget_node_globals(&peer.info.name);
             self.fire_noconnection(node, &peer.info.name, peer.info.creation);
             tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
             self.emit(

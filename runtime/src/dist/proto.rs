@@ -258,6 +258,44 @@ pub enum Frame {
         /// Its exit reason.
         reason: crate::ExitReason,
     },
+    /// Ask for the cluster-wide lock on a global name.
+    GlobalLock {
+        /// The name.
+        name: String,
+        /// The request's id, echoed in the reply.
+        id: u64,
+    },
+    /// Whether the lock was granted.
+    GlobalLockReply {
+        /// The request's id.
+        id: u64,
+        /// Granted or not.
+        granted: bool,
+    },
+    /// Release the sender's lock on a global name.
+    GlobalUnlock {
+        /// The name.
+        name: String,
+    },
+    /// A process of the sender now holds a global name.
+    GlobalRegister {
+        /// The name.
+        name: String,
+        /// The holder.
+        pid: WirePid,
+    },
+    /// A process of the sender no longer holds a global name.
+    GlobalUnregister {
+        /// The name.
+        name: String,
+        /// The former holder.
+        pid: WirePid,
+    },
+    /// Every global name a process of the sender holds (sent on connect).
+    GlobalSync {
+        /// Names and holders.
+        names: Vec<(String, WirePid)>,
+    },
     /// The answer to a call made from the receiving node.
     Reply {
         /// The pending reply's id on the receiving node.

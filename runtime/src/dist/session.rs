@@ -174,6 +174,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             | Frame::Monitor { .. }
             | Frame::Demonitor { .. }
             | Frame::Down { .. }) => dist.on_relation_frame(node, peer, frame),
+            frame @ (Frame::GlobalLock { .. }
+            | Frame::GlobalLockReply { .. }
+            | Frame::GlobalUnlock { .. }
+            | Frame::GlobalRegister { .. }
+            | Frame::GlobalUnregister { .. }
+            | Frame::GlobalSync { .. }) => dist.on_global_frame(node, peer, frame),
             Frame::Reply { id, result } => {
                 let _guard = remote::DecodingGuard::new(node, None);
                 dist.replies().complete(

@@ -106,6 +106,18 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
                 }
             }
             Relation::Group(group) => node.registry().leave_group(&group, id),
+            Relation::Global(name) => {
+                if let Some(dist) = node.dist() {
+                    dist.release_global(
+                        &name,
+                        crate::dist::proto::WirePid {
+                            node: node.name().to_owned(),
+                            creation: id.creation,
+                            serial: id.serial,
+                        },
+                    );
+                }
+            }
             Relation::Waiter(tx) => {
                 let _ = tx.send(reason.clone());
             }

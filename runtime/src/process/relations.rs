@@ -26,6 +26,8 @@ pub(crate) enum Relation {
     /// This process monitors `target`.
     Monitoring(MonitorRef, ProcessId),
     Group(Arc<str>),
+    /// Holds this cluster-wide name.
+    Global(Arc<str>),
     /// Someone outside the process model waits for the exit reason.
     Waiter(oneshot::Sender<ExitReason>),
 }

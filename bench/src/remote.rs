@@ -1,0 +1,260 @@
+//! Two-node scenarios over loopback TCP, the server node in a separate OS
+//! process (`clustertop-bench serve`): one-way small messages from 1 and 4
+//! senders, 1 MiB bulk messages, and GenServer call round trips.
+//!
+//! Senders keep a bounded window of unacknowledged messages (the sink acks
+//! every batch), so memory stays bounded however fast the sender is.
+
+use crate::report::Sample;
+use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::gen_server::ServerMsg;
+use clustertop_runtime::{
+    CallResult, ExitReason, GenServer, Node, NodeConfig, Pid, Received, ServerContext,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const COOKIE: &str = "clustertop-bench";
+
+/// Messages to the sink: data, or a request to ack every `batch` messages.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum SinkMsg {
+    /// Ack to `to` after every `batch` data messages.
+    Start { to: Pid<u64>, batch: u64 },
+    /// A small payload.
+    Small([u8; 16]),
+    /// A large payload.
+    Bulk(#[serde(with = "serde_bytes")] Vec<u8>),
+}
+
+/// The call-RTT server.
+pub(crate) struct Echo;
+
+impl GenServer for Echo {
+    type Args = ();
+    type Call = u64;
+    type Reply = u64;
+    type Cast = ();
+    type Info = ();
+
+    async fn init(_: (), ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+        ctx.enable_remote();
+        Ok(Echo)
+    }
+
+    async fn handle_call(&mut self, v: u64, _ctx: &mut ServerContext<Self>) -> CallResult<u64> {
+        CallResult::Reply(v)
+    }
+}
+
+/// Runs the server node until killed: `sink` and `echo` services.
+pub(crate) async fn serve() {
+    let node = Node::start(
+        NodeConfig::new("bench-server@localhost")
+            .dist(DistConfig::listen("127.0.0.1:0".parse().unwrap()).cookie(COOKIE)),
+    )
+    .expect("server node");
+    let sink = node.spawn::<SinkMsg, _, _>(|mut ctx| async move {
+        ctx.enable_remote();
+        let (mut to, mut batch, mut n) = (None::<Pid<u64>>, u64::MAX, 0u64);
+        while let Received::Msg(msg) = ctx.recv().await {
+            match msg {
+                SinkMsg::Start { to: t, batch: b } => {
+                    to = Some(t);
+                    batch = b;
+                    n = 0;
+                }
+                SinkMsg::Small(_) | SinkMsg::Bulk(_) => {
+                    n += 1;
+                    if n % batch == 0 {
+                        if let Some(t) = &to {
+                            t.send(n);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    node.register("sink", sink.id()).unwrap();
+    clustertop_runtime::gen_server::start::<Echo>(
+        &node,
+        (),
+        clustertop_runtime::gen_server::ServerOptions::new().name("echo"),
+    )
+    .await
+    .unwrap();
+    println!("listening {}", node.listen_addr().unwrap());
+    std::future::pending::<()>().await;
+}
+
+/// The server node's OS process, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let exe = std::env::current_exe().expect("own path");
+        let mut child = Command::new(exe)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("server process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().trim_start_matches("listening ").to_owned();
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn client(name: &str) -> (Server, Node) {
+    let server = Server::start();
+    let node = Node::start(NodeConfig::new(name).dist(DistConfig::default().cookie(COOKIE)))
+        .expect("client node");
+    node.connect(&server.addr).await.expect("connect");
+    (server, node)
+}
+
+/// `senders` processes send `total` messages made by `make` to the sink,
+/// keeping at most `window` unacknowledged; returns seconds elapsed.
+async fn pump(
+    node: &Node,
+    senders: u64,
+    total: u64,
+    batch: u64,
+    window: u64,
+    make: fn() -> SinkMsg,
+) -> f64 {
+    let sink = node
+        .named_on::<SinkMsg>("bench-server@localhost", "sink")
+        .unwrap();
+    let acked = Arc::new(AtomicU64::new(0));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let acker = {
+        let acked = acked.clone();
+        node.spawn::<u64, _, _>(move |mut ctx| async move {
+            ctx.enable_remote();
+            while let Received::Msg(n) = ctx.recv().await {
+                acked.store(n, Ordering::Release);
+                if n >= total {
+                    let _ = done_tx.send(());
+                    return;
+                }
+            }
+        })
+    };
+    sink.send(SinkMsg::Start {
+        to: acker.clone(),
+        batch,
+    });
+    let sent = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    for _ in 0..senders {
+        let (sink, sent, acked) = (sink.clone(), sent.clone(), acked.clone());
+        node.spawn::<(), _, _>(move |_ctx| async move {
+            loop {
+                let n = sent.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return;
+                }
+                while n >= acked.load(Ordering::Acquire) + window {
+                    tokio::task::yield_now().await;
+                }
+                sink.send(make());
+                if n % 256 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+    }
+    done_rx.await.expect("all acked");
+    start.elapsed().as_secs_f64()
+}
+
+pub(crate) async fn oneway(quick: bool) -> Vec<Sample> {
+    let total: u64 = if quick { 200_000 } else { 3_000_000 };
+    let (_server, node) = client("bench-client@localhost").await;
+    let mut out = Vec::new();
+    for senders in [1u64, 4] {
+        let secs = pump(&node, senders, total, 10_000, 200_000, || {
+            SinkMsg::Small([7; 16])
+        })
+        .await;
+        out.push(Sample {
+            scenario: "remote-oneway",
+            params: vec![
+                ("senders", json!(senders)),
+                ("messages", json!(total)),
+                ("payload_bytes", json!(16)),
+            ],
+            figures: vec![("msgs_per_s", total as f64 / secs), ("seconds", secs)],
+        });
+    }
+    out
+}
+
+pub(crate) async fn bulk(quick: bool) -> Vec<Sample> {
+    let total: u64 = if quick { 200 } else { 2_000 };
+    let (_server, node) = client("bench-client@localhost").await;
+    let secs = pump(&node, 1, total, 8, 64, || {
+        SinkMsg::Bulk(vec![42u8; 1 << 20])
+    })
+    .await;
+    let mb = total as f64 * 1.048576;
+    vec![Sample {
+        scenario: "remote-bulk",
+        params: vec![
+            ("messages", json!(total)),
+            ("payload_bytes", json!(1 << 20)),
+        ],
+        figures: vec![("mb_per_s", mb / secs), ("seconds", secs)],
+    }]
+}
+
+pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
+    let n: u64 = if quick { 5_000 } else { 50_000 };
+    let (_server, node) = client("bench-client@localhost").await;
+    let echo = node
+        .named_on::<ServerMsg<Echo>>("bench-server@localhost", "echo")
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    node.spawn::<(), _, _>(move |_ctx| async move {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for i in 0..n / 10 {
+            echo.call(i, Duration::from_secs(5)).await.unwrap();
+        }
+        for i in 0..n {
+            let t = Instant::now();
+            assert_eq!(echo.call(i, Duration::from_secs(5)).await.unwrap(), i);
+            h.record(t.elapsed().as_nanos() as u64).unwrap();
+        }
+        tx.send(h).unwrap();
+    });
+    let h = rx.await.unwrap();
+    let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    vec![Sample {
+        scenario: "remote-call-rtt",
+        params: vec![("calls", json!(n))],
+        figures: vec![
+            ("p99_us", us(0.99)),
+            ("p50_us", us(0.5)),
+            ("p999_us", us(0.999)),
+            ("max_us", h.max() as f64 / 1000.0),
+        ],
+    }]
+}

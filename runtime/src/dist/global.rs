@@ -1,0 +1,422 @@
+//! The global registry: cluster-wide names (Erlang's `:global`).
+//!
+//! Every visible node keeps a replica of all names. Registering takes a
+//! cluster-wide lock on the name first (granted by every connected visible
+//! node), so in a connected cluster a name is held at most once and a
+//! second registration gets [`GlobalError::Taken`]. A name is released when
+//! its process exits or its node goes down.
+//!
+//! When a partition heals, the two sides exchange their names; where two
+//! processes hold one name, every node applies the same resolver and keeps
+//! the same one. The loser's node ends it with the exit reason
+//! `global_name_conflict`. The default resolver keeps the process whose
+//! node name (then serial) sorts first; [`DistConfig::global_resolver`]
+//! plugs in another, as `:global`'s resolve functions do.
+//!
+//! [`DistConfig::global_resolver`]: super::DistConfig
+
+use super::peers::{Dist, Peer};
+use super::proto::{Frame, WirePid};
+use crate::exit::ExitReason;
+use crate::node::Node;
+use crate::pid::{Pid, ProcessId};
+use crate::process::{Relation, deliver_exit};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The exit reason of a process that lost a global name conflict.
+pub const NAME_CONFLICT: &str = "global_name_conflict";
+
+/// Which of two holders of one name to keep after a partition heals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The first argument.
+    First,
+    /// The second argument.
+    Second,
+}
+
+/// The function behind a [`GlobalResolver`]: name, current holder, other.
+pub type ResolveFn = dyn Fn(&str, &WirePid, &WirePid) -> Keep + Send + Sync;
+
+/// Decides name conflicts; must give the same answer on every node.
+#[derive(Clone)]
+pub struct GlobalResolver(pub Arc<ResolveFn>);
+
+impl fmt::Debug for GlobalResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GlobalResolver(..)")
+    }
+}
+
+impl Default for GlobalResolver {
+    fn default() -> Self {
+        GlobalResolver(Arc::new(|_, a, b| {
+            if (&a.node, a.serial) <= (&b.node, b.serial) {
+                Keep::First
+            } else {
+                Keep::Second
+            }
+        }))
+    }
+}
+
+/// A global registry operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlobalError {
+    /// The name is held somewhere in the cluster.
+    #[error("global name {0:?} is taken")]
+    Taken(String),
+    /// The process is not alive on this node.
+    #[error("no such local process")]
+    NoProcess,
+    /// The node is not distributed.
+    #[error("this node is not distributed")]
+    NotDistributed,
+    /// The name's cluster lock could not be had after many tries.
+    #[error("could not lock the name {0:?} across the cluster")]
+    LockContention(String),
+    /// No process holds the name.
+    #[error("global name {0:?} is not registered")]
+    NotRegistered(String),
+}
+
+#[derive(Default)]
+pub(crate) struct GlobalState {
+    names: Mutex<HashMap<String, WirePid>>,
+    locks: Mutex<HashMap<String, String>>,
+    waiting: Mutex<HashMap<u64, mpsc::UnboundedSender<bool>>>,
+    next_id: AtomicU64,
+}
+
+impl fmt::Debug for GlobalState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GlobalState")
+            .field("names", &self.names.lock().len())
+            .finish()
+    }
+}
+
+const LOCK_TRIES: u32 = 100;
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+impl Dist {
+    fn visible_peer_names(&self) -> Vec<String> {
+        self.nodes(false)
+    }
+
+    fn broadcast(&self, frame: &Frame) {
+        for name in self.visible_peer_names() {
+            if let Some(p) = self.peer(&name) {
+                let _ = p.tx.send(frame.clone());
+            }
+        }
+    }
+
+    fn is_local_wire(&self, w: &WirePid) -> bool {
+        w.node == self.local.name && w.creation == self.local.creation
+    }
+
+    /// Takes the lock on `name` for this node across the cluster.
+    async fn lock_global(&self, name: &str) -> bool {
+        {
+            let mut locks = self.global().locks.lock();
+            match locks.get(name) {
+                Some(holder) if *holder != self.local.name => return false,
+                _ => {
+                    locks.insert(name.to_owned(), self.local.name.clone());
+                }
+            }
+        }
+        let peers = self.visible_peer_names();
+        if peers.is_empty() {
+            return true;
+        }
+        let id = self.global().next_id.fetch_add(1, Relaxed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.global().waiting.lock().insert(id, tx);
+        let mut asked = 0;
+        for p in &peers {
+            if let Some(peer) = self.peer(p) {
+                if peer
+                    .tx
+                    .send(Frame::GlobalLock {
+                        name: name.to_owned(),
+                        id,
+                    })
+                    .is_ok()
+                {
+                    asked += 1;
+                }
+            }
+        }
+        let mut granted = 0;
+        let all = tokio::time::timeout(LOCK_WAIT, async {
+            while granted < asked {
+                match rx.recv().await {
+                    Some(true) => granted += 1,
+                    _ => return false,
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false);
+        self.global().waiting.lock().remove(&id);
+        if !all {
+            self.unlock_global(name);
+        }
+        all
+    }
+
+    fn unlock_global(&self, name: &str) {
+        {
+            let mut locks = self.global().locks.lock();
+            if locks.get(name) == Some(&self.local.name) {
+                locks.remove(name);
+            }
+        }
+        self.broadcast(&Frame::GlobalUnlock {
+            name: name.to_owned(),
+        });
+    }
+
+    /// Handles a global registry frame from `peer`.
+    pub(crate) fn on_global_frame(&self, node: &Node, peer: &Peer, frame: Frame) {
+        match frame {
+            Frame::GlobalLock { name, id } => {
+                let granted = {
+                    let mut locks = self.global().locks.lock();
+                    match locks.get(&name) {
+                        Some(holder) if *holder != peer.info.name => false,
+                        _ => {
+                            locks.insert(name, peer.info.name.clone());
+                            true
+                        }
+                    }
+                };
+                let _ = peer.tx.send(Frame::GlobalLockReply { id, granted });
+            }
+            Frame::GlobalLockReply { id, granted } => {
+                if let Some(tx) = self.global().waiting.lock().get(&id) {
+                    let _ = tx.send(granted);
+                }
+            }
+            Frame::GlobalUnlock { name } => {
+                let mut locks = self.global().locks.lock();
+                if locks.get(&name) == Some(&peer.info.name) {
+                    locks.remove(&name);
+                }
+            }
+            Frame::GlobalRegister { name, pid } => self.learn_name(node, name, pid),
+            Frame::GlobalUnregister { name, pid } => {
+                let mut names = self.global().names.lock();
+                if names.get(&name) == Some(&pid) {
+                    names.remove(&name);
+                }
+            }
+            Frame::GlobalSync { names } => {
+                for (name, pid) in names {
+                    self.learn_name(node, name, pid);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records that `pid` holds `name`, resolving a conflict if another
+    /// process holds it too.
+    fn learn_name(&self, node: &Node, name: String, pid: WirePid) {
+        let loser = {
+            let mut names = self.global().names.lock();
+            match names.get(&name) {
+                None => {
+                    names.insert(name.clone(), pid);
+                    None
+                }
+                Some(existing) if *existing == pid => None,
+                Some(existing) => {
+                    let existing = existing.clone();
+                    let keep = (self.config.global_resolver.0)(&name, &existing, &pid);
+                    let (winner, loser) = match keep {
+                        Keep::First => (existing, pid),
+                        Keep::Second => (pid, existing),
+                    };
+                    names.insert(name.clone(), winner);
+                    Some(loser)
+                }
+            }
+        };
+        if let Some(loser) = loser {
+            tracing::warn!(%name, loser = ?loser, "global name conflict after a partition");
+            if self.is_local_wire(&loser) {
+                let id = node.process_id(&loser);
+                if let Some(p) = node.lookup(id) {
+                    p.core()
+                        .rel
+                        .lock()
+                        .items
+                        .retain(|r| !matches!(r, Relation::Global(n) if **n == *name));
+                    deliver_exit(&*p, ProcessId::NONE, ExitReason::custom(NAME_CONFLICT));
+                }
+            }
+        }
+    }
+
+    /// Sends a newly connected visible peer every name held here.
+    pub(crate) fn sync_globals_to(&self, peer: &Peer) {
+        let mine: Vec<(String, WirePid)> = self
+            .global()
+            .names
+            .lock()
+            .iter()
+            .filter(|(_, w)| self.is_local_wire(w))
+            .map(|(n, w)| (n.clone(), w.clone()))
+            .collect();
+        if !mine.is_empty() {
+            let _ = peer.tx.send(Frame::GlobalSync { names: mine });
+        }
+    }
+
+    /// Forgets the names and locks of a node that went down.
+    pub(crate) fn forget_node_globals(&self, name: &str) {
+        self.global().names.lock().retain(|_, w| w.node != name);
+        self.global()
+            .locks
+            .lock()
+            .retain(|_, holder| holder != name);
+    }
+
+    /// A local process holding `name` exited.
+    pub(crate) fn release_global(&self, name: &str, wire: WirePid) {
+        {
+            let mut names = self.global().names.lock();
+            if names.get(name) == Some(&wire) {
+                names.remove(name);
+            }
+        }
+        self.broadcast(&Frame::GlobalUnregister {
+            name: name.to_owned(),
+            pid: wire,
+        });
+    }
+}
+
+impl Node {
+    /// Registers the local process `pid` under `name` across the cluster.
+    ///
+    /// # Errors
+    /// [`GlobalError::Taken`] if any node's process holds the name,
+    /// [`GlobalError::NoProcess`] if `pid` is not a live local process,
+    /// [`GlobalError::LockContention`] if the name's cluster lock stays
+    /// contended, [`GlobalError::NotDistributed`].
+    pub async fn register_global<M: super::RemoteMessage>(
+        &self,
+        name: &str,
+        pid: &Pid<M>,
+    ) -> Result<(), GlobalError> {
+        let dist = self.dist().ok_or(GlobalError::NotDistributed)?;
+        let shared = pid.shared().ok_or(GlobalError::NoProcess)?;
+        shared.enable_remote();
+        let wire = WirePid {
+            node: self.name().to_owned(),
+            creation: self.creation(),
+            serial: pid.id().serial(),
+        };
+        for attempt in 0..LOCK_TRIES {
+            if dist.global().names.lock().contains_key(name) {
+                return Err(GlobalError::Taken(name.to_owned()));
+            }
+            if !dist.lock_global(name).await {
+                let jitter = u64::from(attempt % 7 + 1) * (1 + pid.id().serial() % 5);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                continue;
+            }
+            let result = {
+                let mut names = dist.global().names.lock();
+                if names.contains_key(name) {
+                    Err(GlobalError::Taken(name.to_owned()))
+                } else {
+                    let mut rel = shared.core.rel.lock();
+                    if rel.closed {
+                        Err(GlobalError::NoProcess)
+                    } else {
+                        rel.push(Relation::Global(name.into()));
+                        names.insert(name.to_owned(), wire.clone());
+                        Ok(())
+                    }
+                }
+            };
+            if result.is_ok() {
+                dist.broadcast(&Frame::GlobalRegister {
+                    name: name.to_owned(),
+                    pid: wire.clone(),
+                });
+            }
+            dist.unlock_global(name);
+            return result;
+        }
+        Err(GlobalError::LockContention(name.to_owned()))
+    }
+
+    /// Releases a global name held by a local process.
+    ///
+    /// # Errors
+    /// [`GlobalError::NotRegistered`] if no local process holds it.
+    pub fn unregister_global(&self, name: &str) -> Result<(), GlobalError> {
+        let dist = self.dist().ok_or(GlobalError::NotDistributed)?;
+        let wire = dist
+            .global()
+            .names
+            .lock()
+            .get(name)
+            .filter(|w| dist.is_local_wire(w))
+            .cloned()
+            .ok_or_else(|| GlobalError::NotRegistered(name.to_owned()))?;
+        if let Some(p) = self.lookup(self.process_id(&wire)) {
+            p.core()
+                .rel
+                .lock()
+                .items
+                .retain(|r| !matches!(r, Relation::Global(n) if **n == *name));
+        }
+        dist.release_global(name, wire);
+        Ok(())
+    }
+
+    /// The process holding the global `name`, as a typed handle.
+    pub fn whereis_global<M: super::RemoteMessage>(&self, name: &str) -> Option<Pid<M>> {
+        let wire = self.dist()?.global().names.lock().get(name).cloned()?;
+        Some(self.pid_from_wire(wire))
+    }
+
+    /// Sends `msg` to the process holding the global `name`.
+    ///
+    /// # Errors
+    /// [`GlobalError::NotRegistered`] if no process holds it.
+    pub fn send_global<M: super::RemoteMessage>(
+        &self,
+        name: &str,
+        msg: M,
+    ) -> Result<(), GlobalError> {
+        self.whereis_global::<M>(name)
+            .ok_or_else(|| GlobalError::NotRegistered(name.to_owned()))?
+            .send(msg);
+        Ok(())
+    }
+
+    /// Every global name known to this node, sorted.
+    pub fn global_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .dist()
+            .map(|d| d.global().names.lock().keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}

@@ -1,0 +1,170 @@
+//! The global registry across a real cluster: one holder per name, names
+//! released on exit and nodedown, and exactly one holder after a partition
+//! heals.
+
+mod support;
+
+use clustertop_runtime::dist::{GlobalError, NAME_CONFLICT};
+use clustertop_runtime::{ExitReason, Node, Pid, Received};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+async fn mesh(names: &[&str], tick: Duration) -> Vec<Node> {
+    let nodes: Vec<Node> = names
+        .iter()
+        .map(|n| support::dist_node(n, "g", tick))
+        .collect();
+    for n in &nodes[1..] {
+        n.connect(&support::addr(&nodes[0])).await.unwrap();
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let others: Vec<&str> = names
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, s)| *s)
+            .collect();
+        support::wait_nodes(n, &others, LIMIT).await;
+    }
+    nodes
+}
+
+/// A process that forwards every `u64` it gets to the test.
+fn listener(node: &Node) -> (Pid<u64>, tokio::sync::mpsc::UnboundedReceiver<u64>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let pid = node.spawn::<u64, _, _>(move |mut ctx| async move {
+        while let Received::Msg(v) = ctx.recv().await {
+            tx.send(v).unwrap();
+        }
+    });
+    (pid, rx)
+}
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_holder_per_name_across_the_cluster() {
+    let nodes = mesh(
+        &["a@localhost", "b@localhost", "c@localhost"],
+        Duration::from_secs(60),
+    )
+    .await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (leader, mut got) = listener(a);
+    a.register_global("leader", &leader).await.unwrap();
+    until("b and c to learn the name", || {
+        b.global_names() == ["leader"] && c.global_names() == ["leader"]
+    })
+    .await;
+
+    let (other, _) = listener(c);
+    assert_eq!(
+        c.register_global("leader", &other).await,
+        Err(GlobalError::Taken("leader".into()))
+    );
+    c.send_global("leader", 41u64).unwrap();
+    assert_eq!(
+        tokio::time::timeout(LIMIT, got.recv()).await.unwrap(),
+        Some(41)
+    );
+    let via_b: Pid<u64> = b.whereis_global("leader").unwrap();
+    assert_eq!(via_b.node_name(), "a@localhost");
+    via_b.send(42);
+    assert_eq!(
+        tokio::time::timeout(LIMIT, got.recv()).await.unwrap(),
+        Some(42)
+    );
+
+    // The name is released when its process exits.
+    a.exit(leader.id(), ExitReason::Shutdown);
+    until("the name to be released everywhere", || {
+        a.global_names().is_empty() && b.global_names().is_empty() && c.global_names().is_empty()
+    })
+    .await;
+    c.register_global("leader", &other).await.unwrap();
+    until("a to learn the new holder", || {
+        a.whereis_global::<u64>("leader")
+            .map(|p| p.node_name().to_owned())
+            == Some("c@localhost".into())
+    })
+    .await;
+
+    // And when its node goes down.
+    let mut events = a.node_events().unwrap();
+    a.disconnect("c@localhost");
+    support::wait_down(&mut events, "c@localhost", LIMIT).await;
+    assert!(a.global_names().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_of_one_name_leave_one_winner() {
+    let nodes = mesh(&["a@localhost", "b@localhost"], Duration::from_secs(60)).await;
+    for round in 0..20 {
+        let name = format!("race-{round}");
+        let (pa, _) = listener(&nodes[0]);
+        let (pb, _) = listener(&nodes[1]);
+        let (ra, rb) = tokio::join!(
+            nodes[0].register_global(&name, &pa),
+            nodes[1].register_global(&name, &pb)
+        );
+        let wins = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {ra:?} {rb:?}");
+        for r in [ra, rb] {
+            if let Err(e) = r {
+                assert_eq!(e, GlobalError::Taken(name.clone()));
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healed_partition_keeps_exactly_one_holder() {
+    let tick = Duration::from_millis(400);
+    let nodes = mesh(&["a@localhost", "b@localhost"], tick).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut events = a.node_events().unwrap();
+    a.set_partitioned("b@localhost", true);
+    b.set_partitioned("a@localhost", true);
+    support::wait_down(&mut events, "b@localhost", LIMIT).await;
+    until("b to see a down", || b.nodes().is_empty()).await;
+
+    // Each side registers the same name while cut off from the other.
+    let (pa, _) = listener(a);
+    let (pb, _) = listener(b);
+    a.register_global("leader", &pa).await.unwrap();
+    b.register_global("leader", &pb).await.unwrap();
+    let (exit_a, exit_b) = (pa.exited(), pb.exited());
+
+    a.set_partitioned("b@localhost", false);
+    b.set_partitioned("a@localhost", false);
+    b.connect(&support::addr(a)).await.unwrap();
+    until("both nodes to agree on one holder", || {
+        let on_a = a
+            .whereis_global::<u64>("leader")
+            .map(|p| (p.node_name().to_owned(), p.id().serial()));
+        let on_b = b
+            .whereis_global::<u64>("leader")
+            .map(|p| (p.node_name().to_owned(), p.id().serial()));
+        on_a.is_some() && on_a == on_b
+    })
+    .await;
+    // The default resolver keeps the holder on the node whose name sorts first.
+    let holder: Pid<u64> = a.whereis_global("leader").unwrap();
+    assert_eq!(holder, pa);
+    assert_eq!(
+        tokio::time::timeout(LIMIT, exit_b).await.unwrap(),
+        ExitReason::custom(NAME_CONFLICT)
+    );
+    assert!(pa.is_alive());
+    drop(exit_a);
+}
