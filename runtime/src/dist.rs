@@ -20,6 +20,7 @@
 pub mod codec;
 pub mod cookie;
 mod global;
+mod groups;
 pub(crate) mod handshake;
 mod links;
 mod node_table;

@@ -158,13 +158,42 @@ impl Node {
         }
         let group: Arc<str> = group.into();
         rel.push(Relation::Group(group.clone()));
+        drop(rel);
         self.registry()
             .groups
             .write()
-            .entry(group)
+            .entry(group.clone())
             .or_default()
             .push(pid);
+        self.announce_group(&group, pid, true);
         Ok(())
+    }
+
+    fn announce_group(&self, group: &str, pid: ProcessId, joined: bool) {
+        if let Some(dist) = self.dist() {
+            let wire = crate::dist::proto::WirePid {
+                node: self.name().to_owned(),
+                creation: pid.creation(),
+                serial: pid.serial(),
+            };
+            dist.announce_group(group, wire, joined);
+        }
+    }
+
+    /// Every (group, member) pair of this node's own processes.
+    pub(crate) fn local_memberships(&self) -> Vec<(String, ProcessId)> {
+        self.registry()
+            .groups
+            .read()
+            .iter()
+            .flat_map(|(g, members)| members.iter().map(move |p| (g.to_string(), *p)))
+            .collect()
+    }
+
+    /// A local member left `group` (called by the exit path).
+    pub(crate) fn member_exited(&self, group: &str, pid: ProcessId) {
+        self.registry().leave_group(group, pid);
+        self.announce_group(group, pid, false);
     }
 
     /// Removes `pid` from `group`; a no-op if it is not a member.
@@ -176,11 +205,28 @@ impl Node {
                 .items
                 .retain(|r| !matches!(r, Relation::Group(g) if &**g == group));
         }
-        self.registry().leave_group(group, pid);
+        if pid.node_index() == 0 {
+            self.member_exited(group, pid);
+        }
     }
 
-    /// The members of `group`, in join order.
+    /// The members of `group` on every connected node: this node's first,
+    /// in join order, then other nodes'.
     pub fn members(&self, group: &str) -> Vec<ProcessId> {
+        let mut all = self.local_members(group);
+        if let Some(dist) = self.dist() {
+            all.extend(
+                dist.remote_groups()
+                    .members(group)
+                    .iter()
+                    .map(|w| self.process_id(w)),
+            );
+        }
+        all
+    }
+
+    /// The members of `group` on this node only.
+    pub fn local_members(&self, group: &str) -> Vec<ProcessId> {
         self.registry()
             .groups
             .read()
@@ -189,13 +235,39 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// The groups that have members.
+    /// Typed handles to the members of `group` on every connected node
+    /// (local members of another message type are left out).
+    pub fn member_pids<M: crate::dist::RemoteMessage>(&self, group: &str) -> Vec<Pid<M>> {
+        let mut all: Vec<Pid<M>> = self
+            .local_members(group)
+            .into_iter()
+            .filter_map(|id| self.pid::<M>(id).ok())
+            .collect();
+        if let Some(dist) = self.dist() {
+            all.extend(
+                dist.remote_groups()
+                    .members(group)
+                    .into_iter()
+                    .map(|w| self.pid_from_wire::<M>(w)),
+            );
+        }
+        all
+    }
+
+    /// The groups that have members on any connected node, sorted.
     pub fn groups(&self) -> Vec<String> {
-        self.registry()
+        let mut all: Vec<String> = self
+            .registry()
             .groups
             .read()
             .keys()
             .map(|g| g.to_string())
-            .collect()
+            .collect();
+        if let Some(dist) = self.dist() {
+            all.extend(dist.remote_groups().groups());
+        }
+        all.sort();
+        all.dedup();
+        all
     }
 }

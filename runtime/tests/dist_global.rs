@@ -34,6 +34,7 @@ async fn mesh(names: &[&str], tick: Duration) -> Vec<Node> {
 fn listener(node: &Node) -> (Pid<u64>, tokio::sync::mpsc::UnboundedReceiver<u64>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let pid = node.spawn::<u64, _, _>(move |mut ctx| async move {
+        ctx.enable_remote();
         while let Received::Msg(v) = ctx.recv().await {
             tx.send(v).unwrap();
         }
@@ -167,4 +168,48 @@ async fn a_healed_partition_keeps_exactly_one_holder() {
     );
     assert!(pa.is_alive());
     drop(exit_a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_groups_span_nodes() {
+    let nodes = mesh(
+        &["a@localhost", "b@localhost", "c@localhost"],
+        Duration::from_secs(60),
+    )
+    .await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (wa, mut got_a) = listener(a);
+    let (wb, mut got_b) = listener(b);
+    a.join("workers", wa.id()).unwrap();
+    b.join("workers", wb.id()).unwrap();
+    until("c to see both members", || c.members("workers").len() == 2).await;
+    assert_eq!(c.groups(), ["workers"]);
+    for (i, member) in c.member_pids::<u64>("workers").iter().enumerate() {
+        member.send(100 + i as u64);
+    }
+    let mut seen = vec![
+        tokio::time::timeout(LIMIT, got_a.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        tokio::time::timeout(LIMIT, got_b.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+    ];
+    seen.sort();
+    assert_eq!(seen, [100, 101]);
+
+    // A member that exits leaves the group everywhere.
+    a.exit(wa.id(), ExitReason::Shutdown);
+    until("c to drop the exited member", || {
+        c.members("workers").len() == 1
+    })
+    .await;
+    // A node that goes down takes its members along.
+    let mut events = c.node_events().unwrap();
+    c.disconnect("b@localhost");
+    support::wait_down(&mut events, "b@localhost", LIMIT).await;
+    assert!(c.members("workers").is_empty());
+    assert_eq!(a.members("workers").len(), 1, "a still sees b's member");
 }

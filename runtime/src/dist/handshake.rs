@@ -304,6 +304,9 @@ pub(crate) fn frame_kind(frame: &Frame) -> &'static str {
         Frame::GlobalRegister { .. } => "GlobalRegister",
         Frame::GlobalUnregister { .. } => "GlobalUnregister",
         Frame::GlobalSync { .. } => "GlobalSync",
+        Frame::GroupJoin { .. } => "GroupJoin",
+        Frame::GroupLeave { .. } => "GroupLeave",
+        Frame::GroupSync { .. } => "GroupSync",
     }
 }
 

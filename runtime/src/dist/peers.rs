@@ -8,6 +8,7 @@
 //! exactly one survives.
 
 use super::global::GlobalState;
+use super::groups::RemoteGroups;
 use super::handshake::{Handshake, LocalInfo, PeerInfo, valid_name};
 use super::links::RemoteRelations;
 use super::node_table::NodeTable;
@@ -215,6 +216,7 @@ pub(crate) struct Dist {
     replies: PendingReplies,
     remote_relations: RemoteRelations,
     global: GlobalState,
+    remote_groups: RemoteGroups,
 }
 
 impl std::fmt::Debug for Dist {
@@ -258,6 +260,7 @@ impl Dist {
             replies: PendingReplies::default(),
             remote_relations: RemoteRelations::default(),
             global: GlobalState::default(),
+            remote_groups: RemoteGroups::default(),
         });
         Ok((dist, listener))
     }
@@ -272,6 +275,10 @@ impl Dist {
 
     pub(crate) fn replies(&self) -> &PendingReplies {
         &self.replies
+    }
+
+    pub(crate) fn remote_groups(&self) -> &RemoteGroups {
+        &self.remote_groups
     }
 
     pub(crate) fn global(&self) -> &GlobalState {
@@ -496,6 +503,7 @@ impl Dist {
                 peers: self.visible_peers_except(&peer.info.name),
             });
             self.sync_globals_to(&peer);
+            self.sync_groups_to(node, &peer);
         }
         Ok(())
     }
@@ -515,6 +523,7 @@ impl Dist {
         if removed {
             self.replies.fail_node(&peer.info.name);
             self.forget_node_globals(&peer.info.name);
+            self.remote_groups.forget_node(&peer.info.name);
             self.fire_noconnection(node, &peer.info.name, peer.info.creation);
             tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
             self.emit(

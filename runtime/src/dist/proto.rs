@@ -296,6 +296,25 @@ pub enum Frame {
         /// Names and holders.
         names: Vec<(String, WirePid)>,
     },
+    /// A process of the sender joined a process group.
+    GroupJoin {
+        /// The group.
+        group: String,
+        /// The member.
+        pid: WirePid,
+    },
+    /// A process of the sender left a process group (or exited).
+    GroupLeave {
+        /// The group.
+        group: String,
+        /// The former member.
+        pid: WirePid,
+    },
+    /// Every group membership of the sender's processes (sent on connect).
+    GroupSync {
+        /// Groups and members.
+        members: Vec<(String, WirePid)>,
+    },
     /// The answer to a call made from the receiving node.
     Reply {
         /// The pending reply's id on the receiving node.

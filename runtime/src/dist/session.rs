@@ -180,6 +180,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             | Frame::GlobalRegister { .. }
             | Frame::GlobalUnregister { .. }
             | Frame::GlobalSync { .. }) => dist.on_global_frame(node, peer, frame),
+            frame @ (Frame::GroupJoin { .. }
+            | Frame::GroupLeave { .. }
+            | Frame::GroupSync { .. }) => dist.on_group_frame(frame),
             Frame::Reply { id, result } => {
                 let _guard = remote::DecodingGuard::new(node, None);
                 dist.replies().complete(

@@ -105,7 +105,7 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
                     t.core().rel.lock().remove_monitored_by(mref, id);
                 }
             }
-            Relation::Group(group) => node.registry().leave_group(&group, id),
+            Relation::Group(group) => node.member_exited(&group, id),
             Relation::Global(name) => {
                 if let Some(dist) = node.dist() {
                     dist.release_global(

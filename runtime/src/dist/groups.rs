@@ -1,0 +1,112 @@
+//! Process groups across nodes (Erlang's `pg`).
+//!
+//! A node owns the memberships of its own processes (kept by the local
+//! registry) and tells every visible peer about joins and leaves; each node
+//! keeps a replica of the other nodes' members. On connect the two sides
+//! exchange their memberships; when a node goes down its members vanish
+//! from every replica.
+
+use super::peers::{Dist, Peer};
+use super::proto::{Frame, WirePid};
+use crate::node::Node;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+
+/// Members that live on other nodes, by group.
+#[derive(Debug, Default)]
+pub(crate) struct RemoteGroups {
+    members: Mutex<HashMap<String, Vec<WirePid>>>,
+}
+
+impl RemoteGroups {
+    fn add(&self, group: String, pid: WirePid) {
+        let mut m = self.members.lock();
+        let list = m.entry(group).or_default();
+        if !list.contains(&pid) {
+            list.push(pid);
+        }
+    }
+
+    fn remove(&self, group: &str, pid: &WirePid) {
+        let mut m = self.members.lock();
+        if let Some(list) = m.get_mut(group) {
+            list.retain(|p| p != pid);
+            if list.is_empty() {
+                m.remove(group);
+            }
+        }
+    }
+
+    pub(crate) fn members(&self, group: &str) -> Vec<WirePid> {
+        self.members.lock().get(group).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn groups(&self) -> Vec<String> {
+        self.members.lock().keys().cloned().collect()
+    }
+
+    pub(crate) fn forget_node(&self, node: &str) {
+        let mut m = self.members.lock();
+        m.retain(|_, list| {
+            list.retain(|p| p.node != node);
+            !list.is_empty()
+        });
+    }
+}
+
+impl Dist {
+    /// Tells the cluster a local process joined (`joined`) or left `group`.
+    pub(crate) fn announce_group(&self, group: &str, pid: WirePid, joined: bool) {
+        let frame = if joined {
+            Frame::GroupJoin {
+                group: group.to_owned(),
+                pid,
+            }
+        } else {
+            Frame::GroupLeave {
+                group: group.to_owned(),
+                pid,
+            }
+        };
+        for name in self.nodes(false) {
+            if let Some(p) = self.peer(&name) {
+                let _ = p.tx.send(frame.clone());
+            }
+        }
+    }
+
+    /// Handles a group frame from `peer`.
+    pub(crate) fn on_group_frame(&self, frame: Frame) {
+        match frame {
+            Frame::GroupJoin { group, pid } => self.remote_groups().add(group, pid),
+            Frame::GroupLeave { group, pid } => self.remote_groups().remove(&group, &pid),
+            Frame::GroupSync { members } => {
+                for (group, pid) in members {
+                    self.remote_groups().add(group, pid);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends a newly connected visible peer every local membership.
+    pub(crate) fn sync_groups_to(&self, node: &Node, peer: &Peer) {
+        let members: Vec<(String, WirePid)> = node
+            .local_memberships()
+            .into_iter()
+            .map(|(group, id)| {
+                (
+                    group,
+                    WirePid {
+                        node: self.local.name.clone(),
+                        creation: id.creation(),
+                        serial: id.serial(),
+                    },
+                )
+            })
+            .collect();
+        if !members.is_empty() {
+            let _ = peer.tx.send(Frame::GroupSync { members });
+        }
+    }
+}
