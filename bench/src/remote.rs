@@ -60,7 +60,6 @@ pub(crate) async fn serve() {
     )
     .expect("server node");
     let sink = node.spawn::<SinkMsg, _, _>(|mut ctx| async move {
-        ctx.enable_remote();
         let (mut to, mut batch, mut n) = (None::<Pid<u64>>, u64::MAX, 0u64);
         while let Received::Msg(msg) = ctx.recv().await {
             match msg {
@@ -80,6 +79,7 @@ pub(crate) async fn serve() {
             }
         }
     });
+    sink.enable_remote();
     node.register("sink", sink.id()).unwrap();
     clustertop_runtime::gen_server::start::<Echo>(
         &node,
@@ -148,7 +148,6 @@ async fn pump(
     let acker = {
         let acked = acked.clone();
         node.spawn::<u64, _, _>(move |mut ctx| async move {
-            ctx.enable_remote();
             while let Received::Msg(n) = ctx.recv().await {
                 acked.store(n, Ordering::Release);
                 if n >= total {
@@ -158,6 +157,7 @@ async fn pump(
             }
         })
     };
+    acker.enable_remote();
     sink.send(SinkMsg::Start {
         to: acker.clone(),
         batch,

@@ -331,6 +331,18 @@ impl<M> RemoteRoute<M> {
     }
 }
 
+impl<M: RemoteMessage> Pid<M> {
+    /// Lets this (local) process take messages from other nodes, from now
+    /// on: call it right after spawning, before its pid or name is known
+    /// elsewhere. A no-op for a remote pid. Sending the pid to another node
+    /// does this too.
+    pub fn enable_remote(&self) {
+        if let Route::Local(shared) = &self.route {
+            shared.enable_remote();
+        }
+    }
+}
+
 impl<M: RemoteMessage> Serialize for Pid<M> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match &self.route {

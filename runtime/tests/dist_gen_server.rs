@@ -168,12 +168,12 @@ async fn a_server_pid_sent_in_a_message_is_callable() {
     let (a, b) = cluster().await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let receiver = b.spawn::<Introduce, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         if let Received::Msg(Introduce(server)) = ctx.recv().await {
             server.cast(2);
             tx.send(server.call(Req::Get, T).await).unwrap();
         }
     });
+    receiver.enable_remote();
     b.register("receiver", receiver.id()).unwrap();
     let local = a.whereis_pid::<ServerMsg<Counter>>("counter").unwrap();
     a.send_named_on("b@localhost", "receiver", Introduce(local))

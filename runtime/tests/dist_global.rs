@@ -34,11 +34,11 @@ async fn mesh(names: &[&str], tick: Duration) -> Vec<Node> {
 fn listener(node: &Node) -> (Pid<u64>, tokio::sync::mpsc::UnboundedReceiver<u64>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let pid = node.spawn::<u64, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         while let Received::Msg(v) = ctx.recv().await {
             tx.send(v).unwrap();
         }
     });
+    pid.enable_remote();
     (pid, rx)
 }
 

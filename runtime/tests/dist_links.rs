@@ -20,12 +20,12 @@ async fn pair(tick: Duration) -> (Node, Node) {
 /// A process on `a` that waits for a command: `Some(reason)` exits with it.
 fn target(a: &Node) -> (Pid<Option<String>>, ProcessId) {
     let pid = a.spawn::<Option<String>, _, _>(|mut ctx| async move {
-        ctx.enable_remote();
         match ctx.recv().await.into_msg().flatten() {
             Some(reason) => ExitReason::custom(reason),
             None => ExitReason::Normal,
         }
     });
+    pid.enable_remote();
     let id = pid.id();
     (pid, id)
 }
@@ -35,9 +35,9 @@ async fn seen_from(b: &Node, a_pid: &Pid<Option<String>>) -> ProcessId {
     // Carry the pid to b inside a message, as processes learn of each other.
     let (tx, rx) = oneshot::channel();
     let receiver = b.spawn::<Pid<Option<String>>, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         tx.send(ctx.recv().await.into_msg().unwrap().id()).unwrap();
     });
+    receiver.enable_remote();
     b.register("inbox", receiver.id()).unwrap();
     a_pid
         .node()

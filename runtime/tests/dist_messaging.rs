@@ -34,7 +34,6 @@ async fn pair() -> (Node, Node) {
 fn ponger(node: &Node) -> mpsc::UnboundedReceiver<Option<String>> {
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
     let pid = node.spawn::<Ping, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         while let Received::Msg(ping) = ctx.recv().await {
             let sender = ctx.last_sender().and_then(|s| ctx.node().node_of(s));
             seen_tx.send(sender).unwrap();
@@ -45,6 +44,7 @@ fn ponger(node: &Node) -> mpsc::UnboundedReceiver<Option<String>> {
             });
         }
     });
+    pid.enable_remote();
     node.register("ponger", pid.id()).unwrap();
     seen_rx
 }
@@ -85,13 +85,13 @@ async fn order_is_kept_across_the_link() {
     const N: u64 = 20_000;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let sink = a.spawn::<u64, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         for expected in 0..N {
             let got = ctx.recv().await.into_msg().unwrap();
             assert_eq!(got, expected, "out of order");
         }
         done_tx.send(()).unwrap();
     });
+    sink.enable_remote();
     a.register("sink", sink.id()).unwrap();
     b.spawn::<(), _, _>(move |ctx| async move {
         for i in 0..N {
@@ -111,11 +111,11 @@ async fn a_payload_of_the_wrong_type_is_a_dead_letter() {
     let (a, b) = pair().await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sink = a.spawn::<u64, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         while let Received::Msg(v) = ctx.recv().await {
             tx.send(v).unwrap();
         }
     });
+    sink.enable_remote();
     a.register("numbers", sink.id()).unwrap();
     let before = a.stats().dead_letters;
     b.send_named_on("a@localhost", "numbers", "not a number".to_string())

@@ -112,10 +112,10 @@ async fn trace_context_crosses_the_wire() {
     b.connect(&support::addr(&a)).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let sink = a.spawn::<u32, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         ctx.recv().await;
         tx.send(ctx.trace_context()).unwrap();
     });
+    sink.enable_remote();
     a.register("sink", sink.id()).unwrap();
     let ctx = TraceContext {
         trace_id: [5; 16],

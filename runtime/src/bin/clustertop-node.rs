@@ -85,24 +85,24 @@ fn main() -> ExitCode {
             }
         };
         let echo = node.spawn::<(Pid<String>, String), _, _>(|mut ctx| async move {
-            ctx.enable_remote();
             while let Received::Msg((reply_to, text)) = ctx.recv().await {
                 reply_to.send(format!("{}: {text}", ctx.node().name()));
             }
         });
+        echo.enable_remote();
         node.register("echo", echo.id()).expect("echo is free");
         // A long-lived process to link to or monitor, and a service that
         // hands out its pid.
         let sleeper = node.spawn::<u64, _, _>(|mut ctx| async move {
-            ctx.enable_remote();
             while ctx.recv().await.into_msg().is_some() {}
         });
+        sleeper.enable_remote();
         let sleeper_service = node.spawn::<Pid<Pid<u64>>, _, _>(move |mut ctx| async move {
-            ctx.enable_remote();
             while let Received::Msg(reply_to) = ctx.recv().await {
                 reply_to.send(sleeper.clone());
             }
         });
+        sleeper_service.enable_remote();
         node.register("sleeper", sleeper_service.id())
             .expect("sleeper is free");
         for addr in &args.connect {
