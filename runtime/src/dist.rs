@@ -29,6 +29,7 @@ pub mod proto;
 pub(crate) mod remote;
 pub(crate) mod replies;
 mod session;
+mod spawn;
 
 pub use global::{GlobalError, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn};
 pub use handshake::HandshakeError;
@@ -36,6 +37,7 @@ pub(crate) use links::Unreachable;
 pub(crate) use peers::Dist;
 pub use peers::{DistStats, NodeDownReason, NodeEvent, PeerStats};
 pub use remote::RemoteMessage;
+pub use spawn::RemoteSpawnError;
 
 /// A route's cached handle to the connection it sends through.
 pub(crate) type PeerCache = parking_lot::RwLock<Option<std::sync::Arc<peers::Peer>>>;

@@ -444,7 +444,9 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
                 ReplyFailure::Exited(ExitReason::NoProc) => Err(CallError::NoProcess),
                 ReplyFailure::Exited(reason) => Err(CallError::Exited(reason)),
                 ReplyFailure::NoConnection => Err(node_down()),
-                ReplyFailure::Malformed(e) => Err(CallError::BadReply(e)),
+                ReplyFailure::Malformed(e)
+                | ReplyFailure::UnknownName(e)
+                | ReplyFailure::TypeMismatch(e) => Err(CallError::BadReply(e)),
                 ReplyFailure::NoReply => {
                     tokio::time::sleep_until(deadline).await;
                     Err(CallError::Timeout)

@@ -307,6 +307,7 @@ pub(crate) fn frame_kind(frame: &Frame) -> &'static str {
         Frame::GroupJoin { .. } => "GroupJoin",
         Frame::GroupLeave { .. } => "GroupLeave",
         Frame::GroupSync { .. } => "GroupSync",
+        Frame::Spawn { .. } => "Spawn",
     }
 }
 

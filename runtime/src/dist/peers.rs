@@ -15,6 +15,7 @@ use super::node_table::NodeTable;
 use super::proto::{Frame, PeerAddr, RefuseReason};
 use super::replies::PendingReplies;
 use super::session::{self, Reader};
+use super::spawn::Spawnables;
 use super::{ConnectError, DistConfig, codec};
 use crate::node::Node;
 use crate::pid::ProcessId;
@@ -217,6 +218,7 @@ pub(crate) struct Dist {
     remote_relations: RemoteRelations,
     global: GlobalState,
     remote_groups: RemoteGroups,
+    spawnables: Spawnables,
 }
 
 impl std::fmt::Debug for Dist {
@@ -261,6 +263,7 @@ impl Dist {
             remote_relations: RemoteRelations::default(),
             global: GlobalState::default(),
             remote_groups: RemoteGroups::default(),
+            spawnables: Spawnables::default(),
         });
         Ok((dist, listener))
     }
@@ -275,6 +278,10 @@ impl Dist {
 
     pub(crate) fn replies(&self) -> &PendingReplies {
         &self.replies
+    }
+
+    pub(crate) fn spawnables(&self) -> &Spawnables {
+        &self.spawnables
     }
 
     pub(crate) fn remote_groups(&self) -> &RemoteGroups {

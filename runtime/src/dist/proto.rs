@@ -110,6 +110,19 @@ pub struct WireReply {
     pub caller: Option<u64>,
 }
 
+/// What a [`Frame::Spawn`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpawnKind {
+    /// A process of a registered behaviour; the reply is its pid. `tag`
+    /// is the caller's message type, checked against the behaviour's.
+    Process {
+        /// Type tag of the message type the caller expects.
+        tag: u64,
+    },
+    /// A registered task; the reply is its result.
+    Task,
+}
+
 /// Why a call got no reply, as sent back to the caller's node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplyFailure {
@@ -121,6 +134,10 @@ pub enum ReplyFailure {
     NoConnection,
     /// The reply did not decode as the expected type.
     Malformed(String),
+    /// No behaviour or task is registered under that name.
+    UnknownName(String),
+    /// The behaviour takes another message type than the caller expects.
+    TypeMismatch(String),
 }
 
 /// One frame of the distribution protocol.
@@ -314,6 +331,19 @@ pub enum Frame {
     GroupSync {
         /// Groups and members.
         members: Vec<(String, WirePid)>,
+    },
+    /// Spawn a registered behaviour, or run a registered task, on the
+    /// receiver; the answer comes as a `Reply` with `reply`.
+    Spawn {
+        /// The registered name.
+        name: String,
+        /// What to start.
+        what: SpawnKind,
+        /// Encoded arguments.
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+        /// The pending-reply id on the sender.
+        reply: u64,
     },
     /// The answer to a call made from the receiving node.
     Reply {

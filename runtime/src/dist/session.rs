@@ -183,6 +183,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             frame @ (Frame::GroupJoin { .. }
             | Frame::GroupLeave { .. }
             | Frame::GroupSync { .. }) => dist.on_group_frame(frame),
+            Frame::Spawn {
+                name,
+                what,
+                args,
+                reply,
+            } => dist.on_spawn(node, &peer.info.name, name, what, args, reply),
             Frame::Reply { id, result } => {
                 let _guard = remote::DecodingGuard::new(node, None);
                 dist.replies().complete(
