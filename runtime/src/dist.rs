@@ -17,6 +17,7 @@
 //! that stalls closes that one connection with a log line and a counter;
 //! the node goes on serving its other connections.
 
+pub mod cluster;
 pub mod codec;
 pub mod cookie;
 mod global;
