@@ -31,6 +31,7 @@ pub(crate) mod remote;
 pub(crate) mod replies;
 mod session;
 mod spawn;
+pub mod tls;
 
 pub use global::{GlobalError, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn};
 pub use handshake::HandshakeError;
@@ -68,6 +69,8 @@ pub struct DistConfig {
     /// Decides which process keeps a global name held twice after a
     /// partition heals (default: the one whose node name sorts first).
     pub global_resolver: GlobalResolver,
+    /// TLS for node links; `None` for plain TCP.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for DistConfig {
@@ -81,6 +84,7 @@ impl Default for DistConfig {
             connect_timeout: Duration::from_secs(10),
             max_frame: codec::DEFAULT_MAX_FRAME,
             global_resolver: GlobalResolver::default(),
+            tls: None,
         }
     }
 }
@@ -115,6 +119,12 @@ impl DistConfig {
     /// Sets the handshake timeout.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Uses TLS for every link.
+    pub fn tls(mut self, tls: tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -163,6 +173,9 @@ pub enum ConnectError {
     /// The peer sent a frame that does not decode.
     #[error(transparent)]
     Decode(#[from] codec::DecodeError),
+    /// The TLS handshake failed (no TLS, or a certificate not from the CA).
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 impl crate::Node {

@@ -335,7 +335,36 @@ impl Dist {
 
     async fn accept_one(node: Node, dist: Arc<Dist>, stream: TcpStream, addr: SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let (r, mut w) = stream.into_split();
+        match dist.config.tls.clone() {
+            None => {
+                let (r, w) = stream.into_split();
+                Dist::accept_on(node, dist, r, w, addr).await;
+            }
+            Some(tls) => {
+                let accepted = tokio::time::timeout(
+                    dist.config.handshake_timeout,
+                    tls.acceptor.accept(stream),
+                )
+                .await;
+                match accepted {
+                    Ok(Ok(s)) => {
+                        let (r, w) = tokio::io::split(s);
+                        Dist::accept_on(node, dist, r, w, addr).await;
+                    }
+                    Ok(Err(e)) => {
+                        dist.handshake_failed(addr, None, &ConnectError::Tls(e.to_string()))
+                    }
+                    Err(_) => dist.handshake_failed(addr, None, &ConnectError::Timeout),
+                }
+            }
+        }
+    }
+
+    async fn accept_on<R, W>(node: Node, dist: Arc<Dist>, r: R, mut w: W, addr: SocketAddr)
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
         let mut hs = Handshake::acceptor(dist.local.clone(), nonce());
         let admit = |p: &PeerInfo| dist.admit(p, false);
@@ -376,7 +405,47 @@ impl Dist {
             .await
             .map_err(|_| ConnectError::Timeout)??;
         let _ = stream.set_nodelay(true);
-        let (r, mut w) = stream.into_split();
+        match dist.config.tls.clone() {
+            None => {
+                let (r, w) = stream.into_split();
+                Dist::connect_on(node, dist, r, w, addr).await
+            }
+            Some(tls) => {
+                let connected = tokio::time::timeout(
+                    dist.config.handshake_timeout,
+                    tls.connector.connect(tls.server_name.clone(), stream),
+                )
+                .await;
+                match connected {
+                    Ok(Ok(s)) => {
+                        let (r, w) = tokio::io::split(s);
+                        Dist::connect_on(node, dist, r, w, addr).await
+                    }
+                    Ok(Err(e)) => {
+                        let e = ConnectError::Tls(e.to_string());
+                        dist.handshake_failed(addr, None, &e);
+                        Err(e)
+                    }
+                    Err(_) => {
+                        dist.handshake_failed(addr, None, &ConnectError::Timeout);
+                        Err(ConnectError::Timeout)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn connect_on<R, W>(
+        node: &Node,
+        dist: &Arc<Dist>,
+        r: R,
+        mut w: W,
+        addr: SocketAddr,
+    ) -> Result<String, ConnectError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
         let (mut hs, hello) = Handshake::initiator(dist.local.clone(), nonce());
         let result = tokio::time::timeout(

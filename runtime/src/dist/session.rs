@@ -54,7 +54,7 @@ where
     loop {
         let body = match reader.next().await {
             None => return Err(ConnectError::Closed),
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Some(Err(e)) if is_oversized(&e) => {
                 return Err(ConnectError::Decode(DecodeError::Oversized));
             }
             Some(Err(e)) => return Err(ConnectError::Io(e)),
@@ -74,6 +74,13 @@ where
             }
         }
     }
+}
+
+/// Whether a read error is the length codec refusing an oversized frame
+/// (rather than, say, a TLS alert, which is also `InvalidData`).
+fn is_oversized(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<tokio_util::codec::LengthDelimitedCodecError>())
 }
 
 async fn write_frames<W: AsyncWrite + Unpin>(
@@ -133,7 +140,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let body = match next {
             Err(_) => return NodeDownReason::HeartbeatTimeout,
             Ok(None) => return NodeDownReason::ConnectionClosed,
-            Ok(Some(Err(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Ok(Some(Err(e))) if is_oversized(&e) => {
                 // The length prefix exceeds the frame limit.
                 dist.count_decode_error(&peer.info.name, peer.addr, &e.to_string());
                 return NodeDownReason::ProtocolError(e.to_string());
@@ -329,6 +336,7 @@ pub(crate) fn handshake_error_kind(e: &ConnectError) -> &'static str {
         ConnectError::Handshake(HandshakeError::Refused(_))
         | ConnectError::Handshake(HandshakeError::PeerRefused(_)) => "refused",
         ConnectError::Timeout => "timeout",
+        ConnectError::Tls(_) => "tls",
         ConnectError::Decode(_) | ConnectError::Handshake(HandshakeError::Unexpected(_)) => {
             "protocol"
         }
