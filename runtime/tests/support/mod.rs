@@ -173,3 +173,44 @@ pub async fn expect_closed(stream: &mut tokio::net::TcpStream, limit: Duration) 
         }
     }
 }
+
+/// A GenServer that answers every call with the node's name and the request.
+pub struct Echo;
+
+impl clustertop_runtime::GenServer for Echo {
+    type Args = ();
+    type Call = String;
+    type Reply = String;
+    type Cast = ();
+    type Info = ();
+
+    async fn init(
+        _: (),
+        ctx: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> Result<Self, clustertop_runtime::ExitReason> {
+        ctx.enable_remote();
+        Ok(Echo)
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: String,
+        ctx: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> clustertop_runtime::CallResult<String> {
+        clustertop_runtime::CallResult::Reply(format!("{} {request}", ctx.node().name()))
+    }
+}
+
+/// Makes a remote GenServer call from `from` to an `echo` server on `to`
+/// (started there if needed) and checks the answer.
+pub async fn remote_call_works(from: &Node, to: &Node) {
+    use clustertop_runtime::gen_server::{self, ServerMsg, ServerOptions};
+    if to.whereis("echo").is_none() {
+        gen_server::start::<Echo>(to, (), ServerOptions::new().name("echo"))
+            .await
+            .unwrap();
+    }
+    let echo = from.named_on::<ServerMsg<Echo>>(to.name(), "echo").unwrap();
+    let answer = echo.call("ping".into(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(answer, format!("{} ping", to.name()));
+}
