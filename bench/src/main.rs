@@ -10,6 +10,7 @@
 //! `all` runs every scenario in a fresh child process, so memory figures are
 //! not skewed by earlier runs.
 
+mod codec;
 mod local;
 mod remote;
 mod report;
@@ -35,6 +36,8 @@ enum Scenario {
     RemoteBulk,
     /// GenServer calls to another node.
     RemoteCallRtt,
+    /// The wire codec candidates, encode + decode.
+    Codec,
     /// Runs the server node for the remote scenarios (used internally).
     Serve,
     /// Every scenario, each in its own process.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
                 Scenario::RemoteOneway => remote::oneway(args.quick).await,
                 Scenario::RemoteBulk => remote::bulk(args.quick).await,
                 Scenario::RemoteCallRtt => remote::call_rtt(args.quick).await,
+                Scenario::Codec => codec::run(args.quick),
                 Scenario::All | Scenario::Serve => unreachable!("handled above"),
             }
         }));

@@ -211,6 +211,9 @@ pub async fn remote_call_works(from: &Node, to: &Node) {
             .unwrap();
     }
     let echo = from.named_on::<ServerMsg<Echo>>(to.name(), "echo").unwrap();
-    let answer = echo.call("ping".into(), Duration::from_secs(5)).await.unwrap();
+    let answer = echo
+        .call("ping".into(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(answer, format!("{} ping", to.name()));
 }
