@@ -56,6 +56,36 @@ pub fn decode(body: &[u8]) -> Result<Frame, DecodeError> {
     Ok(frame)
 }
 
+/// postcard's encoding of the [`Frame::Message`] variant index.
+const MESSAGE_VARIANT: u8 = 7;
+
+/// A [`Frame::Message`] decoded in place: the payload borrows the frame.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct MessageRef<'a> {
+    pub(crate) to: super::proto::Target,
+    pub(crate) from: Option<u64>,
+    pub(crate) kind: super::proto::MsgKind,
+    pub(crate) tag: u64,
+    pub(crate) trace: Option<crate::trace::TraceContext>,
+    #[serde(borrow)]
+    pub(crate) payload: &'a [u8],
+}
+
+/// Decodes `body` as a message frame without copying its payload, if it is
+/// one; `None` for any other frame.
+pub(crate) fn decode_message(body: &[u8]) -> Option<Result<MessageRef<'_>, DecodeError>> {
+    match body {
+        [WIRE_VERSION, MESSAGE_VARIANT, rest @ ..] => {
+            Some(match postcard::take_from_bytes::<MessageRef<'_>>(rest) {
+                Ok((m, [])) => Ok(m),
+                Ok((_, left)) => Err(DecodeError::Trailing(left.len())),
+                Err(e) => Err(DecodeError::Malformed(e.to_string())),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Appends `frame`, with its length prefix, to `buf`.
 ///
 /// # Errors
@@ -69,6 +99,49 @@ pub fn encode(frame: &Frame, buf: &mut BytesMut, max_frame: usize) -> Result<(),
         return Err(EncodeError::Serialize(e.to_string()));
     }
     let len = buf.len() - start - 4;
+    if len > max_frame {
+        buf.truncate(start);
+        return Err(EncodeError::TooLarge {
+            len,
+            max: max_frame,
+        });
+    }
+    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// Appends the length prefix and everything of a [`Frame::Message`] but its
+/// payload, which the caller writes next (`payload_len` bytes): the same
+/// bytes [`encode`] would produce, without copying the payload.
+///
+/// # Errors
+/// If the whole frame would exceed `max_frame` bytes (nothing is appended).
+pub(crate) fn encode_message_header<H: serde::Serialize>(
+    header: &H,
+    payload_len: usize,
+    buf: &mut BytesMut,
+    max_frame: usize,
+) -> Result<(), EncodeError> {
+    let start = buf.len();
+    buf.put_u32(0);
+    buf.put_u8(WIRE_VERSION);
+    buf.put_u8(MESSAGE_VARIANT);
+    if let Err(e) = postcard::to_io(header, (&mut *buf).writer()) {
+        buf.truncate(start);
+        return Err(EncodeError::Serialize(e.to_string()));
+    }
+    // The payload's length, as postcard writes a byte string's: LEB128.
+    let mut n = payload_len;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            buf.put_u8(byte);
+            break;
+        }
+        buf.put_u8(byte | 0x80);
+    }
+    let len = buf.len() - start - 4 + payload_len;
     if len > max_frame {
         buf.truncate(start);
         return Err(EncodeError::TooLarge {
@@ -145,6 +218,73 @@ mod tests {
                 listen: "127.0.0.1:1".into(),
             }],
         });
+    }
+
+    #[test]
+    fn message_frames_decode_in_place() {
+        use crate::dist::proto::{MsgKind, Target};
+        let frame = Frame::Message {
+            to: Target::Name("sink".into()),
+            from: Some(9),
+            kind: MsgKind::Send,
+            tag: u64::MAX,
+            trace: None,
+            payload: vec![1, 2, 3, 4],
+        };
+        let mut buf = BytesMut::new();
+        encode(&frame, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+        let m = decode_message(&buf[4..]).expect("a message frame").unwrap();
+        assert_eq!(m.to, Target::Name("sink".into()));
+        assert_eq!(
+            (m.from, m.tag, m.payload),
+            (Some(9), u64::MAX, &[1u8, 2, 3, 4][..])
+        );
+        let mut hb = BytesMut::new();
+        encode(
+            &Frame::Heartbeat {
+                seq: 1,
+                reply: false,
+            },
+            &mut hb,
+            DEFAULT_MAX_FRAME,
+        )
+        .unwrap();
+        assert!(decode_message(&hb[4..]).is_none());
+    }
+
+    #[test]
+    fn a_message_header_plus_payload_is_the_encoded_frame() {
+        use crate::dist::proto::{MsgKind, Target};
+        for size in [0usize, 1, 127, 128, 300, 70_000] {
+            let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
+            let frame = Frame::Message {
+                to: Target::Pid {
+                    serial: 5,
+                    creation: 6,
+                },
+                from: None,
+                kind: MsgKind::Send,
+                tag: 77,
+                trace: None,
+                payload: payload.clone(),
+            };
+            let mut whole = BytesMut::new();
+            encode(&frame, &mut whole, DEFAULT_MAX_FRAME).unwrap();
+            let mut split = BytesMut::new();
+            let header = (
+                Target::Pid {
+                    serial: 5,
+                    creation: 6,
+                },
+                None::<u64>,
+                MsgKind::Send,
+                77u64,
+                None::<crate::trace::TraceContext>,
+            );
+            encode_message_header(&header, size, &mut split, DEFAULT_MAX_FRAME).unwrap();
+            split.extend_from_slice(&payload);
+            assert_eq!(whole, split, "payload of {size} bytes");
+        }
     }
 
     #[test]

@@ -88,9 +88,11 @@ pub(crate) fn decode_plain<M: RemoteMessage>(input: &RemoteIn<'_>) -> Result<M, 
     }
 }
 
-/// Encodes a message for the wire.
+/// Encodes a message for the wire, sizing the buffer first so a large
+/// message is written once, without regrowing.
 pub(crate) fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>, postcard::Error> {
-    postcard::to_allocvec(msg)
+    let size = postcard::experimental::serialized_size(msg)?;
+    postcard::to_extend(msg, Vec::with_capacity(size))
 }
 
 /// What the decoding thread knows: the node, and the process the message

@@ -154,6 +154,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         deadline = Instant::now() + tick;
         peer.count_in(body.len() + 4);
+        // The hot frame: decoded in place, its payload never copied.
+        match codec::decode_message(&body) {
+            Some(Ok(m)) => {
+                deliver_message(
+                    node, dist, peer, m.to, m.from, m.kind, m.tag, m.trace, m.payload,
+                );
+                continue;
+            }
+            Some(Err(e)) => {
+                dist.count_decode_error(&peer.info.name, peer.addr, &e.to_string());
+                return NodeDownReason::ProtocolError(e.to_string());
+            }
+            None => {}
+        }
         let frame = match codec::decode(&body) {
             Ok(frame) => frame,
             Err(e) => {
@@ -268,16 +282,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut seq = 0u64;
     let mut frames = 0u64;
+    // The payload of a large message, written after `buf` without copying.
+    let mut tail: Option<Vec<u8>> = None;
     loop {
         tokio::select! {
             biased;
             _ = peer.cancel.cancelled() => break,
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
-                frames += encode_one(&frame, &mut buf, max_frame, &peer);
-                while buf.len() < BATCH_BYTES {
+                frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer);
+                while buf.len() < BATCH_BYTES && tail.is_none() {
                     match rx.try_recv() {
-                        Ok(frame) => frames += encode_one(&frame, &mut buf, max_frame, &peer),
+                        Ok(frame) => frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer),
                         Err(_) => break,
                     }
                 }
@@ -285,11 +301,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             _ = ticks.tick() => {
                 seq += 1;
                 peer.ping(seq);
-                frames += encode_one(&Frame::Heartbeat { seq, reply: false }, &mut buf, max_frame, &peer);
+                let hb = Frame::Heartbeat { seq, reply: false };
+                frames += encode_one(hb, &mut buf, &mut tail, max_frame, &peer);
             }
         }
         if peer.is_cut() {
             buf.clear();
+            tail = None;
             frames = 0;
             continue;
         }
@@ -299,7 +317,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if writer.write_all(&buf).await.is_err() {
             break;
         }
-        peer.count_out(frames, buf.len());
+        let mut bytes = buf.len();
+        if let Some(payload) = tail.take() {
+            if writer.write_all(&payload).await.is_err() {
+                break;
+            }
+            bytes += payload.len();
+        }
+        peer.count_out(frames, bytes);
         frames = 0;
         buf.clear();
         if buf.capacity() > 4 * BATCH_BYTES {
@@ -309,8 +334,36 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let _ = writer.shutdown().await;
 }
 
-fn encode_one(frame: &Frame, buf: &mut BytesMut, max_frame: usize, peer: &Peer) -> u64 {
-    match codec::encode(frame, buf, max_frame) {
+/// Message payloads at least this large are written from their own buffer
+/// after the frame header, not copied into the batch.
+const LARGE_PAYLOAD: usize = 64 * 1024;
+
+fn encode_one(
+    frame: Frame,
+    buf: &mut BytesMut,
+    tail: &mut Option<Vec<u8>>,
+    max_frame: usize,
+    peer: &Peer,
+) -> u64 {
+    let result = match frame {
+        Frame::Message {
+            to,
+            from,
+            kind,
+            tag,
+            trace,
+            payload,
+        } if payload.len() >= LARGE_PAYLOAD => {
+            let header = (to, from, kind, tag, trace);
+            let r = codec::encode_message_header(&header, payload.len(), buf, max_frame);
+            if r.is_ok() {
+                *tail = Some(payload);
+            }
+            r
+        }
+        frame => codec::encode(&frame, buf, max_frame),
+    };
+    match result {
         Ok(()) => 1,
         Err(e) => {
             tracing::warn!(peer = %peer.info.name, error = %e, "dropping a frame that cannot be sent");
