@@ -91,8 +91,21 @@ pub(crate) fn decode_plain<M: RemoteMessage>(input: &RemoteIn<'_>) -> Result<M, 
 /// Encodes a message for the wire, sizing the buffer first so a large
 /// message is written once, without regrowing.
 pub(crate) fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>, postcard::Error> {
-    let size = postcard::experimental::serialized_size(msg)?;
-    postcard::to_extend(msg, Vec::with_capacity(size))
+    SIZING.with(|s| s.set(true));
+    let size = postcard::experimental::serialized_size(msg);
+    SIZING.with(|s| s.set(false));
+    postcard::to_extend(msg, Vec::with_capacity(size?))
+}
+
+thread_local! {
+    /// Set while a message is only being measured: serializers with side
+    /// effects (a call's reply handle parks its caller) must not act then.
+    static SIZING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current serialization only measures the size.
+pub(crate) fn sizing() -> bool {
+    SIZING.with(std::cell::Cell::get)
 }
 
 /// What the decoding thread knows: the node, and the process the message
