@@ -39,7 +39,7 @@ pub(crate) use links::Unreachable;
 pub(crate) use peers::Dist;
 pub use peers::{DistStats, NodeDownReason, NodeEvent, PeerStats};
 pub use remote::RemoteMessage;
-pub use spawn::RemoteSpawnError;
+pub use spawn::{RemoteSpawnError, TASK_SUPERVISOR};
 
 /// A route's cached handle to the connection it sends through.
 pub(crate) type PeerCache = parking_lot::RwLock<Option<std::sync::Arc<peers::Peer>>>;

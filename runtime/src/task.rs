@@ -60,6 +60,16 @@ impl TaskSupervisor {
         })
     }
 
+    /// Starts a task supervisor registered as `name` (unlinked).
+    ///
+    /// # Errors
+    /// As [`Supervisor::start`](crate::supervisor::Supervisor::start).
+    pub async fn start_named(node: &Node, name: &str) -> Result<Self, StartError> {
+        Ok(TaskSupervisor {
+            sup: Supervisor::dynamic().name(name).start(node).await?,
+        })
+    }
+
     /// Starts a task supervisor registered as `name`, linked to the caller.
     ///
     /// # Errors
@@ -156,6 +166,17 @@ impl<T> Task<T> {
     /// The task's process.
     pub fn pid(&self) -> ProcessId {
         self.process.id()
+    }
+
+    /// Waits for the result, however long it takes.
+    ///
+    /// # Errors
+    /// [`TaskError::Exited`] if the task ended without a result.
+    pub async fn join(self) -> Result<T, TaskError> {
+        match self.rx.await {
+            Ok(v) => Ok(v),
+            Err(_) => Err(TaskError::Exited(self.process.exited().await)),
+        }
     }
 
     /// Waits up to `timeout` for the result. On timeout the task is killed.

@@ -123,6 +123,13 @@ async fn round_robin_work_distributor_over_three_nodes() {
     used.sort();
     used.dedup();
     assert_eq!(used, ["a@localhost", "b@localhost", "c@localhost"]);
+    // Each node ran its tasks under its task supervisor.
+    for n in &nodes {
+        assert!(
+            n.whereis(clustertop_runtime::dist::TASK_SUPERVISOR)
+                .is_some()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@ use crate::exit::ExitReason;
 use crate::node::Node;
 use crate::pid::Pid;
 use crate::process::{Context, SpawnOptions};
+use crate::task::{TaskError, TaskSupervisor};
 use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
 use serde::Serialize;
@@ -36,11 +37,15 @@ type TaskFn = dyn Fn(&[u8]) -> Result<BoxFuture<'static, Result<Vec<u8>, String>
     + Send
     + Sync;
 
+/// The name of the task supervisor that runs tasks for other nodes.
+pub const TASK_SUPERVISOR: &str = "clustertop.tasks";
+
 /// What a node can start for other nodes.
 #[derive(Default)]
 pub(crate) struct Spawnables {
     behaviours: RwLock<HashMap<String, Arc<SpawnFn>>>,
     tasks: RwLock<HashMap<String, Arc<TaskFn>>>,
+    task_sup: Arc<tokio::sync::OnceCell<TaskSupervisor>>,
 }
 
 impl std::fmt::Debug for Spawnables {
@@ -298,21 +303,30 @@ impl Dist {
                         Err(e) => return done(Err(e)),
                     },
                 };
-                // The task runs as a process of this node, visible like any
-                // other; its exit reason answers if it ends without a result.
-                let (tx, rx) = oneshot::channel();
-                let task = node.spawn_opts::<(), _, _>(
-                    SpawnOptions::new().behaviour("RemoteTask"),
-                    move |_ctx| async move {
-                        let _ = tx.send(fut.await);
-                    },
-                );
-                let exited = task.exited();
-                node.handle().spawn(async move {
-                    let result = match rx.await {
-                        Ok(Ok(bytes)) => Ok(bytes),
-                        Ok(Err(e)) => Err(ReplyFailure::Malformed(e)),
-                        Err(_) => Err(ReplyFailure::Exited(exited.await)),
+                // The task runs under this node's task supervisor (started
+                // on first use and registered as `clustertop.tasks`), so it
+                // shows in the supervision tree; its exit reason answers if
+                // it ends without a result. The caller's timeout bounds the
+                // wait on its side.
+                let node = node.clone();
+                let sup = self.spawnables().task_sup.clone();
+                node.handle().clone().spawn(async move {
+                    let sup = sup
+                        .get_or_try_init(|| async {
+                            TaskSupervisor::start_named(&node, TASK_SUPERVISOR).await
+                        })
+                        .await;
+                    let result = match sup {
+                        Err(e) => Err(ReplyFailure::Exited(e.clone().into_exit_reason())),
+                        Ok(sup) => match sup.async_nolink(fut).await {
+                            Err(e) => Err(ReplyFailure::Exited(e.into_exit_reason())),
+                            Ok(task) => match task.join().await {
+                                Ok(Ok(bytes)) => Ok(bytes),
+                                Ok(Err(e)) => Err(ReplyFailure::Malformed(e)),
+                                Err(TaskError::Exited(reason)) => Err(ReplyFailure::Exited(reason)),
+                                Err(TaskError::Timeout) => Err(ReplyFailure::NoReply),
+                            },
+                        },
                     };
                     done(result);
                 });
