@@ -155,7 +155,7 @@ pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
     let server = Echo::start(&node, ()).await.unwrap();
     let (tx, rx) = oneshot::channel();
     node.spawn::<(), _, _>(move |_ctx| async move {
-        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        let mut h = crate::report::rtt_histogram();
         for i in 0..n / 10 {
             server.call(i, Duration::from_secs(5)).await.unwrap();
         }
@@ -168,17 +168,7 @@ pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
         tx.send(h).unwrap();
     });
     let h = rx.await.unwrap();
-    let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    vec![Sample {
-        scenario: "call-rtt",
-        params: vec![("calls", json!(n))],
-        figures: vec![
-            ("p99_us", us(0.99)),
-            ("p50_us", us(0.5)),
-            ("p999_us", us(0.999)),
-            ("max_us", h.max() as f64 / 1000.0),
-        ],
-    }]
+    vec![crate::report::rtt_sample("call-rtt", n, &h)]
 }
 
 /// Spawn and exit of many processes, spawned by one process (as a BEAM

@@ -67,6 +67,30 @@ impl Out {
     }
 }
 
+/// A histogram for round-trip times in nanoseconds (1 ns to 60 s).
+pub(crate) fn rtt_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+/// The percentiles of a round-trip histogram (in ns) as a result, in µs.
+pub(crate) fn rtt_sample(
+    scenario: &'static str,
+    calls: u64,
+    h: &hdrhistogram::Histogram<u64>,
+) -> Sample {
+    let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Sample {
+        scenario,
+        params: vec![("calls", calls.into())],
+        figures: vec![
+            ("p99_us", us(0.99)),
+            ("p50_us", us(0.5)),
+            ("p999_us", us(0.999)),
+            ("max_us", h.max() as f64 / 1000.0),
+        ],
+    }
+}
+
 /// Rounds to 4 significant digits, enough for any figure here.
 fn round(v: f64) -> f64 {
     if v == 0.0 || !v.is_finite() {

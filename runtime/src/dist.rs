@@ -19,6 +19,7 @@
 
 pub mod cluster;
 pub mod codec;
+mod connect;
 pub mod cookie;
 mod global;
 mod groups;

@@ -11,23 +11,7 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(10);
 
 async fn mesh(names: &[&str], tick: Duration) -> Vec<Node> {
-    let nodes: Vec<Node> = names
-        .iter()
-        .map(|n| support::dist_node(n, "g", tick))
-        .collect();
-    for n in &nodes[1..] {
-        n.connect(&support::addr(&nodes[0])).await.unwrap();
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        let others: Vec<&str> = names
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, s)| *s)
-            .collect();
-        support::wait_nodes(n, &others, LIMIT).await;
-    }
-    nodes
+    support::mesh(names, "g", tick).await
 }
 
 /// A process that forwards every `u64` it gets to the test.

@@ -13,22 +13,7 @@ const T: Duration = Duration::from_secs(5);
 type Greet = (Pid<String>, String);
 
 async fn cluster(names: &[&str]) -> Vec<Node> {
-    let nodes: Vec<Node> = names
-        .iter()
-        .map(|n| support::dist_node(n, "s", Duration::from_secs(60)))
-        .collect();
-    for n in &nodes[1..] {
-        n.connect(&support::addr(&nodes[0])).await.unwrap();
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        let others: Vec<&str> = names
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, s)| *s)
-            .collect();
-        support::wait_nodes(n, &others, LIMIT).await;
-    }
+    let nodes = support::mesh(names, "s", Duration::from_secs(60)).await;
     for n in &nodes {
         n.register_spawnable::<String, Greet, _, _>("greeter", |mut ctx, greeting| async move {
             while let Received::Msg((reply_to, name)) = ctx.recv().await {

@@ -149,17 +149,10 @@ impl Handshake {
                     nonce,
                 },
             ) => {
-                if version != PROTOCOL_VERSION {
-                    return refuse(RefuseReason::VersionMismatch {
-                        ours: PROTOCOL_VERSION,
-                        theirs: version,
-                    });
-                }
-                let peer = peer_info(name, creation, flags, listen);
-                self.claimed = Some(peer.name.clone());
-                if !valid_name(&peer.name) || peer.name == self.local.name {
-                    return refuse(RefuseReason::BadName);
-                }
+                let peer = match self.check_peer(version, name, creation, flags, listen) {
+                    Ok(peer) => peer,
+                    Err(step) => return step,
+                };
                 if let Err(reason) = admit(&peer) {
                     return refuse(reason);
                 }
@@ -195,17 +188,10 @@ impl Handshake {
                     proof,
                 },
             ) => {
-                if version != PROTOCOL_VERSION {
-                    return refuse(RefuseReason::VersionMismatch {
-                        ours: PROTOCOL_VERSION,
-                        theirs: version,
-                    });
-                }
-                let peer = peer_info(name, creation, flags, listen);
-                self.claimed = Some(peer.name.clone());
-                if !valid_name(&peer.name) || peer.name == self.local.name {
-                    return refuse(RefuseReason::BadName);
-                }
+                let peer = match self.check_peer(version, name, creation, flags, listen) {
+                    Ok(peer) => peer,
+                    Err(step) => return step,
+                };
                 let transcript = Transcript::new(&self.local, &self.nonce, &peer, &nonce);
                 let expected = mac(&self.local.cookie, b"acceptor", &transcript);
                 let ours = Frame::Proof {
@@ -244,6 +230,31 @@ impl Handshake {
             }
             (_, other) => fail(vec![], HandshakeError::Unexpected(frame_kind(&other))),
         }
+    }
+}
+
+impl Handshake {
+    /// Checks the version and the name the peer announces.
+    fn check_peer(
+        &mut self,
+        version: u16,
+        name: String,
+        creation: u32,
+        flags: u32,
+        listen: Option<String>,
+    ) -> Result<PeerInfo, Step> {
+        if version != PROTOCOL_VERSION {
+            return Err(refuse(RefuseReason::VersionMismatch {
+                ours: PROTOCOL_VERSION,
+                theirs: version,
+            }));
+        }
+        let peer = peer_info(name, creation, flags, listen);
+        self.claimed = Some(peer.name.clone());
+        if !valid_name(&peer.name) || peer.name == self.local.name {
+            return Err(refuse(RefuseReason::BadName));
+        }
+        Ok(peer)
     }
 }
 

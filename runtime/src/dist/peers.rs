@@ -9,14 +9,14 @@
 
 use super::global::GlobalState;
 use super::groups::RemoteGroups;
-use super::handshake::{Handshake, LocalInfo, PeerInfo, valid_name};
+use super::handshake::{LocalInfo, PeerInfo, valid_name};
 use super::links::RemoteRelations;
 use super::node_table::NodeTable;
 use super::proto::{Frame, PeerAddr, RefuseReason};
 use super::replies::PendingReplies;
 use super::session::{self, Reader};
 use super::spawn::Spawnables;
-use super::{ConnectError, DistConfig, codec};
+use super::{ConnectError, DistConfig};
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::signal::SystemMsg;
@@ -27,9 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 /// A change in the set of connected nodes.
@@ -121,9 +120,9 @@ pub struct DistStats {
 }
 
 #[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    initiated: AtomicU64,
+pub(super) struct Counters {
+    pub(super) accepted: AtomicU64,
+    pub(super) initiated: AtomicU64,
     established: AtomicU64,
     bad_cookie: AtomicU64,
     handshake_failures: AtomicU64,
@@ -207,12 +206,12 @@ pub(crate) struct Dist {
     pub(crate) local: LocalInfo,
     pub(crate) config: DistConfig,
     listen_addr: Option<SocketAddr>,
-    peers: Mutex<HashMap<String, Arc<Peer>>>,
+    pub(super) peers: Mutex<HashMap<String, Arc<Peer>>>,
     connecting: Mutex<HashSet<String>>,
     blocked: Mutex<HashSet<String>>,
     events: broadcast::Sender<NodeEvent>,
     watchers: Mutex<Vec<ProcessId>>,
-    counters: Counters,
+    pub(super) counters: Counters,
     node_table: NodeTable,
     replies: PendingReplies,
     remote_relations: RemoteRelations,
@@ -317,169 +316,8 @@ impl Dist {
         }
     }
 
-    /// Accepts connections until the node's runtime stops.
-    pub(crate) async fn accept_loop(node: Node, dist: Arc<Dist>, listener: TcpListener) {
-        loop {
-            match listener.accept().await {
-                Ok((stream, addr)) => {
-                    dist.counters.accepted.fetch_add(1, Relaxed);
-                    tokio::spawn(Dist::accept_one(node.clone(), dist.clone(), stream, addr));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    async fn accept_one(node: Node, dist: Arc<Dist>, stream: TcpStream, addr: SocketAddr) {
-        let _ = stream.set_nodelay(true);
-        match dist.config.tls.clone() {
-            None => {
-                let (r, w) = stream.into_split();
-                Dist::accept_on(node, dist, r, w, addr).await;
-            }
-            Some(tls) => {
-                let accepted = tokio::time::timeout(
-                    dist.config.handshake_timeout,
-                    tls.acceptor.accept(stream),
-                )
-                .await;
-                match accepted {
-                    Ok(Ok(s)) => {
-                        let (r, w) = tokio::io::split(s);
-                        Dist::accept_on(node, dist, r, w, addr).await;
-                    }
-                    Ok(Err(e)) => {
-                        dist.handshake_failed(addr, None, &ConnectError::Tls(e.to_string()))
-                    }
-                    Err(_) => dist.handshake_failed(addr, None, &ConnectError::Timeout),
-                }
-            }
-        }
-    }
-
-    async fn accept_on<R, W>(node: Node, dist: Arc<Dist>, r: R, mut w: W, addr: SocketAddr)
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
-        let mut hs = Handshake::acceptor(dist.local.clone(), nonce());
-        let admit = |p: &PeerInfo| dist.admit(p, false);
-        let result = tokio::time::timeout(
-            dist.config.handshake_timeout,
-            session::handshake(
-                &mut hs,
-                None,
-                &mut reader,
-                &mut w,
-                dist.config.max_frame,
-                &admit,
-            ),
-        )
-        .await
-        .unwrap_or(Err(ConnectError::Timeout));
-        match result {
-            Ok(peer) => {
-                if let Err(reason) = dist.establish(&node, peer, addr, false, reader, w) {
-                    tracing::debug!(%addr, %reason, "dropped a duplicate connection");
-                }
-            }
-            Err(e) => dist.handshake_failed(addr, hs.claimed_name(), &e),
-        }
-    }
-
-    /// Connects to the node listening at `addr`; returns its name.
-    pub(crate) async fn connect(
-        node: &Node,
-        dist: &Arc<Dist>,
-        addr: SocketAddr,
-    ) -> Result<String, ConnectError> {
-        if let Some(name) = dist.peer_listening_at(addr) {
-            return Ok(name);
-        }
-        dist.counters.initiated.fetch_add(1, Relaxed);
-        let stream = tokio::time::timeout(dist.config.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ConnectError::Timeout)??;
-        let _ = stream.set_nodelay(true);
-        match dist.config.tls.clone() {
-            None => {
-                let (r, w) = stream.into_split();
-                Dist::connect_on(node, dist, r, w, addr).await
-            }
-            Some(tls) => {
-                let connected = tokio::time::timeout(
-                    dist.config.handshake_timeout,
-                    tls.connector.connect(tls.server_name.clone(), stream),
-                )
-                .await;
-                match connected {
-                    Ok(Ok(s)) => {
-                        let (r, w) = tokio::io::split(s);
-                        Dist::connect_on(node, dist, r, w, addr).await
-                    }
-                    Ok(Err(e)) => {
-                        let e = ConnectError::Tls(e.to_string());
-                        dist.handshake_failed(addr, None, &e);
-                        Err(e)
-                    }
-                    Err(_) => {
-                        dist.handshake_failed(addr, None, &ConnectError::Timeout);
-                        Err(ConnectError::Timeout)
-                    }
-                }
-            }
-        }
-    }
-
-    async fn connect_on<R, W>(
-        node: &Node,
-        dist: &Arc<Dist>,
-        r: R,
-        mut w: W,
-        addr: SocketAddr,
-    ) -> Result<String, ConnectError>
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
-        let (mut hs, hello) = Handshake::initiator(dist.local.clone(), nonce());
-        let result = tokio::time::timeout(
-            dist.config.handshake_timeout,
-            session::handshake(
-                &mut hs,
-                Some(hello),
-                &mut reader,
-                &mut w,
-                dist.config.max_frame,
-                &|_: &PeerInfo| Ok(()),
-            ),
-        )
-        .await
-        .unwrap_or(Err(ConnectError::Timeout));
-        let peer = match result {
-            Ok(peer) => peer,
-            Err(e) => {
-                dist.handshake_failed(addr, hs.claimed_name(), &e);
-                return Err(e);
-            }
-        };
-        let name = peer.name.clone();
-        match dist.establish(node, peer, addr, true, reader, w) {
-            Ok(()) => Ok(name),
-            Err(RefuseReason::Duplicate) if dist.peers.lock().contains_key(&name) => Ok(name),
-            Err(reason) => Err(ConnectError::Handshake(super::HandshakeError::Refused(
-                reason,
-            ))),
-        }
-    }
-
     /// Whether to take a connection from `peer`.
-    fn admit(&self, peer: &PeerInfo, initiated_here: bool) -> Result<(), RefuseReason> {
+    pub(super) fn admit(&self, peer: &PeerInfo, initiated_here: bool) -> Result<(), RefuseReason> {
         if self.blocked.lock().contains(&peer.name) {
             return Err(RefuseReason::Blocked);
         }
@@ -514,7 +352,7 @@ impl Dist {
     }
 
     /// Registers an established connection and starts its session.
-    fn establish<R, W>(
+    pub(super) fn establish<R, W>(
         self: &Arc<Self>,
         node: &Node,
         info: PeerInfo,
@@ -654,7 +492,7 @@ impl Dist {
             .collect()
     }
 
-    fn peer_listening_at(&self, addr: SocketAddr) -> Option<String> {
+    pub(super) fn peer_listening_at(&self, addr: SocketAddr) -> Option<String> {
         let addr = addr.to_string();
         self.peers
             .lock()
@@ -672,7 +510,12 @@ impl Dist {
         });
     }
 
-    fn handshake_failed(&self, addr: SocketAddr, claimed: Option<&str>, e: &ConnectError) {
+    pub(super) fn handshake_failed(
+        &self,
+        addr: SocketAddr,
+        claimed: Option<&str>,
+        e: &ConnectError,
+    ) {
         let kind = session::handshake_error_kind(e);
         let peer = claimed.unwrap_or("?");
         if let ConnectError::Handshake(
@@ -774,10 +617,4 @@ impl Dist {
             p.cut.store(blocked, Relaxed);
         }
     }
-}
-
-fn nonce() -> [u8; 32] {
-    let mut n = [0u8; 32];
-    getrandom::fill(&mut n).expect("the OS random source is available");
-    n
 }

@@ -217,3 +217,22 @@ pub async fn remote_call_works(from: &Node, to: &Node) {
         .unwrap();
     assert_eq!(answer, format!("{} ping", to.name()));
 }
+
+/// Starts distributed nodes named `names` (cookie `cookie`), connects each
+/// to the first, and waits until every node sees all the others.
+pub async fn mesh(names: &[&str], cookie: &str, tick: Duration) -> Vec<Node> {
+    let nodes: Vec<Node> = names.iter().map(|n| dist_node(n, cookie, tick)).collect();
+    for n in &nodes[1..] {
+        n.connect(&addr(&nodes[0])).await.unwrap();
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let others: Vec<&str> = names
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, s)| *s)
+            .collect();
+        wait_nodes(n, &others, Duration::from_secs(10)).await;
+    }
+    nodes
+}
