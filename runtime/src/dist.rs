@@ -72,6 +72,10 @@ pub struct DistConfig {
     pub global_resolver: GlobalResolver,
     /// TLS for node links; `None` for plain TCP.
     pub tls: Option<tls::TlsConfig>,
+    /// Bytes queued on one link above which a process that sends on it is
+    /// suspended at its next `recv` until the queue drains to half (the
+    /// BEAM's `dist_buf_busy_limit`; default 8 MiB).
+    pub busy_limit: usize,
 }
 
 impl Default for DistConfig {
@@ -86,6 +90,7 @@ impl Default for DistConfig {
             max_frame: codec::DEFAULT_MAX_FRAME,
             global_resolver: GlobalResolver::default(),
             tls: None,
+            busy_limit: 8 * 1024 * 1024,
         }
     }
 }

@@ -321,6 +321,9 @@ impl<M> RemoteRoute<M> {
             payload,
         };
         if dist.send_frame(&self.peer, &self.node, frame) {
+            if let Some(p) = self.peer.read().as_ref() {
+                dist.check_busy(p);
+            }
             Some(reply_id)
         } else {
             if let Some(id) = reply_id {

@@ -164,6 +164,9 @@ pub(crate) struct ProcessCore {
     pub(crate) stats: Stats,
     pub(crate) trap_exit: AtomicBool,
     pub(crate) killed: AtomicBool,
+    /// Set when a send found a link over its busy limit: the process is
+    /// not polled again until the link drains.
+    pub(crate) suspended: AtomicBool,
     pub(crate) rel: Mutex<Relations>,
 }
 
@@ -355,6 +358,7 @@ where
             stats: Stats::default(),
             trap_exit: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            suspended: AtomicBool::new(false),
             rel: Mutex::new(rel),
         },
         mailbox: Mailbox::new(opts.mailbox),
@@ -413,6 +417,17 @@ where
         }
         if core.killed.load(Relaxed) {
             return Poll::Ready(take_kill_reason(core));
+        }
+        if core.suspended.load(Relaxed) {
+            // A send found a link over its busy limit: stay off the
+            // scheduler until it drains, as the BEAM suspends a process
+            // sending on a busy distribution port.
+            if let Some(dist) = core.node.dist() {
+                if dist.poll_resume(core.id.serial, cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            core.suspended.store(false, Relaxed);
         }
         let clock = core.node.clock();
         let t0 = clock.now_ns();

@@ -113,7 +113,7 @@ impl Dist {
     fn broadcast(&self, frame: &Frame) {
         for name in self.visible_peer_names() {
             if let Some(p) = self.peer(&name) {
-                let _ = p.tx.send(frame.clone());
+                let _ = p.send(frame.clone());
             }
         }
     }
@@ -143,14 +143,10 @@ impl Dist {
         let mut asked = 0;
         for p in &peers {
             if let Some(peer) = self.peer(p) {
-                if peer
-                    .tx
-                    .send(Frame::GlobalLock {
-                        name: name.to_owned(),
-                        id,
-                    })
-                    .is_ok()
-                {
+                if peer.send(Frame::GlobalLock {
+                    name: name.to_owned(),
+                    id,
+                }) {
                     asked += 1;
                 }
             }
@@ -200,7 +196,7 @@ impl Dist {
                         }
                     }
                 };
-                let _ = peer.tx.send(Frame::GlobalLockReply { id, granted });
+                let _ = peer.send(Frame::GlobalLockReply { id, granted });
             }
             Frame::GlobalLockReply { id, granted } => {
                 if let Some(tx) = self.global().waiting.lock().get(&id) {
@@ -279,7 +275,7 @@ impl Dist {
             .map(|(n, w)| (n.clone(), w.clone()))
             .collect();
         if !mine.is_empty() {
-            let _ = peer.tx.send(Frame::GlobalSync { names: mine });
+            let _ = peer.send(Frame::GlobalSync { names: mine });
         }
     }
 

@@ -70,7 +70,7 @@ impl Dist {
         };
         for name in self.nodes(false) {
             if let Some(p) = self.peer(&name) {
-                let _ = p.tx.send(frame.clone());
+                let _ = p.send(frame.clone());
             }
         }
     }
@@ -106,7 +106,7 @@ impl Dist {
             })
             .collect();
         if !members.is_empty() {
-            let _ = peer.tx.send(Frame::GroupSync { members });
+            let _ = peer.send(Frame::GroupSync { members });
         }
     }
 }

@@ -64,7 +64,7 @@ impl Dist {
             .ok_or(Unreachable::NoConnection)?;
         match self.peer(&name) {
             Some(p) if p.info.creation == creation || creation == 0 => {
-                if p.tx.send(frame).is_ok() {
+                if p.send(frame) {
                     Ok(())
                 } else {
                     Err(Unreachable::NoConnection)
@@ -115,7 +115,7 @@ impl Dist {
                 if linked {
                     self.remote_relations().track(remote.node, to);
                 } else {
-                    let _ = peer.tx.send(Frame::Exit {
+                    let _ = peer.send(Frame::Exit {
                         from: to,
                         to: from,
                         to_creation: peer.info.creation,
@@ -167,7 +167,7 @@ impl Dist {
                 if added {
                     self.remote_relations().track(watcher.node, to);
                 } else {
-                    let _ = peer.tx.send(Frame::Down {
+                    let _ = peer.send(Frame::Down {
                         to: from,
                         mref,
                         from: to,

@@ -24,7 +24,8 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -94,6 +95,8 @@ pub struct PeerStats {
     pub bytes_in: u64,
     /// Bytes sent, with length prefixes.
     pub bytes_out: u64,
+    /// Bytes waiting to be written now (a gauge).
+    pub queued_bytes: u64,
     /// Round trip of the last answered heartbeat.
     pub heartbeat_rtt: Option<Duration>,
     /// How long the connection has been up.
@@ -134,7 +137,12 @@ pub(crate) struct Peer {
     pub(crate) info: PeerInfo,
     pub(crate) addr: SocketAddr,
     pub(crate) initiated_here: bool,
-    pub(crate) tx: mpsc::UnboundedSender<Frame>,
+    tx: mpsc::UnboundedSender<Frame>,
+    /// Bytes queued for the writer (an estimate per frame).
+    queued: AtomicUsize,
+    /// Processes suspended until `queued` falls below the low-water mark
+    /// (or the connection closes).
+    waiters: Mutex<Vec<std::task::Waker>>,
     pub(crate) cancel: CancellationToken,
     close_reason: Mutex<Option<NodeDownReason>>,
     cut: AtomicBool,
@@ -147,7 +155,59 @@ pub(crate) struct Peer {
     up_at: Instant,
 }
 
+/// What a frame is taken to weigh in the link's queue.
+pub(crate) fn frame_weight(frame: &Frame) -> usize {
+    match frame {
+        Frame::Message { payload, .. } => payload.len() + 48,
+        _ => 64,
+    }
+}
+
 impl Peer {
+    /// Queues `frame` for the writer. `false` if the connection is gone.
+    pub(crate) fn send(&self, frame: Frame) -> bool {
+        self.queued.fetch_add(frame_weight(&frame), Relaxed);
+        self.tx.send(frame).is_ok()
+    }
+
+    /// Bytes queued for the writer now.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Relaxed)
+    }
+
+    /// The writer has written frames weighing `weight`.
+    pub(crate) fn written(&self, weight: usize, low_water: usize) {
+        let before = self.queued.fetch_sub(weight, Relaxed);
+        if before >= low_water && before - weight < low_water {
+            self.wake_waiters();
+        }
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock());
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Ready once the queue is under `low_water` or the connection is gone.
+    pub(crate) fn poll_drained(
+        &self,
+        low_water: usize,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        let drained = || self.queued() < low_water || self.cancel.is_cancelled();
+        if drained() {
+            return Poll::Ready(());
+        }
+        self.waiters.lock().push(cx.waker().clone());
+        if drained() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     pub(crate) fn is_cut(&self) -> bool {
         self.cut.load(Relaxed)
     }
@@ -162,6 +222,7 @@ impl Peer {
     fn close(&self, reason: NodeDownReason) {
         self.close_reason.lock().get_or_insert(reason);
         self.cancel.cancel();
+        self.wake_waiters();
     }
 
     pub(crate) fn count_in(&self, bytes: usize) {
@@ -195,6 +256,7 @@ impl Peer {
             frames_out: self.frames_out.load(Relaxed),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
+            queued_bytes: self.queued() as u64,
             heartbeat_rtt: (rtt > 0).then(|| Duration::from_nanos(rtt)),
             up_for: self.up_at.elapsed(),
         }
@@ -218,6 +280,8 @@ pub(crate) struct Dist {
     global: GlobalState,
     remote_groups: RemoteGroups,
     spawnables: Spawnables,
+    /// Processes suspended on a busy link, by serial.
+    suspended: Mutex<HashMap<u64, Arc<Peer>>>,
 }
 
 impl std::fmt::Debug for Dist {
@@ -263,6 +327,7 @@ impl Dist {
             global: GlobalState::default(),
             remote_groups: RemoteGroups::default(),
             spawnables: Spawnables::default(),
+            suspended: Mutex::new(HashMap::new()),
         });
         Ok((dist, listener))
     }
@@ -277,6 +342,33 @@ impl Dist {
 
     pub(crate) fn replies(&self) -> &PendingReplies {
         &self.replies
+    }
+
+    /// After a send on `peer`: suspends the calling process at its next
+    /// `recv` if the link's queue is over the busy limit.
+    pub(crate) fn check_busy(&self, peer: &Arc<Peer>) {
+        if peer.queued() <= self.config.busy_limit {
+            return;
+        }
+        crate::process::with_current(|core| {
+            self.suspended.lock().insert(core.id.serial(), peer.clone());
+            core.suspended.store(true, Relaxed);
+        });
+    }
+
+    /// For a suspended process: ready once its link has drained.
+    pub(crate) fn poll_resume(&self, serial: u64, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let peer = self.suspended.lock().get(&serial).cloned();
+        let Some(peer) = peer else {
+            return Poll::Ready(());
+        };
+        match peer.poll_drained(self.config.busy_limit / 2, cx) {
+            Poll::Ready(()) => {
+                self.suspended.lock().remove(&serial);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     pub(crate) fn spawnables(&self) -> &Spawnables {
@@ -305,13 +397,13 @@ impl Dist {
     pub(crate) fn send_frame(&self, cache: &super::PeerCache, name: &str, frame: Frame) -> bool {
         if let Some(p) = cache.read().as_ref() {
             if !p.cancel.is_cancelled() {
-                return p.tx.send(frame).is_ok();
+                return p.send(frame);
             }
         }
         let peer = self.peers.lock().get(name).cloned();
         *cache.write() = peer.clone();
         match peer {
-            Some(p) => p.tx.send(frame).is_ok(),
+            Some(p) => p.send(frame),
             None => false,
         }
     }
@@ -371,6 +463,8 @@ impl Dist {
             addr,
             initiated_here,
             tx,
+            queued: AtomicUsize::new(0),
+            waiters: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
             close_reason: Mutex::new(None),
             cut: AtomicBool::new(false),
@@ -413,7 +507,7 @@ impl Dist {
             );
         }
         if !self.local.hidden && !peer.info.hidden {
-            let _ = peer.tx.send(Frame::Peers {
+            let _ = peer.send(Frame::Peers {
                 peers: self.visible_peers_except(&peer.info.name),
             });
             self.sync_globals_to(&peer);

@@ -15,7 +15,7 @@
 use super::ConnectError;
 use super::codec::{self, DecodeError};
 use super::handshake::{Handshake, HandshakeError, PeerInfo, Step};
-use super::peers::{Dist, NodeDownReason, Peer};
+use super::peers::{Dist, NodeDownReason, Peer, frame_weight};
 use super::proto::{Frame, MsgKind, RefuseReason, Target};
 use super::remote;
 use crate::node::Node;
@@ -177,7 +177,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         };
         match frame {
             Frame::Heartbeat { seq, reply: false } => {
-                let _ = peer.tx.send(Frame::Heartbeat { seq, reply: true });
+                let _ = peer.send(Frame::Heartbeat { seq, reply: true });
             }
             Frame::Heartbeat { seq, reply: true } => peer.pong(seq),
             Frame::Peers { peers } => dist.learn_peers(node, peers),
@@ -284,16 +284,23 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut frames = 0u64;
     // The payload of a large message, written after `buf` without copying.
     let mut tail: Option<Vec<u8>> = None;
+    // What the frames taken off the queue weighed (see `Peer::send`).
+    let mut weight = 0usize;
+    let low_water = dist.config.busy_limit / 2;
     loop {
         tokio::select! {
             biased;
             _ = peer.cancel.cancelled() => break,
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
+                weight += frame_weight(&frame);
                 frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer);
                 while buf.len() < BATCH_BYTES && tail.is_none() {
                     match rx.try_recv() {
-                        Ok(frame) => frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer),
+                        Ok(frame) => {
+                            weight += frame_weight(&frame);
+                            frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -309,6 +316,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             buf.clear();
             tail = None;
             frames = 0;
+            peer.written(std::mem::take(&mut weight), low_water);
             continue;
         }
         if buf.is_empty() {
@@ -325,6 +333,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             bytes += payload.len();
         }
         peer.count_out(frames, bytes);
+        peer.written(std::mem::take(&mut weight), low_water);
         frames = 0;
         buf.clear();
         if buf.capacity() > 4 * BATCH_BYTES {

@@ -113,6 +113,7 @@ pub struct Proxy {
     /// Bytes the client has sent so far.
     pub recorded: std::sync::Arc<parking_lot::Mutex<Vec<u8>>>,
     inject: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -124,6 +125,8 @@ impl Proxy {
         let recorded = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
         let (inject, mut injected) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
         let rec = recorded.clone();
+        let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_paused = paused.clone();
         tokio::spawn(async move {
             let (client, _) = listener.accept().await.unwrap();
             let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
@@ -134,6 +137,11 @@ impl Proxy {
             });
             let mut buf = vec![0u8; 64 * 1024];
             loop {
+                if is_paused.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Stop reading: the client's socket buffers fill up.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                }
                 tokio::select! {
                     n = cr.read(&mut buf) => {
                         let n = match n { Ok(0) | Err(_) => break, Ok(n) => n };
@@ -151,7 +159,14 @@ impl Proxy {
             addr,
             recorded,
             inject,
+            paused,
         }
+    }
+
+    /// Stops (or resumes) forwarding what the client sends.
+    pub fn pause(&self, paused: bool) {
+        self.paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Writes `bytes` to the server as if the client had sent them.
