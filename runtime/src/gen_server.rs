@@ -438,6 +438,11 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
             Ok(Err(_)) => return Err(node_down()),
             Err(_) => return Err(CallError::Timeout),
         };
+        // Forget the parked reply however this call ends: answered, timed
+        // out, or dropped by its caller.
+        let _forget = reply_id
+            .zip(self.node().dist().cloned())
+            .map(|(id, dist)| ForgetReply { dist, id });
         let result = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(failure))) => match failure {
@@ -459,12 +464,7 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
                 }
             }
             Ok(Err(_)) => Err(node_down()),
-            Err(_) => {
-                if let (Some(id), Some(dist)) = (reply_id, self.node().dist()) {
-                    dist.replies().cancel(id);
-                }
-                Err(CallError::Timeout)
-            }
+            Err(_) => Err(CallError::Timeout),
         };
         self.node()
             .record_call(short_type_name::<S>(), started.elapsed());
@@ -496,6 +496,18 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
             Ok(_) => Ok(()),
             Err(_) => Err(CallError::Timeout),
         }
+    }
+}
+
+/// Removes a parked remote reply when dropped.
+struct ForgetReply {
+    dist: std::sync::Arc<crate::dist::Dist>,
+    id: u64,
+}
+
+impl Drop for ForgetReply {
+    fn drop(&mut self) {
+        self.dist.replies().cancel(self.id);
     }
 }
 

@@ -183,3 +183,17 @@ async fn a_server_pid_sent_in_a_message_is_callable() {
         Ok(2)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_remote_call_forgets_its_reply() {
+    let (_a, b) = cluster().await;
+    let counter = remote_counter(&b);
+    // The caller gives up by dropping the call, not through its timeout.
+    let r = tokio::time::timeout(
+        Duration::from_millis(100),
+        counter.call(Req::Sleep(2_000), Duration::from_secs(60)),
+    )
+    .await;
+    assert!(r.is_err());
+    assert_eq!(b.dist_stats().pending_calls, 0);
+}
