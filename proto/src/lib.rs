@@ -1,0 +1,101 @@
+#![doc = include_str!("../README.md")]
+
+mod logs;
+mod metrics;
+mod nodes;
+mod processes;
+mod version;
+
+pub use logs::{LogFilter, LogLevel, LogRecord};
+pub use metrics::{Histogram, HistogramKey, MetricsSnapshot, Percentiles};
+pub use nodes::{
+    ClusterOverview, LinkStats, NodeDetail, NodeStatus, NodeSummary, Warning, WarningKind,
+};
+pub use processes::{
+    PidRef, ProcessDetail, ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessStatus,
+    SortKey, SupervisionTree, TreeNode,
+};
+pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, negotiate};
+
+use serde::{Deserialize, Serialize};
+
+/// What a client asks an agent. Every request is read-only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Opens the session; must come first.
+    Hello(Hello),
+    /// Every node of the cluster, gathered by the entry node's agent.
+    ClusterOverview,
+    /// One node in depth.
+    NodeDetail {
+        /// The node's name, `name@host`.
+        node: String,
+    },
+    /// A page of processes, sorted and filtered, across the cluster or on
+    /// one node.
+    ProcessList(ProcessQuery),
+    /// One process in depth.
+    ProcessInfo {
+        /// The process.
+        pid: PidRef,
+    },
+    /// The supervision trees of one node.
+    SupervisionTree {
+        /// The node's name.
+        node: String,
+    },
+    /// Latency histograms, for one node or all.
+    Metrics {
+        /// The node's name; `None` for the whole cluster.
+        node: Option<String>,
+    },
+    /// Active warnings across the cluster.
+    Warnings,
+    /// Pushes log records matching `filter` from every node until
+    /// unsubscribed.
+    SubscribeLogs(LogFilter),
+    /// Ends a log subscription.
+    Unsubscribe {
+        /// The id from [`Response::Subscribed`].
+        subscription: u64,
+    },
+}
+
+/// What an agent answers (or pushes, for log subscriptions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// Answer to [`Request::Hello`].
+    Hello(HelloReply),
+    /// Answer to [`Request::ClusterOverview`].
+    Overview(ClusterOverview),
+    /// Answer to [`Request::NodeDetail`].
+    Node(NodeDetail),
+    /// Answer to [`Request::ProcessList`].
+    Processes(ProcessPage),
+    /// Answer to [`Request::ProcessInfo`].
+    Process(ProcessDetail),
+    /// Answer to [`Request::SupervisionTree`].
+    Tree(SupervisionTree),
+    /// Answer to [`Request::Metrics`].
+    Metrics(MetricsSnapshot),
+    /// Answer to [`Request::Warnings`].
+    Warnings(Vec<Warning>),
+    /// Answer to [`Request::SubscribeLogs`].
+    Subscribed {
+        /// Names the subscription in [`Request::Unsubscribe`].
+        subscription: u64,
+    },
+    /// Pushed to a subscriber: records in the order they were logged on
+    /// each node.
+    Logs {
+        /// The subscription they belong to.
+        subscription: u64,
+        /// The records.
+        records: Vec<LogRecord>,
+        /// Records that matched but were dropped because the subscriber
+        /// fell behind (a counter since the subscription began).
+        dropped_total: u64,
+    },
+    /// The request could not be answered.
+    Error(ProtoError),
+}

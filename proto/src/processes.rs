@@ -1,0 +1,166 @@
+//! Processes: rows, pages, detail and supervision trees.
+
+use serde::{Deserialize, Serialize};
+
+/// A process anywhere in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PidRef {
+    /// The node it lives on.
+    pub node: String,
+    /// Its serial on that node.
+    pub serial: u64,
+    /// The node incarnation it belongs to.
+    pub creation: u32,
+}
+
+/// What a process is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProcessStatus {
+    /// Waiting for a message, a timer or a reply.
+    Waiting,
+    /// Being run.
+    Running,
+    /// Exiting.
+    Exiting,
+}
+
+/// One process at one sampling instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRow {
+    /// The process.
+    pub pid: PidRef,
+    /// Its registered name.
+    pub name: Option<String>,
+    /// Behaviour or type name.
+    pub behaviour: String,
+    /// A system process (the agent's own, for example).
+    pub system: bool,
+    /// Running, waiting or exiting.
+    pub status: ProcessStatus,
+    /// Messages queued (gauge).
+    pub mailbox_len: u64,
+    /// Mailbox growth over the agent's last sampling interval, in messages
+    /// per second (negative when draining).
+    pub mailbox_growth_per_s: i64,
+    /// How long the oldest queued message has waited, in microseconds.
+    pub oldest_message_age_us: Option<u64>,
+    /// Messages received since spawn (counter).
+    pub received_total: u64,
+    /// Messages handled since spawn (counter).
+    pub handled_total: u64,
+    /// Messages sent since spawn (counter).
+    pub sent_total: u64,
+    /// Time spent running since spawn, in microseconds (counter); busy % is
+    /// its rate.
+    pub busy_us_total: u64,
+    /// Number of active warnings about it.
+    pub warnings: u32,
+}
+
+/// How to order a process list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortKey {
+    /// Warnings first, then mailbox growth (the default view).
+    Default,
+    /// Queued messages.
+    MailboxLen,
+    /// Mailbox growth per second.
+    MailboxGrowth,
+    /// Oldest message age.
+    OldestMessage,
+    /// Messages handled per second over the last interval.
+    MessageRate,
+    /// Busy share over the last interval.
+    Busy,
+    /// Pid.
+    Pid,
+}
+
+/// Which processes a list includes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProcessFilter {
+    /// Only processes of this node.
+    pub node: Option<String>,
+    /// Only names or behaviours containing this text.
+    pub name_contains: Option<String>,
+    /// Only processes with at least this many queued messages.
+    pub min_mailbox_len: Option<u64>,
+    /// Include system processes.
+    pub include_system: bool,
+}
+
+/// A request for a page of processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessQuery {
+    /// Which processes.
+    pub filter: ProcessFilter,
+    /// Their order.
+    pub sort: SortKey,
+    /// Reverse the order.
+    pub descending: bool,
+    /// Rows to skip.
+    pub offset: u64,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// A page of processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessPage {
+    /// The rows.
+    pub rows: Vec<ProcessRow>,
+    /// How many processes match the filter in all (for the scroll bar).
+    pub total_matching: u64,
+    /// When the rows were sampled, in milliseconds since the Unix epoch.
+    pub sampled_at_unix_ms: u64,
+}
+
+/// Everything about one process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessDetail {
+    /// The summary row.
+    pub row: ProcessRow,
+    /// Processes it is linked to.
+    pub links: Vec<PidRef>,
+    /// Processes monitoring it.
+    pub monitored_by: Vec<PidRef>,
+    /// Processes it monitors.
+    pub monitoring: Vec<PidRef>,
+    /// Its supervisors, nearest first (names where registered).
+    pub supervisor_path: Vec<PidRef>,
+    /// The first queued messages rendered with `Debug`, oldest first.
+    pub mailbox_head: Vec<String>,
+    /// The processes that sent most of its recent messages, with their
+    /// share in percent, when the agent tracks them.
+    pub top_senders: Vec<(PidRef, u8)>,
+    /// Handling time percentiles of its behaviour on its node.
+    pub handling_time: Option<crate::metrics::Percentiles>,
+    /// When it was spawned, in milliseconds since the Unix epoch.
+    pub spawned_at_unix_ms: u64,
+    /// Whether it traps exits.
+    pub trap_exit: bool,
+}
+
+/// One node of a supervision tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeNode {
+    /// The process.
+    pub pid: PidRef,
+    /// Its registered name.
+    pub name: Option<String>,
+    /// Behaviour or type name.
+    pub behaviour: String,
+    /// Whether it is a supervisor.
+    pub supervisor: bool,
+    /// Its children, in start order.
+    pub children: Vec<TreeNode>,
+}
+
+/// The supervision trees of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisionTree {
+    /// The node.
+    pub node: String,
+    /// Its top-level supervisors.
+    pub roots: Vec<TreeNode>,
+}

@@ -1,0 +1,75 @@
+//! The opening exchange and protocol errors.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+/// The oldest client version an agent of this crate still answers.
+pub const MIN_VERSION: u32 = 1;
+
+/// Opens a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The client's protocol version.
+    pub version: u32,
+    /// The client's name and version, for the agent's logs (for example
+    /// `clustertop 0.1.0`).
+    pub client: String,
+}
+
+/// The agent's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloReply {
+    /// The protocol version the session uses.
+    pub version: u32,
+    /// The entry node's name.
+    pub node: String,
+    /// The agent's software version.
+    pub agent_version: String,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ProtoError {
+    /// The client speaks a version the agent does not.
+    #[error("protocol version {client} is not supported (this agent speaks {min} to {max})")]
+    UnsupportedVersion {
+        /// The client's version.
+        client: u32,
+        /// The oldest version the agent speaks.
+        min: u32,
+        /// The newest version the agent speaks.
+        max: u32,
+    },
+    /// A request came before [`Hello`].
+    #[error("the session must begin with Hello")]
+    NoHello,
+    /// The node is not part of the cluster.
+    #[error("no node named {0:?}")]
+    NoSuchNode(String),
+    /// The process does not exist (any more).
+    #[error("no such process")]
+    NoSuchProcess,
+    /// The node did not answer in time.
+    #[error("node {0:?} did not answer in time")]
+    NodeTimeout(String),
+    /// Anything else, as text.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The version a session with a client speaking `client` uses.
+///
+/// # Errors
+/// [`ProtoError::UnsupportedVersion`] outside `MIN_VERSION..=VERSION`.
+pub fn negotiate(client: u32) -> Result<u32, ProtoError> {
+    if (MIN_VERSION..=VERSION).contains(&client) {
+        Ok(client)
+    } else {
+        Err(ProtoError::UnsupportedVersion {
+            client,
+            min: MIN_VERSION,
+            max: VERSION,
+        })
+    }
+}

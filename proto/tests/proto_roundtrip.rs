@@ -1,0 +1,268 @@
+//! Every request and response survives the wire (postcard, as the runtime
+//! sends it, and JSON, as `clustertop snapshot --json` prints it), version
+//! negotiation refuses what it must, and log filters match what they say.
+
+use clustertop_proto::*;
+
+fn pid(node: &str, serial: u64) -> PidRef {
+    PidRef {
+        node: node.into(),
+        serial,
+        creation: 7,
+    }
+}
+
+fn row() -> ProcessRow {
+    ProcessRow {
+        pid: pid("b@host", 311),
+        name: Some("chat_store".into()),
+        behaviour: "ChatStore".into(),
+        system: false,
+        status: ProcessStatus::Running,
+        mailbox_len: 48_211,
+        mailbox_growth_per_s: 1_200,
+        oldest_message_age_us: Some(41_200_000),
+        received_total: 9_200_000,
+        handled_total: 9_100_000,
+        sent_total: 12,
+        busy_us_total: 7_000_000_000,
+        warnings: 1,
+    }
+}
+
+fn node(name: &str) -> NodeSummary {
+    NodeSummary {
+        name: name.into(),
+        status: NodeStatus::Up,
+        sampled_at_unix_ms: 1_764_000_000_000,
+        uptime_ms: 7_980_000,
+        processes: 4_102,
+        messages_in_total: 1 << 40,
+        messages_out_total: 1 << 39,
+        rss_bytes: 212 << 20,
+        cpu_time_us_total: 9_000_000,
+        cpus: 2,
+        dead_letters_total: 3,
+        crashes_total: 1,
+        version: "0.1.0".into(),
+    }
+}
+
+fn percentiles() -> Percentiles {
+    Percentiles {
+        count: 1000,
+        p50_us: 900,
+        p90_us: 2000,
+        p99_us: 4100,
+        max_us: 9000,
+    }
+}
+
+fn record() -> LogRecord {
+    LogRecord {
+        at_unix_us: 1_764_000_000_000_000,
+        node: "b@host".into(),
+        level: LogLevel::Warn,
+        target: "app::chat".into(),
+        pid: Some(pid("b@host", 311)),
+        process: Some("chat_store".into()),
+        message: "slow handle_cast 12.4ms".into(),
+        fields: vec![("room".into(), "lobby".into())],
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+    }
+}
+
+fn requests() -> Vec<Request> {
+    vec![
+        Request::Hello(Hello {
+            version: VERSION,
+            client: "clustertop 0.1.0".into(),
+        }),
+        Request::ClusterOverview,
+        Request::NodeDetail {
+            node: "a@host".into(),
+        },
+        Request::ProcessList(ProcessQuery {
+            filter: ProcessFilter {
+                node: Some("b@host".into()),
+                name_contains: Some("chat".into()),
+                min_mailbox_len: Some(1000),
+                include_system: false,
+            },
+            sort: SortKey::Default,
+            descending: true,
+            offset: 40,
+            limit: 40,
+        }),
+        Request::ProcessInfo {
+            pid: pid("b@host", 311),
+        },
+        Request::SupervisionTree {
+            node: "a@host".into(),
+        },
+        Request::Metrics { node: None },
+        Request::Warnings,
+        Request::SubscribeLogs(LogFilter::default()),
+        Request::Unsubscribe { subscription: 3 },
+    ]
+}
+
+fn responses() -> Vec<Response> {
+    let warning = Warning {
+        node: "b@host".into(),
+        pid: Some(pid("b@host", 311)),
+        kind: WarningKind::MailboxGrowing {
+            len: 48_211,
+            growth_per_s: 1_200,
+        },
+        since_unix_ms: 1_764_000_000_000,
+    };
+    let link = LinkStats {
+        peer: "b@host".into(),
+        bytes_in_total: 1,
+        bytes_out_total: 2,
+        frames_in_total: 3,
+        frames_out_total: 4,
+        queued_bytes: 0,
+        heartbeat_rtt_us: Some(80),
+        up_for_ms: 1000,
+    };
+    vec![
+        Response::Hello(HelloReply {
+            version: VERSION,
+            node: "a@host".into(),
+            agent_version: "0.1.0".into(),
+        }),
+        Response::Overview(ClusterOverview {
+            entry: "a@host".into(),
+            nodes: vec![
+                node("a@host"),
+                NodeSummary {
+                    status: NodeStatus::Down {
+                        last_seen_unix_ms: Some(1),
+                    },
+                    ..node("c@host")
+                },
+            ],
+            links: vec![link.clone()],
+            warnings: vec![warning.clone()],
+            top_processes: vec![row()],
+        }),
+        Response::Node(NodeDetail {
+            summary: node("a@host"),
+            links: vec![link],
+            scheduler_threads: 2,
+        }),
+        Response::Processes(ProcessPage {
+            rows: vec![row(), row()],
+            total_matching: 12_431,
+            sampled_at_unix_ms: 5,
+        }),
+        Response::Process(ProcessDetail {
+            row: row(),
+            links: vec![pid("a@host", 2)],
+            monitored_by: vec![],
+            monitoring: vec![pid("c@host", 9)],
+            supervisor_path: vec![pid("b@host", 3), pid("b@host", 1)],
+            mailbox_head: vec!["cast AddMessage { room: \"lobby\" }".into()],
+            top_senders: vec![(pid("a@host", 40), 62)],
+            handling_time: Some(percentiles()),
+            spawned_at_unix_ms: 9,
+            trap_exit: true,
+        }),
+        Response::Tree(SupervisionTree {
+            node: "a@host".into(),
+            roots: vec![TreeNode {
+                pid: pid("a@host", 1),
+                name: Some("app_sup".into()),
+                behaviour: "Supervisor".into(),
+                supervisor: true,
+                children: vec![TreeNode {
+                    pid: pid("a@host", 2),
+                    name: None,
+                    behaviour: "Counter".into(),
+                    supervisor: false,
+                    children: vec![],
+                }],
+            }],
+        }),
+        Response::Metrics(MetricsSnapshot {
+            sampled_at_unix_ms: 1,
+            histograms: vec![Histogram {
+                key: HistogramKey::CallRtt {
+                    node: "a@host".into(),
+                    behaviour: "Counter".into(),
+                },
+                last_10s: percentiles(),
+                last_60s: percentiles(),
+                buckets: vec![(100, 5), (1000, 50)],
+            }],
+        }),
+        Response::Warnings(vec![warning]),
+        Response::Subscribed { subscription: 3 },
+        Response::Logs {
+            subscription: 3,
+            records: vec![record()],
+            dropped_total: 0,
+        },
+        Response::Error(ProtoError::NoSuchNode("z@host".into())),
+    ]
+}
+
+#[test]
+fn every_request_and_response_roundtrips() {
+    for r in requests() {
+        let bytes = postcard::to_allocvec(&r).unwrap();
+        assert_eq!(postcard::from_bytes::<Request>(&bytes).unwrap(), r);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
+    }
+    for r in responses() {
+        let bytes = postcard::to_allocvec(&r).unwrap();
+        assert_eq!(postcard::from_bytes::<Response>(&bytes).unwrap(), r);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), r);
+    }
+}
+
+#[test]
+fn unsupported_versions_get_a_clear_error() {
+    assert_eq!(negotiate(VERSION), Ok(VERSION));
+    let err = negotiate(VERSION + 1).unwrap_err();
+    assert_eq!(
+        err,
+        ProtoError::UnsupportedVersion {
+            client: VERSION + 1,
+            min: MIN_VERSION,
+            max: VERSION
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "protocol version {} is not supported (this agent speaks {MIN_VERSION} to {VERSION})",
+            VERSION + 1
+        )
+    );
+    assert!(negotiate(0).is_err());
+}
+
+#[test]
+fn log_filters_match_what_they_say() {
+    let r = record();
+    assert!(LogFilter::default().matches(&r));
+    let f = |edit: fn(&mut LogFilter)| {
+        let mut f = LogFilter::default();
+        edit(&mut f);
+        f.matches(&r)
+    };
+    assert!(!f(|f| f.min_level = LogLevel::Error));
+    assert!(f(|f| f.target_prefix = Some("app::".into())));
+    assert!(!f(|f| f.target_prefix = Some("db".into())));
+    assert!(f(|f| f.node = Some("b@host".into())));
+    assert!(!f(|f| f.node = Some("a@host".into())));
+    assert!(f(|f| f.pid = Some(pid("b@host", 311))));
+    assert!(!f(|f| f.pid = Some(pid("b@host", 312))));
+    assert!(f(|f| f.text = Some("slow".into())));
+    assert!(!f(|f| f.text = Some("fast".into())));
+}
