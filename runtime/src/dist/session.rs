@@ -126,9 +126,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut deadline = Instant::now() + tick;
     loop {
         let next = tokio::select! {
+            biased;
             _ = peer.cancel.cancelled() => return peer.close_reason(),
             next = tokio::time::timeout_at(deadline, reader.next()) => next,
         };
+        if peer.cancel.is_cancelled() {
+            // Closed from this side: that, not what the socket saw, is why.
+            return peer.close_reason();
+        }
         if peer.is_cut() && !matches!(next, Ok(Some(Ok(_)))) {
             // Fault injection: a partitioned link sees no close either, only
             // silence until the tick runs out.
