@@ -35,5 +35,7 @@ pub use mailbox::MailboxConfig;
 pub use node::{Node, NodeConfig, NodeError, NodeStats};
 pub use panic::install_panic_hook;
 pub use pid::{Message, Pid, ProcessId};
-pub use process::{Context, ProcessKind, ProcessStatus, SpawnOptions};
+pub use process::{
+    Context, CurrentProcess, ProcessKind, ProcessStatus, SpawnOptions, current_process,
+};
 pub use signal::{Down, Exit, MonitorRef, Received};

@@ -313,6 +313,28 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&ProcessCore) -> R) -> Option<R> {
     })
 }
 
+/// The process running on this thread, as log layers and exporters see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentProcess {
+    /// Its id.
+    pub id: ProcessId,
+    /// Its registered name, if any.
+    pub name: Option<String>,
+    /// Its behaviour or type name.
+    pub behaviour: &'static str,
+}
+
+/// The process being run on this thread, if the caller is inside one (for
+/// example a log layer adding the pid to each record). Takes the process's
+/// relations lock briefly for its name.
+pub fn current_process() -> Option<CurrentProcess> {
+    with_current(|c| CurrentProcess {
+        id: c.id,
+        name: c.rel.lock().name.as_ref().map(|n| n.to_string()),
+        behaviour: c.behaviour,
+    })
+}
+
 /// The id of the process being polled on this thread, if any.
 pub(crate) fn current_id() -> Option<ProcessId> {
     with_current(|c| c.id)

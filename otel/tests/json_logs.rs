@@ -1,0 +1,88 @@
+//! JSON log lines parse and carry node, pid, process and fields. In its own
+//! test binary: it installs the global subscriber.
+
+use clustertop_otel::{LogFormat, TelemetryConfig};
+use clustertop_runtime::{Node, NodeConfig};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn lines(c: &Captured) -> Vec<Value> {
+    String::from_utf8(c.0.lock().unwrap().clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lines_carry_node_pid_process_and_fields() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _telemetry = clustertop_otel::init(TelemetryConfig {
+        node: "a@localhost".into(),
+        log_format: LogFormat::Json,
+        log_filter: Some("info".into()),
+        log_writer: Some(BoxMakeWriter::new(move || writer.clone())),
+        prometheus: None,
+    })
+    .unwrap();
+    let node = Node::start(NodeConfig::new("a@localhost")).unwrap();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = node.spawn::<(), _, _>(|_ctx| async move {
+        go_rx.await.unwrap();
+        tracing::info!(item = 4411u64, on = "b@host", "processed");
+    });
+    node.register("work_distributor", worker.id()).unwrap();
+    go_tx.send(()).unwrap();
+    worker.exited().await;
+    let crasher = node.spawn::<(), _, _>(|_ctx| async { panic!("index out of bounds") });
+    crasher.exited().await;
+    tracing::warn!(outside = true, "not in a process");
+
+    let lines = lines(&captured);
+    let processed = lines
+        .iter()
+        .find(|l| l["message"] == "processed")
+        .expect("the worker's line");
+    assert_eq!(processed["node"], "a@localhost");
+    assert_eq!(processed["level"], "INFO");
+    assert_eq!(processed["target"], "json_logs");
+    assert_eq!(processed["pid"], worker.id().to_string());
+    assert_eq!(processed["process"], "work_distributor");
+    assert_eq!(processed["fields"]["item"], 4411);
+    assert_eq!(processed["fields"]["on"], "b@host");
+    assert!(processed["timestamp"].as_str().unwrap().contains('T'));
+
+    let panicked = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("process panicked")
+        })
+        .expect("the panic as an event");
+    assert_eq!(panicked["level"], "ERROR");
+    assert_eq!(panicked["pid"], crasher.id().to_string());
+
+    let outside = lines
+        .iter()
+        .find(|l| l["message"] == "not in a process")
+        .unwrap();
+    assert!(outside.get("pid").is_none());
+    assert_eq!(outside["fields"]["outside"], true);
+}

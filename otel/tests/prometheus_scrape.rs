@@ -1,0 +1,124 @@
+//! The real Prometheus server scrapes a node's metrics endpoint, and its
+//! query API returns the runtime's series. Needs the `prometheus` binary
+//! (Debian's package, installed by `.ci/run`): under `CI=true` its absence
+//! fails the test; otherwise the test prints a skip notice.
+
+use clustertop_otel::{LogFormat, TelemetryConfig};
+use clustertop_runtime::{Node, NodeConfig};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn find_prometheus() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("prometheus"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_node_and_answers_queries() {
+    let Some(prometheus) = find_prometheus() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("prometheus is required in CI: apt-get install prometheus");
+        }
+        eprintln!(
+            "SKIP prometheus_scrapes_the_node_and_answers_queries: no prometheus binary on PATH"
+        );
+        return;
+    };
+    let metrics_port = free_port();
+    let _telemetry = clustertop_otel::init(TelemetryConfig {
+        node: "a@localhost".into(),
+        log_format: LogFormat::Human,
+        log_filter: Some("warn".into()),
+        log_writer: Some(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
+            std::io::sink,
+        )),
+        prometheus: Some(([127, 0, 0, 1], metrics_port).into()),
+    })
+    .unwrap();
+    let node = Node::start(NodeConfig::new("a@localhost")).unwrap();
+    for _ in 0..25 {
+        node.spawn::<(), _, _>(|_ctx| async {}).exited().await;
+    }
+    // The endpoint serves the runtime's series.
+    let text = http_get(metrics_port, "/metrics").expect("the metrics endpoint answers");
+    assert!(
+        text.contains("clustertop_processes_spawned_total"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: clustertop\n    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"
+        ),
+    )
+    .unwrap();
+    let web_port = free_port();
+    let _server = Server(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts"),
+    );
+    let query = "/api/v1/query?query=clustertop_processes_spawned_total";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(body) = http_get(web_port, query) {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            if let Some(series) = v["data"]["result"].as_array().and_then(|r| r.first()) {
+                assert_eq!(v["status"], "success");
+                assert_eq!(series["metric"]["node"], "a@localhost");
+                let value: f64 = series["value"][1].as_str().unwrap().parse().unwrap();
+                assert!(value >= 25.0, "spawned total {value}");
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prometheus never reported the series"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
