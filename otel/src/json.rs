@@ -86,6 +86,10 @@ where
             let name = p.name.unwrap_or_else(|| p.behaviour.to_owned());
             line.insert("process".into(), name.into());
         }
+        if let Some((trace_id, span_id)) = crate::traces::current_ids() {
+            line.insert("trace_id".into(), trace_id.into());
+            line.insert("span_id".into(), span_id.into());
+        }
         if let Some(scope) = ctx.event_scope(event) {
             let spans: Vec<Value> = scope
                 .from_root()

@@ -1,9 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 mod json;
+mod traces;
+
+pub use traces::{OtlpProtocol, TraceConfig};
 
 use std::net::SocketAddr;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -30,6 +34,11 @@ pub struct TelemetryConfig {
     pub log_writer: Option<BoxMakeWriter>,
     /// Where to serve Prometheus metrics; `None` for no endpoint.
     pub prometheus: Option<SocketAddr>,
+    /// Span export over OTLP; `None` for no traces.
+    pub traces: Option<TraceConfig>,
+    /// Which spans are exported, as a `RUST_LOG`-style filter (default:
+    /// `info` plus the runtime's per-message spans).
+    pub trace_filter: Option<String>,
 }
 
 impl std::fmt::Debug for TelemetryConfig {
@@ -55,6 +64,8 @@ impl TelemetryConfig {
             log_filter: None,
             log_writer: None,
             prometheus: Some(DEFAULT_PROMETHEUS.parse().expect("a valid address")),
+            traces: None,
+            trace_filter: None,
         }
     }
 }
@@ -71,13 +82,37 @@ pub enum TelemetryError {
     /// The metrics endpoint could not start.
     #[error("metrics endpoint: {0}")]
     Metrics(String),
+    /// The span exporter could not be built.
+    #[error("trace exporter: {0}")]
+    Traces(String),
 }
 
-/// Keeps telemetry running; flushes on drop.
+/// Keeps telemetry running; flushes and shuts the exporters down on drop.
 #[derive(Debug)]
 pub struct TelemetryGuard {
-    _private: (),
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
+
+impl TelemetryGuard {
+    /// Exports every finished span now.
+    pub fn flush(&self) {
+        if let Some(p) = &self.provider {
+            let _ = p.force_flush();
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+/// The default span filter: everything at `info`, plus the runtime's
+/// per-message `call` and `handle_*` spans.
+pub const DEFAULT_TRACE_FILTER: &str = "info,clustertop_runtime::gen_server=debug";
 
 /// Sets up logs, metrics and the panic hook for this OS process.
 ///
@@ -93,16 +128,40 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     let writer = config
         .log_writer
         .unwrap_or_else(|| BoxMakeWriter::new(std::io::stderr));
-    let registry = tracing_subscriber::registry().with(filter);
-    let installed = match config.log_format {
-        LogFormat::Human => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer))
-            .try_init(),
-        LogFormat::Json => registry
-            .with(json::JsonLayer::new(config.node.clone(), writer))
-            .try_init(),
+    let log_layer = match config.log_format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => json::JsonLayer::new(config.node.clone(), writer)
+            .with_filter(filter)
+            .boxed(),
     };
-    installed.map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+    let (provider, trace_layer) = match &config.traces {
+        None => (None, None),
+        Some(tc) => {
+            let provider = traces::provider(tc, &config.node).map_err(TelemetryError::Traces)?;
+            let trace_filter = EnvFilter::try_new(
+                config
+                    .trace_filter
+                    .as_deref()
+                    .unwrap_or(DEFAULT_TRACE_FILTER),
+            )
+            .map_err(|e| TelemetryError::Filter(e.to_string()))?;
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(traces::tracer(&provider))
+                .with_filter(trace_filter);
+            (Some(provider), Some(layer))
+        }
+    };
+    tracing_subscriber::registry()
+        .with(log_layer)
+        .with(trace_layer)
+        .try_init()
+        .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+    if provider.is_some() {
+        let _ = clustertop_runtime::trace::set_trace_propagator(Box::new(traces::OtelPropagator));
+    }
     clustertop_runtime::install_panic_hook();
     if let Some(addr) = config.prometheus {
         metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -110,5 +169,5 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
             .install()
             .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
     }
-    Ok(TelemetryGuard { _private: () })
+    Ok(TelemetryGuard { provider })
 }

@@ -38,12 +38,20 @@ async fn json_lines_carry_node_pid_process_and_fields() {
         log_filter: Some("info".into()),
         log_writer: Some(BoxMakeWriter::new(move || writer.clone())),
         prometheus: None,
+        // Spans get trace ids; nothing listens there, so none are exported.
+        traces: Some(clustertop_otel::TraceConfig {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        }),
+        trace_filter: None,
     })
     .unwrap();
     let node = Node::start(NodeConfig::new("a@localhost")).unwrap();
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = node.spawn::<(), _, _>(|_ctx| async move {
         go_rx.await.unwrap();
+        let span = tracing::info_span!("distribute");
+        let _in_span = span.enter();
         tracing::info!(item = 4411u64, on = "b@host", "processed");
     });
     node.register("work_distributor", worker.id()).unwrap();
@@ -66,6 +74,13 @@ async fn json_lines_carry_node_pid_process_and_fields() {
     assert_eq!(processed["fields"]["item"], 4411);
     assert_eq!(processed["fields"]["on"], "b@host");
     assert!(processed["timestamp"].as_str().unwrap().contains('T'));
+    let trace_id = processed["trace_id"]
+        .as_str()
+        .expect("a trace id inside a span");
+    assert_eq!(trace_id.len(), 32);
+    assert!(trace_id.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(processed["span_id"].as_str().unwrap().len(), 16);
+    assert_eq!(processed["spans"], serde_json::json!(["distribute"]));
 
     let panicked = lines
         .iter()
@@ -84,5 +99,6 @@ async fn json_lines_carry_node_pid_process_and_fields() {
         .find(|l| l["message"] == "not in a process")
         .unwrap();
     assert!(outside.get("pid").is_none());
+    assert!(outside.get("trace_id").is_none());
     assert_eq!(outside["fields"]["outside"], true);
 }

@@ -421,6 +421,22 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
     /// [`CallError::Timeout`] if no reply arrives in time (a late reply is
     /// dropped).
     pub async fn call(&self, request: S::Call, timeout: Duration) -> Result<S::Reply, CallError> {
+        // The client side of the call: sent inside this span, so the
+        // server's handling span is its child, locally and across nodes.
+        let span = tracing::debug_span!(
+            "call",
+            to = %self.id(),
+            node = self.node_name(),
+            behaviour = short_type_name::<S>()
+        );
+        self.call_in_span(request, timeout).instrument(span).await
+    }
+
+    async fn call_in_span(
+        &self,
+        request: S::Call,
+        timeout: Duration,
+    ) -> Result<S::Reply, CallError> {
         let started = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + timeout;
         let (tx, rx) = oneshot::channel();
@@ -591,12 +607,15 @@ async fn run<S: GenServer>(
     let _ = started.send(Ok(()));
     let behaviour = sctx.ctx.behaviour();
     let id = sctx.id();
+    let node_name = sctx.node().name().to_owned();
+    let node_name = node_name.as_str();
     loop {
         let received = sctx.ctx.recv().await;
         let parent_ctx = sctx.ctx.trace_context();
         let flow = match received {
             Received::Msg(ServerMsg(Inner::Call(request, reply))) => {
-                let span = tracing::debug_span!("handle_call", pid = %id, behaviour);
+                let span =
+                    tracing::debug_span!("handle_call", pid = %id, node = node_name, behaviour);
                 link_span(&span, parent_ctx.as_ref());
                 sctx.reply = Some(reply);
                 let result = state.handle_call(request, &mut sctx).instrument(span).await;
@@ -618,7 +637,8 @@ async fn run<S: GenServer>(
                 }
             }
             Received::Msg(ServerMsg(Inner::Cast(msg))) => {
-                let span = tracing::debug_span!("handle_cast", pid = %id, behaviour);
+                let span =
+                    tracing::debug_span!("handle_cast", pid = %id, node = node_name, behaviour);
                 link_span(&span, parent_ctx.as_ref());
                 state.handle_cast(msg, &mut sctx).instrument(span).await
             }
@@ -632,7 +652,8 @@ async fn run<S: GenServer>(
                     Received::Node(n) => Info::Node(n),
                     Received::Msg(_) => unreachable!("calls, casts and stops are matched above"),
                 };
-                let span = tracing::debug_span!("handle_info", pid = %id, behaviour);
+                let span =
+                    tracing::debug_span!("handle_info", pid = %id, node = node_name, behaviour);
                 link_span(&span, parent_ctx.as_ref());
                 state.handle_info(info, &mut sctx).instrument(span).await
             }
