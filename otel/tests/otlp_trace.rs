@@ -2,10 +2,9 @@
 //! with the right parent/child links. The receiver is built in the test on
 //! the official OpenTelemetry protobuf types, served with tonic.
 
+mod support;
+
 use clustertop_otel::{LogFormat, OtlpProtocol, TelemetryConfig, TraceConfig};
-use clustertop_runtime::dist::DistConfig;
-use clustertop_runtime::gen_server::{self, ServerMsg, ServerOptions};
-use clustertop_runtime::{CallResult, ExitReason, GenServer, Node, NodeConfig, ServerContext};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -16,7 +15,6 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::Instrument;
 
 #[derive(Clone, Default)]
 struct Receiver(Arc<Mutex<Vec<Span>>>);
@@ -47,55 +45,6 @@ fn attr(span: &Span, key: &str) -> Option<String> {
             Value::StringValue(s) => Some(s.clone()),
             _ => None,
         })
-}
-
-/// The last hop: answers with its node's name length.
-struct Leaf;
-
-impl GenServer for Leaf {
-    type Args = ();
-    type Call = u64;
-    type Reply = u64;
-    type Cast = ();
-    type Info = ();
-
-    async fn init(_: (), ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
-        ctx.enable_remote();
-        Ok(Leaf)
-    }
-
-    async fn handle_call(&mut self, v: u64, _ctx: &mut ServerContext<Self>) -> CallResult<u64> {
-        CallResult::Reply(v + 1)
-    }
-}
-
-/// The middle hop: calls the leaf on node c.
-struct Middle;
-
-impl GenServer for Middle {
-    type Args = ();
-    type Call = u64;
-    type Reply = u64;
-    type Cast = ();
-    type Info = ();
-
-    async fn init(_: (), ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
-        ctx.enable_remote();
-        Ok(Middle)
-    }
-
-    async fn handle_call(&mut self, v: u64, ctx: &mut ServerContext<Self>) -> CallResult<u64> {
-        let leaf = ctx
-            .node()
-            .named_on::<ServerMsg<Leaf>>("c@localhost", "leaf")
-            .unwrap();
-        CallResult::Reply(leaf.call(v * 10, Duration::from_secs(5)).await.unwrap())
-    }
-}
-
-fn node(name: &str) -> Node {
-    let dist = DistConfig::listen("127.0.0.1:0".parse().unwrap()).cookie("otlp");
-    Node::start(NodeConfig::new(name).dist(dist)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,35 +79,7 @@ async fn a_call_across_three_nodes_is_one_trace() {
     })
     .unwrap();
 
-    let (a, b, c) = (
-        node("a@localhost"),
-        node("b@localhost"),
-        node("c@localhost"),
-    );
-    b.connect(&a.listen_addr().unwrap().to_string())
-        .await
-        .unwrap();
-    c.connect(&a.listen_addr().unwrap().to_string())
-        .await
-        .unwrap();
-    while a.nodes().len() < 2 || b.nodes().len() < 2 || c.nodes().len() < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    gen_server::start::<Leaf>(&c, (), ServerOptions::new().name("leaf"))
-        .await
-        .unwrap();
-    gen_server::start::<Middle>(&b, (), ServerOptions::new().name("middle"))
-        .await
-        .unwrap();
-    let middle = a
-        .named_on::<ServerMsg<Middle>>("b@localhost", "middle")
-        .unwrap();
-    let answer = middle
-        .call(4, Duration::from_secs(5))
-        .instrument(tracing::info_span!("request", node = "a@localhost"))
-        .await
-        .unwrap();
-    assert_eq!(answer, 41);
+    let _nodes = support::call_across_three_nodes().await;
 
     telemetry.flush();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

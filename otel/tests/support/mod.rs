@@ -1,0 +1,92 @@
+//! Shared by the trace tests: three nodes and a call that crosses them.
+#![allow(dead_code, unreachable_pub)]
+
+use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::gen_server::{self, ServerMsg, ServerOptions};
+use clustertop_runtime::{CallResult, ExitReason, GenServer, Node, NodeConfig, ServerContext};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The last hop: answers with its node's name length.
+pub struct Leaf;
+
+impl GenServer for Leaf {
+    type Args = ();
+    type Call = u64;
+    type Reply = u64;
+    type Cast = ();
+    type Info = ();
+
+    async fn init(_: (), ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+        ctx.enable_remote();
+        Ok(Leaf)
+    }
+
+    async fn handle_call(&mut self, v: u64, _ctx: &mut ServerContext<Self>) -> CallResult<u64> {
+        CallResult::Reply(v + 1)
+    }
+}
+
+/// The middle hop: calls the leaf on node c.
+pub struct Middle;
+
+impl GenServer for Middle {
+    type Args = ();
+    type Call = u64;
+    type Reply = u64;
+    type Cast = ();
+    type Info = ();
+
+    async fn init(_: (), ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+        ctx.enable_remote();
+        Ok(Middle)
+    }
+
+    async fn handle_call(&mut self, v: u64, ctx: &mut ServerContext<Self>) -> CallResult<u64> {
+        let leaf = ctx
+            .node()
+            .named_on::<ServerMsg<Leaf>>("c@localhost", "leaf")
+            .unwrap();
+        CallResult::Reply(leaf.call(v * 10, Duration::from_secs(5)).await.unwrap())
+    }
+}
+
+pub fn node(name: &str) -> Node {
+    let dist = DistConfig::listen("127.0.0.1:0".parse().unwrap()).cookie("otlp");
+    Node::start(NodeConfig::new(name).dist(dist)).unwrap()
+}
+
+/// Starts nodes a, b, c, a leaf server on c and a middle server on b, and
+/// makes a call from a (inside a `request` span) through b to c.
+pub async fn call_across_three_nodes() -> (Node, Node, Node) {
+    let (a, b, c) = (
+        node("a@localhost"),
+        node("b@localhost"),
+        node("c@localhost"),
+    );
+    b.connect(&a.listen_addr().unwrap().to_string())
+        .await
+        .unwrap();
+    c.connect(&a.listen_addr().unwrap().to_string())
+        .await
+        .unwrap();
+    while a.nodes().len() < 2 || b.nodes().len() < 2 || c.nodes().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gen_server::start::<Leaf>(&c, (), ServerOptions::new().name("leaf"))
+        .await
+        .unwrap();
+    gen_server::start::<Middle>(&b, (), ServerOptions::new().name("middle"))
+        .await
+        .unwrap();
+    let middle = a
+        .named_on::<ServerMsg<Middle>>("b@localhost", "middle")
+        .unwrap();
+    let answer = middle
+        .call(4, Duration::from_secs(5))
+        .instrument(tracing::info_span!("request", node = "a@localhost"))
+        .await
+        .unwrap();
+    assert_eq!(answer, 41);
+    (a, b, c)
+}
