@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod json;
+pub mod telemetry;
 mod traces;
 
 pub use traces::{OtlpProtocol, TraceConfig};
