@@ -7,52 +7,20 @@
 mod support;
 
 use clustertop_otel::{LogFormat, OtlpProtocol, TelemetryConfig, TraceConfig};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn find_jaeger() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("JAEGER_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("jaeger"))
-            .find(|p| p.is_file())
-    })
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jaeger_holds_one_trace_with_spans_from_three_nodes() {
-    let Some(jaeger) = find_jaeger() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("jaeger is required in CI: .ci/run builds it (set JAEGER_BIN)");
-        }
-        eprintln!("SKIP jaeger_holds_one_trace_with_spans_from_three_nodes: no jaeger binary");
+    let Some(jaeger) = support::require(
+        support::find_binary("jaeger", "JAEGER_BIN"),
+        "jaeger_holds_one_trace_with_spans_from_three_nodes",
+        "a jaeger binary (JAEGER_BIN; .ci/run builds it)",
+    ) else {
         return;
     };
     // Jaeger's all-in-one defaults: OTLP gRPC on 4317, query API on 16686.
-    let _jaeger = Server(
+    let _jaeger = support::Server(
         Command::new(jaeger)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -60,7 +28,7 @@ async fn jaeger_holds_one_trace_with_spans_from_three_nodes() {
             .expect("jaeger starts"),
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while http_get(16686, "/api/services").is_none() {
+    while support::http_get(16686, "/api/services").is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "jaeger did not come up"
@@ -90,7 +58,7 @@ async fn jaeger_holds_one_trace_with_spans_from_three_nodes() {
 
     let query = format!("/api/traces?service={service}&limit=20");
     loop {
-        if let Some(body) = http_get(16686, &query) {
+        if let Some(body) = support::http_get(16686, &query) {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let traces = v["data"].as_array().cloned().unwrap_or_default();
             let span_count: usize = traces

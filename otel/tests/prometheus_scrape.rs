@@ -5,19 +5,10 @@
 
 use clustertop_otel::{LogFormat, TelemetryConfig};
 use clustertop_runtime::{Node, NodeConfig};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod support;
 
-fn find_prometheus() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("prometheus"))
-            .find(|p| p.is_file())
-    })
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -27,33 +18,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_node_and_answers_queries() {
-    let Some(prometheus) = find_prometheus() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("prometheus is required in CI: apt-get install prometheus");
-        }
-        eprintln!(
-            "SKIP prometheus_scrapes_the_node_and_answers_queries: no prometheus binary on PATH"
-        );
+    let Some(prometheus) = support::require(
+        support::find_binary("prometheus", "PROMETHEUS_BIN"),
+        "prometheus_scrapes_the_node_and_answers_queries",
+        "prometheus (apt-get install prometheus)",
+    ) else {
         return;
     };
     let metrics_port = free_port();
@@ -74,7 +45,7 @@ async fn prometheus_scrapes_the_node_and_answers_queries() {
         node.spawn::<(), _, _>(|_ctx| async {}).exited().await;
     }
     // The endpoint serves the runtime's series.
-    let text = http_get(metrics_port, "/metrics").expect("the metrics endpoint answers");
+    let text = support::http_get(metrics_port, "/metrics").expect("the metrics endpoint answers");
     assert!(
         text.contains("clustertop_processes_spawned_total"),
         "{text}"
@@ -90,7 +61,7 @@ async fn prometheus_scrapes_the_node_and_answers_queries() {
     )
     .unwrap();
     let web_port = free_port();
-    let _server = Server(
+    let _server = support::Server(
         Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -107,7 +78,7 @@ async fn prometheus_scrapes_the_node_and_answers_queries() {
     let query = "/api/v1/query?query=clustertop_processes_spawned_total";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(body) = http_get(web_port, query) {
+        if let Some(body) = support::http_get(web_port, query) {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             if let Some(series) = v["data"]["result"].as_array().and_then(|r| r.first()) {
                 assert_eq!(v["status"], "success");
