@@ -54,6 +54,33 @@ impl Drop for OsNode {
     }
 }
 
+type Fired = (&'static str, clustertop_runtime::ProcessId, ExitReason);
+
+/// The next two signals are a DOWN and an EXIT about `pid`, both with
+/// reason `noconnection`.
+async fn expect_noconnection(
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<Fired>,
+    pid: clustertop_runtime::ProcessId,
+) {
+    let mut fired = Vec::new();
+    for _ in 0..2 {
+        fired.push(
+            tokio::time::timeout(LIMIT, seen.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    fired.sort_by_key(|f| f.0);
+    assert_eq!(
+        fired,
+        [
+            ("DOWN", pid, ExitReason::NoConnection),
+            ("EXIT", pid, ExitReason::NoConnection)
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_os_processes_mesh_talk_and_detect_a_kill() {
     let tick = Duration::from_millis(600);
@@ -143,24 +170,7 @@ async fn three_os_processes_mesh_talk_and_detect_a_kill() {
         "{reason:?}"
     );
     assert_eq!(me.nodes(), ["os1@localhost"]);
-    let mut fired = vec![
-        tokio::time::timeout(LIMIT, seen.recv())
-            .await
-            .unwrap()
-            .unwrap(),
-        tokio::time::timeout(LIMIT, seen.recv())
-            .await
-            .unwrap()
-            .unwrap(),
-    ];
-    fired.sort_by_key(|f| f.0);
-    assert_eq!(
-        fired,
-        [
-            ("DOWN", sleepers[1], ExitReason::NoConnection),
-            ("EXIT", sleepers[1], ExitReason::NoConnection)
-        ]
-    );
+    expect_noconnection(&mut seen, sleepers[1]).await;
 
     // Freeze os1 (SIGSTOP): its socket stays open but heartbeats stop, so
     // it is declared down within two ticks.
@@ -177,23 +187,6 @@ async fn three_os_processes_mesh_talk_and_detect_a_kill() {
         "a frozen node was declared down after {:?}, more than 2 ticks",
         started.elapsed()
     );
-    let mut fired = vec![
-        tokio::time::timeout(LIMIT, seen.recv())
-            .await
-            .unwrap()
-            .unwrap(),
-        tokio::time::timeout(LIMIT, seen.recv())
-            .await
-            .unwrap()
-            .unwrap(),
-    ];
-    fired.sort_by_key(|f| f.0);
-    assert_eq!(
-        fired,
-        [
-            ("DOWN", sleepers[0], ExitReason::NoConnection),
-            ("EXIT", sleepers[0], ExitReason::NoConnection)
-        ]
-    );
+    expect_noconnection(&mut seen, sleepers[0]).await;
     assert!(me.nodes().is_empty());
 }
