@@ -2,9 +2,7 @@
 //! rate and idle memory.
 
 use crate::report::Sample;
-use clustertop_runtime::{
-    CallResult, ExitReason, GenServer, Node, NodeConfig, Pid, Received, ServerContext,
-};
+use clustertop_runtime::{ExitReason, GenServer, Node, NodeConfig, Pid, Received};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -130,29 +128,11 @@ pub(crate) async fn ring(quick: bool) -> Vec<Sample> {
     out
 }
 
-struct Echo;
-
-impl GenServer for Echo {
-    type Args = ();
-    type Call = u64;
-    type Reply = u64;
-    type Cast = ();
-    type Info = ();
-
-    async fn init(_: (), _ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
-        Ok(Echo)
-    }
-
-    async fn handle_call(&mut self, v: u64, _ctx: &mut ServerContext<Self>) -> CallResult<u64> {
-        CallResult::Reply(v)
-    }
-}
-
 /// Sequential calls from a client process to a GenServer.
 pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
     let n: u64 = if quick { 20_000 } else { 200_000 };
     let node = node();
-    let server = Echo::start(&node, ()).await.unwrap();
+    let server = crate::remote::Echo::start(&node, ()).await.unwrap();
     let (tx, rx) = oneshot::channel();
     node.spawn::<(), _, _>(move |_ctx| async move {
         let mut h = crate::report::rtt_histogram();

@@ -147,8 +147,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(None) => return NodeDownReason::ConnectionClosed,
             Ok(Some(Err(e))) if is_oversized(&e) => {
                 // The length prefix exceeds the frame limit.
-                dist.count_decode_error(&peer.info.name, peer.addr, &e.to_string());
-                return NodeDownReason::ProtocolError(e.to_string());
+                return protocol_error(dist, peer, &e);
             }
             Ok(Some(Err(e))) => return NodeDownReason::Io(e.to_string()),
             Ok(Some(Ok(body))) => body,
@@ -168,16 +167,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 continue;
             }
             Some(Err(e)) => {
-                dist.count_decode_error(&peer.info.name, peer.addr, &e.to_string());
-                return NodeDownReason::ProtocolError(e.to_string());
+                return protocol_error(dist, peer, &e);
             }
             None => {}
         }
         let frame = match codec::decode(&body) {
             Ok(frame) => frame,
             Err(e) => {
-                dist.count_decode_error(&peer.info.name, peer.addr, &e.to_string());
-                return NodeDownReason::ProtocolError(e.to_string());
+                return protocol_error(dist, peer, &e);
             }
         };
         match frame {
@@ -227,8 +224,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     "{} frame after the handshake",
                     super::handshake::frame_kind(&other)
                 ));
-                dist.count_decode_error(&peer.info.name, peer.addr, &e.to_string());
-                return NodeDownReason::ProtocolError(e.to_string());
+                return protocol_error(dist, peer, &e);
             }
         }
     }
@@ -272,6 +268,13 @@ fn deliver_message(
         Target::Pid { serial, creation } => format!("<0.{serial}.{creation}>"),
         Target::Name(name) => format!("{name:?}"),
     });
+}
+
+/// Counts and logs a frame that breaks the protocol; the reason to close.
+fn protocol_error(dist: &Dist, peer: &Peer, e: &dyn std::fmt::Display) -> NodeDownReason {
+    let e = e.to_string();
+    dist.count_decode_error(&peer.info.name, peer.addr, &e);
+    NodeDownReason::ProtocolError(e)
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
