@@ -609,8 +609,15 @@ async fn run<S: GenServer>(
     let id = sctx.id();
     let node_name = sctx.node().name().to_owned();
     let node_name = node_name.as_str();
+    let latency = sctx.node().latency_for(behaviour);
+    let clock = *sctx.node().clock();
     loop {
         let received = sctx.ctx.recv().await;
+        let t0 = clock.now_ns();
+        latency
+            .queue_wait
+            .record(t0.saturating_sub(sctx.ctx.last_enqueued_at()));
+        sctx.ctx.set_handling_since(t0.max(1));
         let parent_ctx = sctx.ctx.trace_context();
         let flow = match received {
             Received::Msg(ServerMsg(Inner::Call(request, reply))) => {
@@ -658,6 +665,8 @@ async fn run<S: GenServer>(
                 state.handle_info(info, &mut sctx).instrument(span).await
             }
         };
+        sctx.ctx.set_handling_since(0);
+        latency.handling.record(clock.now_ns().saturating_sub(t0));
         if let Flow::Stop(reason) = flow {
             state.terminate(&reason, &mut sctx).await;
             return reason;

@@ -45,6 +45,9 @@ pub struct ProcessInfo {
     pub spawned_at: Duration,
     /// Time since it last ran.
     pub idle_for: Duration,
+    /// How long its current handler (a GenServer callback) has been
+    /// running, awaits included; `None` between handlers.
+    pub handling_for: Option<Duration>,
     /// The process that spawned it.
     pub parent: Option<ProcessId>,
     /// Its supervisor, if it was started by one.
@@ -114,6 +117,26 @@ impl ProcessRef<'_> {
     pub fn behaviour(&self) -> &'static str {
         self.p.core().behaviour
     }
+    /// Messages sent since spawn.
+    pub fn sent(&self) -> u64 {
+        self.p.core().stats.sent.load(Relaxed)
+    }
+    /// How long the oldest queued message has waited (peeks the mailbox
+    /// head only when the mailbox is not empty).
+    pub fn oldest_message_age(&self) -> Option<Duration> {
+        if self.p.mailbox_len() == 0 {
+            return None;
+        }
+        self.p.oldest_at().map(|at| self.node.clock().since(at))
+    }
+    /// How long its current handler has been running; `None` between
+    /// handlers.
+    pub fn handling_for(&self) -> Option<Duration> {
+        match self.p.core().stats.handling_since.load(Relaxed) {
+            0 => None,
+            since => Some(self.node.clock().since(since)),
+        }
+    }
     /// Cumulative busy time.
     pub fn busy(&self) -> Duration {
         busy(self.p, self.node)
@@ -127,7 +150,7 @@ impl ProcessRef<'_> {
 fn busy(p: &dyn ProcessDyn, node: &Node) -> Duration {
     let s = &p.core().stats;
     let mut ns = s.busy_ns.load(Relaxed);
-    if status_from(s.status.load(Relaxed)) == ProcessStatus::Running {
+    if status_from(p.core().status.load(Relaxed)) == ProcessStatus::Running {
         ns += node
             .clock()
             .now_ns()
@@ -148,7 +171,7 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         id: core.id,
         name,
         behaviour: core.behaviour,
-        status: status_from(s.status.load(Relaxed)),
+        status: status_from(core.status.load(Relaxed)),
         kind: core.kind,
         system: core.system,
         mailbox_len: p.mailbox_len(),
@@ -159,6 +182,10 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         busy: busy(p, node),
         spawned_at: Duration::from_nanos(core.spawned_at),
         idle_for: clock.since(s.last_active.load(Relaxed)),
+        handling_for: match s.handling_since.load(Relaxed) {
+            0 => None,
+            since => Some(clock.since(since)),
+        },
         parent: core.parent(),
         supervisor: if core.supervised { core.parent() } else { None },
         links,
@@ -183,6 +210,16 @@ pub struct SupervisionNode {
 }
 
 impl Node {
+    /// The id of this node's process numbered `serial` (alive or not), for
+    /// observers that keep serials.
+    pub fn local_process_id(&self, serial: u64) -> ProcessId {
+        ProcessId {
+            node: 0,
+            serial,
+            creation: self.creation(),
+        }
+    }
+
     /// Number of live processes (O(shards)).
     pub fn process_count(&self) -> usize {
         self.table().len()
@@ -222,6 +259,24 @@ impl Node {
             mailbox_head: p.peek(peek, 256),
             message_type: p.message_type(),
         })
+    }
+
+    /// Who sent the first `n` queued messages of `pid`: each sender with
+    /// its count, most first (messages sent from outside any process are
+    /// left out). `None` if `pid` is not alive. Holds the mailbox's locks
+    /// while it reads `n` envelopes, so keep `n` modest.
+    pub fn mailbox_senders(&self, pid: ProcessId, n: usize) -> Option<Vec<(ProcessId, usize)>> {
+        let p = self.lookup(pid)?;
+        let mut counts: std::collections::HashMap<ProcessId, usize> =
+            std::collections::HashMap::new();
+        for from in p.peek_senders(n) {
+            if from != ProcessId::NONE {
+                *counts.entry(from).or_default() += 1;
+            }
+        }
+        let mut out: Vec<_> = counts.into_iter().collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Some(out)
     }
 
     /// The supervision trees of this node: every supervisor that is not

@@ -9,6 +9,7 @@ mod exit;
 pub mod fuzzing;
 pub mod gen_server;
 mod introspect;
+pub mod latency;
 mod mailbox;
 mod node;
 mod panic;

@@ -20,10 +20,12 @@ use crate::dist::handshake::LocalInfo;
 use crate::dist::{Dist, DistConfig};
 use crate::error::LookupError;
 use crate::exit::{ExitReason, IntoExitReason};
+use crate::latency::BehaviourLatency;
 use crate::pid::{Message, Pid, ProcessId};
 use crate::process::{self, Context, ProcessDyn, ProcessShared, SpawnOptions};
 use crate::registry::Registry;
 use crate::signal::MonitorRef;
+use crate::supervisor::SupervisorStats;
 use crate::table::ProcessTable;
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -125,6 +127,8 @@ struct Instruments {
     dead_letters: metrics::Counter,
     processes: metrics::Gauge,
     calls: RwLock<HashMap<&'static str, metrics::Histogram>>,
+    latency: RwLock<HashMap<&'static str, Arc<BehaviourLatency>>>,
+    supervisors: parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>>,
 }
 
 impl Instruments {
@@ -142,6 +146,8 @@ impl Instruments {
             dead_letters: metrics::counter!("clustertop_dead_letters_total", "node" => node.to_string()),
             processes: metrics::gauge!("clustertop_processes", "node" => node.to_string()),
             calls: RwLock::new(HashMap::new()),
+            latency: RwLock::new(HashMap::new()),
+            supervisors: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 }
@@ -362,7 +368,8 @@ impl Node {
         &self.inner.clock
     }
 
-    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+    /// The tokio runtime the node's processes run on.
+    pub fn handle(&self) -> &tokio::runtime::Handle {
         &self.inner.handle
     }
 
@@ -422,6 +429,9 @@ impl Node {
     }
 
     pub(crate) fn record_call(&self, behaviour: &'static str, elapsed: Duration) {
+        self.latency_for(behaviour)
+            .call_rtt
+            .record(elapsed.as_nanos() as u64);
         let inst = &self.inner.instruments;
         if let Some(h) = inst.calls.read().get(behaviour) {
             h.record(elapsed.as_secs_f64());
@@ -434,6 +444,49 @@ impl Node {
         );
         h.record(elapsed.as_secs_f64());
         inst.calls.write().insert(behaviour, h);
+    }
+}
+
+impl Node {
+    /// The latency histograms of `behaviour`, created on first use.
+    pub(crate) fn latency_for(&self, behaviour: &'static str) -> Arc<BehaviourLatency> {
+        let map = &self.inner.instruments.latency;
+        if let Some(l) = map.read().get(behaviour) {
+            return l.clone();
+        }
+        map.write()
+            .entry(behaviour)
+            .or_insert_with(|| BehaviourLatency::new(behaviour))
+            .clone()
+    }
+
+    pub(crate) fn supervisor_table(
+        &self,
+    ) -> &parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>> {
+        &self.inner.instruments.supervisors
+    }
+
+    /// Restart figures of every live supervisor, sorted by id.
+    pub fn supervisors(&self) -> Vec<Arc<SupervisorStats>> {
+        let mut all: Vec<_> = self.supervisor_table().lock().values().cloned().collect();
+        all.sort_by_key(|s| s.id);
+        all
+    }
+
+    /// The latency histograms of every behaviour that has run a GenServer
+    /// or been called on this node, sorted by behaviour (see
+    /// [`crate::latency`]).
+    pub fn latencies(&self) -> Vec<Arc<BehaviourLatency>> {
+        let mut all: Vec<_> = self
+            .inner
+            .instruments
+            .latency
+            .read()
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|l| l.behaviour);
+        all
     }
 }
 

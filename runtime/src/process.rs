@@ -123,11 +123,13 @@ impl SpawnOptions {
 /// task), so updates are relaxed load + store, never a locked RMW.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    pub(crate) status: AtomicU8,
     pub(crate) sent: AtomicU64,
     pub(crate) handled: AtomicU64,
     pub(crate) busy_ns: AtomicU64,
     pub(crate) last_active: AtomicU64,
+    /// When the current handler (a GenServer callback) began, ns on the
+    /// node clock; 0 between handlers.
+    pub(crate) handling_since: AtomicU64,
 }
 
 #[inline]
@@ -161,6 +163,9 @@ pub(crate) struct ProcessCore {
     /// Set when the parent was a supervisor.
     pub(crate) supervised: bool,
     pub(crate) spawned_at: u64,
+    /// Waiting, running or exiting (kept beside the flags below rather
+    /// than in [`Stats`], so it takes no padded word of its own).
+    pub(crate) status: AtomicU8,
     pub(crate) stats: Stats,
     pub(crate) trap_exit: AtomicBool,
     pub(crate) killed: AtomicBool,
@@ -173,7 +178,7 @@ pub(crate) struct ProcessCore {
 impl ProcessCore {
     /// Whether the exit path has started.
     pub(crate) fn has_exited(&self) -> bool {
-        self.stats.status.load(Relaxed) == STATUS_EXITING
+        self.status.load(Relaxed) == STATUS_EXITING
     }
 
     /// The exit reason, once the process has exited.
@@ -217,6 +222,7 @@ pub(crate) trait ProcessDyn: Send + Sync + 'static {
     fn received(&self) -> u64;
     fn oldest_at(&self) -> Option<u64>;
     fn peek(&self, n: usize, max_chars: usize) -> Vec<String>;
+    fn peek_senders(&self, n: usize) -> Vec<ProcessId>;
     fn push_system(&self, msg: SystemMsg) -> bool;
     fn deliver_remote(
         &self,
@@ -256,6 +262,11 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
             }
             out.push(s);
         });
+        out
+    }
+    fn peek_senders(&self, n: usize) -> Vec<ProcessId> {
+        let mut out = Vec::with_capacity(n.min(1024));
+        self.mailbox.peek_with(n, |env| out.push(env.from));
         out
     }
     fn push_system(&self, msg: SystemMsg) -> bool {
@@ -322,6 +333,10 @@ pub struct CurrentProcess {
     pub name: Option<String>,
     /// Its behaviour or type name.
     pub behaviour: &'static str,
+    /// Whether it is a system process.
+    pub system: bool,
+    /// The name of its node.
+    pub node: String,
 }
 
 /// The process being run on this thread, if the caller is inside one (for
@@ -332,6 +347,8 @@ pub fn current_process() -> Option<CurrentProcess> {
         id: c.id,
         name: c.rel.lock().name.as_ref().map(|n| n.to_string()),
         behaviour: c.behaviour,
+        system: c.system,
+        node: c.node.name().to_owned(),
     })
 }
 
@@ -377,6 +394,7 @@ where
             parent: parent.unwrap_or(ProcessId::NONE),
             supervised: parent_kind == ProcessKind::Supervisor,
             spawned_at: now,
+            status: AtomicU8::new(STATUS_WAITING),
             stats: Stats::default(),
             trap_exit: AtomicBool::new(false),
             killed: AtomicBool::new(false),
@@ -453,7 +471,7 @@ where
         }
         let clock = core.node.clock();
         let t0 = clock.now_ns();
-        core.stats.status.store(STATUS_RUNNING, Relaxed);
+        core.status.store(STATUS_RUNNING, Relaxed);
         core.stats.last_active.store(t0, Relaxed);
         let prev = CURRENT.with(|c| c.replace(core as *const ProcessCore));
         let fut = this.fut;
@@ -461,7 +479,7 @@ where
         CURRENT.with(|c| c.set(prev));
         let t1 = clock.now_ns();
         bump(&core.stats.busy_ns, t1.saturating_sub(t0));
-        core.stats.status.store(STATUS_WAITING, Relaxed);
+        core.status.store(STATUS_WAITING, Relaxed);
         match result {
             Ok(poll) => {
                 let out = ready!(poll);

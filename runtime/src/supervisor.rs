@@ -27,6 +27,8 @@ use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{self, ProcessKind};
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Which children restart when one exits.
@@ -157,6 +159,40 @@ pub struct SupervisorServer {
     config: Supervisor,
     children: Vec<Child>,
     restarts: VecDeque<tokio::time::Instant>,
+    stats: Published,
+}
+
+/// Restart figures of a live supervisor, readable by observers through
+/// [`Node::supervisors`].
+#[derive(Debug)]
+pub struct SupervisorStats {
+    /// The supervisor.
+    pub id: ProcessId,
+    /// Its restart intensity: at most this many restarts...
+    pub max_restarts: u32,
+    /// ...within this period.
+    pub period: Duration,
+    restarts: AtomicU64,
+}
+
+impl SupervisorStats {
+    /// Children restarted since the supervisor started (monotonic).
+    pub fn restarts_total(&self) -> u64 {
+        self.restarts.load(Relaxed)
+    }
+}
+
+/// A supervisor's entry in its node's table of supervisors, removed when
+/// the supervisor's state is dropped (however it exits).
+struct Published {
+    node: Node,
+    stats: Arc<SupervisorStats>,
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        self.node.supervisor_table().lock().remove(&self.stats.id);
+    }
 }
 
 impl std::fmt::Debug for SupervisorServer {
@@ -195,10 +231,24 @@ impl GenServer for SupervisorServer {
 
     async fn init(config: Supervisor, ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
         ctx.trap_exit(true);
+        let stats = Arc::new(SupervisorStats {
+            id: ctx.id(),
+            max_restarts: config.max_restarts,
+            period: config.period,
+            restarts: AtomicU64::new(0),
+        });
+        ctx.node()
+            .supervisor_table()
+            .lock()
+            .insert(stats.id, stats.clone());
         let mut sup = SupervisorServer {
             children: Vec::with_capacity(config.children.len()),
             restarts: VecDeque::new(),
             config,
+            stats: Published {
+                node: ctx.node().clone(),
+                stats,
+            },
         };
         let specs = std::mem::take(&mut sup.config.children);
         for spec in specs {
@@ -359,6 +409,7 @@ impl SupervisorServer {
     /// Records a restart; `false` if that exceeds the intensity.
     fn note_restart(&mut self) -> bool {
         let now = tokio::time::Instant::now();
+        self.stats.stats.restarts.fetch_add(1, Relaxed);
         self.restarts.push_back(now);
         while self
             .restarts

@@ -26,6 +26,7 @@ pub struct Context<M> {
     streak: u32,
     last_trace: Option<Box<TraceContext>>,
     last_from: ProcessId,
+    last_at: u64,
 }
 
 impl<M: Message> Context<M> {
@@ -35,6 +36,7 @@ impl<M: Message> Context<M> {
             streak: 0,
             last_trace: None,
             last_from: ProcessId::NONE,
+            last_at: 0,
         }
     }
 
@@ -51,6 +53,12 @@ impl<M: Message> Context<M> {
     /// The node this process runs on.
     pub fn node(&self) -> &Node {
         &self.shared.core.node
+    }
+
+    /// Marks the start (`since` > 0, ns on the node clock) or the end (0)
+    /// of a handler, for observers that flag long-running handlers.
+    pub(crate) fn set_handling_since(&self, since: u64) {
+        self.shared.core.stats.handling_since.store(since, Relaxed);
     }
 
     pub(crate) fn behaviour(&self) -> &'static str {
@@ -102,12 +110,18 @@ impl<M: Message> Context<M> {
         bump(&self.shared.core.stats.handled, 1);
         self.last_trace = env.trace;
         self.last_from = env.from;
+        self.last_at = env.at;
         env.item.into_received()
     }
 
     /// The trace context that came with the last received message.
     pub fn trace_context(&self) -> Option<TraceContext> {
         self.last_trace.as_deref().copied()
+    }
+
+    /// When the last received message was enqueued, ns on the node clock.
+    pub(crate) fn last_enqueued_at(&self) -> u64 {
+        self.last_at
     }
 
     /// The process that sent the last received message, if it was sent

@@ -66,7 +66,7 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     let core = process.core();
     let node = &core.node;
     let id = core.id;
-    core.stats.status.store(STATUS_EXITING, Relaxed);
+    core.status.store(STATUS_EXITING, Relaxed);
     let (items, name) = {
         let mut rel = core.rel.lock();
         rel.closed = true;
