@@ -40,6 +40,18 @@ pub struct TelemetryConfig {
     /// Which spans are exported, as a `RUST_LOG`-style filter (default:
     /// `info` plus the runtime's per-message spans).
     pub trace_filter: Option<String>,
+    /// One more layer to install with the others, with its own filter
+    /// (for example the agent's log ring).
+    pub extra_layer: Option<ExtraLayer>,
+}
+
+/// A layer added to the subscriber [`init`] installs.
+pub type ExtraLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync + 'static>;
+
+/// The trace and span ids of the current span, as lowercase hex, when it
+/// belongs to an exported (OpenTelemetry) trace.
+pub fn current_trace_ids() -> Option<(String, String)> {
+    traces::current_ids()
 }
 
 impl std::fmt::Debug for TelemetryConfig {
@@ -67,6 +79,7 @@ impl TelemetryConfig {
             prometheus: Some(DEFAULT_PROMETHEUS.parse().expect("a valid address")),
             traces: None,
             trace_filter: None,
+            extra_layer: None,
         }
     }
 }
@@ -156,6 +169,7 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         }
     };
     tracing_subscriber::registry()
+        .with(config.extra_layer)
         .with(log_layer)
         .with(trace_layer)
         .try_init()

@@ -51,6 +51,7 @@ async fn jaeger_holds_one_trace_with_spans_from_three_nodes() {
             sample_ratio: Some(1.0),
         }),
         trace_filter: None,
+        extra_layer: None,
     })
     .unwrap();
     let _nodes = support::call_across_three_nodes().await;

@@ -44,6 +44,7 @@ async fn json_lines_carry_node_pid_process_and_fields() {
             ..Default::default()
         }),
         trace_filter: None,
+        extra_layer: None,
     })
     .unwrap();
     let node = Node::start(NodeConfig::new("a@localhost")).unwrap();

@@ -76,6 +76,7 @@ async fn a_call_across_three_nodes_is_one_trace() {
             sample_ratio: Some(1.0),
         }),
         trace_filter: None,
+        extra_layer: None,
     })
     .unwrap();
 

@@ -38,6 +38,7 @@ async fn prometheus_scrapes_the_node_and_answers_queries() {
         prometheus: Some(([127, 0, 0, 1], metrics_port).into()),
         traces: None,
         trace_filter: None,
+        extra_layer: None,
     })
     .unwrap();
     let node = Node::start(NodeConfig::new("a@localhost")).unwrap();

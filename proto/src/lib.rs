@@ -19,6 +19,34 @@ pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, negotiate
 
 use serde::{Deserialize, Serialize};
 
+/// The name every node's attach service is registered under.
+pub const AGENT_NAME: &str = "clustertop_agent";
+
+/// A request as it travels to an agent's attach service: the request, the
+/// id the client correlates the answer by, and where to send it.
+///
+/// `P` is the client's reply address (the runtime's `Pid<AgentReply>`);
+/// it is a parameter so this crate stays free of the runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentCall<P> {
+    /// Echoed in the [`AgentReply`].
+    pub id: u64,
+    /// Where the answer goes.
+    pub reply_to: P,
+    /// The request.
+    pub request: Request,
+}
+
+/// An answer (`id` of the request) or a pushed message (`id` 0: log
+/// records of a subscription).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentReply {
+    /// The request's id, or 0 for pushes.
+    pub id: u64,
+    /// The answer.
+    pub response: Response,
+}
+
 /// What a client asks an agent. Every request is read-only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -54,7 +82,8 @@ pub enum Request {
     /// Pushes log records matching `filter` from every node until
     /// unsubscribed.
     SubscribeLogs(LogFilter),
-    /// Ends a log subscription.
+    /// Ends a log subscription (also ended when the client's connection
+    /// closes).
     Unsubscribe {
         /// The id from [`Response::Subscribed`].
         subscription: u64,
@@ -83,6 +112,11 @@ pub enum Response {
     /// Answer to [`Request::SubscribeLogs`].
     Subscribed {
         /// Names the subscription in [`Request::Unsubscribe`].
+        subscription: u64,
+    },
+    /// Answer to [`Request::Unsubscribe`].
+    Unsubscribed {
+        /// The subscription that ended.
         subscription: u64,
     },
     /// Pushed to a subscriber: records in the order they were logged on

@@ -53,6 +53,12 @@ pub struct ProcessRow {
     /// Time spent running since spawn, in microseconds (counter); busy % is
     /// its rate.
     pub busy_us_total: u64,
+    /// Messages handled per second over the agent's last sampling interval
+    /// (the rate processes are ranked by).
+    pub handled_per_s: u64,
+    /// Share of the agent's last sampling interval spent running, in per
+    /// mille (0–1000).
+    pub busy_permille: u16,
     /// Number of active warnings about it.
     pub warnings: u32,
 }
@@ -96,7 +102,8 @@ pub struct ProcessQuery {
     pub filter: ProcessFilter,
     /// Their order.
     pub sort: SortKey,
-    /// Reverse the order.
+    /// Largest first (for [`SortKey::Pid`]: highest serial first). The
+    /// default ranking wants `true`.
     pub descending: bool,
     /// Rows to skip.
     pub offset: u64,

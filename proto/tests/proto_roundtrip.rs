@@ -26,6 +26,8 @@ fn row() -> ProcessRow {
         handled_total: 9_100_000,
         sent_total: 12,
         busy_us_total: 7_000_000_000,
+        handled_per_s: 150,
+        busy_permille: 420,
         warnings: 1,
     }
 }
