@@ -1,0 +1,464 @@
+//! Attach to a clustertop cluster: a hidden, read-only node that connects
+//! to one entry node and speaks the attach protocol with its agent.
+//!
+//! ```no_run
+//! use clustertop_client::{Client, ClientConfig};
+//!
+//! # async fn run() -> Result<(), clustertop_client::ClientError> {
+//! let client = Client::connect(ClientConfig::new("127.0.0.1:4370")).await?;
+//! let overview = client.overview().await?;
+//! for node in &overview.nodes {
+//!     println!("{} {:?} {} processes", node.name, node.status, node.processes);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The client joins no mesh (its node is hidden) and asks only the entry
+//! node; that node's agent gathers cluster-wide answers. Requests carry an
+//! id; the answer is matched to it, so any number may be in flight.
+
+use clustertop_proto::{
+    AGENT_NAME, AgentCall, AgentReply, ClusterOverview, Hello, HelloReply, LogFilter, LogRecord,
+    MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProtoError,
+    Request, Response, SupervisionTree, Warning,
+};
+use clustertop_runtime::dist::proto::RefuseReason;
+use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError};
+use clustertop_runtime::{Node, NodeConfig, Pid, Received};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Where and how to attach.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The entry node's address, `host:port`.
+    pub addr: String,
+    /// The cluster's cookie; `None` reads `CLUSTERTOP_COOKIE`, then
+    /// `~/.clustertop.cookie`.
+    pub cookie: Option<String>,
+    /// This client's node name (default `clustertop-<os pid>-<n>@localhost`).
+    pub name: Option<String>,
+    /// Limit for connecting and for each request (default 5 s).
+    pub timeout: Duration,
+    /// Who is asking, for the agent's logs.
+    pub client: String,
+    /// The protocol version to offer (default: this crate's,
+    /// [`clustertop_proto::VERSION`]).
+    pub version: u32,
+}
+
+impl ClientConfig {
+    /// Attach to the node at `addr` with the default cookie.
+    pub fn new(addr: impl Into<String>) -> Self {
+        ClientConfig {
+            addr: addr.into(),
+            cookie: None,
+            name: None,
+            timeout: Duration::from_secs(5),
+            client: format!("clustertop-client {}", env!("CARGO_PKG_VERSION")),
+            version: clustertop_proto::VERSION,
+        }
+    }
+
+    /// Uses `cookie`.
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.cookie = Some(cookie.into());
+        self
+    }
+
+    /// Sets the request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Why attaching or a request failed. Each displays as one line a user
+/// can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens at the address, or it does not resolve.
+    #[error("no clustertop node at {addr}: {reason}")]
+    NoNode {
+        /// The address.
+        addr: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The node refused the cookie.
+    #[error("the node at {0} refused the cookie (set --cookie or CLUSTERTOP_COOKIE)")]
+    BadCookie(String),
+    /// The client could not start its own node.
+    #[error("cannot start the client node: {0}")]
+    Local(String),
+    /// The node answered nothing in time (is its agent running?).
+    #[error("the node did not answer within {0:?} (is its agent running?)")]
+    Timeout(Duration),
+    /// The connection to the entry node is gone.
+    #[error("the connection to {0} is closed")]
+    Disconnected(String),
+    /// The agent answered with an error (for example an unsupported
+    /// protocol version).
+    #[error("{0}")]
+    Agent(#[from] ProtoError),
+    /// The agent answered something else than the request calls for.
+    #[error("unexpected answer from the agent: {0}")]
+    Unexpected(String),
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
+type Streams = Arc<Mutex<HashMap<u64, mpsc::Sender<LogChunk>>>>;
+
+/// Records pushed for a log subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogChunk {
+    /// The records, in the order each node logged them.
+    pub records: Vec<LogRecord>,
+    /// Matching records lost since the subscription began, because this
+    /// client or the ring fell behind.
+    pub dropped_total: u64,
+}
+
+/// An attached client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    node: Node,
+    entry: String,
+    agent: Pid<AgentCall<Pid<AgentReply>>>,
+    inbox: Pid<AgentReply>,
+    pending: Pending,
+    streams: Streams,
+    next_id: Arc<AtomicU64>,
+    timeout: Duration,
+    hello: HelloReply,
+}
+
+impl Client {
+    /// Starts a hidden node, connects to the entry node and opens a
+    /// session with its agent. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ClientError::NoNode`], [`ClientError::BadCookie`],
+    /// [`ClientError::Timeout`] or an unsupported protocol version
+    /// ([`ClientError::Agent`]).
+    pub async fn connect(config: ClientConfig) -> Result<Client, ClientError> {
+        let name = config.name.clone().unwrap_or_else(|| {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let n = NEXT.fetch_add(1, Relaxed);
+            format!("clustertop-{}-{n}@localhost", std::process::id())
+        });
+        let mut dist = DistConfig::default()
+            .hidden(true)
+            .handshake_timeout(config.timeout);
+        dist.connect_timeout = config.timeout;
+        if let Some(c) = &config.cookie {
+            dist = dist.cookie(c.clone());
+        }
+        let node = Node::start(NodeConfig::new(name).dist(dist))
+            .map_err(|e| ClientError::Local(e.to_string()))?;
+        let entry = node
+            .connect(&config.addr)
+            .await
+            .map_err(|e| connect_error(&config.addr, e))?;
+        let agent = node
+            .named_on::<AgentCall<Pid<AgentReply>>>(&entry, AGENT_NAME)
+            .map_err(|e| ClientError::Local(e.to_string()))?;
+        let pending: Pending = Arc::default();
+        let streams: Streams = Arc::default();
+        let inbox = spawn_inbox(&node, pending.clone(), streams.clone());
+        let mut client = Client {
+            node,
+            entry,
+            agent,
+            inbox,
+            pending,
+            streams,
+            next_id: Arc::new(AtomicU64::new(1)),
+            timeout: config.timeout,
+            hello: HelloReply {
+                version: 0,
+                node: String::new(),
+                agent_version: String::new(),
+            },
+        };
+        let hello = Request::Hello(Hello {
+            version: config.version,
+            client: config.client.clone(),
+        });
+        match client.request(hello).await? {
+            Response::Hello(h) => client.hello = h,
+            other => return Err(unexpected(&other)),
+        }
+        Ok(client)
+    }
+
+    /// The entry node's name.
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
+    /// The agent's answer to Hello: the session's version, the agent's.
+    pub fn hello(&self) -> &HelloReply {
+        &self.hello
+    }
+
+    /// The client's own (hidden) node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Whether the connection to the entry node is up.
+    pub fn is_connected(&self) -> bool {
+        self.node.hidden_nodes().contains(&self.entry) || self.node.nodes().contains(&self.entry)
+    }
+
+    /// Sends `request` and waits for its answer. An agent's
+    /// [`Response::Error`] comes back as [`ClientError::Agent`].
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`], [`ClientError::Disconnected`] or the
+    /// agent's error.
+    pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(id, tx);
+        self.agent.send(AgentCall {
+            id,
+            reply_to: self.inbox.clone(),
+            request,
+        });
+        let answer = tokio::time::timeout(self.timeout, rx).await;
+        self.pending.lock().remove(&id);
+        match answer {
+            Ok(Ok(Response::Error(e))) => Err(ClientError::Agent(e)),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(ClientError::Disconnected(self.entry.clone())),
+            Err(_) if !self.is_connected() => Err(ClientError::Disconnected(self.entry.clone())),
+            Err(_) => Err(ClientError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Every node of the cluster, its warnings and top processes.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn overview(&self) -> Result<ClusterOverview, ClientError> {
+        match self.request(Request::ClusterOverview).await? {
+            Response::Overview(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// One node in depth.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn node_detail(&self, node: &str) -> Result<NodeDetail, ClientError> {
+        match self
+            .request(Request::NodeDetail {
+                node: node.to_owned(),
+            })
+            .await?
+        {
+            Response::Node(d) => Ok(d),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A page of processes.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn processes(&self, query: ProcessQuery) -> Result<ProcessPage, ClientError> {
+        match self.request(Request::ProcessList(query)).await? {
+            Response::Processes(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// One process in depth.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn process(&self, pid: PidRef) -> Result<ProcessDetail, ClientError> {
+        match self.request(Request::ProcessInfo { pid }).await? {
+            Response::Process(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The supervision trees of `node`.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn tree(&self, node: &str) -> Result<SupervisionTree, ClientError> {
+        match self
+            .request(Request::SupervisionTree {
+                node: node.to_owned(),
+            })
+            .await?
+        {
+            Response::Tree(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Latency histograms of `node`, or of every node.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn metrics(&self, node: Option<&str>) -> Result<MetricsSnapshot, ClientError> {
+        match self
+            .request(Request::Metrics {
+                node: node.map(str::to_owned),
+            })
+            .await?
+        {
+            Response::Metrics(m) => Ok(m),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Active warnings across the cluster.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn warnings(&self) -> Result<Vec<Warning>, ClientError> {
+        match self.request(Request::Warnings).await? {
+            Response::Warnings(w) => Ok(w),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Subscribes to the log records of every node that match `filter`.
+    /// The stream holds up to `buffer` chunks; when the caller falls
+    /// further behind, chunks are dropped (and counted in the next one's
+    /// `dropped_total` by the agent only when the agent sees the backlog).
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn subscribe_logs(
+        &self,
+        filter: LogFilter,
+        buffer: usize,
+    ) -> Result<LogStream, ClientError> {
+        match self.request(Request::SubscribeLogs(filter)).await? {
+            Response::Subscribed { subscription } => {
+                let (tx, rx) = mpsc::channel(buffer.max(1));
+                self.streams.lock().insert(subscription, tx);
+                Ok(LogStream {
+                    subscription,
+                    rx,
+                    client: self.clone(),
+                })
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Ends a log subscription.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn unsubscribe(&self, subscription: u64) -> Result<(), ClientError> {
+        self.streams.lock().remove(&subscription);
+        match self.request(Request::Unsubscribe { subscription }).await? {
+            Response::Unsubscribed { .. } => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Closes the connection.
+    pub fn close(&self) {
+        self.node.disconnect(&self.entry);
+    }
+}
+
+/// Log records pushed for one subscription.
+#[derive(Debug)]
+pub struct LogStream {
+    subscription: u64,
+    rx: mpsc::Receiver<LogChunk>,
+    client: Client,
+}
+
+impl LogStream {
+    /// The subscription's id.
+    pub fn id(&self) -> u64 {
+        self.subscription
+    }
+
+    /// The next chunk; `None` once the subscription or the connection
+    /// ended.
+    pub async fn next(&mut self) -> Option<LogChunk> {
+        self.rx.recv().await
+    }
+
+    /// Ends the subscription.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.client.unsubscribe(self.subscription).await
+    }
+}
+
+fn spawn_inbox(node: &Node, pending: Pending, streams: Streams) -> Pid<AgentReply> {
+    let pid = node.spawn::<AgentReply, _, _>(move |mut ctx| async move {
+        loop {
+            let Received::Msg(reply) = ctx.recv().await else {
+                continue;
+            };
+            if reply.id != 0 {
+                if let Some(tx) = pending.lock().remove(&reply.id) {
+                    let _ = tx.send(reply.response);
+                }
+                continue;
+            }
+            if let Response::Logs {
+                subscription,
+                records,
+                dropped_total,
+            } = reply.response
+            {
+                let tx = streams.lock().get(&subscription).cloned();
+                if let Some(tx) = tx {
+                    // A full stream drops the chunk rather than queue
+                    // without bound.
+                    let _ = tx.try_send(LogChunk {
+                        records,
+                        dropped_total,
+                    });
+                }
+            }
+        }
+    });
+    pid.enable_remote();
+    pid
+}
+
+fn connect_error(addr: &str, e: ConnectError) -> ClientError {
+    match e {
+        ConnectError::Handshake(
+            HandshakeError::Refused(RefuseReason::BadCookie)
+            | HandshakeError::PeerRefused(RefuseReason::BadCookie),
+        ) => ClientError::BadCookie(addr.to_owned()),
+        ConnectError::Timeout => ClientError::NoNode {
+            addr: addr.to_owned(),
+            reason: "timed out".into(),
+        },
+        other => ClientError::NoNode {
+            addr: addr.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn unexpected(r: &Response) -> ClientError {
+    let text = format!("{r:?}");
+    ClientError::Unexpected(text.chars().take(120).collect())
+}
