@@ -96,6 +96,12 @@ impl Agent {
         self.shared.memory()
     }
 
+    /// Log subscriptions this node feeds (its own clients' and other entry
+    /// nodes').
+    pub fn log_subscriptions(&self) -> usize {
+        self.shared.pushes.lock().len()
+    }
+
     /// Takes a sample now (besides the periodic ones) and returns the time
     /// it took; for benchmarks and tests.
     pub async fn sample_now(&self) -> Duration {
