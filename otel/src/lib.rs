@@ -175,7 +175,14 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
     if provider.is_some() {
-        let _ = clustertop_runtime::trace::set_trace_propagator(Box::new(traces::OtelPropagator));
+        let ratio = config
+            .traces
+            .as_ref()
+            .and_then(traces::head_ratio)
+            .unwrap_or(1.0);
+        let _ = clustertop_runtime::trace::set_trace_propagator(Box::new(traces::OtelPropagator {
+            ratio,
+        }));
     }
     clustertop_runtime::install_panic_hook();
     if let Some(addr) = config.prometheus {

@@ -423,12 +423,16 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
     pub async fn call(&self, request: S::Call, timeout: Duration) -> Result<S::Reply, CallError> {
         // The client side of the call: sent inside this span, so the
         // server's handling span is its child, locally and across nodes.
-        let span = tracing::debug_span!(
-            "call",
-            to = %self.id(),
-            node = self.node_name(),
-            behaviour = short_type_name::<S>()
-        );
+        let span = if trace::wants_span(trace::current_context().as_ref()) {
+            tracing::debug_span!(
+                "call",
+                to = %self.id(),
+                node = self.node_name(),
+                behaviour = short_type_name::<S>()
+            )
+        } else {
+            tracing::Span::none()
+        };
         self.call_in_span(request, timeout).instrument(span).await
     }
 
@@ -619,10 +623,14 @@ async fn run<S: GenServer>(
             .record(t0.saturating_sub(sctx.ctx.last_enqueued_at()));
         sctx.ctx.set_handling_since(t0.max(1));
         let parent_ctx = sctx.ctx.trace_context();
+        let traced = trace::wants_span(parent_ctx.as_ref());
         let flow = match received {
             Received::Msg(ServerMsg(Inner::Call(request, reply))) => {
-                let span =
-                    tracing::debug_span!("handle_call", pid = %id, node = node_name, behaviour);
+                let span = if traced {
+                    tracing::debug_span!("handle_call", pid = %id, node = node_name, behaviour)
+                } else {
+                    tracing::Span::none()
+                };
                 link_span(&span, parent_ctx.as_ref());
                 sctx.reply = Some(reply);
                 let result = state.handle_call(request, &mut sctx).instrument(span).await;
@@ -644,8 +652,11 @@ async fn run<S: GenServer>(
                 }
             }
             Received::Msg(ServerMsg(Inner::Cast(msg))) => {
-                let span =
-                    tracing::debug_span!("handle_cast", pid = %id, node = node_name, behaviour);
+                let span = if traced {
+                    tracing::debug_span!("handle_cast", pid = %id, node = node_name, behaviour)
+                } else {
+                    tracing::Span::none()
+                };
                 link_span(&span, parent_ctx.as_ref());
                 state.handle_cast(msg, &mut sctx).instrument(span).await
             }
@@ -659,8 +670,11 @@ async fn run<S: GenServer>(
                     Received::Node(n) => Info::Node(n),
                     Received::Msg(_) => unreachable!("calls, casts and stops are matched above"),
                 };
-                let span =
-                    tracing::debug_span!("handle_info", pid = %id, node = node_name, behaviour);
+                let span = if traced {
+                    tracing::debug_span!("handle_info", pid = %id, node = node_name, behaviour)
+                } else {
+                    tracing::Span::none()
+                };
                 link_span(&span, parent_ctx.as_ref());
                 state.handle_info(info, &mut sctx).instrument(span).await
             }

@@ -8,7 +8,13 @@
 //!
 //! # Cost
 //! With no propagator installed a send pays one atomic load. The context is
-//! stored inline (25 bytes), never boxed.
+//! boxed in the envelope only when there is one.
+//!
+//! # Head sampling
+//! With a propagator installed, a GenServer call or handler creates its
+//! span only when its trace is sampled, or, outside any trace, when
+//! [`TracePropagator::trace_root`] says so: work the exporter would drop
+//! costs no span.
 
 use std::sync::OnceLock;
 
@@ -36,6 +42,14 @@ pub trait TracePropagator: Send + Sync + 'static {
     fn current(&self) -> Option<TraceContext>;
     /// Makes `parent` the parent of `span`, the span that handles a message.
     fn set_parent(&self, span: &tracing::Span, parent: &TraceContext);
+    /// Whether work that arrives outside any trace (a call made, or a
+    /// message handled, with no trace context) starts one. Asked once per
+    /// such call or message. An integration that keeps a fraction of
+    /// traces answers here (head sampling), so work it would drop creates
+    /// no spans at all; the default starts every one.
+    fn trace_root(&self) -> bool {
+        true
+    }
 }
 
 static PROPAGATOR: OnceLock<Box<dyn TracePropagator>> = OnceLock::new();
@@ -53,6 +67,17 @@ pub fn set_trace_propagator(
 #[inline]
 pub(crate) fn current_context() -> Option<TraceContext> {
     PROPAGATOR.get().and_then(|p| p.current())
+}
+
+/// Whether a call or a handler with trace context `context` gets a span:
+/// inside a trace, when the trace is sampled; outside any, when the
+/// propagator starts a trace (always, with no propagator).
+#[inline]
+pub(crate) fn wants_span(context: Option<&TraceContext>) -> bool {
+    match context {
+        Some(c) => c.is_sampled(),
+        None => PROPAGATOR.get().is_none_or(|p| p.trace_root()),
+    }
 }
 
 pub(crate) fn set_parent(span: &tracing::Span, parent: Option<&TraceContext>) {

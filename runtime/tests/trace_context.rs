@@ -48,9 +48,17 @@ struct TestPropagator {
     parents: Arc<Mutex<Vec<TraceContext>>>,
 }
 
+thread_local! {
+    /// What the test propagator answers to `trace_root` on this thread.
+    static START_TRACES: Cell<bool> = const { Cell::new(true) };
+}
+
 impl TracePropagator for TestPropagator {
     fn current(&self) -> Option<TraceContext> {
         current_test_context()
+    }
+    fn trace_root(&self) -> bool {
+        START_TRACES.with(Cell::get)
     }
     fn set_parent(&self, _span: &tracing::Span, parent: &TraceContext) {
         self.parents.lock().push(*parent);
@@ -132,4 +140,64 @@ async fn trace_context_crosses_the_wire() {
         .unwrap()
         .unwrap();
     assert_eq!(got, Some(ctx));
+}
+
+/// Counts the spans created, by name.
+#[derive(Clone, Default)]
+struct SpanCount(Arc<Mutex<Vec<&'static str>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanCount {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.lock().push(attrs.metadata().name());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_outside_a_sampled_trace_creates_no_spans() {
+    use tracing_subscriber::layer::SubscriberExt;
+    install();
+    let count = SpanCount::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(count.clone())
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let node = support::node();
+    let server = Echo::start(&node, ()).await.unwrap();
+    let call = |n| server.call(n, Duration::from_secs(1));
+
+    // No trace, and the propagator starts none: no span at all.
+    START_TRACES.with(|s| s.set(false));
+    call(1).await.unwrap();
+    // Inside a trace that is not sampled: none either.
+    CURRENT.with(|c| {
+        c.set(Some(TraceContext {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            flags: 0,
+        }))
+    });
+    call(2).await.unwrap();
+    assert!(count.0.lock().is_empty(), "{:?}", count.0.lock());
+
+    // Inside a sampled trace: the call and its handling.
+    CURRENT.with(|c| {
+        c.set(Some(TraceContext {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            flags: 1,
+        }))
+    });
+    call(3).await.unwrap();
+    assert_eq!(*count.0.lock(), ["call", "handle_call"]);
+
+    // No trace, and the propagator starts one: both again.
+    CURRENT.with(|c| c.set(None));
+    START_TRACES.with(|s| s.set(true));
+    call(4).await.unwrap();
+    assert_eq!(count.0.lock().len(), 4);
 }
