@@ -10,6 +10,7 @@
 //! `all` runs every scenario in a fresh child process, so memory figures are
 //! not skewed by earlier runs.
 
+mod agent;
 mod codec;
 mod local;
 mod remote;
@@ -38,6 +39,11 @@ enum Scenario {
     RemoteCallRtt,
     /// The wire codec candidates, encode + decode.
     Codec,
+    /// Throughput of a message workload with the agent off, on, and on with
+    /// tracing at 1 % (one run per process).
+    AgentOverhead,
+    /// Time and memory of one agent sample at 100 k and 1 M processes.
+    AgentSample,
     /// Runs the server node for the remote scenarios (used internally).
     Serve,
     /// Every scenario, each in its own process.
@@ -87,7 +93,8 @@ fn main() -> ExitCode {
     let out = report::Out { json: args.json };
     let repeat = match args.scenario {
         // RSS only measures the first run: later runs reuse freed memory.
-        Scenario::IdleMemory => 1,
+        // Tracing, once installed, stays for the rest of the process.
+        Scenario::IdleMemory | Scenario::AgentOverhead => 1,
         _ => args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1),
     };
     let mut runs = Vec::with_capacity(repeat);
@@ -103,6 +110,8 @@ fn main() -> ExitCode {
                 Scenario::RemoteBulk => remote::bulk(args.quick).await,
                 Scenario::RemoteCallRtt => remote::call_rtt(args.quick).await,
                 Scenario::Codec => codec::run(args.quick),
+                Scenario::AgentOverhead => agent::overhead(args.quick).await,
+                Scenario::AgentSample => agent::sampler(args.quick).await,
                 Scenario::All | Scenario::Serve => unreachable!("handled above"),
             }
         }));

@@ -1,0 +1,217 @@
+//! The agent's cost: throughput of a message-heavy workload with the agent
+//! off, on, and on with tracing at 1 % sampling exported to a local OTLP
+//! receiver; and the time one sample of the process table takes at 100 k
+//! and 1 M processes.
+
+use crate::report::Sample;
+use clustertop_agent::{Agent, AgentConfig};
+use clustertop_runtime::{Node, NodeConfig, Received};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// 64 pairs of processes exchanging `u64`s plus GenServer calls: many
+/// processes with traffic, so the sampler has something to read.
+async fn workload(node: &Node, messages: u64) -> f64 {
+    const PAIRS: u64 = 64;
+    let per_pair = messages / PAIRS;
+    let server = <crate::remote::Echo as clustertop_runtime::GenServer>::start(node, ())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut done = Vec::new();
+    for _ in 0..PAIRS {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let receiver = node.spawn::<u64, _, _>(move |mut ctx| async move {
+            let mut sum = 0u64;
+            for _ in 0..per_pair {
+                if let Received::Msg(v) = ctx.recv().await {
+                    sum = sum.wrapping_add(v);
+                }
+            }
+            let _ = tx.send(sum);
+        });
+        let server = server.clone();
+        node.spawn::<(), _, _>(move |_ctx| async move {
+            for i in 0..per_pair {
+                receiver.send(i);
+                if i % 64 == 0 {
+                    server.call(i, Duration::from_secs(5)).await.unwrap();
+                }
+            }
+        });
+        done.push(rx);
+    }
+    for rx in done {
+        rx.await.unwrap();
+    }
+    let calls = PAIRS * per_pair.div_ceil(64);
+    (PAIRS * per_pair + 2 * calls) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// An OTLP/gRPC receiver that counts the spans it is sent.
+#[derive(Clone, Default)]
+struct SpanCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+#[tonic::async_trait]
+impl TraceService for SpanCounter {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let n: usize = request
+            .into_inner()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.0
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// Installs logs (to nowhere), the agent's log ring and span export at 1 %
+/// to a receiver started here; returns the guard and the span count.
+async fn tracing_on() -> (
+    clustertop_otel::TelemetryGuard,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    let counter = SpanCounter::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(counter.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let mut config = clustertop_otel::TelemetryConfig::new("bench@localhost");
+    config.log_filter = Some("warn".into());
+    config.log_writer = Some(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
+        std::io::sink,
+    ));
+    config.prometheus = None;
+    config.traces = Some(clustertop_otel::TraceConfig {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        protocol: Some(clustertop_otel::OtlpProtocol::Grpc),
+        service_name: Some("clustertop-bench".into()),
+        sample_ratio: Some(0.01),
+    });
+    config.extra_layer = Some(clustertop_agent::log_layer(
+        clustertop_proto::LogLevel::Info,
+    ));
+    let guard = clustertop_otel::init(config).expect("telemetry");
+    (guard, counter.0)
+}
+
+/// The same workload with the agent off, then on (sampling every second
+/// and every 100 ms), then on with tracing at 1 %. Tracing cannot be
+/// switched off again in a process, so this runs once per process.
+pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
+    let n: u64 = if quick { 2_000_000 } else { 20_000_000 };
+    let node = Node::start(NodeConfig::new("bench@localhost")).expect("node");
+    // A warm-up run, so the first measured one does not pay for it.
+    workload(&node, n / 4).await;
+    // Off and on alternate, three times each: this machine's throughput
+    // drifts between runs more than the agent costs.
+    let (mut offs, mut ons, mut fasts) = (Vec::new(), Vec::new(), Vec::new());
+    let fast = AgentConfig {
+        interval: Duration::from_millis(100),
+        ..AgentConfig::default()
+    };
+    for _ in 0..3 {
+        offs.push(workload(&node, n).await);
+        let agent = Agent::start(&node, AgentConfig::default()).await.unwrap();
+        ons.push(workload(&node, n).await);
+        agent.stop();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let agent = Agent::start(&node, fast.clone()).await.unwrap();
+        fasts.push(workload(&node, n).await);
+        agent.stop();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off, on, on_fast) = (median(&mut offs), median(&mut ons), median(&mut fasts));
+    let (guard, spans) = tracing_on().await;
+    let agent = Agent::start(&node, AgentConfig::default()).await.unwrap();
+    let traced = workload(&node, n).await;
+    agent.stop();
+    guard.flush();
+    let exported = spans.load(std::sync::atomic::Ordering::Relaxed);
+    drop(guard);
+    let lost = |with: f64| (1.0 - with / off) * 100.0;
+    vec![Sample {
+        scenario: "agent-overhead",
+        params: vec![("messages", json!(n))],
+        figures: vec![
+            ("lost_pct_agent_1s", lost(on)),
+            ("msgs_per_s_off", off),
+            ("msgs_per_s_agent_1s", on),
+            ("msgs_per_s_agent_100ms", on_fast),
+            ("lost_pct_agent_100ms", lost(on_fast)),
+            ("msgs_per_s_agent_traced_1pct", traced),
+            ("lost_pct_agent_traced_1pct", lost(traced)),
+            ("spans_exported", exported as f64),
+        ],
+    }]
+}
+
+/// Time of one sample of `n` idle processes, median of three, and the
+/// bytes the sample holds.
+async fn sample_cost(n: usize) -> Sample {
+    let node = Node::start(NodeConfig::new("bench@localhost")).expect("node");
+    let mut pids = Vec::with_capacity(n);
+    for _ in 0..n {
+        pids.push(node.spawn::<(), _, _>(|mut ctx| async move {
+            while let Received::Msg(()) = ctx.recv().await {}
+        }));
+    }
+    while node.process_count() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let agent = Agent::start(
+        &node,
+        AgentConfig {
+            interval: Duration::from_secs(3600),
+            ..AgentConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut times: Vec<f64> = Vec::new();
+    for _ in 0..3 {
+        times.push(agent.sample_now().await.as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let bytes = agent.memory().sample_bytes;
+    agent.stop();
+    drop(pids);
+    Sample {
+        scenario: "agent-sample",
+        params: vec![("processes", json!(n))],
+        figures: vec![
+            ("ms_per_sample", times[1]),
+            ("sample_mib", bytes as f64 / (1u64 << 20) as f64),
+        ],
+    }
+}
+
+/// Sampler cost at 100 k and (without `--quick`) 1 M processes.
+pub(crate) async fn sampler(quick: bool) -> Vec<Sample> {
+    let mut out = vec![sample_cost(100_000).await];
+    if !quick {
+        out.push(sample_cost(1_000_000).await);
+    }
+    out
+}
