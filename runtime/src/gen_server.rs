@@ -615,9 +615,12 @@ async fn run<S: GenServer>(
     let node_name = node_name.as_str();
     let latency = sctx.node().latency_for(behaviour);
     let clock = *sctx.node().clock();
+    let mut last_end = 0;
     loop {
         let received = sctx.ctx.recv().await;
-        let t0 = clock.now_ns();
+        // The handler starts when the previous one ended, or when the poll
+        // that took this message began if that is later: no clock read.
+        let t0 = sctx.ctx.poll_started_ns().max(last_end);
         latency
             .queue_wait
             .record(t0.saturating_sub(sctx.ctx.last_enqueued_at()));
@@ -680,7 +683,8 @@ async fn run<S: GenServer>(
             }
         };
         sctx.ctx.set_handling_since(0);
-        latency.handling.record(clock.now_ns().saturating_sub(t0));
+        last_end = clock.now_ns();
+        latency.handling.record(last_end.saturating_sub(t0));
         if let Flow::Stop(reason) = flow {
             state.terminate(&reason, &mut sctx).await;
             return reason;

@@ -126,7 +126,7 @@ struct Instruments {
     exited: [metrics::Counter; 5],
     dead_letters: metrics::Counter,
     processes: metrics::Gauge,
-    calls: RwLock<HashMap<&'static str, metrics::Histogram>>,
+    calls: RwLock<HashMap<&'static str, (metrics::Histogram, Arc<BehaviourLatency>)>>,
     latency: RwLock<HashMap<&'static str, Arc<BehaviourLatency>>>,
     supervisors: parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>>,
 }
@@ -428,13 +428,16 @@ impl Node {
         self.inner.instruments.dead_letters.increment(1);
     }
 
+    /// Records a call's round trip: one read-locked lookup of the
+    /// behaviour's instruments (both created on its first call).
     pub(crate) fn record_call(&self, behaviour: &'static str, elapsed: Duration) {
-        self.latency_for(behaviour)
-            .call_rtt
-            .record(elapsed.as_nanos() as u64);
         let inst = &self.inner.instruments;
-        if let Some(h) = inst.calls.read().get(behaviour) {
+        let record = |(h, l): &(metrics::Histogram, Arc<BehaviourLatency>)| {
             h.record(elapsed.as_secs_f64());
+            l.call_rtt.record(elapsed.as_nanos() as u64);
+        };
+        if let Some(both) = inst.calls.read().get(behaviour) {
+            record(both);
             return;
         }
         let h = metrics::histogram!(
@@ -442,8 +445,9 @@ impl Node {
             "node" => self.inner.name.to_string(),
             "behaviour" => behaviour
         );
-        h.record(elapsed.as_secs_f64());
-        inst.calls.write().insert(behaviour, h);
+        let both = (h, self.latency_for(behaviour));
+        record(&both);
+        inst.calls.write().insert(behaviour, both);
     }
 }
 

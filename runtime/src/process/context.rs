@@ -55,6 +55,12 @@ impl<M: Message> Context<M> {
         &self.shared.core.node
     }
 
+    /// When the current poll of this process began, ns on the node clock
+    /// (a load, not a clock read).
+    pub(crate) fn poll_started_ns(&self) -> u64 {
+        self.shared.core.stats.last_active.load(Relaxed)
+    }
+
     /// Marks the start (`since` > 0, ns on the node clock) or the end (0)
     /// of a handler, for observers that flag long-running handlers.
     pub(crate) fn set_handling_since(&self, since: u64) {
