@@ -155,16 +155,17 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         None => (None, None),
         Some(tc) => {
             let provider = traces::provider(tc, &config.node).map_err(TelemetryError::Traces)?;
-            let trace_filter = EnvFilter::try_new(
-                config
-                    .trace_filter
-                    .as_deref()
-                    .unwrap_or(DEFAULT_TRACE_FILTER),
-            )
-            .map_err(|e| TelemetryError::Filter(e.to_string()))?;
+            let filter_text = config
+                .trace_filter
+                .as_deref()
+                .unwrap_or(DEFAULT_TRACE_FILTER);
+            let trace_filter = || {
+                EnvFilter::try_new(filter_text).map_err(|e| TelemetryError::Filter(e.to_string()))
+            };
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(traces::tracer(&provider))
-                .with_filter(trace_filter);
+                .with_filter(trace_filter()?)
+                .and_then(traces::SpanDepth.with_filter(trace_filter()?));
             (Some(provider), Some(layer))
         }
     };

@@ -188,8 +188,30 @@ fn uniform() -> f64 {
     })
 }
 
+thread_local! {
+    /// Exported-kind spans entered on this thread and not yet exited.
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts, per thread, the entered spans that pass the trace filter, so a
+/// send outside any of them skips the span lookup (the common case: a
+/// plain send costs one thread-local read).
+pub(crate) struct SpanDepth;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanDepth {
+    fn on_enter(&self, _id: &tracing::span::Id, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        DEPTH.with(|d| d.set(d.get() + 1));
+    }
+    fn on_exit(&self, _id: &tracing::span::Id, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 impl TracePropagator for OtelPropagator {
     fn current(&self) -> Option<TraceContext> {
+        if DEPTH.with(std::cell::Cell::get) == 0 {
+            return None;
+        }
         let span = tracing::Span::current();
         if span.is_none() {
             return None;
