@@ -150,10 +150,13 @@ impl Shared {
     }
 
     pub(crate) fn detail(&self) -> NodeDetail {
+        let rt = self.node.handle().metrics();
         NodeDetail {
             summary: self.summary(),
             links: self.links(),
-            scheduler_threads: self.node.handle().metrics().num_workers() as u32,
+            scheduler_threads: rt.num_workers() as u32,
+            runtime_tasks: rt.num_alive_tasks() as u64,
+            runtime_queue_depth: rt.global_queue_depth() as u64,
         }
     }
 

@@ -311,6 +311,10 @@ async fn details_trees_histograms_and_warnings_of_a_remote_node() {
     assert_eq!(detail.summary.name, "b@localhost");
     assert!(detail.links.iter().any(|l| l.peer == "a@localhost"));
     assert!(detail.scheduler_threads >= 1);
+    assert!(
+        detail.runtime_tasks >= detail.summary.processes,
+        "{detail:?}"
+    );
     assert!(detail.summary.crashes_total >= 1);
 
     // The long handler clears once it returns (after its hold time).

@@ -79,6 +79,11 @@ pub struct NodeDetail {
     pub links: Vec<LinkStats>,
     /// Scheduler threads of its runtime.
     pub scheduler_threads: u32,
+    /// Tasks alive on its runtime (processes, connections and others).
+    pub runtime_tasks: u64,
+    /// Tasks waiting in its runtime's global queue (a gauge; high values
+    /// mean the schedulers are behind).
+    pub runtime_queue_depth: u64,
 }
 
 /// The whole cluster as the entry node's agent sees it.

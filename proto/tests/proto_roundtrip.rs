@@ -154,6 +154,8 @@ fn responses() -> Vec<Response> {
             summary: node("a@host"),
             links: vec![link],
             scheduler_threads: 2,
+            runtime_tasks: 40,
+            runtime_queue_depth: 0,
         }),
         Response::Processes(ProcessPage {
             rows: vec![row(), row()],
