@@ -4,8 +4,8 @@
 
 mod support;
 
-use clustertop_client::{Client, ClientConfig};
-use clustertop_proto::{LogFilter, LogLevel};
+use clustertop_client::{Client, ClientConfig, LogStream};
+use clustertop_proto::{LogFilter, LogLevel, LogRecord};
 use clustertop_runtime::Received;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -49,24 +49,17 @@ async fn a_subscription_on_one_node_receives_records_from_every_node() {
         logger.send(7);
     }
 
-    let mut seen = BTreeSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while seen.len() < names.len() {
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("records from every node in time")
-            .expect("the stream is open");
-        for r in chunk.records {
-            assert_eq!(r.level, LogLevel::Warn, "{r:?}");
-            assert!(r.message.contains("order 7 is late"), "{r:?}");
-            assert_eq!(r.process.as_deref(), Some("logger"));
-            let pid = r.pid.as_ref().expect("logged inside a process");
-            assert_eq!(pid.node, r.node);
-            assert!(r.fields.iter().any(|(k, v)| k == "n" && v == "7"), "{r:?}");
-            seen.insert(r.node);
-        }
-        assert_eq!(chunk.dropped_total, 0);
-    }
+    let seen = nodes_seen(&mut stream, names.len(), deadline, |r| {
+        assert_eq!(r.level, LogLevel::Warn, "{r:?}");
+        assert!(r.message.contains("order 7 is late"), "{r:?}");
+        assert_eq!(r.process.as_deref(), Some("logger"));
+        let pid = r.pid.as_ref().expect("logged inside a process");
+        assert_eq!(pid.node, r.node);
+        assert!(r.fields.iter().any(|(k, v)| k == "n" && v == "7"), "{r:?}");
+        true
+    })
+    .await;
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), names);
 
     // After unsubscribing, every node stops pushing for it; the other
@@ -78,16 +71,32 @@ async fn a_subscription_on_one_node_receives_records_from_every_node() {
     for node in &nodes {
         node.send_named("logger", 8u32).unwrap();
     }
-    let mut late = BTreeSet::new();
-    while late.len() < names.len() {
-        let chunk = tokio::time::timeout_at(deadline, other.next())
+    nodes_seen(&mut other, names.len(), deadline, |r| {
+        r.message.contains("order 8")
+    })
+    .await;
+}
+
+/// Reads `stream` until records that `pick` accepts have come from `n`
+/// nodes; returns those nodes. Asserts nothing was dropped.
+async fn nodes_seen(
+    stream: &mut LogStream,
+    n: usize,
+    deadline: tokio::time::Instant,
+    mut pick: impl FnMut(&LogRecord) -> bool,
+) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    while seen.len() < n {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
             .await
             .expect("records from every node in time")
             .expect("the stream is open");
+        assert_eq!(chunk.dropped_total, 0);
         for r in chunk.records {
-            if r.message.contains("order 8") {
-                late.insert(r.node);
+            if pick(&r) {
+                seen.insert(r.node);
             }
         }
     }
+    seen
 }

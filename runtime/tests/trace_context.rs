@@ -174,24 +174,21 @@ async fn work_outside_a_sampled_trace_creates_no_spans() {
     START_TRACES.with(|s| s.set(false));
     call(1).await.unwrap();
     // Inside a trace that is not sampled: none either.
-    CURRENT.with(|c| {
-        c.set(Some(TraceContext {
-            trace_id: [1; 16],
-            span_id: [2; 8],
-            flags: 0,
-        }))
-    });
+    let in_trace = |flags| {
+        CURRENT.with(|c| {
+            c.set(Some(TraceContext {
+                trace_id: [1; 16],
+                span_id: [2; 8],
+                flags,
+            }))
+        })
+    };
+    in_trace(0);
     call(2).await.unwrap();
     assert!(count.0.lock().is_empty(), "{:?}", count.0.lock());
 
     // Inside a sampled trace: the call and its handling.
-    CURRENT.with(|c| {
-        c.set(Some(TraceContext {
-            trace_id: [1; 16],
-            span_id: [2; 8],
-            flags: 1,
-        }))
-    });
+    in_trace(1);
     call(3).await.unwrap();
     assert_eq!(*count.0.lock(), ["call", "handle_call"]);
 
