@@ -97,10 +97,23 @@ impl LogRing {
         r.records.push_back((seq, Arc::new(record), size));
     }
 
-    /// The sequence number the next record will get (a cursor that reads
-    /// only what comes after now).
-    pub(crate) fn head(&self) -> u64 {
-        self.inner.lock().next_seq
+    /// A cursor from which a reader gets the last `n` records matching
+    /// `filter` (fewer if the ring holds fewer), then what comes after.
+    pub(crate) fn cursor_before(&self, filter: &LogFilter, n: usize) -> u64 {
+        let r = self.inner.lock();
+        if n == 0 {
+            return r.next_seq;
+        }
+        let mut found = 0;
+        for (seq, rec, _) in r.records.iter().rev() {
+            if filter.matches(rec) {
+                found += 1;
+                if found == n {
+                    return *seq;
+                }
+            }
+        }
+        r.records.front().map_or(r.next_seq, |e| e.0)
     }
 
     /// Up to `max` records from `cursor` on that match `filter`.
@@ -330,6 +343,18 @@ mod tests {
         assert_eq!(first.records.len(), 3);
         let rest = ring.read(first.cursor, &LogFilter::default(), 100);
         assert_eq!(rest.records.len(), 7);
+
+        // A backlog: the last two warnings, then what follows.
+        let back = ring.cursor_before(&warn, 2);
+        let got: Vec<_> = ring
+            .read(back, &warn, 100)
+            .records
+            .iter()
+            .map(|r| r.at_unix_us)
+            .collect();
+        assert_eq!(got, [7, 9]);
+        assert_eq!(ring.cursor_before(&warn, 0), 10);
+        assert_eq!(ring.cursor_before(&warn, 50), 0);
 
         let small = LogRing::new("a@h".into(), 2 * charge(&record(0)) + 8);
         for i in 0..10 {

@@ -88,6 +88,8 @@ pub enum PeerCall {
         filter: LogFilter,
         /// The entry node's relay.
         relay: Pid<LogBatch>,
+        /// Recent matching records to send first.
+        backlog: u32,
     },
     /// Stop pushing for subscription `id` of `relay_node`.
     Unsubscribe {
@@ -171,8 +173,13 @@ fn answer_local(shared: &Shared, call: PeerCall) -> PeerReply {
         PeerCall::Tree => PeerReply::Tree(shared.tree()),
         PeerCall::Metrics => PeerReply::Metrics(shared.metrics()),
         PeerCall::Warnings => PeerReply::Warnings(shared.warnings()),
-        PeerCall::Subscribe { id, filter, relay } => {
-            let cursor = shared.ring.head();
+        PeerCall::Subscribe {
+            id,
+            filter,
+            relay,
+            backlog,
+        } => {
+            let cursor = shared.ring.cursor_before(&filter, backlog as usize);
             let mut pushes = shared.pushes.lock();
             pushes.retain(|p| !(p.id == id && p.relay.node_name() == relay.node_name()));
             pushes.push(PushSub {
@@ -502,7 +509,9 @@ async fn answer(shared: &Shared, client: &Pid<AgentReply>, request: Request) -> 
             }
             Response::Warnings(all)
         }
-        Request::SubscribeLogs(filter) => subscribe(shared, client.clone(), filter).await,
+        Request::SubscribeLogs { filter, backlog } => {
+            subscribe(shared, client.clone(), filter, backlog).await
+        }
         Request::Unsubscribe { subscription } => {
             unsubscribe(shared, subscription).await;
             Response::Unsubscribed { subscription }
@@ -510,7 +519,12 @@ async fn answer(shared: &Shared, client: &Pid<AgentReply>, request: Request) -> 
     }
 }
 
-async fn subscribe(shared: &Shared, client: Pid<AgentReply>, filter: LogFilter) -> Response {
+async fn subscribe(
+    shared: &Shared,
+    client: Pid<AgentReply>,
+    filter: LogFilter,
+    backlog: u32,
+) -> Response {
     let Some(relay) = shared.relay.lock().clone() else {
         return Response::Error(ProtoError::Other("the log relay is not running".into()));
     };
@@ -526,7 +540,12 @@ async fn subscribe(shared: &Shared, client: Pid<AgentReply>, filter: LogFilter) 
             relay_dropped: 0,
         },
     );
-    let call = PeerCall::Subscribe { id, filter, relay };
+    let call = PeerCall::Subscribe {
+        id,
+        filter,
+        relay,
+        backlog,
+    };
     for (node, answer) in ask_all(shared, &call).await {
         if answer.is_err() {
             tracing::warn!(peer = %node, "could not subscribe to the logs of a node");
@@ -632,6 +651,7 @@ async fn on_node_event(shared: &Arc<Shared>, event: clustertop_runtime::dist::No
                     id,
                     filter,
                     relay: relay.clone(),
+                    backlog: 0,
                 };
                 let _ = ask(shared, &node, call).await;
             }

@@ -346,7 +346,24 @@ impl Client {
         filter: LogFilter,
         buffer: usize,
     ) -> Result<LogStream, ClientError> {
-        match self.request(Request::SubscribeLogs(filter)).await? {
+        self.subscribe_logs_with_backlog(filter, 0, buffer).await
+    }
+
+    /// Like [`Client::subscribe_logs`], first receiving up to `backlog`
+    /// recent matching records of each node.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn subscribe_logs_with_backlog(
+        &self,
+        filter: LogFilter,
+        backlog: u32,
+        buffer: usize,
+    ) -> Result<LogStream, ClientError> {
+        match self
+            .request(Request::SubscribeLogs { filter, backlog })
+            .await?
+        {
             Response::Subscribed { subscription } => {
                 let (tx, rx) = mpsc::channel(buffer.max(1));
                 self.streams.lock().insert(subscription, tx);

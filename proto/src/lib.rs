@@ -80,8 +80,14 @@ pub enum Request {
     /// Active warnings across the cluster.
     Warnings,
     /// Pushes log records matching `filter` from every node until
-    /// unsubscribed.
-    SubscribeLogs(LogFilter),
+    /// unsubscribed: first up to `backlog` recent matching records of each
+    /// node, then new ones as they are logged.
+    SubscribeLogs {
+        /// Which records.
+        filter: LogFilter,
+        /// Recent records per node to send first (0: only new ones).
+        backlog: u32,
+    },
     /// Ends a log subscription (also ended when the client's connection
     /// closes).
     Unsubscribe {

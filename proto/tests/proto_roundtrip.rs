@@ -104,7 +104,10 @@ fn requests() -> Vec<Request> {
         },
         Request::Metrics { node: None },
         Request::Warnings,
-        Request::SubscribeLogs(LogFilter::default()),
+        Request::SubscribeLogs {
+            filter: LogFilter::default(),
+            backlog: 100,
+        },
         Request::Unsubscribe { subscription: 3 },
     ]
 }
