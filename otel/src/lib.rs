@@ -5,6 +5,8 @@ pub mod telemetry;
 mod traces;
 
 pub use traces::{OtlpProtocol, TraceConfig};
+/// Where log lines are written ([`TelemetryConfig::log_writer`]).
+pub use tracing_subscriber::fmt::writer::BoxMakeWriter as LogWriter;
 
 use std::net::SocketAddr;
 use tracing_subscriber::EnvFilter;
