@@ -1,0 +1,243 @@
+//! The interactive view: one loop over terminal input and data updates,
+//! which changes the [`State`] and draws it. The connection runs as its own
+//! task: it fetches what the current view needs at every refresh (and at
+//! once when the view changes), follows the cluster's logs, and reattaches
+//! on its own when the entry node goes away and comes back.
+//!
+//! The terminal is restored on every way out: a normal quit, an error, and
+//! a panic (ratatui's hook restores it before the panic is printed).
+
+use crate::state::{State, Tab};
+use crate::view;
+use clustertop_client::{Client, ClientConfig, ClientError};
+use clustertop_proto::{
+    ClusterOverview, LogFilter, LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail,
+    ProcessPage, ProcessQuery, ProtoError, SupervisionTree,
+};
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What the connection task should fetch.
+#[derive(Debug, Clone, PartialEq)]
+struct Want {
+    tab: Tab,
+    query: ProcessQuery,
+    detail: Option<PidRef>,
+    tree_node: Option<String>,
+    paused: bool,
+}
+
+impl Want {
+    fn of(s: &State) -> Want {
+        Want {
+            tab: s.tab,
+            query: s.process_query(),
+            detail: s.detail.clone(),
+            tree_node: s.tree_node(),
+            paused: s.paused,
+        }
+    }
+}
+
+/// What the connection task reports.
+#[derive(Debug)]
+enum Update {
+    Overview(ClusterOverview),
+    Processes(ProcessPage),
+    Detail(Box<ProcessDetail>),
+    Tree(SupervisionTree),
+    Metrics(MetricsSnapshot),
+    Logs(Vec<LogRecord>, u64),
+    Status(String),
+    Disconnected(String),
+}
+
+/// Attaches, then runs the view until the user quits.
+///
+/// # Errors
+/// The first attach failing (no node, wrong cookie, version), or the
+/// terminal failing.
+pub(crate) async fn run(config: ClientConfig, interval: Duration) -> Result<(), String> {
+    // Attach before touching the terminal, so an error is a plain line.
+    let client = Client::connect(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, client, config, interval).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    client: Client,
+    config: ClientConfig,
+    interval: Duration,
+) -> Result<(), String> {
+    let mut state = State::new(&config.addr, interval.as_millis() as u64);
+    let size = terminal.size().map_err(|e| e.to_string())?;
+    state.page_rows = view::process_rows(size.height);
+    let (want_tx, want_rx) = watch::channel(Want::of(&state));
+    let (tx, mut updates) = mpsc::channel(256);
+    let conn = tokio::spawn(connection(client, config, interval, want_rx, tx));
+    let mut events = EventStream::new();
+    loop {
+        terminal
+            .draw(|f| view::render(f, &state))
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    if state.filter_input.is_some() {
+                        state.filter_key(key.code);
+                    } else if let Some(action) = crate::keymap::action_for(&key) {
+                        state.apply(action);
+                    }
+                }
+                Some(Ok(Event::Resize(_, height))) => {
+                    state.page_rows = view::process_rows(height);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("terminal input: {e}")),
+                None => break,
+            },
+            update = updates.recv() => match update {
+                Some(u) => {
+                    if !state.paused || matches!(u, Update::Disconnected(_) | Update::Status(_)) {
+                        apply(&mut state, u);
+                    }
+                }
+                None => break,
+            },
+        }
+        if state.quit {
+            break;
+        }
+        want_tx.send_if_modified(|w| {
+            let now = Want::of(&state);
+            let changed = *w != now;
+            *w = now;
+            changed
+        });
+    }
+    conn.abort();
+    Ok(())
+}
+
+fn apply(state: &mut State, update: Update) {
+    match update {
+        Update::Overview(o) => state.on_overview(o),
+        Update::Processes(p) => state.on_processes(p),
+        Update::Detail(d) => state.on_detail(*d),
+        Update::Tree(t) => state.on_tree(t),
+        Update::Metrics(m) => state.on_metrics(m),
+        Update::Logs(r, dropped) => state.on_logs(r, dropped),
+        Update::Status(s) => state.status = Some(s),
+        Update::Disconnected(why) => state.on_disconnected(why),
+    }
+}
+
+/// Fetches what the view wants at every refresh; reattaches when the
+/// connection is lost.
+async fn connection(
+    mut client: Client,
+    config: ClientConfig,
+    interval: Duration,
+    mut want: watch::Receiver<Want>,
+    tx: mpsc::Sender<Update>,
+) {
+    loop {
+        follow_logs(&client, tx.clone()).await;
+        loop {
+            let w = want.borrow_and_update().clone();
+            if !w.paused {
+                match refresh(&client, &w, &tx).await {
+                    Ok(()) => {}
+                    Err(ClientError::Agent(e)) => {
+                        let _ = tx.send(Update::Status(e.to_string())).await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Update::Disconnected(e.to_string())).await;
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                changed = want.changed() => if changed.is_err() { return },
+            }
+        }
+        // Reattach, once a second, until the entry node answers again.
+        client.close();
+        client = loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match Client::connect(config.clone()).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    let _ = tx
+                        .send(Update::Disconnected(format!("reattaching: {e}")))
+                        .await;
+                }
+            }
+        };
+    }
+}
+
+async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result<(), ClientError> {
+    let send = |u| async { tx.send(u).await.is_ok() };
+    send(Update::Overview(client.overview().await?)).await;
+    if let Some(pid) = &w.detail {
+        match client.process(pid.clone()).await {
+            Ok(d) => {
+                send(Update::Detail(Box::new(d))).await;
+            }
+            Err(ClientError::Agent(ProtoError::NoSuchProcess)) => {
+                send(Update::Status("the process has exited".into())).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match w.tab {
+        Tab::Processes => {
+            send(Update::Processes(client.processes(w.query.clone()).await?)).await;
+        }
+        Tab::Tree => {
+            if let Some(node) = &w.tree_node {
+                send(Update::Tree(client.tree(node).await?)).await;
+            }
+        }
+        _ => {}
+    }
+    // Always: the latency chart keeps its history in every view.
+    send(Update::Metrics(client.metrics(None).await?)).await;
+    Ok(())
+}
+
+/// Subscribes to every node's logs and forwards them until the
+/// subscription ends.
+async fn follow_logs(client: &Client, tx: mpsc::Sender<Update>) {
+    let filter = LogFilter {
+        min_level: LogLevel::Debug,
+        ..LogFilter::default()
+    };
+    match client.subscribe_logs_with_backlog(filter, 200, 256).await {
+        Ok(mut stream) => {
+            tokio::spawn(async move {
+                while let Some(chunk) = stream.next().await {
+                    if tx
+                        .send(Update::Logs(chunk.records, chunk.dropped_total))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => {
+            let _ = tx.send(Update::Status(format!("no log tail: {e}"))).await;
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The command line: the interactive view by default, and `demo`,
+//! `snapshot`, `logs` (and the hidden `node`, which `demo` runs).
+
+use crate::demo::{self, Demo};
+use crate::format;
+use clap::{Parser, Subcommand};
+use clustertop_client::{Client, ClientConfig};
+use clustertop_proto::{ClusterOverview, LogFilter, LogLevel, LogRecord, NodeStatus};
+use std::time::Duration;
+
+/// The default entry node, where `clustertop demo` puts its first node.
+pub(crate) const DEFAULT_NODE: &str = "127.0.0.1:4370";
+
+/// Attach to a clustertop cluster and watch it.
+#[derive(Debug, Parser)]
+#[command(name = "clustertop", version, about)]
+pub(crate) struct Args {
+    /// The entry node's address (host:port); the rest of the cluster is
+    /// found through it.
+    #[arg(long, env = "CLUSTERTOP_NODE", default_value = DEFAULT_NODE)]
+    node: String,
+    /// The cluster's cookie (else CLUSTERTOP_COOKIE, else
+    /// ~/.clustertop.cookie).
+    #[arg(long, global = true)]
+    cookie: Option<String>,
+    /// Refresh interval, in milliseconds.
+    #[arg(long, global = true, default_value_t = 1000)]
+    interval: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a local demo cluster and attach to it; quitting stops it.
+    Demo {
+        /// Nodes in the cluster.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// The first node's port (0: any free port).
+        #[arg(long, default_value_t = 4370)]
+        port: u16,
+        /// Start the cluster and print where it is, without the view;
+        /// runs until interrupted or its standard input closes.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Print one cluster overview (nodes, top processes, warnings).
+    Snapshot {
+        /// As JSON (the attach protocol's overview).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the cluster-wide log tail, one line per record.
+    Logs {
+        /// Keep printing new records.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only records of this node.
+        #[arg(long = "node")]
+        on: Option<String>,
+        /// Only records at or above this level.
+        #[arg(long, default_value = "info")]
+        level: LevelArg,
+        /// Only records whose message contains this text.
+        #[arg(long)]
+        grep: Option<String>,
+        /// Recent records per node to print first.
+        #[arg(long, default_value_t = 20)]
+        tail: u32,
+    },
+    /// Run one demo node (what `demo` starts).
+    #[command(hide = true)]
+    Node {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        connect: Option<String>,
+        #[arg(long)]
+        index: usize,
+        #[arg(long)]
+        first: String,
+        #[arg(long)]
+        slow: String,
+    },
+}
+
+/// A log level on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LevelArg {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl From<LevelArg> for LogLevel {
+    fn from(l: LevelArg) -> Self {
+        match l {
+            LevelArg::Trace => LogLevel::Trace,
+            LevelArg::Debug => LogLevel::Debug,
+            LevelArg::Info => LogLevel::Info,
+            LevelArg::Warn => LogLevel::Warn,
+            LevelArg::Error => LogLevel::Error,
+        }
+    }
+}
+
+fn client_config(addr: &str, cookie: Option<&str>) -> ClientConfig {
+    let mut c = ClientConfig::new(addr);
+    c.cookie = cookie.map(str::to_owned);
+    c.client = format!("clustertop {}", env!("CARGO_PKG_VERSION"));
+    c
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// One line for the user.
+pub(crate) async fn run(args: Args) -> Result<(), String> {
+    let interval = Duration::from_millis(args.interval.max(100));
+    match args.command {
+        None => {
+            let config = client_config(&args.node, args.cookie.as_deref());
+            crate::app::run(config, interval).await
+        }
+        Some(Command::Demo {
+            nodes,
+            port,
+            headless,
+        }) => {
+            let cookie = args
+                .cookie
+                .clone()
+                .or_else(|| std::env::var("CLUSTERTOP_COOKIE").ok())
+                .unwrap_or_else(|| format!("demo-{}", std::process::id()));
+            let demo = Demo::start(nodes, port, &cookie)?;
+            if headless {
+                println!(
+                    "demo cluster up: {} at {} (cookie {cookie})",
+                    demo.names.join(", "),
+                    demo.entry
+                );
+                wait_for_end().await;
+                drop(demo);
+                return Ok(());
+            }
+            let config = client_config(&demo.entry, Some(&cookie));
+            let result = crate::app::run(config, interval).await;
+            drop(demo);
+            result
+        }
+        Some(Command::Snapshot { json }) => {
+            let client = Client::connect(client_config(&args.node, args.cookie.as_deref()))
+                .await
+                .map_err(|e| e.to_string())?;
+            let overview = client.overview().await.map_err(|e| e.to_string())?;
+            if json {
+                let text = serde_json::to_string_pretty(&overview).map_err(|e| e.to_string())?;
+                println!("{text}");
+            } else {
+                print!("{}", snapshot_text(&overview));
+            }
+            client.close();
+            Ok(())
+        }
+        Some(Command::Logs {
+            follow,
+            on,
+            level,
+            grep,
+            tail,
+        }) => {
+            let client = Client::connect(client_config(&args.node, args.cookie.as_deref()))
+                .await
+                .map_err(|e| e.to_string())?;
+            let filter = LogFilter {
+                min_level: level.into(),
+                node: on,
+                text: grep,
+                ..LogFilter::default()
+            };
+            logs(&client, filter, tail, follow).await
+        }
+        Some(Command::Node {
+            name,
+            listen,
+            connect,
+            index,
+            first,
+            slow,
+        }) => {
+            demo::run_node(demo::NodeArgs {
+                name,
+                listen,
+                connect,
+                cookie: args.cookie,
+                index,
+                first,
+                slow,
+            })
+            .await
+        }
+    }
+}
+
+/// Until Ctrl-C or the end of standard input.
+async fn wait_for_end() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {} } => {}
+    }
+}
+
+/// Prints records: the backlog sorted by time, then (with `follow`) new
+/// ones as they come.
+async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Result<(), String> {
+    let mut stream = client
+        .subscribe_logs_with_backlog(filter, tail, 1024)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The backlog arrives within the agents' first push (100 ms); give
+    // remote nodes a little longer.
+    let mut backlog: Vec<LogRecord> = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_millis(700);
+    while let Ok(Some(chunk)) = tokio::time::timeout_at(until, stream.next()).await {
+        backlog.extend(chunk.records);
+    }
+    backlog.sort_by_key(|r| r.at_unix_us);
+    for r in &backlog {
+        println!("{}", format::log_line(r));
+    }
+    if !follow {
+        return Ok(());
+    }
+    let mut dropped = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            chunk = stream.next() => {
+                let Some(chunk) = chunk else {
+                    return Err(format!("the connection to {} closed", client.entry()));
+                };
+                for r in &chunk.records {
+                    println!("{}", format::log_line(r));
+                }
+                if chunk.dropped_total > dropped {
+                    eprintln!("clustertop: {} records dropped (the log tail fell behind)", chunk.dropped_total - dropped);
+                    dropped = chunk.dropped_total;
+                }
+            }
+        }
+    }
+}
+
+/// The plain-text snapshot: nodes, warnings, top processes.
+pub(crate) fn snapshot_text(o: &ClusterOverview) -> String {
+    let mut out = String::new();
+    let down = o
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.status, NodeStatus::Up))
+        .count();
+    out.push_str(&format!(
+        "cluster via {}: {} nodes ({} not up)\n\n",
+        o.entry,
+        o.nodes.len(),
+        down
+    ));
+    out.push_str(&format!(
+        "{:<28} {:<6} {:>9} {:>9} {:>10}\n",
+        "NODE", "STATUS", "UPTIME", "PROCS", "RSS"
+    ));
+    for n in &o.nodes {
+        out.push_str(&format!(
+            "{:<28} {:<6} {:>9} {:>9} {:>10}\n",
+            n.name,
+            format::status(&n.status),
+            format::duration_ms(n.uptime_ms),
+            format::count(n.processes),
+            format::bytes(n.rss_bytes)
+        ));
+    }
+    out.push_str(&format!("\nWARNINGS ({})\n", o.warnings.len()));
+    for w in &o.warnings {
+        out.push_str(&format!("  {}\n", format::warning(w)));
+    }
+    out.push_str(&format!(
+        "\n{:<22} {:<20} {:<24} {:>9} {:>9} {:>8}\n",
+        "PID", "NODE", "NAME", "MAILBOX", "GROWTH", "MSG/S"
+    ));
+    for p in &o.top_processes {
+        out.push_str(&format!(
+            "{:<22} {:<20} {:<24} {:>9} {:>9} {:>8}\n",
+            format::pid(&p.pid),
+            p.pid.node,
+            format::process_name(p),
+            format::count(p.mailbox_len),
+            format::growth(p.mailbox_growth_per_s),
+            format::count(p.handled_per_s)
+        ));
+    }
+    out
+}

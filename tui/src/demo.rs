@@ -1,0 +1,162 @@
+//! `clustertop demo`: a local cluster of demo nodes, each a child process
+//! of this binary (`clustertop node …`), with the article's workload and an
+//! agent, for the TUI to attach to.
+//!
+//! # Shutdown
+//! The demo owns its children: dropping the [`Demo`] kills and reaps them.
+//! Each child also exits when its standard input closes, so the nodes go
+//! away even when the parent is killed without a chance to clean up.
+
+pub(crate) mod workload;
+
+use clustertop_agent::{Agent, AgentConfig, WarningConfig};
+use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::{Node, NodeConfig};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// What `clustertop node` runs.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeArgs {
+    pub(crate) name: String,
+    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) connect: Option<String>,
+    pub(crate) cookie: Option<String>,
+    pub(crate) index: usize,
+    pub(crate) first: String,
+    pub(crate) slow: String,
+}
+
+/// The demo's warning thresholds: low enough that the slow consumer is
+/// flagged within seconds.
+fn agent_config() -> AgentConfig {
+    AgentConfig {
+        warnings: WarningConfig {
+            mailbox_on: 500,
+            mailbox_off: 250,
+            hold: Duration::from_secs(2),
+            ..WarningConfig::default()
+        },
+        ..AgentConfig::default()
+    }
+}
+
+/// Runs one demo node until its standard input closes.
+///
+/// # Errors
+/// A line saying what failed: telemetry, the listener, the first
+/// connection, or the agent.
+pub(crate) async fn run_node(args: NodeArgs) -> Result<(), String> {
+    let mut telemetry = clustertop_otel::TelemetryConfig::new(args.name.clone());
+    telemetry.log_filter = Some("warn".into());
+    telemetry.log_writer = Some(tracing_subscriber_sink());
+    telemetry.prometheus = None;
+    telemetry.extra_layer = Some(clustertop_agent::log_layer(
+        clustertop_proto::LogLevel::Info,
+    ));
+    let _telemetry = clustertop_otel::init(telemetry).map_err(|e| e.to_string())?;
+    let mut dist = DistConfig::listen(args.listen);
+    dist.cookie = args.cookie.clone();
+    dist.tick_time = Duration::from_secs(10);
+    let node =
+        Node::start(NodeConfig::new(args.name.as_str()).dist(dist)).map_err(|e| e.to_string())?;
+    if let Some(addr) = &args.connect {
+        node.connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+    }
+    Agent::start(&node, agent_config())
+        .await
+        .map_err(|e| e.to_string())?;
+    workload::start(&node, args.index, &args.first, &args.slow).await;
+    println!("listening {}", node.listen_addr().expect("listening"));
+    tracing::info!(node = %args.name, "demo node up");
+    // Runs until the parent closes our standard input (or is gone).
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    Ok(())
+}
+
+fn tracing_subscriber_sink() -> clustertop_otel::LogWriter {
+    clustertop_otel::LogWriter::new(std::io::sink)
+}
+
+/// A running demo cluster.
+#[derive(Debug)]
+pub(crate) struct Demo {
+    children: Vec<Child>,
+    /// The first node's address, where clients attach.
+    pub(crate) entry: String,
+    /// The nodes' names, in start order.
+    pub(crate) names: Vec<String>,
+}
+
+impl Demo {
+    /// Starts `nodes` demo nodes; the first listens on `127.0.0.1:port`
+    /// (0: any free port).
+    ///
+    /// # Errors
+    /// A line saying which node failed to start.
+    pub(crate) fn start(nodes: usize, port: u16, cookie: &str) -> Result<Demo, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+        let names: Vec<String> = (1..=nodes.max(1))
+            .map(|i| format!("demo-{i}@localhost"))
+            .collect();
+        let slow = names.get(1).unwrap_or(&names[0]).clone();
+        let mut demo = Demo {
+            children: Vec::new(),
+            entry: String::new(),
+            names: names.clone(),
+        };
+        for (i, name) in names.iter().enumerate() {
+            let listen = if i == 0 {
+                format!("127.0.0.1:{port}")
+            } else {
+                "127.0.0.1:0".to_owned()
+            };
+            let mut cmd = Command::new(&exe);
+            cmd.args(["node", "--name", name, "--listen", &listen])
+                .args(["--index", &(i + 1).to_string()])
+                .args(["--first", &names[0], "--slow", &slow])
+                .args(["--cookie", cookie])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+            if i > 0 {
+                cmd.args(["--connect", &demo.entry]);
+            }
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| format!("cannot start demo node {name}: {e}"))?;
+            let stdout = child.stdout.take().expect("piped");
+            demo.children.push(child);
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let addr = line
+                .trim()
+                .strip_prefix("listening ")
+                .ok_or_else(|| {
+                    format!("demo node {name} did not start (is 127.0.0.1:{port} in use?)")
+                })?
+                .to_owned();
+            if i == 0 {
+                demo.entry = addr;
+            }
+        }
+        Ok(demo)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+        }
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+    }
+}

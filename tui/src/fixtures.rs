@@ -1,0 +1,281 @@
+//! Fixture data for state tests and view snapshots: a three-node cluster
+//! with one node down, a slow consumer with a warning, a supervision tree,
+//! histograms and log records. Times are fixed so renders are stable.
+
+use clustertop_proto::*;
+
+pub(crate) const T0: u64 = 1_790_000_000_000;
+
+pub(crate) fn pid(node: &str, serial: u64) -> PidRef {
+    PidRef {
+        node: node.to_owned(),
+        serial,
+        creation: 7,
+    }
+}
+
+pub(crate) fn summary(name: &str, at: u64, msgs: u64, cpu_us: u64) -> NodeSummary {
+    NodeSummary {
+        name: name.to_owned(),
+        status: NodeStatus::Up,
+        sampled_at_unix_ms: at,
+        uptime_ms: 7_980_000 + (at - T0),
+        processes: 4_102,
+        messages_in_total: msgs,
+        messages_out_total: msgs - msgs / 50,
+        rss_bytes: 212_000_000,
+        cpu_time_us_total: cpu_us,
+        cpus: 2,
+        dead_letters_total: 3,
+        crashes_total: 12,
+        version: "0.1.0".into(),
+    }
+}
+
+pub(crate) fn row(node: &str, serial: u64, name: Option<&str>, behaviour: &str) -> ProcessRow {
+    ProcessRow {
+        pid: pid(node, serial),
+        name: name.map(str::to_owned),
+        behaviour: behaviour.to_owned(),
+        system: false,
+        status: ProcessStatus::Waiting,
+        mailbox_len: 0,
+        mailbox_growth_per_s: 0,
+        oldest_message_age_us: None,
+        received_total: 9_200_000,
+        handled_total: 9_100_000,
+        sent_total: 120_000,
+        busy_us_total: 3_000_000,
+        handled_per_s: 0,
+        busy_permille: 0,
+        warnings: 0,
+    }
+}
+
+pub(crate) fn slow_consumer() -> ProcessRow {
+    ProcessRow {
+        mailbox_len: 48_211,
+        mailbox_growth_per_s: 1_200,
+        oldest_message_age_us: Some(41_200_000),
+        handled_per_s: 900,
+        busy_permille: 1000,
+        warnings: 1,
+        status: ProcessStatus::Running,
+        ..row("b@host", 311, Some("chat_store"), "ChatStore")
+    }
+}
+
+pub(crate) fn rows() -> Vec<ProcessRow> {
+    vec![
+        slow_consumer(),
+        ProcessRow {
+            mailbox_len: 12,
+            handled_per_s: 14_200,
+            busy_permille: 310,
+            oldest_message_age_us: Some(2_000),
+            ..row("a@host", 88, Some("work_distributor"), "Distributor")
+        },
+        ProcessRow {
+            handled_per_s: 5_100,
+            busy_permille: 40,
+            ..row("a@host", 17, Some("counter"), "Counter")
+        },
+        row("b@host", 40, Some("room:lobby"), "ChatMessage"),
+    ]
+}
+
+pub(crate) fn warnings() -> Vec<Warning> {
+    vec![
+        Warning {
+            node: "b@host".into(),
+            pid: Some(pid("b@host", 311)),
+            kind: WarningKind::MailboxGrowing {
+                len: 48_211,
+                growth_per_s: 1_200,
+            },
+            since_unix_ms: T0 - 40_000,
+        },
+        Warning {
+            node: "c@host".into(),
+            pid: None,
+            kind: WarningKind::NodeDown,
+            since_unix_ms: T0 - 12_000,
+        },
+    ]
+}
+
+/// An overview at `T0 + offset_ms`, with message totals growing 600k/s.
+pub(crate) fn overview(offset_ms: u64) -> ClusterOverview {
+    let at = T0 + offset_ms;
+    let msgs = 1_000_000_000 + offset_ms * 600;
+    let cpu = 5_000_000_000 + offset_ms * 1_420;
+    ClusterOverview {
+        entry: "a@host".into(),
+        nodes: vec![
+            summary("a@host", at, msgs, cpu),
+            summary("b@host", at, msgs + 7, cpu / 2),
+            NodeSummary {
+                status: NodeStatus::Down {
+                    last_seen_unix_ms: Some(T0 - 12_000),
+                },
+                processes: 0,
+                uptime_ms: 0,
+                ..summary("c@host", at, 0, 0)
+            },
+        ],
+        links: vec![LinkStats {
+            peer: "b@host".into(),
+            bytes_in_total: 1 << 30,
+            bytes_out_total: 1 << 29,
+            frames_in_total: 9_000_000,
+            frames_out_total: 8_000_000,
+            queued_bytes: 0,
+            heartbeat_rtt_us: Some(140),
+            up_for_ms: 7_980_000,
+        }],
+        warnings: warnings(),
+        top_processes: rows(),
+    }
+}
+
+pub(crate) fn page() -> ProcessPage {
+    ProcessPage {
+        rows: rows(),
+        total_matching: 4,
+        sampled_at_unix_ms: T0,
+    }
+}
+
+pub(crate) fn detail() -> ProcessDetail {
+    ProcessDetail {
+        row: slow_consumer(),
+        links: vec![pid("b@host", 300)],
+        monitored_by: vec![pid("a@host", 88)],
+        monitoring: vec![],
+        supervisor_path: vec![pid("b@host", 300), pid("b@host", 2)],
+        mailbox_head: vec![
+            "ChatMessage { room: \"chat:lobby\", from: \"a@host\", text: \"message 12\" }".into(),
+            "ChatMessage { room: \"chat:lobby\", from: \"c@host\", text: \"message 9\" }".into(),
+        ],
+        top_senders: vec![(pid("a@host", 40), 62), (pid("b@host", 90), 30)],
+        handling_time: Some(Percentiles {
+            count: 5_400,
+            p50_us: 900,
+            p90_us: 2_100,
+            p99_us: 4_100,
+            max_us: 9_800,
+        }),
+        spawned_at_unix_ms: T0 - 7_980_000,
+        trap_exit: false,
+    }
+}
+
+pub(crate) fn tree() -> SupervisionTree {
+    let leaf = |serial, name: &str, behaviour: &str| TreeNode {
+        pid: pid("a@host", serial),
+        name: Some(name.to_owned()),
+        behaviour: behaviour.to_owned(),
+        supervisor: false,
+        children: vec![],
+    };
+    SupervisionTree {
+        node: "a@host".into(),
+        roots: vec![TreeNode {
+            pid: pid("a@host", 2),
+            name: Some("app_sup".into()),
+            behaviour: "SupervisorServer".into(),
+            supervisor: true,
+            children: vec![
+                leaf(17, "counter", "Counter"),
+                TreeNode {
+                    pid: pid("a@host", 30),
+                    name: Some("worker_sup".into()),
+                    behaviour: "SupervisorServer".into(),
+                    supervisor: true,
+                    children: vec![leaf(31, "flaky_worker", "FlakyWorker")],
+                },
+            ],
+        }],
+    }
+}
+
+pub(crate) fn metrics() -> MetricsSnapshot {
+    let p = |p50, p99| Percentiles {
+        count: 1_000,
+        p50_us: p50,
+        p90_us: p99 / 2,
+        p99_us: p99,
+        max_us: p99 * 2,
+    };
+    MetricsSnapshot {
+        sampled_at_unix_ms: T0,
+        histograms: vec![
+            Histogram {
+                key: HistogramKey::HandlingTime {
+                    node: "b@host".into(),
+                    behaviour: "ChatStore".into(),
+                },
+                last_10s: p(20_000, 21_000),
+                last_60s: p(20_000, 22_000),
+                buckets: vec![(16_384, 10), (32_768, 990)],
+            },
+            Histogram {
+                key: HistogramKey::CallRtt {
+                    node: "a@host".into(),
+                    behaviour: "Counter".into(),
+                },
+                last_10s: p(80, 140),
+                last_60s: p(85, 150),
+                buckets: vec![(64, 100), (128, 850), (256, 50)],
+            },
+        ],
+    }
+}
+
+pub(crate) fn logs() -> Vec<LogRecord> {
+    let rec = |i: u64, level, node: &str, serial, process: &str, message: &str| LogRecord {
+        at_unix_us: (T0 + i * 15) * 1000,
+        node: node.to_owned(),
+        level,
+        target: "demo".into(),
+        pid: Some(pid(node, serial)),
+        process: Some(process.to_owned()),
+        message: message.to_owned(),
+        fields: vec![],
+        trace_id: None,
+    };
+    vec![
+        rec(
+            0,
+            LogLevel::Info,
+            "a@host",
+            88,
+            "work_distributor",
+            "processed item 4411",
+        ),
+        rec(
+            1,
+            LogLevel::Warn,
+            "b@host",
+            311,
+            "chat_store",
+            "chat store is falling behind",
+        ),
+        rec(
+            2,
+            LogLevel::Error,
+            "a@host",
+            31,
+            "flaky_worker",
+            "process panicked",
+        ),
+        rec(
+            3,
+            LogLevel::Info,
+            "b@host",
+            40,
+            "room:lobby",
+            "200 messages in the room",
+        ),
+    ]
+}

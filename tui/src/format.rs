@@ -1,0 +1,211 @@
+//! Human-sized numbers and one-line renderings shared by the views and the
+//! plain commands: `48,211`, `1.2k/s`, `41.2s`, `212 MB`.
+
+use clustertop_proto::{LogLevel, LogRecord, NodeStatus, PidRef, ProcessRow, Warning, WarningKind};
+
+/// `48211` → `48,211`.
+pub(crate) fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rate with a k/M suffix: `950`, `14.2k`, `1.82M`.
+pub(crate) fn rate(per_s: f64) -> String {
+    let a = per_s.abs();
+    if a >= 1e6 {
+        format!("{:.2}M", per_s / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", per_s / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.2}k", per_s / 1e3)
+    } else {
+        format!("{:.0}", per_s)
+    }
+}
+
+/// Mailbox growth: `+1.2k/s`, `-40/s`, `0`.
+pub(crate) fn growth(per_s: i64) -> String {
+    match per_s {
+        0 => "0".to_owned(),
+        g if g > 0 => format!("+{}/s", rate(g as f64)),
+        g => format!("{}/s", rate(g as f64)),
+    }
+}
+
+/// Bytes: `212 MB`, `1.4 GB`.
+pub(crate) fn bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.0} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.0} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// A duration given in ms: `2ms`, `41.2s`, `5m12s`, `2h13m`, `3d4h`.
+pub(crate) fn duration_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if s < 60 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
+    }
+}
+
+/// A duration given in µs, for latencies: `0.9ms`, `120µs`.
+pub(crate) fn micros(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{us}µs")
+    }
+}
+
+/// A share of 1000: `31%`.
+pub(crate) fn permille(p: u16) -> String {
+    format!("{}%", (u32::from(p) + 5) / 10)
+}
+
+/// `<node.serial.creation>` as the runtime prints it, with the node's
+/// short name.
+pub(crate) fn pid(p: &PidRef) -> String {
+    format!("<{}.{}>", short_node(&p.node), p.serial)
+}
+
+/// `demo-1@localhost` → `demo-1`.
+pub(crate) fn short_node(node: &str) -> &str {
+    node.split('@').next().unwrap_or(node)
+}
+
+/// A process's registered name, else its behaviour.
+pub(crate) fn process_name(p: &ProcessRow) -> String {
+    match &p.name {
+        Some(n) => format!("{n}  {}", p.behaviour),
+        None => p.behaviour.clone(),
+    }
+}
+
+/// `up`, `slow`, `down`.
+pub(crate) fn status(s: &NodeStatus) -> &'static str {
+    match s {
+        NodeStatus::Up => "up",
+        NodeStatus::Slow => "slow",
+        NodeStatus::Down { .. } => "down",
+    }
+}
+
+/// One line about a warning.
+pub(crate) fn warning(w: &Warning) -> String {
+    let on = short_node(&w.node);
+    let pid = w.pid.as_ref().map(pid).unwrap_or_default();
+    match &w.kind {
+        WarningKind::MailboxGrowing { len, growth_per_s } => format!(
+            "{on} {pid}: mailbox {} growing {}",
+            count(*len),
+            growth(*growth_per_s)
+        ),
+        WarningKind::LongHandler { running_ms } => {
+            format!(
+                "{on} {pid}: handler running for {}",
+                duration_ms(*running_ms)
+            )
+        }
+        WarningKind::RestartStorm {
+            restarts,
+            max_restarts,
+        } => format!("{on} {pid}: {restarts} restarts of at most {max_restarts}"),
+        WarningKind::DeadLetters { per_s } => format!("{on}: {per_s} dead letters/s"),
+        WarningKind::FlappingLink { peer, flaps } => {
+            format!("{on}: link to {} went down {flaps} times", short_node(peer))
+        }
+        WarningKind::NodeDown => format!("{on}: node down"),
+    }
+}
+
+/// `INFO`, `WARN`, …
+pub(crate) fn level(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Trace => "TRACE",
+        LogLevel::Debug => "DEBUG",
+        LogLevel::Info => "INFO",
+        LogLevel::Warn => "WARN",
+        LogLevel::Error => "ERROR",
+    }
+}
+
+/// `14:02:11.204` (UTC) of a time in µs since the Unix epoch.
+pub(crate) fn clock(at_unix_us: u64) -> String {
+    let ms = at_unix_us / 1000;
+    let (h, m, s, milli) = (
+        (ms / 3_600_000) % 24,
+        (ms / 60_000) % 60,
+        (ms / 1000) % 60,
+        ms % 1000,
+    );
+    format!("{h:02}:{m:02}:{s:02}.{milli:03}")
+}
+
+/// One log record on one line: time, level, node, pid, process, message,
+/// fields.
+pub(crate) fn log_line(r: &LogRecord) -> String {
+    let mut line = format!(
+        "{} {:<5} {} {} {}  {}",
+        clock(r.at_unix_us),
+        level(r.level),
+        r.node,
+        r.pid.as_ref().map(pid).unwrap_or_else(|| "-".to_owned()),
+        r.process.as_deref().unwrap_or("-"),
+        r.message
+    );
+    for (k, v) in &r.fields {
+        line.push_str(&format!(" {k}={v}"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_human_sized() {
+        assert_eq!(count(48_211), "48,211");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(1_000_000), "1,000,000");
+        assert_eq!(rate(950.0), "950");
+        assert_eq!(rate(1_234.0), "1.23k");
+        assert_eq!(rate(14_200.0), "14.2k");
+        assert_eq!(rate(1_820_000.0), "1.82M");
+        assert_eq!(growth(1_200), "+1.20k/s");
+        assert_eq!(growth(-40), "-40/s");
+        assert_eq!(growth(0), "0");
+        assert_eq!(bytes(212_000_000), "212 MB");
+        assert_eq!(bytes(1_400_000_000), "1.4 GB");
+        assert_eq!(duration_ms(2), "2ms");
+        assert_eq!(duration_ms(41_200), "41.2s");
+        assert_eq!(duration_ms(7_980_000), "2h13m");
+        assert_eq!(micros(900), "900µs");
+        assert_eq!(micros(4_100), "4.1ms");
+        assert_eq!(permille(1000), "100%");
+        assert_eq!(clock(3_723_004_000), "01:02:03.004");
+    }
+}

@@ -1,0 +1,507 @@
+//! Everything the views show, and how keys and data change it. Pure: no
+//! terminal, no network; every derivation (rates, sorting, the filter)
+//! is unit-tested here and every view renders from a `State` in tests.
+
+pub(crate) mod filter;
+mod rates;
+
+pub(crate) use filter::Filter;
+pub(crate) use rates::{NodeRates, Series};
+
+use crate::keymap::Action;
+use clustertop_proto::{
+    ClusterOverview, LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessFilter,
+    ProcessPage, ProcessQuery, SortKey, SupervisionTree, TreeNode,
+};
+use std::collections::{HashSet, VecDeque};
+
+/// The views, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tab {
+    Nodes,
+    Processes,
+    Tree,
+    Metrics,
+    Logs,
+    Warnings,
+}
+
+impl Tab {
+    pub(crate) const ALL: [Tab; 6] = [
+        Tab::Nodes,
+        Tab::Processes,
+        Tab::Tree,
+        Tab::Metrics,
+        Tab::Logs,
+        Tab::Warnings,
+    ];
+
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Tab::Nodes => "Nodes",
+            Tab::Processes => "Processes",
+            Tab::Tree => "Tree",
+            Tab::Metrics => "Metrics",
+            Tab::Logs => "Logs",
+            Tab::Warnings => "Warnings",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// The sort columns, in the order `s` steps through them.
+pub(crate) const SORTS: [SortKey; 7] = [
+    SortKey::Default,
+    SortKey::MailboxLen,
+    SortKey::MailboxGrowth,
+    SortKey::OldestMessage,
+    SortKey::MessageRate,
+    SortKey::Busy,
+    SortKey::Pid,
+];
+
+/// A sort column's name.
+pub(crate) fn sort_name(key: SortKey) -> &'static str {
+    match key {
+        SortKey::Default => "warnings, mailbox growth",
+        SortKey::MailboxLen => "mailbox",
+        SortKey::MailboxGrowth => "mailbox growth",
+        SortKey::OldestMessage => "oldest message",
+        SortKey::MessageRate => "msgs/s",
+        SortKey::Busy => "busy",
+        SortKey::Pid => "pid",
+    }
+}
+
+/// Records kept in the logs view.
+pub(crate) const LOG_LINES: usize = 5_000;
+/// Samples kept for the charts (two minutes at the default 1 s).
+pub(crate) const HISTORY: usize = 120;
+
+/// The whole state of the interactive view.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) tab: Tab,
+    pub(crate) help: bool,
+    /// The process shown in detail (over the current tab).
+    pub(crate) detail: Option<PidRef>,
+    pub(crate) detail_data: Option<ProcessDetail>,
+    /// Mailbox length of the detailed process, one value per refresh.
+    pub(crate) detail_mailbox: Series,
+    /// The entry node's address and whether we are attached.
+    pub(crate) entry: String,
+    pub(crate) connected: bool,
+    pub(crate) status: Option<String>,
+    pub(crate) paused: bool,
+    pub(crate) interval_ms: u64,
+    pub(crate) overview: Option<ClusterOverview>,
+    pub(crate) rates: NodeRates,
+    pub(crate) processes: Option<ProcessPage>,
+    pub(crate) selected: usize,
+    /// First row of the page asked for.
+    pub(crate) offset: u64,
+    /// Rows the process table shows (set by the view).
+    pub(crate) page_rows: u32,
+    pub(crate) sort: SortKey,
+    pub(crate) descending: bool,
+    pub(crate) filter: Filter,
+    /// The filter being typed, with its parse error.
+    pub(crate) filter_input: Option<String>,
+    pub(crate) filter_error: Option<String>,
+    /// The node picked with `n` (index into the overview's nodes).
+    pub(crate) node_pick: Option<usize>,
+    pub(crate) tree: Option<SupervisionTree>,
+    pub(crate) tree_selected: usize,
+    pub(crate) collapsed: HashSet<(String, u64)>,
+    pub(crate) metrics: Option<MetricsSnapshot>,
+    pub(crate) logs: VecDeque<LogRecord>,
+    pub(crate) logs_dropped: u64,
+    pub(crate) log_level: LogLevel,
+    /// Lines scrolled up from the end of the log; 0 follows the tail.
+    pub(crate) log_scroll: usize,
+    pub(crate) quit: bool,
+}
+
+impl State {
+    pub(crate) fn new(entry: &str, interval_ms: u64) -> State {
+        State {
+            tab: Tab::Processes,
+            help: false,
+            detail: None,
+            detail_data: None,
+            detail_mailbox: Series::default(),
+            entry: entry.to_owned(),
+            connected: false,
+            status: Some(format!("attaching to {entry}…")),
+            paused: false,
+            interval_ms,
+            overview: None,
+            rates: NodeRates::default(),
+            processes: None,
+            selected: 0,
+            offset: 0,
+            page_rows: 30,
+            sort: SortKey::Default,
+            descending: true,
+            filter: Filter::default(),
+            filter_input: None,
+            filter_error: None,
+            node_pick: None,
+            tree: None,
+            tree_selected: 0,
+            collapsed: HashSet::new(),
+            metrics: None,
+            logs: VecDeque::new(),
+            logs_dropped: 0,
+            log_level: LogLevel::Info,
+            log_scroll: 0,
+            quit: false,
+        }
+    }
+
+    /// Names of the nodes in the last overview.
+    pub(crate) fn node_names(&self) -> Vec<String> {
+        self.overview
+            .as_ref()
+            .map(|o| o.nodes.iter().map(|n| n.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The node the views are narrowed to: picked with `n`, else named by
+    /// the filter.
+    pub(crate) fn node_scope(&self) -> Option<String> {
+        let names = self.node_names();
+        if let Some(i) = self.node_pick {
+            return names.get(i).cloned();
+        }
+        self.filter
+            .node_in(&names)
+            .ok()
+            .flatten()
+            .map(str::to_owned)
+    }
+
+    /// The page of processes to ask for.
+    pub(crate) fn process_query(&self) -> ProcessQuery {
+        ProcessQuery {
+            filter: ProcessFilter {
+                node: self.node_scope(),
+                name_contains: self.filter.name.clone(),
+                min_mailbox_len: self.filter.min_mailbox,
+                include_system: self.filter.system,
+            },
+            sort: self.sort,
+            descending: self.descending,
+            offset: self.offset,
+            limit: self.page_rows.max(1),
+        }
+    }
+
+    /// The rows shown: the page, narrowed by the filter's page-side terms.
+    pub(crate) fn visible_rows(&self) -> Vec<&clustertop_proto::ProcessRow> {
+        let Some(page) = &self.processes else {
+            return Vec::new();
+        };
+        page.rows
+            .iter()
+            .filter(|r| {
+                self.filter
+                    .min_growth
+                    .is_none_or(|g| r.mailbox_growth_per_s > g)
+            })
+            .collect()
+    }
+
+    /// The node whose supervision tree is shown.
+    pub(crate) fn tree_node(&self) -> Option<String> {
+        self.node_scope()
+            .or_else(|| self.node_names().into_iter().next())
+    }
+
+    /// The tree's rows as shown: (depth, node), collapsed subtrees left out.
+    pub(crate) fn tree_rows(&self) -> Vec<(usize, &TreeNode)> {
+        fn walk<'a>(
+            s: &State,
+            node: &str,
+            n: &'a TreeNode,
+            depth: usize,
+            out: &mut Vec<(usize, &'a TreeNode)>,
+        ) {
+            out.push((depth, n));
+            if !s.collapsed.contains(&(node.to_owned(), n.pid.serial)) {
+                for c in &n.children {
+                    walk(s, node, c, depth + 1, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(t) = &self.tree {
+            for r in &t.roots {
+                walk(self, &t.node, r, 0, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The log records shown, filtered by level and node scope.
+    pub(crate) fn visible_logs(&self) -> Vec<&LogRecord> {
+        let node = self.node_scope();
+        self.logs
+            .iter()
+            .filter(|r| r.level >= self.log_level)
+            .filter(|r| node.as_ref().is_none_or(|n| *n == r.node))
+            .filter(|r| {
+                self.filter
+                    .name
+                    .as_ref()
+                    .is_none_or(|t| r.message.contains(t.as_str()))
+            })
+            .collect()
+    }
+
+    /// Applies a key's action.
+    pub(crate) fn apply(&mut self, action: Action) {
+        if self.help {
+            // Any key closes the help; quitting still quits.
+            self.help = false;
+            if action == Action::Quit {
+                self.quit = true;
+            }
+            return;
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Help => self.help = true,
+            Action::Pause => self.paused = !self.paused,
+            Action::NextView => self.switch((self.tab.index() + 1) % Tab::ALL.len()),
+            Action::PrevView => {
+                self.switch((self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len());
+            }
+            Action::View(n) => self.switch(usize::from(n).saturating_sub(1)),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(i64::from(self.page_rows.max(2)) - 1)),
+            Action::PageDown => self.move_by(i64::from(self.page_rows.max(2)) - 1),
+            Action::Top => self.move_by(i64::MIN / 2),
+            Action::Bottom => self.move_by(i64::MAX / 2),
+            Action::Enter => self.enter(),
+            Action::Back => {
+                if self.detail.is_some() {
+                    self.detail = None;
+                    self.detail_data = None;
+                } else if self.filter != Filter::default() || self.node_pick.is_some() {
+                    self.filter = Filter::default();
+                    self.node_pick = None;
+                    self.reset_page();
+                }
+            }
+            Action::SortNext => {
+                let i = SORTS.iter().position(|s| *s == self.sort).unwrap_or(0);
+                self.sort = SORTS[(i + 1) % SORTS.len()];
+                self.descending = self.sort != SortKey::Pid;
+                self.reset_page();
+            }
+            Action::SortReverse => {
+                self.descending = !self.descending;
+                self.reset_page();
+            }
+            Action::Filter => {
+                // The current query, ready to be extended.
+                let mut query = self.filter.to_query();
+                if !query.is_empty() {
+                    query.push(' ');
+                }
+                self.filter_input = Some(query);
+                self.filter_error = None;
+            }
+            Action::NodeNext => {
+                let n = self.node_names().len();
+                self.node_pick = match self.node_pick {
+                    _ if n == 0 => None,
+                    None => Some(0),
+                    Some(i) if i + 1 < n => Some(i + 1),
+                    Some(_) => None,
+                };
+                self.tree = None;
+                self.tree_selected = 0;
+                self.reset_page();
+            }
+            Action::ToggleSystem => {
+                self.filter.system = !self.filter.system;
+                self.reset_page();
+            }
+            Action::LevelNext => {
+                self.log_level = match self.log_level {
+                    LogLevel::Trace => LogLevel::Debug,
+                    LogLevel::Debug => LogLevel::Info,
+                    LogLevel::Info => LogLevel::Warn,
+                    LogLevel::Warn => LogLevel::Error,
+                    LogLevel::Error => LogLevel::Trace,
+                };
+            }
+        }
+    }
+
+    fn switch(&mut self, index: usize) {
+        self.tab = Tab::ALL[index.min(Tab::ALL.len() - 1)];
+        self.detail = None;
+        self.detail_data = None;
+    }
+
+    fn reset_page(&mut self) {
+        self.offset = 0;
+        self.selected = 0;
+    }
+
+    fn move_by(&mut self, by: i64) {
+        let clamp = |at: usize, len: usize| -> usize {
+            if len == 0 {
+                0
+            } else {
+                (at as i64 + by).clamp(0, len as i64 - 1) as usize
+            }
+        };
+        match self.tab {
+            Tab::Processes if self.detail.is_none() => {
+                // The selection moves within the page; past its edges the
+                // page itself moves.
+                let total = self.processes.as_ref().map_or(0, |p| p.total_matching) as i64;
+                let at = self.offset as i64 + self.selected as i64 + by;
+                let at = at.clamp(0, (total - 1).max(0));
+                let rows = i64::from(self.page_rows.max(1));
+                if at < self.offset as i64 || at >= self.offset as i64 + rows {
+                    self.offset = (at - at % rows).max(0) as u64;
+                }
+                self.selected = (at - self.offset as i64) as usize;
+            }
+            Tab::Tree => self.tree_selected = clamp(self.tree_selected, self.tree_rows().len()),
+            Tab::Logs => {
+                let len = self.visible_logs().len();
+                self.log_scroll = (self.log_scroll as i64 - by).clamp(0, len as i64) as usize;
+            }
+            _ => {}
+        }
+    }
+
+    fn enter(&mut self) {
+        match self.tab {
+            Tab::Processes => {
+                if let Some(row) = self.visible_rows().get(self.selected) {
+                    self.detail = Some(row.pid.clone());
+                    self.detail_data = None;
+                    self.detail_mailbox = Series::default();
+                }
+            }
+            Tab::Tree => {
+                let rows = self.tree_rows();
+                if let (Some((_, n)), Some(t)) = (rows.get(self.tree_selected), &self.tree) {
+                    let key = (t.node.clone(), n.pid.serial);
+                    if n.children.is_empty() {
+                        self.detail = Some(n.pid.clone());
+                        self.detail_data = None;
+                        self.detail_mailbox = Series::default();
+                    } else if !self.collapsed.remove(&key) {
+                        self.collapsed.insert(key);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A key typed while the filter is open. Enter applies the query if it
+    /// parses (else shows the error and keeps the input); Esc cancels.
+    pub(crate) fn filter_key(&mut self, code: crossterm::event::KeyCode) {
+        use crossterm::event::KeyCode;
+        let Some(input) = &mut self.filter_input else {
+            return;
+        };
+        match code {
+            KeyCode::Esc => {
+                self.filter_input = None;
+                self.filter_error = None;
+            }
+            KeyCode::Enter => {
+                let parsed = Filter::parse(input).and_then(|f| {
+                    f.node_in(&self.node_names())?;
+                    Ok(f)
+                });
+                match parsed {
+                    Ok(f) => {
+                        self.filter = f;
+                        self.node_pick = None;
+                        self.filter_input = None;
+                        self.filter_error = None;
+                        self.tree = None;
+                        self.reset_page();
+                    }
+                    Err(e) => self.filter_error = Some(e.to_string()),
+                }
+            }
+            KeyCode::Backspace => {
+                input.pop();
+                self.filter_error = None;
+            }
+            KeyCode::Char(c) => {
+                input.push(c);
+                self.filter_error = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// A new overview: node rates are derived from it and the previous one.
+    pub(crate) fn on_overview(&mut self, o: ClusterOverview) {
+        self.rates.update(&o);
+        self.overview = Some(o);
+        self.connected = true;
+        self.status = None;
+    }
+
+    pub(crate) fn on_processes(&mut self, page: ProcessPage) {
+        let len = page.rows.len();
+        self.processes = Some(page);
+        if self.selected >= len {
+            self.selected = len.saturating_sub(1);
+        }
+    }
+
+    pub(crate) fn on_detail(&mut self, d: ProcessDetail) {
+        if self.detail.as_ref() == Some(&d.row.pid) {
+            self.detail_mailbox.push(d.row.mailbox_len as f64);
+            self.detail_data = Some(d);
+        }
+    }
+
+    pub(crate) fn on_tree(&mut self, t: SupervisionTree) {
+        self.tree = Some(t);
+        let len = self.tree_rows().len();
+        if self.tree_selected >= len {
+            self.tree_selected = len.saturating_sub(1);
+        }
+    }
+
+    pub(crate) fn on_logs(&mut self, records: Vec<LogRecord>, dropped_total: u64) {
+        self.logs.extend(records);
+        while self.logs.len() > LOG_LINES {
+            self.logs.pop_front();
+        }
+        self.logs_dropped = self.logs_dropped.max(dropped_total);
+    }
+
+    pub(crate) fn on_metrics(&mut self, m: MetricsSnapshot) {
+        self.rates.update_latency(&m);
+        self.metrics = Some(m);
+    }
+
+    pub(crate) fn on_disconnected(&mut self, why: String) {
+        self.connected = false;
+        self.status = Some(why);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+//! Rates from monotonic counters: the agents send totals, and the view
+//! derives per-second figures from two overviews, so a missed refresh
+//! loses nothing (the next difference covers both intervals).
+
+use super::HISTORY;
+use clustertop_proto::{ClusterOverview, HistogramKey, MetricsSnapshot, NodeStatus, NodeSummary};
+use std::collections::{HashMap, VecDeque};
+
+/// A bounded series of samples, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Series(VecDeque<f64>);
+
+impl Series {
+    pub(crate) fn push(&mut self, v: f64) {
+        if self.0.len() == HISTORY {
+            self.0.pop_front();
+        }
+        self.0.push_back(v);
+    }
+
+    /// The samples as whole numbers, for sparklines.
+    pub(crate) fn as_u64(&self) -> Vec<u64> {
+        self.0.iter().map(|v| v.max(0.0).round() as u64).collect()
+    }
+
+    pub(crate) fn last(&self) -> Option<f64> {
+        self.0.back().copied()
+    }
+
+    pub(crate) fn max(&self) -> f64 {
+        self.0.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// `(index, value)` points, for charts.
+    pub(crate) fn points(&self) -> Vec<(f64, f64)> {
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as f64, *v))
+            .collect()
+    }
+}
+
+/// Per-second figures of one node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Rate {
+    pub(crate) in_per_s: f64,
+    pub(crate) out_per_s: f64,
+    /// Share of the node's CPUs used, in percent.
+    pub(crate) cpu_pct: f64,
+    pub(crate) in_series: Series,
+}
+
+/// Rates of every node and of the cluster.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeRates {
+    prev: HashMap<String, NodeSummary>,
+    pub(crate) nodes: HashMap<String, Rate>,
+    /// Messages received per second, cluster-wide.
+    pub(crate) cluster: Series,
+    /// Handling time p50 and p99 (µs), cluster-wide, one per metrics
+    /// refresh.
+    pub(crate) p50: Series,
+    pub(crate) p99: Series,
+}
+
+impl NodeRates {
+    /// Takes a new overview: rates for every node that is up in both.
+    pub(crate) fn update(&mut self, o: &ClusterOverview) {
+        let mut total = 0.0;
+        for n in &o.nodes {
+            if n.status != NodeStatus::Up {
+                self.nodes.remove(&n.name);
+                self.prev.remove(&n.name);
+                continue;
+            }
+            if let Some(p) = self.prev.get(&n.name) {
+                let dt_ms = n.sampled_at_unix_ms.saturating_sub(p.sampled_at_unix_ms);
+                // A restarted node's counters start again: no rate from it.
+                let restarted = n.uptime_ms < p.uptime_ms;
+                if dt_ms > 0 && !restarted {
+                    let secs = dt_ms as f64 / 1000.0;
+                    let per_s = |now: u64, before: u64| now.saturating_sub(before) as f64 / secs;
+                    let r = self.nodes.entry(n.name.clone()).or_default();
+                    r.in_per_s = per_s(n.messages_in_total, p.messages_in_total);
+                    r.out_per_s = per_s(n.messages_out_total, p.messages_out_total);
+                    let cpu_us = n.cpu_time_us_total.saturating_sub(p.cpu_time_us_total) as f64;
+                    r.cpu_pct = cpu_us / (secs * 1e6 * f64::from(n.cpus.max(1))) * 100.0;
+                    r.in_series.push(r.in_per_s);
+                    total += r.in_per_s;
+                }
+            }
+            self.prev.insert(n.name.clone(), n.clone());
+        }
+        if !self.nodes.is_empty() {
+            self.cluster.push(total);
+        }
+    }
+
+    /// Takes a metrics snapshot: the count-weighted p50 and the largest
+    /// p99 of handling times over the last 10 s.
+    pub(crate) fn update_latency(&mut self, m: &MetricsSnapshot) {
+        let handling: Vec<_> = m
+            .histograms
+            .iter()
+            .filter(|h| matches!(h.key, HistogramKey::HandlingTime { .. }))
+            .filter(|h| h.last_10s.count > 0)
+            .collect();
+        let count: u64 = handling.iter().map(|h| h.last_10s.count).sum();
+        if count == 0 {
+            return;
+        }
+        let p50 = handling
+            .iter()
+            .map(|h| h.last_10s.p50_us as f64 * h.last_10s.count as f64)
+            .sum::<f64>()
+            / count as f64;
+        let p99 = handling
+            .iter()
+            .map(|h| h.last_10s.p99_us)
+            .max()
+            .unwrap_or(0);
+        self.p50.push(p50);
+        self.p99.push(p99 as f64);
+    }
+}

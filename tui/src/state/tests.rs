@@ -1,0 +1,187 @@
+use super::*;
+use crate::fixtures;
+use crossterm::event::KeyCode;
+
+fn state() -> State {
+    let mut s = State::new("127.0.0.1:4370", 1000);
+    s.on_overview(fixtures::overview(0));
+    s.on_processes(fixtures::page());
+    s
+}
+
+#[test]
+fn rates_come_from_two_overviews() {
+    let mut s = state();
+    assert!(s.rates.nodes.is_empty(), "one overview gives no rate");
+    s.on_overview(fixtures::overview(2_000));
+    let a = &s.rates.nodes["a@host"];
+    assert!((a.in_per_s - 600_000.0).abs() < 1.0, "{a:?}");
+    // 1.42 s of CPU per second over 2 CPUs.
+    assert!((a.cpu_pct - 71.0).abs() < 0.1, "{a:?}");
+    assert!(
+        !s.rates.nodes.contains_key("c@host"),
+        "a down node has no rate"
+    );
+    assert_eq!(s.rates.cluster.last().map(|v| v.round()), Some(1_200_000.0));
+    // A missed refresh loses nothing: the next difference spans both.
+    s.on_overview(fixtures::overview(6_000));
+    assert!((s.rates.nodes["a@host"].in_per_s - 600_000.0).abs() < 1.0);
+}
+
+#[test]
+fn a_restarted_node_gives_no_bogus_rate() {
+    let mut s = state();
+    let mut o = fixtures::overview(1_000);
+    o.nodes[0].uptime_ms = 10;
+    o.nodes[0].messages_in_total = 5;
+    s.on_overview(o);
+    assert!(!s.rates.nodes.contains_key("a@host"));
+}
+
+#[test]
+fn latency_series_weigh_p50_and_keep_the_worst_p99() {
+    let mut s = state();
+    s.on_metrics(fixtures::metrics());
+    // Only handling-time histograms count: the call RTT one is left out.
+    assert_eq!(s.rates.p50.last(), Some(20_000.0));
+    assert_eq!(s.rates.p99.last(), Some(21_000.0));
+}
+
+#[test]
+fn sorting_steps_through_the_columns_and_resets_the_page() {
+    let mut s = state();
+    s.offset = 30;
+    s.apply(Action::SortNext);
+    assert_eq!(s.sort, SortKey::MailboxLen);
+    assert!(s.descending);
+    assert_eq!(s.offset, 0);
+    s.apply(Action::SortReverse);
+    assert!(!s.process_query().descending);
+    for _ in 0..5 {
+        s.apply(Action::SortNext);
+    }
+    assert_eq!(s.sort, SortKey::Pid);
+    assert!(!s.descending, "pids read lowest first");
+    s.apply(Action::SortNext);
+    assert_eq!(s.sort, SortKey::Default);
+}
+
+#[test]
+fn the_filter_parses_on_enter_and_a_bad_query_stays_open_with_its_error() {
+    let mut s = state();
+    s.apply(Action::Filter);
+    for c in "mq>1000 node=b name~chat".chars() {
+        s.filter_key(KeyCode::Char(c));
+    }
+    s.filter_key(KeyCode::Enter);
+    assert_eq!(s.filter_input, None);
+    let q = s.process_query();
+    assert_eq!(q.filter.node.as_deref(), Some("b@host"));
+    assert_eq!(q.filter.min_mailbox_len, Some(1001));
+    assert_eq!(q.filter.name_contains.as_deref(), Some("chat"));
+
+    s.apply(Action::Filter);
+    for c in " colour=red".chars() {
+        s.filter_key(KeyCode::Char(c));
+    }
+    s.filter_key(KeyCode::Enter);
+    assert!(s.filter_input.is_some(), "a bad query stays open");
+    assert!(s.filter_error.as_deref().unwrap().contains("colour=red"));
+    assert_eq!(
+        s.process_query().filter.node.as_deref(),
+        Some("b@host"),
+        "the old filter holds"
+    );
+    s.filter_key(KeyCode::Esc);
+    assert_eq!(s.filter_input, None);
+    // An unknown node is an error too.
+    s.apply(Action::Filter);
+    s.filter_input = Some("node=zzz".into());
+    s.filter_key(KeyCode::Enter);
+    assert!(s.filter_error.is_some());
+    s.filter_key(KeyCode::Esc);
+    // Esc in the view clears the filter.
+    s.apply(Action::Back);
+    assert_eq!(s.process_query().filter, ProcessFilter::default());
+}
+
+#[test]
+fn the_node_key_cycles_through_nodes_then_all() {
+    let mut s = state();
+    s.apply(Action::NodeNext);
+    assert_eq!(s.node_scope().as_deref(), Some("a@host"));
+    s.apply(Action::NodeNext);
+    s.apply(Action::NodeNext);
+    assert_eq!(s.node_scope().as_deref(), Some("c@host"));
+    s.apply(Action::NodeNext);
+    assert_eq!(s.node_scope(), None);
+}
+
+#[test]
+fn moving_past_the_page_moves_the_page() {
+    let mut s = state();
+    s.page_rows = 2;
+    s.processes.as_mut().unwrap().total_matching = 5;
+    s.apply(Action::Down);
+    assert_eq!((s.offset, s.selected), (0, 1));
+    s.apply(Action::Down);
+    assert_eq!((s.offset, s.selected), (2, 0));
+    s.apply(Action::Bottom);
+    assert_eq!((s.offset, s.selected), (4, 0));
+    s.apply(Action::Top);
+    assert_eq!((s.offset, s.selected), (0, 0));
+    s.apply(Action::Up);
+    assert_eq!((s.offset, s.selected), (0, 0));
+}
+
+#[test]
+fn enter_opens_the_detail_and_esc_goes_back() {
+    let mut s = state();
+    s.apply(Action::Enter);
+    assert_eq!(s.detail, Some(fixtures::pid("b@host", 311)));
+    s.on_detail(fixtures::detail());
+    assert_eq!(s.detail_mailbox.last(), Some(48_211.0));
+    s.apply(Action::Back);
+    assert_eq!(s.detail, None);
+}
+
+#[test]
+fn the_tree_collapses_and_leaves_open_a_detail() {
+    let mut s = state();
+    s.apply(Action::View(3));
+    s.on_tree(fixtures::tree());
+    assert_eq!(s.tree_rows().len(), 4);
+    s.apply(Action::Enter);
+    assert_eq!(s.tree_rows().len(), 1, "the root collapsed");
+    s.apply(Action::Enter);
+    assert_eq!(s.tree_rows().len(), 4);
+    s.apply(Action::Down);
+    s.apply(Action::Enter);
+    assert_eq!(s.detail, Some(fixtures::pid("a@host", 17)));
+}
+
+#[test]
+fn logs_are_bounded_and_filtered_by_level_and_node() {
+    let mut s = state();
+    for _ in 0..(LOG_LINES / 4 + 10) {
+        s.on_logs(fixtures::logs(), 3);
+    }
+    assert_eq!(s.logs.len(), LOG_LINES);
+    assert_eq!(s.logs_dropped, 3);
+    s.apply(Action::LevelNext);
+    assert!(s.visible_logs().iter().all(|r| r.level >= LogLevel::Warn));
+    s.node_pick = Some(1);
+    assert!(s.visible_logs().iter().all(|r| r.node == "b@host"));
+}
+
+#[test]
+fn help_closes_on_any_key() {
+    let mut s = state();
+    s.apply(Action::Help);
+    assert!(s.help);
+    s.apply(Action::Down);
+    assert!(!s.help);
+    s.apply(Action::Help);
+    s.apply(Action::Quit);
+    assert!(s.quit);
+}

@@ -1,0 +1,202 @@
+//! Drawing: one file per screen, each `render(frame, area, &State)`. This
+//! module lays the screen out: header, tabs, the current view, the
+//! warnings bar (always there), and the key line (or the filter being
+//! typed), with the help and the process detail drawn over the view.
+
+mod detail;
+mod logs;
+mod metrics;
+mod nodes;
+mod processes;
+mod tree;
+mod warnings;
+
+use crate::format;
+use crate::keymap::{self, KEYMAP};
+use crate::state::{State, Tab};
+use clustertop_proto::NodeStatus;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Table};
+
+/// Rows of the process table for a terminal `height` lines tall (header,
+/// tabs, borders, column titles, warnings bar and key line taken away).
+pub(crate) fn process_rows(height: u16) -> u32 {
+    u32::from(height.saturating_sub(7)).max(1)
+}
+
+/// Draws the whole screen.
+pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
+    let [header, tabs, body, bar, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(header_line(state), header);
+    frame.render_widget(tab_line(state), tabs);
+    if state.detail.is_some() {
+        detail::render(frame, body, state);
+    } else {
+        match state.tab {
+            Tab::Nodes => nodes::render(frame, body, state),
+            Tab::Processes => processes::render(frame, body, state),
+            Tab::Tree => tree::render(frame, body, state),
+            Tab::Metrics => metrics::render(frame, body, state),
+            Tab::Logs => logs::render(frame, body, state),
+            Tab::Warnings => warnings::render(frame, body, state),
+        }
+    }
+    frame.render_widget(warnings::bar(state), bar);
+    frame.render_widget(key_line(state), keys);
+    if state.help {
+        help(frame, body);
+    }
+}
+
+fn header_line(state: &State) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(" clustertop ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(" ? help "),
+        Span::raw(format!(" {} ", state.entry)),
+    ];
+    match &state.overview {
+        Some(o) => {
+            let down = o
+                .nodes
+                .iter()
+                .filter(|n| !matches!(n.status, NodeStatus::Up))
+                .count();
+            let procs: u64 = o.nodes.iter().map(|n| n.processes).sum();
+            let nodes = if down > 0 {
+                Span::styled(
+                    format!(" {} nodes ({down} down) ", o.nodes.len()),
+                    Style::new().fg(Color::Red),
+                )
+            } else {
+                Span::raw(format!(" {} nodes ", o.nodes.len()))
+            };
+            spans.push(nodes);
+            spans.push(Span::raw(format!(" {} procs ", format::count(procs))));
+            if let Some(rate) = state.rates.cluster.last() {
+                spans.push(Span::raw(format!(" {} msg/s ", format::rate(rate))));
+            }
+        }
+        None => spans.push(Span::raw(" – ")),
+    }
+    spans.push(Span::raw(format!(
+        " every {} ",
+        format::duration_ms(state.interval_ms)
+    )));
+    if state.paused {
+        spans.push(Span::styled(" PAUSED ", Style::new().fg(Color::Yellow)));
+    }
+    if let Some(status) = &state.status {
+        spans.push(Span::styled(
+            format!(" {status} "),
+            Style::new().fg(if state.connected {
+                Color::Yellow
+            } else {
+                Color::Red
+            }),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn tab_line(state: &State) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let text = format!("{} {}", i + 1, tab.title());
+        if *tab == state.tab {
+            spans.push(Span::styled(
+                format!("[{text}]"),
+                Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            ));
+        } else {
+            spans.push(Span::raw(format!(" {text} ")));
+        }
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
+}
+
+fn key_line(state: &State) -> Line<'static> {
+    match (&state.filter_input, &state.filter_error) {
+        (Some(input), error) => {
+            let mut spans = vec![
+                Span::styled(" filter: ", Style::new().add_modifier(Modifier::BOLD)),
+                Span::raw(format!("{input}▏")),
+            ];
+            if let Some(e) = error {
+                spans.push(Span::styled(
+                    format!("  ✖ {e}"),
+                    Style::new().fg(Color::Red),
+                ));
+            } else {
+                spans.push(Span::raw("  Enter apply  Esc cancel"));
+            }
+            Line::from(spans)
+        }
+        (None, _) => Line::from(format!(" {}", keymap::key_line())),
+    }
+}
+
+/// The help, drawn from the keymap table: in two columns when one does
+/// not fit the height.
+fn help(frame: &mut Frame<'_>, body: Rect) {
+    let fits = KEYMAP.len() as u16 + 2 <= body.height;
+    let per_column = if fits {
+        KEYMAP.len()
+    } else {
+        KEYMAP.len().div_ceil(2)
+    };
+    let width = body.width.min(if fits { 72 } else { 118 });
+    let height = body.height.min(per_column as u16 + 2);
+    let area = Rect {
+        x: body.x + (body.width - width) / 2,
+        y: body.y + (body.height - height) / 2,
+        width,
+        height,
+    };
+    let rows = (0..per_column).map(|i| {
+        let cell = |j: usize| KEYMAP.get(j).map_or(("", ""), |b| (b.label, b.help));
+        let (l1, h1) = cell(i);
+        if fits {
+            Row::new(vec![l1, h1])
+        } else {
+            let (l2, h2) = cell(i + per_column);
+            Row::new(vec![l1, h1, l2, h2])
+        }
+    });
+    let widths: &[Constraint] = if fits {
+        &[Constraint::Length(9), Constraint::Min(10)]
+    } else {
+        &[
+            Constraint::Length(9),
+            Constraint::Fill(1),
+            Constraint::Length(9),
+            Constraint::Fill(1),
+        ]
+    };
+    let table = Table::new(rows, widths).block(Block::bordered().title(" Keys — any key closes "));
+    frame.render_widget(Clear, area);
+    frame.render_widget(table, area);
+}
+
+/// A bordered block titled with `title`.
+pub(crate) fn block(title: String) -> Block<'static> {
+    Block::bordered().title(title)
+}
+
+/// A paragraph saying there is nothing to show yet.
+pub(crate) fn waiting(what: &str) -> Paragraph<'static> {
+    Paragraph::new(format!("waiting for {what}…"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! Process detail: everything the agent knows about one process.
+
+use super::{block, waiting};
+use crate::format;
+use crate::state::State;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Sparkline, Wrap};
+
+pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
+    let Some(pid) = &state.detail else {
+        return;
+    };
+    let Some(d) = &state.detail_data else {
+        frame.render_widget(
+            waiting("the process").block(block(format!(" {} ", format::pid(pid)))),
+            area,
+        );
+        return;
+    };
+    let r = &d.row;
+    let title = format!(
+        " {}  {}  {}  on {}  — Esc back ",
+        format::pid(&r.pid),
+        r.name.as_deref().unwrap_or("-"),
+        r.behaviour,
+        r.pid.node
+    );
+    let outer = block(title);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    let [text_area, spark_label, spark] = Layout::vertical([
+        Constraint::Min(6),
+        Constraint::Length(1),
+        Constraint::Length(3),
+    ])
+    .areas(inner);
+    let bold = |s: &str| Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD));
+    let refs = |ps: &[clustertop_proto::PidRef]| {
+        if ps.is_empty() {
+            "none".to_owned()
+        } else {
+            ps.iter().map(format::pid).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let now = state
+        .overview
+        .as_ref()
+        .and_then(|o| o.nodes.first())
+        .map_or(d.spawned_at_unix_ms, |n| n.sampled_at_unix_ms);
+    let mut lines = vec![
+        Line::from(vec![
+            bold("status "),
+            Span::raw(format!("{:?}", r.status).to_lowercase()),
+            bold("   spawned "),
+            Span::raw(format!(
+                "{} ago",
+                format::duration_ms(now.saturating_sub(d.spawned_at_unix_ms))
+            )),
+            bold("   supervisors "),
+            Span::raw(refs(&d.supervisor_path)),
+            bold("   traps exits "),
+            Span::raw(if d.trap_exit { "yes" } else { "no" }),
+        ]),
+        Line::from(vec![
+            bold("mailbox "),
+            Span::styled(
+                format::count(r.mailbox_len),
+                if r.warnings > 0 {
+                    Style::new().fg(Color::Yellow)
+                } else {
+                    Style::new()
+                },
+            ),
+            bold("   oldest "),
+            Span::raw(
+                r.oldest_message_age_us
+                    .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
+            ),
+            bold("   growth "),
+            Span::raw(format::growth(r.mailbox_growth_per_s)),
+            bold("   busy "),
+            Span::raw(format::permille(r.busy_permille)),
+        ]),
+        Line::from(vec![
+            bold("handled "),
+            Span::raw(format::count(r.handled_total)),
+            bold("   received "),
+            Span::raw(format::count(r.received_total)),
+            bold("   sent "),
+            Span::raw(format::count(r.sent_total)),
+            bold("   msgs/s "),
+            Span::raw(format::rate(r.handled_per_s as f64)),
+        ]),
+        Line::from(vec![
+            bold("handling time "),
+            Span::raw(d.handling_time.map_or("–".to_owned(), |p| {
+                format!(
+                    "p50 {}  p90 {}  p99 {}  max {}  ({} in 60 s)",
+                    format::micros(p.p50_us),
+                    format::micros(p.p90_us),
+                    format::micros(p.p99_us),
+                    format::micros(p.max_us),
+                    format::count(p.count)
+                )
+            })),
+        ]),
+        Line::from(vec![
+            bold("links "),
+            Span::raw(refs(&d.links)),
+            bold("   monitored by "),
+            Span::raw(refs(&d.monitored_by)),
+            bold("   monitoring "),
+            Span::raw(refs(&d.monitoring)),
+        ]),
+        Line::from(vec![
+            bold("top senders "),
+            Span::raw(if d.top_senders.is_empty() {
+                "none".to_owned()
+            } else {
+                d.top_senders
+                    .iter()
+                    .map(|(p, share)| format!("{} {share}%", format::pid(p)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        ]),
+        Line::from(bold("mailbox head")),
+    ];
+    for m in &d.mailbox_head {
+        lines.push(Line::from(format!("  {m}")));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+    frame.render_widget(
+        Line::from(format!(
+            "mailbox over the last {} refreshes (max {})",
+            state.detail_mailbox.as_u64().len(),
+            format::count(state.detail_mailbox.max() as u64)
+        )),
+        spark_label,
+    );
+    let data = state.detail_mailbox.as_u64();
+    frame.render_widget(
+        Sparkline::default()
+            .data(&data)
+            .style(Style::new().fg(Color::Yellow)),
+        spark,
+    );
+}

@@ -1,0 +1,127 @@
+//! Metrics: cluster throughput, per-node throughput, handling-time p50 and
+//! p99 over time, and the latency histograms.
+
+use super::block;
+use crate::format;
+use crate::state::State;
+use clustertop_proto::HistogramKey;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::symbols;
+use ratatui::text::Line;
+use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Sparkline};
+
+pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Percentage(45),
+        Constraint::Min(6),
+    ])
+    .areas(area);
+    // Cluster throughput.
+    let cluster = state.rates.cluster.as_u64();
+    frame.render_widget(
+        Sparkline::default()
+            .block(block(format!(
+                " Cluster msgs/s: {} (max {}) ",
+                state.rates.cluster.last().map_or("–".into(), format::rate),
+                format::rate(state.rates.cluster.max())
+            )))
+            .data(&cluster)
+            .style(Style::new().fg(Color::Cyan)),
+        top,
+    );
+    let [per_node, latency] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
+    // Per-node throughput, one sparkline each.
+    let mut names: Vec<&String> = state.rates.nodes.keys().collect();
+    names.sort();
+    let outer = block(" Per node msgs/s ".into());
+    let inner = outer.inner(per_node);
+    frame.render_widget(outer, per_node);
+    let rows = Layout::vertical(vec![Constraint::Length(2); names.len().max(1)]).split(inner);
+    for (name, row) in names.iter().zip(rows.iter()) {
+        let rate = &state.rates.nodes[*name];
+        let [label, spark] =
+            Layout::horizontal([Constraint::Length(24), Constraint::Min(4)]).areas(*row);
+        frame.render_widget(
+            Line::from(format!(
+                "{} {}",
+                format::short_node(name),
+                format::rate(rate.in_per_s)
+            )),
+            label,
+        );
+        let data = rate.in_series.as_u64();
+        frame.render_widget(Sparkline::default().data(&data), spark);
+    }
+    // Handling time p50 / p99 over time.
+    let p50 = state.rates.p50.points();
+    let p99 = state.rates.p99.points();
+    let ymax = state.rates.p99.max().max(1.0);
+    let xmax = (p99.len().max(2) - 1) as f64;
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .name("p50")
+            .marker(symbols::Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Green))
+            .data(&p50),
+        Dataset::default()
+            .name("p99")
+            .marker(symbols::Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Red))
+            .data(&p99),
+    ])
+    .block(block(" Handling time, p50 / p99 ".into()))
+    .x_axis(Axis::default().bounds([0.0, xmax]))
+    .y_axis(Axis::default().bounds([0.0, ymax]).labels(vec![
+        Line::from("0"),
+        Line::from(format::micros(ymax as u64)),
+    ]));
+    frame.render_widget(chart, latency);
+    // The busiest histogram's distribution over the last minute.
+    let busiest = state.metrics.as_ref().and_then(|m| {
+        m.histograms
+            .iter()
+            .filter(|h| matches!(h.key, HistogramKey::HandlingTime { .. }))
+            .max_by_key(|h| h.last_60s.count)
+    });
+    let Some(h) = busiest else {
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new("no handling times yet")
+                .block(block(" Latency histogram ".into())),
+            bottom,
+        );
+        return;
+    };
+    let (node, behaviour) = match &h.key {
+        HistogramKey::HandlingTime { node, behaviour }
+        | HistogramKey::QueueWait { node, behaviour }
+        | HistogramKey::CallRtt { node, behaviour } => (node, behaviour),
+    };
+    let bars: Vec<Bar<'_>> = h
+        .buckets
+        .iter()
+        .map(|(upper, n)| {
+            Bar::default()
+                .value(*n)
+                .label(Line::from(format!("≤{}", format::micros(*upper))))
+        })
+        .collect();
+    frame.render_widget(
+        BarChart::default()
+            .block(block(format!(
+                " Handling time of {behaviour} on {node}, last 60 s: p50 {} p99 {} max {} ",
+                format::micros(h.last_60s.p50_us),
+                format::micros(h.last_60s.p99_us),
+                format::micros(h.last_60s.max_us)
+            )))
+            .data(BarGroup::default().bars(&bars))
+            .bar_width(7)
+            .bar_gap(1),
+        bottom,
+    );
+}

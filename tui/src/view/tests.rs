@@ -1,0 +1,112 @@
+//! Every view rendered from fixture state at 120×40 and 80×24, compared
+//! with the snapshots in `snapshots/`.
+
+use crate::fixtures;
+use crate::keymap::Action;
+use crate::state::{State, Tab};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn state() -> State {
+    let mut s = State::new("127.0.0.1:4370", 1000);
+    s.on_overview(fixtures::overview(0));
+    s.on_overview(fixtures::overview(2_000));
+    s.on_processes(fixtures::page());
+    s.on_metrics(fixtures::metrics());
+    s.on_metrics(fixtures::metrics());
+    s.on_tree(fixtures::tree());
+    s.on_logs(fixtures::logs(), 0);
+    s
+}
+
+fn render(state: &State, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| super::render(f, state)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let mut line = String::new();
+        for x in 0..buffer.area.width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn check(name: &str, state: &State) {
+    for (w, h) in [(120, 40), (80, 24)] {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(state, w, h));
+    }
+}
+
+fn on(tab: Tab) -> State {
+    let mut s = state();
+    s.tab = tab;
+    s
+}
+
+#[test]
+fn nodes() {
+    check("nodes", &on(Tab::Nodes));
+}
+
+#[test]
+fn processes() {
+    check("processes", &on(Tab::Processes));
+}
+
+#[test]
+fn processes_with_a_bad_filter_being_typed() {
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Filter);
+    for c in "mq>lots".chars() {
+        s.filter_key(crossterm::event::KeyCode::Char(c));
+    }
+    s.filter_key(crossterm::event::KeyCode::Enter);
+    check("processes_filter_error", &s);
+}
+
+#[test]
+fn process_detail() {
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Enter);
+    s.on_detail(fixtures::detail());
+    s.on_detail(fixtures::detail());
+    check("detail", &s);
+}
+
+#[test]
+fn tree() {
+    check("tree", &on(Tab::Tree));
+}
+
+#[test]
+fn metrics() {
+    check("metrics", &on(Tab::Metrics));
+}
+
+#[test]
+fn logs() {
+    check("logs", &on(Tab::Logs));
+}
+
+#[test]
+fn warnings() {
+    check("warnings", &on(Tab::Warnings));
+}
+
+#[test]
+fn help() {
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Help);
+    check("help", &s);
+}
+
+#[test]
+fn disconnected() {
+    let mut s = on(Tab::Nodes);
+    s.on_disconnected("reattaching: no clustertop node at 127.0.0.1:4370".into());
+    check("disconnected", &s);
+}

@@ -1,0 +1,172 @@
+//! End to end through a real terminal: `clustertop demo` in a tmux pane,
+//! driven with keys, read back with `capture-pane`.
+//!
+//! Needs `tmux` (Debian package, installed by `.ci/run`). Without it the
+//! test prints a skip notice, and fails under `CI=true`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_clustertop");
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.cmd(&["send-keys", "-t", "e2e", k]);
+        }
+    }
+
+    /// Waits until the screen satisfies `ok`; panics with the last screen.
+    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn demo_nodes_running(cookie: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", &format!("clustertop node .*--cookie {cookie}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
+    if !have_tmux() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "tmux is required under CI=true (apt-get install tmux)"
+        );
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let tmux = Tmux {
+        socket: format!("clustertop-e2e-{}", std::process::id()),
+    };
+    let cookie = format!("e2e-{}", std::process::id());
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "sh",
+    ]);
+    tmux.keys(&[
+        &format!("{BIN} --cookie {cookie} demo --port 0; echo DEMO-EXITED-$?"),
+        "Enter",
+    ]);
+
+    // The first screen: every node, and the slow consumer flagged.
+    let screen = tmux.wait("the cluster with the slow consumer flagged", |s| {
+        s.contains("3 nodes") && s.contains("▲ <demo-2.") && s.contains("chat_store")
+    });
+    assert!(screen.contains("[2 Processes]"), "{screen}");
+    assert!(screen.contains("mailbox"), "the warnings bar:\n{screen}");
+
+    // Nodes view.
+    tmux.keys(&["1"]);
+    tmux.wait("the nodes view", |s| {
+        s.contains("Nodes (3)")
+            && ["demo-1@localhost", "demo-2@localhost", "demo-3@localhost"]
+                .iter()
+                .all(|n| s.contains(n))
+    });
+
+    // Processes, filtered to the chat processes.
+    tmux.keys(&["2", "/"]);
+    tmux.wait("the filter prompt", |s| s.contains("filter:"));
+    tmux.keys(&["name~chat", "Enter"]);
+    let screen = tmux.wait("the filtered list", |s| s.contains("filter: name~chat"));
+    let rows: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.starts_with("│") && l.contains("<demo-"))
+        .collect();
+    assert!(!rows.is_empty(), "{screen}");
+    assert!(
+        rows.iter().all(|l| l.to_lowercase().contains("chat")),
+        "{screen}"
+    );
+
+    // A bad query gets an inline error, and the view goes on.
+    tmux.keys(&["/", "mq>lots", "Enter"]);
+    tmux.wait("the inline filter error", |s| s.contains("whole number"));
+    tmux.keys(&["Escape"]);
+
+    // The slow consumer's detail (first row: warnings sort first).
+    tmux.keys(&["g", "Enter"]);
+    tmux.wait("the process detail", |s| {
+        s.contains("chat_store  ChatStore  on demo-2") && s.contains("mailbox head")
+    });
+    tmux.keys(&["Escape"]);
+    // Esc again clears the filter.
+    tmux.keys(&["Escape"]);
+    tmux.wait("the filter cleared", |s| s.contains("filter: none"));
+
+    // The logs view, with records from every node.
+    tmux.keys(&["5"]);
+    tmux.wait("the logs view", |s| {
+        s.contains("[5 Logs]")
+            && ["demo-1@localhost", "demo-2@localhost", "demo-3@localhost"]
+                .iter()
+                .all(|n| s.contains(n))
+    });
+
+    // Quit: the shell is back and the demo nodes are gone.
+    tmux.keys(&["q"]);
+    tmux.wait("the shell after quitting", |s| s.contains("DEMO-EXITED-0"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while demo_nodes_running(&cookie) {
+        assert!(
+            Instant::now() < deadline,
+            "demo nodes still running after quit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
