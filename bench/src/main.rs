@@ -15,6 +15,7 @@ mod codec;
 mod local;
 mod remote;
 mod report;
+mod tui;
 
 use clap::{Parser, ValueEnum};
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Scenario {
     AgentOverhead,
     /// Time and memory of one agent sample at 100 k and 1 M processes.
     AgentSample,
+    /// Frame time of every clustertop view for a 1 M-process cluster.
+    TuiRender,
     /// Runs the server node for the remote scenarios (used internally).
     Serve,
     /// Every scenario, each in its own process.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
                 Scenario::Codec => codec::run(args.quick),
                 Scenario::AgentOverhead => agent::overhead(args.quick).await,
                 Scenario::AgentSample => agent::sampler(args.quick).await,
+                Scenario::TuiRender => tui::render(args.quick),
                 Scenario::All | Scenario::Serve => unreachable!("handled above"),
             }
         }));

@@ -170,3 +170,108 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A demo node started directly (`clustertop node`), killed when dropped.
+struct NodeProcess(std::process::Child);
+
+impl NodeProcess {
+    fn start(name: &str, port: u16, cookie: &str, connect: Option<u16>) -> NodeProcess {
+        use std::io::BufRead;
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--cookie", cookie, "node", "--name", name])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--index", if connect.is_some() { "2" } else { "1" }])
+            .args(["--first", "r-1@localhost", "--slow", "r-1@localhost"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if let Some(p) = connect {
+            cmd.args(["--connect", &format!("127.0.0.1:{p}")]);
+        }
+        let mut child = cmd.spawn().expect("clustertop node starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening"), "{name}: {line:?}");
+        NodeProcess(child)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn row_of<'a>(screen: &'a str, node: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(node)).unwrap_or("")
+}
+
+#[test]
+fn a_node_going_down_shows_down_and_the_view_reattaches_when_the_entry_returns() {
+    if !have_tmux() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "tmux is required under CI=true (apt-get install tmux)"
+        );
+        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let cookie = format!("reattach-{}", std::process::id());
+    let (pa, pb) = (free_port(), free_port());
+    let a = NodeProcess::start("r-1@localhost", pa, &cookie, None);
+    let b = NodeProcess::start("r-2@localhost", pb, &cookie, Some(pa));
+    let tmux = Tmux {
+        socket: format!("clustertop-reattach-{}", std::process::id()),
+    };
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "sh",
+    ]);
+    tmux.keys(&[
+        &format!("{BIN} --node 127.0.0.1:{pa} --cookie {cookie}; echo VIEW-EXITED-$?"),
+        "Enter",
+    ]);
+    tmux.keys(&["1"]);
+    tmux.wait("both nodes up", |s| {
+        s.contains("Nodes (2)")
+            && row_of(s, "r-1@localhost").contains(" up ")
+            && row_of(s, "r-2@localhost").contains(" up ")
+    });
+
+    // A node that is not the entry goes down: its row says so.
+    drop(b);
+    tmux.wait("r-2 shown down", |s| {
+        row_of(s, "r-2@localhost").contains("down")
+    });
+
+    // The entry node goes down: the view stays, says so, and reattaches
+    // when a node listens there again.
+    drop(a);
+    tmux.wait("the view to notice", |s| {
+        s.contains("reattaching") || s.contains("closed") || s.contains("timed out")
+    });
+    let _a = NodeProcess::start("r-1@localhost", pa, &cookie, None);
+    tmux.wait("the view to reattach", |s| {
+        row_of(s, "r-1@localhost").contains(" up ") && !s.contains("reattaching")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait("the shell after quitting", |s| s.contains("VIEW-EXITED-0"));
+}
