@@ -64,7 +64,15 @@ pub(crate) async fn run(config: ClientConfig, interval: Duration) -> Result<(), 
     let client = Client::connect(config.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let mut terminal = ratatui::init();
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            ratatui::restore();
+            return Err(format!(
+                "the interactive view needs a terminal ({e}); `clustertop snapshot` prints one overview"
+            ));
+        }
+    };
     let result = event_loop(&mut terminal, client, config, interval).await;
     ratatui::restore();
     result
