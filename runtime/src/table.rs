@@ -70,9 +70,9 @@ impl ProcessTable {
     ///
     /// Reading a million processes is bound by memory latency (each one is
     /// its own allocation), so the walk runs `LOOKAHEAD` entries ahead of
-    /// `f` and prefetches their first cache lines.
+    /// `f` and prefetches the cache lines an observer reads.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&dyn ProcessDyn)) {
-        const LOOKAHEAD: usize = 16;
+        const LOOKAHEAD: usize = 64;
         let mut ahead = std::collections::VecDeque::with_capacity(LOOKAHEAD + 1);
         for entry in self.map.iter() {
             prefetch(Arc::as_ptr(entry.value()).cast::<u8>());
@@ -106,9 +106,9 @@ fn prefetch(ptr: *const u8) {
     let _ = ptr;
 }
 
-/// Cache lines of a process read by an observer's walk (its counters and
-/// its mailbox's counters).
-const PREFETCH_LINES: usize = 4;
+/// Cache lines of a process read by an observer's walk: the allocation's
+/// first 384 bytes hold the mailbox's counters and the process's stats.
+const PREFETCH_LINES: usize = 6;
 
 impl std::fmt::Debug for ProcessTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
