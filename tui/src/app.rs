@@ -113,7 +113,11 @@ async fn event_loop(
             },
             update = updates.recv() => match update {
                 Some(u) => {
-                    if !state.paused || matches!(u, Update::Disconnected(_) | Update::Status(_)) {
+                    // Paused, the view keeps its data; logs still gather
+                    // (below what is on screen).
+                    if !state.paused
+                        || matches!(u, Update::Disconnected(_) | Update::Status(_) | Update::Logs(..))
+                    {
                         apply(&mut state, u);
                     }
                 }

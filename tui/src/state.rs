@@ -275,7 +275,12 @@ impl State {
         match action {
             Action::Quit => self.quit = true,
             Action::Help => self.help = true,
-            Action::Pause => self.paused = !self.paused,
+            Action::Pause => {
+                self.paused = !self.paused;
+                if !self.paused {
+                    self.log_scroll = 0;
+                }
+            }
             Action::NextView => self.switch((self.tab.index() + 1) % Tab::ALL.len()),
             Action::PrevView => {
                 self.switch((self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len());
@@ -484,7 +489,24 @@ impl State {
         }
     }
 
+    /// New log records. While paused (or scrolled back) the lines on
+    /// screen stay where they are: the new ones go below them.
     pub(crate) fn on_logs(&mut self, records: Vec<LogRecord>, dropped_total: u64) {
+        if self.paused || self.log_scroll > 0 {
+            let node = self.node_scope();
+            let shown = records
+                .iter()
+                .filter(|r| r.level >= self.log_level)
+                .filter(|r| node.as_ref().is_none_or(|n| *n == r.node))
+                .filter(|r| {
+                    self.filter
+                        .name
+                        .as_ref()
+                        .is_none_or(|t| r.message.contains(t.as_str()))
+                })
+                .count();
+            self.log_scroll += shown;
+        }
         self.logs.extend(records);
         while self.logs.len() > LOG_LINES {
             self.logs.pop_front();

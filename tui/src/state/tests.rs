@@ -185,3 +185,20 @@ fn help_closes_on_any_key() {
     s.apply(Action::Quit);
     assert!(s.quit);
 }
+
+#[test]
+fn paused_logs_gather_below_the_lines_on_screen() {
+    let mut s = state();
+    s.on_logs(fixtures::logs(), 0);
+    s.apply(Action::Pause);
+    let first_visible = s.visible_logs().len() - s.log_scroll;
+    s.on_logs(fixtures::logs(), 0);
+    assert_eq!(s.logs.len(), 8, "records still gather while paused");
+    assert_eq!(
+        s.visible_logs().len() - s.log_scroll,
+        first_visible,
+        "the screen stays put"
+    );
+    s.apply(Action::Pause);
+    assert_eq!(s.log_scroll, 0, "resuming follows the tail again");
+}
