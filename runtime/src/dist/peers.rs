@@ -533,7 +533,12 @@ impl Dist {
             self.forget_node_globals(&peer.info.name);
             self.remote_groups.forget_node(&peer.info.name);
             self.fire_noconnection(node, &peer.info.name, peer.info.creation);
-            tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
+            if peer.info.hidden {
+                // A client (such as clustertop) going away is routine.
+                tracing::info!(peer = %peer.info.name, addr = %peer.addr, %reason, "hidden node down");
+            } else {
+                tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
+            }
             self.emit(
                 node,
                 NodeEvent::Down {
