@@ -1,4 +1,5 @@
-//! The agent's processes and the attach service.
+//! The agent's processes and the attach service (the agent-to-agent
+//! service is in `peer`, log subscriptions in `subscriptions`).
 //!
 //! Every node runs four system processes:
 //! - `clustertop_agent` (the attach service): takes [`AgentCall`]s from
@@ -16,236 +17,30 @@
 //! time is marked slow, one that is not connected down, and the answer is
 //! sent with what arrived.
 
+mod peer;
+mod subscriptions;
+
+pub use peer::{PeerArgs, PeerCall, PeerReply, PeerServer};
+pub use subscriptions::LogBatch;
+pub(crate) use subscriptions::RelaySub;
+
 use crate::AgentError;
-use crate::state::{self, PushSub, Shared, now_ms};
+use crate::state::{self, Shared, now_ms};
 use clustertop_proto::{
-    AGENT_NAME, AgentCall, AgentReply, ClusterOverview, HelloReply, Histogram, LogFilter,
-    LogRecord, MetricsSnapshot, NodeDetail, NodeStatus, NodeSummary, PidRef, ProcessDetail,
-    ProcessPage, ProcessQuery, ProcessRow, ProtoError, Request, Response, SortKey, SupervisionTree,
-    Warning, WarningKind,
+    AGENT_NAME, AgentCall, AgentReply, ClusterOverview, HelloReply, LogFilter, MetricsSnapshot,
+    NodeStatus, NodeSummary, ProcessPage, ProcessQuery, ProcessRow, ProtoError, Request, Response,
+    SortKey, Warning, WarningKind,
 };
-use clustertop_runtime::gen_server::{self, ServerMsg};
-use clustertop_runtime::{
-    CallError, CallResult, ExitReason, GenServer, Node, Pid, ProcessId, Received, ServerContext,
-    ServerOptions, SpawnOptions,
-};
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use clustertop_runtime::gen_server;
+use clustertop_runtime::{ExitReason, Node, Pid, ProcessId, Received, ServerOptions, SpawnOptions};
+use peer::{Miss, PEER_NAME, ask, ask_all};
 use std::sync::Arc;
 use std::time::Duration;
+use subscriptions::{push_logs, relay, subscribe, unsubscribe};
 
-/// The registered name of the service other agents call.
-pub(crate) const PEER_NAME: &str = "clustertop_agent_peer";
 const RELAY_NAME: &str = "clustertop_agent_relay";
 /// How often the pusher sends new log records.
 const PUSH_EVERY: Duration = Duration::from_millis(100);
-
-/// Log records from one node for one subscription, on their way to the
-/// entry node's relay.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogBatch {
-    subscription: u64,
-    node: String,
-    records: Vec<LogRecord>,
-    /// Records this node dropped for the subscription (monotonic).
-    dropped_total: u64,
-}
-
-/// A client's subscription, kept by the entry node.
-#[derive(Debug)]
-pub(crate) struct RelaySub {
-    client: Pid<AgentReply>,
-    filter: LogFilter,
-    dropped: HashMap<String, u64>,
-    relay_dropped: u64,
-}
-
-/// What one agent asks another.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum PeerCall {
-    /// Summary, warnings and top processes.
-    Summary {
-        /// Top processes wanted.
-        top_k: u32,
-    },
-    /// Node detail.
-    Detail,
-    /// A page of processes.
-    Processes(ProcessQuery),
-    /// One process.
-    Process(PidRef),
-    /// Supervision trees.
-    Tree,
-    /// Histograms.
-    Metrics,
-    /// Warnings.
-    Warnings,
-    /// Push matching records to `relay` from now on.
-    Subscribe {
-        /// The entry node's subscription id.
-        id: u64,
-        /// Which records.
-        filter: LogFilter,
-        /// The entry node's relay.
-        relay: Pid<LogBatch>,
-        /// Recent matching records to send first.
-        backlog: u32,
-    },
-    /// Stop pushing for subscription `id` of `relay_node`.
-    Unsubscribe {
-        /// The subscription.
-        id: u64,
-        /// The entry node.
-        relay_node: String,
-    },
-}
-
-/// What an agent answers another.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum PeerReply {
-    /// To [`PeerCall::Summary`].
-    Summary {
-        /// The node.
-        summary: NodeSummary,
-        /// Its warnings.
-        warnings: Vec<Warning>,
-        /// Its top processes.
-        top: Vec<ProcessRow>,
-    },
-    /// To [`PeerCall::Detail`].
-    Detail(NodeDetail),
-    /// To [`PeerCall::Processes`].
-    Processes(ProcessPage),
-    /// To [`PeerCall::Process`].
-    Process(Option<Box<ProcessDetail>>),
-    /// To [`PeerCall::Tree`].
-    Tree(SupervisionTree),
-    /// To [`PeerCall::Metrics`].
-    Metrics(Vec<Histogram>),
-    /// To [`PeerCall::Warnings`].
-    Warnings(Vec<Warning>),
-    /// Done.
-    Ok,
-}
-
-/// The service other agents call.
-#[derive(Debug)]
-pub struct PeerServer {
-    shared: Arc<Shared>,
-}
-
-/// Carries the agent's state into [`PeerServer::init`].
-#[derive(Debug, Clone)]
-pub struct PeerArgs(Arc<Shared>);
-
-impl GenServer for PeerServer {
-    type Args = PeerArgs;
-    type Call = PeerCall;
-    type Reply = PeerReply;
-    type Cast = ();
-    type Info = ();
-
-    async fn init(args: PeerArgs, ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
-        ctx.enable_remote();
-        Ok(PeerServer { shared: args.0 })
-    }
-
-    async fn handle_call(
-        &mut self,
-        request: PeerCall,
-        _ctx: &mut ServerContext<Self>,
-    ) -> CallResult<PeerReply> {
-        CallResult::Reply(answer_local(&self.shared, request))
-    }
-}
-
-/// This node's answer to a peer call.
-fn answer_local(shared: &Shared, call: PeerCall) -> PeerReply {
-    match call {
-        PeerCall::Summary { top_k } => PeerReply::Summary {
-            summary: shared.summary(),
-            warnings: shared.warnings(),
-            top: shared.top(top_k),
-        },
-        PeerCall::Detail => PeerReply::Detail(shared.detail()),
-        PeerCall::Processes(q) => PeerReply::Processes(shared.processes(&q)),
-        PeerCall::Process(pid) => PeerReply::Process(shared.process(&pid).map(Box::new)),
-        PeerCall::Tree => PeerReply::Tree(shared.tree()),
-        PeerCall::Metrics => PeerReply::Metrics(shared.metrics()),
-        PeerCall::Warnings => PeerReply::Warnings(shared.warnings()),
-        PeerCall::Subscribe {
-            id,
-            filter,
-            relay,
-            backlog,
-        } => {
-            let cursor = shared.ring.cursor_before(&filter, backlog as usize);
-            let mut pushes = shared.pushes.lock();
-            pushes.retain(|p| !(p.id == id && p.relay.node_name() == relay.node_name()));
-            pushes.push(PushSub {
-                id,
-                filter,
-                relay,
-                cursor,
-                dropped: 0,
-            });
-            PeerReply::Ok
-        }
-        PeerCall::Unsubscribe { id, relay_node } => {
-            shared
-                .pushes
-                .lock()
-                .retain(|p| !(p.id == id && p.relay.node_name() == relay_node));
-            PeerReply::Ok
-        }
-    }
-}
-
-/// Why a node gave no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Miss {
-    Slow,
-    Down,
-}
-
-/// Asks `node`'s agent (this one directly).
-async fn ask(shared: &Shared, node: &str, call: PeerCall) -> Result<PeerReply, Miss> {
-    if node == shared.node.name() {
-        return Ok(answer_local(shared, call));
-    }
-    if !shared.node.nodes().iter().any(|n| n == node) {
-        return Err(Miss::Down);
-    }
-    let Ok(peer) = shared
-        .node
-        .named_on::<ServerMsg<PeerServer>>(node, PEER_NAME)
-    else {
-        return Err(Miss::Down);
-    };
-    match peer.call(call, shared.config.peer_timeout).await {
-        Ok(reply) => Ok(reply),
-        Err(CallError::Timeout) => Err(Miss::Slow),
-        Err(e) => {
-            tracing::debug!(peer = node, error = %e, "agent peer call failed");
-            Err(Miss::Down)
-        }
-    }
-}
-
-/// This node and every connected visible node.
-fn cluster(shared: &Shared) -> Vec<String> {
-    let mut nodes = vec![shared.node.name().to_owned()];
-    nodes.extend(shared.node.nodes());
-    nodes
-}
-
-/// Asks every connected node at once.
-async fn ask_all(shared: &Shared, call: &PeerCall) -> Vec<(String, Result<PeerReply, Miss>)> {
-    let nodes = cluster(shared);
-    let answers =
-        futures_util::future::join_all(nodes.iter().map(|n| ask(shared, n, call.clone()))).await;
-    nodes.into_iter().zip(answers).collect()
-}
 
 /// Nodes seen before that are not connected now, with when last seen.
 fn down_nodes(shared: &Shared) -> Vec<(String, Option<u64>)> {
@@ -517,113 +312,6 @@ async fn answer(shared: &Shared, client: &Pid<AgentReply>, request: Request) -> 
             Response::Unsubscribed { subscription }
         }
     }
-}
-
-async fn subscribe(
-    shared: &Shared,
-    client: Pid<AgentReply>,
-    filter: LogFilter,
-    backlog: u32,
-) -> Response {
-    let Some(relay) = shared.relay.lock().clone() else {
-        return Response::Error(ProtoError::Other("the log relay is not running".into()));
-    };
-    let id = shared
-        .next_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    shared.relays.lock().insert(
-        id,
-        RelaySub {
-            client,
-            filter: filter.clone(),
-            dropped: HashMap::new(),
-            relay_dropped: 0,
-        },
-    );
-    let call = PeerCall::Subscribe {
-        id,
-        filter,
-        relay,
-        backlog,
-    };
-    for (node, answer) in ask_all(shared, &call).await {
-        if answer.is_err() {
-            tracing::warn!(peer = %node, "could not subscribe to the logs of a node");
-        }
-    }
-    Response::Subscribed { subscription: id }
-}
-
-async fn unsubscribe(shared: &Shared, id: u64) {
-    if shared.relays.lock().remove(&id).is_none() {
-        return;
-    }
-    let call = PeerCall::Unsubscribe {
-        id,
-        relay_node: shared.node.name().to_owned(),
-    };
-    ask_all(shared, &call).await;
-}
-
-/// Whether `pid` is behind: its node link or its mailbox holds more than
-/// the configured backlog.
-fn backed_up<M: clustertop_runtime::Message>(node: &Node, pid: &Pid<M>, backlog: usize) -> bool {
-    if pid.is_local() {
-        node.process_info(pid.id())
-            .is_some_and(|i| i.mailbox_len > (backlog / 1024).max(16) as u64)
-    } else {
-        node.peer_stats()
-            .iter()
-            .find(|p| p.node == pid.node_name())
-            .is_some_and(|p| p.queued_bytes > backlog as u64)
-    }
-}
-
-/// Sends each subscription its new records.
-fn push_logs(shared: &Shared) {
-    let mut pushes = shared.pushes.lock();
-    for sub in pushes.iter_mut() {
-        let read = shared
-            .ring
-            .read(sub.cursor, &sub.filter, shared.config.log_batch);
-        sub.cursor = read.cursor;
-        sub.dropped += read.missed;
-        if read.records.is_empty() && read.missed == 0 {
-            continue;
-        }
-        if backed_up(&shared.node, &sub.relay, shared.config.log_backlog) {
-            sub.dropped += read.records.len() as u64;
-            continue;
-        }
-        sub.relay.send(LogBatch {
-            subscription: sub.id,
-            node: shared.node.name().to_owned(),
-            records: read.records,
-            dropped_total: sub.dropped,
-        });
-    }
-}
-
-/// Forwards a batch to its client.
-fn relay(shared: &Shared, batch: LogBatch) {
-    let mut relays = shared.relays.lock();
-    let Some(sub) = relays.get_mut(&batch.subscription) else {
-        return;
-    };
-    sub.dropped.insert(batch.node, batch.dropped_total);
-    if backed_up(&shared.node, &sub.client, shared.config.log_backlog) {
-        sub.relay_dropped += batch.records.len() as u64;
-        return;
-    }
-    let dropped_total = sub.relay_dropped + sub.dropped.values().sum::<u64>();
-    sub.client.send(AgentReply {
-        id: 0,
-        response: Response::Logs {
-            subscription: batch.subscription,
-            records: batch.records,
-            dropped_total,
-        },
-    });
 }
 
 /// Node up and down: who is known, link flaps, and subscriptions and
