@@ -282,7 +282,8 @@ async fn details_trees_histograms_and_warnings_of_a_remote_node() {
             max_restarts,
         } => {
             assert_eq!(max_restarts, 6);
-            assert!((4..=6).contains(&restarts), "{restarts}");
+            // Raised at 4 of 6; it holds until the count falls to 2.
+            assert!((3..=7).contains(&restarts), "{restarts}");
         }
         other => panic!("{other:?}"),
     }
