@@ -315,8 +315,10 @@ async fn answer(shared: &Shared, client: &Pid<AgentReply>, request: Request) -> 
 }
 
 /// Node up and down: who is known, link flaps, and subscriptions and
-/// sessions that die with a node.
-async fn on_node_event(shared: &Arc<Shared>, event: clustertop_runtime::dist::NodeEvent) {
+/// sessions that die with a node. The bookkeeping is done here, in event
+/// order; the calls to other agents run as tasks of their own, so a slow
+/// node never holds up the sampler.
+fn on_node_event(shared: &Arc<Shared>, event: clustertop_runtime::dist::NodeEvent) {
     use clustertop_runtime::dist::NodeEvent;
     match event {
         NodeEvent::Up { node, hidden } => {
@@ -334,15 +336,21 @@ async fn on_node_event(shared: &Arc<Shared>, event: clustertop_runtime::dist::No
             let Some(relay) = shared.relay.lock().clone() else {
                 return;
             };
-            for (id, filter) in subs {
-                let call = PeerCall::Subscribe {
-                    id,
-                    filter,
-                    relay: relay.clone(),
-                    backlog: 0,
-                };
-                let _ = ask(shared, &node, call).await;
+            if subs.is_empty() {
+                return;
             }
+            let s = shared.clone();
+            shared.node.handle().spawn(async move {
+                for (id, filter) in subs {
+                    let call = PeerCall::Subscribe {
+                        id,
+                        filter,
+                        relay: relay.clone(),
+                        backlog: 0,
+                    };
+                    let _ = ask(&s, &node, call).await;
+                }
+            });
         }
         NodeEvent::Down { node, .. } => {
             let now = now_ms();
@@ -363,8 +371,13 @@ async fn on_node_event(shared: &Arc<Shared>, event: clustertop_runtime::dist::No
                 .filter(|(_, s)| s.client.node_name() == node)
                 .map(|(id, _)| *id)
                 .collect();
-            for id in gone {
-                unsubscribe(shared, id).await;
+            if !gone.is_empty() {
+                let s = shared.clone();
+                shared.node.handle().spawn(async move {
+                    for id in gone {
+                        unsubscribe(&s, id).await;
+                    }
+                });
             }
             let n = &shared.node;
             shared
@@ -452,7 +465,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<(), AgentError> {
             loop {
                 let wait = next.saturating_duration_since(tokio::time::Instant::now());
                 match ctx.recv_timeout(wait).await {
-                    Some(Received::Node(event)) => on_node_event(&s, event).await,
+                    Some(Received::Node(event)) => on_node_event(&s, event),
                     Some(_) => {}
                     None => {
                         state::sample(&s).await;
