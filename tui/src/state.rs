@@ -246,20 +246,24 @@ impl State {
         out
     }
 
-    /// The log records shown, filtered by level and node scope.
+    /// The log records shown, filtered by level, node scope and text.
     pub(crate) fn visible_logs(&self) -> Vec<&LogRecord> {
         let node = self.node_scope();
         self.logs
             .iter()
-            .filter(|r| r.level >= self.log_level)
-            .filter(|r| node.as_ref().is_none_or(|n| *n == r.node))
-            .filter(|r| {
-                self.filter
-                    .name
-                    .as_ref()
-                    .is_none_or(|t| r.message.contains(t.as_str()))
-            })
+            .filter(|r| self.shows_log(r, node.as_deref()))
             .collect()
+    }
+
+    /// Whether the logs view shows `r` (narrowed to `node`, if any).
+    fn shows_log(&self, r: &LogRecord, node: Option<&str>) -> bool {
+        r.level >= self.log_level
+            && node.is_none_or(|n| n == r.node)
+            && self
+                .filter
+                .name
+                .as_ref()
+                .is_none_or(|t| r.message.contains(t.as_str()))
     }
 
     /// Applies a key's action.
@@ -496,14 +500,7 @@ impl State {
             let node = self.node_scope();
             let shown = records
                 .iter()
-                .filter(|r| r.level >= self.log_level)
-                .filter(|r| node.as_ref().is_none_or(|n| *n == r.node))
-                .filter(|r| {
-                    self.filter
-                        .name
-                        .as_ref()
-                        .is_none_or(|t| r.message.contains(t.as_str()))
-                })
+                .filter(|r| self.shows_log(r, node.as_deref()))
                 .count();
             self.log_scroll += shown;
         }
