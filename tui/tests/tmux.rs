@@ -15,6 +15,40 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A 120×40 pane running `command` in a shell, on a server named
+    /// `name`; `None` (after a skip notice) when tmux is missing outside
+    /// CI.
+    fn start(name: &str, command: &str) -> Option<Tmux> {
+        let have = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !have {
+            assert!(
+                std::env::var("CI").is_err(),
+                "tmux is required under CI=true (apt-get install tmux)"
+            );
+            eprintln!("skipped: tmux is not installed (apt-get install tmux)");
+            return None;
+        }
+        let tmux = Tmux {
+            socket: format!("{name}-{}", std::process::id()),
+        };
+        tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "sh",
+        ]);
+        tmux.keys(&[command, "Enter"]);
+        Some(tmux)
+    }
+
     fn cmd(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket])
@@ -59,13 +93,6 @@ impl Drop for Tmux {
     }
 }
 
-fn have_tmux() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn demo_nodes_running(cookie: &str) -> bool {
     Command::new("pgrep")
         .args(["-f", &format!("clustertop node .*--cookie {cookie}")])
@@ -75,33 +102,11 @@ fn demo_nodes_running(cookie: &str) -> bool {
 
 #[test]
 fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
-    if !have_tmux() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "tmux is required under CI=true (apt-get install tmux)"
-        );
-        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
-        return;
-    }
-    let tmux = Tmux {
-        socket: format!("clustertop-e2e-{}", std::process::id()),
-    };
     let cookie = format!("e2e-{}", std::process::id());
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-    ]);
-    tmux.keys(&[
-        &format!("{BIN} --cookie {cookie} demo --port 0; echo DEMO-EXITED-$?"),
-        "Enter",
-    ]);
+    let command = format!("{BIN} --cookie {cookie} demo --port 0; echo DEMO-EXITED-$?");
+    let Some(tmux) = Tmux::start("clustertop-e2e", &command) else {
+        return;
+    };
 
     // The first screen: every node, and the slow consumer flagged.
     let screen = tmux.wait("the cluster with the slow consumer flagged", |s| {
@@ -219,36 +224,14 @@ fn row_of<'a>(screen: &'a str, node: &str) -> &'a str {
 
 #[test]
 fn a_node_going_down_shows_down_and_the_view_reattaches_when_the_entry_returns() {
-    if !have_tmux() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "tmux is required under CI=true (apt-get install tmux)"
-        );
-        eprintln!("skipped: tmux is not installed (apt-get install tmux)");
-        return;
-    }
     let cookie = format!("reattach-{}", std::process::id());
     let (pa, pb) = (free_port(), free_port());
+    let command = format!("{BIN} --node 127.0.0.1:{pa} --cookie {cookie}; echo VIEW-EXITED-$?");
     let a = NodeProcess::start("r-1@localhost", pa, &cookie, None);
     let b = NodeProcess::start("r-2@localhost", pb, &cookie, Some(pa));
-    let tmux = Tmux {
-        socket: format!("clustertop-reattach-{}", std::process::id()),
+    let Some(tmux) = Tmux::start("clustertop-reattach", &command) else {
+        return;
     };
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-    ]);
-    tmux.keys(&[
-        &format!("{BIN} --node 127.0.0.1:{pa} --cookie {cookie}; echo VIEW-EXITED-$?"),
-        "Enter",
-    ]);
     tmux.keys(&["1"]);
     tmux.wait("both nodes up", |s| {
         s.contains("Nodes (2)")
