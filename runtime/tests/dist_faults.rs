@@ -55,14 +55,22 @@ async fn wrong_cookie_is_refused_on_both_sides() {
     still_serves(&a, "ok@localhost").await;
 }
 
+/// Opens a raw TCP connection to `a`, writes `bytes`, and waits for `a` to
+/// close it.
+async fn send_and_expect_closed(a: &Node, bytes: &[u8]) {
+    let mut raw = TcpStream::connect(support::addr(a)).await.unwrap();
+    raw.write_all(bytes).await.unwrap();
+    support::expect_closed(&mut raw, LIMIT).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_bytes_close_only_that_connection() {
     let a = support::dist_node("a@localhost", "secret", TICK);
-    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
-    raw.write_all(&[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef])
-        .await
-        .unwrap();
-    support::expect_closed(&mut raw, LIMIT).await;
+    send_and_expect_closed(
+        &a,
+        &[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef],
+    )
+    .await;
     assert_eq!(a.dist_stats().decode_errors, 1);
     still_serves(&a, "ok@localhost").await;
 }
@@ -70,11 +78,7 @@ async fn garbage_bytes_close_only_that_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_length_prefix_is_refused_before_allocation() {
     let a = support::dist_node("a@localhost", "secret", TICK);
-    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
-    raw.write_all(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3])
-        .await
-        .unwrap();
-    support::expect_closed(&mut raw, LIMIT).await;
+    send_and_expect_closed(&a, &[0xff, 0xff, 0xff, 0xf0, 1, 2, 3]).await;
     assert_eq!(a.dist_stats().decode_errors, 1);
     still_serves(&a, "ok@localhost").await;
 }
@@ -85,12 +89,8 @@ async fn truncated_frame_times_out_the_handshake() {
         .cookie("secret")
         .handshake_timeout(Duration::from_millis(300));
     let a = Node::start(NodeConfig::new("a@localhost").dist(config)).unwrap();
-    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
     // A length prefix promising 100 bytes, then only 10.
-    raw.write_all(&[0, 0, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-        .await
-        .unwrap();
-    support::expect_closed(&mut raw, LIMIT).await;
+    send_and_expect_closed(&a, &[0, 0, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).await;
     assert_eq!(a.dist_stats().handshake_failures, 1);
     still_serves(&a, "ok@localhost").await;
 }
@@ -139,9 +139,7 @@ async fn replayed_handshake_is_refused() {
 
     // Replay everything b sent, on a fresh connection.
     let recording = proxy.recorded.lock().clone();
-    let mut raw = TcpStream::connect(support::addr(&a)).await.unwrap();
-    raw.write_all(&recording).await.unwrap();
-    support::expect_closed(&mut raw, LIMIT).await;
+    send_and_expect_closed(&a, &recording).await;
     assert_eq!(a.dist_stats().bad_cookie, 1, "the replayed proof must fail");
     assert!(a.nodes().is_empty());
     still_serves(&a, "ok@localhost").await;
