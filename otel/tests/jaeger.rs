@@ -6,7 +6,6 @@
 
 mod support;
 
-use clustertop_otel::{LogFormat, OtlpProtocol, TelemetryConfig, TraceConfig};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -36,24 +35,7 @@ async fn jaeger_holds_one_trace_with_spans_from_three_nodes() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let service = "clustertop-jaeger-test";
-    let telemetry = clustertop_otel::init(TelemetryConfig {
-        node: "a@localhost".into(),
-        log_format: LogFormat::Human,
-        log_filter: Some("warn".into()),
-        log_writer: Some(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
-            std::io::sink,
-        )),
-        prometheus: None,
-        traces: Some(TraceConfig {
-            endpoint: Some("http://127.0.0.1:4317".into()),
-            protocol: Some(OtlpProtocol::Grpc),
-            service_name: Some(service.into()),
-            sample_ratio: Some(1.0),
-        }),
-        trace_filter: None,
-        extra_layer: None,
-    })
-    .unwrap();
+    let telemetry = support::export_traces_to("http://127.0.0.1:4317".into(), service);
     let _nodes = support::call_across_three_nodes().await;
     telemetry.flush();
 

@@ -4,7 +4,6 @@
 
 mod support;
 
-use clustertop_otel::{LogFormat, OtlpProtocol, TelemetryConfig, TraceConfig};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -61,24 +60,7 @@ async fn a_call_across_three_nodes_is_one_trace() {
             .add_service(service)
             .serve(([127, 0, 0, 1], port).into()),
     );
-    let telemetry = clustertop_otel::init(TelemetryConfig {
-        node: "a@localhost".into(),
-        log_format: LogFormat::Human,
-        log_filter: Some("warn".into()),
-        log_writer: Some(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
-            std::io::sink,
-        )),
-        prometheus: None,
-        traces: Some(TraceConfig {
-            endpoint: Some(format!("http://127.0.0.1:{port}")),
-            protocol: Some(OtlpProtocol::Grpc),
-            service_name: Some("otlp-test".into()),
-            sample_ratio: Some(1.0),
-        }),
-        trace_filter: None,
-        extra_layer: None,
-    })
-    .unwrap();
+    let telemetry = support::export_traces_to(format!("http://127.0.0.1:{port}"), "otlp-test");
 
     let _nodes = support::call_across_three_nodes().await;
 

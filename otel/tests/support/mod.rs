@@ -99,6 +99,28 @@ impl GenServer for Middle {
     }
 }
 
+/// Installs telemetry exporting every span over OTLP/gRPC to `endpoint`
+/// as `service`, with logs at `warn` to nowhere.
+pub fn export_traces_to(endpoint: String, service: &str) -> clustertop_otel::TelemetryGuard {
+    use clustertop_otel::{LogFormat, LogWriter, OtlpProtocol, TelemetryConfig, TraceConfig};
+    clustertop_otel::init(TelemetryConfig {
+        node: "a@localhost".into(),
+        log_format: LogFormat::Human,
+        log_filter: Some("warn".into()),
+        log_writer: Some(LogWriter::new(std::io::sink)),
+        prometheus: None,
+        traces: Some(TraceConfig {
+            endpoint: Some(endpoint),
+            protocol: Some(OtlpProtocol::Grpc),
+            service_name: Some(service.into()),
+            sample_ratio: Some(1.0),
+        }),
+        trace_filter: None,
+        extra_layer: None,
+    })
+    .unwrap()
+}
+
 pub fn node(name: &str) -> Node {
     let dist = DistConfig::listen("127.0.0.1:0".parse().unwrap()).cookie("otlp");
     Node::start(NodeConfig::new(name).dist(dist)).unwrap()
