@@ -51,7 +51,7 @@ fn agent_config() -> AgentConfig {
 pub(crate) async fn run_node(args: NodeArgs) -> Result<(), String> {
     let mut telemetry = clustertop_otel::TelemetryConfig::new(args.name.clone());
     telemetry.log_filter = Some("warn".into());
-    telemetry.log_writer = Some(tracing_subscriber_sink());
+    telemetry.log_writer = Some(clustertop_otel::LogWriter::new(std::io::sink));
     telemetry.prometheus = None;
     telemetry.extra_layer = Some(clustertop_agent::log_layer(
         clustertop_proto::LogLevel::Info,
@@ -78,10 +78,6 @@ pub(crate) async fn run_node(args: NodeArgs) -> Result<(), String> {
     let mut buf = [0u8; 64];
     while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
     Ok(())
-}
-
-fn tracing_subscriber_sink() -> clustertop_otel::LogWriter {
-    clustertop_otel::LogWriter::new(std::io::sink)
 }
 
 /// A running demo cluster.
