@@ -99,6 +99,17 @@ pub fn encode(frame: &Frame, buf: &mut BytesMut, max_frame: usize) -> Result<(),
         return Err(EncodeError::Serialize(e.to_string()));
     }
     let len = buf.len() - start - 4;
+    write_prefix(buf, start, len, max_frame)
+}
+
+/// Fills in the length prefix at `start` for a body of `len` bytes, or
+/// takes back everything from `start` if that exceeds `max_frame`.
+fn write_prefix(
+    buf: &mut BytesMut,
+    start: usize,
+    len: usize,
+    max_frame: usize,
+) -> Result<(), EncodeError> {
     if len > max_frame {
         buf.truncate(start);
         return Err(EncodeError::TooLarge {
@@ -142,15 +153,7 @@ pub(crate) fn encode_message_header<H: serde::Serialize>(
         buf.put_u8(byte | 0x80);
     }
     let len = buf.len() - start - 4 + payload_len;
-    if len > max_frame {
-        buf.truncate(start);
-        return Err(EncodeError::TooLarge {
-            len,
-            max: max_frame,
-        });
-    }
-    buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(())
+    write_prefix(buf, start, len, max_frame)
 }
 
 /// A frame could not be encoded.
