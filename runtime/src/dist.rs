@@ -7,6 +7,13 @@
 //! writer, heartbeats) and `peers` (the connection table, admission, mesh
 //! propagation and node events).
 //!
+//! The layer builds on the process core and plugs into it through
+//! `crate::transport`: `layer` implements the core's `Transport` (signals
+//! of links and monitors, group announcements, node events, flow control)
+//! and `route` its `RemoteRoute` (a remote pid's send, and the wire form of
+//! a pid). Every frame and wire pid is built here; the core never names
+//! this module.
+//!
 //! # Liveness
 //! Every connection sends a heartbeat every `tick_time / 4`; a peer from
 //! which nothing arrives for `tick_time` is declared down, so a silent peer
@@ -21,25 +28,27 @@ pub mod cluster;
 pub mod codec;
 mod connect;
 pub mod cookie;
+mod gen_server;
 mod global;
 mod groups;
 pub(crate) mod handshake;
+mod layer;
 mod links;
 mod node_table;
 mod peers;
 pub mod proto;
 pub(crate) mod remote;
 pub(crate) mod replies;
+mod route;
 mod session;
 mod spawn;
 pub mod tls;
 
+pub use crate::transport::{NodeDownReason, NodeEvent, RemoteMessage};
 pub use global::{GlobalError, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn};
 pub use handshake::HandshakeError;
-pub(crate) use links::Unreachable;
 pub(crate) use peers::Dist;
-pub use peers::{DistStats, NodeDownReason, NodeEvent, PeerStats};
-pub use remote::RemoteMessage;
+pub use peers::{DistStats, PeerStats};
 pub use spawn::{RemoteSpawnError, TASK_SUPERVISOR};
 
 /// A route's cached handle to the connection it sends through.
@@ -185,6 +194,11 @@ pub enum ConnectError {
 }
 
 impl crate::Node {
+    /// The distribution layer, on a distributed node.
+    pub(crate) fn dist(&self) -> Option<&std::sync::Arc<Dist>> {
+        self.layer()?.get::<Dist>()
+    }
+
     /// Connects to the node listening at `addr` (`host:port`) and returns
     /// its name. Connecting to a node already connected returns at once.
     /// Other members of its cluster are connected to in the background.
@@ -250,6 +264,7 @@ impl crate::Node {
         let index = dist.node_table().intern(node, 0);
         Ok(crate::pid::Pid::remote(
             self,
+            dist,
             crate::ProcessId {
                 node: index,
                 serial: 0,
@@ -258,13 +273,6 @@ impl crate::Node {
             node.to_owned(),
             proto::Target::Name(name.to_owned()),
         ))
-    }
-
-    /// Every connected node, visible and hidden.
-    pub(crate) fn nodes_all(&self) -> Vec<String> {
-        let mut all = self.nodes();
-        all.extend(self.hidden_nodes());
-        all
     }
 
     /// The connected hidden nodes (such as attached TUIs), sorted by name.

@@ -49,9 +49,6 @@
 //! `handle_cast`, `handle_info`) whose parent is the sender's trace context;
 //! with no subscriber interested in it, the span costs one relaxed load.
 
-mod remote;
-
-use crate::dist::proto::ReplyFailure;
 use crate::error::{CallError, StartError};
 use crate::exit::ExitReason;
 use crate::mailbox::MailboxConfig;
@@ -61,6 +58,7 @@ use crate::process::{self, Context, ProcessKind, SpawnOptions};
 use crate::signal::{Down, Exit, MonitorRef, Received};
 use crate::timer::{self, TimerRef};
 use crate::trace;
+use crate::transport::{RemoteReplySink, ReplyFailure};
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -199,22 +197,23 @@ pub enum Info<I> {
     /// A linked process exited (the server traps exits).
     Exit(Exit),
     /// A node connected or disconnected (after `monitor_nodes(true)`).
-    Node(crate::dist::NodeEvent),
+    Node(crate::transport::NodeEvent),
 }
 
 /// The pending reply of one call; reply at most once, now or later. The
 /// caller may be on another node: `reply` is the same call.
 pub struct ReplyTo<R> {
-    inner: ReplyInner<R>,
-    caller: Option<ProcessId>,
+    pub(crate) inner: ReplyInner<R>,
+    pub(crate) caller: Option<ProcessId>,
 }
 
-type ReplySender<R> = oneshot::Sender<Result<R, ReplyFailure>>;
+pub(crate) type ReplySender<R> = oneshot::Sender<Result<R, ReplyFailure>>;
 
-enum ReplyInner<R> {
+pub(crate) enum ReplyInner<R> {
     /// Taken out when the handle is encoded for another node.
     Local(parking_lot::Mutex<Option<ReplySender<R>>>),
-    Remote(remote::RemoteReply<R>),
+    /// The caller is on another node (see [`crate::transport`]).
+    Remote(Box<dyn RemoteReplySink<R>>),
 }
 
 impl<R> ReplyTo<R> {
@@ -246,7 +245,7 @@ impl<R> fmt::Debug for ReplyTo<R> {
 
 /// The mailbox message of a GenServer. Built only by [`Pid::call`],
 /// [`Pid::cast`], [`Pid::send_info`] and timers.
-pub struct ServerMsg<S: GenServer>(Inner<S>);
+pub struct ServerMsg<S: GenServer>(pub(crate) Inner<S>);
 
 impl<S: GenServer> ServerMsg<S> {
     /// An info message, for timers and plain sends to a server
@@ -256,7 +255,7 @@ impl<S: GenServer> ServerMsg<S> {
     }
 }
 
-enum Inner<S: GenServer> {
+pub(crate) enum Inner<S: GenServer> {
     Call(S::Call, ReplyTo<S::Reply>),
     Cast(S::Cast),
     Info(S::Info),
@@ -328,7 +327,7 @@ impl ServerOptions {
 
 /// A server's view of itself inside its callbacks.
 pub struct ServerContext<S: GenServer> {
-    ctx: Context<ServerMsg<S>>,
+    pub(crate) ctx: Context<ServerMsg<S>>,
     reply: Option<ReplyTo<S::Reply>>,
 }
 
@@ -384,14 +383,6 @@ impl<S: GenServer> ServerContext<S> {
     /// See [`Context::demonitor`].
     pub fn demonitor(&self, monitor: MonitorRef) -> bool {
         self.ctx.demonitor(monitor)
-    }
-    /// Lets this server take calls, casts and info messages from other
-    /// nodes (needs all its message types to be serde-encodable).
-    pub fn enable_remote(&self)
-    where
-        ServerMsg<S>: crate::dist::RemoteMessage,
-    {
-        self.ctx.enable_remote()
     }
     /// See [`Context::monitor_nodes`].
     pub fn monitor_nodes(&self, on: bool) {
@@ -452,17 +443,14 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
             },
         ));
         let node_down = || CallError::NodeDown(self.node_name().to_owned());
-        let reply_id = match tokio::time::timeout_at(deadline, self.send_tracked(msg)).await {
-            Ok(Ok(id)) => id,
+        // A reply parked with the distribution layer is forgotten however
+        // this call ends: answered, timed out, or dropped by its caller.
+        let _parked = match tokio::time::timeout_at(deadline, self.send_tracked(msg)).await {
+            Ok(Ok(parked)) => parked,
             Ok(Err(_)) if self.is_local() => return Err(CallError::NoProcess),
             Ok(Err(_)) => return Err(node_down()),
             Err(_) => return Err(CallError::Timeout),
         };
-        // Forget the parked reply however this call ends: answered, timed
-        // out, or dropped by its caller.
-        let _forget = reply_id
-            .zip(self.node().dist().cloned())
-            .map(|(id, dist)| ForgetReply { dist, id });
         let result = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(failure))) => match failure {
@@ -516,18 +504,6 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
             Ok(_) => Ok(()),
             Err(_) => Err(CallError::Timeout),
         }
-    }
-}
-
-/// Removes a parked remote reply when dropped.
-struct ForgetReply {
-    dist: std::sync::Arc<crate::dist::Dist>,
-    id: u64,
-}
-
-impl Drop for ForgetReply {
-    fn drop(&mut self) {
-        self.dist.replies().cancel(self.id);
     }
 }
 

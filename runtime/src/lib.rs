@@ -17,11 +17,13 @@ mod pid;
 mod process;
 mod registry;
 mod signal;
+mod start;
 pub mod supervisor;
 mod table;
 pub mod task;
 pub mod timer;
 pub mod trace;
+mod transport;
 
 pub use clock::ClockSource;
 pub use error::{CallError, LookupError, NoProcess, RegistryError, SendError, StartError};
@@ -33,10 +35,11 @@ pub use gen_server::{
 };
 pub use introspect::{ProcessDetail, ProcessInfo, ProcessRef, SupervisionNode};
 pub use mailbox::MailboxConfig;
-pub use node::{Node, NodeConfig, NodeError, NodeStats};
+pub use node::{Node, NodeStats};
 pub use panic::install_panic_hook;
 pub use pid::{Message, Pid, ProcessId};
 pub use process::{
     Context, CurrentProcess, ProcessKind, ProcessStatus, SpawnOptions, current_process,
 };
 pub use signal::{Down, Exit, MonitorRef, Received};
+pub use start::{NodeConfig, NodeError};

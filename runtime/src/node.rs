@@ -15,9 +15,6 @@
 //! set is bounded: node name, behaviour type, exit-reason class; never a pid.
 
 use crate::clock::{Clock, ClockSource};
-use crate::dist::cookie::{Cookie, CookieError};
-use crate::dist::handshake::LocalInfo;
-use crate::dist::{Dist, DistConfig};
 use crate::error::LookupError;
 use crate::exit::{ExitReason, IntoExitReason};
 use crate::latency::BehaviourLatency;
@@ -27,6 +24,7 @@ use crate::registry::Registry;
 use crate::signal::MonitorRef;
 use crate::supervisor::SupervisorStats;
 use crate::table::ProcessTable;
+use crate::transport::{Layer, RemoteSignal, Transport};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::fmt;
@@ -34,67 +32,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
-
-/// Configuration of a node.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// The node name, `name@host`.
-    pub name: String,
-    /// Where the node reads monotonic time from.
-    pub clock: ClockSource,
-    /// Distribution: listen address, cookie, tick time. `None` for a node
-    /// that neither listens nor connects.
-    pub dist: Option<DistConfig>,
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        NodeConfig {
-            name: "nonode@nohost".to_owned(),
-            clock: ClockSource::Fast,
-            dist: None,
-        }
-    }
-}
-
-impl NodeConfig {
-    /// A configuration with the given `name@host`.
-    pub fn new(name: impl Into<String>) -> Self {
-        NodeConfig {
-            name: name.into(),
-            ..Default::default()
-        }
-    }
-
-    /// Sets the clock source.
-    pub fn clock(mut self, clock: ClockSource) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Makes the node distributed.
-    pub fn dist(mut self, dist: DistConfig) -> Self {
-        self.dist = Some(dist);
-        self
-    }
-}
-
-/// Starting a node failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// `Node::start` was called outside a tokio runtime.
-    #[error("a node must be started inside a tokio runtime")]
-    NoRuntime,
-    /// The node name is not of the form `name@host`.
-    #[error("invalid node name {0:?}: expected name@host")]
-    InvalidName(String),
-    /// The cookie could not be resolved.
-    #[error(transparent)]
-    Cookie(#[from] CookieError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {0}: {1}")]
-    Listen(String, #[source] std::io::Error),
-}
 
 /// Node-wide counters (monotonic; relaxed atomics, touched on spawn, exit
 /// and dead letters, never per delivered message).
@@ -164,7 +101,7 @@ struct NodeInner {
     registry: Registry,
     counters: NodeCounters,
     instruments: Instruments,
-    dist: Option<Arc<Dist>>,
+    layer: Option<Layer>,
 }
 
 /// A running node. Cheap to clone.
@@ -174,64 +111,32 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a node on the current tokio runtime.
-    ///
-    /// # Errors
-    /// [`NodeError::NoRuntime`] outside a runtime; [`NodeError::InvalidName`]
-    /// for a name that is not `name@host`.
-    pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
-        if !crate::dist::handshake::valid_name(&config.name) {
-            return Err(NodeError::InvalidName(config.name));
-        }
-        let name: Arc<str> = config.name.into();
-        let now = SystemTime::now();
-        let nanos = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        // A 16-bit creation keeps pids short; it differs between incarnations
-        // started at different nanoseconds with probability 1 - 1/65535.
-        let creation =
-            (((nanos ^ (nanos >> 17) ^ u128::from(std::process::id())) % 65_535) + 1) as u32;
-        let (dist, listener) = match config.dist {
-            Some(dc) => {
-                let local = LocalInfo {
-                    name: name.to_string(),
-                    creation,
-                    hidden: dc.hidden,
-                    listen: None,
-                    cookie: Cookie::resolve(dc.cookie.as_deref())?,
-                };
-                let listen = dc.listen;
-                let (dist, listener) = Dist::bind(local, dc).map_err(|e| {
-                    NodeError::Listen(listen.map(|a| a.to_string()).unwrap_or_default(), e)
-                })?;
-                (Some(dist), listener)
-            }
-            None => (None, None),
-        };
-        let node = Node {
+    /// Puts a node together: called once by [`Node::start`], with the
+    /// distribution layer when the node is distributed.
+    pub(crate) fn assemble(
+        name: Arc<str>,
+        creation: u32,
+        clock: ClockSource,
+        handle: tokio::runtime::Handle,
+        started_at: SystemTime,
+        layer: Option<Layer>,
+    ) -> Node {
+        Node {
             inner: Arc::new(NodeInner {
                 instruments: Instruments::new(&name),
                 name,
                 creation,
-                clock: Clock::new(config.clock),
+                clock: Clock::new(clock),
                 handle,
-                started_at: now,
+                started_at,
                 next_serial: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),
                 table: ProcessTable::new(),
                 registry: Registry::default(),
                 counters: NodeCounters::default(),
-                dist: dist.clone(),
+                layer,
             }),
-        };
-        if let (Some(dist), Some(listener)) = (dist, listener) {
-            node.handle()
-                .spawn(Dist::accept_loop(node.clone(), dist, listener));
         }
-        Ok(node)
     }
 
     /// The node's name, `name@host`.
@@ -293,20 +198,16 @@ impl Node {
     /// reason but `normal` ends the process. A dead `pid` is ignored.
     pub fn exit(&self, pid: ProcessId, reason: ExitReason) {
         if pid.node != 0 {
-            if let Some(dist) = self.dist() {
+            if let Some(transport) = self.transport() {
                 let from = process::current_id()
                     .filter(|id| id.node == 0)
                     .map_or(0, |id| id.serial);
-                let _ = dist.send_to_index(
-                    pid.node,
-                    crate::dist::proto::Frame::Exit {
-                        from,
-                        to: pid.serial,
-                        to_creation: pid.creation,
-                        reason,
-                        link: false,
-                    },
-                );
+                let _ = transport.signal(RemoteSignal::Exit {
+                    from,
+                    to: pid,
+                    reason,
+                    link: false,
+                });
             }
             return;
         }
@@ -360,8 +261,14 @@ impl Node {
 
     // ---- crate-internal ----
 
-    pub(crate) fn dist(&self) -> Option<&Arc<Dist>> {
-        self.inner.dist.as_ref()
+    /// The distribution layer, on a distributed node.
+    pub(crate) fn layer(&self) -> Option<&Layer> {
+        self.inner.layer.as_ref()
+    }
+
+    /// What the core may ask of the distribution layer.
+    pub(crate) fn transport(&self) -> Option<&Arc<dyn Transport>> {
+        self.inner.layer.as_ref().map(Layer::transport)
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -492,6 +399,15 @@ impl Node {
         all.sort_by_key(|l| l.behaviour);
         all
     }
+}
+
+/// `name@host`, both parts non-empty, at most 255 bytes: the names nodes
+/// start with and the names peers may claim.
+pub(crate) fn valid_node_name(name: &str) -> bool {
+    name.len() <= 255
+        && name
+            .split_once('@')
+            .is_some_and(|(n, h)| !n.is_empty() && !h.is_empty() && !h.contains('@'))
 }
 
 pub(crate) fn downcast<M: Message>(p: Arc<dyn ProcessDyn>) -> Result<Pid<M>, LookupError> {

@@ -5,16 +5,13 @@
 //! send never looks anything up. Sending to a dead process is silent, as on
 //! the BEAM, and counted as a dead letter.
 
-use crate::dist::PeerCache;
-use crate::dist::proto::{Frame, MsgKind, Target, WirePid};
-use crate::dist::remote::{self, RemoteMessage};
 use crate::error::SendError;
 use crate::mailbox::{Envelope, PushError};
 use crate::node::Node;
 use crate::process::{self, ProcessShared};
 use crate::signal::Item;
 use crate::trace;
-use serde::{Deserialize, Serialize};
+use crate::transport::{ParkedReply, RemoteRoute};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -82,21 +79,8 @@ pub struct Pid<M> {
 
 pub(crate) enum Route<M> {
     Local(Arc<ProcessShared<M>>),
-    Remote(Arc<RemoteRoute<M>>),
-}
-
-/// How to reach a process on another node.
-pub(crate) struct RemoteRoute<M> {
-    pub(crate) id: ProcessId,
-    /// The node it lives on.
-    pub(crate) node: String,
-    /// The process there: by serial or by registered name.
-    pub(crate) target: Target,
-    /// The local node that routes to it.
-    pub(crate) via: Node,
-    pub(crate) tag: u64,
-    pub(crate) encode: fn(&M) -> Result<Vec<u8>, postcard::Error>,
-    pub(crate) peer: PeerCache,
+    /// Through the distribution layer (see [`crate::transport`]).
+    Remote(Arc<dyn RemoteRoute<M>>),
 }
 
 impl<M: Message> Pid<M> {
@@ -118,7 +102,7 @@ impl<M: Message> Pid<M> {
     pub fn id(&self) -> ProcessId {
         match &self.route {
             Route::Local(s) => s.core.id,
-            Route::Remote(r) => r.id,
+            Route::Remote(r) => r.id(),
         }
     }
 
@@ -127,7 +111,7 @@ impl<M: Message> Pid<M> {
     pub fn node(&self) -> &Node {
         match &self.route {
             Route::Local(s) => &s.core.node,
-            Route::Remote(r) => &r.via,
+            Route::Remote(r) => r.via(),
         }
     }
 
@@ -135,7 +119,7 @@ impl<M: Message> Pid<M> {
     pub fn node_name(&self) -> &str {
         match &self.route {
             Route::Local(s) => s.core.node.name(),
-            Route::Remote(r) => &r.node,
+            Route::Remote(r) => r.node_name(),
         }
     }
 
@@ -149,7 +133,10 @@ impl<M: Message> Pid<M> {
     pub fn is_alive(&self) -> bool {
         match &self.route {
             Route::Local(s) => !s.core.has_exited(),
-            Route::Remote(r) => r.via.nodes_all().iter().any(|n| *n == r.node),
+            Route::Remote(r) => r
+                .via()
+                .transport()
+                .is_some_and(|t| t.is_connected(r.node_name())),
         }
     }
 
@@ -166,7 +153,10 @@ impl<M: Message> Pid<M> {
     pub fn exited(&self) -> impl std::future::Future<Output = crate::ExitReason> + Send + 'static {
         let waiter = self.shared().map(|s| process::exit_waiter(&s.core));
         let lost = match &self.route {
-            Route::Remote(r) => Some((r.via.node_events(), r.node.clone())),
+            Route::Remote(r) => Some((
+                r.via().transport().map(|t| t.events()),
+                r.node_name().to_owned(),
+            )),
             Route::Local(_) => None,
         };
         async move {
@@ -175,7 +165,8 @@ impl<M: Message> Pid<M> {
             }
             if let Some((Some(mut events), name)) = lost {
                 while let Ok(e) = events.recv().await {
-                    if matches!(&e, crate::dist::NodeEvent::Down { node, .. } if *node == name) {
+                    if matches!(&e, crate::transport::NodeEvent::Down { node, .. } if *node == name)
+                    {
                         break;
                     }
                 }
@@ -199,21 +190,21 @@ impl<M: Message> Pid<M> {
                 }
             }
             Route::Remote(r) => {
-                if r.send(&msg).is_none() {
-                    r.via.count_dead_letter();
+                if r.send(&msg).is_err() {
+                    r.via().count_dead_letter();
                 }
             }
         }
     }
 
-    /// Sends `msg` and, for a remote process, returns the id of a call
-    /// reply handle parked while encoding it. `Err` if it could not go.
-    pub(crate) async fn send_tracked(&self, msg: M) -> Result<Option<u64>, SendError<M>> {
+    /// Sends `msg` and, for a remote process, returns the call reply
+    /// handle parked while encoding it. `Err` if it could not go.
+    pub(crate) async fn send_tracked(&self, msg: M) -> Result<Option<ParkedReply>, SendError<M>> {
         match &self.route {
             Route::Local(_) => self.send_wait(msg).await.map(|()| None),
             Route::Remote(r) => match r.send(&msg) {
-                Some(reply_id) => Ok(reply_id),
-                None => Err(SendError::NoProcess(msg)),
+                Ok(parked) => Ok(parked),
+                Err(()) => Err(SendError::NoProcess(msg)),
             },
         }
     }
@@ -232,8 +223,8 @@ impl<M: Message> Pid<M> {
                 .push(self.envelope(shared, Item::Msg(msg)), true)
                 .map_err(|e| self.send_error(e)),
             Route::Remote(r) => match r.send(&msg) {
-                Some(_) => Ok(()),
-                None => Err(SendError::NoProcess(msg)),
+                Ok(_) => Ok(()),
+                Err(()) => Err(SendError::NoProcess(msg)),
             },
         }
     }
@@ -293,136 +284,6 @@ impl<M: Message> Pid<M> {
     }
 }
 
-impl<M> RemoteRoute<M> {
-    /// Encodes and queues `msg` for the connection. `None` if it cannot go;
-    /// otherwise the id of a call reply handle parked while encoding.
-    fn send(&self, msg: &M) -> Option<Option<u64>> {
-        let dist = self.via.dist()?;
-        let (payload, reply_id) = remote::encoding_for(dist, &self.node, || (self.encode)(msg));
-        let payload = match payload {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(to = %self.id, node = %self.node, error = %e, "cannot encode a remote message");
-                if let Some(id) = reply_id {
-                    dist.replies().cancel(id);
-                }
-                return None;
-            }
-        };
-        let from = process::note_send()
-            .filter(|id| id.node == 0)
-            .map(|id| id.serial);
-        let frame = Frame::Message {
-            to: self.target.clone(),
-            from,
-            kind: MsgKind::Send,
-            tag: self.tag,
-            trace: trace::current_context(),
-            payload,
-        };
-        if dist.send_frame(&self.peer, &self.node, frame) {
-            if let Some(p) = self.peer.read().as_ref() {
-                dist.check_busy(p);
-            }
-            Some(reply_id)
-        } else {
-            if let Some(id) = reply_id {
-                dist.replies().cancel(id);
-            }
-            None
-        }
-    }
-}
-
-impl<M: RemoteMessage> Pid<M> {
-    /// Lets this (local) process take messages from other nodes, from now
-    /// on: call it right after spawning, before its pid or name is known
-    /// elsewhere. A no-op for a remote pid. Sending the pid to another node
-    /// does this too.
-    pub fn enable_remote(&self) {
-        if let Route::Local(shared) = &self.route {
-            shared.enable_remote();
-        }
-    }
-}
-
-impl<M: RemoteMessage> Serialize for Pid<M> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.route {
-            Route::Local(shared) => {
-                // The pid is leaving the node: its process must now accept
-                // remote messages.
-                shared.enable_remote();
-                WirePid {
-                    node: shared.core.node.name().to_owned(),
-                    creation: shared.core.id.creation,
-                    serial: shared.core.id.serial,
-                }
-                .serialize(s)
-            }
-            Route::Remote(r) => match &r.target {
-                Target::Pid { serial, creation } => WirePid {
-                    node: r.node.clone(),
-                    creation: *creation,
-                    serial: *serial,
-                }
-                .serialize(s),
-                Target::Name(name) => Err(serde::ser::Error::custom(format!(
-                    "the name-routed pid {{{name}, {}}} cannot be sent in a message",
-                    r.node
-                ))),
-            },
-        }
-    }
-}
-
-impl<'de, M: RemoteMessage> Deserialize<'de> for Pid<M> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let wire = WirePid::deserialize(d)?;
-        let node = remote::decoding_node().ok_or_else(|| {
-            serde::de::Error::custom("a Pid can only be decoded by a node receiving a message")
-        })?;
-        Ok(node.pid_from_wire(wire))
-    }
-}
-
-impl Node {
-    /// A handle to the process `wire` names: the live local process if it
-    /// is ours and of type `M`, otherwise a route through the connection
-    /// to its node (which counts sends as dead letters if the process or
-    /// the connection is gone).
-    pub(crate) fn pid_from_wire<M: RemoteMessage>(&self, wire: WirePid) -> Pid<M> {
-        let id = self.process_id(&wire);
-        if id.node == 0 {
-            if let Ok(pid) = self.pid::<M>(id) {
-                return pid;
-            }
-        }
-        let target = Target::Pid {
-            serial: wire.serial,
-            creation: wire.creation,
-        };
-        Pid::remote(self, id, wire.node, target)
-    }
-}
-
-impl<M: RemoteMessage> Pid<M> {
-    /// A route through `via`'s connection to `target` on `node`.
-    pub(crate) fn remote(via: &Node, id: ProcessId, node: String, target: Target) -> Self {
-        Pid {
-            route: Route::Remote(Arc::new(RemoteRoute {
-                id,
-                node,
-                target,
-                via: via.clone(),
-                tag: remote::type_tag::<M>(),
-                encode: remote::encode::<M>,
-                peer: PeerCache::default(),
-            })),
-        }
-    }
-}
-
 fn unwrap_msg<M>(env: Envelope<M>) -> M {
     match env.item {
         Item::Msg(m) => m,
@@ -441,36 +302,36 @@ impl<M> Clone for Pid<M> {
     }
 }
 
-impl<M> Pid<M> {
+impl<M: 'static> Pid<M> {
     fn raw_id(&self) -> ProcessId {
         match &self.route {
             Route::Local(s) => s.core.id,
-            Route::Remote(r) => r.id,
+            Route::Remote(r) => r.id(),
         }
     }
 }
 
-impl<M> PartialEq for Pid<M> {
+impl<M: 'static> PartialEq for Pid<M> {
     fn eq(&self, other: &Self) -> bool {
         self.raw_id() == other.raw_id()
     }
 }
 
-impl<M> Eq for Pid<M> {}
+impl<M: 'static> Eq for Pid<M> {}
 
-impl<M> Hash for Pid<M> {
+impl<M: 'static> Hash for Pid<M> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.raw_id().hash(state)
     }
 }
 
-impl<M> fmt::Debug for Pid<M> {
+impl<M: 'static> fmt::Debug for Pid<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.raw_id(), f)
     }
 }
 
-impl<M> fmt::Display for Pid<M> {
+impl<M: 'static> fmt::Display for Pid<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.raw_id(), f)
     }

@@ -24,12 +24,12 @@ pub use context::Context;
 pub(crate) use exit::deliver_exit;
 pub(crate) use relations::{Relation, Relations, exit_waiter};
 
-use crate::dist::remote::{self, Decoder, RemoteError, RemoteIn, RemoteMessage};
 use crate::exit::{ExitReason, IntoExitReason, panic_message};
 use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::node::Node;
 use crate::pid::{Message, Pid, ProcessId};
 use crate::signal::SystemMsg;
+use crate::transport::{Decoder, DeliveryError, Incoming};
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::Cell;
@@ -204,16 +204,6 @@ pub(crate) struct ProcessShared<M> {
     pub(crate) remote: OnceLock<Decoder<M>>,
 }
 
-impl<M: Message> ProcessShared<M> {
-    /// Lets the process take messages from other nodes.
-    pub(crate) fn enable_remote(&self)
-    where
-        M: RemoteMessage,
-    {
-        self.remote.get_or_init(|| remote::decode_plain::<M>);
-    }
-}
-
 /// The object-safe view of a process of any message type, held by the
 /// process table.
 pub(crate) trait ProcessDyn: Send + Sync + 'static {
@@ -226,10 +216,10 @@ pub(crate) trait ProcessDyn: Send + Sync + 'static {
     fn push_system(&self, msg: SystemMsg) -> bool;
     fn deliver_remote(
         &self,
-        input: &RemoteIn<'_>,
+        input: &Incoming<'_>,
         from: ProcessId,
         trace: Option<crate::trace::TraceContext>,
-    ) -> Result<(), RemoteError>;
+    ) -> Result<(), DeliveryError>;
     fn close_mailbox(&self);
     fn message_type(&self) -> &'static str;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
@@ -280,11 +270,11 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
     }
     fn deliver_remote(
         &self,
-        input: &RemoteIn<'_>,
+        input: &Incoming<'_>,
         from: ProcessId,
         trace: Option<crate::trace::TraceContext>,
-    ) -> Result<(), RemoteError> {
-        let decode = self.remote.get().ok_or(RemoteError::NotRemote)?;
+    ) -> Result<(), DeliveryError> {
+        let decode = self.remote.get().ok_or(DeliveryError::NotRemote)?;
         let msg = decode(input)?;
         let env = crate::mailbox::Envelope {
             item: crate::signal::Item::Msg(msg),
@@ -294,8 +284,8 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
         };
         match self.mailbox.push(env, true) {
             Ok(()) => Ok(()),
-            Err(crate::mailbox::PushError::Full(_)) => Err(RemoteError::Full),
-            Err(crate::mailbox::PushError::Closed(_)) => Err(RemoteError::NoProcess),
+            Err(crate::mailbox::PushError::Full(_)) => Err(DeliveryError::Full),
+            Err(crate::mailbox::PushError::Closed(_)) => Err(DeliveryError::NoProcess),
         }
     }
     fn close_mailbox(&self) {
@@ -462,8 +452,8 @@ where
             // A send found a link over its busy limit: stay off the
             // scheduler until it drains, as the BEAM suspends a process
             // sending on a busy distribution port.
-            if let Some(dist) = core.node.dist() {
-                if dist.poll_resume(core.id.serial, cx).is_pending() {
+            if let Some(transport) = core.node.transport() {
+                if transport.poll_resume(core.id.serial, cx).is_pending() {
                     return Poll::Pending;
                 }
             }

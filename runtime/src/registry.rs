@@ -170,13 +170,8 @@ impl Node {
     }
 
     fn announce_group(&self, group: &str, pid: ProcessId, joined: bool) {
-        if let Some(dist) = self.dist() {
-            let wire = crate::dist::proto::WirePid {
-                node: self.name().to_owned(),
-                creation: pid.creation(),
-                serial: pid.serial(),
-            };
-            dist.announce_group(group, wire, joined);
+        if let Some(t) = self.transport() {
+            t.announce_group(group, pid, joined);
         }
     }
 
@@ -214,13 +209,8 @@ impl Node {
     /// in join order, then other nodes'.
     pub fn members(&self, group: &str) -> Vec<ProcessId> {
         let mut all = self.local_members(group);
-        if let Some(dist) = self.dist() {
-            all.extend(
-                dist.remote_groups()
-                    .members(group)
-                    .iter()
-                    .map(|w| self.process_id(w)),
-            );
+        if let Some(t) = self.transport() {
+            all.extend(t.remote_group_members(group));
         }
         all
     }
@@ -235,25 +225,6 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// Typed handles to the members of `group` on every connected node
-    /// (local members of another message type are left out).
-    pub fn member_pids<M: crate::dist::RemoteMessage>(&self, group: &str) -> Vec<Pid<M>> {
-        let mut all: Vec<Pid<M>> = self
-            .local_members(group)
-            .into_iter()
-            .filter_map(|id| self.pid::<M>(id).ok())
-            .collect();
-        if let Some(dist) = self.dist() {
-            all.extend(
-                dist.remote_groups()
-                    .members(group)
-                    .into_iter()
-                    .map(|w| self.pid_from_wire::<M>(w)),
-            );
-        }
-        all
-    }
-
     /// The groups that have members on any connected node, sorted.
     pub fn groups(&self) -> Vec<String> {
         let mut all: Vec<String> = self
@@ -263,8 +234,8 @@ impl Node {
             .keys()
             .map(|g| g.to_string())
             .collect();
-        if let Some(dist) = self.dist() {
-            all.extend(dist.remote_groups().groups());
+        if let Some(t) = self.transport() {
+            all.extend(t.remote_groups());
         }
         all.sort();
         all.dedup();

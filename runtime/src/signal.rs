@@ -48,7 +48,7 @@ pub enum Received<M> {
     /// A linked process exited (only when trapping exits).
     Exit(Exit),
     /// A node connected or disconnected (after `monitor_nodes(true)`).
-    Node(crate::dist::NodeEvent),
+    Node(crate::transport::NodeEvent),
 }
 
 impl<M> Received<M> {
@@ -67,7 +67,7 @@ pub(crate) enum Item<M> {
     Msg(M),
     Down(Box<Down>),
     Exit(Box<Exit>),
-    Node(Box<crate::dist::NodeEvent>),
+    Node(Box<crate::transport::NodeEvent>),
 }
 
 impl<M> Item<M> {
@@ -97,7 +97,7 @@ impl<M: fmt::Debug> fmt::Debug for Item<M> {
 pub(crate) enum SystemMsg {
     Down(Box<Down>),
     Exit(Box<Exit>),
-    Node(Box<crate::dist::NodeEvent>),
+    Node(Box<crate::transport::NodeEvent>),
 }
 
 impl SystemMsg {

@@ -289,7 +289,7 @@ impl Dist {
     }
 
     /// A local process holding `name` exited.
-    pub(crate) fn release_global(&self, name: &str, wire: WirePid) {
+    pub(crate) fn release_global_wire(&self, name: &str, wire: WirePid) {
         {
             let mut names = self.global().names.lock();
             if names.get(name) == Some(&wire) {
@@ -381,14 +381,15 @@ impl Node {
                 .items
                 .retain(|r| !matches!(r, Relation::Global(n) if **n == *name));
         }
-        dist.release_global(name, wire);
+        dist.release_global_wire(name, wire);
         Ok(())
     }
 
     /// The process holding the global `name`, as a typed handle.
     pub fn whereis_global<M: super::RemoteMessage>(&self, name: &str) -> Option<Pid<M>> {
-        let wire = self.dist()?.global().names.lock().get(name).cloned()?;
-        Some(self.pid_from_wire(wire))
+        let dist = self.dist()?;
+        let wire = dist.global().names.lock().get(name).cloned()?;
+        Some(self.pid_from_wire(dist, wire))
     }
 
     /// Sends `msg` to the process holding the global `name`.

@@ -9,6 +9,7 @@
 use super::peers::{Dist, Peer};
 use super::proto::{Frame, WirePid};
 use crate::node::Node;
+use crate::pid::Pid;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
@@ -56,7 +57,7 @@ impl RemoteGroups {
 
 impl Dist {
     /// Tells the cluster a local process joined (`joined`) or left `group`.
-    pub(crate) fn announce_group(&self, group: &str, pid: WirePid, joined: bool) {
+    pub(crate) fn announce_group_wire(&self, group: &str, pid: WirePid, joined: bool) {
         let frame = if joined {
             Frame::GroupJoin {
                 group: group.to_owned(),
@@ -108,5 +109,26 @@ impl Dist {
         if !members.is_empty() {
             let _ = peer.send(Frame::GroupSync { members });
         }
+    }
+}
+
+impl Node {
+    /// Typed handles to the members of `group` on every connected node
+    /// (local members of another message type are left out).
+    pub fn member_pids<M: super::RemoteMessage>(&self, group: &str) -> Vec<Pid<M>> {
+        let mut all: Vec<Pid<M>> = self
+            .local_members(group)
+            .into_iter()
+            .filter_map(|id| self.pid::<M>(id).ok())
+            .collect();
+        if let Some(dist) = self.dist() {
+            all.extend(
+                dist.remote_groups()
+                    .members(group)
+                    .into_iter()
+                    .map(|w| self.pid_from_wire::<M>(dist, w)),
+            );
+        }
+        all
     }
 }

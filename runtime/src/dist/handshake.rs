@@ -251,7 +251,7 @@ impl Handshake {
         }
         let peer = peer_info(name, creation, flags, listen);
         self.claimed = Some(peer.name.clone());
-        if !valid_name(&peer.name) || peer.name == self.local.name {
+        if !crate::node::valid_node_name(&peer.name) || peer.name == self.local.name {
             return Err(refuse(RefuseReason::BadName));
         }
         Ok(peer)
@@ -282,14 +282,6 @@ fn peer_info(name: String, creation: u32, flags: u32, listen: Option<String>) ->
         hidden: flags & FLAG_HIDDEN != 0,
         listen,
     }
-}
-
-/// `name@host`, both parts non-empty, at most 255 bytes.
-pub(crate) fn valid_name(name: &str) -> bool {
-    name.len() <= 255
-        && name
-            .split_once('@')
-            .is_some_and(|(n, h)| !n.is_empty() && !h.is_empty() && !h.contains('@'))
 }
 
 pub(crate) fn frame_kind(frame: &Frame) -> &'static str {

@@ -15,6 +15,7 @@ use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{Relation, deliver_exit};
 use crate::signal::{Down, MonitorRef, SystemMsg};
+use crate::transport::Unreachable;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 
@@ -35,23 +36,6 @@ impl RemoteRelations {
 
     fn take(&self, node_index: u32) -> HashSet<u64> {
         self.by_node.lock().remove(&node_index).unwrap_or_default()
-    }
-}
-
-/// Why a frame about a remote pid could not be sent.
-pub(crate) enum Unreachable {
-    /// Its node is not connected.
-    NoConnection,
-    /// Its node is connected, but as another incarnation: the pid is dead.
-    NoProc,
-}
-
-impl Unreachable {
-    pub(crate) fn reason(&self) -> ExitReason {
-        match self {
-            Unreachable::NoConnection => ExitReason::NoConnection,
-            Unreachable::NoProc => ExitReason::NoProc,
-        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 use super::global::GlobalState;
 use super::groups::RemoteGroups;
-use super::handshake::{LocalInfo, PeerInfo, valid_name};
+use super::handshake::{LocalInfo, PeerInfo};
 use super::links::RemoteRelations;
 use super::node_table::NodeTable;
 use super::proto::{Frame, PeerAddr, RefuseReason};
@@ -20,6 +20,7 @@ use super::{ConnectError, DistConfig};
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::signal::SystemMsg;
+use crate::transport::{NodeDownReason, NodeEvent};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -31,52 +32,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
-
-/// A change in the set of connected nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeEvent {
-    /// A connection to `node` is up.
-    Up {
-        /// The peer's name.
-        node: String,
-        /// Whether the peer is hidden.
-        hidden: bool,
-    },
-    /// The connection to `node` is gone.
-    Down {
-        /// The peer's name.
-        node: String,
-        /// Why.
-        reason: NodeDownReason,
-    },
-}
-
-/// Why a connection to a node ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeDownReason {
-    /// Nothing arrived from the peer for a whole tick time.
-    HeartbeatTimeout,
-    /// The peer closed the connection.
-    ConnectionClosed,
-    /// This node disconnected it.
-    Disconnected,
-    /// The peer sent something that is not the protocol.
-    ProtocolError(String),
-    /// The socket failed.
-    Io(String),
-}
-
-impl std::fmt::Display for NodeDownReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NodeDownReason::HeartbeatTimeout => f.write_str("heartbeat timeout"),
-            NodeDownReason::ConnectionClosed => f.write_str("connection closed"),
-            NodeDownReason::Disconnected => f.write_str("disconnected"),
-            NodeDownReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
-            NodeDownReason::Io(e) => write!(f, "i/o error: {e}"),
-        }
-    }
-}
 
 /// Counters of one connection (monotonic).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -555,7 +510,7 @@ impl Dist {
             return;
         }
         for p in peers {
-            if p.name == self.local.name || !valid_name(&p.name) {
+            if p.name == self.local.name || !crate::node::valid_node_name(&p.name) {
                 continue;
             }
             let Ok(addr) = p.listen.parse::<SocketAddr>() else {

@@ -123,22 +123,7 @@ pub enum SpawnKind {
     Task,
 }
 
-/// Why a call got no reply, as sent back to the caller's node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ReplyFailure {
-    /// The server exited before replying.
-    Exited(crate::ExitReason),
-    /// The server dropped the reply handle without replying.
-    NoReply,
-    /// The connection to the server's node was lost.
-    NoConnection,
-    /// The reply did not decode as the expected type.
-    Malformed(String),
-    /// No behaviour or task is registered under that name.
-    UnknownName(String),
-    /// The behaviour takes another message type than the caller expects.
-    TypeMismatch(String),
-}
+pub use crate::transport::ReplyFailure;
 
 /// One frame of the distribution protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,20 +17,16 @@
 //! mailbox envelope.
 
 use super::Dist;
-use super::proto::{MsgKind, WirePid};
+use super::proto::WirePid;
 use crate::node::Node;
-use crate::pid::{Message, ProcessId};
-use crate::process::ProcessDyn;
+use crate::pid::ProcessId;
+use crate::process::{ProcessDyn, ProcessShared};
 use crate::trace::TraceContext;
+pub(crate) use crate::transport::RemoteMessage;
+use crate::transport::{DeliveryError, Incoming};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::sync::{Arc, Weak};
-
-/// A message that can cross nodes: any [`Message`] that serde can encode
-/// and decode.
-pub trait RemoteMessage: Message + Serialize + DeserializeOwned {}
-impl<T: Message + Serialize + DeserializeOwned> RemoteMessage for T {}
 
 /// A stable tag for a message type: FNV-1a of its Rust type name. Nodes
 /// built from the same code agree on it.
@@ -43,48 +39,26 @@ pub(crate) fn type_tag<M: ?Sized>() -> u64 {
     h
 }
 
-/// A received message, before it is decoded for its target process.
-pub(crate) struct RemoteIn<'a> {
-    pub(crate) kind: &'a MsgKind,
-    pub(crate) tag: u64,
-    pub(crate) payload: &'a [u8],
-}
-
-/// Turns a received message into the target process's message type.
-pub(crate) type Decoder<M> = fn(&RemoteIn<'_>) -> Result<M, RemoteError>;
-
-/// Why a received message was not delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RemoteError {
-    #[error("the process does not accept remote messages")]
-    NotRemote,
-    #[error("type tag {got:#x} does not match {expected}")]
-    TypeMismatch { expected: &'static str, got: u64 },
-    #[error("payload does not decode as {expected}: {error}")]
-    Malformed {
-        expected: &'static str,
-        error: String,
-    },
-    #[error("mailbox full")]
-    Full,
-    #[error("no such process")]
-    NoProcess,
-}
-
 /// The decoder of a plain process.
-pub(crate) fn decode_plain<M: RemoteMessage>(input: &RemoteIn<'_>) -> Result<M, RemoteError> {
+fn decode_plain<M: RemoteMessage>(input: &Incoming<'_>) -> Result<M, DeliveryError> {
     let expected = std::any::type_name::<M>();
     if input.tag != type_tag::<M>() {
-        return Err(RemoteError::TypeMismatch {
+        return Err(DeliveryError::TypeMismatch {
             expected,
             got: input.tag,
         });
     }
-    match input.kind {
-        MsgKind::Send => postcard::from_bytes(input.payload).map_err(|e| RemoteError::Malformed {
-            expected,
-            error: e.to_string(),
-        }),
+    postcard::from_bytes(input.payload).map_err(|e| DeliveryError::Malformed {
+        expected,
+        error: e.to_string(),
+    })
+}
+
+impl<M: RemoteMessage> ProcessShared<M> {
+    /// Lets the process take messages from other nodes: installs the
+    /// decoder of its message type.
+    pub(crate) fn enable_remote(&self) {
+        self.remote.get_or_init(|| decode_plain::<M>);
     }
 }
 
@@ -199,13 +173,13 @@ pub(crate) fn park_reply(completion: super::replies::Completion) -> Option<(u64,
 pub(crate) fn deliver(
     node: &Node,
     target: Option<Arc<dyn ProcessDyn>>,
-    input: RemoteIn<'_>,
+    input: Incoming<'_>,
     from: ProcessId,
     trace: Option<TraceContext>,
     describe_target: &dyn Fn() -> String,
 ) {
     let result = match target {
-        None => Err(RemoteError::NoProcess),
+        None => Err(DeliveryError::NoProcess),
         Some(p) => {
             let _guard = DecodingGuard::new(node, Some(Arc::downgrade(&p)));
             p.deliver_remote(&input, from, trace)
@@ -214,7 +188,7 @@ pub(crate) fn deliver(
     if let Err(e) = result {
         node.count_dead_letter();
         match e {
-            RemoteError::NoProcess => tracing::debug!(
+            DeliveryError::NoProcess => tracing::debug!(
                 to = %describe_target(),
                 from = %from,
                 "dead letter: remote message for a process that does not exist"
@@ -242,18 +216,13 @@ impl Node {
 
     /// The local form of a wire process id.
     pub(crate) fn process_id(&self, wire: &WirePid) -> ProcessId {
-        let node = if wire.node == self.name() && wire.creation == self.creation() {
-            0
-        } else {
-            match self.dist() {
-                Some(d) => d.node_table().intern(&wire.node, wire.creation),
-                None => u32::MAX,
-            }
-        };
-        ProcessId {
-            node,
-            serial: wire.serial,
-            creation: wire.creation,
+        match self.dist() {
+            Some(d) => d.process_id(wire),
+            None => ProcessId {
+                node: u32::MAX,
+                serial: wire.serial,
+                creation: wire.creation,
+            },
         }
     }
 }

@@ -15,10 +15,11 @@
 use super::ConnectError;
 use super::codec::{self, DecodeError};
 use super::handshake::{Handshake, HandshakeError, PeerInfo, Step};
-use super::peers::{Dist, NodeDownReason, Peer, frame_weight};
+use super::peers::{Dist, Peer, frame_weight};
 use super::proto::{Frame, MsgKind, RefuseReason, Target};
 use super::remote;
 use crate::node::Node;
+use crate::transport::NodeDownReason;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -259,11 +260,9 @@ fn deliver_message(
         },
         None => crate::ProcessId::NONE,
     };
-    let input = remote::RemoteIn {
-        kind: &kind,
-        tag,
-        payload,
-    };
+    // Plain sends are the only kind of message so far.
+    let MsgKind::Send = kind;
+    let input = crate::transport::Incoming { tag, payload };
     remote::deliver(node, target, input, from, trace, &|| match &to {
         Target::Pid { serial, creation } => format!("<0.{serial}.{creation}>"),
         Target::Name(name) => format!("{name:?}"),

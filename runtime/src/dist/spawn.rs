@@ -172,7 +172,8 @@ impl Node {
         let bytes = self.start_remote(node, name, kind, args, timeout).await?;
         let wire: WirePid =
             postcard::from_bytes(&bytes).map_err(|e| RemoteSpawnError::Encoding(e.to_string()))?;
-        Ok(self.pid_from_wire(wire))
+        let dist = self.dist().ok_or(RemoteSpawnError::NotDistributed)?;
+        Ok(self.pid_from_wire(dist, wire))
     }
 
     /// Runs the task registered as `name` on `node` with `args` and waits

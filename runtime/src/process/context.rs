@@ -22,7 +22,7 @@ const RECV_BUDGET: u32 = 128;
 
 /// A process's view of itself, passed to its body.
 pub struct Context<M> {
-    shared: Arc<ProcessShared<M>>,
+    pub(crate) shared: Arc<ProcessShared<M>>,
     streak: u32,
     last_trace: Option<Box<TraceContext>>,
     last_from: ProcessId,
@@ -171,8 +171,8 @@ impl<M: Message> Context<M> {
     /// for every node that connects or disconnects. A no-op on a node
     /// without distribution.
     pub fn monitor_nodes(&self, on: bool) {
-        if let Some(dist) = self.node().dist() {
-            dist.watch(self.id(), on);
+        if let Some(t) = self.node().transport() {
+            t.watch(self.id(), on);
         }
     }
 
@@ -186,15 +186,6 @@ impl<M: Message> Context<M> {
     {
         self.node()
             .spawn_opts(SpawnOptions::new().link_to(self.id()), body)
-    }
-}
-
-impl<M: crate::dist::RemoteMessage> Context<M> {
-    /// Lets this process take messages from other nodes (sent to its pid or
-    /// to its registered name). Sending its pid to another node does this
-    /// too.
-    pub fn enable_remote(&self) {
-        self.shared.enable_remote();
     }
 }
 

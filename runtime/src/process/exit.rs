@@ -1,10 +1,10 @@
 //! The exit path of a process and the delivery of exit signals.
 
 use super::{ProcessDyn, Relation, STATUS_EXITING, kill};
-use crate::dist::proto::Frame;
 use crate::exit::ExitReason;
 use crate::pid::ProcessId;
 use crate::signal::{Down, Exit, SystemMsg};
+use crate::transport::RemoteSignal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -25,38 +25,28 @@ pub(crate) fn deliver_exit(target: &dyn ProcessDyn, from: ProcessId, reason: Exi
 /// Tells another node about one relation of an exiting process. Returns
 /// `false` if the relation is local.
 fn notify_remote(node: &crate::Node, id: ProcessId, item: &Relation, reason: &ExitReason) -> bool {
-    let (other, frame) = match item {
-        Relation::Link(other) if other.node != 0 => (
-            other,
-            Frame::Exit {
-                from: id.serial,
-                to: other.serial,
-                to_creation: other.creation,
-                reason: reason.clone(),
-                link: true,
-            },
-        ),
-        Relation::MonitoredBy(mref, watcher) if watcher.node != 0 => (
-            watcher,
-            Frame::Down {
-                to: watcher.serial,
-                mref: mref.0,
-                from: id.serial,
-                reason: reason.clone(),
-            },
-        ),
-        Relation::Monitoring(mref, target) if target.node != 0 => (
-            target,
-            Frame::Demonitor {
-                from: id.serial,
-                to: target.serial,
-                mref: mref.0,
-            },
-        ),
+    let signal = match item {
+        Relation::Link(other) if other.node != 0 => RemoteSignal::Exit {
+            from: id.serial,
+            to: *other,
+            reason: reason.clone(),
+            link: true,
+        },
+        Relation::MonitoredBy(mref, watcher) if watcher.node != 0 => RemoteSignal::Down {
+            from: id.serial,
+            to: *watcher,
+            mref: *mref,
+            reason: reason.clone(),
+        },
+        Relation::Monitoring(mref, target) if target.node != 0 => RemoteSignal::Demonitor {
+            from: id.serial,
+            to: *target,
+            mref: *mref,
+        },
         _ => return false,
     };
-    if let Some(dist) = node.dist() {
-        let _ = dist.send_to_index(other.node, frame);
+    if let Some(t) = node.transport() {
+        let _ = t.signal(signal);
     }
     true
 }
@@ -107,15 +97,8 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
             }
             Relation::Group(group) => node.member_exited(&group, id),
             Relation::Global(name) => {
-                if let Some(dist) = node.dist() {
-                    dist.release_global(
-                        &name,
-                        crate::dist::proto::WirePid {
-                            node: node.name().to_owned(),
-                            creation: id.creation,
-                            serial: id.serial,
-                        },
-                    );
+                if let Some(t) = node.transport() {
+                    t.release_global(&name, id);
                 }
             }
             Relation::Waiter(tx) => {

@@ -7,13 +7,12 @@
 //! its slot until the owner exits.
 
 use super::{ProcessCore, ProcessDyn};
-use crate::dist::Unreachable;
-use crate::dist::proto::Frame;
 use crate::error::NoProcess;
 use crate::exit::ExitReason;
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::signal::{Down, MonitorRef, SystemMsg};
+use crate::transport::{RemoteSignal, Unreachable};
 use std::sync::Arc;
 use std::task::Waker;
 use tokio::sync::oneshot;
@@ -164,18 +163,11 @@ fn link_remote(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Result<()
             rel.push(Relation::Link(target));
         }
     }
-    let sent = match node.dist() {
-        Some(dist) => {
-            dist.remote_relations().track(target.node, my_id.serial);
-            dist.send_to_index(
-                target.node,
-                Frame::Link {
-                    from: my_id.serial,
-                    to: target.serial,
-                    to_creation: target.creation,
-                },
-            )
-        }
+    let sent = match node.transport() {
+        Some(t) => t.signal(RemoteSignal::Link {
+            from: my_id.serial,
+            to: target,
+        }),
         None => Err(Unreachable::NoConnection),
     };
     if let Err(why) = sent {
@@ -189,14 +181,11 @@ fn link_remote(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Result<()
 pub(crate) fn unlink(node: &Node, me: &ProcessCore, target: ProcessId) {
     me.rel.lock().remove_link(target);
     if target.node != 0 {
-        if let Some(dist) = node.dist() {
-            let _ = dist.send_to_index(
-                target.node,
-                Frame::Unlink {
-                    from: me.id.serial,
-                    to: target.serial,
-                },
-            );
+        if let Some(t) = node.transport() {
+            let _ = t.signal(RemoteSignal::Unlink {
+                from: me.id.serial,
+                to: target,
+            });
         }
         return;
     }
@@ -215,19 +204,12 @@ pub(crate) fn monitor(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Mo
             .rel
             .lock()
             .push(Relation::Monitoring(mref, target));
-        let sent = match node.dist() {
-            Some(dist) => {
-                dist.remote_relations().track(target.node, my_id.serial);
-                dist.send_to_index(
-                    target.node,
-                    Frame::Monitor {
-                        from: my_id.serial,
-                        to: target.serial,
-                        to_creation: target.creation,
-                        mref: mref.0,
-                    },
-                )
-            }
+        let sent = match node.transport() {
+            Some(t) => t.signal(RemoteSignal::Monitor {
+                from: my_id.serial,
+                to: target,
+                mref,
+            }),
             None => Err(Unreachable::NoConnection),
         };
         if let Err(why) = sent {
@@ -269,15 +251,12 @@ pub(crate) fn demonitor(node: &Node, me: &ProcessCore, mref: MonitorRef) -> bool
         return false;
     };
     if target.node != 0 {
-        if let Some(dist) = node.dist() {
-            let _ = dist.send_to_index(
-                target.node,
-                Frame::Demonitor {
-                    from: me.id.serial,
-                    to: target.serial,
-                    mref: mref.0,
-                },
-            );
+        if let Some(t) = node.transport() {
+            let _ = t.signal(RemoteSignal::Demonitor {
+                from: me.id.serial,
+                to: target,
+                mref,
+            });
         }
         return true;
     }

@@ -9,15 +9,17 @@
 //! (the server crashed or forgot) reports the server's exit reason, or
 //! `NoReply` if it is still alive five seconds later.
 
-use super::{GenServer, Inner, ReplyInner, ReplyTo, ServerMsg};
-use crate::dist::proto::{Frame, ReplyFailure, WirePid, WireReply};
-use crate::dist::remote::{self, RemoteMessage};
-use crate::dist::{PeerCache, replies::Completion};
+use super::proto::{Frame, ReplyFailure, WirePid, WireReply};
+use super::remote::{self, RemoteMessage};
+use super::{PeerCache, replies::Completion};
 use crate::exit::ExitReason;
+use crate::gen_server::{GenServer, Inner, ReplyInner, ReplyTo, ServerContext, ServerMsg};
 use crate::node::Node;
 use crate::process::{self, ProcessDyn};
+use crate::transport::RemoteReplySink;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::any::Any;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
@@ -37,13 +39,28 @@ pub(crate) struct RemoteReply<R> {
     done: AtomicBool,
 }
 
-impl<R> RemoteReply<R> {
-    pub(crate) fn reply(self, reply: R) -> bool {
+impl<R: RemoteMessage> RemoteReplySink<R> for RemoteReply<R> {
+    fn reply(self: Box<Self>, reply: R) -> bool {
         self.done.store(true, Relaxed);
         let result = (self.encode)(&reply)
             .map(serde_bytes::ByteBuf::from)
             .map_err(|e| ReplyFailure::Malformed(e.to_string()));
         send_reply(&self.via, &self.node, self.id, result)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<S: GenServer> ServerContext<S> {
+    /// Lets this server take calls, casts and info messages from other
+    /// nodes (needs all its message types to be serde-encodable).
+    pub fn enable_remote(&self)
+    where
+        ServerMsg<S>: RemoteMessage,
+    {
+        self.ctx.enable_remote()
     }
 }
 
@@ -122,6 +139,10 @@ impl<R: RemoteMessage> Serialize for ReplyTo<R> {
                 }
             }
             ReplyInner::Remote(r) => {
+                let r = r
+                    .as_any()
+                    .downcast_ref::<RemoteReply<R>>()
+                    .expect("remote reply handles are made by the distribution layer");
                 // Forwarded: the reply now goes straight to the caller.
                 r.done.store(true, Relaxed);
                 WireReply {
@@ -151,7 +172,7 @@ impl<'de, R: RemoteMessage> Deserialize<'de> for ReplyTo<R> {
             })
         });
         Ok(ReplyTo {
-            inner: ReplyInner::Remote(RemoteReply {
+            inner: ReplyInner::Remote(Box::new(RemoteReply {
                 via,
                 node: wire.node,
                 creation: wire.creation,
@@ -159,7 +180,7 @@ impl<'de, R: RemoteMessage> Deserialize<'de> for ReplyTo<R> {
                 encode: remote::encode::<R>,
                 server: remote::decoding_target(),
                 done: AtomicBool::new(false),
-            }),
+            })),
             caller,
         })
     }
