@@ -22,7 +22,7 @@ use clustertop_proto::{
     MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProtoError,
     Request, Response, SupervisionTree, Warning,
 };
-use clustertop_runtime::dist::proto::RefuseReason;
+use clustertop_runtime::dist::RefuseReason;
 use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError};
 use clustertop_runtime::{Node, NodeConfig, Pid, Received};
 use parking_lot::Mutex;

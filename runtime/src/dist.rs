@@ -1,7 +1,7 @@
 //! Distribution: named nodes that authenticate with a shared cookie, form a
 //! full mesh over TCP, and detect dead peers with heartbeats.
 //!
-//! Layers, each in its own module: [`proto`] (the frame schema), [`codec`]
+//! Layers, each in its own module: `proto` (the frame schema), `codec`
 //! (bytes ⇄ frames, pure), `handshake` (the authentication state machine,
 //! pure), `session` (driving a connection: handshake, reader, batched
 //! writer, heartbeats) and `peers` (the connection table, admission, mesh
@@ -24,10 +24,15 @@
 //! that stalls closes that one connection with a log line and a counter;
 //! the node goes on serving its other connections.
 
-pub mod cluster;
+mod cluster;
+#[cfg(feature = "testing")]
 pub mod codec;
+#[cfg(not(feature = "testing"))]
+#[allow(unreachable_pub)] // public with the `testing` feature
+pub(crate) mod codec;
 mod connect;
-pub mod cookie;
+pub(crate) mod cookie;
+mod faults;
 mod gen_server;
 mod global;
 mod groups;
@@ -36,20 +41,29 @@ mod layer;
 mod links;
 mod node_table;
 mod peers;
+#[cfg(feature = "testing")]
 pub mod proto;
+#[cfg(not(feature = "testing"))]
+#[allow(unreachable_pub)] // public with the `testing` feature
+pub(crate) mod proto;
 pub(crate) mod remote;
 pub(crate) mod replies;
 mod route;
 mod session;
 mod spawn;
-pub mod tls;
+mod tls;
 
 pub use crate::transport::{NodeDownReason, NodeEvent, RemoteMessage};
+pub use cluster::{ClusterHandle, Dns, Gossip, Static, Strategy};
+pub use codec::{DEFAULT_MAX_FRAME, DecodeError};
+pub use cookie::{COOKIE_ENV, COOKIE_FILE, CookieError};
 pub use global::{GlobalError, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn};
 pub use handshake::HandshakeError;
 pub(crate) use peers::Dist;
 pub use peers::{DistStats, PeerStats};
+pub use proto::RefuseReason;
 pub use spawn::{RemoteSpawnError, TASK_SUPERVISOR};
+pub use tls::{TlsConfig, TlsError};
 
 /// A route's cached handle to the connection it sends through.
 pub(crate) type PeerCache = parking_lot::RwLock<Option<std::sync::Arc<peers::Peer>>>;
@@ -80,7 +94,7 @@ pub struct DistConfig {
     /// partition heals (default: the one whose node name sorts first).
     pub global_resolver: GlobalResolver,
     /// TLS for node links; `None` for plain TCP.
-    pub tls: Option<tls::TlsConfig>,
+    pub tls: Option<TlsConfig>,
     /// Bytes queued on one link above which a process that sends on it is
     /// suspended at its next `recv` until the queue drains to half (the
     /// BEAM's `dist_buf_busy_limit`; default 8 MiB).
@@ -96,7 +110,7 @@ impl Default for DistConfig {
             tick_time: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
-            max_frame: codec::DEFAULT_MAX_FRAME,
+            max_frame: DEFAULT_MAX_FRAME,
             global_resolver: GlobalResolver::default(),
             tls: None,
             busy_limit: 8 * 1024 * 1024,
@@ -138,7 +152,7 @@ impl DistConfig {
     }
 
     /// Uses TLS for every link.
-    pub fn tls(mut self, tls: tls::TlsConfig) -> Self {
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
         self
     }
@@ -187,10 +201,10 @@ pub enum ConnectError {
     Closed,
     /// The peer sent a frame that does not decode.
     #[error(transparent)]
-    Decode(#[from] codec::DecodeError),
+    Decode(#[from] DecodeError),
     /// The TLS handshake failed (no TLS, or a certificate not from the CA).
     #[error("tls: {0}")]
-    Tls(String),
+    Tls(#[source] std::io::Error),
 }
 
 impl crate::Node {
@@ -305,7 +319,8 @@ impl crate::Node {
     /// Fault injection: while `blocked`, the connection to `node` carries
     /// nothing in either direction (so heartbeats lapse and both sides see
     /// it go down) and new connections with it are refused. For partition
-    /// tests; not for production use.
+    /// tests (feature `testing`); not for production use.
+    #[cfg(feature = "testing")]
     pub fn set_partitioned(&self, node: &str, blocked: bool) {
         if let Some(d) = self.dist() {
             d.block(node, blocked);

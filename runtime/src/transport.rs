@@ -265,6 +265,7 @@ pub(crate) enum DeliveryError {
 /// Why a call to another node got no reply (part of the wire schema: a
 /// `Reply` frame carries it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // in `dist::proto` with `testing`
 pub enum ReplyFailure {
     /// The server exited before replying.
     Exited(ExitReason),

@@ -4,7 +4,7 @@
 mod support;
 
 use clustertop_runtime::dist::DistConfig;
-use clustertop_runtime::dist::cluster::{Dns, Gossip, Static};
+use clustertop_runtime::dist::{Dns, Gossip, Static};
 use clustertop_runtime::{Node, NodeConfig};
 use std::net::Ipv4Addr;
 use std::time::Duration;

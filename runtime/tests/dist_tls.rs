@@ -2,7 +2,7 @@
 
 mod support;
 
-use clustertop_runtime::dist::tls::TlsConfig;
+use clustertop_runtime::dist::TlsConfig;
 use clustertop_runtime::dist::{ConnectError, DistConfig};
 use clustertop_runtime::{Node, NodeConfig, Received};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};

@@ -51,9 +51,7 @@ impl Dist {
                         let (r, w) = tokio::io::split(s);
                         Dist::accept_on(node, dist, r, w, addr).await;
                     }
-                    Ok(Err(e)) => {
-                        dist.handshake_failed(addr, None, &ConnectError::Tls(e.to_string()))
-                    }
+                    Ok(Err(e)) => dist.handshake_failed(addr, None, &ConnectError::Tls(e)),
                     Err(_) => dist.handshake_failed(addr, None, &ConnectError::Timeout),
                 }
             }
@@ -122,7 +120,7 @@ impl Dist {
                         Dist::connect_on(node, dist, r, w, addr).await
                     }
                     Ok(Err(e)) => {
-                        let e = ConnectError::Tls(e.to_string());
+                        let e = ConnectError::Tls(e);
                         dist.handshake_failed(addr, None, &e);
                         Err(e)
                     }

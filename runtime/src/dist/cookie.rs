@@ -15,11 +15,12 @@ pub const COOKIE_FILE: &str = ".clustertop.cookie";
 
 /// A shared secret. Its `Debug` output never shows the value.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Cookie(String);
+pub(crate) struct Cookie(String);
 
 impl Cookie {
     /// A cookie from a string.
-    pub fn new(value: impl Into<String>) -> Self {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Cookie(value.into())
     }
 
@@ -32,7 +33,7 @@ impl Cookie {
     ///
     /// # Errors
     /// If the cookie file cannot be read or created, or is empty.
-    pub fn resolve(configured: Option<&str>) -> Result<Cookie, CookieError> {
+    pub(crate) fn resolve(configured: Option<&str>) -> Result<Cookie, CookieError> {
         if let Some(c) = configured {
             return Cookie::checked(c.to_owned(), "configuration");
         }
@@ -50,7 +51,7 @@ impl Cookie {
     ///
     /// # Errors
     /// If the file cannot be read or created, or is empty.
-    pub fn from_file(path: &Path) -> Result<Cookie, CookieError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Cookie, CookieError> {
         match fs::read_to_string(path) {
             Ok(text) => Cookie::checked(text.trim().to_owned(), &path.display().to_string()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {

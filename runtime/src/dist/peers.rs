@@ -7,6 +7,7 @@
 //! initiated by the node whose name sorts first and close the other, so
 //! exactly one survives.
 
+use super::faults::{Blocked, Cut};
 use super::global::GlobalState;
 use super::groups::RemoteGroups;
 use super::handshake::{LocalInfo, PeerInfo};
@@ -25,7 +26,7 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -100,7 +101,7 @@ pub(crate) struct Peer {
     waiters: Mutex<Vec<std::task::Waker>>,
     pub(crate) cancel: CancellationToken,
     close_reason: Mutex<Option<NodeDownReason>>,
-    cut: AtomicBool,
+    cut: Cut,
     frames_in: AtomicU64,
     frames_out: AtomicU64,
     bytes_in: AtomicU64,
@@ -163,8 +164,9 @@ impl Peer {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn is_cut(&self) -> bool {
-        self.cut.load(Relaxed)
+        self.cut.is_set()
     }
 
     pub(crate) fn close_reason(&self) -> NodeDownReason {
@@ -225,7 +227,7 @@ pub(crate) struct Dist {
     listen_addr: Option<SocketAddr>,
     pub(super) peers: Mutex<HashMap<String, Arc<Peer>>>,
     connecting: Mutex<HashSet<String>>,
-    blocked: Mutex<HashSet<String>>,
+    blocked: Blocked,
     events: broadcast::Sender<NodeEvent>,
     watchers: Mutex<Vec<ProcessId>>,
     pub(super) counters: Counters,
@@ -272,7 +274,7 @@ impl Dist {
             listen_addr,
             peers: Mutex::new(HashMap::new()),
             connecting: Mutex::new(HashSet::new()),
-            blocked: Mutex::new(HashSet::new()),
+            blocked: Blocked::default(),
             events: broadcast::channel(1024).0,
             watchers: Mutex::new(Vec::new()),
             counters: Counters::default(),
@@ -365,7 +367,7 @@ impl Dist {
 
     /// Whether to take a connection from `peer`.
     pub(super) fn admit(&self, peer: &PeerInfo, initiated_here: bool) -> Result<(), RefuseReason> {
-        if self.blocked.lock().contains(&peer.name) {
+        if self.blocked.contains(&peer.name) {
             return Err(RefuseReason::Blocked);
         }
         self.admit_locked(&self.peers.lock(), peer, initiated_here)
@@ -422,7 +424,7 @@ impl Dist {
             waiters: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
             close_reason: Mutex::new(None),
-            cut: AtomicBool::new(false),
+            cut: Cut::default(),
             frames_in: AtomicU64::new(0),
             frames_out: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
@@ -432,7 +434,7 @@ impl Dist {
             up_at: Instant::now(),
         });
         let replaced = {
-            if self.blocked.lock().contains(&peer.info.name) {
+            if self.blocked.contains(&peer.info.name) {
                 return Err(RefuseReason::Blocked);
             }
             let mut peers = self.peers.lock();
@@ -517,7 +519,7 @@ impl Dist {
                 continue;
             };
             if self.peers.lock().contains_key(&p.name)
-                || self.blocked.lock().contains(&p.name)
+                || self.blocked.contains(&p.name)
                 || !self.connecting.lock().insert(p.name.clone())
             {
                 continue;
@@ -661,14 +663,11 @@ impl Dist {
         }
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn block(&self, name: &str, blocked: bool) {
-        if blocked {
-            self.blocked.lock().insert(name.to_owned());
-        } else {
-            self.blocked.lock().remove(name);
-        }
+        self.blocked.set(name, blocked);
         if let Some(p) = self.peers.lock().get(name) {
-            p.cut.store(blocked, Relaxed);
+            p.cut.set(blocked);
         }
     }
 }
