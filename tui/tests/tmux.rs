@@ -45,6 +45,9 @@ impl Tmux {
             "40",
             "sh",
         ]);
+        // Keys are sent one by one; an Escape must not wait to pair with
+        // the next key as the start of an escape sequence.
+        tmux.cmd(&["set-option", "-s", "escape-time", "0"]);
         tmux.keys(&[command, "Enter"]);
         Some(tmux)
     }
@@ -143,6 +146,7 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
     tmux.keys(&["/", "mq>lots", "Enter"]);
     tmux.wait("the inline filter error", |s| s.contains("whole number"));
     tmux.keys(&["Escape"]);
+    tmux.wait("the filter prompt closed", |s| !s.contains("whole number"));
 
     // The slow consumer's detail (first row: warnings sort first).
     tmux.keys(&["g", "Enter"]);
