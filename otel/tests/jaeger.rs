@@ -11,10 +11,11 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jaeger_holds_one_trace_with_spans_from_three_nodes() {
-    let Some(jaeger) = support::require(
-        support::find_binary("jaeger", "JAEGER_BIN"),
+    let Some(jaeger) = clustertop_testkit::require_program(
         "jaeger_holds_one_trace_with_spans_from_three_nodes",
-        "a jaeger binary (JAEGER_BIN; .ci/run builds it)",
+        "jaeger",
+        Some("JAEGER_BIN"),
+        "set JAEGER_BIN to a jaeger binary; .ci/run builds one",
     ) else {
         return;
     };

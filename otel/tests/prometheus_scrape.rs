@@ -20,10 +20,11 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_node_and_answers_queries() {
-    let Some(prometheus) = support::require(
-        support::find_binary("prometheus", "PROMETHEUS_BIN"),
+    let Some(prometheus) = clustertop_testkit::require_program(
         "prometheus_scrapes_the_node_and_answers_queries",
-        "prometheus (apt-get install prometheus)",
+        "prometheus",
+        Some("PROMETHEUS_BIN"),
+        "apt-get install prometheus",
     ) else {
         return;
     };

@@ -17,20 +17,9 @@ struct Tmux {
 impl Tmux {
     /// A 120×40 pane running `command` in a shell, on a server named
     /// `name`; `None` (after a skip notice) when tmux is missing outside
-    /// CI.
+    /// CI (see `clustertop_testkit::require_program`).
     fn start(name: &str, command: &str) -> Option<Tmux> {
-        let have = Command::new("tmux")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !have {
-            assert!(
-                std::env::var("CI").is_err(),
-                "tmux is required under CI=true (apt-get install tmux)"
-            );
-            eprintln!("skipped: tmux is not installed (apt-get install tmux)");
-            return None;
-        }
+        clustertop_testkit::require_program(name, "tmux", None, "apt-get install tmux")?;
         let tmux = Tmux {
             socket: format!("{name}-{}", std::process::id()),
         };

@@ -6,34 +6,9 @@ use clustertop_runtime::gen_server::{self, ServerMsg, ServerOptions};
 use clustertop_runtime::{CallResult, ExitReason, GenServer, Node, NodeConfig, ServerContext};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 use tracing::Instrument;
-
-/// `name` on `PATH`, or the path in the environment variable `env`.
-pub fn find_binary(name: &str, env: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// `None` after printing a skip notice, or panics under `CI=true`, when an
-/// outside program the test needs is missing.
-pub fn require(binary: Option<PathBuf>, test: &str, what: &str) -> Option<PathBuf> {
-    if binary.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{what} is required in CI");
-        }
-        eprintln!("SKIP {test}: {what} not found");
-    }
-    binary
-}
 
 /// A plain HTTP/1.0 GET on 127.0.0.1; the body, if any.
 pub fn http_get(port: u16, path: &str) -> Option<String> {

@@ -1,0 +1,65 @@
+//! Test helpers shared by every crate of the workspace (a dev-dependency
+//! only).
+//!
+//! # Outside programs
+//! A test that talks to an outside program (Prometheus, Jaeger, tmux, erl,
+//! chromium) asks [`require_program`] for it. One rule for every crate:
+//! when the program is missing, the test prints a skip notice and returns,
+//! except under `CI=true`, where it fails — CI installs every program, so
+//! a missing one there is a broken setup, never a skip.
+
+use std::path::PathBuf;
+
+/// Whether the tests run under CI (`CI=true`), where nothing may be
+/// skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The outside program a test needs: the path in the environment variable
+/// `env` if given and set, else `name` found on `PATH`.
+///
+/// Returns `None` after printing `SKIP <test>: <name> not found (<install>)`
+/// when it is missing.
+///
+/// # Panics
+/// When the program is missing under `CI=true`.
+pub fn require_program(
+    test: &str,
+    name: &str,
+    env: Option<&str>,
+    install: &str,
+) -> Option<PathBuf> {
+    let found = find_program(name, env);
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "{test}: {name} is required under CI=true ({install})"
+        );
+        eprintln!("SKIP {test}: {name} not found ({install})");
+    }
+    found
+}
+
+/// `name` on `PATH`, or the path in `env` when that variable is set.
+pub fn find_program(name: &str, env: Option<&str>) -> Option<PathBuf> {
+    if let Some(p) = env.and_then(std::env::var_os) {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_program_on_path_and_misses_one_that_is_not() {
+        assert!(find_program("sh", None).is_some());
+        assert!(find_program("no-such-program-clustertop", None).is_none());
+    }
+}
