@@ -13,15 +13,29 @@
 //! Node-wide message totals are the sums of per-process differences, so
 //! they only grow; what a process receives after the last sample before it
 //! exits is not counted.
+//!
+//! # One home for a row
+//! [`Sample::process_row`] is the only place a wire [`ProcessRow`] is
+//! built: every figure in it comes from the sample, so a row never mixes
+//! sample-time rates with later readings. Queries filter (name, mailbox,
+//! growth, system) and order ([`clustertop_proto::SortKey::compare`]) rows here, at the
+//! source.
 
-use clustertop_proto::{PidRef, ProcessFilter, ProcessQuery, ProcessStatus, SortKey};
+use clustertop_proto::{
+    PidRef, ProcessFilter, ProcessQuery, ProcessRow, ProcessStatus, SortFields,
+};
 use clustertop_runtime::{Node, ProcessId};
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// `bits` layout of a [`Row`]: busy per mille in the low 10 bits.
+/// `bits` layout of a [`Row`]: busy per mille in the low 10 bits, then
+/// the system flag, then the status in two bits.
 const BUSY_MASK: u16 = 0x3ff;
 const SYSTEM: u16 = 1 << 10;
+const STATUS_SHIFT: u16 = 11;
+const STATUS_MASK: u16 = 0b11 << STATUS_SHIFT;
 const NO_OLDEST: u32 = u32::MAX;
 
 /// One process in one sample.
@@ -53,6 +67,75 @@ impl Row {
     pub(crate) fn oldest_ms(&self) -> Option<u32> {
         (self.oldest_ms != NO_OLDEST).then_some(self.oldest_ms)
     }
+    pub(crate) fn status(&self) -> ProcessStatus {
+        match (self.bits & STATUS_MASK) >> STATUS_SHIFT {
+            1 => ProcessStatus::Running,
+            2 => ProcessStatus::Exiting,
+            _ => ProcessStatus::Waiting,
+        }
+    }
+    fn oldest_us(&self) -> Option<u64> {
+        self.oldest_ms().map(|ms| u64::from(ms) * 1_000)
+    }
+
+    /// A row for a process the last sample did not see (spawned since):
+    /// its figures now, with no rates yet.
+    pub(crate) fn unsampled(info: &clustertop_runtime::ProcessInfo) -> Row {
+        Row {
+            serial: info.id.serial(),
+            recv_lo: info.received as u32,
+            sent_lo: info.sent as u32,
+            busy_us_lo: info.busy.as_micros() as u32,
+            mailbox: info.mailbox_len.min(u64::from(u32::MAX)) as u32,
+            growth: 0,
+            rate: 0,
+            oldest_ms: info.oldest_message_age.map_or(NO_OLDEST, |a| {
+                a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
+            }),
+            behaviour: u16::MAX,
+            bits: status_bits(info.status) | if info.system { SYSTEM } else { 0 },
+        }
+    }
+}
+
+fn status_bits(s: clustertop_runtime::ProcessStatus) -> u16 {
+    let code = match status(s) {
+        ProcessStatus::Waiting => 0,
+        ProcessStatus::Running => 1,
+        ProcessStatus::Exiting => 2,
+    };
+    code << STATUS_SHIFT
+}
+
+/// What a row needs besides the sample to go on the wire.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowContext<'a> {
+    /// This node's name and creation.
+    pub(crate) node: &'a str,
+    pub(crate) creation: u32,
+    /// Registered names by serial.
+    pub(crate) names: &'a HashMap<u64, String>,
+    /// Active warnings by serial.
+    pub(crate) warnings: &'a HashMap<u64, u32>,
+}
+
+impl RowContext<'_> {
+    fn warnings(&self, serial: u64) -> u32 {
+        self.warnings.get(&serial).copied().unwrap_or(0)
+    }
+
+    fn sort_fields(&self, r: &Row) -> SortFields<'_> {
+        SortFields {
+            warnings: self.warnings(r.serial),
+            mailbox_len: u64::from(r.mailbox),
+            mailbox_growth_per_s: i64::from(r.growth),
+            oldest_message_age_us: r.oldest_us(),
+            handled_per_s: u64::from(r.rate),
+            busy_permille: r.busy_permille(),
+            node: self.node,
+            serial: r.serial,
+        }
+    }
 }
 
 /// A process whose handler has been running for a while (a candidate for
@@ -78,6 +161,63 @@ pub(crate) struct Sample {
     pub(crate) messages_out_total: u64,
     /// When taken, ms since the Unix epoch.
     pub(crate) at_unix_ms: u64,
+}
+
+/// The latest sample, swapped whole by each new one (readers clone the
+/// `Arc` under a short lock, never held across an await).
+#[derive(Debug)]
+pub(crate) struct Sampler {
+    latest: Mutex<Arc<Sample>>,
+    taken_at: Mutex<Instant>,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler {
+            latest: Mutex::new(Arc::new(Sample::default())),
+            taken_at: Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl Sampler {
+    /// The latest sample.
+    pub(crate) fn latest(&self) -> Arc<Sample> {
+        self.latest.lock().clone()
+    }
+
+    /// Takes a sample of `node` and makes it the latest. Returns it, the
+    /// time since the one before, and how long the table pass took. A
+    /// large table is read off the scheduler threads.
+    pub(crate) async fn sample(
+        &self,
+        node: &Node,
+        long_handler: Duration,
+        at_unix_ms: u64,
+    ) -> (Arc<Sample>, Duration, Duration) {
+        let prev = self.latest();
+        let elapsed = {
+            let mut at = self.taken_at.lock();
+            let e = at.elapsed();
+            *at = Instant::now();
+            e
+        };
+        let started = Instant::now();
+        let next = if prev.rows.len() > 10_000 {
+            let node = node.clone();
+            tokio::task::spawn_blocking(move || {
+                take(&node, &prev, elapsed, long_handler, at_unix_ms)
+            })
+            .await
+            .unwrap_or_default()
+        } else {
+            take(node, &prev, elapsed, long_handler, at_unix_ms)
+        };
+        let took = started.elapsed();
+        let next = Arc::new(next);
+        *self.latest.lock() = next.clone();
+        (next, elapsed, took)
+    }
 }
 
 /// Reads the process table. `interval` is the time since `prev` was taken
@@ -123,7 +263,7 @@ pub(crate) fn take(
                 a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
             }),
             behaviour,
-            bits: if p.is_system() { SYSTEM } else { 0 },
+            bits: status_bits(p.status()) | if p.is_system() { SYSTEM } else { 0 },
         });
     });
     rows.sort_unstable_by_key(|r| r.serial);
@@ -163,6 +303,11 @@ pub(crate) fn take(
 }
 
 impl Sample {
+    /// Bytes held for the rows.
+    pub(crate) fn bytes(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<Row>()
+    }
+
     /// The row of `serial`, if it was alive at the sample.
     pub(crate) fn row(&self, serial: u64) -> Option<&Row> {
         self.rows
@@ -171,15 +316,26 @@ impl Sample {
             .map(|i| &self.rows[i])
     }
 
-    /// A page of rows for `query` (its node filter already applied by the
-    /// caller), with `warnings(serial)` giving each row's warning count,
-    /// and the number of rows matching in all.
+    /// The behaviour name of `r`.
+    pub(crate) fn behaviour(&self, r: &Row) -> &'static str {
+        self.behaviours
+            .get(r.behaviour as usize)
+            .copied()
+            .unwrap_or("?")
+    }
+
+    /// The wire row of `r`, a row of this sample.
+    pub(crate) fn process_row(&self, r: &Row, ctx: &RowContext<'_>) -> ProcessRow {
+        process_row(r, self.behaviour(r), ctx)
+    }
+
+    /// A page of wire rows for `query` (its node filter already applied
+    /// by the caller), and the number of rows matching in all.
     pub(crate) fn query(
         &self,
         query: &ProcessQuery,
-        names: &HashMap<u64, String>,
-        warnings: &dyn Fn(u64) -> u32,
-    ) -> (Vec<Row>, u64) {
+        ctx: &RowContext<'_>,
+    ) -> (Vec<ProcessRow>, u64) {
         let f = &query.filter;
         let needle = f.name_contains.as_deref().map(str::to_lowercase);
         let behaviour_hits: Vec<bool> = self
@@ -194,13 +350,14 @@ impl Sample {
         let mut hits: Vec<&Row> = self
             .rows
             .iter()
-            .filter(|r| matches(r, f, &behaviour_hits, needle.as_deref(), names))
+            .filter(|r| matches(r, f, &behaviour_hits, needle.as_deref(), ctx.names))
             .collect();
         let total = hits.len() as u64;
         let want = (query.offset.saturating_add(u64::from(query.limit))).min(total) as usize;
         let cmp = |a: &&Row, b: &&Row| {
-            let ord = order(a, b, query.sort, warnings);
-            if query.descending { ord.reverse() } else { ord }
+            query
+                .sort
+                .compare_dir(query.descending, &ctx.sort_fields(a), &ctx.sort_fields(b))
         };
         if want == 0 {
             return (Vec::new(), total);
@@ -213,7 +370,7 @@ impl Sample {
         let page = hits
             .into_iter()
             .skip(query.offset as usize)
-            .copied()
+            .map(|r| self.process_row(r, ctx))
             .collect();
         (page, total)
     }
@@ -228,6 +385,7 @@ fn matches(
 ) -> bool {
     (f.include_system || !r.system())
         && f.min_mailbox_len.is_none_or(|m| u64::from(r.mailbox) >= m)
+        && f.min_growth_per_s.is_none_or(|g| i64::from(r.growth) > g)
         && (behaviour_hits[r.behaviour as usize]
             || needle.is_some_and(|n| {
                 names
@@ -236,27 +394,26 @@ fn matches(
             }))
 }
 
-/// Ascending order by `key` (ties broken by serial, so pages are stable).
-pub(crate) fn order(
-    a: &Row,
-    b: &Row,
-    key: SortKey,
-    warnings: &dyn Fn(u64) -> u32,
-) -> std::cmp::Ordering {
-    let by = match key {
-        SortKey::Default => warnings(a.serial)
-            .cmp(&warnings(b.serial))
-            .then(a.growth.cmp(&b.growth))
-            .then(a.mailbox.cmp(&b.mailbox)),
-        SortKey::MailboxLen => a.mailbox.cmp(&b.mailbox),
-        SortKey::MailboxGrowth => a.growth.cmp(&b.growth),
-        SortKey::OldestMessage => a.oldest_ms().cmp(&b.oldest_ms()),
-        SortKey::MessageRate => a.rate.cmp(&b.rate),
-        SortKey::Busy => a.busy_permille().cmp(&b.busy_permille()),
-        SortKey::Pid => std::cmp::Ordering::Equal,
-    };
-    // Ties: lower serial first in ascending order.
-    by.then(b.serial.cmp(&a.serial).reverse())
+/// The wire form of a compact row: the only place a [`ProcessRow`] is
+/// built.
+pub(crate) fn process_row(r: &Row, behaviour: &str, ctx: &RowContext<'_>) -> ProcessRow {
+    ProcessRow {
+        pid: PidRef {
+            node: ctx.node.to_owned(),
+            serial: r.serial,
+            creation: ctx.creation,
+        },
+        name: ctx.names.get(&r.serial).cloned(),
+        behaviour: behaviour.to_owned(),
+        system: r.system(),
+        status: r.status(),
+        mailbox_len: u64::from(r.mailbox),
+        mailbox_growth_per_s: i64::from(r.growth),
+        oldest_message_age_us: r.oldest_us(),
+        handled_per_s: u64::from(r.rate),
+        busy_permille: r.busy_permille(),
+        warnings: ctx.warnings(r.serial),
+    }
 }
 
 /// The wire form of a process id of `node`.
@@ -277,96 +434,22 @@ pub(crate) fn status(s: clustertop_runtime::ProcessStatus) -> ProcessStatus {
     }
 }
 
+/// A row with the given figures, for tests of the rules built on samples.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(serial: u64, mailbox: u32, growth: i32, rate: u32) -> Row {
-        Row {
-            serial,
-            recv_lo: 0,
-            sent_lo: 0,
-            busy_us_lo: 0,
-            mailbox,
-            growth,
-            rate,
-            oldest_ms: NO_OLDEST,
-            behaviour: 0,
-            bits: 0,
-        }
-    }
-
-    fn sample(rows: Vec<Row>) -> Sample {
-        Sample {
-            rows,
-            behaviours: vec!["Worker"],
-            ..Sample::default()
-        }
-    }
-
-    fn query(sort: SortKey, descending: bool, offset: u64, limit: u32) -> ProcessQuery {
-        ProcessQuery {
-            filter: ProcessFilter::default(),
-            sort,
-            descending,
-            offset,
-            limit,
-        }
-    }
-
-    #[test]
-    fn pages_follow_the_sort_and_count_every_match() {
-        let s = sample(
-            (1..=100)
-                .map(|i| row(i, (i * 7 % 101) as u32, 0, 0))
-                .collect(),
-        );
-        let none = |_| 0;
-        let (page, total) = s.query(
-            &query(SortKey::MailboxLen, true, 0, 5),
-            &HashMap::new(),
-            &none,
-        );
-        assert_eq!(total, 100);
-        let boxes: Vec<u32> = page.iter().map(|r| r.mailbox).collect();
-        assert_eq!(boxes, [100, 99, 98, 97, 96]);
-        let (page2, _) = s.query(
-            &query(SortKey::MailboxLen, true, 5, 5),
-            &HashMap::new(),
-            &none,
-        );
-        assert_eq!(page2[0].mailbox, 95);
-        let (by_pid, _) = s.query(&query(SortKey::Pid, false, 10, 3), &HashMap::new(), &none);
-        let serials: Vec<u64> = by_pid.iter().map(|r| r.serial).collect();
-        assert_eq!(serials, [11, 12, 13]);
-    }
-
-    #[test]
-    fn the_default_order_puts_warnings_first_then_growth() {
-        let s = sample(vec![row(1, 10, 50, 0), row(2, 5, 1, 0), row(3, 0, 900, 0)]);
-        let warned = |serial| u32::from(serial == 2);
-        let (page, _) = s.query(
-            &query(SortKey::Default, true, 0, 3),
-            &HashMap::new(),
-            &warned,
-        );
-        let serials: Vec<u64> = page.iter().map(|r| r.serial).collect();
-        assert_eq!(serials, [2, 3, 1]);
-    }
-
-    #[test]
-    fn filters_by_name_mailbox_and_system() {
-        let mut rows = vec![row(1, 10, 0, 0), row(2, 500, 0, 0), row(3, 600, 0, 0)];
-        rows[2].bits |= SYSTEM;
-        let s = sample(rows);
-        let names = HashMap::from([(1, "chat_room".to_owned())]);
-        let mut q = query(SortKey::Pid, false, 0, 10);
-        q.filter.name_contains = Some("CHAT".into());
-        assert_eq!(s.query(&q, &names, &|_| 0).1, 1);
-        q.filter.name_contains = None;
-        q.filter.min_mailbox_len = Some(100);
-        assert_eq!(s.query(&q, &names, &|_| 0).1, 1);
-        q.filter.include_system = true;
-        assert_eq!(s.query(&q, &names, &|_| 0).1, 2);
+pub(crate) fn test_row(serial: u64, mailbox: u32, growth: i32, rate: u32) -> Row {
+    Row {
+        serial,
+        recv_lo: 0,
+        sent_lo: 0,
+        busy_us_lo: 0,
+        mailbox,
+        growth,
+        rate,
+        oldest_ms: NO_OLDEST,
+        behaviour: 0,
+        bits: 0,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,8 +2,23 @@
 //! hold time. A warning is raised once its on-condition has held for the
 //! hold time, and cleared once its off-condition has held as long, so a
 //! value hovering at a threshold does not make it flicker.
+//!
+//! The engine ([`Warnings`]) is here; the rules that observe each subject
+//! are in [`rules`]; [`NodeWarnings`] runs one round of every rule on a
+//! fresh sample and keeps the history the rules need.
+//!
+//! # Cost
+//! One round per sample: a pass over the sample's rows (only those at or
+//! above the mailbox clear threshold are observed) plus one observation per
+//! supervisor, long handler and flapping peer.
 
+mod rules;
+
+pub(crate) use rules::SupervisorFigures;
+
+use crate::sampler::Sample;
 use clustertop_proto::{PidRef, Warning, WarningKind};
+use rules::{RestartHistory, Round};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -161,6 +176,76 @@ impl Warnings {
             }
         }
         out
+    }
+}
+
+/// What one round reads besides the sample.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Inputs<'a> {
+    /// This node's name and creation.
+    pub(crate) node: &'a str,
+    pub(crate) creation: u32,
+    /// Now, ms since the Unix epoch.
+    pub(crate) now_ms: u64,
+    /// Time since the last round.
+    pub(crate) elapsed: Duration,
+    /// Every live supervisor's restart figures.
+    pub(crate) supervisors: &'a [SupervisorFigures],
+    /// The node's dead-letter counter.
+    pub(crate) dead_letters_total: u64,
+    /// Link downs per peer within the flap window.
+    pub(crate) flaps: &'a [(String, u32)],
+}
+
+/// The warnings of one node: the engine, the history its rules keep, and
+/// the outcome of the last round.
+#[derive(Debug, Default)]
+pub(crate) struct NodeWarnings {
+    engine: Warnings,
+    restarts: RestartHistory,
+    dead_letters: Option<u64>,
+    active: Vec<Warning>,
+    per_process: HashMap<u64, u32>,
+}
+
+impl NodeWarnings {
+    /// One round of every rule.
+    pub(crate) fn evaluate(&mut self, cfg: &WarningConfig, sample: &Sample, inputs: &Inputs<'_>) {
+        let tracked = self.engine.subjects();
+        let round = Round {
+            cfg,
+            node: inputs.node,
+            creation: inputs.creation,
+            tracked: &tracked,
+            now_ms: inputs.now_ms,
+        };
+        let mut obs = rules::mailboxes(&round, sample);
+        obs.extend(rules::long_handlers(&round, sample));
+        obs.extend(rules::restart_storms(
+            &round,
+            &mut self.restarts,
+            inputs.supervisors,
+        ));
+        obs.extend(rules::dead_letters(
+            &round,
+            &mut self.dead_letters,
+            inputs.dead_letters_total,
+            inputs.elapsed,
+        ));
+        obs.extend(rules::flapping_links(&round, inputs.flaps));
+        self.engine.round(obs, inputs.now_ms);
+        self.active = self.engine.active(inputs.node);
+        self.per_process = self.engine.per_process();
+    }
+
+    /// The warnings active after the last round.
+    pub(crate) fn active(&self) -> &[Warning] {
+        &self.active
+    }
+
+    /// Active warnings per process serial after the last round.
+    pub(crate) fn per_process(&self) -> &HashMap<u64, u32> {
+        &self.per_process
     }
 }
 

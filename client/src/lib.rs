@@ -16,11 +16,14 @@
 //! The client joins no mesh (its node is hidden) and asks only the entry
 //! node; that node's agent gathers cluster-wide answers. Requests carry an
 //! id; the answer is matched to it, so any number may be in flight.
+//! [`Client::ask`] takes any request of the protocol and returns the type
+//! its [`Call::Reply`] names; the other methods are shorthands for it.
 
 use clustertop_proto::{
-    AGENT_NAME, AgentCall, AgentReply, ClusterOverview, Hello, HelloReply, LogFilter, LogRecord,
-    MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProtoError,
-    Request, Response, SupervisionTree, Warning,
+    AGENT_NAME, AgentCall, AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview,
+    GetProcess, GetTree, GetWarnings, Hello, HelloReply, LogFilter, LogRecord, MetricsSnapshot,
+    NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProtoError, Request, Response,
+    SubscribeLogs, SupervisionTree, Unsubscribe, Warning,
 };
 use clustertop_runtime::dist::RefuseReason;
 use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError};
@@ -185,14 +188,12 @@ impl Client {
                 agent_version: String::new(),
             },
         };
-        let hello = Request::Hello(Hello {
-            version: config.version,
-            client: config.client.clone(),
-        });
-        match client.request(hello).await? {
-            Response::Hello(h) => client.hello = h,
-            other => return Err(unexpected(&other)),
-        }
+        client.hello = client
+            .ask(Hello {
+                version: config.version,
+                client: config.client.clone(),
+            })
+            .await?;
         Ok(client)
     }
 
@@ -216,13 +217,23 @@ impl Client {
         self.node.hidden_nodes().contains(&self.entry) || self.node.nodes().contains(&self.entry)
     }
 
-    /// Sends `request` and waits for its answer. An agent's
-    /// [`Response::Error`] comes back as [`ClientError::Agent`].
+    /// Asks the entry node's agent and waits for the answer, of the type
+    /// the request names.
     ///
     /// # Errors
-    /// [`ClientError::Timeout`], [`ClientError::Disconnected`] or the
-    /// agent's error.
-    pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
+    /// [`ClientError::Timeout`], [`ClientError::Disconnected`], the
+    /// agent's error ([`ClientError::Agent`]), or
+    /// [`ClientError::Unexpected`] for an answer of another kind.
+    pub async fn ask<C: Call>(&self, request: C) -> Result<C::Reply, ClientError> {
+        match C::reply(self.request(request.into()).await?) {
+            Ok(reply) => Ok(reply),
+            Err(Response::Error(e)) => Err(ClientError::Agent(e)),
+            Err(other) => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends `request` and waits for whatever answers it.
+    async fn request(&self, request: Request) -> Result<Response, ClientError> {
         let id = self.next_id.fetch_add(1, Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
@@ -234,7 +245,6 @@ impl Client {
         let answer = tokio::time::timeout(self.timeout, rx).await;
         self.pending.lock().remove(&id);
         match answer {
-            Ok(Ok(Response::Error(e))) => Err(ClientError::Agent(e)),
             Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => Err(ClientError::Disconnected(self.entry.clone())),
             Err(_) if !self.is_connected() => Err(ClientError::Disconnected(self.entry.clone())),
@@ -245,93 +255,66 @@ impl Client {
     /// Every node of the cluster, its warnings and top processes.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn overview(&self) -> Result<ClusterOverview, ClientError> {
-        match self.request(Request::ClusterOverview).await? {
-            Response::Overview(o) => Ok(o),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(GetOverview).await
     }
 
     /// One node in depth.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn node_detail(&self, node: &str) -> Result<NodeDetail, ClientError> {
-        match self
-            .request(Request::NodeDetail {
-                node: node.to_owned(),
-            })
-            .await?
-        {
-            Response::Node(d) => Ok(d),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(GetNode {
+            node: node.to_owned(),
+        })
+        .await
     }
 
     /// A page of processes.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn processes(&self, query: ProcessQuery) -> Result<ProcessPage, ClientError> {
-        match self.request(Request::ProcessList(query)).await? {
-            Response::Processes(p) => Ok(p),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(query).await
     }
 
     /// One process in depth.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn process(&self, pid: PidRef) -> Result<ProcessDetail, ClientError> {
-        match self.request(Request::ProcessInfo { pid }).await? {
-            Response::Process(p) => Ok(p),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(GetProcess { pid }).await
     }
 
     /// The supervision trees of `node`.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn tree(&self, node: &str) -> Result<SupervisionTree, ClientError> {
-        match self
-            .request(Request::SupervisionTree {
-                node: node.to_owned(),
-            })
-            .await?
-        {
-            Response::Tree(t) => Ok(t),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(GetTree {
+            node: node.to_owned(),
+        })
+        .await
     }
 
     /// Latency histograms of `node`, or of every node.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn metrics(&self, node: Option<&str>) -> Result<MetricsSnapshot, ClientError> {
-        match self
-            .request(Request::Metrics {
-                node: node.map(str::to_owned),
-            })
-            .await?
-        {
-            Response::Metrics(m) => Ok(m),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(GetMetrics {
+            node: node.map(str::to_owned),
+        })
+        .await
     }
 
     /// Active warnings across the cluster.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn warnings(&self) -> Result<Vec<Warning>, ClientError> {
-        match self.request(Request::Warnings).await? {
-            Response::Warnings(w) => Ok(w),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(GetWarnings).await
     }
 
     /// Subscribes to the log records of every node that match `filter`.
@@ -340,7 +323,7 @@ impl Client {
     /// `dropped_total` by the agent only when the agent sees the backlog).
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn subscribe_logs(
         &self,
         filter: LogFilter,
@@ -353,40 +336,30 @@ impl Client {
     /// recent matching records of each node.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn subscribe_logs_with_backlog(
         &self,
         filter: LogFilter,
         backlog: u32,
         buffer: usize,
     ) -> Result<LogStream, ClientError> {
-        match self
-            .request(Request::SubscribeLogs { filter, backlog })
-            .await?
-        {
-            Response::Subscribed { subscription } => {
-                let (tx, rx) = mpsc::channel(buffer.max(1));
-                self.streams.lock().insert(subscription, tx);
-                Ok(LogStream {
-                    subscription,
-                    rx,
-                    client: self.clone(),
-                })
-            }
-            other => Err(unexpected(&other)),
-        }
+        let subscription = self.ask(SubscribeLogs { filter, backlog }).await?;
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        self.streams.lock().insert(subscription, tx);
+        Ok(LogStream {
+            subscription,
+            rx,
+            client: self.clone(),
+        })
     }
 
     /// Ends a log subscription.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn unsubscribe(&self, subscription: u64) -> Result<(), ClientError> {
         self.streams.lock().remove(&subscription);
-        match self.request(Request::Unsubscribe { subscription }).await? {
-            Response::Unsubscribed { .. } => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.ask(Unsubscribe { subscription }).await.map(drop)
     }
 
     /// Closes the connection.
@@ -418,7 +391,7 @@ impl LogStream {
     /// Ends the subscription.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// As [`Client::ask`].
     pub async fn close(self) -> Result<(), ClientError> {
         self.client.unsubscribe(self.subscription).await
     }

@@ -27,6 +27,9 @@ pub trait Call: Into<Request> {
     /// # Errors
     /// The response itself when it is not this request's answer: the
     /// agent's [`Response::Error`], or a response of another kind.
+    // The error is the response itself, handed back whole (an answer is
+    // as large as the error).
+    #[allow(clippy::result_large_err)]
     fn reply(response: Response) -> Result<Self::Reply, Response>;
 }
 

@@ -1,11 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+mod call;
 mod logs;
 mod metrics;
 mod nodes;
 mod processes;
 mod version;
 
+pub use call::{
+    Call, GetMetrics, GetNode, GetOverview, GetProcess, GetTree, GetWarnings, SubscribeLogs,
+    Unsubscribe,
+};
 pub use logs::{LogFilter, LogLevel, LogRecord};
 pub use metrics::{Histogram, HistogramKey, MetricsSnapshot, Percentiles};
 pub use nodes::{
@@ -13,7 +18,7 @@ pub use nodes::{
 };
 pub use processes::{
     PidRef, ProcessDetail, ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessStatus,
-    SortKey, SupervisionTree, TreeNode,
+    ProcessTotals, SortFields, SortKey, SupervisionTree, TreeNode,
 };
 pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, negotiate};
 
@@ -47,53 +52,32 @@ pub struct AgentReply {
     pub response: Response,
 }
 
-/// What a client asks an agent. Every request is read-only.
+/// What a client asks an agent, as it travels. Every request is
+/// read-only. Each variant holds a request type that names its answer
+/// (see [`Call`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Opens the session; must come first.
     Hello(Hello),
     /// Every node of the cluster, gathered by the entry node's agent.
-    ClusterOverview,
+    ClusterOverview(GetOverview),
     /// One node in depth.
-    NodeDetail {
-        /// The node's name, `name@host`.
-        node: String,
-    },
+    NodeDetail(GetNode),
     /// A page of processes, sorted and filtered, across the cluster or on
     /// one node.
     ProcessList(ProcessQuery),
     /// One process in depth.
-    ProcessInfo {
-        /// The process.
-        pid: PidRef,
-    },
+    ProcessInfo(GetProcess),
     /// The supervision trees of one node.
-    SupervisionTree {
-        /// The node's name.
-        node: String,
-    },
+    SupervisionTree(GetTree),
     /// Latency histograms, for one node or all.
-    Metrics {
-        /// The node's name; `None` for the whole cluster.
-        node: Option<String>,
-    },
+    Metrics(GetMetrics),
     /// Active warnings across the cluster.
-    Warnings,
-    /// Pushes log records matching `filter` from every node until
-    /// unsubscribed: first up to `backlog` recent matching records of each
-    /// node, then new ones as they are logged.
-    SubscribeLogs {
-        /// Which records.
-        filter: LogFilter,
-        /// Recent records per node to send first (0: only new ones).
-        backlog: u32,
-    },
-    /// Ends a log subscription (also ended when the client's connection
-    /// closes).
-    Unsubscribe {
-        /// The id from [`Response::Subscribed`].
-        subscription: u64,
-    },
+    Warnings(GetWarnings),
+    /// Log records from every node, pushed until unsubscribed.
+    SubscribeLogs(SubscribeLogs),
+    /// Ends a log subscription.
+    Unsubscribe(Unsubscribe),
 }
 
 /// What an agent answers (or pushes, for log subscriptions).
@@ -117,7 +101,7 @@ pub enum Response {
     Warnings(Vec<Warning>),
     /// Answer to [`Request::SubscribeLogs`].
     Subscribed {
-        /// Names the subscription in [`Request::Unsubscribe`].
+        /// Names the subscription in [`Unsubscribe`].
         subscription: u64,
     },
     /// Answer to [`Request::Unsubscribe`].

@@ -24,7 +24,9 @@ pub enum ProcessStatus {
     Exiting,
 }
 
-/// One process at one sampling instant.
+/// One process at one sampling instant: every figure comes from the same
+/// sample of the agent, so a row is consistent with itself and with the
+/// page it is on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessRow {
     /// The process.
@@ -44,15 +46,6 @@ pub struct ProcessRow {
     pub mailbox_growth_per_s: i64,
     /// How long the oldest queued message has waited, in microseconds.
     pub oldest_message_age_us: Option<u64>,
-    /// Messages received since spawn (counter).
-    pub received_total: u64,
-    /// Messages handled since spawn (counter).
-    pub handled_total: u64,
-    /// Messages sent since spawn (counter).
-    pub sent_total: u64,
-    /// Time spent running since spawn, in microseconds (counter); busy % is
-    /// its rate.
-    pub busy_us_total: u64,
     /// Messages handled per second over the agent's last sampling interval
     /// (the rate processes are ranked by).
     pub handled_per_s: u64,
@@ -82,6 +75,77 @@ pub enum SortKey {
     Pid,
 }
 
+/// The figures a [`SortKey`] orders processes by. Agents order their
+/// compact samples and merged [`ProcessRow`]s through it, so every list
+/// is ranked by one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortFields<'a> {
+    /// Active warnings about the process.
+    pub warnings: u32,
+    /// Queued messages.
+    pub mailbox_len: u64,
+    /// Mailbox growth, messages per second.
+    pub mailbox_growth_per_s: i64,
+    /// Age of the oldest queued message, microseconds.
+    pub oldest_message_age_us: Option<u64>,
+    /// Messages handled per second.
+    pub handled_per_s: u64,
+    /// Busy share, per mille.
+    pub busy_permille: u16,
+    /// The node the process lives on.
+    pub node: &'a str,
+    /// Its serial there.
+    pub serial: u64,
+}
+
+impl SortKey {
+    /// Ascending order of `a` and `b` by this key; ties (and
+    /// [`SortKey::Pid`]) go by node, then serial, so pages are stable.
+    pub fn compare(self, a: &SortFields<'_>, b: &SortFields<'_>) -> std::cmp::Ordering {
+        let by = match self {
+            SortKey::Default => a
+                .warnings
+                .cmp(&b.warnings)
+                .then(a.mailbox_growth_per_s.cmp(&b.mailbox_growth_per_s))
+                .then(a.mailbox_len.cmp(&b.mailbox_len)),
+            SortKey::MailboxLen => a.mailbox_len.cmp(&b.mailbox_len),
+            SortKey::MailboxGrowth => a.mailbox_growth_per_s.cmp(&b.mailbox_growth_per_s),
+            SortKey::OldestMessage => a.oldest_message_age_us.cmp(&b.oldest_message_age_us),
+            SortKey::MessageRate => a.handled_per_s.cmp(&b.handled_per_s),
+            SortKey::Busy => a.busy_permille.cmp(&b.busy_permille),
+            SortKey::Pid => std::cmp::Ordering::Equal,
+        };
+        by.then_with(|| (a.node, a.serial).cmp(&(b.node, b.serial)))
+    }
+
+    /// [`SortKey::compare`], reversed when `descending`.
+    pub fn compare_dir(
+        self,
+        descending: bool,
+        a: &SortFields<'_>,
+        b: &SortFields<'_>,
+    ) -> std::cmp::Ordering {
+        let o = self.compare(a, b);
+        if descending { o.reverse() } else { o }
+    }
+}
+
+impl ProcessRow {
+    /// What a [`SortKey`] looks at in this row.
+    pub fn sort_fields(&self) -> SortFields<'_> {
+        SortFields {
+            warnings: self.warnings,
+            mailbox_len: self.mailbox_len,
+            mailbox_growth_per_s: self.mailbox_growth_per_s,
+            oldest_message_age_us: self.oldest_message_age_us,
+            handled_per_s: self.handled_per_s,
+            busy_permille: self.busy_permille,
+            node: &self.pid.node,
+            serial: self.pid.serial,
+        }
+    }
+}
+
 /// Which processes a list includes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ProcessFilter {
@@ -91,6 +155,9 @@ pub struct ProcessFilter {
     pub name_contains: Option<String>,
     /// Only processes with at least this many queued messages.
     pub min_mailbox_len: Option<u64>,
+    /// Only processes whose mailbox grew faster than this, in messages per
+    /// second over the last sampling interval.
+    pub min_growth_per_s: Option<i64>,
     /// Include system processes.
     pub include_system: bool,
 }
@@ -122,11 +189,27 @@ pub struct ProcessPage {
     pub sampled_at_unix_ms: u64,
 }
 
+/// A process's lifetime counters, read when its detail was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProcessTotals {
+    /// Messages received since spawn (counter).
+    pub received_total: u64,
+    /// Messages handled since spawn (counter).
+    pub handled_total: u64,
+    /// Messages sent since spawn (counter).
+    pub sent_total: u64,
+    /// Time spent running since spawn, in microseconds (counter); busy % is
+    /// its rate.
+    pub busy_us_total: u64,
+}
+
 /// Everything about one process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessDetail {
-    /// The summary row.
+    /// The summary row, from the agent's last sample.
     pub row: ProcessRow,
+    /// Lifetime counters, read at the request (newer than the row).
+    pub totals: ProcessTotals,
     /// Processes it is linked to.
     pub links: Vec<PidRef>,
     /// Processes monitoring it.

@@ -3,9 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this crate speaks.
-pub const VERSION: u32 = 1;
+///
+/// 2: process rows carry only what the sample saw; a process's lifetime
+/// totals moved to [`ProcessDetail::totals`](crate::ProcessDetail);
+/// [`ProcessFilter::min_growth_per_s`](crate::ProcessFilter).
+pub const VERSION: u32 = 2;
 /// The oldest client version an agent of this crate still answers.
-pub const MIN_VERSION: u32 = 1;
+pub const MIN_VERSION: u32 = 2;
 
 /// Opens a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

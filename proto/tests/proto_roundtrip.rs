@@ -22,10 +22,6 @@ fn row() -> ProcessRow {
         mailbox_len: 48_211,
         mailbox_growth_per_s: 1_200,
         oldest_message_age_us: Some(41_200_000),
-        received_total: 9_200_000,
-        handled_total: 9_100_000,
-        sent_total: 12,
-        busy_us_total: 7_000_000_000,
         handled_per_s: 150,
         busy_permille: 420,
         warnings: 1,
@@ -80,15 +76,16 @@ fn requests() -> Vec<Request> {
             version: VERSION,
             client: "clustertop 0.1.0".into(),
         }),
-        Request::ClusterOverview,
-        Request::NodeDetail {
+        Request::ClusterOverview(GetOverview),
+        Request::NodeDetail(GetNode {
             node: "a@host".into(),
-        },
+        }),
         Request::ProcessList(ProcessQuery {
             filter: ProcessFilter {
                 node: Some("b@host".into()),
                 name_contains: Some("chat".into()),
                 min_mailbox_len: Some(1000),
+                min_growth_per_s: Some(5),
                 include_system: false,
             },
             sort: SortKey::Default,
@@ -96,19 +93,19 @@ fn requests() -> Vec<Request> {
             offset: 40,
             limit: 40,
         }),
-        Request::ProcessInfo {
+        Request::ProcessInfo(GetProcess {
             pid: pid("b@host", 311),
-        },
-        Request::SupervisionTree {
+        }),
+        Request::SupervisionTree(GetTree {
             node: "a@host".into(),
-        },
-        Request::Metrics { node: None },
-        Request::Warnings,
-        Request::SubscribeLogs {
+        }),
+        Request::Metrics(GetMetrics { node: None }),
+        Request::Warnings(GetWarnings),
+        Request::SubscribeLogs(SubscribeLogs {
             filter: LogFilter::default(),
             backlog: 100,
-        },
-        Request::Unsubscribe { subscription: 3 },
+        }),
+        Request::Unsubscribe(Unsubscribe { subscription: 3 }),
     ]
 }
 
@@ -167,6 +164,12 @@ fn responses() -> Vec<Response> {
         }),
         Response::Process(ProcessDetail {
             row: row(),
+            totals: ProcessTotals {
+                received_total: 9_200_000,
+                handled_total: 9_100_000,
+                sent_total: 12,
+                busy_us_total: 7_000_000_000,
+            },
             links: vec![pid("a@host", 2)],
             monitored_by: vec![],
             monitoring: vec![pid("c@host", 9)],
@@ -230,6 +233,92 @@ fn every_request_and_response_roundtrips() {
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), r);
     }
+}
+
+/// The first message of a session is read the same by every version, so
+/// an agent can tell a client of another version what it speaks.
+#[test]
+fn hello_and_its_error_keep_their_wire_form() {
+    #[derive(serde::Serialize)]
+    enum V1Request {
+        Hello(Hello),
+    }
+    let hello = Hello {
+        version: 1,
+        client: "clustertop 0.0.9".into(),
+    };
+    assert_eq!(
+        postcard::to_allocvec(&Request::Hello(hello.clone())).unwrap(),
+        postcard::to_allocvec(&V1Request::Hello(hello)).unwrap()
+    );
+    let refused = Response::Error(negotiate(1).unwrap_err());
+    let bytes = postcard::to_allocvec(&refused).unwrap();
+    assert_eq!(postcard::from_bytes::<Response>(&bytes).unwrap(), refused);
+}
+
+/// A request's reply comes out of its own response and nothing else.
+#[test]
+fn a_request_names_its_reply() {
+    fn roundtrip<C: Call>(reply: C::Reply) -> C::Reply
+    where
+        C::Reply: Clone + PartialEq + std::fmt::Debug,
+    {
+        let response = C::respond(reply.clone());
+        let bytes = postcard::to_allocvec(&response).unwrap();
+        let back = C::reply(postcard::from_bytes(&bytes).unwrap()).unwrap();
+        assert_eq!(back, reply);
+        back
+    }
+    roundtrip::<GetWarnings>(vec![]);
+    roundtrip::<SubscribeLogs>(7);
+    roundtrip::<Unsubscribe>(7);
+    let page = ProcessPage {
+        rows: vec![row()],
+        total_matching: 1,
+        sampled_at_unix_ms: 5,
+    };
+    assert_eq!(roundtrip::<ProcessQuery>(page.clone()), page);
+    let error = Response::Error(ProtoError::NoSuchProcess);
+    assert_eq!(GetNode::reply(error.clone()), Err(error));
+    let other = Response::Warnings(vec![]);
+    assert_eq!(GetOverview::reply(other.clone()), Err(other));
+}
+
+#[test]
+fn sort_keys_order_by_their_figure_then_by_pid() {
+    let mut a = row();
+    let mut b = row();
+    b.pid.serial = 312;
+    assert_eq!(
+        SortKey::MailboxLen.compare(&a.sort_fields(), &b.sort_fields()),
+        std::cmp::Ordering::Less,
+        "ties go by serial"
+    );
+    b.mailbox_len = 1;
+    assert_eq!(
+        SortKey::MailboxLen.compare(&a.sort_fields(), &b.sort_fields()),
+        std::cmp::Ordering::Greater
+    );
+    // The default ranking: warnings, then growth, then mailbox.
+    a.warnings = 0;
+    b.warnings = 1;
+    assert_eq!(
+        SortKey::Default.compare_dir(true, &a.sort_fields(), &b.sort_fields()),
+        std::cmp::Ordering::Greater,
+        "descending: the warned row first"
+    );
+    b.warnings = 0;
+    b.mailbox_growth_per_s = a.mailbox_growth_per_s + 1;
+    assert_eq!(
+        SortKey::Default.compare(&a.sort_fields(), &b.sort_fields()),
+        std::cmp::Ordering::Less
+    );
+    // Pid: node, then serial.
+    b.pid.node = "a@host".into();
+    assert_eq!(
+        SortKey::Pid.compare(&a.sort_fields(), &b.sort_fields()),
+        std::cmp::Ordering::Greater
+    );
 }
 
 #[test]

@@ -141,6 +141,10 @@ impl ProcessRef<'_> {
     pub fn busy(&self) -> Duration {
         busy(self.p, self.node)
     }
+    /// Running, waiting or exiting.
+    pub fn status(&self) -> ProcessStatus {
+        status_from(self.p.core().status.load(Relaxed))
+    }
     /// All figures.
     pub fn info(&self) -> ProcessInfo {
         info(self.p, self.node)

@@ -42,10 +42,6 @@ pub(crate) fn row(node: &str, serial: u64, name: Option<&str>, behaviour: &str) 
         mailbox_len: 0,
         mailbox_growth_per_s: 0,
         oldest_message_age_us: None,
-        received_total: 9_200_000,
-        handled_total: 9_100_000,
-        sent_total: 120_000,
-        busy_us_total: 3_000_000,
         handled_per_s: 0,
         busy_permille: 0,
         warnings: 0,
@@ -149,6 +145,12 @@ pub(crate) fn page() -> ProcessPage {
 pub(crate) fn detail() -> ProcessDetail {
     ProcessDetail {
         row: slow_consumer(),
+        totals: ProcessTotals {
+            received_total: 9_200_000,
+            handled_total: 9_100_000,
+            sent_total: 120_000,
+            busy_us_total: 3_000_000,
+        },
         links: vec![pid("b@host", 300)],
         monitored_by: vec![pid("a@host", 88)],
         monitoring: vec![],

@@ -191,6 +191,7 @@ impl State {
                 node: self.node_scope(),
                 name_contains: self.filter.name.clone(),
                 min_mailbox_len: self.filter.min_mailbox,
+                min_growth_per_s: self.filter.min_growth,
                 include_system: self.filter.system,
             },
             sort: self.sort,
@@ -200,19 +201,11 @@ impl State {
         }
     }
 
-    /// The rows shown: the page, narrowed by the filter's page-side terms.
+    /// The rows shown: the page (the agents apply the whole filter).
     pub(crate) fn visible_rows(&self) -> Vec<&clustertop_proto::ProcessRow> {
-        let Some(page) = &self.processes else {
-            return Vec::new();
-        };
-        page.rows
-            .iter()
-            .filter(|r| {
-                self.filter
-                    .min_growth
-                    .is_none_or(|g| r.mailbox_growth_per_s > g)
-            })
-            .collect()
+        self.processes
+            .as_ref()
+            .map_or_else(Vec::new, |page| page.rows.iter().collect())
     }
 
     /// The node whose supervision tree is shown.

@@ -4,14 +4,14 @@
 //! mq>1000 node=b name~chat
 //! ```
 //!
-//! Terms are separated by spaces and all must hold:
+//! Terms are separated by spaces and all must hold; the agents apply every
+//! term at the source, so the table's count is the count of matching rows:
 //! - `mq>N`, `mq>=N`: mailbox length (`mailbox` is a synonym of `mq`);
 //! - `node=X`: the node whose name, or name before `@`, is `X` or starts
 //!   with `X` (it must name exactly one known node);
 //! - `name~X`: registered name or behaviour contains `X`
 //!   (case-insensitive); `name=X` is the same;
-//! - `growth>N`: mailbox growth above `N` messages per second (applied to
-//!   the rows of the page);
+//! - `growth>N`: mailbox growth above `N` messages per second;
 //! - `sys`: include system processes.
 //!
 //! A bad query is an error with the offending term and what was expected;

@@ -1,0 +1,220 @@
+//! What a node's agent answers about its own node: its summary and detail,
+//! a page of its processes, one process, its supervision trees, its
+//! histograms. The entry node asks every node's agent for these (through
+//! `peer`) and merges them; a node answers for itself without a call.
+
+use crate::os;
+use crate::sampler::{self, Row, RowContext};
+use crate::state::{State, VERSION, now_ms};
+use clustertop_proto::{
+    Histogram, LinkStats, NodeDetail, NodeStatus, NodeSummary, PidRef, ProcessDetail,
+    ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, SortKey, SupervisionTree,
+    TreeNode,
+};
+use clustertop_runtime::{Node, ProcessKind, SupervisionNode};
+use std::collections::HashMap;
+use std::time::UNIX_EPOCH;
+
+/// This node's summary figures.
+pub(crate) fn summary(state: &State) -> NodeSummary {
+    let node = &state.node;
+    let sample = state.sampler.latest();
+    let stats = node.stats();
+    NodeSummary {
+        name: node.name().to_owned(),
+        status: NodeStatus::Up,
+        sampled_at_unix_ms: now_ms(),
+        uptime_ms: node.uptime().as_millis() as u64,
+        processes: stats.processes as u64,
+        messages_in_total: sample.messages_in_total,
+        messages_out_total: sample.messages_out_total,
+        rss_bytes: os::rss_bytes(),
+        cpu_time_us_total: os::cpu_time_us(),
+        cpus: os::cpus(),
+        dead_letters_total: stats.dead_letters,
+        crashes_total: stats.crashed,
+        version: VERSION.to_owned(),
+    }
+}
+
+/// A node that did not answer: its name and status, no figures.
+pub(crate) fn empty_summary(name: String, status: NodeStatus) -> NodeSummary {
+    NodeSummary {
+        name,
+        status,
+        sampled_at_unix_ms: now_ms(),
+        uptime_ms: 0,
+        processes: 0,
+        messages_in_total: 0,
+        messages_out_total: 0,
+        rss_bytes: 0,
+        cpu_time_us_total: 0,
+        cpus: 0,
+        dead_letters_total: 0,
+        crashes_total: 0,
+        version: String::new(),
+    }
+}
+
+/// This node's links.
+pub(crate) fn links(state: &State) -> Vec<LinkStats> {
+    state
+        .node
+        .peer_stats()
+        .into_iter()
+        .map(|p| LinkStats {
+            peer: p.node,
+            bytes_in_total: p.bytes_in,
+            bytes_out_total: p.bytes_out,
+            frames_in_total: p.frames_in,
+            frames_out_total: p.frames_out,
+            queued_bytes: p.queued_bytes,
+            heartbeat_rtt_us: p.heartbeat_rtt.map(|d| d.as_micros() as u64),
+            up_for_ms: p.up_for.as_millis() as u64,
+        })
+        .collect()
+}
+
+/// This node in depth.
+pub(crate) fn detail(state: &State) -> NodeDetail {
+    let rt = state.node.handle().metrics();
+    NodeDetail {
+        summary: summary(state),
+        links: links(state),
+        scheduler_threads: rt.num_workers() as u32,
+        runtime_tasks: rt.num_alive_tasks() as u64,
+        runtime_queue_depth: rt.global_queue_depth() as u64,
+    }
+}
+
+/// This node's latency histograms.
+pub(crate) fn metrics(state: &State) -> Vec<Histogram> {
+    state.windows.lock().snapshot(state.node.name())
+}
+
+fn names(node: &Node) -> HashMap<u64, String> {
+    node.registered()
+        .into_iter()
+        .filter(|(_, id)| id.node_index() == 0)
+        .map(|(name, id)| (id.serial(), name))
+        .collect()
+}
+
+/// A page of this node's processes.
+pub(crate) fn processes(state: &State, query: &ProcessQuery) -> ProcessPage {
+    let sample = state.sampler.latest();
+    let names = names(&state.node);
+    let warnings = state.warnings_per_process();
+    let ctx = RowContext {
+        node: state.node.name(),
+        creation: state.node.creation(),
+        names: &names,
+        warnings: &warnings,
+    };
+    let (rows, total_matching) = sample.query(query, &ctx);
+    ProcessPage {
+        rows,
+        total_matching,
+        sampled_at_unix_ms: sample.at_unix_ms,
+    }
+}
+
+/// The top `k` non-system processes by the default ranking.
+pub(crate) fn top(state: &State, k: u32) -> Vec<ProcessRow> {
+    let query = ProcessQuery {
+        filter: ProcessFilter::default(),
+        sort: SortKey::Default,
+        descending: true,
+        offset: 0,
+        limit: k,
+    };
+    processes(state, &query).rows
+}
+
+/// Everything about one of this node's processes; `None` if it is not
+/// alive (or not of this node incarnation).
+pub(crate) fn process(state: &State, pid: &PidRef) -> Option<ProcessDetail> {
+    let node = &state.node;
+    if pid.node != node.name() || pid.creation != node.creation() {
+        return None;
+    }
+    let id = node.local_process_id(pid.serial);
+    let d = node.process_detail(id, 10)?;
+    let sample = state.sampler.latest();
+    let names = names(node);
+    let warnings = state.warnings_per_process();
+    let ctx = RowContext {
+        node: node.name(),
+        creation: node.creation(),
+        names: &names,
+        warnings: &warnings,
+    };
+    let row = match sample.row(pid.serial) {
+        Some(r) => sample.process_row(r, &ctx),
+        // Spawned since the last sample: its figures now, no rates yet.
+        None => sampler::process_row(&Row::unsampled(&d.info), d.info.behaviour, &ctx),
+    };
+    let refs = |ids: &[clustertop_runtime::ProcessId]| {
+        ids.iter()
+            .map(|id| sampler::pid_ref(node, *id))
+            .collect::<Vec<_>>()
+    };
+    let mut supervisor_path = Vec::new();
+    let mut up = d.info.supervisor;
+    while let Some(sup) = up {
+        supervisor_path.push(sampler::pid_ref(node, sup));
+        up = node.process_info(sup).and_then(|i| i.supervisor);
+        if supervisor_path.len() > 64 {
+            break;
+        }
+    }
+    let started = node.started_at() + d.info.spawned_at;
+    Some(ProcessDetail {
+        row,
+        totals: ProcessTotals {
+            received_total: d.info.received,
+            handled_total: d.info.handled,
+            sent_total: d.info.sent,
+            busy_us_total: d.info.busy.as_micros() as u64,
+        },
+        links: refs(&d.links),
+        monitored_by: refs(&d.monitored_by),
+        monitoring: refs(&d.monitoring),
+        supervisor_path,
+        mailbox_head: d.mailbox_head,
+        top_senders: node.mailbox_senders(id, 1_000).map_or_else(Vec::new, |s| {
+            let total: usize = s.iter().map(|(_, n)| n).sum();
+            s.into_iter()
+                .take(5)
+                .map(|(from, n)| (sampler::pid_ref(node, from), (n * 100 / total.max(1)) as u8))
+                .collect()
+        }),
+        handling_time: state.windows.lock().handling(d.info.behaviour),
+        spawned_at_unix_ms: started
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        trap_exit: d.info.trap_exit,
+    })
+}
+
+/// This node's supervision trees.
+pub(crate) fn tree(state: &State) -> SupervisionTree {
+    fn convert(node: &Node, n: SupervisionNode) -> TreeNode {
+        TreeNode {
+            pid: sampler::pid_ref(node, n.id),
+            name: n.name,
+            behaviour: n.behaviour.to_owned(),
+            supervisor: n.kind == ProcessKind::Supervisor,
+            children: n.children.into_iter().map(|c| convert(node, c)).collect(),
+        }
+    }
+    let node = &state.node;
+    SupervisionTree {
+        node: node.name().to_owned(),
+        roots: node
+            .supervision_tree()
+            .into_iter()
+            .map(|n| convert(node, n))
+            .collect(),
+    }
+}

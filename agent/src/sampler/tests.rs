@@ -1,0 +1,172 @@
+use super::*;
+use clustertop_proto::SortKey;
+
+fn sample(rows: Vec<Row>) -> Sample {
+    Sample {
+        rows,
+        behaviours: vec!["Worker"],
+        ..Sample::default()
+    }
+}
+
+fn query(sort: SortKey, descending: bool, offset: u64, limit: u32) -> ProcessQuery {
+    ProcessQuery {
+        filter: ProcessFilter::default(),
+        sort,
+        descending,
+        offset,
+        limit,
+    }
+}
+
+struct Ctx {
+    names: HashMap<u64, String>,
+    warnings: HashMap<u64, u32>,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        Ctx {
+            names: HashMap::new(),
+            warnings: HashMap::new(),
+        }
+    }
+
+    fn get(&self) -> RowContext<'_> {
+        RowContext {
+            node: "a@host",
+            creation: 7,
+            names: &self.names,
+            warnings: &self.warnings,
+        }
+    }
+}
+
+fn serials(rows: &[ProcessRow]) -> Vec<u64> {
+    rows.iter().map(|r| r.pid.serial).collect()
+}
+
+#[test]
+fn pages_follow_the_sort_and_count_every_match() {
+    let s = sample(
+        (1..=100)
+            .map(|i| test_row(i, (i * 7 % 101) as u32, 0, 0))
+            .collect(),
+    );
+    let ctx = Ctx::new();
+    let (page, total) = s.query(&query(SortKey::MailboxLen, true, 0, 5), &ctx.get());
+    assert_eq!(total, 100);
+    let boxes: Vec<u64> = page.iter().map(|r| r.mailbox_len).collect();
+    assert_eq!(boxes, [100, 99, 98, 97, 96]);
+    let (page2, _) = s.query(&query(SortKey::MailboxLen, true, 5, 5), &ctx.get());
+    assert_eq!(page2[0].mailbox_len, 95);
+    let (by_pid, _) = s.query(&query(SortKey::Pid, false, 10, 3), &ctx.get());
+    assert_eq!(serials(&by_pid), [11, 12, 13]);
+}
+
+#[test]
+fn the_default_order_puts_warnings_first_then_growth() {
+    let s = sample(vec![
+        test_row(1, 10, 50, 0),
+        test_row(2, 5, 1, 0),
+        test_row(3, 0, 900, 0),
+    ]);
+    let mut ctx = Ctx::new();
+    ctx.warnings.insert(2, 1);
+    let (page, _) = s.query(&query(SortKey::Default, true, 0, 3), &ctx.get());
+    assert_eq!(serials(&page), [2, 3, 1]);
+    assert_eq!(page[0].warnings, 1);
+}
+
+#[test]
+fn the_order_agrees_with_the_order_of_merged_wire_rows() {
+    // An agent orders its sample; the entry node re-orders the wire rows of
+    // every node with the same rule, and must get the same order.
+    let rows: Vec<Row> = (1..=50)
+        .map(|i| {
+            test_row(
+                i,
+                (i * 13 % 17) as u32,
+                (i % 5) as i32 - 2,
+                (i * 3 % 7) as u32,
+            )
+        })
+        .collect();
+    let s = sample(rows);
+    let ctx = Ctx::new();
+    for key in [
+        SortKey::Default,
+        SortKey::MailboxLen,
+        SortKey::MailboxGrowth,
+        SortKey::MessageRate,
+        SortKey::Pid,
+    ] {
+        for descending in [false, true] {
+            let (page, _) = s.query(&query(key, descending, 0, 50), &ctx.get());
+            let mut merged = page.clone();
+            merged.reverse();
+            merged.sort_by(|a, b| key.compare_dir(descending, &a.sort_fields(), &b.sort_fields()));
+            assert_eq!(serials(&merged), serials(&page), "{key:?} {descending}");
+        }
+    }
+}
+
+#[test]
+fn filters_by_name_mailbox_growth_and_system() {
+    let mut rows = vec![
+        test_row(1, 10, 0, 0),
+        test_row(2, 500, 8, 0),
+        test_row(3, 600, 0, 0),
+    ];
+    rows[2].bits |= SYSTEM;
+    let s = sample(rows);
+    let mut ctx = Ctx::new();
+    ctx.names.insert(1, "chat_room".to_owned());
+    let mut q = query(SortKey::Pid, false, 0, 10);
+    q.filter.name_contains = Some("CHAT".into());
+    assert_eq!(s.query(&q, &ctx.get()).1, 1);
+    q.filter.name_contains = None;
+    q.filter.min_mailbox_len = Some(100);
+    assert_eq!(s.query(&q, &ctx.get()).1, 1);
+    q.filter.include_system = true;
+    assert_eq!(s.query(&q, &ctx.get()).1, 2);
+    q.filter.min_mailbox_len = None;
+    q.filter.min_growth_per_s = Some(5);
+    let (page, total) = s.query(&q, &ctx.get());
+    assert_eq!(
+        total, 1,
+        "the footer counts only what the growth filter keeps"
+    );
+    assert_eq!(serials(&page), [2]);
+}
+
+#[test]
+fn a_wire_row_carries_the_sample_and_nothing_else() {
+    let mut r = test_row(9, 40, -3, 12);
+    r.bits |= 250 | status_bits(clustertop_runtime::ProcessStatus::Running);
+    r.oldest_ms = 1_500;
+    let s = sample(vec![r]);
+    let mut ctx = Ctx::new();
+    ctx.names.insert(9, "store".to_owned());
+    let row = s.process_row(&s.rows[0], &ctx.get());
+    assert_eq!(
+        row,
+        ProcessRow {
+            pid: PidRef {
+                node: "a@host".into(),
+                serial: 9,
+                creation: 7,
+            },
+            name: Some("store".into()),
+            behaviour: "Worker".into(),
+            system: false,
+            status: ProcessStatus::Running,
+            mailbox_len: 40,
+            mailbox_growth_per_s: -3,
+            oldest_message_age_us: Some(1_500_000),
+            handled_per_s: 12,
+            busy_permille: 250,
+            warnings: 0,
+        }
+    );
+}
