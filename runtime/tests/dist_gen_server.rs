@@ -27,6 +27,8 @@ enum Req {
     Crash,
     Sleep(u64),
     Defer,
+    /// 1 while a deferred call waits for its reply.
+    Deferred,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,6 +60,7 @@ impl GenServer for Counter {
                 self.deferred = ctx.defer_reply();
                 CallResult::NoReply
             }
+            Req::Deferred => CallResult::Reply(u64::from(self.deferred.is_some())),
         }
     }
 
@@ -110,8 +113,13 @@ async fn deferred_replies_and_info_cross_nodes() {
         let c = counter.clone();
         tokio::spawn(async move { c.call(Req::Defer, T).await })
     };
-    // Info after the call: the server answers the deferred call.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The call and the info come from different senders, so nothing orders
+    // them: release only once the server holds the deferred call.
+    support::wait_for_async("the deferred call", LIMIT, || {
+        let c = counter.clone();
+        async move { c.call(Req::Deferred, T).await == Ok(1) }
+    })
+    .await;
     counter.send_info(Note::Release);
     assert_eq!(caller.await.unwrap(), Ok(1000));
 }
@@ -149,7 +157,11 @@ async fn losing_the_node_fails_the_call_with_node_down() {
         let c = counter.clone();
         tokio::spawn(async move { c.call(Req::Sleep(30_000), Duration::from_secs(60)).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Disconnect once the call is in flight (its reply parked on b).
+    support::wait_for("the call in flight", LIMIT, || {
+        b.dist_stats().pending_calls == 1
+    })
+    .await;
     a.disconnect("b@localhost");
     let result = tokio::time::timeout(LIMIT, call).await.unwrap().unwrap();
     assert_eq!(result, Err(CallError::NodeDown("a@localhost".into())));
