@@ -7,6 +7,7 @@
 //! The terminal is restored on every way out: a normal quit, an error, and
 //! a panic (ratatui's hook restores it before the panic is printed).
 
+use crate::error::CliError;
 use crate::state::{State, Tab};
 use crate::view;
 use clustertop_client::{Client, ClientConfig, ClientError};
@@ -59,18 +60,14 @@ enum Update {
 /// # Errors
 /// The first attach failing (no node, wrong cookie, version), or the
 /// terminal failing.
-pub(crate) async fn run(config: ClientConfig, interval: Duration) -> Result<(), String> {
+pub(crate) async fn run(config: ClientConfig, interval: Duration) -> Result<(), CliError> {
     // Attach before touching the terminal, so an error is a plain line.
-    let client = Client::connect(config.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = Client::connect(config.clone()).await?;
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
             ratatui::restore();
-            return Err(format!(
-                "the interactive view needs a terminal ({e}); `clustertop snapshot` prints one overview"
-            ));
+            return Err(CliError::NoTerminal(e));
         }
     };
     let result = event_loop(&mut terminal, client, config, interval).await;
@@ -83,9 +80,9 @@ async fn event_loop(
     client: Client,
     config: ClientConfig,
     interval: Duration,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut state = State::new(&config.addr, interval.as_millis() as u64);
-    let size = terminal.size().map_err(|e| e.to_string())?;
+    let size = terminal.size().map_err(CliError::Terminal)?;
     state.page_rows = view::process_rows(size.height);
     let (want_tx, want_rx) = watch::channel(Want::of(&state));
     let (tx, mut updates) = mpsc::channel(256);
@@ -94,7 +91,7 @@ async fn event_loop(
     loop {
         terminal
             .draw(|f| view::render(f, &state))
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::Terminal)?;
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
@@ -108,7 +105,7 @@ async fn event_loop(
                     state.page_rows = view::process_rows(height);
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(format!("terminal input: {e}")),
+                Some(Err(e)) => return Err(CliError::Terminal(e)),
                 None => break,
             },
             update = updates.recv() => match update {

@@ -2,6 +2,7 @@
 //! `snapshot`, `logs` (and the hidden `node`, which `demo` runs).
 
 use crate::demo::{self, Demo};
+use crate::error::CliError;
 use crate::format;
 use clap::{Parser, Subcommand};
 use clustertop_client::{Client, ClientConfig};
@@ -120,7 +121,7 @@ fn client_config(addr: &str, cookie: Option<&str>) -> ClientConfig {
 ///
 /// # Errors
 /// One line for the user.
-pub(crate) async fn run(args: Args) -> Result<(), String> {
+pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let interval = Duration::from_millis(args.interval.max(100));
     match args.command {
         None => {
@@ -154,12 +155,10 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
             result
         }
         Some(Command::Snapshot { json }) => {
-            let client = Client::connect(client_config(&args.node, args.cookie.as_deref()))
-                .await
-                .map_err(|e| e.to_string())?;
-            let overview = client.overview().await.map_err(|e| e.to_string())?;
+            let client = Client::connect(client_config(&args.node, args.cookie.as_deref())).await?;
+            let overview = client.overview().await?;
             if json {
-                let text = serde_json::to_string_pretty(&overview).map_err(|e| e.to_string())?;
+                let text = serde_json::to_string_pretty(&overview)?;
                 println!("{text}");
             } else {
                 print!("{}", snapshot_text(&overview));
@@ -174,9 +173,7 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
             grep,
             tail,
         }) => {
-            let client = Client::connect(client_config(&args.node, args.cookie.as_deref()))
-                .await
-                .map_err(|e| e.to_string())?;
+            let client = Client::connect(client_config(&args.node, args.cookie.as_deref())).await?;
             let filter = LogFilter {
                 min_level: level.into(),
                 node: on,
@@ -192,18 +189,17 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
             index,
             first,
             slow,
-        }) => {
-            demo::run_node(demo::NodeArgs {
-                name,
-                listen,
-                connect,
-                cookie: args.cookie,
-                index,
-                first,
-                slow,
-            })
-            .await
-        }
+        }) => demo::run_node(demo::NodeArgs {
+            name,
+            listen,
+            connect,
+            cookie: args.cookie,
+            index,
+            first,
+            slow,
+        })
+        .await
+        .map_err(CliError::from),
     }
 }
 
@@ -220,11 +216,10 @@ async fn wait_for_end() {
 
 /// Prints records: the backlog sorted by time, then (with `follow`) new
 /// ones as they come.
-async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Result<(), String> {
+async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Result<(), CliError> {
     let mut stream = client
         .subscribe_logs_with_backlog(filter, tail, 1024)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     // The backlog arrives within the agents' first push (100 ms); give
     // remote nodes a little longer.
     let mut backlog: Vec<LogRecord> = Vec::new();
@@ -245,7 +240,7 @@ async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Re
             _ = tokio::signal::ctrl_c() => return Ok(()),
             chunk = stream.next() => {
                 let Some(chunk) = chunk else {
-                    return Err(format!("the connection to {} closed", client.entry()));
+                    return Err(CliError::Closed(client.entry().to_owned()));
                 };
                 for r in &chunk.records {
                     println!("{}", format::log_line(r));

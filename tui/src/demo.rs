@@ -48,7 +48,7 @@ fn agent_config() -> AgentConfig {
 /// # Errors
 /// A line saying what failed: telemetry, the listener, the first
 /// connection, or the agent.
-pub(crate) async fn run_node(args: NodeArgs) -> Result<(), String> {
+pub(crate) async fn run_node(args: NodeArgs) -> Result<(), DemoError> {
     let mut telemetry = clustertop_otel::TelemetryConfig::new(args.name.clone());
     telemetry.log_filter = Some("warn".into());
     telemetry.log_writer = Some(clustertop_otel::LogWriter::new(std::io::sink));
@@ -56,20 +56,20 @@ pub(crate) async fn run_node(args: NodeArgs) -> Result<(), String> {
     telemetry.extra_layer = Some(clustertop_agent::log_layer(
         clustertop_proto::LogLevel::Info,
     ));
-    let _telemetry = clustertop_otel::init(telemetry).map_err(|e| e.to_string())?;
+    let _telemetry = clustertop_otel::init(telemetry)?;
     let mut dist = DistConfig::listen(args.listen);
     dist.cookie = args.cookie.clone();
     dist.tick_time = Duration::from_secs(10);
-    let node =
-        Node::start(NodeConfig::new(args.name.as_str()).dist(dist)).map_err(|e| e.to_string())?;
+    let node = Node::start(NodeConfig::new(args.name.as_str()).dist(dist))?;
     if let Some(addr) = &args.connect {
         node.connect(addr)
             .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+            .map_err(|source| DemoError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
     }
-    Agent::start(&node, agent_config())
-        .await
-        .map_err(|e| e.to_string())?;
+    Agent::start(&node, agent_config()).await?;
     workload::start(&node, args.index, &args.first, &args.slow).await;
     println!("listening {}", node.listen_addr().expect("listening"));
     tracing::info!(node = %args.name, "demo node up");
@@ -96,8 +96,8 @@ impl Demo {
     ///
     /// # Errors
     /// A line saying which node failed to start.
-    pub(crate) fn start(nodes: usize, port: u16, cookie: &str) -> Result<Demo, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+    pub(crate) fn start(nodes: usize, port: u16, cookie: &str) -> Result<Demo, DemoError> {
+        let exe = std::env::current_exe().map_err(DemoError::CurrentExe)?;
         let names: Vec<String> = (1..=nodes.max(1))
             .map(|i| format!("demo-{i}@localhost"))
             .collect();
@@ -124,9 +124,10 @@ impl Demo {
             if i > 0 {
                 cmd.args(["--connect", &demo.entry]);
             }
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| format!("cannot start demo node {name}: {e}"))?;
+            let mut child = cmd.spawn().map_err(|source| DemoError::Spawn {
+                name: name.clone(),
+                source,
+            })?;
             let stdout = child.stdout.take().expect("piped");
             demo.children.push(child);
             let mut line = String::new();
@@ -134,8 +135,9 @@ impl Demo {
             let addr = line
                 .trim()
                 .strip_prefix("listening ")
-                .ok_or_else(|| {
-                    format!("demo node {name} did not start (is 127.0.0.1:{port} in use?)")
+                .ok_or_else(|| DemoError::NoListen {
+                    name: name.clone(),
+                    port,
                 })?
                 .to_owned();
             if i == 0 {
@@ -155,4 +157,47 @@ impl Drop for Demo {
             let _ = c.wait();
         }
     }
+}
+
+/// Why a demo cluster, or one of its nodes, could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DemoError {
+    /// The path of this program, to start the nodes with.
+    #[error("cannot find this program to start the demo nodes: {0}")]
+    CurrentExe(#[source] std::io::Error),
+    /// A node's process could not be started.
+    #[error("cannot start demo node {name}: {source}")]
+    Spawn {
+        /// The node.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A node started but never said where it listens.
+    #[error("demo node {name} did not start (is 127.0.0.1:{port} in use?)")]
+    NoListen {
+        /// The node.
+        name: String,
+        /// The port asked for.
+        port: u16,
+    },
+    /// Telemetry could not be set up in a node.
+    #[error(transparent)]
+    Telemetry(#[from] clustertop_otel::TelemetryError),
+    /// A node could not start.
+    #[error(transparent)]
+    Node(#[from] clustertop_runtime::NodeError),
+    /// A node could not reach the first one.
+    #[error("connect {addr}: {source}")]
+    Connect {
+        /// The first node's address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: clustertop_runtime::dist::ConnectError,
+    },
+    /// A node's agent could not start.
+    #[error(transparent)]
+    Agent(#[from] clustertop_agent::AgentError),
 }

@@ -15,6 +15,7 @@ mod app;
 pub mod bench;
 mod cli;
 mod demo;
+mod error;
 #[cfg(test)]
 mod fixtures;
 mod format;

@@ -1,0 +1,30 @@
+//! What can stop a `clustertop` command: each displays as the one line the
+//! binary prints before it exits with status 1.
+
+use clustertop_client::ClientError;
+
+/// Why a command stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Attaching or a request failed (no node, wrong cookie, version,
+    /// timeout).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// There is no terminal to draw on.
+    #[error(
+        "the interactive view needs a terminal ({0}); `clustertop snapshot` prints one overview"
+    )]
+    NoTerminal(#[source] std::io::Error),
+    /// Drawing or reading the terminal failed.
+    #[error("terminal: {0}")]
+    Terminal(#[source] std::io::Error),
+    /// The overview could not be written as JSON.
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A followed log stream ended because the entry node went away.
+    #[error("the connection to {0} closed")]
+    Closed(String),
+    /// A demo cluster or a demo node could not start.
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
+}
