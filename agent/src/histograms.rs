@@ -41,7 +41,7 @@ pub(crate) struct Windows {
 impl Windows {
     /// Reads the node's histograms and pushes one slice per series.
     pub(crate) fn sample(&mut self, node: &Node) {
-        for lat in node.latencies() {
+        for lat in node.introspect().latencies() {
             for kind in KINDS {
                 let counts = lat.get(kind).counts();
                 let s = self.series.entry((lat.behaviour, kind)).or_default();

@@ -138,8 +138,8 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Option<ProcessDetail> {
     if pid.node != node.name() || pid.creation != node.creation() {
         return None;
     }
-    let id = node.local_process_id(pid.serial);
-    let d = node.process_detail(id, 10)?;
+    let id = node.introspect().local_process_id(pid.serial);
+    let d = node.introspect().process_detail(id, 10)?;
     let sample = state.sampler.latest();
     let names = names(node);
     let warnings = state.warnings_per_process();
@@ -163,7 +163,10 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Option<ProcessDetail> {
     let mut up = d.info.supervisor;
     while let Some(sup) = up {
         supervisor_path.push(sampler::pid_ref(node, sup));
-        up = node.process_info(sup).and_then(|i| i.supervisor);
+        up = node
+            .introspect()
+            .process_info(sup)
+            .and_then(|i| i.supervisor);
         if supervisor_path.len() > 64 {
             break;
         }
@@ -182,13 +185,16 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Option<ProcessDetail> {
         monitoring: refs(&d.monitoring),
         supervisor_path,
         mailbox_head: d.mailbox_head,
-        top_senders: node.mailbox_senders(id, 1_000).map_or_else(Vec::new, |s| {
-            let total: usize = s.iter().map(|(_, n)| n).sum();
-            s.into_iter()
-                .take(5)
-                .map(|(from, n)| (sampler::pid_ref(node, from), (n * 100 / total.max(1)) as u8))
-                .collect()
-        }),
+        top_senders: node
+            .introspect()
+            .mailbox_senders(id, 1_000)
+            .map_or_else(Vec::new, |s| {
+                let total: usize = s.iter().map(|(_, n)| n).sum();
+                s.into_iter()
+                    .take(5)
+                    .map(|(from, n)| (sampler::pid_ref(node, from), (n * 100 / total.max(1)) as u8))
+                    .collect()
+            }),
         handling_time: state.windows.lock().handling(d.info.behaviour),
         spawned_at_unix_ms: started
             .duration_since(UNIX_EPOCH)
@@ -212,6 +218,7 @@ pub(crate) fn tree(state: &State) -> SupervisionTree {
     SupervisionTree {
         node: node.name().to_owned(),
         roots: node
+            .introspect()
             .supervision_tree()
             .into_iter()
             .map(|n| convert(node, n))

@@ -235,9 +235,11 @@ pub(crate) fn take(
         .enumerate()
         .map(|(i, b)| (b.as_ptr() as usize, i as u16))
         .collect();
-    let mut rows = Vec::with_capacity(node.process_count() + node.process_count() / 16 + 16);
+    let mut rows = Vec::with_capacity(
+        node.introspect().process_count() + node.introspect().process_count() / 16 + 16,
+    );
     let mut long_handlers = Vec::new();
-    node.for_each_process(|p| {
+    node.introspect().for_each_process(|p| {
         let name = p.behaviour();
         let behaviour = *index.entry(name.as_ptr() as usize).or_insert_with(|| {
             behaviours.push(name);

@@ -121,6 +121,7 @@ impl State {
     fn evaluate(&self, sample: &Sample, elapsed: Duration, now: u64) {
         let node = &self.node;
         let supervisors: Vec<SupervisorFigures> = node
+            .introspect()
             .supervisors()
             .iter()
             .map(|s| SupervisorFigures {

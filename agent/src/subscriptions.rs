@@ -232,7 +232,8 @@ impl Subscriptions {
 /// `backlog`.
 fn backed_up<M: Message>(node: &Node, pid: &Pid<M>, backlog: usize) -> bool {
     if pid.is_local() {
-        node.process_info(pid.id())
+        node.introspect()
+            .process_info(pid.id())
             .is_some_and(|i| i.mailbox_len > (backlog / 1024).max(16) as u64)
     } else {
         node.peer_stats()

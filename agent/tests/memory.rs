@@ -123,7 +123,7 @@ async fn sampling_a_million_processes_stays_within_64_mib() {
         }));
     }
     support::wait_for("all processes to start", Duration::from_secs(120), || {
-        node.process_count() >= N
+        node.introspect().process_count() >= N
     })
     .await;
     let before = LIVE.load(Relaxed);

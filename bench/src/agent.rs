@@ -177,7 +177,7 @@ async fn sample_cost(n: usize) -> Sample {
             while let Received::Msg(()) = ctx.recv().await {}
         }));
     }
-    while node.process_count() < n {
+    while node.introspect().process_count() < n {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let agent = Agent::start(

@@ -85,7 +85,7 @@ async fn ring_once(size: usize, laps: u64) -> f64 {
     for p in &pids {
         node.exit(p.id(), ExitReason::Kill);
     }
-    while node.process_count() > 0 {
+    while node.introspect().process_count() > 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     ns
@@ -171,7 +171,7 @@ pub(crate) async fn spawn(quick: bool) -> Vec<Sample> {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(node.process_count(), 0);
+    assert_eq!(node.introspect().process_count(), 0);
     vec![Sample {
         scenario: "spawn",
         params: vec![("processes", json!(n))],
@@ -204,7 +204,7 @@ pub(crate) async fn idle_memory(quick: bool) -> Vec<Sample> {
     for p in &warm {
         p.send(0);
     }
-    while node.process_count() > 0 {
+    while node.introspect().process_count() > 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let before = rss_bytes();
@@ -222,7 +222,7 @@ pub(crate) async fn idle_memory(quick: bool) -> Vec<Sample> {
     for p in &pids {
         p.send(0);
     }
-    while node.process_count() > 0 {
+    while node.introspect().process_count() > 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     vec![Sample {

@@ -121,12 +121,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 4. The process table, as the agent and clustertop read it.
-    println!("4. {} processes:", node.process_count());
+    println!("4. {} processes:", node.introspect().process_count());
     println!(
         "   {:<12} {:<12} {:<10} {:>7} {:>8}",
         "PID", "NAME", "BEHAVIOUR", "MAILBOX", "HANDLED"
     );
-    for p in node.processes() {
+    for p in node.introspect().processes() {
         println!(
             "   {:<12} {:<12} {:<10} {:>7} {:>8}",
             p.id.to_string(),
@@ -140,7 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!(
         "supervisor stopped; {} processes left",
-        node.process_count()
+        node.introspect().process_count()
     );
     Ok(())
 }

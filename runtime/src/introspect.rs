@@ -7,9 +7,11 @@
 //!
 //! Counters are monotonic; derive rates from two snapshots.
 
+use crate::latency::BehaviourLatency;
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{ProcessDyn, ProcessKind, ProcessStatus, status_from};
+use crate::supervisor::SupervisorStats;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -214,25 +216,64 @@ pub struct SupervisionNode {
 }
 
 impl Node {
+    /// What an observer reads: the process table, supervision trees,
+    /// restart and latency figures (see [`Introspect`]).
+    pub fn introspect(&self) -> Introspect<'_> {
+        Introspect { node: self }
+    }
+}
+
+/// Reading a node's processes without pausing them, from
+/// [`Node::introspect`]: what the agent, tests and tools observe.
+#[derive(Debug, Clone, Copy)]
+pub struct Introspect<'a> {
+    node: &'a Node,
+}
+
+impl<'a> Introspect<'a> {
+    /// Restart figures of every live supervisor, sorted by id.
+    pub fn supervisors(&self) -> Vec<Arc<SupervisorStats>> {
+        let mut all: Vec<_> = self
+            .node
+            .supervisor_table()
+            .lock()
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|s| s.id);
+        all
+    }
+
+    /// The latency histograms of every behaviour that has run a GenServer
+    /// or been called on this node, sorted by behaviour (see
+    /// [`crate::latency`]).
+    pub fn latencies(&self) -> Vec<Arc<BehaviourLatency>> {
+        let mut all = self.node.latency_all();
+        all.sort_by_key(|l| l.behaviour);
+        all
+    }
+
     /// The id of this node's process numbered `serial` (alive or not), for
     /// observers that keep serials.
     pub fn local_process_id(&self, serial: u64) -> ProcessId {
         ProcessId {
             node: 0,
             serial,
-            creation: self.creation(),
+            creation: self.node.creation(),
         }
     }
 
     /// Number of live processes (O(shards)).
     pub fn process_count(&self) -> usize {
-        self.table().len()
+        self.node.table().len()
     }
 
     /// Visits every live process. The callback runs under a shard's read
     /// lock: keep it short and do not spawn or look up processes from it.
     pub fn for_each_process(&self, mut f: impl FnMut(ProcessRef<'_>)) {
-        self.table().for_each(|p| f(ProcessRef { p, node: self }));
+        self.node
+            .table()
+            .for_each(|p| f(ProcessRef { p, node: self.node }));
     }
 
     /// A snapshot of every live process, sorted by id.
@@ -245,18 +286,18 @@ impl Node {
 
     /// The figures of one process, if it is alive.
     pub fn process_info(&self, pid: ProcessId) -> Option<ProcessInfo> {
-        self.lookup(pid).map(|p| info(&*p, self))
+        self.node.lookup(pid).map(|p| info(&*p, self.node))
     }
 
     /// Full details of one process, with up to `peek` queued messages.
     pub fn process_detail(&self, pid: ProcessId, peek: usize) -> Option<ProcessDetail> {
-        let p: Arc<dyn ProcessDyn> = self.lookup(pid)?;
+        let p: Arc<dyn ProcessDyn> = self.node.lookup(pid)?;
         let (links, (monitored_by, monitoring)) = {
             let rel = p.core().rel.lock();
             (rel.links(), rel.monitors())
         };
         Some(ProcessDetail {
-            info: info(&*p, self),
+            info: info(&*p, self.node),
             links,
             monitored_by,
             monitoring,
@@ -270,7 +311,7 @@ impl Node {
     /// left out). `None` if `pid` is not alive. Holds the mailbox's locks
     /// while it reads `n` envelopes, so keep `n` modest.
     pub fn mailbox_senders(&self, pid: ProcessId, n: usize) -> Option<Vec<(ProcessId, usize)>> {
-        let p = self.lookup(pid)?;
+        let p = self.node.lookup(pid)?;
         let mut counts: std::collections::HashMap<ProcessId, usize> =
             std::collections::HashMap::new();
         for from in p.peek_senders(n) {
@@ -322,7 +363,7 @@ impl Node {
         }
         all.iter()
             .filter(|a| a.1.is_none() && a.3 == ProcessKind::Supervisor)
-            .map(|a| build(self, &all, a.0, a.2, a.3))
+            .map(|a| build(self.node, &all, a.0, a.2, a.3))
             .collect()
     }
 }

@@ -33,7 +33,7 @@ pub use exit::{ChildStartFailure, ExitReason, IntoExitReason};
 pub use gen_server::{
     CallResult, Flow, GenServer, Info, ReplyTo, ServerContext, ServerOptions, ServerPid,
 };
-pub use introspect::{ProcessDetail, ProcessInfo, ProcessRef, SupervisionNode};
+pub use introspect::{Introspect, ProcessDetail, ProcessInfo, ProcessRef, SupervisionNode};
 pub use mailbox::MailboxConfig;
 pub use node::{Node, NodeStats};
 pub use panic::install_panic_hook;
@@ -41,5 +41,6 @@ pub use pid::{Message, Pid, ProcessId};
 pub use process::{
     Context, CurrentProcess, ProcessKind, ProcessStatus, SpawnOptions, current_process,
 };
+pub use registry::Groups;
 pub use signal::{Down, Exit, MonitorRef, Received};
 pub use start::{NodeConfig, NodeError};

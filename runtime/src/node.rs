@@ -371,33 +371,21 @@ impl Node {
             .clone()
     }
 
-    pub(crate) fn supervisor_table(
-        &self,
-    ) -> &parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>> {
-        &self.inner.instruments.supervisors
-    }
-
-    /// Restart figures of every live supervisor, sorted by id.
-    pub fn supervisors(&self) -> Vec<Arc<SupervisorStats>> {
-        let mut all: Vec<_> = self.supervisor_table().lock().values().cloned().collect();
-        all.sort_by_key(|s| s.id);
-        all
-    }
-
-    /// The latency histograms of every behaviour that has run a GenServer
-    /// or been called on this node, sorted by behaviour (see
-    /// [`crate::latency`]).
-    pub fn latencies(&self) -> Vec<Arc<BehaviourLatency>> {
-        let mut all: Vec<_> = self
-            .inner
+    /// Every behaviour's latency histograms, in no order.
+    pub(crate) fn latency_all(&self) -> Vec<Arc<BehaviourLatency>> {
+        self.inner
             .instruments
             .latency
             .read()
             .values()
             .cloned()
-            .collect();
-        all.sort_by_key(|l| l.behaviour);
-        all
+            .collect()
+    }
+
+    pub(crate) fn supervisor_table(
+        &self,
+    ) -> &parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>> {
+        &self.inner.instruments.supervisors
     }
 }
 

@@ -139,12 +139,49 @@ impl Node {
             .collect()
     }
 
+    fn announce_group(&self, group: &str, pid: ProcessId, joined: bool) {
+        if let Some(t) = self.transport() {
+            t.announce_group(group, pid, joined);
+        }
+    }
+    /// Every (group, member) pair of this node's own processes.
+    pub(crate) fn local_memberships(&self) -> Vec<(String, ProcessId)> {
+        self.registry()
+            .groups
+            .read()
+            .iter()
+            .flat_map(|(g, members)| members.iter().map(move |p| (g.to_string(), *p)))
+            .collect()
+    }
+    /// A local member left `group` (called by the exit path).
+    pub(crate) fn member_exited(&self, group: &str, pid: ProcessId) {
+        self.registry().leave_group(group, pid);
+        self.announce_group(group, pid, false);
+    }
+}
+
+impl Node {
+    /// Process groups across the cluster (Erlang's `:pg`): a process joins
+    /// a group by name, and every node sees the members of every node.
+    pub fn groups(&self) -> Groups<'_> {
+        Groups { node: self }
+    }
+}
+
+/// Process groups across the cluster, from [`Node::groups`]. A member
+/// leaves its groups when it exits; a node's members leave with the node.
+#[derive(Debug, Clone, Copy)]
+pub struct Groups<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl Groups<'_> {
     /// Adds `pid` to `group`. Joining twice is a no-op.
     ///
     /// # Errors
     /// [`RegistryError::NoProcess`] if `pid` is not alive.
     pub fn join(&self, group: &str, pid: ProcessId) -> Result<(), RegistryError> {
-        let p = self.lookup(pid).ok_or(RegistryError::NoProcess)?;
+        let p = self.node.lookup(pid).ok_or(RegistryError::NoProcess)?;
         let mut rel = p.core().rel.lock();
         if rel.closed {
             return Err(RegistryError::NoProcess);
@@ -159,41 +196,20 @@ impl Node {
         let group: Arc<str> = group.into();
         rel.push(Relation::Group(group.clone()));
         drop(rel);
-        self.registry()
+        self.node
+            .registry()
             .groups
             .write()
             .entry(group.clone())
             .or_default()
             .push(pid);
-        self.announce_group(&group, pid, true);
+        self.node.announce_group(&group, pid, true);
         Ok(())
-    }
-
-    fn announce_group(&self, group: &str, pid: ProcessId, joined: bool) {
-        if let Some(t) = self.transport() {
-            t.announce_group(group, pid, joined);
-        }
-    }
-
-    /// Every (group, member) pair of this node's own processes.
-    pub(crate) fn local_memberships(&self) -> Vec<(String, ProcessId)> {
-        self.registry()
-            .groups
-            .read()
-            .iter()
-            .flat_map(|(g, members)| members.iter().map(move |p| (g.to_string(), *p)))
-            .collect()
-    }
-
-    /// A local member left `group` (called by the exit path).
-    pub(crate) fn member_exited(&self, group: &str, pid: ProcessId) {
-        self.registry().leave_group(group, pid);
-        self.announce_group(group, pid, false);
     }
 
     /// Removes `pid` from `group`; a no-op if it is not a member.
     pub fn leave(&self, group: &str, pid: ProcessId) {
-        if let Some(p) = self.lookup(pid) {
+        if let Some(p) = self.node.lookup(pid) {
             p.core()
                 .rel
                 .lock()
@@ -201,7 +217,7 @@ impl Node {
                 .retain(|r| !matches!(r, Relation::Group(g) if &**g == group));
         }
         if pid.node_index() == 0 {
-            self.member_exited(group, pid);
+            self.node.member_exited(group, pid);
         }
     }
 
@@ -209,7 +225,7 @@ impl Node {
     /// in join order, then other nodes'.
     pub fn members(&self, group: &str) -> Vec<ProcessId> {
         let mut all = self.local_members(group);
-        if let Some(t) = self.transport() {
+        if let Some(t) = self.node.transport() {
             all.extend(t.remote_group_members(group));
         }
         all
@@ -217,7 +233,8 @@ impl Node {
 
     /// The members of `group` on this node only.
     pub fn local_members(&self, group: &str) -> Vec<ProcessId> {
-        self.registry()
+        self.node
+            .registry()
             .groups
             .read()
             .get(group)
@@ -225,16 +242,18 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// The groups that have members on any connected node, sorted.
-    pub fn groups(&self) -> Vec<String> {
+    /// The groups that have members on any connected node, sorted
+    /// (`:pg.which_groups`).
+    pub fn names(&self) -> Vec<String> {
         let mut all: Vec<String> = self
+            .node
             .registry()
             .groups
             .read()
             .keys()
             .map(|g| g.to_string())
             .collect();
-        if let Some(t) = self.transport() {
+        if let Some(t) = self.node.transport() {
             all.extend(t.remote_groups());
         }
         all.sort();

@@ -46,23 +46,23 @@ async fn one_holder_per_name_across_the_cluster() {
     .await;
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let (leader, mut got) = listener(a);
-    a.register_global("leader", &leader).await.unwrap();
+    a.global().register("leader", &leader).await.unwrap();
     until("b and c to learn the name", || {
-        b.global_names() == ["leader"] && c.global_names() == ["leader"]
+        b.global().names() == ["leader"] && c.global().names() == ["leader"]
     })
     .await;
 
     let (other, _) = listener(c);
     assert_eq!(
-        c.register_global("leader", &other).await,
+        c.global().register("leader", &other).await,
         Err(GlobalError::Taken("leader".into()))
     );
-    c.send_global("leader", 41u64).unwrap();
+    c.global().send("leader", 41u64).unwrap();
     assert_eq!(
         tokio::time::timeout(LIMIT, got.recv()).await.unwrap(),
         Some(41)
     );
-    let via_b: Pid<u64> = b.whereis_global("leader").unwrap();
+    let via_b: Pid<u64> = b.global().whereis("leader").unwrap();
     assert_eq!(via_b.node_name(), "a@localhost");
     via_b.send(42);
     assert_eq!(
@@ -73,12 +73,15 @@ async fn one_holder_per_name_across_the_cluster() {
     // The name is released when its process exits.
     a.exit(leader.id(), ExitReason::Shutdown);
     until("the name to be released everywhere", || {
-        a.global_names().is_empty() && b.global_names().is_empty() && c.global_names().is_empty()
+        a.global().names().is_empty()
+            && b.global().names().is_empty()
+            && c.global().names().is_empty()
     })
     .await;
-    c.register_global("leader", &other).await.unwrap();
+    c.global().register("leader", &other).await.unwrap();
     until("a to learn the new holder", || {
-        a.whereis_global::<u64>("leader")
+        a.global()
+            .whereis::<u64>("leader")
             .map(|p| p.node_name().to_owned())
             == Some("c@localhost".into())
     })
@@ -88,7 +91,7 @@ async fn one_holder_per_name_across_the_cluster() {
     let mut events = a.node_events().unwrap();
     a.disconnect("c@localhost");
     support::wait_down(&mut events, "c@localhost", LIMIT).await;
-    assert!(a.global_names().is_empty());
+    assert!(a.global().names().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,8 +102,8 @@ async fn concurrent_registrations_of_one_name_leave_one_winner() {
         let (pa, _) = listener(&nodes[0]);
         let (pb, _) = listener(&nodes[1]);
         let (ra, rb) = tokio::join!(
-            nodes[0].register_global(&name, &pa),
-            nodes[1].register_global(&name, &pb)
+            nodes[0].global().register(&name, &pa),
+            nodes[1].global().register(&name, &pb)
         );
         let wins = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
         assert_eq!(wins, 1, "round {round}: {ra:?} {rb:?}");
@@ -126,8 +129,8 @@ async fn a_healed_partition_keeps_exactly_one_holder() {
     // Each side registers the same name while cut off from the other.
     let (pa, _) = listener(a);
     let (pb, _) = listener(b);
-    a.register_global("leader", &pa).await.unwrap();
-    b.register_global("leader", &pb).await.unwrap();
+    a.global().register("leader", &pa).await.unwrap();
+    b.global().register("leader", &pb).await.unwrap();
     let (exit_a, exit_b) = (pa.exited(), pb.exited());
 
     a.set_partitioned("b@localhost", false);
@@ -135,16 +138,18 @@ async fn a_healed_partition_keeps_exactly_one_holder() {
     b.connect(&support::addr(a)).await.unwrap();
     until("both nodes to agree on one holder", || {
         let on_a = a
-            .whereis_global::<u64>("leader")
+            .global()
+            .whereis::<u64>("leader")
             .map(|p| (p.node_name().to_owned(), p.id().serial()));
         let on_b = b
-            .whereis_global::<u64>("leader")
+            .global()
+            .whereis::<u64>("leader")
             .map(|p| (p.node_name().to_owned(), p.id().serial()));
         on_a.is_some() && on_a == on_b
     })
     .await;
     // The default resolver keeps the holder on the node whose name sorts first.
-    let holder: Pid<u64> = a.whereis_global("leader").unwrap();
+    let holder: Pid<u64> = a.global().whereis("leader").unwrap();
     assert_eq!(holder, pa);
     assert_eq!(
         tokio::time::timeout(LIMIT, exit_b).await.unwrap(),
@@ -164,11 +169,14 @@ async fn process_groups_span_nodes() {
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let (wa, mut got_a) = listener(a);
     let (wb, mut got_b) = listener(b);
-    a.join("workers", wa.id()).unwrap();
-    b.join("workers", wb.id()).unwrap();
-    until("c to see both members", || c.members("workers").len() == 2).await;
-    assert_eq!(c.groups(), ["workers"]);
-    for (i, member) in c.member_pids::<u64>("workers").iter().enumerate() {
+    a.groups().join("workers", wa.id()).unwrap();
+    b.groups().join("workers", wb.id()).unwrap();
+    until("c to see both members", || {
+        c.groups().members("workers").len() == 2
+    })
+    .await;
+    assert_eq!(c.groups().names(), ["workers"]);
+    for (i, member) in c.groups().member_pids::<u64>("workers").iter().enumerate() {
         member.send(100 + i as u64);
     }
     let mut seen = vec![
@@ -187,13 +195,17 @@ async fn process_groups_span_nodes() {
     // A member that exits leaves the group everywhere.
     a.exit(wa.id(), ExitReason::Shutdown);
     until("c to drop the exited member", || {
-        c.members("workers").len() == 1
+        c.groups().members("workers").len() == 1
     })
     .await;
     // A node that goes down takes its members along.
     let mut events = c.node_events().unwrap();
     c.disconnect("b@localhost");
     support::wait_down(&mut events, "b@localhost", LIMIT).await;
-    assert!(c.members("workers").is_empty());
-    assert_eq!(a.members("workers").len(), 1, "a still sees b's member");
+    assert!(c.groups().members("workers").is_empty());
+    assert_eq!(
+        a.groups().members("workers").len(),
+        1,
+        "a still sees b's member"
+    );
 }

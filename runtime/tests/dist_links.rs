@@ -66,7 +66,7 @@ async fn a_remote_crash_reaches_a_linked_process() {
     });
     linked_rx.await.unwrap();
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while a.process_info(victim.id()).unwrap().links == 0 {
+    while a.introspect().process_info(victim.id()).unwrap().links == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the link never reached a"
@@ -96,7 +96,7 @@ async fn a_non_trapping_linked_process_dies_with_the_remote_reason_both_ways() {
     });
     linked_rx.await.unwrap();
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while a.process_info(victim.id()).unwrap().links == 0 {
+    while a.introspect().process_info(victim.id()).unwrap().links == 0 {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::task::yield_now().await;
     }
@@ -117,7 +117,7 @@ async fn a_non_trapping_linked_process_dies_with_the_remote_reason_both_ways() {
         std::future::pending::<()>().await;
     });
     linked_rx.await.unwrap();
-    while a.process_info(victim2.id()).unwrap().links == 0 {
+    while a.introspect().process_info(victim2.id()).unwrap().links == 0 {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::task::yield_now().await;
     }
@@ -165,7 +165,7 @@ async fn remote_monitors_fire_down_once_and_noproc_for_the_dead() {
         }
     );
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while a.process_info(victim.id()).unwrap().monitors == 0 {
+    while a.introspect().process_info(victim.id()).unwrap().monitors == 0 {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::task::yield_now().await;
     }
@@ -209,7 +209,7 @@ async fn losing_the_node_fires_links_and_monitors_with_noconnection() {
     });
     ready_rx.await.unwrap();
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while a.process_info(victim.id()).unwrap().monitors == 0 {
+    while a.introspect().process_info(victim.id()).unwrap().monitors == 0 {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::task::yield_now().await;
     }

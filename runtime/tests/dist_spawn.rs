@@ -49,7 +49,7 @@ async fn spawn_a_registered_behaviour_on_another_node() {
         .await
         .unwrap();
     assert_eq!(greeter.node_name(), "b@localhost");
-    assert_eq!(b.process_count(), 1);
+    assert_eq!(b.introspect().process_count(), 1);
     let (tx, rx) = tokio::sync::oneshot::channel();
     a.spawn::<String, _, _>(move |mut ctx| async move {
         greeter.send((ctx.pid(), "ana".into()));

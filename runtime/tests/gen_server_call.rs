@@ -111,7 +111,7 @@ async fn call_and_cast_are_served_in_order() {
     c.cast(1);
     c.cast(1);
     assert_eq!(c.call(Req::Get, T).await, Ok(42));
-    let info = node.process_info(c.id()).unwrap();
+    let info = node.introspect().process_info(c.id()).unwrap();
     assert_eq!(info.behaviour, "Counter");
     assert_eq!(info.handled, 3);
 }

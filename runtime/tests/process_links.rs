@@ -190,7 +190,12 @@ async fn demonitor_suppresses_down() {
             .unwrap();
     });
     assert!(rx.await.unwrap());
-    let info_links = node.processes().iter().map(|p| p.monitors).sum::<usize>();
+    let info_links = node
+        .introspect()
+        .processes()
+        .iter()
+        .map(|p| p.monitors)
+        .sum::<usize>();
     assert_eq!(info_links, 0, "no monitor entries left behind");
 }
 

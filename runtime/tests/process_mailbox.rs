@@ -52,14 +52,14 @@ async fn blocked_process_reports_exact_depth_and_growing_age() {
     for i in 0..1_000u32 {
         pid.send(i);
     }
-    let info = node.process_info(pid.id()).unwrap();
+    let info = node.introspect().process_info(pid.id()).unwrap();
     assert_eq!(info.mailbox_len, 1_000);
     assert_eq!(info.received, 1_000);
     assert_eq!(info.handled, 0);
     let first_age = info.oldest_message_age.unwrap();
 
     tokio::time::advance(Duration::from_secs(3)).await;
-    let info = node.process_info(pid.id()).unwrap();
+    let info = node.introspect().process_info(pid.id()).unwrap();
     assert_eq!(info.mailbox_len, 1_000);
     let age = info.oldest_message_age.unwrap();
     assert!(
@@ -67,7 +67,7 @@ async fn blocked_process_reports_exact_depth_and_growing_age() {
         "age {age:?} did not grow"
     );
 
-    let detail = node.process_detail(pid.id(), 3).unwrap();
+    let detail = node.introspect().process_detail(pid.id(), 3).unwrap();
     assert_eq!(detail.mailbox_head, vec!["0", "1", "2"]);
     assert_eq!(detail.message_type, "u32");
 

@@ -19,7 +19,7 @@ async fn hundred_thousand_processes_leave_no_trace() {
         }));
     }
     drop(done_tx);
-    assert_eq!(node.process_count(), N as usize);
+    assert_eq!(node.introspect().process_count(), N as usize);
     for (i, p) in pids.iter().enumerate() {
         p.send(i as u64);
     }
@@ -35,7 +35,11 @@ async fn hundred_thousand_processes_leave_no_trace() {
     for p in &pids {
         p.exited().await;
     }
-    assert_eq!(node.process_count(), 0, "the process table is empty");
+    assert_eq!(
+        node.introspect().process_count(),
+        0,
+        "the process table is empty"
+    );
     let stats = node.stats();
     assert_eq!((stats.spawned, stats.exited, stats.crashed), (N, N, 0));
     drop(pids);
@@ -57,19 +61,19 @@ async fn introspection_reports_counters_and_parentage() {
     });
     let child = rx.await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let p = node.process_info(parent.id()).unwrap();
-    let c = node.process_info(child).unwrap();
+    let p = node.introspect().process_info(parent.id()).unwrap();
+    let c = node.introspect().process_info(child).unwrap();
     assert_eq!(p.sent, 3);
     assert_eq!((c.received, c.handled, c.mailbox_len), (3, 3, 0));
     assert_eq!(c.parent, Some(parent.id()));
     assert_eq!(c.supervisor, None);
     assert_eq!((p.links, c.links), (1, 1));
     assert_eq!(c.status, ProcessStatus::Waiting);
-    assert_eq!(node.processes().len(), 2);
-    let detail = node.process_detail(parent.id(), 10).unwrap();
+    assert_eq!(node.introspect().processes().len(), 2);
+    let detail = node.introspect().process_detail(parent.id(), 10).unwrap();
     assert_eq!(detail.links, [child]);
     let mut seen = 0;
-    node.for_each_process(|p| {
+    node.introspect().for_each_process(|p| {
         assert!(p.id() == parent.id() || p.id() == child);
         seen += 1;
     });

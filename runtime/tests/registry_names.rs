@@ -16,7 +16,11 @@ async fn register_whereis_send_and_cleanup_on_exit() {
     node.register("echo", pid.id()).unwrap();
     assert_eq!(node.whereis("echo"), Some(pid.id()));
     assert_eq!(
-        node.process_info(pid.id()).unwrap().name.as_deref(),
+        node.introspect()
+            .process_info(pid.id())
+            .unwrap()
+            .name
+            .as_deref(),
         Some("echo")
     );
 
@@ -73,20 +77,20 @@ async fn groups_join_leave_and_clean_up_on_exit() {
         stop_rx.await.unwrap();
     });
     let b = node.spawn::<(), _, _>(|_ctx| std::future::pending::<()>());
-    node.join("room:lobby", a.id()).unwrap();
-    node.join("room:lobby", b.id()).unwrap();
-    node.join("room:lobby", b.id()).unwrap();
-    node.join("room:ops", b.id()).unwrap();
-    assert_eq!(node.members("room:lobby"), [a.id(), b.id()]);
-    let mut groups = node.groups();
+    node.groups().join("room:lobby", a.id()).unwrap();
+    node.groups().join("room:lobby", b.id()).unwrap();
+    node.groups().join("room:lobby", b.id()).unwrap();
+    node.groups().join("room:ops", b.id()).unwrap();
+    assert_eq!(node.groups().members("room:lobby"), [a.id(), b.id()]);
+    let mut groups = node.groups().names();
     groups.sort();
     assert_eq!(groups, ["room:lobby", "room:ops"]);
 
-    node.leave("room:ops", b.id());
-    assert!(node.members("room:ops").is_empty());
-    assert_eq!(node.groups(), ["room:lobby"]);
+    node.groups().leave("room:ops", b.id());
+    assert!(node.groups().members("room:ops").is_empty());
+    assert_eq!(node.groups().names(), ["room:lobby"]);
 
     stop_tx.send(()).unwrap();
     a.exited().await;
-    assert_eq!(node.members("room:lobby"), [b.id()]);
+    assert_eq!(node.groups().members("room:lobby"), [b.id()]);
 }

@@ -226,7 +226,7 @@ async fn shutdown_stops_children_in_reverse_start_order() {
         .start(&node)
         .await
         .unwrap();
-    let tree = node.supervision_tree();
+    let tree = node.introspect().supervision_tree();
     assert_eq!(tree.len(), 1);
     assert_eq!(tree[0].id, sup.id());
     assert_eq!(tree[0].children.len(), 3);
@@ -239,7 +239,7 @@ async fn shutdown_stops_children_in_reverse_start_order() {
         *log.lock(),
         ["stop c shutdown", "stop inner shutdown", "stop a shutdown"]
     );
-    assert_eq!(node.process_count(), 0);
+    assert_eq!(node.introspect().process_count(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -260,7 +260,7 @@ async fn a_child_failing_init_fails_the_start_naming_it() {
         other => panic!("expected a failed child start, got {other:?}"),
     }
     assert_eq!(*log.lock(), ["start a", "stop a shutdown"]);
-    assert_eq!(node.process_count(), 0);
+    assert_eq!(node.introspect().process_count(), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -304,6 +304,24 @@ impl Dist {
 }
 
 impl Node {
+    /// The cluster-wide registry (Erlang's `:global`): a name that every
+    /// node resolves to one process.
+    pub fn global(&self) -> Global<'_> {
+        Global { node: self }
+    }
+}
+
+/// The cluster-wide registry as this node sees it, from [`Node::global`]
+/// (a copy of a reference: its methods take it by value, so a
+/// registration's future holds no borrow of a temporary).
+/// A name is released when its holder exits or its node goes down; after
+/// a partition heals, the configured resolver keeps one holder.
+#[derive(Debug, Clone, Copy)]
+pub struct Global<'a> {
+    node: &'a Node,
+}
+
+impl Global<'_> {
     /// Registers the local process `pid` under `name` across the cluster.
     ///
     /// # Errors
@@ -311,17 +329,17 @@ impl Node {
     /// [`GlobalError::NoProcess`] if `pid` is not a live local process,
     /// [`GlobalError::LockContention`] if the name's cluster lock stays
     /// contended, [`GlobalError::NotDistributed`].
-    pub async fn register_global<M: super::RemoteMessage>(
-        &self,
+    pub async fn register<M: super::RemoteMessage>(
+        self,
         name: &str,
         pid: &Pid<M>,
     ) -> Result<(), GlobalError> {
-        let dist = self.dist().ok_or(GlobalError::NotDistributed)?;
+        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
         let shared = pid.shared().ok_or(GlobalError::NoProcess)?;
         shared.enable_remote();
         let wire = WirePid {
-            node: self.name().to_owned(),
-            creation: self.creation(),
+            node: self.node.name().to_owned(),
+            creation: self.node.creation(),
             serial: pid.id().serial(),
         };
         for attempt in 0..LOCK_TRIES {
@@ -364,8 +382,8 @@ impl Node {
     ///
     /// # Errors
     /// [`GlobalError::NotRegistered`] if no local process holds it.
-    pub fn unregister_global(&self, name: &str) -> Result<(), GlobalError> {
-        let dist = self.dist().ok_or(GlobalError::NotDistributed)?;
+    pub fn unregister(self, name: &str) -> Result<(), GlobalError> {
+        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
         let wire = dist
             .global()
             .names
@@ -374,7 +392,7 @@ impl Node {
             .filter(|w| dist.is_local_wire(w))
             .cloned()
             .ok_or_else(|| GlobalError::NotRegistered(name.to_owned()))?;
-        if let Some(p) = self.lookup(self.process_id(&wire)) {
+        if let Some(p) = self.node.lookup(self.node.process_id(&wire)) {
             p.core()
                 .rel
                 .lock()
@@ -386,30 +404,27 @@ impl Node {
     }
 
     /// The process holding the global `name`, as a typed handle.
-    pub fn whereis_global<M: super::RemoteMessage>(&self, name: &str) -> Option<Pid<M>> {
-        let dist = self.dist()?;
+    pub fn whereis<M: super::RemoteMessage>(self, name: &str) -> Option<Pid<M>> {
+        let dist = self.node.dist()?;
         let wire = dist.global().names.lock().get(name).cloned()?;
-        Some(self.pid_from_wire(dist, wire))
+        Some(self.node.pid_from_wire(dist, wire))
     }
 
     /// Sends `msg` to the process holding the global `name`.
     ///
     /// # Errors
     /// [`GlobalError::NotRegistered`] if no process holds it.
-    pub fn send_global<M: super::RemoteMessage>(
-        &self,
-        name: &str,
-        msg: M,
-    ) -> Result<(), GlobalError> {
-        self.whereis_global::<M>(name)
+    pub fn send<M: super::RemoteMessage>(self, name: &str, msg: M) -> Result<(), GlobalError> {
+        self.whereis::<M>(name)
             .ok_or_else(|| GlobalError::NotRegistered(name.to_owned()))?
             .send(msg);
         Ok(())
     }
 
     /// Every global name known to this node, sorted.
-    pub fn global_names(&self) -> Vec<String> {
+    pub fn names(self) -> Vec<String> {
         let mut names: Vec<String> = self
+            .node
             .dist()
             .map(|d| d.global().names.lock().keys().cloned().collect())
             .unwrap_or_default();

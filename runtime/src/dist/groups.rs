@@ -10,6 +10,7 @@ use super::peers::{Dist, Peer};
 use super::proto::{Frame, WirePid};
 use crate::node::Node;
 use crate::pid::Pid;
+use crate::registry::Groups;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
@@ -112,21 +113,21 @@ impl Dist {
     }
 }
 
-impl Node {
+impl Groups<'_> {
     /// Typed handles to the members of `group` on every connected node
     /// (local members of another message type are left out).
     pub fn member_pids<M: super::RemoteMessage>(&self, group: &str) -> Vec<Pid<M>> {
         let mut all: Vec<Pid<M>> = self
             .local_members(group)
             .into_iter()
-            .filter_map(|id| self.pid::<M>(id).ok())
+            .filter_map(|id| self.node.pid::<M>(id).ok())
             .collect();
-        if let Some(dist) = self.dist() {
+        if let Some(dist) = self.node.dist() {
             all.extend(
                 dist.remote_groups()
                     .members(group)
                     .into_iter()
-                    .map(|w| self.pid_from_wire::<M>(dist, w)),
+                    .map(|w| self.node.pid_from_wire::<M>(dist, w)),
             );
         }
         all

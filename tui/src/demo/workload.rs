@@ -146,7 +146,7 @@ pub(crate) async fn start(node: &Node, index: usize, first: &str, slow: &str) {
     if index == 1 {
         match gen_server::start::<Counter>(node, (), ServerOptions::new().name("counter")).await {
             Ok(pid) => {
-                if let Err(e) = node.register_global("counter", &pid).await {
+                if let Err(e) = node.global().register("counter", &pid).await {
                     tracing::error!(error = %e, "cannot register the global counter");
                 }
             }
@@ -215,7 +215,7 @@ fn room_member(node: &Node) {
     });
     pid.enable_remote();
     let _ = node.register("room:lobby", pid.id());
-    let _ = node.join(ROOM, pid.id());
+    let _ = node.groups().join(ROOM, pid.id());
 }
 
 /// Posts to the room (every member, on every node) and to the chat store.
@@ -232,7 +232,7 @@ fn poster(node: &Node, slow: String) {
                 text: format!("message {n}"),
             };
             if n % 5 == 0 {
-                for member in ctx.node().member_pids::<ChatMessage>(ROOM) {
+                for member in ctx.node().groups().member_pids::<ChatMessage>(ROOM) {
                     member.send(msg.clone());
                 }
             }
