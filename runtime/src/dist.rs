@@ -162,6 +162,61 @@ impl DistConfig {
         self.max_frame = bytes;
         self
     }
+
+    /// Checks every duration and size, so a node refuses to start with a
+    /// setting that cannot work rather than fail on every connection.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |setting: &'static str, d: Duration| {
+            if d.is_zero() {
+                Err(ConfigError {
+                    setting,
+                    problem: "must be longer than zero",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("tick_time", self.tick_time)?;
+        positive("handshake_timeout", self.handshake_timeout)?;
+        positive("connect_timeout", self.connect_timeout)?;
+        if self.tick_time < MIN_TICK {
+            return Err(ConfigError {
+                setting: "tick_time",
+                problem: "must be at least 4 ms (heartbeats go every quarter of it)",
+            });
+        }
+        if self.max_frame < MIN_MAX_FRAME {
+            return Err(ConfigError {
+                setting: "max_frame",
+                problem: "must be at least 4 KiB",
+            });
+        }
+        if self.busy_limit == 0 {
+            return Err(ConfigError {
+                setting: "busy_limit",
+                problem: "must be at least one byte",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The shortest tick time: heartbeats go every quarter of it.
+const MIN_TICK: Duration = Duration::from_millis(4);
+/// The smallest frame limit a node accepts.
+const MIN_MAX_FRAME: usize = 4 * 1024;
+
+/// A [`DistConfig`] setting out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {setting}: {problem}")]
+pub struct ConfigError {
+    /// The setting, as the field of [`DistConfig`] is named.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
 }
 
 /// A send by name to another node could not be made.
@@ -314,6 +369,16 @@ impl crate::Node {
     /// Counters of the distribution layer.
     pub fn dist_stats(&self) -> DistStats {
         self.dist().map(|d| d.stats()).unwrap_or_default()
+    }
+
+    /// Fault injection: queues `frame` as is on the connection to `node`
+    /// (feature `testing`), to play a peer that breaks the protocol.
+    /// Returns whether that node is connected.
+    #[cfg(feature = "testing")]
+    pub fn send_raw_frame(&self, node: &str, frame: proto::Frame) -> bool {
+        self.dist()
+            .and_then(|d| d.peer(node))
+            .is_some_and(|p| p.send(frame))
     }
 
     /// Fault injection: while `blocked`, the connection to `node` carries

@@ -9,7 +9,7 @@
 use crate::clock::ClockSource;
 use crate::dist::cookie::{Cookie, CookieError};
 use crate::dist::handshake::LocalInfo;
-use crate::dist::{Dist, DistConfig};
+use crate::dist::{ConfigError, Dist, DistConfig};
 use crate::node::{Node, valid_node_name};
 use crate::transport::Layer;
 use std::sync::Arc;
@@ -71,6 +71,9 @@ pub enum NodeError {
     /// The cookie could not be resolved.
     #[error(transparent)]
     Cookie(#[from] CookieError),
+    /// A distribution setting is out of range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(String, #[source] std::io::Error),
@@ -81,7 +84,10 @@ impl Node {
     ///
     /// # Errors
     /// [`NodeError::NoRuntime`] outside a runtime; [`NodeError::InvalidName`]
-    /// for a name that is not `name@host`.
+    /// for a name that is not `name@host`; [`NodeError::Config`] for a
+    /// distribution setting out of range; [`NodeError::Cookie`] when the
+    /// cookie cannot be had; [`NodeError::Listen`] when the address cannot
+    /// be bound.
     pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
         if !valid_node_name(&config.name) {
@@ -99,12 +105,14 @@ impl Node {
             (((nanos ^ (nanos >> 17) ^ u128::from(std::process::id())) % 65_535) + 1) as u32;
         let (dist, listener) = match config.dist {
             Some(dc) => {
+                dc.validate()?;
                 let local = LocalInfo {
                     name: name.to_string(),
                     creation,
                     hidden: dc.hidden,
                     listen: None,
-                    cookie: Cookie::resolve(dc.cookie.as_deref())?,
+                    // Only a node others connect to may create the cookie file.
+                    cookie: Cookie::resolve(dc.cookie.as_deref(), !dc.hidden)?,
                 };
                 let listen = dc.listen;
                 let (dist, listener) = Dist::bind(local, dc).map_err(|e| {
