@@ -27,7 +27,7 @@ use clustertop_proto::{
 };
 use clustertop_runtime::dist::RefuseReason;
 use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError};
-use clustertop_runtime::{Node, NodeConfig, Pid, Received};
+use clustertop_runtime::{Node, NodeConfig, NodeError, Pid, Received};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -95,6 +95,10 @@ pub enum ClientError {
     /// The node refused the cookie.
     #[error("the node at {0} refused the cookie (set --cookie or CLUSTERTOP_COOKIE)")]
     BadCookie(String),
+    /// No cookie to attach with (none given, and no cookie file: a client
+    /// never creates one).
+    #[error(transparent)]
+    Cookie(clustertop_runtime::dist::CookieError),
     /// The client could not start its own node.
     #[error("cannot start the client node: {0}")]
     Local(String),
@@ -161,8 +165,10 @@ impl Client {
         if let Some(c) = &config.cookie {
             dist = dist.cookie(c.clone());
         }
-        let node = Node::start(NodeConfig::new(name).dist(dist))
-            .map_err(|e| ClientError::Local(e.to_string()))?;
+        let node = Node::start(NodeConfig::new(name).dist(dist)).map_err(|e| match e {
+            NodeError::Cookie(c) => ClientError::Cookie(c),
+            other => ClientError::Local(other.to_string()),
+        })?;
         let entry = node
             .connect(&config.addr)
             .await

@@ -136,3 +136,23 @@ fn errors_a_user_hits_are_one_line_and_a_failure_status() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no clustertop node at 127.0.0.1:1"), "{err}");
 }
+
+#[test]
+fn a_client_without_a_cookie_says_so_and_creates_none() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["--node", "127.0.0.1:1", "snapshot"])
+        .env("HOME", home.path())
+        .env_remove("CLUSTERTOP_COOKIE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no cookie"), "{err}");
+    assert!(err.contains("CLUSTERTOP_COOKIE"), "{err}");
+    assert!(
+        !home.path().join(".clustertop.cookie").exists(),
+        "a client must not create the cookie"
+    );
+}
