@@ -4,7 +4,7 @@
 mod support;
 
 use clustertop_runtime::dist::codec::{self, DEFAULT_MAX_FRAME};
-use clustertop_runtime::dist::proto::{Frame, PROTOCOL_VERSION, RefuseReason};
+use clustertop_runtime::dist::proto::{Frame, PROTOCOL_VERSION, PeerAddr, RefuseReason};
 use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError, NodeDownReason};
 use clustertop_runtime::{Node, NodeConfig};
 use std::time::Duration;
@@ -211,4 +211,42 @@ async fn a_partitioned_peer_is_down_within_two_ticks_and_heals() {
     a.set_partitioned("b@localhost", false);
     b.connect(&support::addr(&a)).await.unwrap();
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_node_cannot_steer_the_mesh() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let spy = Node::start(
+        NodeConfig::new("spy@localhost").dist(DistConfig::default().cookie("secret").hidden(true)),
+    )
+    .unwrap();
+    let mut events = spy.node_events().unwrap();
+    spy.connect(&support::addr(&a)).await.unwrap();
+    let bait = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let steer = Frame::Peers {
+        peers: vec![PeerAddr {
+            name: "bait@localhost".into(),
+            listen: bait.local_addr().unwrap().to_string(),
+        }],
+    };
+    assert!(spy.send_raw_frame("a@localhost", steer));
+    // The node closes that connection as a protocol error...
+    let (reason, _) = support::wait_down(&mut events, "a@localhost", LIMIT).await;
+    assert_eq!(reason, NodeDownReason::ConnectionClosed);
+    assert_eq!(a.dist_stats().decode_errors, 1);
+    // ...and connects nowhere (a connect would come at once).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), bait.accept())
+            .await
+            .is_err(),
+        "the node connected where a hidden node told it to"
+    );
+    // A hidden node cannot take a global name either.
+    let p = spy
+        .spawn::<u8, _, _>(|mut ctx| async move { while ctx.recv().await.into_msg().is_some() {} });
+    assert!(matches!(
+        spy.global().register("spy", &p).await,
+        Err(clustertop_runtime::dist::GlobalError::Hidden)
+    ));
+    still_serves(&a, "probe@localhost").await;
 }

@@ -84,6 +84,9 @@ pub enum GlobalError {
     /// No process holds the name.
     #[error("global name {0:?} is not registered")]
     NotRegistered(String),
+    /// A hidden node takes no part in the cluster-wide registry.
+    #[error("a hidden node cannot register global names")]
+    Hidden,
 }
 
 #[derive(Default)]
@@ -335,6 +338,9 @@ impl Global<'_> {
         pid: &Pid<M>,
     ) -> Result<(), GlobalError> {
         let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
+        if dist.local.hidden {
+            return Err(GlobalError::Hidden);
+        }
         let shared = pid.shared().ok_or(GlobalError::NoProcess)?;
         shared.enable_remote();
         let wire = WirePid {

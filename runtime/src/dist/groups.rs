@@ -59,6 +59,10 @@ impl RemoteGroups {
 impl Dist {
     /// Tells the cluster a local process joined (`joined`) or left `group`.
     pub(crate) fn announce_group_wire(&self, group: &str, pid: WirePid, joined: bool) {
+        if self.local.hidden {
+            // Full members only: a hidden node's groups stay its own.
+            return;
+        }
         let frame = if joined {
             Frame::GroupJoin {
                 group: group.to_owned(),

@@ -178,6 +178,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 return protocol_error(dist, peer, &e);
             }
         };
+        if peer.info.hidden && shapes_the_cluster(&frame) {
+            // A hidden node (a client) is promised to be read-only: it may
+            // not steer the mesh or the cluster-wide registries.
+            let e = DecodeError::Malformed(format!(
+                "{} frame from a hidden node",
+                super::handshake::frame_kind(&frame)
+            ));
+            return protocol_error(dist, peer, &e);
+        }
         match frame {
             Frame::Heartbeat { seq, reply: false } => {
                 let _ = peer.send(Frame::Heartbeat { seq, reply: true });
@@ -229,6 +238,24 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         }
     }
+}
+
+/// Frames that form the mesh or change what every node agrees on (global
+/// names, process groups): only full members may send them.
+fn shapes_the_cluster(frame: &Frame) -> bool {
+    matches!(
+        frame,
+        Frame::Peers { .. }
+            | Frame::GlobalLock { .. }
+            | Frame::GlobalLockReply { .. }
+            | Frame::GlobalUnlock { .. }
+            | Frame::GlobalRegister { .. }
+            | Frame::GlobalUnregister { .. }
+            | Frame::GlobalSync { .. }
+            | Frame::GroupJoin { .. }
+            | Frame::GroupLeave { .. }
+            | Frame::GroupSync { .. }
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
