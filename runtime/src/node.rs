@@ -389,13 +389,24 @@ impl Node {
     }
 }
 
-/// `name@host`, both parts non-empty, at most 255 bytes: the names nodes
-/// start with and the names peers may claim.
+/// The longest node name, in bytes.
+pub(crate) const MAX_NODE_NAME: usize = 255;
+
+/// `name@host`: the names nodes start with and the names peers may claim.
+/// The name is 1–64 of `A-Z a-z 0-9 _ - .`; the host 1–190 of those and
+/// `: [ ]` (a host name, an IPv4 or a bracketed IPv6 address). Nothing a
+/// peer claims can then carry a control character into a log line.
 pub(crate) fn valid_node_name(name: &str) -> bool {
-    name.len() <= 255
-        && name
-            .split_once('@')
-            .is_some_and(|(n, h)| !n.is_empty() && !h.is_empty() && !h.contains('@'))
+    fn word(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+    }
+    name.len() <= MAX_NODE_NAME
+        && name.split_once('@').is_some_and(|(n, h)| {
+            (1..=64).contains(&n.len())
+                && (1..=190).contains(&h.len())
+                && n.chars().all(word)
+                && h.chars().all(|c| word(c) || matches!(c, ':' | '[' | ']'))
+        })
 }
 
 pub(crate) fn downcast<M: Message>(p: Arc<dyn ProcessDyn>) -> Result<Pid<M>, LookupError> {

@@ -264,7 +264,7 @@ pub(crate) fn snapshot_text(o: &ClusterOverview) -> String {
         .count();
     out.push_str(&format!(
         "cluster via {}: {} nodes ({} not up)\n\n",
-        o.entry,
+        format::printable(&o.entry),
         o.nodes.len(),
         down
     ));
@@ -275,7 +275,7 @@ pub(crate) fn snapshot_text(o: &ClusterOverview) -> String {
     for n in &o.nodes {
         out.push_str(&format!(
             "{:<28} {:<6} {:>9} {:>9} {:>10}\n",
-            n.name,
+            format::printable(&n.name),
             format::status(&n.status),
             format::duration_ms(n.uptime_ms),
             format::count(n.processes),
@@ -284,7 +284,7 @@ pub(crate) fn snapshot_text(o: &ClusterOverview) -> String {
     }
     out.push_str(&format!("\nWARNINGS ({})\n", o.warnings.len()));
     for w in &o.warnings {
-        out.push_str(&format!("  {}\n", format::warning(w)));
+        out.push_str(&format!("  {}\n", format::printable(&format::warning(w))));
     }
     out.push_str(&format!(
         "\n{:<22} {:<20} {:<24} {:>9} {:>9} {:>8}\n",
@@ -293,9 +293,9 @@ pub(crate) fn snapshot_text(o: &ClusterOverview) -> String {
     for p in &o.top_processes {
         out.push_str(&format!(
             "{:<22} {:<20} {:<24} {:>9} {:>9} {:>8}\n",
-            format::pid(&p.pid),
-            p.pid.node,
-            format::process_name(p),
+            format::printable(&format::pid(&p.pid)),
+            format::printable(&p.pid.node),
+            format::printable(&format::process_name(p)),
             format::count(p.mailbox_len),
             format::growth(p.mailbox_growth_per_s),
             format::count(p.handled_per_s)

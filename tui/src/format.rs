@@ -166,6 +166,25 @@ pub(crate) fn clock(at_unix_us: u64) -> String {
 
 /// One log record on one line: time, level, node, pid, process, message,
 /// fields.
+/// `text` with every control character (escape, newline, C1 codes...)
+/// written as its escape sequence, so what a peer or a process put in a
+/// name or a message cannot drive the terminal or fake a line.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// One log record as one printable line.
 pub(crate) fn log_line(r: &LogRecord) -> String {
     let mut line = format!(
         "{} {:<5} {} {} {}  {}",
@@ -179,12 +198,35 @@ pub(crate) fn log_line(r: &LogRecord) -> String {
     for (k, v) in &r.fields {
         line.push_str(&format!(" {k}={v}"));
     }
-    line
+    printable(&line).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_not_printed() {
+        assert_eq!(printable("plain é"), "plain é");
+        assert_eq!(
+            printable("a\u{1b}]2;pwned\u{7}b\nc\u{9b}"),
+            "a\\u{1b}]2;pwned\\u{7}b\\nc\\u{9b}"
+        );
+        let record = clustertop_proto::LogRecord {
+            at_unix_us: 0,
+            node: "a@host".into(),
+            level: clustertop_proto::LogLevel::Warn,
+            target: "t".into(),
+            pid: None,
+            process: Some("p\u{1b}[2J".into()),
+            message: "two\nlines".into(),
+            fields: vec![("k".into(), "v\r".into())],
+            trace_id: None,
+        };
+        let line = log_line(&record);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(!line.chars().any(char::is_control), "{line}");
+    }
 
     #[test]
     fn numbers_are_human_sized() {

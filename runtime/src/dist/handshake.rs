@@ -123,7 +123,8 @@ impl Handshake {
         }
     }
 
-    /// The name the peer claimed, if it got that far.
+    /// The name the peer claimed, if it got that far and the name is
+    /// well-formed (not yet proved: the peer has not shown the cookie).
     pub(crate) fn claimed_name(&self) -> Option<&str> {
         self.claimed.as_deref()
     }
@@ -249,11 +250,13 @@ impl Handshake {
                 theirs: version,
             }));
         }
-        let peer = peer_info(name, creation, flags, listen);
-        self.claimed = Some(peer.name.clone());
-        if !crate::node::valid_node_name(&peer.name) || peer.name == self.local.name {
+        // Nothing the peer claims is kept before it passes the name rule
+        // (no control characters, at most 255 bytes).
+        if !crate::node::valid_node_name(&name) || name == self.local.name {
             return Err(refuse(RefuseReason::BadName));
         }
+        let peer = peer_info(name, creation, flags, listen);
+        self.claimed = Some(peer.name.clone());
         Ok(peer)
     }
 }

@@ -7,6 +7,7 @@
 //! initiated by the node whose name sorts first and close the other, so
 //! exactly one survives.
 
+use super::admission::Admission;
 use super::faults::{Blocked, Cut};
 use super::global::GlobalState;
 use super::groups::RemoteGroups;
@@ -64,6 +65,11 @@ pub struct PeerStats {
 pub struct DistStats {
     /// Connections accepted by the listener.
     pub accepted: u64,
+    /// Accepted connections closed at once because too many handshakes
+    /// were in progress (in all, or from that address).
+    pub turned_away: u64,
+    /// Handshakes in progress now (a gauge).
+    pub handshakes: u64,
     /// Connections this node initiated.
     pub initiated: u64,
     /// Handshakes that ended in a connection.
@@ -81,6 +87,8 @@ pub struct DistStats {
 #[derive(Default)]
 pub(super) struct Counters {
     pub(super) accepted: AtomicU64,
+    /// Connections closed at once: too many handshakes in progress.
+    pub(super) turned_away: AtomicU64,
     pub(super) initiated: AtomicU64,
     established: AtomicU64,
     bad_cookie: AtomicU64,
@@ -231,6 +239,8 @@ pub(crate) struct Dist {
     events: broadcast::Sender<NodeEvent>,
     watchers: Mutex<Vec<ProcessId>>,
     pub(super) counters: Counters,
+    /// Handshakes in progress.
+    pub(super) admission: Arc<Admission>,
     node_table: NodeTable,
     replies: PendingReplies,
     remote_relations: RemoteRelations,
@@ -278,6 +288,7 @@ impl Dist {
             events: broadcast::channel(1024).0,
             watchers: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            admission: Arc::default(),
             node_table: NodeTable::default(),
             replies: PendingReplies::default(),
             remote_relations: RemoteRelations::default(),
@@ -573,22 +584,24 @@ impl Dist {
         e: &ConnectError,
     ) {
         let kind = session::handshake_error_kind(e);
-        let peer = claimed.unwrap_or("?");
+        // An unauthenticated peer is logged by address; the name it claimed
+        // passed the name rule, but is marked as unproved.
+        let claimed = claimed.unwrap_or("-");
         if let ConnectError::Handshake(
             super::HandshakeError::Refused(RefuseReason::Duplicate)
             | super::HandshakeError::PeerRefused(RefuseReason::Duplicate),
         ) = e
         {
             // The other connection between the same two nodes wins.
-            tracing::debug!(%peer, %addr, "duplicate connection refused");
+            tracing::debug!(%claimed, %addr, "duplicate connection refused");
             return;
         }
         if kind == "bad_cookie" {
             self.counters.bad_cookie.fetch_add(1, Relaxed);
-            tracing::warn!(%peer, %addr, "connection refused: wrong cookie");
+            tracing::warn!(%addr, %claimed, "connection refused: wrong cookie");
         } else {
             self.counters.handshake_failures.fetch_add(1, Relaxed);
-            tracing::warn!(%peer, %addr, error = %e, "handshake failed");
+            tracing::warn!(%addr, %claimed, error = %e, "handshake failed");
         }
         if matches!(e, ConnectError::Decode(_)) {
             self.counters.decode_errors.fetch_add(1, Relaxed);
@@ -654,6 +667,8 @@ impl Dist {
         let c = &self.counters;
         DistStats {
             accepted: c.accepted.load(Relaxed),
+            turned_away: c.turned_away.load(Relaxed),
+            handshakes: self.admission.in_progress() as u64,
             initiated: c.initiated.load(Relaxed),
             established: c.established.load(Relaxed),
             bad_cookie: c.bad_cookie.load(Relaxed),
