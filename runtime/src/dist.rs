@@ -24,6 +24,7 @@
 //! that stalls closes that one connection with a log line and a counter;
 //! the node goes on serving its other connections.
 
+mod admission;
 mod cluster;
 #[cfg(feature = "testing")]
 pub mod codec;
@@ -99,6 +100,12 @@ pub struct DistConfig {
     /// suspended at its next `recv` until the queue drains to half (the
     /// BEAM's `dist_buf_busy_limit`; default 8 MiB).
     pub busy_limit: usize,
+    /// Handshakes in progress at once (default 64). A connection accepted
+    /// past this is closed at once, before it is read.
+    pub max_handshakes: usize,
+    /// Handshakes in progress at once from one remote IP address
+    /// (default 8).
+    pub max_handshakes_per_ip: usize,
 }
 
 impl Default for DistConfig {
@@ -114,6 +121,8 @@ impl Default for DistConfig {
             global_resolver: GlobalResolver::default(),
             tls: None,
             busy_limit: 8 * 1024 * 1024,
+            max_handshakes: 64,
+            max_handshakes_per_ip: 8,
         }
     }
 }
@@ -192,6 +201,12 @@ impl DistConfig {
             return Err(ConfigError {
                 setting: "max_frame",
                 problem: "must be at least 4 KiB",
+            });
+        }
+        if self.max_handshakes == 0 || self.max_handshakes_per_ip == 0 {
+            return Err(ConfigError {
+                setting: "max_handshakes",
+                problem: "must allow at least one handshake (also per IP)",
             });
         }
         if self.busy_limit == 0 {

@@ -2,6 +2,7 @@
 //! layer under both, each handing the socket to the handshake and then to
 //! the connection table.
 
+use super::admission::{HandshakeSlot, PREAUTH_MAX_FRAME};
 use super::handshake::{Handshake, PeerInfo};
 use super::peers::Dist;
 use super::proto::RefuseReason;
@@ -23,7 +24,26 @@ impl Dist {
             match listener.accept().await {
                 Ok((stream, addr)) => {
                     dist.counters.accepted.fetch_add(1, Relaxed);
-                    tokio::spawn(Dist::accept_one(node.clone(), dist.clone(), stream, addr));
+                    let cfg = &dist.config;
+                    let Some(slot) = dist.admission.admit(
+                        addr.ip(),
+                        cfg.max_handshakes,
+                        cfg.max_handshakes_per_ip,
+                    ) else {
+                        // Closed before a byte is read: a stranger cannot
+                        // queue work or hold more than the limit.
+                        dist.counters.turned_away.fetch_add(1, Relaxed);
+                        tracing::debug!(%addr, "too many handshakes in progress: connection closed");
+                        drop(stream);
+                        continue;
+                    };
+                    tokio::spawn(Dist::accept_one(
+                        node.clone(),
+                        dist.clone(),
+                        stream,
+                        addr,
+                        slot,
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -33,12 +53,20 @@ impl Dist {
         }
     }
 
-    async fn accept_one(node: Node, dist: Arc<Dist>, stream: TcpStream, addr: SocketAddr) {
+    /// Authenticates one accepted connection; `slot` is held until the
+    /// handshake (TLS included) has ended.
+    async fn accept_one(
+        node: Node,
+        dist: Arc<Dist>,
+        stream: TcpStream,
+        addr: SocketAddr,
+        slot: HandshakeSlot,
+    ) {
         let _ = stream.set_nodelay(true);
         match dist.config.tls.clone() {
             None => {
                 let (r, w) = stream.into_split();
-                Dist::accept_on(node, dist, r, w, addr).await;
+                Dist::accept_on(node, dist, r, w, addr, slot).await;
             }
             Some(tls) => {
                 let accepted = tokio::time::timeout(
@@ -49,7 +77,7 @@ impl Dist {
                 match accepted {
                     Ok(Ok(s)) => {
                         let (r, w) = tokio::io::split(s);
-                        Dist::accept_on(node, dist, r, w, addr).await;
+                        Dist::accept_on(node, dist, r, w, addr, slot).await;
                     }
                     Ok(Err(e)) => dist.handshake_failed(addr, None, &ConnectError::Tls(e)),
                     Err(_) => dist.handshake_failed(addr, None, &ConnectError::Timeout),
@@ -58,12 +86,18 @@ impl Dist {
         }
     }
 
-    async fn accept_on<R, W>(node: Node, dist: Arc<Dist>, r: R, mut w: W, addr: SocketAddr)
-    where
+    async fn accept_on<R, W>(
+        node: Node,
+        dist: Arc<Dist>,
+        r: R,
+        mut w: W,
+        addr: SocketAddr,
+        slot: HandshakeSlot,
+    ) where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
+        let mut reader = FramedRead::new(r, codec::length_codec(PREAUTH_MAX_FRAME));
         let mut hs = Handshake::acceptor(dist.local.clone(), nonce());
         let admit = |p: &PeerInfo| dist.admit(p, false);
         let result = tokio::time::timeout(
@@ -79,8 +113,13 @@ impl Dist {
         )
         .await
         .unwrap_or(Err(ConnectError::Timeout));
+        drop(slot);
         match result {
             Ok(peer) => {
+                // Authenticated: frames may now be as large as configured.
+                reader
+                    .decoder_mut()
+                    .set_max_frame_length(dist.config.max_frame);
                 if let Err(reason) = dist.establish(&node, peer, addr, false, reader, w) {
                     tracing::debug!(%addr, %reason, "dropped a duplicate connection");
                 }
@@ -144,7 +183,8 @@ impl Dist {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let mut reader = FramedRead::new(r, codec::length_codec(dist.config.max_frame));
+        // The listener has not proved the cookie yet either.
+        let mut reader = FramedRead::new(r, codec::length_codec(PREAUTH_MAX_FRAME));
         let (mut hs, hello) = Handshake::initiator(dist.local.clone(), nonce());
         let result = tokio::time::timeout(
             dist.config.handshake_timeout,
@@ -167,6 +207,9 @@ impl Dist {
             }
         };
         let name = peer.name.clone();
+        reader
+            .decoder_mut()
+            .set_max_frame_length(dist.config.max_frame);
         match dist.establish(node, peer, addr, true, reader, w) {
             Ok(()) => Ok(name),
             Err(RefuseReason::Duplicate) if dist.peers.lock().contains_key(&name) => Ok(name),
