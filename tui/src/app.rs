@@ -18,6 +18,7 @@ use clustertop_proto::{
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 /// What the connection task should fetch.
@@ -88,11 +89,15 @@ async fn event_loop(
     let (tx, mut updates) = mpsc::channel(256);
     let conn = tokio::spawn(connection(client, config, interval, want_rx, tx));
     let mut events = EventStream::new();
+    let mut stop = StopSignals::new()?;
     loop {
         terminal
             .draw(|f| view::render(f, &state))
             .map_err(CliError::Terminal)?;
         tokio::select! {
+            // SIGTERM, SIGHUP and SIGINT end the view as `q` does, so the
+            // terminal is restored however the program is stopped.
+            () = stop.recv() => break,
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     if state.filter_input.is_some() {
@@ -133,6 +138,34 @@ async fn event_loop(
     }
     conn.abort();
     Ok(())
+}
+
+/// The signals that stop the view: SIGTERM (`kill`), SIGHUP (the
+/// terminal closed) and SIGINT (`kill -INT`; Ctrl-C in the view is a key).
+struct StopSignals {
+    term: Signal,
+    hup: Signal,
+    int: Signal,
+}
+
+impl StopSignals {
+    fn new() -> Result<Self, CliError> {
+        let on = |kind| signal(kind).map_err(CliError::Signals);
+        Ok(StopSignals {
+            term: on(SignalKind::terminate())?,
+            hup: on(SignalKind::hangup())?,
+            int: on(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves when one of them arrives.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 fn apply(state: &mut State, update: Update) {

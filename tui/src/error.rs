@@ -18,6 +18,9 @@ pub(crate) enum CliError {
     /// Drawing or reading the terminal failed.
     #[error("terminal: {0}")]
     Terminal(#[source] std::io::Error),
+    /// The signals that stop the view could not be watched.
+    #[error("cannot watch for signals: {0}")]
+    Signals(#[source] std::io::Error),
     /// The overview could not be written as JSON.
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -54,6 +54,13 @@ impl Tmux {
         self.cmd(&["capture-pane", "-p", "-t", "e2e"])
     }
 
+    /// A tmux format evaluated for the pane (`#{alternate_on}`...).
+    fn pane(&self, format: &str) -> String {
+        self.cmd(&["display-message", "-p", "-t", "e2e", format])
+            .trim()
+            .to_owned()
+    }
+
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             self.cmd(&["send-keys", "-t", "e2e", k]);
@@ -250,4 +257,42 @@ fn a_node_going_down_shows_down_and_the_view_reattaches_when_the_entry_returns()
     });
     tmux.keys(&["q"]);
     tmux.wait("the shell after quitting", |s| s.contains("VIEW-EXITED-0"));
+}
+
+#[test]
+fn a_signal_ends_the_view_like_q_and_restores_the_terminal() {
+    let cookie = format!("signal-{}", std::process::id());
+    let port = free_port();
+    let _node = NodeProcess::start("r-1@localhost", port, &cookie, None);
+    let view = format!("{BIN} --node 127.0.0.1:{port} --cookie {cookie}");
+    for (signal, name) in [("-TERM", "SIGTERM"), ("-HUP", "SIGHUP"), ("-INT", "SIGINT")] {
+        let command = format!("{view}; echo VIEW-EXITED-$?");
+        let Some(tmux) = Tmux::start("clustertop-signal", &command) else {
+            return;
+        };
+        tmux.wait("the view", |s| s.contains("[2 Processes]"));
+        assert_eq!(
+            tmux.pane("#{alternate_on}"),
+            "1",
+            "the view draws on the alternate screen"
+        );
+        let killed = Command::new("pkill")
+            .args([signal, "-f", &format!("^{view}$")])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "{name} sent");
+        tmux.wait("the shell after the signal", |s| {
+            s.contains("VIEW-EXITED-0")
+        });
+        assert_eq!(
+            tmux.pane("#{alternate_on}"),
+            "0",
+            "{name}: alternate screen left on"
+        );
+        assert_eq!(
+            tmux.pane("#{cursor_flag}"),
+            "1",
+            "{name}: cursor left hidden"
+        );
+    }
 }
