@@ -57,7 +57,7 @@ mod tls;
 pub use crate::transport::{NodeDownReason, NodeEvent, RemoteMessage};
 pub use cluster::{ClusterHandle, Dns, Gossip, Static, Strategy};
 pub use codec::{DEFAULT_MAX_FRAME, DecodeError};
-pub use cookie::{COOKIE_ENV, COOKIE_FILE, CookieError};
+pub use cookie::{COOKIE_ENV, COOKIE_FILE, CookieError, random_cookie};
 pub use global::{Global, GlobalError, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn};
 pub use handshake::HandshakeError;
 pub(crate) use peers::Dist;

@@ -1,12 +1,13 @@
 //! The command line: the interactive view by default, and `demo`,
 //! `snapshot`, `logs` (and the hidden `node`, which `demo` runs).
 
-use crate::demo::{self, Demo};
+use crate::demo::{self, Demo, DemoError, DemoFile};
 use crate::error::CliError;
 use crate::format;
 use clap::{Parser, Subcommand};
 use clustertop_client::{Client, ClientConfig};
 use clustertop_proto::{ClusterOverview, LogFilter, LogLevel, LogRecord, NodeStatus};
+use clustertop_runtime::dist::{COOKIE_ENV, random_cookie};
 use std::time::Duration;
 
 /// The default entry node, where `clustertop demo` puts its first node.
@@ -20,8 +21,8 @@ pub(crate) struct Args {
     /// found through it.
     #[arg(long, env = "CLUSTERTOP_NODE", default_value = DEFAULT_NODE)]
     node: String,
-    /// The cluster's cookie (else CLUSTERTOP_COOKIE, else
-    /// ~/.clustertop.cookie).
+    /// The cluster's cookie (else CLUSTERTOP_COOKIE, else a demo's running
+    /// at --node, from ~/.clustertop.demo, else ~/.clustertop.cookie).
     #[arg(long, global = true)]
     cookie: Option<String>,
     /// Refresh interval, in milliseconds.
@@ -110,9 +111,17 @@ impl From<LevelArg> for LogLevel {
     }
 }
 
+/// How to attach to `addr`: with `cookie` if given, else the client's own
+/// resolution (the environment, the cookie file) unless a demo running at
+/// `addr` left its cookie in `~/.clustertop.demo`.
 fn client_config(addr: &str, cookie: Option<&str>) -> ClientConfig {
     let mut c = ClientConfig::new(addr);
-    c.cookie = cookie.map(str::to_owned);
+    c.cookie = cookie.map(str::to_owned).or_else(|| {
+        std::env::var_os(COOKIE_ENV)
+            .is_none()
+            .then(|| DemoFile::cookie_for(addr))
+            .flatten()
+    });
     c.client = format!("clustertop {}", env!("CARGO_PKG_VERSION"));
     c
 }
@@ -133,15 +142,23 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             port,
             headless,
         }) => {
-            let cookie = args
+            // A given cookie, else a random one: never a guessable default.
+            let cookie = match args
                 .cookie
                 .clone()
-                .or_else(|| std::env::var("CLUSTERTOP_COOKIE").ok())
-                .unwrap_or_else(|| format!("demo-{}", std::process::id()));
+                .or_else(|| std::env::var(COOKIE_ENV).ok())
+            {
+                Some(c) => c,
+                None => random_cookie().map_err(DemoError::Cookie)?,
+            };
             let demo = Demo::start(nodes, port, &cookie)?;
             if headless {
+                let found = demo.file.as_ref().map_or_else(
+                    || "not written: pass --cookie".to_owned(),
+                    |f| format!("in {}", f.shown()),
+                );
                 println!(
-                    "demo cluster up: {} at {} (cookie {cookie})",
+                    "demo cluster up: {} at {} (cookie {found}; snapshot and logs find it)",
                     demo.names.join(", "),
                     demo.entry
                 );

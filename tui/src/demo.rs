@@ -6,11 +6,19 @@
 //! The demo owns its children: dropping the [`Demo`] kills and reaps them.
 //! Each child also exits when its standard input closes, so the nodes go
 //! away even when the parent is killed without a chance to clean up.
+//!
+//! # The cookie
+//! Unless one is given, the demo makes a random cookie. Its nodes get it
+//! through their environment, never on their command line (which any user
+//! of the machine can read). The entry address and the cookie go into
+//! `~/.clustertop.demo` (mode 0600, removed when the demo stops), where
+//! `clustertop snapshot`, `logs` and the view find them when they attach
+//! to that address without a cookie of their own.
 
 pub(crate) mod workload;
 
 use clustertop_agent::{Agent, AgentConfig, WarningConfig};
-use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::dist::{COOKIE_ENV, DistConfig};
 use clustertop_runtime::{Node, NodeConfig};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -88,6 +96,8 @@ pub(crate) struct Demo {
     pub(crate) entry: String,
     /// The nodes' names, in start order.
     pub(crate) names: Vec<String>,
+    /// Where the entry address and the cookie are for other commands.
+    pub(crate) file: Option<DemoFile>,
 }
 
 impl Demo {
@@ -106,6 +116,7 @@ impl Demo {
             children: Vec::new(),
             entry: String::new(),
             names: names.clone(),
+            file: None,
         };
         for (i, name) in names.iter().enumerate() {
             let listen = if i == 0 {
@@ -117,7 +128,7 @@ impl Demo {
             cmd.args(["node", "--name", name, "--listen", &listen])
                 .args(["--index", &(i + 1).to_string()])
                 .args(["--first", &names[0], "--slow", &slow])
-                .args(["--cookie", cookie])
+                .env(COOKIE_ENV, cookie)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null());
@@ -144,7 +155,56 @@ impl Demo {
                 demo.entry = addr;
             }
         }
+        demo.file = DemoFile::write(&demo.entry, cookie);
         Ok(demo)
+    }
+}
+
+/// `~/.clustertop.demo`: where a running demo leaves its entry address and
+/// cookie for the other commands (mode 0600; removed when the demo stops).
+#[derive(Debug)]
+pub(crate) struct DemoFile {
+    path: std::path::PathBuf,
+}
+
+impl DemoFile {
+    fn path() -> Option<std::path::PathBuf> {
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".clustertop.demo"))
+    }
+
+    /// Writes the file; `None` (and no file) when there is no home or it
+    /// cannot be written.
+    fn write(entry: &str, cookie: &str) -> Option<DemoFile> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = DemoFile::path()?;
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .ok()?;
+        writeln!(f, "{entry}\n{cookie}").ok()?;
+        Some(DemoFile { path })
+    }
+
+    /// The cookie of the running demo whose entry node is `addr`.
+    pub(crate) fn cookie_for(addr: &str) -> Option<String> {
+        let text = std::fs::read_to_string(DemoFile::path()?).ok()?;
+        let mut lines = text.lines();
+        (lines.next()? == addr).then(|| lines.next().map(str::to_owned))?
+    }
+
+    /// Where the file is, for the user.
+    pub(crate) fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for DemoFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -162,6 +222,9 @@ impl Drop for Demo {
 /// Why a demo cluster, or one of its nodes, could not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DemoError {
+    /// No randomness for the demo's cookie.
+    #[error("cannot make a cookie for the demo: {0}")]
+    Cookie(#[source] clustertop_runtime::dist::CookieError),
     /// The path of this program, to start the nodes with.
     #[error("cannot find this program to start the demo nodes: {0}")]
     CurrentExe(#[source] std::io::Error),

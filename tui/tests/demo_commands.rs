@@ -6,18 +6,20 @@ use std::process::{Child, Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clustertop");
 
-/// A headless demo cluster, stopped when dropped.
+/// A headless demo cluster with a home of its own, stopped when dropped.
 struct Demo {
     child: Child,
     addr: String,
-    cookie: String,
+    home: tempfile::TempDir,
 }
 
 impl Demo {
     fn start() -> Demo {
-        let cookie = format!("demo-test-{}", std::process::id());
+        let home = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
-            .args(["--cookie", &cookie, "demo", "--headless", "--port", "0"])
+            .args(["demo", "--headless", "--port", "0"])
+            .env("HOME", home.path())
+            .env_remove("CLUSTERTOP_COOKIE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -26,34 +28,44 @@ impl Demo {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        // "demo cluster up: a, b, c at 127.0.0.1:PORT (cookie C)"
+        // "demo cluster up: a, b, c at 127.0.0.1:PORT (cookie in FILE; ...)"
         let addr = line
             .split(" at ")
             .nth(1)
             .and_then(|s| s.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Demo {
-            child,
-            addr,
-            cookie,
-        }
+        Demo { child, addr, home }
     }
 
+    /// `clustertop --node ADDR args…`, with no cookie: it finds the demo's.
     fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new(BIN)
-            .args(["--node", &self.addr, "--cookie", &self.cookie])
+            .args(["--node", &self.addr])
             .args(args)
+            .env("HOME", self.home.path())
+            .env_remove("CLUSTERTOP_COOKIE")
             .output()
             .expect("clustertop runs")
+    }
+
+    fn cookie(&self) -> String {
+        let text = std::fs::read_to_string(self.home.path().join(".clustertop.demo")).unwrap();
+        text.lines().nth(1).unwrap().to_owned()
+    }
+}
+
+impl Demo {
+    /// Stops the demo and its nodes (closing its standard input).
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        // Closing its standard input stops the demo and its nodes.
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -116,10 +128,55 @@ fn snapshot_json_lists_every_node_and_logs_print_records_from_every_node() {
 }
 
 #[test]
+fn the_demo_cookie_is_random_private_and_off_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let demo = Demo::start();
+    let cookie = demo.cookie();
+    assert_eq!(cookie.len(), 20, "{cookie}");
+    assert!(cookie.bytes().all(|b| b.is_ascii_uppercase()), "{cookie}");
+    let file = demo.home.path().join(".clustertop.demo");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // No process of the demo shows the cookie on its command line.
+    let children = Command::new("pgrep")
+        .args(["-P", &demo.child.id().to_string()])
+        .output()
+        .unwrap();
+    let pids: Vec<String> = String::from_utf8(children.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(pids.len(), NODES.len(), "{pids:?}");
+    for pid in pids.iter().chain([&demo.child.id().to_string()]) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(
+            !cmdline.contains(&cookie),
+            "the cookie is on a command line: {cmdline}"
+        );
+    }
+    // snapshot found the cookie by itself.
+    let out = demo.run(&["snapshot", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut demo = demo;
+    demo.stop();
+    assert!(
+        !file.exists(),
+        "the demo file is removed when the demo stops"
+    );
+}
+
+#[test]
 fn errors_a_user_hits_are_one_line_and_a_failure_status() {
     let demo = Demo::start();
     let out = Command::new(BIN)
         .args(["--node", &demo.addr, "--cookie", "wrong", "snapshot"])
+        .env("HOME", demo.home.path())
         .output()
         .unwrap();
     assert!(!out.status.success());

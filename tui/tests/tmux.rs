@@ -92,11 +92,25 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether a demo node with `cookie` still runs (the demo hands its nodes
+/// the cookie in their environment).
 fn demo_nodes_running(cookie: &str) -> bool {
-    Command::new("pgrep")
-        .args(["-f", &format!("clustertop node .*--cookie {cookie}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    let wanted = format!("CLUSTERTOP_COOKIE={cookie}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .any(|e| {
+            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes())
+                && cmdline.split(|b| *b == 0).any(|a| a == b"node")
+        })
 }
 
 #[test]

@@ -107,7 +107,12 @@ impl std::fmt::Debug for Cookie {
     }
 }
 
-fn random_cookie() -> Result<String, CookieError> {
+/// A new random cookie, as a node writes into a cookie file it creates (20
+/// uppercase letters, as Erlang's).
+///
+/// # Errors
+/// [`CookieError::Random`] when the OS has no randomness to give.
+pub fn random_cookie() -> Result<String, CookieError> {
     let mut bytes = [0u8; 20];
     getrandom::fill(&mut bytes).map_err(|e| CookieError::Random(e.to_string()))?;
     Ok(bytes.iter().map(|b| char::from(b'A' + b % 26)).collect())
