@@ -19,6 +19,10 @@ struct OsNode {
 
 impl OsNode {
     fn start(name: &str, tick_ms: u64, connect: Option<&str>) -> OsNode {
+        OsNode::start_with(name, tick_ms, connect, &[])
+    }
+
+    fn start_with(name: &str, tick_ms: u64, connect: Option<&str>, extra: &[&str]) -> OsNode {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clustertop-node"));
         cmd.args([
             "--name",
@@ -29,6 +33,7 @@ impl OsNode {
             "os-cookie",
         ])
         .args(["--tick-ms", &tick_ms.to_string()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
         if let Some(seed) = connect {
@@ -44,6 +49,16 @@ impl OsNode {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
         OsNode { child, addr }
+    }
+}
+
+impl OsNode {
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
     }
 }
 
@@ -189,4 +204,53 @@ async fn three_os_processes_mesh_talk_and_detect_a_kill() {
     );
     expect_noconnection(&mut seen, sleepers[0]).await;
     assert!(me.nodes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_rejoins_the_mesh_and_its_global_names_resolve() {
+    let tick = Duration::from_millis(1_000);
+    let a = OsNode::start("pa@localhost", 1_000, None);
+    let _b = OsNode::start("pb@localhost", 1_000, Some(&a.addr));
+    let c = OsNode::start_with("pc@localhost", 1_000, Some(&a.addr), &["--global", "svc-c"]);
+    let me = support::dist_node("pt@localhost", "os-cookie", tick);
+    me.connect(&a.addr).await.unwrap();
+    let all = ["pa@localhost", "pb@localhost", "pc@localhost"];
+    support::wait_nodes(&me, &all, LIMIT).await;
+    type Echo = (Pid<String>, String);
+    support::wait_for("svc-c known", LIMIT, || {
+        me.global().whereis::<Echo>("svc-c").is_some()
+    })
+    .await;
+
+    // Paused past the tick: everyone declares it down, and forgets its
+    // global names.
+    let mut events = me.node_events().unwrap();
+    c.signal("-STOP");
+    support::wait_down(&mut events, "pc@localhost", LIMIT).await;
+    support::wait_for("svc-c forgotten", LIMIT, || {
+        me.global().whereis::<Echo>("svc-c").is_none()
+    })
+    .await;
+
+    // Resumed: it connects to its member again, the mesh forms around it,
+    // and its global name resolves and answers.
+    c.signal("-CONT");
+    support::wait_nodes(&me, &all, LIMIT).await;
+    support::wait_for("svc-c known again", LIMIT, || {
+        me.global().whereis::<Echo>("svc-c").is_some()
+    })
+    .await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    me.spawn::<String, _, _>(move |mut ctx| async move {
+        let svc = ctx.node().global().whereis::<Echo>("svc-c").unwrap();
+        svc.send((ctx.pid(), "back".into()));
+        if let Received::Msg(answer) = ctx.recv().await {
+            tx.send(answer).unwrap();
+        }
+    });
+    let answer = tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, "pc@localhost: back");
 }

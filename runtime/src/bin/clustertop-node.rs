@@ -3,16 +3,21 @@
 //!
 //! ```text
 //! clustertop-node --name a@localhost --listen 127.0.0.1:4370 [--cookie C]
-//!                 [--connect HOST:PORT]... [--tick-ms N]
+//!                 [--connect HOST:PORT]... [--tick-ms N] [--global NAME]
 //! ```
+//!
+//! The `--connect` members are kept: a static formation strategy connects
+//! to them again whenever the connection is lost (a partition, a paused
+//! node).
 //!
 //! It registers two services. `echo`: send it `(reply_to: Pid<String>,
 //! text)` and it answers `"<node>: <text>"`. `sleeper`: send it a
 //! `Pid<Pid<u64>>` and it answers with the pid of a long-lived idle process,
-//! to link to or monitor. It prints `listening <addr>` once up, logs node
+//! to link to or monitor. `--global NAME` also registers `echo` under
+//! the global name `NAME`. It prints `listening <addr>` once up, logs node
 //! events to stderr, and runs until killed.
 
-use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::dist::{DistConfig, Static};
 use clustertop_runtime::{Node, NodeConfig, Pid, Received};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,12 +28,13 @@ struct Args {
     cookie: Option<String>,
     connect: Vec<String>,
     tick: Option<Duration>,
+    global: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let (mut name, mut listen, mut cookie, mut connect, mut tick) =
-        (None, None, None, vec![], None);
+    let (mut name, mut listen, mut cookie, mut connect, mut tick, mut global) =
+        (None, None, None, vec![], None, None);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -36,6 +42,7 @@ fn parse() -> Result<Args, String> {
             "--listen" => listen = Some(value()?.parse().map_err(|e| format!("--listen: {e}"))?),
             "--cookie" => cookie = Some(value()?),
             "--connect" => connect.push(value()?),
+            "--global" => global = Some(value()?),
             "--tick-ms" => {
                 let ms: u64 = value()?.parse().map_err(|e| format!("--tick-ms: {e}"))?;
                 tick = Some(Duration::from_millis(ms));
@@ -43,7 +50,7 @@ fn parse() -> Result<Args, String> {
             "--help" | "-h" => {
                 return Err(
                     "usage: clustertop-node --name NAME@HOST --listen ADDR [--cookie C] \
-                            [--connect HOST:PORT]... [--tick-ms N]"
+                            [--connect HOST:PORT]... [--tick-ms N] [--global NAME]"
                         .into(),
                 );
             }
@@ -56,6 +63,7 @@ fn parse() -> Result<Args, String> {
         cookie,
         connect,
         tick,
+        global,
     })
 }
 
@@ -105,11 +113,20 @@ fn main() -> ExitCode {
         sleeper_service.enable_remote();
         node.register("sleeper", sleeper_service.id())
             .expect("sleeper is free");
+        if let Some(name) = &args.global {
+            if let Err(e) = node.global().register(name, &echo).await {
+                eprintln!("clustertop-node: global name {name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         for addr in &args.connect {
             if let Err(e) = node.connect(addr).await {
                 eprintln!("clustertop-node: connect {addr}: {e}");
             }
         }
+        // Keep the members: connect again whenever a connection is lost.
+        let _formation = (!args.connect.is_empty())
+            .then(|| node.start_cluster(Static::new(args.connect.clone())));
         println!("listening {}", node.listen_addr().expect("listening"));
         let mut events = node.node_events().expect("distributed");
         while let Ok(event) = events.recv().await {

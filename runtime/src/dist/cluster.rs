@@ -2,8 +2,12 @@
 //! members and connects to them, over and over, so that a restarted or
 //! partitioned member comes back without an operator.
 //!
-//! - [`Static`]: a fixed list of addresses, retried with exponential
-//!   backoff (100 ms doubling to 30 s) while unreachable.
+//! - [`Static`]: a fixed list of addresses, checked every 500 ms while
+//!   connected and retried with exponential backoff (100 ms doubling to
+//!   30 s, each wait jittered by ±25 % so that nodes cut off together do
+//!   not retry in step) while unreachable, for as long as the node runs:
+//!   a member that was partitioned or paused past the tick time is
+//!   connected again as soon as it answers.
 //! - [`Gossip`]: UDP multicast heartbeats carrying the node's name and
 //!   listen address, authenticated with an HMAC keyed by a hash of the
 //!   cookie; a node connects to every member it hears. Works on loopback
@@ -76,6 +80,17 @@ impl Static {
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// `d` ±25 %, at random.
+fn jittered(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    if getrandom::fill(&mut b).is_err() {
+        return d;
+    }
+    // 0.75 + [0, 0.5): a factor in [0.75, 1.25).
+    let factor = 0.75 + f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) / 2.0;
+    d.mul_f64(factor)
+}
+
 impl Strategy for Static {
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()> {
         Box::pin(async move {
@@ -94,7 +109,7 @@ impl Strategy for Static {
                         Err(e) => {
                             tracing::debug!(%addr, error = %e, "static member unreachable");
                             let next = (backoff * 2).min(BACKOFF_MAX);
-                            next_try.insert(addr.clone(), (now + backoff, next));
+                            next_try.insert(addr.clone(), (now + jittered(backoff), next));
                         }
                     }
                 }
