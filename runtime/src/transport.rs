@@ -65,6 +65,10 @@ pub enum NodeDownReason {
     ProtocolError(String),
     /// The socket failed.
     Io(String),
+    /// The peer stopped reading: nothing could be written to it for a
+    /// whole tick time, or its queue of control frames (replies to its own
+    /// requests) passed its bound.
+    NotReading,
 }
 
 impl std::fmt::Display for NodeDownReason {
@@ -75,6 +79,7 @@ impl std::fmt::Display for NodeDownReason {
             NodeDownReason::Disconnected => f.write_str("disconnected"),
             NodeDownReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
             NodeDownReason::Io(e) => write!(f, "i/o error: {e}"),
+            NodeDownReason::NotReading => f.write_str("the peer stopped reading"),
         }
     }
 }

@@ -250,3 +250,86 @@ async fn a_hidden_node_cannot_steer_the_mesh() {
     ));
     still_serves(&a, "probe@localhost").await;
 }
+
+/// `h` connected to `a` through a proxy that stops reading what `a` sends.
+async fn deaf_peer(a: &Node) -> (Node, support::Proxy) {
+    let h = support::dist_node("h@localhost", "secret", TICK);
+    let proxy = support::Proxy::start(support::addr(a)).await;
+    h.connect(&proxy.addr).await.unwrap();
+    support::wait_nodes(a, &["h@localhost"], LIMIT).await;
+    proxy.deafen(true);
+    (h, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_asks_and_never_reads_the_answers_is_disconnected() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let mut events = a.node_events().unwrap();
+    let (h, _proxy) = deaf_peer(&a).await;
+    // Heartbeat requests, each answered by a; the answers pile up. (Paced
+    // by h's own queue, so that h is not the one that stops reading.)
+    let flood = tokio::spawn(async move {
+        let mut seq = 0u64;
+        loop {
+            let queued = h.peer_stats().first().map_or(0, |p| p.queued_bytes);
+            if queued > 256 * 1024 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            for _ in 0..1024 {
+                seq += 1;
+                if !h.send_raw_frame("a@localhost", Frame::Heartbeat { seq, reply: false }) {
+                    return;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    let (reason, _) = support::wait_down(&mut events, "h@localhost", Duration::from_secs(60)).await;
+    assert_eq!(reason, NodeDownReason::NotReading);
+    flood.abort();
+    still_serves(&a, "ok@localhost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_reads_nothing_for_a_tick_is_disconnected() {
+    let tick = Duration::from_millis(800);
+    let a = support::dist_node("a@localhost", "secret", tick);
+    let mut events = a.node_events().unwrap();
+    // h keeps talking (so a hears from it within a's tick) but, behind the
+    // proxy, never reads.
+    let h = support::dist_node("h@localhost", "secret", TICK);
+    let proxy = support::Proxy::start(support::addr(&a)).await;
+    h.connect(&proxy.addr).await.unwrap();
+    support::wait_nodes(&a, &["h@localhost"], LIMIT).await;
+    proxy.deafen(true);
+    // a process of a sends to h until the socket stays full for a tick.
+    let sink = h.spawn::<Vec<u8>, _, _>(|mut ctx| async move {
+        while ctx.recv().await.into_msg().is_some() {}
+    });
+    sink.enable_remote();
+    h.register("sink", sink.id()).unwrap();
+    let ear = a
+        .spawn::<u8, _, _>(|mut ctx| async move { while ctx.recv().await.into_msg().is_some() {} });
+    ear.enable_remote();
+    a.register("ear", ear.id()).unwrap();
+    let to_a = h.named_on::<u8>("a@localhost", "ear").unwrap();
+    h.spawn::<(), _, _>(move |mut ctx| async move {
+        loop {
+            to_a.send(1);
+            let _ = ctx.recv_timeout(Duration::from_millis(50)).await;
+        }
+    });
+    let target = a.named_on::<Vec<u8>>("h@localhost", "sink").unwrap();
+    let sender = a.spawn::<(), _, _>(move |mut ctx| async move {
+        loop {
+            for _ in 0..64 {
+                target.send(vec![7u8; 64 * 1024]);
+            }
+            let _ = ctx.recv_timeout(Duration::from_millis(1)).await;
+        }
+    });
+    let (reason, _) = support::wait_down(&mut events, "h@localhost", LIMIT).await;
+    assert_eq!(reason, NodeDownReason::NotReading);
+    a.exit(sender.id(), clustertop_runtime::ExitReason::Kill);
+}

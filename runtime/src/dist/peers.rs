@@ -104,6 +104,8 @@ pub(crate) struct Peer {
     tx: mpsc::UnboundedSender<Frame>,
     /// Bytes queued for the writer (an estimate per frame).
     queued: AtomicUsize,
+    /// The part of `queued` that is control frames.
+    control: AtomicUsize,
     /// Processes suspended until `queued` falls below the low-water mark
     /// (or the connection closes).
     waiters: Mutex<Vec<std::task::Waker>>,
@@ -127,9 +129,29 @@ pub(crate) fn frame_weight(frame: &Frame) -> usize {
     }
 }
 
+/// The weight of `frame` if it is a control frame (anything but a process
+/// message: heartbeats, replies, registry and link traffic).
+pub(crate) fn control_weight(frame: &Frame) -> usize {
+    match frame {
+        Frame::Message { .. } => 0,
+        _ => frame_weight(frame),
+    }
+}
+
+/// Control frames queued for one connection at most, by weight (16,384
+/// frames). Processes' messages are bounded by the busy limit instead.
+pub(crate) const MAX_CONTROL_QUEUE: usize = 1 << 20;
+
 impl Peer {
-    /// Queues `frame` for the writer. `false` if the connection is gone.
+    /// Queues `frame` for the writer. `false` if the connection is gone,
+    /// or is closed now because its peer does not read: past
+    /// [`MAX_CONTROL_QUEUE`] of control frames waiting.
     pub(crate) fn send(&self, frame: Frame) -> bool {
+        let control = control_weight(&frame);
+        if control > 0 && self.control.fetch_add(control, Relaxed) + control > MAX_CONTROL_QUEUE {
+            self.close(NodeDownReason::NotReading);
+            return false;
+        }
         self.queued.fetch_add(frame_weight(&frame), Relaxed);
         self.tx.send(frame).is_ok()
     }
@@ -139,8 +161,10 @@ impl Peer {
         self.queued.load(Relaxed)
     }
 
-    /// The writer has written frames weighing `weight`.
-    pub(crate) fn written(&self, weight: usize, low_water: usize) {
+    /// The writer has written frames weighing `weight`, `control` of it
+    /// control frames.
+    pub(crate) fn written(&self, weight: usize, control: usize, low_water: usize) {
+        self.control.fetch_sub(control, Relaxed);
         let before = self.queued.fetch_sub(weight, Relaxed);
         if before >= low_water && before - weight < low_water {
             self.wake_waiters();
@@ -184,7 +208,7 @@ impl Peer {
             .unwrap_or(NodeDownReason::Disconnected)
     }
 
-    fn close(&self, reason: NodeDownReason) {
+    pub(crate) fn close(&self, reason: NodeDownReason) {
         self.close_reason.lock().get_or_insert(reason);
         self.cancel.cancel();
         self.wake_waiters();
@@ -432,6 +456,7 @@ impl Dist {
             initiated_here,
             tx,
             queued: AtomicUsize::new(0),
+            control: AtomicUsize::new(0),
             waiters: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
             close_reason: Mutex::new(None),

@@ -15,7 +15,7 @@
 use super::ConnectError;
 use super::codec::{self, DecodeError};
 use super::handshake::{Handshake, HandshakeError, PeerInfo, Step};
-use super::peers::{Dist, Peer, frame_weight};
+use super::peers::{Dist, Peer, control_weight, frame_weight};
 use super::proto::{Frame, MsgKind, RefuseReason, Target};
 use super::remote;
 use crate::node::Node;
@@ -318,8 +318,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut frames = 0u64;
     // The payload of a large message, written after `buf` without copying.
     let mut tail: Option<Vec<u8>> = None;
-    // What the frames taken off the queue weighed (see `Peer::send`).
+    // What the frames taken off the queue weighed (see `Peer::send`), and
+    // the control frames among them.
     let mut weight = 0usize;
+    let mut control = 0usize;
+    // A peer that reads nothing for a whole tick is not reading.
+    let stall = dist.config.tick_time;
     let low_water = dist.config.busy_limit / 2;
     loop {
         tokio::select! {
@@ -328,11 +332,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
                 weight += frame_weight(&frame);
+                control += control_weight(&frame);
                 frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer);
                 while buf.len() < BATCH_BYTES && tail.is_none() {
                     match rx.try_recv() {
                         Ok(frame) => {
                             weight += frame_weight(&frame);
+                            control += control_weight(&frame);
                             frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer);
                         }
                         Err(_) => break,
@@ -350,24 +356,42 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             buf.clear();
             tail = None;
             frames = 0;
-            peer.written(std::mem::take(&mut weight), low_water);
+            peer.written(
+                std::mem::take(&mut weight),
+                std::mem::take(&mut control),
+                low_water,
+            );
             continue;
         }
         if buf.is_empty() {
             continue;
         }
-        if writer.write_all(&buf).await.is_err() {
-            break;
-        }
         let mut bytes = buf.len();
-        if let Some(payload) = tail.take() {
-            if writer.write_all(&payload).await.is_err() {
+        let payload = tail.take();
+        let written = tokio::time::timeout(stall, async {
+            writer.write_all(&buf).await?;
+            if let Some(payload) = &payload {
+                writer.write_all(payload).await?;
+            }
+            std::io::Result::Ok(())
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                tracing::warn!(peer = %peer.info.name, addr = %peer.addr, "closing connection: the peer has read nothing for a tick");
+                peer.close(NodeDownReason::NotReading);
                 break;
             }
-            bytes += payload.len();
         }
+        bytes += payload.map_or(0, |p| p.len());
         peer.count_out(frames, bytes);
-        peer.written(std::mem::take(&mut weight), low_water);
+        peer.written(
+            std::mem::take(&mut weight),
+            std::mem::take(&mut control),
+            low_water,
+        );
         frames = 0;
         buf.clear();
         if buf.capacity() > 4 * BATCH_BYTES {

@@ -114,6 +114,7 @@ pub struct Proxy {
     pub recorded: std::sync::Arc<parking_lot::Mutex<Vec<u8>>>,
     inject: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    deaf: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -127,13 +128,30 @@ impl Proxy {
         let rec = recorded.clone();
         let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let is_paused = paused.clone();
+        let deaf = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_deaf = deaf.clone();
         tokio::spawn(async move {
             let (client, _) = listener.accept().await.unwrap();
             let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
             let (mut cr, mut cw) = client.into_split();
             let (mut sr, mut sw) = server.into_split();
             tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    if is_deaf.load(std::sync::atomic::Ordering::Relaxed) {
+                        // Stop reading: the server's socket buffers fill up.
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        continue;
+                    }
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = cw.shutdown().await;
             });
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -160,6 +178,7 @@ impl Proxy {
             recorded,
             inject,
             paused,
+            deaf,
         }
     }
 
@@ -167,6 +186,12 @@ impl Proxy {
     pub fn pause(&self, paused: bool) {
         self.paused
             .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stops (or resumes) forwarding what the server sends: the server
+    /// sees a client that does not read.
+    pub fn deafen(&self, deaf: bool) {
+        self.deaf.store(deaf, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Writes `bytes` to the server as if the client had sent them.
