@@ -131,6 +131,7 @@ impl Node {
             dist.clone().map(Layer::new),
         );
         if let (Some(dist), Some(listener)) = (dist, listener) {
+            crate::dist::raise_open_files_limit();
             node.handle()
                 .spawn(Dist::accept_loop(node.clone(), dist, listener));
         }

@@ -254,3 +254,85 @@ async fn a_paused_node_rejoins_the_mesh_and_its_global_names_resolve() {
         .unwrap();
     assert_eq!(answer, "pc@localhost: back");
 }
+
+/// A `clustertop-node` started by `sh` after `ulimit`, and its address.
+fn limited_node(ulimit: &str) -> (Child, String) {
+    let bin = env!("CARGO_BIN_EXE_clustertop-node");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit {ulimit} && exec {bin} --name fd@localhost --listen 127.0.0.1:0 --cookie os-cookie"
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    (child, addr)
+}
+
+/// The soft and hard open-files limits of process `pid`.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    (cols[3].to_owned(), cols[4].to_owned())
+}
+
+#[test]
+fn a_listening_node_raises_its_open_files_limit_to_the_hard_limit() {
+    let (mut child, _) = limited_node("-S -n 256");
+    let (soft, hard) = open_files_limits(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_ne!(soft, "256", "the soft limit was not raised");
+    assert_eq!(soft, hard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_a_node_closes_new_connections_at_once() {
+    use tokio::io::AsyncReadExt;
+    // 32 descriptors in all (soft and hard): a few are the node's own.
+    let (mut child, addr) = limited_node("-n 32");
+    let target: std::net::SocketAddr = addr.parse().unwrap();
+    let mut held = Vec::new();
+    for ip in 2..8 {
+        for _ in 0..8 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket
+                .bind(format!("127.0.0.{ip}:0").parse().unwrap())
+                .unwrap();
+            held.push(socket.connect(target).await.unwrap());
+        }
+    }
+    // 48 strangers: those past the node's descriptors are closed at once,
+    // not left in the backlog until they give up.
+    let mut closed = 0;
+    for s in &mut held {
+        let mut buf = [0u8; 16];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 16, "only {closed} of 48 closed");
+    // Once they are gone, the node serves again.
+    drop(held);
+    let me = support::dist_node("fdt@localhost", "os-cookie", Duration::from_secs(60));
+    support::wait_for_async("a connection", LIMIT, || {
+        let me = me.clone();
+        let addr = addr.clone();
+        async move { me.connect(&addr).await.is_ok() }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+}

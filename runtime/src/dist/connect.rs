@@ -3,6 +3,7 @@
 //! the connection table.
 
 use super::admission::{HandshakeSlot, PREAUTH_MAX_FRAME};
+use super::fd_limit::{Reserve, out_of_descriptors};
 use super::handshake::{Handshake, PeerInfo};
 use super::peers::Dist;
 use super::proto::RefuseReason;
@@ -20,6 +21,7 @@ use tokio_util::codec::FramedRead;
 impl Dist {
     /// Accepts connections until the node's runtime stops.
     pub(crate) async fn accept_loop(node: Node, dist: Arc<Dist>, listener: TcpListener) {
+        let mut reserve = Reserve::new();
         loop {
             match listener.accept().await {
                 Ok((stream, addr)) => {
@@ -45,9 +47,21 @@ impl Dist {
                         slot,
                     ));
                 }
+                Err(e) if out_of_descriptors(&e) && reserve.release() => {
+                    // Out of descriptors: with the reserved one free, take
+                    // the waiting connection and close it at once, so that
+                    // its peer learns now rather than after its timeout.
+                    if let Ok((stream, addr)) = listener.accept().await {
+                        dist.counters.turned_away.fetch_add(1, Relaxed);
+                        tracing::warn!(%addr, "out of file descriptors: connection closed");
+                        drop(stream);
+                    }
+                    reserve.refill();
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    reserve.refill();
                 }
             }
         }
