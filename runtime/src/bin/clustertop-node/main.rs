@@ -4,7 +4,10 @@
 //! ```text
 //! clustertop-node --name a@localhost --listen 127.0.0.1:4370 [--cookie C]
 //!                 [--connect HOST:PORT]... [--tick-ms N] [--global NAME]
+//!                 [--workload]
 //! ```
+//!
+//! `--workload` runs the soak test's workload (see `soak.rs`).
 //!
 //! The `--connect` members are kept: a static formation strategy connects
 //! to them again whenever the connection is lost (a partition, a paused
@@ -16,6 +19,8 @@
 //! to link to or monitor. `--global NAME` also registers `echo` under
 //! the global name `NAME`. It prints `listening <addr>` once up, logs node
 //! events to stderr, and runs until killed.
+
+mod soak;
 
 use clustertop_runtime::dist::{DistConfig, Static};
 use clustertop_runtime::{Node, NodeConfig, Pid, Received};
@@ -29,12 +34,14 @@ struct Args {
     connect: Vec<String>,
     tick: Option<Duration>,
     global: Option<String>,
+    workload: bool,
 }
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut name, mut listen, mut cookie, mut connect, mut tick, mut global) =
         (None, None, None, vec![], None, None);
+    let mut workload = false;
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -43,6 +50,7 @@ fn parse() -> Result<Args, String> {
             "--cookie" => cookie = Some(value()?),
             "--connect" => connect.push(value()?),
             "--global" => global = Some(value()?),
+            "--workload" => workload = true,
             "--tick-ms" => {
                 let ms: u64 = value()?.parse().map_err(|e| format!("--tick-ms: {e}"))?;
                 tick = Some(Duration::from_millis(ms));
@@ -50,7 +58,7 @@ fn parse() -> Result<Args, String> {
             "--help" | "-h" => {
                 return Err(
                     "usage: clustertop-node --name NAME@HOST --listen ADDR [--cookie C] \
-                            [--connect HOST:PORT]... [--tick-ms N] [--global NAME]"
+                            [--connect HOST:PORT]... [--tick-ms N] [--global NAME] [--workload]"
                         .into(),
                 );
             }
@@ -64,6 +72,7 @@ fn parse() -> Result<Args, String> {
         connect,
         tick,
         global,
+        workload,
     })
 }
 
@@ -113,7 +122,13 @@ fn main() -> ExitCode {
         sleeper_service.enable_remote();
         node.register("sleeper", sleeper_service.id())
             .expect("sleeper is free");
-        if let Some(name) = &args.global {
+        if args.workload {
+            // The soak workload takes the global name for its counter.
+            if let Err(e) = soak::start(&node, args.global.as_deref()).await {
+                eprintln!("clustertop-node: {e}");
+                return ExitCode::FAILURE;
+            }
+        } else if let Some(name) = &args.global {
             if let Err(e) = node.global().register(name, &echo).await {
                 eprintln!("clustertop-node: global name {name}: {e}");
                 return ExitCode::FAILURE;
