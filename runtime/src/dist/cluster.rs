@@ -8,12 +8,15 @@
 //!   not retry in step) while unreachable, for as long as the node runs:
 //!   a member that was partitioned or paused past the tick time is
 //!   connected again as soon as it answers.
-//! - [`Gossip`]: UDP multicast heartbeats carrying the node's name and
-//!   listen address, authenticated with an HMAC keyed by a hash of the
-//!   cookie; a node connects to every member it hears. Works on loopback
-//!   with `interface = 127.0.0.1`.
+//! - [`Gossip`]: UDP multicast heartbeats (every interval, jittered)
+//!   carrying the node's name and listen address, authenticated with an
+//!   HMAC keyed by a hash of the cookie; a node connects to every member
+//!   it hears and is not connected to, so a member that comes back is
+//!   connected again at its next heartbeat. Works on loopback with
+//!   `interface = 127.0.0.1`.
 //! - [`Dns`]: resolve a name (say a headless service) to addresses and
-//!   connect to each address on the given ports, polling.
+//!   connect to each address on the given ports, polling (jittered); an
+//!   unreachable address backs off as in `Static`.
 //!
 //! Every strategy runs as a task started by [`Node::start_cluster`]; the
 //! TCP handshake still authenticates every connection it makes.
@@ -91,26 +94,46 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(factor)
 }
 
+/// When to try each known member next: soon after a success, and with
+/// jittered exponential backoff while it fails.
+#[derive(Debug, Default)]
+struct Retries(HashMap<String, (tokio::time::Instant, Duration)>);
+
+impl Retries {
+    /// Whether `addr` is due for a try.
+    fn due(&self, addr: &str) -> bool {
+        self.0
+            .get(addr)
+            .is_none_or(|(at, _)| *at <= tokio::time::Instant::now())
+    }
+
+    /// Connects to `addr` and schedules the next try.
+    async fn attempt(&mut self, node: &Node, addr: &str, check_every: Duration) {
+        let now = tokio::time::Instant::now();
+        let backoff = self.0.get(addr).map_or(BACKOFF_MIN, |(_, b)| *b);
+        match node.connect(addr).await {
+            Ok(_) => {
+                self.0
+                    .insert(addr.to_owned(), (now + check_every, BACKOFF_MIN));
+            }
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "cluster member unreachable");
+                let next = (backoff * 2).min(BACKOFF_MAX);
+                self.0
+                    .insert(addr.to_owned(), (now + jittered(backoff), next));
+            }
+        }
+    }
+}
+
 impl Strategy for Static {
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let mut next_try: HashMap<String, (tokio::time::Instant, Duration)> = HashMap::new();
+            let mut retries = Retries::default();
             loop {
                 for addr in &self.addrs {
-                    let now = tokio::time::Instant::now();
-                    let (at, backoff) = next_try.get(addr).copied().unwrap_or((now, BACKOFF_MIN));
-                    if at > now {
-                        continue;
-                    }
-                    match node.connect(addr).await {
-                        Ok(_) => {
-                            next_try.insert(addr.clone(), (now + self.check_every, BACKOFF_MIN));
-                        }
-                        Err(e) => {
-                            tracing::debug!(%addr, error = %e, "static member unreachable");
-                            let next = (backoff * 2).min(BACKOFF_MAX);
-                            next_try.insert(addr.clone(), (now + jittered(backoff), next));
-                        }
+                    if retries.due(addr) {
+                        retries.attempt(&node, addr, self.check_every).await;
                     }
                 }
                 tokio::time::sleep(self.check_every.min(BACKOFF_MIN)).await;
@@ -226,12 +249,11 @@ impl Strategy for Gossip {
                 let socket = socket.clone();
                 let interval = self.interval;
                 tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(interval);
                     loop {
-                        tick.tick().await;
                         if let Err(e) = socket.send_to(&packet, target).await {
                             tracing::debug!(error = %e, "gossip send failed");
                         }
+                        tokio::time::sleep(jittered(interval)).await;
                     }
                 })
             };
@@ -292,6 +314,7 @@ impl Dns {
 impl Strategy for Dns {
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()> {
         Box::pin(async move {
+            let mut retries = Retries::default();
             loop {
                 match tokio::net::lookup_host((self.query.as_str(), 0)).await {
                     Ok(addrs) => {
@@ -302,15 +325,16 @@ impl Strategy for Dns {
                                 if Some(addr) == node.listen_addr() {
                                     continue;
                                 }
-                                if let Err(e) = node.connect(&addr.to_string()).await {
-                                    tracing::debug!(%addr, error = %e, "dns member unreachable");
+                                let addr = addr.to_string();
+                                if retries.due(&addr) {
+                                    retries.attempt(&node, &addr, self.interval).await;
                                 }
                             }
                         }
                     }
                     Err(e) => tracing::debug!(query = %self.query, error = %e, "dns lookup failed"),
                 }
-                tokio::time::sleep(self.interval).await;
+                tokio::time::sleep(jittered(self.interval)).await;
             }
         })
     }
