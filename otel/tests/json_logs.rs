@@ -3,26 +3,12 @@
 
 use clustertop_otel::{LogFormat, TelemetryConfig};
 use clustertop_runtime::{Node, NodeConfig};
+use clustertop_testkit::Captured;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn lines(c: &Captured) -> Vec<Value> {
-    String::from_utf8(c.0.lock().unwrap().clone())
-        .unwrap()
+    c.text()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()

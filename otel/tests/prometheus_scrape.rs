@@ -10,14 +10,6 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_node_and_answers_queries() {
     let Some(prometheus) = clustertop_testkit::require_program(
@@ -28,7 +20,7 @@ async fn prometheus_scrapes_the_node_and_answers_queries() {
     ) else {
         return;
     };
-    let metrics_port = free_port();
+    let metrics_port = clustertop_testkit::free_port();
     let _telemetry = clustertop_otel::init(TelemetryConfig {
         node: "a@localhost".into(),
         log_format: LogFormat::Human,
@@ -62,7 +54,7 @@ async fn prometheus_scrapes_the_node_and_answers_queries() {
         ),
     )
     .unwrap();
-    let web_port = free_port();
+    let web_port = clustertop_testkit::free_port();
     let _server = support::Server(
         Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))

@@ -1,5 +1,5 @@
 //! The process core's view of other nodes: the narrow interface that the
-//! distribution layer ([`crate::dist`]) implements.
+//! distribution layer (the `dist` module) implements.
 //!
 //! The core — processes, mailboxes, signals, the registry, GenServer,
 //! supervisors — is written against this module alone. It says what it

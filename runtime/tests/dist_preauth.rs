@@ -10,7 +10,6 @@ use clustertop_runtime::dist::codec::{self, DEFAULT_MAX_FRAME};
 use clustertop_runtime::dist::proto::{Frame, PROTOCOL_VERSION, RefuseReason};
 use clustertop_runtime::{Node, NodeConfig};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -117,24 +116,10 @@ async fn handshakes_past_the_node_limit_are_closed_at_once() {
     assert_eq!(a.dist_stats().turned_away, 1);
 }
 
-/// Log lines as `tracing` formats them, from this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // One thread, so the node's tasks log through this thread's subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn a_name_claimed_before_the_handshake_is_never_logged_verbatim() {
-    let captured = Captured::default();
+    let captured = clustertop_testkit::Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || sink.clone())
@@ -173,7 +158,7 @@ async fn a_name_claimed_before_the_handshake_is_never_logged_verbatim() {
         a.dist_stats().handshake_failures == 2
     })
     .await;
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("handshake failed"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "an escape byte reached the log");
     assert!(

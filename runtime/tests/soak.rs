@@ -105,14 +105,6 @@ impl Drop for Member {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Asks `node`'s `soak_health`; its one-line answer.
 async fn health(me: &Node, node: &str) -> Option<String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -143,7 +135,7 @@ async fn a_cluster_under_kills_and_pauses_heals() {
     eprintln!("soak: {n} nodes for {secs} s, seed {seed}");
     let mut rng = Rng(seed);
     let addrs: Vec<String> = (0..n)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .map(|_| format!("127.0.0.1:{}", clustertop_testkit::free_port()))
         .collect();
     let mut members: Vec<Member> = (0..n)
         .map(|i| Member {

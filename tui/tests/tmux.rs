@@ -224,14 +224,6 @@ impl Drop for NodeProcess {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn row_of<'a>(screen: &'a str, node: &str) -> &'a str {
     screen.lines().find(|l| l.contains(node)).unwrap_or("")
 }
@@ -239,7 +231,10 @@ fn row_of<'a>(screen: &'a str, node: &str) -> &'a str {
 #[test]
 fn a_node_going_down_shows_down_and_the_view_reattaches_when_the_entry_returns() {
     let cookie = format!("reattach-{}", std::process::id());
-    let (pa, pb) = (free_port(), free_port());
+    let (pa, pb) = (
+        clustertop_testkit::free_port(),
+        clustertop_testkit::free_port(),
+    );
     let command = format!("{BIN} --node 127.0.0.1:{pa} --cookie {cookie}; echo VIEW-EXITED-$?");
     let a = NodeProcess::start("r-1@localhost", pa, &cookie, None);
     let b = NodeProcess::start("r-2@localhost", pb, &cookie, Some(pa));
@@ -276,7 +271,7 @@ fn a_node_going_down_shows_down_and_the_view_reattaches_when_the_entry_returns()
 #[test]
 fn a_signal_ends_the_view_like_q_and_restores_the_terminal() {
     let cookie = format!("signal-{}", std::process::id());
-    let port = free_port();
+    let port = clustertop_testkit::free_port();
     let _node = NodeProcess::start("r-1@localhost", port, &cookie, None);
     let view = format!("{BIN} --node 127.0.0.1:{port} --cookie {cookie}");
     for (signal, name) in [("-TERM", "SIGTERM"), ("-HUP", "SIGHUP"), ("-INT", "SIGINT")] {
