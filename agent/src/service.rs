@@ -34,14 +34,10 @@ pub(crate) async fn answer(
     client: &Pid<AgentReply>,
     request: Request,
 ) -> Response {
-    if let Request::Hello(h) = request {
-        return respond::<Hello>(hello(state, client, &h));
-    }
-    if !state.sessions.is_open(client.id()) {
-        return Response::Error(ProtoError::NoHello);
-    }
     match request {
-        Request::Hello(_) => unreachable!("answered above"),
+        Request::Hello(h) => respond::<Hello>(hello(state, client, &h)),
+        // Everything else needs a session.
+        _ if !state.sessions.is_open(client.id()) => Response::Error(ProtoError::NoHello),
         Request::ClusterOverview(_) => respond::<GetOverview>(Ok(overview(state).await)),
         Request::NodeDetail(r) => respond::<GetNode>(node_detail(state, r).await),
         Request::ProcessList(q) => respond::<ProcessQuery>(process_list(state, q).await),
