@@ -276,7 +276,8 @@ fn a_signal_ends_the_view_like_q_and_restores_the_terminal() {
     let view = format!("{BIN} --node 127.0.0.1:{port} --cookie {cookie}");
     for (signal, name) in [("-TERM", "SIGTERM"), ("-HUP", "SIGHUP"), ("-INT", "SIGINT")] {
         let command = format!("{view}; echo VIEW-EXITED-$?");
-        let Some(tmux) = Tmux::start("clustertop-signal", &command) else {
+        // A server of its own each time: the last one may still be going.
+        let Some(tmux) = Tmux::start(&format!("clustertop-{name}"), &command) else {
             return;
         };
         tmux.wait("the view", |s| s.contains("[2 Processes]"));
