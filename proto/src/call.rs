@@ -126,46 +126,35 @@ calls! {
     GetWarnings => Request::Warnings, Response::Warnings(Vec<Warning>);
 }
 
-impl From<SubscribeLogs> for Request {
-    fn from(r: SubscribeLogs) -> Request {
-        Request::SubscribeLogs(r)
-    }
-}
-
-impl Call for SubscribeLogs {
-    /// The subscription's id.
-    type Reply = u64;
-
-    fn respond(subscription: u64) -> Response {
-        Response::Subscribed { subscription }
-    }
-
-    fn reply(response: Response) -> Result<u64, Response> {
-        match response {
-            Response::Subscribed { subscription } => Ok(subscription),
-            other => Err(other),
+/// `impl Call` for requests answered with a subscription's id, in a
+/// struct variant of [`Response`].
+macro_rules! subscription_calls {
+    ($($request:ty => Request::$req:ident, Response::$resp:ident;)*) => {$(
+        impl From<$request> for Request {
+            fn from(r: $request) -> Request {
+                Request::$req(r)
+            }
         }
-    }
-}
 
-impl From<Unsubscribe> for Request {
-    fn from(r: Unsubscribe) -> Request {
-        Request::Unsubscribe(r)
-    }
-}
+        impl Call for $request {
+            /// The subscription's id.
+            type Reply = u64;
 
-impl Call for Unsubscribe {
-    /// The subscription that ended.
-    type Reply = u64;
+            fn respond(subscription: u64) -> Response {
+                Response::$resp { subscription }
+            }
 
-    fn respond(subscription: u64) -> Response {
-        Response::Unsubscribed { subscription }
-    }
-
-    fn reply(response: Response) -> Result<u64, Response> {
-        match response {
-            Response::Unsubscribed { subscription } => Ok(subscription),
-            other => Err(other),
+            fn reply(response: Response) -> Result<u64, Response> {
+                match response {
+                    Response::$resp { subscription } => Ok(subscription),
+                    other => Err(other),
+                }
+            }
         }
-    }
+    )*};
+}
+
+subscription_calls! {
+    SubscribeLogs => Request::SubscribeLogs, Response::Subscribed;
+    Unsubscribe => Request::Unsubscribe, Response::Unsubscribed;
 }
