@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod app;
 mod clock;
 pub mod dist;
 mod error;

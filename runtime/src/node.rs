@@ -102,6 +102,7 @@ struct NodeInner {
     counters: NodeCounters,
     instruments: Instruments,
     layer: Option<Layer>,
+    extensions: parking_lot::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// A running node. Cheap to clone.
@@ -135,6 +136,7 @@ impl Node {
                 registry: Registry::default(),
                 counters: NodeCounters::default(),
                 layer,
+                extensions: parking_lot::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -157,6 +159,23 @@ impl Node {
     /// Time since the node started, on the node clock.
     pub fn uptime(&self) -> Duration {
         Duration::from_nanos(self.inner.clock.now_ns())
+    }
+
+    /// The node's value of type `T`, created with `T::default()` on first
+    /// use: a node-scoped slot for libraries built on the runtime (the
+    /// application layer keeps its directory of PubSub and Presence
+    /// instances here, so an observer finds them). Costs a short lock and a
+    /// scan of the few slots; not for hot paths.
+    pub fn extension<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut slots = self.inner.extensions.lock();
+        for slot in slots.iter() {
+            if let Ok(found) = slot.clone().downcast::<T>() {
+                return found;
+            }
+        }
+        let fresh = Arc::new(T::default());
+        slots.push(fresh.clone());
+        fresh
     }
 
     /// Spawns a process running `body`, with default options.

@@ -64,23 +64,31 @@ pub fn set_trace_propagator(
     PROPAGATOR.set(propagator)
 }
 
+/// The trace context a send made here would carry: the current span's,
+/// through the installed propagator (`None` with no propagator or outside
+/// any span).
 #[inline]
-pub(crate) fn current_context() -> Option<TraceContext> {
+pub fn current_context() -> Option<TraceContext> {
     PROPAGATOR.get().and_then(|p| p.current())
 }
 
 /// Whether a call or a handler with trace context `context` gets a span:
 /// inside a trace, when the trace is sampled; outside any, when the
-/// propagator starts a trace (always, with no propagator).
+/// propagator starts a trace (always, with no propagator). For code that
+/// handles messages outside a GenServer and follows the same sampling.
 #[inline]
-pub(crate) fn wants_span(context: Option<&TraceContext>) -> bool {
+pub fn wants_span(context: Option<&TraceContext>) -> bool {
     match context {
         Some(c) => c.is_sampled(),
         None => PROPAGATOR.get().is_none_or(|p| p.trace_root()),
     }
 }
 
-pub(crate) fn set_parent(span: &tracing::Span, parent: Option<&TraceContext>) {
+/// Makes `parent` (a context taken from an envelope) the parent of `span`,
+/// through the installed propagator; nothing without one. Sends made while
+/// `span` is entered then carry its context, so a relay (a PubSub server
+/// fanning a broadcast out) keeps the sender's trace.
+pub fn set_parent(span: &tracing::Span, parent: Option<&TraceContext>) {
     if let (Some(p), Some(parent)) = (PROPAGATOR.get(), parent) {
         p.set_parent(span, parent);
     }

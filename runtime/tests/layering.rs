@@ -4,14 +4,20 @@
 //! the core and implements the core's `transport` traits; `start.rs` (the
 //! composition root), `lib.rs`, `fuzzing.rs` and the binaries see both.
 //!
-//! This reads the sources, so a new import from core into `dist` fails
-//! here with the file and line that made it.
+//! Above both, the application layer (`app/`: PubSub, replicated CRDTs,
+//! Presence) uses only the crate's public API, as a library outside the
+//! crate would, and nothing below it names it.
+//!
+//! This reads the sources, so a new import from core into `dist`, or from
+//! `app` into a private item, fails here with the file and line that made
+//! it.
 
 use std::path::{Path, PathBuf};
 
 /// Files above or inside the distribution layer, relative to `src/`.
 fn may_name_dist(rel: &Path) -> bool {
-    rel.starts_with("dist")
+    is_app(rel)
+        || rel.starts_with("dist")
         || rel.starts_with("bin")
         || ["dist.rs", "lib.rs", "start.rs", "fuzzing.rs"]
             .iter()
@@ -85,4 +91,243 @@ fn the_check_sees_an_import_into_the_distribution_layer() {
         );
     }
     assert!(!FORBIDDEN.iter().any(|w| "let distance = 3;".contains(w)));
+}
+
+fn is_app(rel: &Path) -> bool {
+    rel.starts_with("app") || rel == Path::new("app.rs")
+}
+
+/// The names `lib.rs` makes public at the crate root.
+fn public_root_names(lib: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut statements = lib.split(';');
+    for stmt in statements.by_ref() {
+        let stmt = stmt
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//") && !l.trim_start().starts_with("#"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let stmt = stmt.trim();
+        if let Some(m) = stmt.strip_prefix("pub mod ") {
+            names.push(m.trim().to_owned());
+        } else if let Some(u) = stmt.strip_prefix("pub use ") {
+            let list = match (u.find('{'), u.rfind('}')) {
+                (Some(a), Some(b)) => u[a + 1..b].to_owned(),
+                _ => u.rsplit("::").next().unwrap_or("").to_owned(),
+            };
+            names.extend(
+                list.split(',')
+                    .map(|n| {
+                        n.trim()
+                            .rsplit(" as ")
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .to_owned()
+                    })
+                    .filter(|n| !n.is_empty()),
+            );
+        }
+    }
+    names
+}
+
+/// The first path segment of each item a `crate::` path names on `line`:
+/// `crate::Node` and `crate::{Node, Pid}` give the names, `crate::dist::X`
+/// gives `dist` and, in `.1`, `X` (or the items of `crate::dist::{X, Y}`).
+fn crate_paths(line: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + "crate::".len()..];
+        for (head, tail) in split_path(rest) {
+            out.push((head, tail));
+        }
+    }
+    out
+}
+
+fn ident(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+fn braced(s: &str) -> &str {
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &s[1..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    &s[1..]
+}
+
+fn top_level_items(list: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in list.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(list[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(list[start..].trim());
+    items.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+fn split_path(s: &str) -> Vec<(String, Vec<String>)> {
+    if s.starts_with('{') {
+        return top_level_items(braced(s))
+            .into_iter()
+            .flat_map(split_path)
+            .collect();
+    }
+    let head = ident(s).to_owned();
+    let after = &s[head.len()..];
+    let tail = match after.strip_prefix("::") {
+        Some(t) if t.starts_with('{') => top_level_items(braced(t))
+            .into_iter()
+            .map(|x| ident(x).to_owned())
+            .collect(),
+        Some(t) => vec![ident(t).to_owned()],
+        None => Vec::new(),
+    };
+    vec![(head, tail)]
+}
+
+/// Whether module `m` (a public module of the crate) makes `item` public.
+fn module_exports(src: &Path, m: &str, item: &str) -> bool {
+    let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).unwrap_or_default();
+    let declared = [
+        "struct", "enum", "trait", "fn", "type", "mod", "const", "static",
+    ]
+    .iter()
+    .flat_map(|kind| {
+        [
+            format!("pub {kind} {item}"),
+            format!("pub async {kind} {item}"),
+        ]
+    })
+    .any(|decl| {
+        text.match_indices(&decl).any(|(at, _)| {
+            // The whole name, not a prefix of a longer one.
+            text[at + decl.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+        })
+    });
+    let reexported = text
+        .split(';')
+        .filter(|stmt| stmt.trim_start().starts_with("pub use "))
+        .any(|stmt| {
+            stmt.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == item)
+        });
+    declared || reexported
+}
+
+/// Accessors that are `pub(crate)` on public types.
+const PRIVATE_ACCESSORS: &[&str] = &[".dist()", ".layer()", ".transport()", ".clock()", ".core()"];
+
+#[test]
+fn the_application_layer_uses_only_the_public_api() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let public = public_root_names(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
+    assert!(public.iter().any(|n| n == "Node") && public.iter().any(|n| n == "dist"));
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let (mut app_files, mut offences) = (0, Vec::new());
+    for path in files {
+        let rel = path.strip_prefix(&src).expect("under src").to_owned();
+        let text = std::fs::read_to_string(&path).expect("read source");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let at = format!("{}:{}: ", rel.display(), i + 1);
+            if !is_app(&rel) {
+                if rel != Path::new("lib.rs") && code.contains("app::") {
+                    offences.push(format!("{at}names the application layer: {}", line.trim()));
+                }
+                continue;
+            }
+            for (head, items) in crate_paths(code) {
+                if head == "app" || head == "self" {
+                    continue;
+                }
+                if !public.contains(&head) {
+                    offences.push(format!(
+                        "{at}`crate::{head}` is not public: {}",
+                        line.trim()
+                    ));
+                    continue;
+                }
+                let is_module = src.join(format!("{head}.rs")).exists();
+                for item in items
+                    .iter()
+                    .filter(|i| is_module && !i.is_empty() && *i != "self")
+                {
+                    if !module_exports(&src, &head, item) {
+                        offences.push(format!(
+                            "{at}`crate::{head}::{item}` is not public: {}",
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+            if let Some(a) = PRIVATE_ACCESSORS.iter().find(|a| code.contains(*a)) {
+                offences.push(format!("{at}uses the crate-private {a}: {}", line.trim()));
+            }
+        }
+        if is_app(&rel) {
+            app_files += 1;
+        }
+    }
+    assert!(
+        app_files >= 2,
+        "expected the application layer under src/app"
+    );
+    assert!(
+        offences.is_empty(),
+        "the application layer must use the public API only, and nothing below may use it:\n{}",
+        offences.join("\n")
+    );
+}
+
+#[test]
+fn the_public_api_check_parses_the_shapes_of_a_crate_path() {
+    assert_eq!(
+        crate_paths("use crate::{Node, dist::{RemoteMessage, X}, Pid};"),
+        vec![
+            ("Node".to_owned(), vec![]),
+            (
+                "dist".to_owned(),
+                vec!["RemoteMessage".to_owned(), "X".to_owned()]
+            ),
+            ("Pid".to_owned(), vec![]),
+        ]
+    );
+    assert_eq!(
+        crate_paths("let x = crate::trace::wants_span(a) && crate::Node::x();"),
+        vec![
+            ("trace".to_owned(), vec!["wants_span".to_owned()]),
+            ("Node".to_owned(), vec!["x".to_owned()])
+        ]
+    );
+    let public = public_root_names(
+        "mod a;\npub mod b;\npub use c::{D, E as F};\npub use g::H;\n#[doc(hidden)]\npub use i::J;",
+    );
+    assert_eq!(public, ["b", "D", "F", "H", "J"]);
 }

@@ -104,11 +104,14 @@ async fn trace_context_travels_in_the_envelope_to_the_handling_span() {
     server.call(1, Duration::from_secs(1)).await.unwrap();
     CURRENT.with(|c| c.set(None));
     server.call(2, Duration::from_secs(1)).await.unwrap();
-    assert_eq!(
-        *parents.lock(),
-        vec![ctx],
-        "only the traced call has a parent"
-    );
+    // The PubSub test of this binary records its relay's parent too.
+    let ours: Vec<TraceContext> = parents
+        .lock()
+        .iter()
+        .filter(|p| p.trace_id != PUBSUB_TRACE)
+        .copied()
+        .collect();
+    assert_eq!(ours, vec![ctx], "only the traced call has a parent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,6 +143,45 @@ async fn trace_context_crosses_the_wire() {
         .unwrap()
         .unwrap();
     assert_eq!(got, Some(ctx));
+}
+
+const PUBSUB_TRACE: [u8; 16] = [8; 16];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_is_relayed_under_the_publishers_trace() {
+    use clustertop_runtime::app::pubsub::PubSub;
+    let parents = install();
+    let tick = Duration::from_secs(60);
+    let a = support::dist_node("a@localhost", "ps", tick);
+    let b = support::dist_node("b@localhost", "ps", tick);
+    b.connect(&support::addr(&a)).await.unwrap();
+    let on_a = PubSub::start(&a, "traced").unwrap();
+    let on_b = PubSub::start(&b, "traced").unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let sub = a.spawn::<u32, _, _>(move |mut ctx| async move {
+        while ctx.recv().await.into_msg().is_some() {
+            tx.send(()).unwrap();
+        }
+    });
+    on_a.subscribe("t", &sub);
+    let ctx = TraceContext {
+        trace_id: PUBSUB_TRACE,
+        span_id: [9; 8],
+        flags: 1,
+    };
+    b.spawn::<(), _, _>(move |_| async move {
+        CURRENT.with(|cur| cur.set(Some(ctx)));
+        on_b.broadcast("t", 1u32).unwrap();
+        CURRENT.with(|cur| cur.set(None));
+    });
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        parents.lock().contains(&ctx),
+        "a's relay span has the publisher's context as its parent"
+    );
 }
 
 /// Counts the spans created, by name.
