@@ -63,16 +63,19 @@ impl CausalContext {
         merge_into(ranges, &[(lo, hi)]);
     }
 
-    /// Adds every dot of `other`.
-    pub fn union(&mut self, other: &CausalContext) {
+    /// Adds every dot of `other`; returns whether a dot was new.
+    pub fn union(&mut self, other: &CausalContext) -> bool {
+        let mut changed = false;
         for (replica, theirs) in &other.ranges {
             match self.ranges.get_mut(replica) {
-                Some(mine) => merge_into(mine, theirs),
+                Some(mine) => changed |= merge_into(mine, theirs),
                 None => {
                     self.ranges.insert(replica.clone(), theirs.clone());
+                    changed = true;
                 }
             }
         }
+        changed
     }
 
     /// The ranges of each replica, in order.
@@ -178,23 +181,24 @@ fn range_index(ranges: &[(u64, u64)], counter: u64) -> Result<usize, usize> {
 }
 
 /// Merges sorted disjoint `theirs` into sorted disjoint `mine`, joining
-/// ranges that overlap or touch.
-fn merge_into(mine: &mut Vec<(u64, u64)>, theirs: &[(u64, u64)]) {
+/// ranges that overlap or touch; returns whether `mine` changed.
+fn merge_into(mine: &mut Vec<(u64, u64)>, theirs: &[(u64, u64)]) -> bool {
     if theirs.is_empty() {
-        return;
+        return false;
     }
     // The common cases first: one range extending the last, or a
     // contained one, without reallocating.
     if let [(lo, hi)] = theirs {
         if let Some(last) = mine.last_mut() {
             if *lo >= last.0 && *lo <= last.1.saturating_add(1) {
+                let grew = *hi > last.1;
                 last.1 = last.1.max(*hi);
-                return;
+                return grew;
             }
         }
         if let Ok(i) = range_index(mine, *lo) {
             if mine[i].1 >= *hi {
-                return;
+                return false;
             }
         }
     }
@@ -213,7 +217,9 @@ fn merge_into(mine: &mut Vec<(u64, u64)>, theirs: &[(u64, u64)]) {
             _ => all.push(next),
         }
     }
+    let changed = *mine != all;
     *mine = all;
+    changed
 }
 
 #[cfg(test)]

@@ -37,11 +37,22 @@ impl GCounter {
 }
 
 impl Crdt for GCounter {
-    fn join(&mut self, other: &Self) {
+    fn join_changed(&mut self, other: &Self) -> bool {
+        let mut changed = false;
         for (replica, &theirs) in &other.counts {
-            let mine = self.counts.entry(replica.clone()).or_default();
-            *mine = (*mine).max(theirs);
+            match self.counts.get_mut(replica) {
+                Some(mine) if *mine >= theirs => {}
+                Some(mine) => {
+                    *mine = theirs;
+                    changed = true;
+                }
+                None => {
+                    self.counts.insert(replica.clone(), theirs);
+                    changed = true;
+                }
+            }
         }
+        changed
     }
 
     fn split(&self, max_items: usize) -> Vec<Self> {
@@ -89,9 +100,8 @@ impl PNCounter {
 }
 
 impl Crdt for PNCounter {
-    fn join(&mut self, other: &Self) {
-        self.up.join(&other.up);
-        self.down.join(&other.down);
+    fn join_changed(&mut self, other: &Self) -> bool {
+        self.up.join_changed(&other.up) | self.down.join_changed(&other.down)
     }
 
     fn split(&self, max_items: usize) -> Vec<Self> {

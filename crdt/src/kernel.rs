@@ -101,7 +101,7 @@ where
         delta.context.insert(&dot);
         delta.index.insert(dot.clone(), key.clone());
         delta.entries.entry(key).or_default().insert(dot, payload);
-        self.join(&delta);
+        let _ = self.join(&delta);
         delta
     }
 
@@ -109,7 +109,7 @@ where
     /// which is empty when the key was absent.
     pub fn remove(&mut self, key: &K) -> Self {
         let delta = self.remove_delta(key);
-        self.join(&delta);
+        let _ = self.join(&delta);
         delta
     }
 
@@ -124,7 +124,8 @@ where
     }
 
     /// Joins `other` into this state: the least upper bound of the two.
-    pub fn join(&mut self, other: &Self) {
+    /// Returns whether this state changed.
+    pub fn join(&mut self, other: &Self) -> bool {
         // Removals: our dots that `other` has seen but does not hold.
         let mut gone = Vec::new();
         for (replica, ranges) in other.context.ranges() {
@@ -139,6 +140,7 @@ where
                 }
             }
         }
+        let mut changed = !gone.is_empty();
         for dot in gone {
             self.drop_dot(&dot);
         }
@@ -148,6 +150,7 @@ where
                 if self.context.contains(dot) {
                     continue;
                 }
+                changed = true;
                 self.entries
                     .entry(key.clone())
                     .or_default()
@@ -155,7 +158,7 @@ where
                 self.index.insert(dot.clone(), key.clone());
             }
         }
-        self.context.union(&other.context);
+        self.context.union(&other.context) | changed
     }
 
     fn drop_dot(&mut self, dot: &Dot) {

@@ -29,7 +29,13 @@ pub trait Crdt:
     Clone + Default + PartialEq + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
     /// Joins `other` into `self`.
-    fn join(&mut self, other: &Self);
+    fn join(&mut self, other: &Self) {
+        self.join_changed(other);
+    }
+
+    /// Joins `other` into `self`; returns whether `self` changed. Every
+    /// type of this crate answers without a copy of the state.
+    fn join_changed(&mut self, other: &Self) -> bool;
 
     /// Splits the state into parts of at most `max_items` irreducible items
     /// each (a counter entry, a live dot, a range of removed dots). The join

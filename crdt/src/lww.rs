@@ -78,13 +78,15 @@ where
         + Sync
         + 'static,
 {
-    fn join(&mut self, other: &Self) {
+    fn join_changed(&mut self, other: &Self) -> bool {
         if let Some((_, theirs)) = &other.slot {
             let newer = self.slot.as_ref().is_none_or(|(_, mine)| theirs > mine);
             if newer {
                 self.slot.clone_from(&other.slot);
+                return true;
             }
         }
+        false
     }
 
     fn split(&self, _max_items: usize) -> Vec<Self> {

@@ -135,8 +135,8 @@ where
         + Sync
         + 'static,
 {
-    fn join(&mut self, other: &Self) {
-        self.kernel.join(&other.kernel);
+    fn join_changed(&mut self, other: &Self) -> bool {
+        self.kernel.join(&other.kernel)
     }
 
     fn split(&self, max_items: usize) -> Vec<Self> {

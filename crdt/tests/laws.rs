@@ -206,6 +206,13 @@ fn joined<T: Crdt>(a: &T, b: &T) -> T {
 }
 
 fn check_laws<T: Model>((a, b, c): (T, T, T)) -> Result<(), TestCaseError> {
+    let mut x = a.clone();
+    let changed = x.join_changed(&b);
+    prop_assert_eq!(
+        changed,
+        x != a,
+        "join_changed tells whether the state changed"
+    );
     prop_assert_eq!(joined(&a, &b), joined(&b, &a), "commutative");
     prop_assert_eq!(
         joined(&joined(&a, &b), &c),

@@ -5,4 +5,9 @@
 //! a user could have written; `tests/layering.rs` holds these modules to
 //! that.
 
+pub mod presence;
 pub mod pubsub;
+pub mod replica;
+
+/// The CRDT types replicated by [`replica::Replica`] and used by Presence.
+pub use clustertop_crdt as crdt;

@@ -40,6 +40,8 @@ use tokio_util::sync::CancellationToken;
 pub struct PeerStats {
     /// The peer's name.
     pub node: String,
+    /// The peer's creation: which incarnation of the node is connected.
+    pub creation: u32,
     /// The peer's socket address.
     pub addr: SocketAddr,
     /// Whether the peer is hidden.
@@ -239,6 +241,7 @@ impl Peer {
         let rtt = self.rtt_ns.load(Relaxed);
         PeerStats {
             node: self.info.name.clone(),
+            creation: self.info.creation,
             addr: self.addr,
             hidden: self.info.hidden,
             frames_in: self.frames_in.load(Relaxed),
