@@ -24,6 +24,10 @@ pub struct AgentConfig {
     pub log_backlog: usize,
     /// Warning thresholds.
     pub warnings: WarningConfig,
+    /// The newest attach-protocol version this agent answers in (default
+    /// [`clustertop_proto::VERSION`]). Lower it to behave as an older
+    /// agent: rolling upgrades and compatibility tests.
+    pub protocol_max: u32,
 }
 
 impl Default for AgentConfig {
@@ -36,6 +40,7 @@ impl Default for AgentConfig {
             log_batch: 1_000,
             log_backlog: 1 << 20,
             warnings: WarningConfig::default(),
+            protocol_max: clustertop_proto::VERSION,
         }
     }
 }

@@ -9,6 +9,7 @@ mod membership;
 mod os;
 mod peer;
 mod processes;
+mod registry;
 mod sampler;
 mod service;
 mod sessions;

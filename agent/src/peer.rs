@@ -8,11 +8,12 @@
 //! [`ask`], which reports it as [`Miss::Bad`].
 
 use crate::local;
+use crate::registry;
 use crate::state::State;
 use crate::subscriptions::LogBatch;
 use clustertop_proto::{
-    Histogram, LogFilter, NodeDetail, NodeSummary, PidRef, ProcessDetail, ProcessPage,
-    ProcessQuery, ProcessRow, SupervisionTree, Warning,
+    Histogram, LogFilter, NodeDetail, NodeRegistry, NodeSummary, PidRef, ProcessDetail,
+    ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow, SupervisionTree, Warning,
 };
 use clustertop_runtime::gen_server::ServerMsg;
 use clustertop_runtime::{CallError, CallResult, ExitReason, GenServer, Pid, ServerContext};
@@ -68,6 +69,14 @@ pub(crate) struct Metrics;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Warnings;
 
+/// The node's registries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Registries;
+
+/// One process's registries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ProcessRegistries(pub(crate) PidRef);
+
 /// Push matching records to `relay` from now on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Feed {
@@ -99,6 +108,8 @@ pub(crate) enum PeerCall {
     Warnings(Warnings),
     Feed(Feed),
     Unfeed(Unfeed),
+    Registries(Registries),
+    ProcessRegistries(ProcessRegistries),
 }
 
 /// What an agent answers another, as it travels: the variant of its
@@ -114,6 +125,8 @@ pub(crate) enum PeerReply {
     Warnings(Vec<Warning>),
     Feed(()),
     Unfeed(()),
+    Registries(NodeRegistry),
+    ProcessRegistries(Option<ProcessRegistry>),
 }
 
 /// For each request: its variant in [`PeerCall`] and [`PeerReply`], its
@@ -162,6 +175,9 @@ peer_asks! {
     Warnings => Warnings(Vec<Warning>), |_, state| state.active_warnings();
     Feed => Feed(()), |f, state| state.logs.feed(f.id, f.filter, f.relay, f.backlog);
     Unfeed => Unfeed(()), |u, state| state.logs.unfeed(u.id, &u.relay_node);
+    Registries => Registries(NodeRegistry), |_, state| registry::node_registry(state);
+    ProcessRegistries => ProcessRegistries(Option<ProcessRegistry>),
+        |p, state| registry::process_registry(state, &p.0);
 }
 
 fn serve<R: PeerAsk>(request: R, state: &State) -> PeerReply {
@@ -180,6 +196,8 @@ fn answer(state: &State, call: PeerCall) -> PeerReply {
         PeerCall::Warnings(r) => serve(r, state),
         PeerCall::Feed(r) => serve(r, state),
         PeerCall::Unfeed(r) => serve(r, state),
+        PeerCall::Registries(r) => serve(r, state),
+        PeerCall::ProcessRegistries(r) => serve(r, state),
     }
 }
 

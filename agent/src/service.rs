@@ -9,13 +9,17 @@
 //! and the answer is sent with what arrived.
 
 use crate::local;
-use crate::peer::{self, Feed, Metrics, Miss, Process, Summary, Tree, Unfeed, Warnings};
+use crate::peer::{
+    self, Feed, Metrics, Miss, Process, ProcessRegistries, Registries, Summary, Tree, Unfeed,
+    Warnings,
+};
 use crate::state::{State, VERSION, now_ms};
 use clustertop_proto::{
-    AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview, GetProcess, GetTree,
-    GetWarnings, Hello, HelloReply, MetricsSnapshot, NodeDetail, NodeStatus, ProcessDetail,
-    ProcessPage, ProcessQuery, ProcessRow, ProtoError, Request, Response, SortKey, SubscribeLogs,
-    SupervisionTree, Unsubscribe, Warning, WarningKind,
+    AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview, GetProcess,
+    GetProcessRegistry, GetRegistry, GetTree, GetWarnings, Hello, HelloReply, MetricsSnapshot,
+    NodeDetail, NodeStatus, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow,
+    ProtoError, Registry, Request, Response, SortKey, SubscribeLogs, SupervisionTree, Unsubscribe,
+    Warning, WarningKind,
 };
 use clustertop_runtime::Pid;
 use std::sync::Arc;
@@ -50,11 +54,39 @@ pub(crate) async fn answer(
             unsubscribe(state, r.subscription).await;
             respond::<Unsubscribe>(Ok(r.subscription))
         }
+        Request::Registry(_) => respond::<GetRegistry>(Ok(registry(state).await)),
+        Request::ProcessRegistry(r) => {
+            respond::<GetProcessRegistry>(process_registry(state, r).await)
+        }
     }
 }
 
+async fn registry(state: &State) -> Registry {
+    let mut out = Registry::default();
+    for (name, answer) in peer::ask_all(state, &Registries).await {
+        match answer {
+            Ok(part) => out.nodes.push(part),
+            Err(_) => out.missing.push(name),
+        }
+    }
+    out.nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    out.missing.sort();
+    out
+}
+
+async fn process_registry(
+    state: &State,
+    r: GetProcessRegistry,
+) -> Result<ProcessRegistry, ProtoError> {
+    let node = r.pid.node.clone();
+    peer::ask(state, &node, ProcessRegistries(r.pid))
+        .await
+        .map_err(|m| miss_error(&node, m))?
+        .ok_or(ProtoError::NoSuchProcess)
+}
+
 fn hello(state: &State, client: &Pid<AgentReply>, hello: &Hello) -> Result<HelloReply, ProtoError> {
-    let version = clustertop_proto::negotiate(hello.version)?;
+    let version = clustertop_proto::negotiate(hello.version, state.config.protocol_max)?;
     tracing::info!(client = %hello.client, from = %client.id(), "client attached");
     state.sessions.open(client.id());
     Ok(HelloReply {

@@ -115,6 +115,21 @@ pub enum ClientError {
     /// The agent answered something else than the request calls for.
     #[error("unexpected answer from the agent: {0}")]
     Unexpected(String),
+    /// The request is newer than the protocol version of this session:
+    /// the entry node's agent is older than this client.
+    #[error(
+        "the agent of {node} speaks attach protocol {session}; {request} needs {needs} (upgrade the node's clustertop-agent)"
+    )]
+    Unsupported {
+        /// The entry node.
+        node: String,
+        /// The request's name.
+        request: &'static str,
+        /// The version that has it.
+        needs: u32,
+        /// The session's version.
+        session: u32,
+    },
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
@@ -194,12 +209,23 @@ impl Client {
                 agent_version: String::new(),
             },
         };
-        client.hello = client
-            .ask(Hello {
-                version: config.version,
+        let mut offer = config.version;
+        client.hello = loop {
+            let hello = Hello {
+                version: offer,
                 client: config.client.clone(),
-            })
-            .await?;
+            };
+            match client.ask(hello).await {
+                Ok(reply) => break reply,
+                // An older agent: speak its newest version if this client
+                // speaks it too.
+                Err(ClientError::Agent(e)) => match clustertop_proto::fallback(offer, &e) {
+                    Some(older) => offer = older,
+                    None => return Err(ClientError::Agent(e)),
+                },
+                Err(e) => return Err(e),
+            }
+        };
         Ok(client)
     }
 
@@ -229,8 +255,20 @@ impl Client {
     /// # Errors
     /// [`ClientError::Timeout`], [`ClientError::Disconnected`], the
     /// agent's error ([`ClientError::Agent`]), or
-    /// [`ClientError::Unexpected`] for an answer of another kind.
+    /// [`ClientError::Unexpected`] for an answer of another kind, or
+    /// [`ClientError::Unsupported`] for a request newer than the session's
+    /// protocol version.
     pub async fn ask<C: Call>(&self, request: C) -> Result<C::Reply, ClientError> {
+        // Before Hello answers, the session's version is 0 and only Hello
+        // goes out.
+        if self.hello.version != 0 && C::SINCE > self.hello.version {
+            return Err(ClientError::Unsupported {
+                node: self.entry.clone(),
+                request: C::NAME,
+                needs: C::SINCE,
+                session: self.hello.version,
+            });
+        }
         match C::reply(self.request(request.into()).await?) {
             Ok(reply) => Ok(reply),
             Err(Response::Error(e)) => Err(ClientError::Agent(e)),

@@ -9,8 +9,9 @@
 //! response of the wrong kind can show up is [`Call::reply`].
 
 use crate::{
-    ClusterOverview, Hello, HelloReply, LogFilter, MetricsSnapshot, NodeDetail, PidRef,
-    ProcessDetail, ProcessPage, ProcessQuery, Request, Response, SupervisionTree, Warning,
+    ClusterOverview, GetProcessRegistry, GetRegistry, Hello, HelloReply, LogFilter,
+    MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry,
+    Registry, Request, Response, SupervisionTree, Warning,
 };
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,14 @@ use serde::{Deserialize, Serialize};
 pub trait Call: Into<Request> {
     /// What the agent answers.
     type Reply;
+
+    /// The first protocol version with this request. A client does not
+    /// send it in a session of an older version (an agent of that version
+    /// would not know it).
+    const SINCE: u32 = 2;
+
+    /// The request's name, for messages.
+    const NAME: &'static str;
 
     /// The answer as it goes on the wire (the agent's side).
     fn respond(reply: Self::Reply) -> Response;
@@ -91,7 +100,7 @@ pub struct Unsubscribe {
 
 /// `impl Call` for requests answered by a newtype variant of [`Response`].
 macro_rules! calls {
-    ($($request:ty => Request::$req:ident, Response::$resp:ident($reply:ty);)*) => {$(
+    ($($request:ty => Request::$req:ident, Response::$resp:ident($reply:ty) $(, since $since:literal)?;)*) => {$(
         impl From<$request> for Request {
             fn from(r: $request) -> Request {
                 Request::$req(r)
@@ -100,6 +109,8 @@ macro_rules! calls {
 
         impl Call for $request {
             type Reply = $reply;
+            $(const SINCE: u32 = $since;)?
+            const NAME: &'static str = stringify!($req);
 
             fn respond(reply: $reply) -> Response {
                 Response::$resp(reply)
@@ -124,6 +135,8 @@ calls! {
     GetTree => Request::SupervisionTree, Response::Tree(SupervisionTree);
     GetMetrics => Request::Metrics, Response::Metrics(MetricsSnapshot);
     GetWarnings => Request::Warnings, Response::Warnings(Vec<Warning>);
+    GetRegistry => Request::Registry, Response::Registry(Registry), since 3;
+    GetProcessRegistry => Request::ProcessRegistry, Response::ProcessRegistry(ProcessRegistry), since 3;
 }
 
 /// `impl Call` for requests answered with a subscription's id, in a
@@ -139,6 +152,7 @@ macro_rules! subscription_calls {
         impl Call for $request {
             /// The subscription's id.
             type Reply = u64;
+            const NAME: &'static str = stringify!($req);
 
             fn respond(subscription: u64) -> Response {
                 Response::$resp { subscription }

@@ -5,6 +5,7 @@ mod logs;
 mod metrics;
 mod nodes;
 mod processes;
+mod registry;
 mod version;
 
 pub use call::{
@@ -20,7 +21,11 @@ pub use processes::{
     PidRef, ProcessDetail, ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessStatus,
     ProcessTotals, SortFields, SortKey, SupervisionTree, TreeNode,
 };
-pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, negotiate};
+pub use registry::{
+    GetProcessRegistry, GetRegistry, GroupRow, NameRow, NameScope, NodeRegistry, PresenceRow,
+    ProcessRegistry, Registry, TopicRow,
+};
+pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, fallback, negotiate};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +83,10 @@ pub enum Request {
     SubscribeLogs(SubscribeLogs),
     /// Ends a log subscription.
     Unsubscribe(Unsubscribe),
+    /// The application layer's registries of every node (version 3).
+    Registry(GetRegistry),
+    /// One process's subscriptions and names (version 3).
+    ProcessRegistry(GetProcessRegistry),
 }
 
 /// What an agent answers (or pushes, for log subscriptions).
@@ -122,4 +131,8 @@ pub enum Response {
     },
     /// The request could not be answered.
     Error(ProtoError),
+    /// Answer to [`Request::Registry`] (version 3).
+    Registry(Registry),
+    /// Answer to [`Request::ProcessRegistry`] (version 3).
+    ProcessRegistry(ProcessRegistry),
 }

@@ -7,8 +7,15 @@ use serde::{Deserialize, Serialize};
 /// 2: process rows carry only what the sample saw; a process's lifetime
 /// totals moved to [`ProcessDetail::totals`](crate::ProcessDetail);
 /// [`ProcessFilter::min_growth_per_s`](crate::ProcessFilter).
-pub const VERSION: u32 = 2;
-/// The oldest client version an agent of this crate still answers.
+///
+/// 3: the application layer's registries ([`GetRegistry`](crate::GetRegistry),
+/// [`GetProcessRegistry`](crate::GetProcessRegistry)), added as new
+/// variants at the end of [`Request`](crate::Request) and
+/// [`Response`](crate::Response); every version-2 message is unchanged, so
+/// a session negotiated at 2 works as before.
+pub const VERSION: u32 = 3;
+/// The oldest version this crate still speaks, as an agent answering a
+/// client and as a client falling back to an older agent.
 pub const MIN_VERSION: u32 = 2;
 
 /// Opens a session.
@@ -62,18 +69,33 @@ pub enum ProtoError {
     Other(String),
 }
 
-/// The version a session with a client speaking `client` uses.
+/// The version a session with a client speaking `client` uses, for an
+/// agent that speaks up to `max` (normally [`VERSION`]).
 ///
 /// # Errors
-/// [`ProtoError::UnsupportedVersion`] outside `MIN_VERSION..=VERSION`.
-pub fn negotiate(client: u32) -> Result<u32, ProtoError> {
-    if (MIN_VERSION..=VERSION).contains(&client) {
+/// [`ProtoError::UnsupportedVersion`] outside `MIN_VERSION..=max`: a client
+/// newer than the agent learns the agent's range from it and may offer an
+/// older version it also speaks ([`fallback`]).
+pub fn negotiate(client: u32, max: u32) -> Result<u32, ProtoError> {
+    if (MIN_VERSION..=max).contains(&client) {
         Ok(client)
     } else {
         Err(ProtoError::UnsupportedVersion {
             client,
             min: MIN_VERSION,
-            max: VERSION,
+            max,
         })
+    }
+}
+
+/// The version a client offering `offered` should offer next after an
+/// agent refused it with `error`: the agent's newest, when this crate
+/// speaks it too; `None` when the two have no version in common.
+pub fn fallback(offered: u32, error: &ProtoError) -> Option<u32> {
+    match *error {
+        ProtoError::UnsupportedVersion { max, .. } if max < offered && max >= MIN_VERSION => {
+            Some(max)
+        }
+        _ => None,
     }
 }

@@ -251,7 +251,7 @@ fn hello_and_its_error_keep_their_wire_form() {
         postcard::to_allocvec(&Request::Hello(hello.clone())).unwrap(),
         postcard::to_allocvec(&V1Request::Hello(hello)).unwrap()
     );
-    let refused = Response::Error(negotiate(1).unwrap_err());
+    let refused = Response::Error(negotiate(1, VERSION).unwrap_err());
     let bytes = postcard::to_allocvec(&refused).unwrap();
     assert_eq!(postcard::from_bytes::<Response>(&bytes).unwrap(), refused);
 }
@@ -323,8 +323,13 @@ fn sort_keys_order_by_their_figure_then_by_pid() {
 
 #[test]
 fn unsupported_versions_get_a_clear_error() {
-    assert_eq!(negotiate(VERSION), Ok(VERSION));
-    let err = negotiate(VERSION + 1).unwrap_err();
+    assert_eq!(negotiate(VERSION, VERSION), Ok(VERSION));
+    assert_eq!(
+        negotiate(MIN_VERSION, VERSION),
+        Ok(MIN_VERSION),
+        "an older client is served"
+    );
+    let err = negotiate(VERSION + 1, VERSION).unwrap_err();
     assert_eq!(
         err,
         ProtoError::UnsupportedVersion {
@@ -340,7 +345,97 @@ fn unsupported_versions_get_a_clear_error() {
             VERSION + 1
         )
     );
-    assert!(negotiate(0).is_err());
+    assert!(negotiate(0, VERSION).is_err());
+    // A newer client facing an older agent falls back to the agent's newest
+    // version when it speaks it, and gives up otherwise.
+    assert_eq!(fallback(VERSION + 1, &err), Some(VERSION));
+    let old_agent = negotiate(VERSION, VERSION - 1).unwrap_err();
+    assert_eq!(fallback(VERSION, &old_agent), Some(VERSION - 1));
+    let ancient = ProtoError::UnsupportedVersion {
+        client: VERSION,
+        min: 1,
+        max: 1,
+    };
+    assert_eq!(fallback(VERSION, &ancient), None);
+    assert_eq!(fallback(VERSION, &ProtoError::NoHello), None);
+}
+
+/// Version 3 added requests at the end of the enums: every version-2
+/// message keeps its variant index, so a session at version 2 reads the
+/// same bytes as before.
+#[test]
+fn version_3_leaves_every_version_2_message_as_it_was() {
+    let first_byte = |bytes: Vec<u8>| bytes[0];
+    let unsubscribe = Request::Unsubscribe(Unsubscribe { subscription: 1 });
+    assert_eq!(first_byte(postcard::to_allocvec(&unsubscribe).unwrap()), 9);
+    let error = Response::Error(ProtoError::NoHello);
+    assert_eq!(first_byte(postcard::to_allocvec(&error).unwrap()), 11);
+    let registry = Request::from(GetRegistry);
+    assert_eq!(first_byte(postcard::to_allocvec(&registry).unwrap()), 10);
+    let answer = GetRegistry::respond(Registry::default());
+    assert_eq!(first_byte(postcard::to_allocvec(&answer).unwrap()), 12);
+    assert_eq!(GetRegistry::SINCE, 3);
+    assert_eq!(GetProcessRegistry::SINCE, 3);
+    assert_eq!(GetOverview::SINCE, 2);
+    assert_eq!(GetRegistry::NAME, "Registry");
+}
+
+#[test]
+fn registry_answers_roundtrip() {
+    let pid = PidRef {
+        node: "a@host".into(),
+        serial: 7,
+        creation: 1,
+    };
+    let registry = Registry {
+        nodes: vec![NodeRegistry {
+            node: "a@host".into(),
+            sampled_at_unix_ms: 1,
+            topics: vec![TopicRow {
+                instance: "chat.pubsub".into(),
+                topic: "room:lobby".into(),
+                subscribers: 2,
+                published_total: 10,
+                delivered_total: 20,
+            }],
+            presences: vec![PresenceRow {
+                instance: "chat.presence".into(),
+                topic: "room:lobby".into(),
+                tracked: 3,
+                keys: 2,
+                local: 1,
+            }],
+            names: vec![NameRow {
+                name: "counter".into(),
+                scope: NameScope::Global,
+                pid: pid.clone(),
+                behaviour: Some("Counter".into()),
+            }],
+            groups: vec![GroupRow {
+                group: "workers".into(),
+                members: 4,
+            }],
+        }],
+        missing: vec!["b@host".into()],
+    };
+    let bytes = postcard::to_allocvec(&GetRegistry::respond(registry.clone())).unwrap();
+    assert_eq!(
+        GetRegistry::reply(postcard::from_bytes(&bytes).unwrap()),
+        Ok(registry)
+    );
+    let of_process = ProcessRegistry {
+        name: Some("chat_store".into()),
+        global_names: vec![],
+        groups: vec!["stores".into()],
+        subscriptions: vec![("chat.pubsub".into(), "room:lobby".into())],
+        presences: vec![("chat.presence".into(), "room:lobby".into(), "ann".into())],
+    };
+    let bytes = postcard::to_allocvec(&GetProcessRegistry::respond(of_process.clone())).unwrap();
+    assert_eq!(
+        GetProcessRegistry::reply(postcard::from_bytes(&bytes).unwrap()),
+        Ok(of_process)
+    );
+    let _ = GetProcessRegistry { pid };
 }
 
 #[test]

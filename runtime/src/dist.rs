@@ -60,7 +60,9 @@ pub use cluster::{ClusterHandle, Dns, Gossip, Static, Strategy};
 pub use codec::{DEFAULT_MAX_FRAME, DecodeError};
 pub use cookie::{COOKIE_ENV, COOKIE_FILE, CookieError, random_cookie};
 pub(crate) use fd_limit::raise_open_files_limit;
-pub use global::{Global, GlobalError, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn};
+pub use global::{
+    Global, GlobalError, GlobalHolder, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn,
+};
 pub use handshake::HandshakeError;
 pub(crate) use peers::Dist;
 pub use peers::{DistStats, PeerStats};

@@ -237,7 +237,7 @@ async fn only_local_processes_are_tracked_and_instances_are_listed() {
         err.to_string().contains("not a process of this node"),
         "{err}"
     );
-    let views = Presence::<String>::instances(&a.node);
+    let views = clustertop_runtime::app::presence::instances(&a.node);
     assert_eq!(views.len(), 1);
     assert_eq!(views[0].name(), "presence");
     let me = user(&a.node);

@@ -224,11 +224,6 @@ impl<M: Meta> Presence<M> {
         Ok(presence)
     }
 
-    /// Every Presence instance on `node`, whatever its meta type.
-    pub fn instances(node: &Node) -> Vec<Arc<dyn PresenceView>> {
-        node.extension::<Directory>().instances.lock().clone()
-    }
-
     /// The instance name.
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -354,6 +349,11 @@ impl<M: Meta> Presence<M> {
             serial: pid.serial(),
         })
     }
+}
+
+/// Every Presence instance on `node`, whatever its meta type.
+pub fn instances(node: &Node) -> Vec<Arc<dyn PresenceView>> {
+    node.extension::<Directory>().instances.lock().clone()
 }
 
 fn topic_range(topic: &str) -> std::ops::RangeInclusive<EntryKey> {

@@ -427,6 +427,30 @@ impl Global<'_> {
         Ok(())
     }
 
+    /// Every global name known to this node with its holder, sorted by
+    /// name.
+    pub fn holders(self) -> Vec<GlobalHolder> {
+        let mut holders: Vec<GlobalHolder> = self
+            .node
+            .dist()
+            .map(|d| {
+                d.global()
+                    .names
+                    .lock()
+                    .iter()
+                    .map(|(name, wire)| GlobalHolder {
+                        name: name.clone(),
+                        node: wire.node.clone(),
+                        serial: wire.serial,
+                        creation: wire.creation,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        holders.sort_by(|a, b| a.name.cmp(&b.name));
+        holders
+    }
+
     /// Every global name known to this node, sorted.
     pub fn names(self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -437,4 +461,17 @@ impl Global<'_> {
         names.sort();
         names
     }
+}
+
+/// A global name and the process holding it, by its node and serial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalHolder {
+    /// The name.
+    pub name: String,
+    /// The holder's node.
+    pub node: String,
+    /// The holder's serial on that node.
+    pub serial: u64,
+    /// That node's creation.
+    pub creation: u32,
 }
