@@ -12,8 +12,9 @@ use crate::state::{State, Tab};
 use crate::view;
 use clustertop_client::{Client, ClientConfig, ClientError};
 use clustertop_proto::{
-    ClusterOverview, LogFilter, LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail,
-    ProcessPage, ProcessQuery, ProtoError, SupervisionTree,
+    ClusterOverview, GetProcessRegistry, GetRegistry, LogFilter, LogLevel, LogRecord,
+    MetricsSnapshot, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProtoError,
+    Registry, SupervisionTree,
 };
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -51,6 +52,9 @@ enum Update {
     Detail(Box<ProcessDetail>),
     Tree(SupervisionTree),
     Metrics(MetricsSnapshot),
+    Registry(Registry),
+    RegistryUnavailable(String),
+    ProcessRegistry(PidRef, ProcessRegistry),
     Logs(Vec<LogRecord>, u64),
     Status(String),
     Disconnected(String),
@@ -175,6 +179,9 @@ fn apply(state: &mut State, update: Update) {
         Update::Detail(d) => state.on_detail(*d),
         Update::Tree(t) => state.on_tree(t),
         Update::Metrics(m) => state.on_metrics(m),
+        Update::Registry(r) => state.registry.update(r),
+        Update::RegistryUnavailable(why) => state.registry.unavailable = Some(why),
+        Update::ProcessRegistry(pid, r) => state.on_process_registry(&pid, r),
         Update::Logs(r, dropped) => state.on_logs(r, dropped),
         Update::Status(s) => state.status = Some(s),
         Update::Disconnected(why) => state.on_disconnected(why),
@@ -240,6 +247,14 @@ async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result
             }
             Err(e) => return Err(e),
         }
+        match client.ask(GetProcessRegistry { pid: pid.clone() }).await {
+            Ok(r) => {
+                send(Update::ProcessRegistry(pid.clone(), r)).await;
+            }
+            // An older agent, or the process went: the detail says the rest.
+            Err(ClientError::Unsupported { .. } | ClientError::Agent(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     match w.tab {
         Tab::Processes => {
@@ -250,6 +265,15 @@ async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result
                 send(Update::Tree(client.tree(node).await?)).await;
             }
         }
+        Tab::Registry => match client.ask(GetRegistry).await {
+            Ok(r) => {
+                send(Update::Registry(r)).await;
+            }
+            Err(e @ ClientError::Unsupported { .. }) => {
+                send(Update::RegistryUnavailable(e.to_string())).await;
+            }
+            Err(e) => return Err(e),
+        },
         _ => {}
     }
     // Always: the latency chart keeps its history in every view.

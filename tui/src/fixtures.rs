@@ -281,3 +281,86 @@ pub(crate) fn logs() -> Vec<LogRecord> {
         ),
     ]
 }
+
+/// The registries of a and b (c is down), `offset_ms` after T0: the lobby
+/// delivers 120 messages a second on a and 240 on b.
+pub(crate) fn registry(offset_ms: u64) -> Registry {
+    let at = T0 + offset_ms;
+    let lobby = |subs: u64, published: u64, delivered: u64| TopicRow {
+        instance: "chat.pubsub".into(),
+        topic: "room:lobby".into(),
+        subscribers: subs,
+        published_total: published,
+        delivered_total: delivered,
+    };
+    let s = offset_ms / 1000;
+    Registry {
+        nodes: vec![
+            NodeRegistry {
+                node: "a@host".into(),
+                sampled_at_unix_ms: at,
+                topics: vec![
+                    lobby(1, 40 * s, 120 * s),
+                    TopicRow {
+                        instance: "chat.pubsub".into(),
+                        topic: "room:quiet".into(),
+                        subscribers: 1,
+                        published_total: 3,
+                        delivered_total: 3,
+                    },
+                ],
+                presences: vec![PresenceRow {
+                    instance: "chat.presence".into(),
+                    topic: "room:lobby".into(),
+                    tracked: 3,
+                    keys: 2,
+                    local: 1,
+                }],
+                names: vec![NameRow {
+                    name: "chat_store".into(),
+                    scope: NameScope::Local,
+                    pid: pid("a@host", 311),
+                    behaviour: Some("MessageStore".into()),
+                }],
+                groups: vec![GroupRow {
+                    group: "workers".into(),
+                    members: 2,
+                }],
+            },
+            NodeRegistry {
+                node: "b@host".into(),
+                sampled_at_unix_ms: at,
+                topics: vec![lobby(2, 20 * s, 240 * s)],
+                presences: vec![PresenceRow {
+                    instance: "chat.presence".into(),
+                    topic: "room:lobby".into(),
+                    tracked: 3,
+                    keys: 2,
+                    local: 2,
+                }],
+                names: vec![NameRow {
+                    name: "counter".into(),
+                    scope: NameScope::Global,
+                    pid: pid("b@host", 90),
+                    behaviour: Some("Counter".into()),
+                }],
+                groups: vec![GroupRow {
+                    group: "workers".into(),
+                    members: 1,
+                }],
+            },
+        ],
+        missing: vec!["c@host".into()],
+    }
+}
+
+/// The slow consumer's subscriptions and names.
+pub(crate) fn process_registry() -> ProcessRegistry {
+    ProcessRegistry {
+        name: Some("chat_store".into()),
+        global_names: vec![],
+        groups: vec!["stores".into()],
+        subscriptions: vec![("chat.pubsub".into(), "room:lobby".into())],
+        presences: vec![],
+    }
+}

@@ -156,6 +156,13 @@ pub(crate) const KEYMAP: &[Binding] = &[
         short: None,
     },
     Binding {
+        keys: &[ch('7')],
+        action: Action::View(7),
+        label: "7",
+        help: "registry: PubSub and Presence topics, names, groups",
+        short: None,
+    },
+    Binding {
         keys: &[key(KeyCode::Enter)],
         action: Action::Enter,
         label: "Enter",

@@ -4,6 +4,7 @@
 
 pub(crate) mod filter;
 mod rates;
+pub(crate) mod registry;
 
 pub(crate) use filter::Filter;
 pub(crate) use rates::{NodeRates, Series};
@@ -11,8 +12,9 @@ pub(crate) use rates::{NodeRates, Series};
 use crate::keymap::Action;
 use clustertop_proto::{
     ClusterOverview, LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessFilter,
-    ProcessPage, ProcessQuery, SortKey, SupervisionTree, TreeNode,
+    ProcessPage, ProcessQuery, ProcessRegistry, SortKey, SupervisionTree, TreeNode,
 };
+use registry::RegistryState;
 use std::collections::{HashSet, VecDeque};
 
 /// The views, in tab order.
@@ -24,16 +26,18 @@ pub(crate) enum Tab {
     Metrics,
     Logs,
     Warnings,
+    Registry,
 }
 
 impl Tab {
-    pub(crate) const ALL: [Tab; 6] = [
+    pub(crate) const ALL: [Tab; 7] = [
         Tab::Nodes,
         Tab::Processes,
         Tab::Tree,
         Tab::Metrics,
         Tab::Logs,
         Tab::Warnings,
+        Tab::Registry,
     ];
 
     pub(crate) fn title(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Tab {
             Tab::Metrics => "Metrics",
             Tab::Logs => "Logs",
             Tab::Warnings => "Warnings",
+            Tab::Registry => "Registry",
         }
     }
 
@@ -89,6 +94,8 @@ pub(crate) struct State {
     /// The process shown in detail (over the current tab).
     pub(crate) detail: Option<PidRef>,
     pub(crate) detail_data: Option<ProcessDetail>,
+    /// The detailed process's subscriptions, names and groups.
+    pub(crate) detail_registry: Option<ProcessRegistry>,
     /// Mailbox length of the detailed process, one value per refresh.
     pub(crate) detail_mailbox: Series,
     /// The entry node's address and whether we are attached.
@@ -117,6 +124,7 @@ pub(crate) struct State {
     pub(crate) tree_selected: usize,
     pub(crate) collapsed: HashSet<(String, u64)>,
     pub(crate) metrics: Option<MetricsSnapshot>,
+    pub(crate) registry: RegistryState,
     pub(crate) logs: VecDeque<LogRecord>,
     pub(crate) logs_dropped: u64,
     pub(crate) log_level: LogLevel,
@@ -132,6 +140,7 @@ impl State {
             help: false,
             detail: None,
             detail_data: None,
+            detail_registry: None,
             detail_mailbox: Series::default(),
             entry: entry.to_owned(),
             connected: false,
@@ -154,6 +163,7 @@ impl State {
             tree_selected: 0,
             collapsed: HashSet::new(),
             metrics: None,
+            registry: RegistryState::default(),
             logs: VecDeque::new(),
             logs_dropped: 0,
             log_level: LogLevel::Info,
@@ -294,6 +304,7 @@ impl State {
                 if self.detail.is_some() {
                     self.detail = None;
                     self.detail_data = None;
+                    self.detail_registry = None;
                 } else if self.filter != Filter::default() || self.node_pick.is_some() {
                     self.filter = Filter::default();
                     self.node_pick = None;
@@ -351,6 +362,7 @@ impl State {
         self.tab = Tab::ALL[index.min(Tab::ALL.len() - 1)];
         self.detail = None;
         self.detail_data = None;
+        self.detail_registry = None;
     }
 
     fn reset_page(&mut self) {
@@ -394,6 +406,7 @@ impl State {
                 if let Some(row) = self.visible_rows().get(self.selected) {
                     self.detail = Some(row.pid.clone());
                     self.detail_data = None;
+                    self.detail_registry = None;
                     self.detail_mailbox = Series::default();
                 }
             }
@@ -404,6 +417,7 @@ impl State {
                     if n.children.is_empty() {
                         self.detail = Some(n.pid.clone());
                         self.detail_data = None;
+                        self.detail_registry = None;
                         self.detail_mailbox = Series::default();
                     } else if !self.collapsed.remove(&key) {
                         self.collapsed.insert(key);
@@ -502,6 +516,12 @@ impl State {
             self.logs.pop_front();
         }
         self.logs_dropped = self.logs_dropped.max(dropped_total);
+    }
+
+    pub(crate) fn on_process_registry(&mut self, pid: &PidRef, r: ProcessRegistry) {
+        if self.detail.as_ref() == Some(pid) {
+            self.detail_registry = Some(r);
+        }
     }
 
     pub(crate) fn on_metrics(&mut self, m: MetricsSnapshot) {

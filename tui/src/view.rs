@@ -8,6 +8,7 @@ mod logs;
 mod metrics;
 mod nodes;
 mod processes;
+mod registry;
 mod tree;
 mod warnings;
 
@@ -49,6 +50,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
             Tab::Metrics => metrics::render(frame, body, state),
             Tab::Logs => logs::render(frame, body, state),
             Tab::Warnings => warnings::render(frame, body, state),
+            Tab::Registry => registry::render(frame, body, state),
         }
     }
     frame.render_widget(warnings::bar(state), bar);

@@ -127,8 +127,41 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
                     .join(", ")
             }),
         ]),
-        Line::from(bold("mailbox head")),
     ];
+    if let Some(reg) = &state.detail_registry {
+        let list = |items: Vec<String>| {
+            if items.is_empty() {
+                "none".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        let mut names: Vec<String> = reg.name.iter().cloned().collect();
+        names.extend(reg.global_names.iter().map(|n| format!("{n} (global)")));
+        lines.push(Line::from(vec![
+            bold("names "),
+            Span::raw(list(names)),
+            bold("   groups "),
+            Span::raw(list(reg.groups.clone())),
+        ]));
+        lines.push(Line::from(vec![
+            bold("subscribed to "),
+            Span::raw(list(
+                reg.subscriptions
+                    .iter()
+                    .map(|(_, topic)| topic.clone())
+                    .collect(),
+            )),
+            bold("   present in "),
+            Span::raw(list(
+                reg.presences
+                    .iter()
+                    .map(|(_, topic, key)| format!("{topic} as {key}"))
+                    .collect(),
+            )),
+        ]));
+    }
+    lines.push(Line::from(bold("mailbox head")));
     for m in &d.mailbox_head {
         lines.push(Line::from(format!("  {m}")));
     }

@@ -78,6 +78,33 @@ fn process_detail() {
 }
 
 #[test]
+fn process_detail_with_its_registry() {
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Enter);
+    s.on_detail(fixtures::detail());
+    let pid = s.detail.clone().unwrap();
+    s.on_process_registry(&pid, fixtures::process_registry());
+    check("detail_registry", &s);
+}
+
+#[test]
+fn registry() {
+    let mut s = on(Tab::Registry);
+    s.registry.update(fixtures::registry(0));
+    s.registry.update(fixtures::registry(2_000));
+    check("registry", &s);
+}
+
+#[test]
+fn registry_from_an_older_agent() {
+    let mut s = on(Tab::Registry);
+    s.registry.unavailable = Some(
+        "the agent of a@host speaks attach protocol 2; Registry needs 3 (upgrade the node's clustertop-agent)".into(),
+    );
+    check("registry_unavailable", &s);
+}
+
+#[test]
 fn tree() {
     check("tree", &on(Tab::Tree));
 }
