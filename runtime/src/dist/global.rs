@@ -106,6 +106,22 @@ impl fmt::Debug for GlobalState {
 }
 
 const LOCK_TRIES: u32 = 100;
+
+/// How long a contender waits before trying a contended lock again: a
+/// random share of a window that doubles up to 64 ms. Random, because two
+/// nodes that back off by the same rule would collide again every time
+/// (a deterministic backoff livelocked two nodes racing for one name).
+fn backoff(attempt: u32, salt: u64) -> Duration {
+    let window = 1u64 << attempt.min(6);
+    let random = getrandom::u64().unwrap_or_else(|_| {
+        // No randomness: the time and the caller still tell contenders apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        u64::from(nanos) ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    });
+    Duration::from_micros(500 + random % (window * 1000))
+}
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 impl Dist {
@@ -343,18 +359,38 @@ impl Global<'_> {
         }
         let shared = pid.shared().ok_or(GlobalError::NoProcess)?;
         shared.enable_remote();
+        self.register_core(name, pid.id(), &shared.core).await
+    }
+
+    /// Registers the local process `pid`, which must already take messages
+    /// from other nodes (a GenServer's `global_name` start option).
+    pub(crate) async fn register_id(self, name: &str, pid: ProcessId) -> Result<(), GlobalError> {
+        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
+        if dist.local.hidden {
+            return Err(GlobalError::Hidden);
+        }
+        let process = self.node.lookup(pid).ok_or(GlobalError::NoProcess)?;
+        self.register_core(name, pid, process.core()).await
+    }
+
+    async fn register_core(
+        self,
+        name: &str,
+        pid: ProcessId,
+        core: &crate::process::ProcessCore,
+    ) -> Result<(), GlobalError> {
+        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
         let wire = WirePid {
             node: self.node.name().to_owned(),
             creation: self.node.creation(),
-            serial: pid.id().serial(),
+            serial: pid.serial(),
         };
         for attempt in 0..LOCK_TRIES {
             if dist.global().names.lock().contains_key(name) {
                 return Err(GlobalError::Taken(name.to_owned()));
             }
             if !dist.lock_global(name).await {
-                let jitter = u64::from(attempt % 7 + 1) * (1 + pid.id().serial() % 5);
-                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                tokio::time::sleep(backoff(attempt, pid.serial())).await;
                 continue;
             }
             let result = {
@@ -362,7 +398,7 @@ impl Global<'_> {
                 if names.contains_key(name) {
                     Err(GlobalError::Taken(name.to_owned()))
                 } else {
-                    let mut rel = shared.core.rel.lock();
+                    let mut rel = core.rel.lock();
                     if rel.closed {
                         Err(GlobalError::NoProcess)
                     } else {
