@@ -91,6 +91,38 @@ pub enum StartError {
     /// Starting did not finish in time.
     #[error("start timed out")]
     Timeout,
+    /// The cluster-wide name could not be taken.
+    #[error("global name {name:?}: {reason}")]
+    Global {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: GlobalNameError,
+    },
+}
+
+/// Why a server's cluster-wide name ([`ServerOptions::global_name`]) could
+/// not be registered.
+///
+/// [`ServerOptions::global_name`]: crate::ServerOptions::global_name
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlobalNameError {
+    /// A process of some node holds it (Erlang's `already_started`).
+    #[error("taken")]
+    Taken,
+    /// The node has no distribution.
+    #[error("the node is not distributed")]
+    NotDistributed,
+    /// The server does not take messages from other nodes: its `init` must
+    /// call `ctx.enable_remote()`.
+    #[error(
+        "the server does not take messages from other nodes (call ctx.enable_remote() in init)"
+    )]
+    NotRemote,
+    /// Anything else the global registry said (lock contention, a hidden
+    /// node, the process gone).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl StartError {

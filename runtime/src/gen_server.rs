@@ -277,6 +277,7 @@ impl<S: GenServer> fmt::Debug for ServerMsg<S> {
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
     name: Option<String>,
+    global: Option<String>,
     link: bool,
     mailbox: MailboxConfig,
     system: bool,
@@ -293,6 +294,18 @@ impl ServerOptions {
     /// Register the server under `name` before `init` runs.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+    /// Register the server under `name` in the cluster-wide registry
+    /// (Elixir's `name: {:global, name}`), once `init` has returned: `init`
+    /// must make the server take messages from other nodes
+    /// (`ctx.enable_remote()`). If a process of any node holds the name,
+    /// the server stops (without `terminate`) and `start` fails with
+    /// [`StartError::Global`] and [`GlobalNameError::Taken`].
+    ///
+    /// [`GlobalNameError::Taken`]: crate::GlobalNameError::Taken
+    pub fn global_name(mut self, name: impl Into<String>) -> Self {
+        self.global = Some(name.into());
         self
     }
     /// Link the server to the calling process.
@@ -535,8 +548,8 @@ pub async fn start<S: GenServer>(
     if opts.link {
         spawn = spawn.link();
     }
-    let name = opts.name;
-    let pid: ServerPid<S> = node.spawn_opts(spawn, move |ctx| run::<S>(ctx, args, name, tx));
+    let names = (opts.name, opts.global);
+    let pid: ServerPid<S> = node.spawn_opts(spawn, move |ctx| run::<S>(ctx, args, names, tx));
     let answer = match opts.init_timeout {
         Some(t) => match tokio::time::timeout(t, rx).await {
             Ok(answer) => answer,
@@ -560,7 +573,7 @@ pub async fn start<S: GenServer>(
 async fn run<S: GenServer>(
     ctx: Context<ServerMsg<S>>,
     args: S::Args,
-    name: Option<String>,
+    (name, global): (Option<String>, Option<String>),
     started: oneshot::Sender<Result<(), StartError>>,
 ) -> ExitReason {
     let mut sctx = ServerContext { ctx, reply: None };
@@ -584,6 +597,22 @@ async fn run<S: GenServer>(
         Ok(state) => state,
         Err(reason) => return fail(&sctx, started, StartError::Init(reason)),
     };
+    if let Some(global) = global {
+        let registered = match sctx.node().transport() {
+            Some(t) => {
+                t.register_global(sctx.node().clone(), global.clone(), sctx.id())
+                    .await
+            }
+            None => Err(crate::GlobalNameError::NotDistributed),
+        };
+        if let Err(reason) = registered {
+            let err = StartError::Global {
+                name: global,
+                reason,
+            };
+            return fail(&sctx, started, err);
+        }
+    }
     let _ = started.send(Ok(()));
     let behaviour = sctx.ctx.behaviour();
     let id = sctx.id();

@@ -27,7 +27,9 @@ pub mod trace;
 mod transport;
 
 pub use clock::ClockSource;
-pub use error::{CallError, LookupError, NoProcess, RegistryError, SendError, StartError};
+pub use error::{
+    CallError, GlobalNameError, LookupError, NoProcess, RegistryError, SendError, StartError,
+};
 #[doc(hidden)]
 pub use exit::never;
 pub use exit::{ChildStartFailure, ExitReason, IntoExitReason};

@@ -223,11 +223,16 @@ pub(crate) trait ProcessDyn: Send + Sync + 'static {
     fn close_mailbox(&self);
     fn message_type(&self) -> &'static str;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// Whether the process takes messages from other nodes.
+    fn accepts_remote(&self) -> bool;
 }
 
 impl<M: Message> ProcessDyn for ProcessShared<M> {
     fn core(&self) -> &ProcessCore {
         &self.core
+    }
+    fn accepts_remote(&self) -> bool {
+        self.remote.get().is_some()
     }
     fn mailbox_len(&self) -> u64 {
         self.mailbox.len()

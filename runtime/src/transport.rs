@@ -165,6 +165,16 @@ pub(crate) trait Transport: Any + Send + Sync {
     fn is_connected(&self, node: &str) -> bool;
     /// Forgets the reply parked under `id` (its caller stopped waiting).
     fn cancel_reply(&self, id: u64);
+    /// Registers the local process `pid` (which must take messages from
+    /// other nodes) under the cluster-wide `name`.
+    fn register_global(
+        &self,
+        node: crate::Node,
+        name: String,
+        pid: ProcessId,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), crate::GlobalNameError>> + Send>,
+    >;
 }
 
 /// The distribution layer as a node holds it: the [`Transport`] the core

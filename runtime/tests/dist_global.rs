@@ -209,3 +209,90 @@ async fn process_groups_span_nodes() {
         "a still sees b's member"
     );
 }
+
+/// The article's `GenServer.start_link(__MODULE__, 0, name: {:global, __MODULE__})`.
+#[derive(Debug)]
+struct GlobalCounter {
+    count: u64,
+    remote: bool,
+}
+
+impl clustertop_runtime::GenServer for GlobalCounter {
+    type Args = bool;
+    type Call = ();
+    type Reply = u64;
+    type Cast = ();
+    type Info = ();
+
+    async fn init(
+        remote: bool,
+        ctx: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> Result<Self, ExitReason> {
+        if remote {
+            ctx.enable_remote();
+        }
+        Ok(GlobalCounter { count: 0, remote })
+    }
+
+    async fn handle_call(
+        &mut self,
+        _: (),
+        _: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> clustertop_runtime::CallResult<u64> {
+        let _ = self.remote;
+        self.count += 1;
+        clustertop_runtime::CallResult::Reply(self.count)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gen_server_started_with_a_global_name_is_called_from_any_node() {
+    use clustertop_runtime::gen_server::{self, ServerMsg};
+    use clustertop_runtime::{GlobalNameError, ServerOptions, StartError};
+    let nodes = mesh(&["a@localhost", "b@localhost"], Duration::from_secs(60)).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    gen_server::start::<GlobalCounter>(a, true, ServerOptions::new().global_name("counter"))
+        .await
+        .unwrap();
+    until("b to learn the name", || b.global().names() == ["counter"]).await;
+    let counter = b
+        .global()
+        .whereis::<ServerMsg<GlobalCounter>>("counter")
+        .unwrap();
+    assert_eq!(counter.call((), LIMIT).await.unwrap(), 1);
+    assert_eq!(counter.call((), LIMIT).await.unwrap(), 2);
+
+    // The same start on another node: the name is taken, as `already_started`.
+    let err =
+        gen_server::start::<GlobalCounter>(b, true, ServerOptions::new().global_name("counter"))
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(&err, StartError::Global { name, reason: GlobalNameError::Taken } if name == "counter"),
+        "{err:?}"
+    );
+    // A server that does not take remote messages cannot hold a global name.
+    let err =
+        gen_server::start::<GlobalCounter>(b, false, ServerOptions::new().global_name("other"))
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("enable_remote"), "{err}");
+    // Nor can a server of a node without distribution.
+    let local =
+        clustertop_runtime::Node::start(clustertop_runtime::NodeConfig::new("solo@localhost"))
+            .unwrap();
+    let err =
+        gen_server::start::<GlobalCounter>(&local, true, ServerOptions::new().global_name("x"))
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StartError::Global {
+                reason: GlobalNameError::NotDistributed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -142,4 +142,30 @@ impl Transport for Dist {
     fn cancel_reply(&self, id: u64) {
         self.replies().cancel(id);
     }
+
+    fn register_global(
+        &self,
+        node: crate::Node,
+        name: String,
+        pid: ProcessId,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), crate::GlobalNameError>> + Send>,
+    > {
+        use super::GlobalError;
+        use crate::GlobalNameError;
+        Box::pin(async move {
+            match node.lookup(pid) {
+                Some(p) if !p.accepts_remote() => return Err(GlobalNameError::NotRemote),
+                _ => {}
+            }
+            node.global()
+                .register_id(&name, pid)
+                .await
+                .map_err(|e| match e {
+                    GlobalError::Taken(_) => GlobalNameError::Taken,
+                    GlobalError::NotDistributed => GlobalNameError::NotDistributed,
+                    other => GlobalNameError::Failed(other.to_string()),
+                })
+        })
+    }
 }
