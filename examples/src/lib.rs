@@ -1,0 +1,15 @@
+//! The programs of the article *Building Distributed Systems with Elixir*,
+//! ported to clustertop's runtime. Each is a library module and a binary
+//! that runs one node of a multi-node cluster; every node runs the agent
+//! (so `clustertop` can attach), serves Prometheus metrics and exports
+//! traces over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set ([`node`]).
+//!
+//! - [`counter`]: the global GenServer counter.
+//! - [`crdt_counter`]: the per-node map counter with max-merge, then the
+//!   same on the library's replicated CRDTs.
+//! - [`work_distributor`]: round-robin tasks over the nodes.
+
+pub mod counter;
+pub mod crdt_counter;
+pub mod node;
+pub mod work_distributor;
