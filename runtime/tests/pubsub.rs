@@ -213,3 +213,30 @@ async fn a_second_instance_of_one_name_is_refused() {
     let err = PubSub::start(&node, "dup").unwrap_err();
     assert!(err.to_string().contains("dup"), "{err}");
 }
+
+#[derive(Debug, PartialEq)]
+enum RoomEvent {
+    Number(u32),
+    Text(String),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_takes_several_message_types_through_subscribe_as() {
+    let (nodes, ps) = cluster("ps6").await;
+    let (room, mut got) = subscriber::<RoomEvent>(&nodes[1]);
+    ps[1].subscribe_as("room", &room, RoomEvent::Number);
+    ps[1].subscribe_as("room", &room, RoomEvent::Text);
+    ps[0].broadcast("room", 7u32).unwrap();
+    ps[0].broadcast("room", "hi".to_owned()).unwrap();
+    assert_eq!(next(&mut got).await.1, RoomEvent::Number(7));
+    assert_eq!(next(&mut got).await.1, RoomEvent::Text("hi".into()));
+    ps[1].local_broadcast("room", 8u32);
+    assert_eq!(next(&mut got).await.1, RoomEvent::Number(8));
+    assert_eq!(
+        ps[1].stats().mismatched,
+        0,
+        "each message went to the sink of its type only"
+    );
+    ps[1].unsubscribe("room", room.id());
+    assert!(ps[1].subscribers("room").is_empty());
+}

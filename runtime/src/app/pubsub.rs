@@ -39,7 +39,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{RemoteMessage, SendNamedError};
-use crate::{MonitorRef, Node, Pid, ProcessId, Received, SpawnOptions};
+use crate::{Message, MonitorRef, Node, Pid, ProcessId, Received, SpawnOptions};
 
 /// Why a PubSub operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -114,11 +114,10 @@ pub struct PubSubStats {
     pub frames_in: u64,
     /// Frames sent to other nodes.
     pub frames_out: u64,
-    /// Messages a subscriber did not get because they are of another type
-    /// than its mailbox's: a local delivery refused, or a frame from another
-    /// node that failed to decode or that no local subscriber of its topic
-    /// takes. Nonzero means two parts of the application disagree on a
-    /// topic's message type.
+    /// Broadcasts that reached a topic with subscribers none of which takes
+    /// their type (locally, or in a frame from another node), and frames
+    /// that failed to decode. Nonzero means two parts of the application
+    /// disagree on a topic's message type.
     pub mismatched: u64,
 }
 
@@ -151,6 +150,36 @@ impl<M: RemoteMessage + Clone> Sink for TypedSink<M> {
         match msg.downcast_ref::<M>() {
             Some(m) => {
                 self.pid.send(m.clone());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A subscriber whose mailbox takes `T`, fed messages of type `M` through
+/// `map` (a variant of its own message type, say).
+struct MappedSink<M, T: Message> {
+    pid: Pid<T>,
+    map: fn(M) -> T,
+}
+
+impl<M: RemoteMessage + Clone, T: Message> Sink for MappedSink<M, T> {
+    fn pid(&self) -> ProcessId {
+        self.pid.id()
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+    fn decode(&self, bytes: &[u8]) -> Option<Box<dyn Any + Send>> {
+        postcard::from_bytes::<M>(bytes)
+            .ok()
+            .map(|m| Box::new(m) as Box<dyn Any + Send>)
+    }
+    fn deliver(&self, msg: &dyn Any) -> bool {
+        match msg.downcast_ref::<M>() {
+            Some(m) => {
+                self.pid.send((self.map)(m.clone()));
                 true
             }
             None => false,
@@ -264,7 +293,30 @@ impl PubSub {
     /// Subscribes `pid` (a local process) to `topic`. Subscribing twice
     /// delivers each message twice, as in Phoenix.
     pub fn subscribe<M: RemoteMessage + Clone>(&self, topic: &str, pid: &Pid<M>) {
-        let sink: Arc<dyn Sink> = Arc::new(TypedSink { pid: pid.clone() });
+        self.add_sink(topic, pid.id(), Arc::new(TypedSink { pid: pid.clone() }));
+    }
+
+    /// Subscribes `pid` to the messages of type `M` on `topic`, each turned
+    /// into the process's own message type by `map`: one process can take
+    /// several types of broadcast (a chat room's messages and its presence
+    /// diffs), as one Phoenix process receives any term.
+    pub fn subscribe_as<M: RemoteMessage + Clone, T: Message>(
+        &self,
+        topic: &str,
+        pid: &Pid<T>,
+        map: fn(M) -> T,
+    ) {
+        self.add_sink(
+            topic,
+            pid.id(),
+            Arc::new(MappedSink {
+                pid: pid.clone(),
+                map,
+            }),
+        );
+    }
+
+    fn add_sink(&self, topic: &str, pid: ProcessId, sink: Arc<dyn Sink>) {
         let topic: Arc<str> = {
             let mut topics = self.inner.topics.write();
             let key = match topics.get_key_value(topic) {
@@ -283,12 +335,12 @@ impl PubSub {
         };
         let first = {
             let mut by_pid = self.inner.by_pid.lock();
-            let topics = by_pid.entry(pid.id()).or_default();
+            let topics = by_pid.entry(pid).or_default();
             topics.push(topic);
             topics.len() == 1
         };
         if first {
-            self.inner.server.send(ServerMsg::Watch(pid.id()));
+            self.inner.server.send(ServerMsg::Watch(pid));
         }
     }
 
@@ -437,7 +489,8 @@ impl PubSub {
                 }
             }
         }
-        self.inner.deliver_local(topic, from, &msg as &dyn Any);
+        self.inner
+            .deliver_local(topic, std::any::type_name::<M>(), from, &msg as &dyn Any);
         Ok(())
     }
 }
@@ -494,23 +547,29 @@ impl Inner {
         Ok(())
     }
 
-    fn deliver_local(&self, topic: &str, skip: Option<ProcessId>, msg: &dyn Any) -> u64 {
+    fn deliver_local(
+        &self,
+        topic: &str,
+        type_name: &str,
+        skip: Option<ProcessId>,
+        msg: &dyn Any,
+    ) -> u64 {
         // Held across the sends: a send to a local mailbox never waits.
         let topics = self.topics.read();
         let Some(entry) = topics.get(topic) else {
             return 0;
         };
-        let (mut delivered, mut refused) = (0, 0);
-        for sink in entry.sinks.iter().filter(|s| Some(s.pid()) != skip) {
-            if sink.deliver(msg) {
+        let mut delivered = 0;
+        let mut of_type = false;
+        for sink in entry.sinks.iter().filter(|s| s.type_name() == type_name) {
+            of_type = true;
+            if Some(sink.pid()) != skip && sink.deliver(msg) {
                 delivered += 1;
-            } else {
-                refused += 1;
             }
         }
         entry.delivered.fetch_add(delivered, Ordering::Relaxed);
-        if refused > 0 {
-            self.mismatched.fetch_add(refused, Ordering::Relaxed);
+        if !of_type && !entry.sinks.is_empty() {
+            self.mismatched.fetch_add(1, Ordering::Relaxed);
         }
         delivered
     }
