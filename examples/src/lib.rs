@@ -8,7 +8,10 @@
 //! - [`crdt_counter`]: the per-node map counter with max-merge, then the
 //!   same on the library's replicated CRDTs.
 //! - [`work_distributor`]: round-robin tasks over the nodes.
+//! - [`chat`]: the distributed chat system: rooms, a message store,
+//!   PubSub, Presence, and a WebSocket endpoint with a browser page.
 
+pub mod chat;
 pub mod counter;
 pub mod crdt_counter;
 pub mod node;

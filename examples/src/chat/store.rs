@@ -1,0 +1,152 @@
+//! The article's `ChatSystem.MessageStore`: the last 100 messages of each
+//! room, `add_message` (a cast) and `get_recent_messages` (a call), and the
+//! broadcast of every new message to the room's subscribers on every node.
+//!
+//! One difference from the article: there every node's store keeps only
+//! the messages posted on that node, so a late joiner on another node
+//! would miss them. Here each store also broadcasts the new message on
+//! [`STORE_TOPIC`], where every other node's store takes it, so every
+//! node's store holds the room's recent messages whichever node they were
+//! posted on (in timestamp order, then by id).
+//!
+//! Bounded: [`KEEP`] messages per room and [`MAX_ROOMS`] rooms.
+
+use crate::chat::{Message, NewMessage};
+use clustertop_runtime::app::pubsub::PubSub;
+use clustertop_runtime::gen_server::ServerMsg;
+use clustertop_runtime::{CallResult, ExitReason, Flow, GenServer, Info, ServerContext, ServerPid};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+/// Messages kept per room.
+pub const KEEP: usize = 100;
+/// Rooms kept; past it, the room whose last message is oldest goes.
+pub const MAX_ROOMS: usize = 10_000;
+/// The default `limit` of `get_recent_messages`.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Where stores tell each other about new messages.
+pub const STORE_TOPIC: &str = "chat:store";
+/// The store's registered name on each node.
+pub const NAME: &str = "ChatSystem.MessageStore";
+
+/// The store.
+#[derive(Debug)]
+pub struct MessageStore {
+    pubsub: PubSub,
+    rooms: HashMap<String, VecDeque<Message>>,
+    next_id: u64,
+}
+
+/// `add_message(room, sender, content)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddMessage {
+    /// The room.
+    pub room: String,
+    /// Who sent it.
+    pub sender: String,
+    /// What they wrote.
+    pub content: String,
+}
+
+/// `get_recent_messages(room, limit)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetRecent {
+    /// The room.
+    pub room: String,
+    /// At most this many, the newest.
+    pub limit: usize,
+}
+
+impl GenServer for MessageStore {
+    type Args = PubSub;
+    type Call = GetRecent;
+    type Reply = Vec<Message>;
+    type Cast = AddMessage;
+    type Info = NewMessage;
+
+    async fn init(pubsub: PubSub, ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+        let me: ServerPid<Self> = ctx.pid();
+        pubsub.subscribe_as(STORE_TOPIC, &me, ServerMsg::<Self>::info);
+        Ok(MessageStore {
+            pubsub,
+            rooms: HashMap::new(),
+            next_id: 1,
+        })
+    }
+
+    async fn handle_cast(&mut self, add: AddMessage, ctx: &mut ServerContext<Self>) -> Flow {
+        let message = Message {
+            id: format!("{}-{}", ctx.node().name(), self.next_id),
+            sender: add.sender,
+            content: add.content,
+            timestamp: now_ms(),
+        };
+        self.next_id += 1;
+        let new = NewMessage {
+            room: add.room,
+            message,
+        };
+        self.insert(&new);
+        // The article's `{:new_message, message}` to the room, on every node.
+        if let Err(e) = self
+            .pubsub
+            .broadcast(&super::room_topic(&new.room), new.clone())
+        {
+            tracing::error!(error = %e, "cannot broadcast a chat message");
+        }
+        // And to the other nodes' stores.
+        let _ = self.pubsub.broadcast_from(ctx.id(), STORE_TOPIC, new);
+        Flow::Continue
+    }
+
+    async fn handle_call(
+        &mut self,
+        get: GetRecent,
+        _: &mut ServerContext<Self>,
+    ) -> CallResult<Vec<Message>> {
+        let messages = self.rooms.get(&get.room).map_or_else(Vec::new, |m| {
+            let skip = m.len().saturating_sub(get.limit);
+            m.iter().skip(skip).cloned().collect()
+        });
+        CallResult::Reply(messages)
+    }
+
+    async fn handle_info(&mut self, info: Info<NewMessage>, _: &mut ServerContext<Self>) -> Flow {
+        if let Info::Msg(new) = info {
+            self.insert(&new);
+        }
+        Flow::Continue
+    }
+}
+
+impl MessageStore {
+    /// Keeps `new` in its room: in (timestamp, id) order, at most [`KEEP`].
+    fn insert(&mut self, new: &NewMessage) {
+        if !self.rooms.contains_key(&new.room) && self.rooms.len() >= MAX_ROOMS {
+            let stalest = self
+                .rooms
+                .iter()
+                .min_by_key(|(_, m)| m.back().map_or(0, |m| m.timestamp))
+                .map(|(name, _)| name.clone());
+            if let Some(name) = stalest {
+                self.rooms.remove(&name);
+            }
+        }
+        let room = self.rooms.entry(new.room.clone()).or_default();
+        let key = |m: &Message| (m.timestamp, m.id.clone());
+        if room.iter().any(|m| m.id == new.message.id) {
+            return;
+        }
+        let at = room.partition_point(|m| key(m) <= key(&new.message));
+        room.insert(at, new.message.clone());
+        while room.len() > KEEP {
+            room.pop_front();
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,164 @@
+//! The chat's web endpoint (the article's `ChatSystemWeb.Endpoint`): the
+//! page at `/`, and the WebSocket at `/ws?room=ROOM&user=USER`.
+//!
+//! # Wire format
+//! JSON text frames. From the client: `{"event":"new_message","content":…}`.
+//! To the client: `joined` (the room's recent messages, oldest first),
+//! `presence_state` (user → metas), `presence_diff` (joins and leaves),
+//! `new_message`, and `error`.
+//!
+//! # Bounds
+//! Anyone who reaches the port can connect, so: room and user names are
+//! 1–64 characters of `A-Z a-z 0-9 _ - .`; a frame is at most 16 KiB and a
+//! message at most 2,000 characters (longer ones are cut); at most
+//! [`MAX_CONNECTIONS`] sockets at once per node, past which the upgrade is
+//! refused with 503.
+
+use crate::chat::channel::{self, ChannelEvent};
+use crate::chat::{ChatError, ChatSystem, Message, PresenceMeta};
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use clustertop_runtime::SpawnOptions;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Sockets one node serves at once.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// The largest frame a client may send.
+pub const MAX_FRAME: usize = 16 * 1024;
+
+/// What a client sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// `handle_in("new_message", %{"content" => content})`.
+    NewMessage {
+        /// The text.
+        content: String,
+    },
+}
+
+/// What a client receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The answer to joining: the room's recent messages, oldest first.
+    Joined {
+        /// The room.
+        room: String,
+        /// The user, as joined.
+        user: String,
+        /// Recent messages.
+        messages: Vec<Message>,
+    },
+    /// Everyone present in the room, by user.
+    PresenceState {
+        /// User → one meta per connection.
+        presences: BTreeMap<String, Vec<PresenceMeta>>,
+    },
+    /// Who arrived and who left.
+    PresenceDiff {
+        /// User → metas that arrived.
+        joins: BTreeMap<String, Vec<PresenceMeta>>,
+        /// User → metas that left.
+        leaves: BTreeMap<String, Vec<PresenceMeta>>,
+    },
+    /// A new message in the room.
+    NewMessage {
+        /// The message.
+        message: Message,
+    },
+    /// A frame the server could not take.
+    Error {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Clone)]
+struct AppState {
+    chat: ChatSystem,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JoinParams {
+    room: String,
+    user: String,
+}
+
+/// Whether `name` may name a room or a user.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Serves the page and the WebSocket on `addr` (port 0: any free port);
+/// returns where it listens. The server runs on the current tokio runtime
+/// until the process ends.
+///
+/// # Errors
+/// [`ChatError::Web`] when `addr` cannot be bound.
+pub async fn serve(chat: ChatSystem, addr: SocketAddr) -> Result<SocketAddr, ChatError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ChatError::Web { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ChatError::Web { addr, source })?;
+    let state = AppState {
+        chat,
+        slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+    };
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/ws", get(socket))
+        .with_state(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "chat web endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+async fn socket(
+    upgrade: WebSocketUpgrade,
+    Query(join): Query<JoinParams>,
+    State(state): State<AppState>,
+) -> Response {
+    if !valid_name(&join.room) || !valid_name(&join.user) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "room and user: 1 to 64 characters of A-Z a-z 0-9 _ - .",
+        )
+            .into_response();
+    }
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    };
+    upgrade
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |ws| async move {
+            let chat = state.chat.clone();
+            let pid = state.chat.node.spawn_opts::<ChannelEvent, _, _>(
+                SpawnOptions::new().behaviour("RoomChannel"),
+                move |ctx| channel::run(ctx, chat, ws, join.room, join.user),
+            );
+            pid.exited().await;
+            drop(slot);
+        })
+}

@@ -1,0 +1,249 @@
+//! The article's chat system over two nodes (OS processes), with real
+//! WebSocket clients: a message posted on node A reaches a client on node
+//! B; Presence lists both users and a leave shows in the diff; a late
+//! joiner gets the recent messages, including those posted on the other
+//! node; killing node B removes B's users from A's list. And a real
+//! browser (headless Chromium) joins from node A's page, sends a message,
+//! and sees one arrive from a WebSocket client on node B.
+
+mod support;
+
+use clustertop_examples::chat::PresenceMeta;
+use clustertop_examples::chat::web::ServerFrame;
+use futures_util::{SinkExt, StreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use support::Proc;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat");
+const LIMIT: Duration = Duration::from_secs(20);
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A chat client: its socket and who it sees in the room.
+struct Client {
+    socket: Socket,
+    present: BTreeMap<String, BTreeSet<String>>,
+    /// Messages read but not yet taken by `next_message`.
+    messages: std::collections::VecDeque<String>,
+}
+
+fn web_addr(p: &mut Proc) -> String {
+    let line = p.wait_line("its web line", |l| l.starts_with("web http://"));
+    line["web http://".len()..].trim_end_matches('/').to_owned()
+}
+
+impl Client {
+    async fn join(web: &str, room: &str, user: &str) -> (Client, Vec<String>) {
+        let url = format!("ws://{web}/ws?room={room}&user={user}");
+        let (socket, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("connects");
+        let mut c = Client {
+            socket,
+            present: BTreeMap::new(),
+            messages: std::collections::VecDeque::new(),
+        };
+        let history = match c.next().await {
+            ServerFrame::Joined { messages, .. } => messages
+                .into_iter()
+                .map(|m| format!("{}: {}", m.sender, m.content))
+                .collect(),
+            other => panic!("expected joined, got {other:?}"),
+        };
+        match c.next().await {
+            ServerFrame::PresenceState { .. } => {}
+            other => panic!("expected presence_state, got {other:?}"),
+        }
+        (c, history)
+    }
+
+    /// The next frame (presence frames are applied to `present` too).
+    async fn next(&mut self) -> ServerFrame {
+        loop {
+            let msg = tokio::time::timeout(LIMIT, self.socket.next())
+                .await
+                .expect("a frame in time")
+                .expect("the socket is open")
+                .expect("a frame");
+            let Ws::Text(text) = msg else { continue };
+            let frame: ServerFrame = serde_json::from_str(&text).expect("a server frame");
+            match &frame {
+                ServerFrame::PresenceState { presences } => {
+                    self.present.clear();
+                    apply(&mut self.present, presences, true);
+                }
+                ServerFrame::PresenceDiff { joins, leaves } => {
+                    apply(&mut self.present, joins, true);
+                    apply(&mut self.present, leaves, false);
+                }
+                ServerFrame::NewMessage { message } => self
+                    .messages
+                    .push_back(format!("{}: {}", message.sender, message.content)),
+                _ => {}
+            }
+            return frame;
+        }
+    }
+
+    /// Reads frames until `cond` holds of the presence seen.
+    async fn until_present(&mut self, users: &[&str]) {
+        while self.present.keys().map(String::as_str).collect::<Vec<_>>() != users {
+            self.next().await;
+        }
+    }
+
+    /// The next new message, "sender: content" (read already, or next).
+    async fn next_message(&mut self) -> String {
+        loop {
+            if let Some(m) = self.messages.pop_front() {
+                return m;
+            }
+            self.next().await;
+        }
+    }
+
+    async fn say(&mut self, content: &str) {
+        let frame = serde_json::json!({"event": "new_message", "content": content});
+        self.socket
+            .send(Ws::Text(frame.to_string().into()))
+            .await
+            .expect("sent");
+    }
+}
+
+/// Adds or removes each user's connections.
+fn apply(
+    present: &mut BTreeMap<String, BTreeSet<String>>,
+    map: &BTreeMap<String, Vec<PresenceMeta>>,
+    add: bool,
+) {
+    for (user, metas) in map {
+        let conns = present.entry(user.clone()).or_default();
+        for m in metas {
+            if add {
+                conns.insert(m.conn.clone());
+            } else {
+                conns.remove(&m.conn);
+            }
+        }
+    }
+    present.retain(|_, c| !c.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_two_nodes_talk_see_each_other_and_leave() {
+    let mut a = Proc::start(BIN, "a@localhost", &["--web", "127.0.0.1:0"]);
+    let web_a = web_addr(&mut a);
+    let mut b = Proc::start(
+        BIN,
+        "b@localhost",
+        &["--connect", &a.addr.clone(), "--web", "127.0.0.1:0"],
+    );
+    let web_b = web_addr(&mut b);
+
+    let (mut ann, history) = Client::join(&web_a, "lobby", "ann").await;
+    assert!(history.is_empty());
+    let (mut bob, _) = Client::join(&web_b, "lobby", "bob").await;
+    ann.until_present(&["ann", "bob"]).await;
+    bob.until_present(&["ann", "bob"]).await;
+
+    // A message posted on A reaches the client on B (and A's own).
+    ann.say("hello from a").await;
+    assert_eq!(bob.next_message().await, "ann: hello from a");
+    assert_eq!(ann.next_message().await, "ann: hello from a");
+    bob.say("hi ann").await;
+    assert_eq!(ann.next_message().await, "bob: hi ann");
+
+    // A late joiner on B gets the recent messages, from both nodes, in order.
+    let (mut carol, history) = Client::join(&web_b, "lobby", "carol").await;
+    assert_eq!(history, ["ann: hello from a", "bob: hi ann"]);
+    ann.until_present(&["ann", "bob", "carol"]).await;
+
+    // bob leaves: the diff on A shows it.
+    bob.socket.close(None).await.expect("closes");
+    ann.until_present(&["ann", "carol"]).await;
+    carol.until_present(&["ann", "carol"]).await;
+
+    // Node B dies: its users leave A's list (carol was on B).
+    b.kill();
+    ann.until_present(&["ann"]).await;
+}
+
+/// Headless Chromium with a throwaway profile, killed on drop.
+struct Browser {
+    child: std::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn open(chromium: &std::path::Path, url: &str) -> Browser {
+        let profile = tempfile::tempdir().expect("a profile dir");
+        let child = std::process::Command::new(chromium)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromium starts");
+        Browser {
+            child,
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_on_node_a_talks_with_a_client_on_node_b() {
+    let Some(chromium) = clustertop_testkit::require_program(
+        "a_browser_on_node_a_talks_with_a_client_on_node_b",
+        "chromium",
+        Some("CHROMIUM"),
+        "apt-get install chromium",
+    ) else {
+        return;
+    };
+    let mut a = Proc::start(BIN, "a@localhost", &["--web", "127.0.0.1:0"]);
+    let web_a = web_addr(&mut a);
+    let mut b = Proc::start(
+        BIN,
+        "b@localhost",
+        &["--connect", &a.addr.clone(), "--web", "127.0.0.1:0"],
+    );
+    let web_b = web_addr(&mut b);
+    let (mut bob, _) = Client::join(&web_b, "lobby", "bob").await;
+
+    // The page joins as "web", says hello, and answers every message from
+    // someone else with "saw <message>".
+    let _browser = Browser::open(
+        &chromium,
+        &format!("http://{web_a}/?room=lobby&user=web&say=hello-from-the-browser&echo=1"),
+    );
+    bob.until_present(&["bob", "web"]).await;
+    assert_eq!(bob.next_message().await, "web: hello-from-the-browser");
+    bob.say("ping-from-b").await;
+    assert_eq!(bob.next_message().await, "bob: ping-from-b");
+    assert_eq!(
+        bob.next_message().await,
+        "web: saw ping-from-b",
+        "the page on node A showed the message from node B"
+    );
+}
