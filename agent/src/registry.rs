@@ -38,20 +38,26 @@ pub(crate) fn node_registry(state: &State) -> NodeRegistry {
             local: t.local as u64,
         }));
     }
-    let behaviour = |serial: u64| {
+    let holder = |serial: u64| {
         let id = node.introspect().local_process_id(serial);
-        node.introspect()
-            .process_info(id)
-            .map(|i| i.behaviour.to_owned())
+        let info = node.introspect().process_info(id);
+        (
+            info.as_ref().map(|i| i.behaviour.to_owned()),
+            info.is_some_and(|i| i.system),
+        )
     };
     let mut names: Vec<NameRow> = node
         .registered()
         .into_iter()
-        .map(|(name, id)| NameRow {
-            name,
-            scope: NameScope::Local,
-            pid: pid_ref(node, id),
-            behaviour: behaviour(id.serial()),
+        .map(|(name, id)| {
+            let (behaviour, system) = holder(id.serial());
+            NameRow {
+                name,
+                scope: NameScope::Local,
+                pid: pid_ref(node, id),
+                behaviour,
+                system,
+            }
         })
         .collect();
     names.extend(
@@ -59,15 +65,19 @@ pub(crate) fn node_registry(state: &State) -> NodeRegistry {
             .holders()
             .into_iter()
             .filter(|h| h.node == node.name() && h.creation == node.creation())
-            .map(|h| NameRow {
-                name: h.name,
-                scope: NameScope::Global,
-                pid: PidRef {
-                    node: h.node,
-                    serial: h.serial,
-                    creation: h.creation,
-                },
-                behaviour: behaviour(h.serial),
+            .map(|h| {
+                let (behaviour, system) = holder(h.serial);
+                NameRow {
+                    name: h.name,
+                    scope: NameScope::Global,
+                    pid: PidRef {
+                        node: h.node,
+                        serial: h.serial,
+                        creation: h.creation,
+                    },
+                    behaviour,
+                    system,
+                }
             }),
     );
     names.sort_by(|a, b| a.name.cmp(&b.name));

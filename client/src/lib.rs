@@ -26,6 +26,9 @@ use clustertop_proto::{
     SubscribeLogs, SupervisionTree, Unsubscribe, Warning,
 };
 use clustertop_runtime::dist::RefuseReason;
+/// The cookie's environment variable, and a fresh random cookie (for a
+/// front end that starts a cluster of its own, as `clustertop demo` does).
+pub use clustertop_runtime::dist::{COOKIE_ENV, CookieError, random_cookie};
 use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError};
 use clustertop_runtime::{Node, NodeConfig, NodeError, Pid, Received};
 use parking_lot::Mutex;

@@ -35,18 +35,21 @@ pub struct Processed {
 }
 
 /// Makes this node able to run items for the others (the article's
-/// `Task.Supervisor` on each node).
-pub fn start_link(node: &Node) {
+/// `Task.Supervisor` on each node). With `print`, each item is also printed
+/// on standard output, as the article's `IO.puts`; it is logged either way.
+pub fn start_link(node: &Node, print: bool) {
     let name = node.name().to_owned();
     node.register_task(TASK, move |item: String| {
         let node = name.clone();
-        async move { process_item(item, node).await }
+        async move { process_item(item, node, print).await }
     });
 }
 
-async fn process_item(item: String, node: String) -> Processed {
+async fn process_item(item: String, node: String, print: bool) -> Processed {
     tracing::info!(item = %item, %node, "processing item");
-    println!("Processing {item:?} on node {node}");
+    if print {
+        println!("Processing {item:?} on node {node}");
+    }
     // Stands in for real work.
     tokio::time::sleep(Duration::from_millis(10)).await;
     Processed { item, node }

@@ -95,6 +95,9 @@ pub struct NameRow {
     pub pid: PidRef,
     /// The holder's behaviour (as in process rows), if known.
     pub behaviour: Option<String>,
+    /// Whether the holder is a system process (the agent's own), which
+    /// views leave out unless asked.
+    pub system: bool,
 }
 
 /// A process group on one node.

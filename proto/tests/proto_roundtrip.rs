@@ -410,6 +410,7 @@ fn registry_answers_roundtrip() {
                 scope: NameScope::Global,
                 pid: pid.clone(),
                 behaviour: Some("Counter".into()),
+                system: false,
             }],
             groups: vec![GroupRow {
                 group: "workers".into(),

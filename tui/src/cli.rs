@@ -1,13 +1,13 @@
 //! The command line: the interactive view by default, and `demo`,
 //! `snapshot`, `logs` (and the hidden `node`, which `demo` runs).
 
-use crate::demo::{self, Demo, DemoError, DemoFile};
+use crate::demo::{Demo, DemoError, DemoFile};
 use crate::error::CliError;
 use crate::format;
 use clap::{Parser, Subcommand};
+use clustertop_client::{COOKIE_ENV, random_cookie};
 use clustertop_client::{Client, ClientConfig};
 use clustertop_proto::{ClusterOverview, LogFilter, LogLevel, LogRecord, NodeStatus};
-use clustertop_runtime::dist::{COOKIE_ENV, random_cookie};
 use std::time::Duration;
 
 /// The default entry node, where `clustertop demo` puts its first node.
@@ -206,18 +206,53 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             index,
             first,
             slow,
-        }) => demo::run_node(demo::NodeArgs {
-            name,
-            listen,
-            connect,
-            cookie: args.cookie,
-            index,
-            first,
-            slow,
-        })
-        .await
-        .map_err(CliError::from),
+        }) => {
+            run_demo_node(DemoNode {
+                name,
+                listen,
+                connect,
+                cookie: args.cookie,
+                index,
+                first,
+                slow,
+            })
+            .await
+        }
     }
+}
+
+/// What `clustertop node` runs.
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
+struct DemoNode {
+    name: String,
+    listen: std::net::SocketAddr,
+    connect: Option<String>,
+    cookie: Option<String>,
+    index: usize,
+    first: String,
+    slow: String,
+}
+
+/// Runs one demo node: the examples package's demo node program.
+#[cfg(feature = "demo")]
+async fn run_demo_node(n: DemoNode) -> Result<(), CliError> {
+    use clustertop_examples::demo::{DemoNodeArgs, run_node};
+    run_node(DemoNodeArgs {
+        name: n.name,
+        listen: n.listen,
+        connect: n.connect,
+        cookie: n.cookie,
+        index: n.index,
+        first: n.first,
+        slow: n.slow,
+    })
+    .await
+    .map_err(|e| CliError::DemoNode(e.to_string()))
+}
+
+#[cfg(not(feature = "demo"))]
+async fn run_demo_node(_: DemoNode) -> Result<(), CliError> {
+    Err(DemoError::NotBuilt.into())
 }
 
 /// Until Ctrl-C or the end of standard input.

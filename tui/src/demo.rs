@@ -1,6 +1,7 @@
 //! `clustertop demo`: a local cluster of demo nodes, each a child process
-//! of this binary (`clustertop node …`), with the article's workload and an
-//! agent, for the TUI to attach to.
+//! of this binary (`clustertop node …`, which runs the demo node of the
+//! `clustertop-examples` package: the article's programs and an agent),
+//! for the TUI to attach to.
 //!
 //! # Shutdown
 //! The demo owns its children: dropping the [`Demo`] kills and reaps them.
@@ -15,78 +16,9 @@
 //! `clustertop snapshot`, `logs` and the view find them when they attach
 //! to that address without a cookie of their own.
 
-pub(crate) mod workload;
-
-use clustertop_agent::{Agent, AgentConfig, WarningConfig};
-use clustertop_runtime::dist::{COOKIE_ENV, DistConfig};
-use clustertop_runtime::{Node, NodeConfig};
+use clustertop_client::{COOKIE_ENV, CookieError};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-use tokio::io::AsyncReadExt;
-
-/// What `clustertop node` runs.
-#[derive(Debug, Clone)]
-pub(crate) struct NodeArgs {
-    pub(crate) name: String,
-    pub(crate) listen: std::net::SocketAddr,
-    pub(crate) connect: Option<String>,
-    pub(crate) cookie: Option<String>,
-    pub(crate) index: usize,
-    pub(crate) first: String,
-    pub(crate) slow: String,
-}
-
-/// The demo's warning thresholds: low enough that the slow consumer is
-/// flagged within seconds.
-fn agent_config() -> AgentConfig {
-    AgentConfig {
-        warnings: WarningConfig {
-            mailbox_on: 500,
-            mailbox_off: 250,
-            hold: Duration::from_secs(2),
-            ..WarningConfig::default()
-        },
-        ..AgentConfig::default()
-    }
-}
-
-/// Runs one demo node until its standard input closes.
-///
-/// # Errors
-/// A line saying what failed: telemetry, the listener, the first
-/// connection, or the agent.
-pub(crate) async fn run_node(args: NodeArgs) -> Result<(), DemoError> {
-    let mut telemetry = clustertop_otel::TelemetryConfig::new(args.name.clone());
-    telemetry.log_filter = Some("warn".into());
-    telemetry.log_writer = Some(clustertop_otel::LogWriter::new(std::io::sink));
-    telemetry.prometheus = None;
-    telemetry.extra_layer = Some(clustertop_agent::log_layer(
-        clustertop_proto::LogLevel::Info,
-    ));
-    let _telemetry = clustertop_otel::init(telemetry)?;
-    let mut dist = DistConfig::listen(args.listen);
-    dist.cookie = args.cookie.clone();
-    dist.tick_time = Duration::from_secs(10);
-    let node = Node::start(NodeConfig::new(args.name.as_str()).dist(dist))?;
-    if let Some(addr) = &args.connect {
-        node.connect(addr)
-            .await
-            .map_err(|source| DemoError::Connect {
-                addr: addr.clone(),
-                source,
-            })?;
-    }
-    Agent::start(&node, agent_config()).await?;
-    workload::start(&node, args.index, &args.first, &args.slow).await;
-    println!("listening {}", node.listen_addr().expect("listening"));
-    tracing::info!(node = %args.name, "demo node up");
-    // Runs until the parent closes our standard input (or is gone).
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 64];
-    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
-    Ok(())
-}
 
 /// A running demo cluster.
 #[derive(Debug)]
@@ -219,12 +151,12 @@ impl Drop for Demo {
     }
 }
 
-/// Why a demo cluster, or one of its nodes, could not start.
+/// Why a demo cluster could not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DemoError {
     /// No randomness for the demo's cookie.
     #[error("cannot make a cookie for the demo: {0}")]
-    Cookie(#[source] clustertop_runtime::dist::CookieError),
+    Cookie(#[source] CookieError),
     /// The path of this program, to start the nodes with.
     #[error("cannot find this program to start the demo nodes: {0}")]
     CurrentExe(#[source] std::io::Error),
@@ -245,22 +177,8 @@ pub(crate) enum DemoError {
         /// The port asked for.
         port: u16,
     },
-    /// Telemetry could not be set up in a node.
-    #[error(transparent)]
-    Telemetry(#[from] clustertop_otel::TelemetryError),
-    /// A node could not start.
-    #[error(transparent)]
-    Node(#[from] clustertop_runtime::NodeError),
-    /// A node could not reach the first one.
-    #[error("connect {addr}: {source}")]
-    Connect {
-        /// The first node's address.
-        addr: String,
-        /// Why.
-        #[source]
-        source: clustertop_runtime::dist::ConnectError,
-    },
-    /// A node's agent could not start.
-    #[error(transparent)]
-    Agent(#[from] clustertop_agent::AgentError),
+    /// This build has no demo node (built without the `demo` feature).
+    #[cfg_attr(feature = "demo", allow(dead_code))]
+    #[error("this clustertop was built without the demo (feature `demo`)")]
+    NotBuilt,
 }

@@ -27,7 +27,10 @@ pub(crate) enum CliError {
     /// A followed log stream ended because the entry node went away.
     #[error("the connection to {0} closed")]
     Closed(String),
-    /// A demo cluster or a demo node could not start.
+    /// A demo cluster could not start.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
+    /// A demo node could not start.
+    #[error("{0}")]
+    DemoNode(String),
 }

@@ -321,6 +321,7 @@ pub(crate) fn registry(offset_ms: u64) -> Registry {
                     scope: NameScope::Local,
                     pid: pid("a@host", 311),
                     behaviour: Some("MessageStore".into()),
+                    system: false,
                 }],
                 groups: vec![GroupRow {
                     group: "workers".into(),
@@ -343,6 +344,7 @@ pub(crate) fn registry(offset_ms: u64) -> Registry {
                     scope: NameScope::Global,
                     pid: pid("b@host", 90),
                     behaviour: Some("Counter".into()),
+                    system: false,
                 }],
                 groups: vec![GroupRow {
                     group: "workers".into(),

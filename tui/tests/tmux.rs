@@ -123,7 +123,7 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
 
     // The first screen: every node, and the slow consumer flagged.
     let screen = tmux.wait("the cluster with the slow consumer flagged", |s| {
-        s.contains("3 nodes") && s.contains("▲ <demo-2.") && s.contains("chat_store")
+        s.contains("3 nodes") && s.contains("▲ <demo-2.") && s.contains("MessageStore")
     });
     assert!(screen.contains("[2 Processes]"), "{screen}");
     assert!(screen.contains("mailbox"), "the warnings bar:\n{screen}");
@@ -161,7 +161,7 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
     // The slow consumer's detail (first row: warnings sort first).
     tmux.keys(&["g", "Enter"]);
     tmux.wait("the process detail", |s| {
-        s.contains("chat_store  ChatStore  on demo-2") && s.contains("mailbox head")
+        s.contains("ChatSystem.MessageStore  MessageStore  on demo-2") && s.contains("mailbox head")
     });
     tmux.keys(&["Escape"]);
     // Esc again clears the filter.
@@ -175,6 +175,23 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
             && ["demo-1@localhost", "demo-2@localhost", "demo-3@localhost"]
                 .iter()
                 .all(|n| s.contains(n))
+    });
+
+    // The registry: the chat's lobby with a subscriber on each node, its
+    // presence topic with the three bots, and the global counter.
+    tmux.keys(&["7"]);
+    tmux.wait("the registry view", |s| {
+        // The second column of the rows whose first starts with `topic`.
+        let counts = |topic: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| l.starts_with(&format!("│{topic}")))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
+                .collect()
+        };
+        s.contains("[7 Registry]")
+            && counts("room:lobby ") == ["3"]
+            && counts("room:lobby:pres").contains(&"3".to_owned())
+            && s.contains("│Counter    global")
     });
 
     // Quit: the shell is back and the demo nodes are gone.

@@ -32,7 +32,7 @@ struct Args {
 async fn main_(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let running = node::boot(&args.node, AgentConfig::default()).await?;
     let n = &running.node;
-    work_distributor::start_link(n);
+    work_distributor::start_link(n, true);
     if args.items > 0 {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while n.nodes().len() + 1 < args.wait_for {

@@ -118,11 +118,23 @@ impl ChatSystem {
     /// # Errors
     /// [`ChatError`]: a name is taken on this node.
     pub async fn start(node: &Node) -> Result<ChatSystem, ChatError> {
+        Self::start_with_store_delay(node, std::time::Duration::ZERO).await
+    }
+
+    /// As [`start`](Self::start), with a store that spends `delay` on every
+    /// message: the demo's deliberately slow consumer.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn start_with_store_delay(
+        node: &Node,
+        delay: std::time::Duration,
+    ) -> Result<ChatSystem, ChatError> {
         let pubsub = PubSub::start(node, PUBSUB)?;
         let presence = Presence::start(node, PRESENCE, &pubsub, PresenceConfig::default())?;
         let store = gen_server::start::<MessageStore>(
             node,
-            pubsub.clone(),
+            (pubsub.clone(), delay),
             ServerOptions::new().name(store::NAME),
         )
         .await?;

@@ -33,6 +33,9 @@ pub const NAME: &str = "ChatSystem.MessageStore";
 #[derive(Debug)]
 pub struct MessageStore {
     pubsub: PubSub,
+    /// Time spent on each message (zero but in the demo, whose store is
+    /// deliberately slow).
+    delay: std::time::Duration,
     rooms: HashMap<String, VecDeque<Message>>,
     next_id: u64,
 }
@@ -58,23 +61,29 @@ pub struct GetRecent {
 }
 
 impl GenServer for MessageStore {
-    type Args = PubSub;
+    /// The PubSub instance, and a delay per message (zero normally).
+    type Args = (PubSub, std::time::Duration);
     type Call = GetRecent;
     type Reply = Vec<Message>;
     type Cast = AddMessage;
     type Info = NewMessage;
 
-    async fn init(pubsub: PubSub, ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
+    async fn init(
+        (pubsub, delay): (PubSub, std::time::Duration),
+        ctx: &mut ServerContext<Self>,
+    ) -> Result<Self, ExitReason> {
         let me: ServerPid<Self> = ctx.pid();
         pubsub.subscribe_as(STORE_TOPIC, &me, ServerMsg::<Self>::info);
         Ok(MessageStore {
             pubsub,
+            delay,
             rooms: HashMap::new(),
             next_id: 1,
         })
     }
 
     async fn handle_cast(&mut self, add: AddMessage, ctx: &mut ServerContext<Self>) -> Flow {
+        self.pause().await;
         let message = Message {
             id: format!("{}-{}", ctx.node().name(), self.next_id),
             sender: add.sender,
@@ -113,6 +122,7 @@ impl GenServer for MessageStore {
 
     async fn handle_info(&mut self, info: Info<NewMessage>, _: &mut ServerContext<Self>) -> Flow {
         if let Info::Msg(new) = info {
+            self.pause().await;
             self.insert(&new);
         }
         Flow::Continue
@@ -120,6 +130,12 @@ impl GenServer for MessageStore {
 }
 
 impl MessageStore {
+    async fn pause(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+
     /// Keeps `new` in its room: in (timestamp, id) order, at most [`KEEP`].
     fn insert(&mut self, new: &NewMessage) {
         if !self.rooms.contains_key(&new.room) && self.rooms.len() >= MAX_ROOMS {

@@ -168,8 +168,9 @@ impl RegistryState {
         lines.into_values().collect()
     }
 
-    /// Names, global first, then by name.
-    pub(crate) fn names(&self) -> Vec<NameLine> {
+    /// Names, global first, then by name; those of system processes only
+    /// with `system`.
+    pub(crate) fn names(&self, system: bool) -> Vec<NameLine> {
         let Some(r) = &self.last else {
             return Vec::new();
         };
@@ -177,6 +178,7 @@ impl RegistryState {
             .nodes
             .iter()
             .flat_map(|part| &part.names)
+            .filter(|n| system || !n.system)
             .map(|n| NameLine {
                 name: n.name.clone(),
                 scope: n.scope,

@@ -131,7 +131,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         .block(block(format!(" Presence ({}) ", presences.len())));
     frame.render_widget(table, presence_area);
 
-    let names = reg.names();
+    let names = reg.names(state.filter.system);
     let rows = names.iter().map(|n| {
         Row::new(keep(
             vec![

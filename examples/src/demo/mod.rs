@@ -1,0 +1,116 @@
+//! The demo cluster's node: what `clustertop demo` runs in each of its
+//! child processes (and what the `demo_node` binary runs on its own). It
+//! runs the article's programs together ([`workload`]), with the agent
+//! on, so `clustertop` has something real to show: the chat system with a
+//! deliberately slow message store on one node, the work distributor, the
+//! global counter, and a supervised worker that crashes now and then.
+//!
+//! A demo node prints `listening ADDR` once up and runs until its standard
+//! input closes, so the nodes go away with the `clustertop` that started
+//! them, however it ends.
+
+pub mod workload;
+
+use clustertop_agent::{Agent, AgentConfig, WarningConfig};
+use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::{Node, NodeConfig};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// One demo node's settings.
+#[derive(Debug, Clone)]
+pub struct DemoNodeArgs {
+    /// Its name.
+    pub name: String,
+    /// Where it listens.
+    pub listen: std::net::SocketAddr,
+    /// The first node's address (every node but the first).
+    pub connect: Option<String>,
+    /// The cookie (else the environment's, else the cookie file's).
+    pub cookie: Option<String>,
+    /// Its place in the cluster, from 1.
+    pub index: usize,
+    /// The first node's name.
+    pub first: String,
+    /// The node whose message store is slow.
+    pub slow: String,
+}
+
+/// Why a demo node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoNodeError {
+    /// Telemetry could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] clustertop_otel::TelemetryError),
+    /// The node could not start.
+    #[error(transparent)]
+    Node(#[from] clustertop_runtime::NodeError),
+    /// The node could not reach the first one.
+    #[error("connect {addr}: {source}")]
+    Connect {
+        /// The first node's address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: clustertop_runtime::dist::ConnectError,
+    },
+    /// The agent could not start.
+    #[error(transparent)]
+    Agent(#[from] clustertop_agent::AgentError),
+    /// A program of the workload could not start.
+    #[error("demo workload: {0}")]
+    Workload(String),
+}
+
+/// The demo's warning thresholds: low enough that the slow store is
+/// flagged within seconds.
+pub fn agent_config() -> AgentConfig {
+    AgentConfig {
+        warnings: WarningConfig {
+            mailbox_on: 500,
+            mailbox_off: 250,
+            hold: Duration::from_secs(2),
+            ..WarningConfig::default()
+        },
+        ..AgentConfig::default()
+    }
+}
+
+/// Runs one demo node until its standard input closes.
+///
+/// # Errors
+/// [`DemoNodeError`]: telemetry, the listener, the first connection, the
+/// agent or the workload.
+pub async fn run_node(args: DemoNodeArgs) -> Result<(), DemoNodeError> {
+    let mut telemetry = clustertop_otel::TelemetryConfig::new(args.name.clone());
+    telemetry.log_filter = Some("warn".into());
+    telemetry.log_writer = Some(clustertop_otel::LogWriter::new(std::io::sink));
+    telemetry.prometheus = None;
+    telemetry.extra_layer = Some(clustertop_agent::log_layer(
+        clustertop_proto::LogLevel::Info,
+    ));
+    let _telemetry = clustertop_otel::init(telemetry)?;
+    let mut dist = DistConfig::listen(args.listen);
+    dist.cookie = args.cookie.clone();
+    dist.tick_time = Duration::from_secs(10);
+    let node = Node::start(NodeConfig::new(args.name.as_str()).dist(dist))?;
+    if let Some(addr) = &args.connect {
+        node.connect(addr)
+            .await
+            .map_err(|source| DemoNodeError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
+    }
+    Agent::start(&node, agent_config()).await?;
+    let _workload = workload::start(&node, args.index, &args.first, &args.slow)
+        .await
+        .map_err(|e| DemoNodeError::Workload(e.to_string()))?;
+    println!("listening {}", node.listen_addr().expect("listening"));
+    tracing::info!(node = %args.name, "demo node up");
+    // Runs until the parent closes our standard input (or is gone).
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    Ok(())
+}
