@@ -39,3 +39,38 @@ fn one_counter_for_the_cluster_called_from_every_node() {
     });
     c.wait_line("c's count", |l| l == "count 0");
 }
+
+/// Every example node serves Prometheus metrics: the port it prints
+/// answers with the runtime's series, labelled with the node.
+#[test]
+fn an_example_node_serves_its_metrics() {
+    use std::io::{Read, Write};
+    let port = clustertop_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut a = Proc::start(
+        BIN,
+        "m@localhost",
+        &["--metrics", &addr, "--increments", "1"],
+    );
+    a.wait_line("the metrics line", |l| {
+        l == format!("metrics http://{addr}/metrics")
+    });
+    a.wait_line("a's count", |l| l == "count 1");
+    let deadline = std::time::Instant::now() + support::LIMIT;
+    let body = loop {
+        let mut got = String::new();
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let _ = s.read_to_string(&mut got);
+        }
+        if got.contains("clustertop_processes_spawned_total") {
+            break got;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metrics at {addr}: {got}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(body.contains("node=\"m@localhost\""), "{body}");
+}

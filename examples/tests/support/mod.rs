@@ -24,10 +24,17 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `bin` (a path from `env!("CARGO_BIN_EXE_…")`) as node `name`
-    /// with `args`, and waits for its `listening` line.
+    /// with `args` (and no metrics endpoint unless `args` asks for one),
+    /// and waits for its `listening` line.
     pub fn start(bin: &str, name: &str, args: &[&str]) -> Proc {
+        let metrics: &[&str] = if args.contains(&"--metrics") {
+            &[]
+        } else {
+            &["--metrics", "off"]
+        };
         let mut child = Command::new(bin)
-            .args(["--name", name, "--metrics", "off", "--tick-ms", "1000"])
+            .args(["--name", name, "--tick-ms", "1000"])
+            .args(metrics)
             .args(args)
             .env("CLUSTERTOP_COOKIE", COOKIE)
             .env("RUST_LOG", "warn")
