@@ -86,6 +86,8 @@ enum Command {
         first: String,
         #[arg(long)]
         slow: String,
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
     },
 }
 
@@ -162,6 +164,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                     demo.names.join(", "),
                     demo.entry
                 );
+                println!("{}", demo.exports());
                 wait_for_end().await;
                 drop(demo);
                 return Ok(());
@@ -206,6 +209,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             index,
             first,
             slow,
+            metrics,
         }) => {
             run_demo_node(DemoNode {
                 name,
@@ -215,6 +219,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 index,
                 first,
                 slow,
+                metrics,
             })
             .await
         }
@@ -231,6 +236,7 @@ struct DemoNode {
     index: usize,
     first: String,
     slow: String,
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs one demo node: the examples package's demo node program.
@@ -245,6 +251,7 @@ async fn run_demo_node(n: DemoNode) -> Result<(), CliError> {
         index: n.index,
         first: n.first,
         slow: n.slow,
+        metrics: n.metrics,
     })
     .await
     .map_err(|e| CliError::DemoNode(e.to_string()))

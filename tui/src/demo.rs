@@ -30,6 +30,10 @@ pub(crate) struct Demo {
     pub(crate) names: Vec<String>,
     /// Where the entry address and the cookie are for other commands.
     pub(crate) file: Option<DemoFile>,
+    /// Each node's Prometheus endpoint, in start order.
+    pub(crate) metrics: Vec<std::net::SocketAddr>,
+    /// The Prometheus file-based discovery file listing them.
+    pub(crate) targets: Option<TargetsFile>,
 }
 
 impl Demo {
@@ -49,6 +53,8 @@ impl Demo {
             entry: String::new(),
             names: names.clone(),
             file: None,
+            metrics: Vec::new(),
+            targets: None,
         };
         for (i, name) in names.iter().enumerate() {
             let listen = if i == 0 {
@@ -56,8 +62,11 @@ impl Demo {
             } else {
                 "127.0.0.1:0".to_owned()
             };
+            let metrics = metrics_addr(i);
+            demo.metrics.push(metrics);
             let mut cmd = Command::new(&exe);
             cmd.args(["node", "--name", name, "--listen", &listen])
+                .args(["--metrics", &metrics.to_string()])
                 .args(["--index", &(i + 1).to_string()])
                 .args(["--first", &names[0], "--slow", &slow])
                 .env(COOKIE_ENV, cookie)
@@ -88,7 +97,81 @@ impl Demo {
             }
         }
         demo.file = DemoFile::write(&demo.entry, cookie);
+        demo.targets = TargetsFile::write(&demo.names, &demo.metrics);
         Ok(demo)
+    }
+
+    /// Where each node serves its metrics, and the discovery file: the
+    /// lines the demo prints.
+    pub(crate) fn exports(&self) -> String {
+        let mut out = String::from("metrics:");
+        for (name, addr) in self.names.iter().zip(&self.metrics) {
+            out.push_str(&format!(" {name} http://{addr}/metrics"));
+        }
+        match &self.targets {
+            Some(t) => out.push_str(&format!(
+                "\nprometheus targets (file_sd_configs): {}",
+                t.shown()
+            )),
+            None => out.push_str("\nprometheus targets: not written (no home directory)"),
+        }
+        out
+    }
+}
+
+/// The first metrics port the demo tries; node i tries this plus i.
+pub(crate) const METRICS_BASE: u16 = 9568;
+
+/// Node `i`'s metrics endpoint: `127.0.0.1:9568 + i` when that port is
+/// free, else any free port (so demos and other programs never collide).
+fn metrics_addr(i: usize) -> std::net::SocketAddr {
+    let preferred = METRICS_BASE.saturating_add(i as u16);
+    let free =
+        |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).and_then(|l| l.local_addr());
+    free(preferred)
+        .or_else(|_| free(0))
+        .unwrap_or_else(|_| ([127, 0, 0, 1], preferred).into())
+}
+
+/// `~/.clustertop.demo-targets.json`: the demo's nodes as Prometheus
+/// file-based service discovery targets, each with a `node` label
+/// (removed when the demo stops, which drops the targets from Prometheus).
+#[derive(Debug)]
+pub(crate) struct TargetsFile {
+    path: std::path::PathBuf,
+}
+
+impl TargetsFile {
+    fn write(names: &[String], metrics: &[std::net::SocketAddr]) -> Option<TargetsFile> {
+        let path = std::path::PathBuf::from(std::env::var_os("HOME")?)
+            .join(".clustertop.demo-targets.json");
+        let groups: Vec<serde_json::Value> = names
+            .iter()
+            .zip(metrics)
+            .map(|(name, addr)| {
+                serde_json::json!({
+                    "targets": [addr.to_string()],
+                    "labels": { "node": name, "cluster": "clustertop-demo" },
+                })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&groups).ok()?;
+        // Written whole, then renamed: Prometheus never reads half a file.
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).ok()?;
+        std::fs::rename(&tmp, &path).ok()?;
+        Some(TargetsFile { path })
+    }
+
+    /// Where the file is, for the user.
+    pub(crate) fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for TargetsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

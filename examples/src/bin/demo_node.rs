@@ -37,6 +37,9 @@ struct Args {
     /// The node whose message store is slow.
     #[arg(long)]
     slow: String,
+    /// Where to serve Prometheus metrics.
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
             index: a.index,
             first: a.first,
             slow: a.slow,
+            metrics: a.metrics,
         })
     })
 }

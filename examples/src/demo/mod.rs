@@ -7,7 +7,9 @@
 //!
 //! A demo node prints `listening ADDR` once up and runs until its standard
 //! input closes, so the nodes go away with the `clustertop` that started
-//! them, however it ends.
+//! them, however it ends. It serves Prometheus metrics where it is told,
+//! and exports traces over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
+//! (sampled as `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` say).
 
 pub mod workload;
 
@@ -34,6 +36,8 @@ pub struct DemoNodeArgs {
     pub first: String,
     /// The node whose message store is slow.
     pub slow: String,
+    /// Where to serve Prometheus metrics (`None`: no endpoint).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Why a demo node could not start.
@@ -85,7 +89,10 @@ pub async fn run_node(args: DemoNodeArgs) -> Result<(), DemoNodeError> {
     let mut telemetry = clustertop_otel::TelemetryConfig::new(args.name.clone());
     telemetry.log_filter = Some("warn".into());
     telemetry.log_writer = Some(clustertop_otel::LogWriter::new(std::io::sink));
-    telemetry.prometheus = None;
+    telemetry.prometheus = args.metrics;
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        telemetry.traces = Some(clustertop_otel::TraceConfig::default());
+    }
     telemetry.extra_layer = Some(clustertop_agent::log_layer(
         clustertop_proto::LogLevel::Info,
     ));
