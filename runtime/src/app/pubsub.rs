@@ -130,35 +130,9 @@ trait Sink: Send + Sync {
     fn deliver(&self, msg: &dyn Any) -> bool;
 }
 
-struct TypedSink<M: RemoteMessage + Clone> {
-    pid: Pid<M>,
-}
-
-impl<M: RemoteMessage + Clone> Sink for TypedSink<M> {
-    fn pid(&self) -> ProcessId {
-        self.pid.id()
-    }
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<M>()
-    }
-    fn decode(&self, bytes: &[u8]) -> Option<Box<dyn Any + Send>> {
-        postcard::from_bytes::<M>(bytes)
-            .ok()
-            .map(|m| Box::new(m) as Box<dyn Any + Send>)
-    }
-    fn deliver(&self, msg: &dyn Any) -> bool {
-        match msg.downcast_ref::<M>() {
-            Some(m) => {
-                self.pid.send(m.clone());
-                true
-            }
-            None => false,
-        }
-    }
-}
-
 /// A subscriber whose mailbox takes `T`, fed messages of type `M` through
-/// `map` (a variant of its own message type, say).
+/// `map`: a variant of its own message type, or the identity for a plain
+/// `subscribe`.
 struct MappedSink<M, T: Message> {
     pid: Pid<T>,
     map: fn(M) -> T,
@@ -293,7 +267,7 @@ impl PubSub {
     /// Subscribes `pid` (a local process) to `topic`. Subscribing twice
     /// delivers each message twice, as in Phoenix.
     pub fn subscribe<M: RemoteMessage + Clone>(&self, topic: &str, pid: &Pid<M>) {
-        self.add_sink(topic, pid.id(), Arc::new(TypedSink { pid: pid.clone() }));
+        self.subscribe_as(topic, pid, std::convert::identity::<M>);
     }
 
     /// Subscribes `pid` to the messages of type `M` on `topic`, each turned
