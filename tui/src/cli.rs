@@ -159,12 +159,19 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                     || "not written: pass --cookie".to_owned(),
                     |f| format!("in {}", f.shown()),
                 );
-                println!(
-                    "demo cluster up: {} at {} (cookie {found}; snapshot and logs find it)",
+                // One write, and never a panic: a reader that only wants the
+                // first line may close the pipe before the rest.
+                let text = format!(
+                    "demo cluster up: {} at {} (cookie {found}; snapshot and logs find it)\n{}\n",
                     demo.names.join(", "),
-                    demo.entry
+                    demo.entry,
+                    demo.exports()
                 );
-                println!("{}", demo.exports());
+                {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+                }
                 wait_for_end().await;
                 drop(demo);
                 return Ok(());

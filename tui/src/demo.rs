@@ -62,7 +62,7 @@ impl Demo {
             } else {
                 "127.0.0.1:0".to_owned()
             };
-            let metrics = metrics_addr(i);
+            let metrics = metrics_addr(i, port != 0);
             demo.metrics.push(metrics);
             let mut cmd = Command::new(&exe);
             cmd.args(["node", "--name", name, "--listen", &listen])
@@ -122,13 +122,15 @@ impl Demo {
 /// The first metrics port the demo tries; node i tries this plus i.
 pub(crate) const METRICS_BASE: u16 = 9568;
 
-/// Node `i`'s metrics endpoint: `127.0.0.1:9568 + i` when that port is
-/// free, else any free port (so demos and other programs never collide).
-fn metrics_addr(i: usize) -> std::net::SocketAddr {
+/// Node `i`'s metrics endpoint: with `fixed` (the demo's entry port was
+/// given), `127.0.0.1:9568 + i` when that port is free; else, or without
+/// `fixed` (`--port 0`: free ports for everything), any free port.
+fn metrics_addr(i: usize, fixed: bool) -> std::net::SocketAddr {
     let preferred = METRICS_BASE.saturating_add(i as u16);
     let free =
         |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).and_then(|l| l.local_addr());
-    free(preferred)
+    let first = if fixed { free(preferred) } else { free(0) };
+    first
         .or_else(|_| free(0))
         .unwrap_or_else(|_| ([127, 0, 0, 1], preferred).into())
 }
