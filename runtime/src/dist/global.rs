@@ -205,7 +205,10 @@ impl Dist {
     pub(crate) fn on_global_frame(&self, node: &Node, peer: &Peer, frame: Frame) {
         match frame {
             Frame::GlobalLock { name, id } => {
-                let granted = {
+                // A name this node knows to be held is not free to lock: the
+                // asker may not have our names yet (it just connected).
+                let held = self.global().names.lock().contains_key(&name);
+                let granted = !held && {
                     let mut locks = self.global().locks.lock();
                     match locks.get(&name) {
                         Some(holder) if *holder != peer.info.name => false,
