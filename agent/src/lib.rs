@@ -15,6 +15,7 @@ mod service;
 mod sessions;
 mod state;
 mod subscriptions;
+mod telemetry;
 mod warnings;
 
 pub use config::AgentConfig;

@@ -12,8 +12,9 @@ use crate::registry;
 use crate::state::State;
 use crate::subscriptions::LogBatch;
 use clustertop_proto::{
-    Histogram, LogFilter, NodeDetail, NodeRegistry, NodeSummary, PidRef, ProcessDetail,
-    ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow, SupervisionTree, Warning,
+    Histogram, LogFilter, NodeDetail, NodeRegistry, NodeSummary, NodeTelemetry, PidRef,
+    ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow, SupervisionTree,
+    Warning,
 };
 use clustertop_runtime::gen_server::ServerMsg;
 use clustertop_runtime::{CallError, CallResult, ExitReason, GenServer, Pid, ServerContext};
@@ -77,6 +78,10 @@ pub(crate) struct Registries;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ProcessRegistries(pub(crate) PidRef);
 
+/// The node's telemetry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Telemetry;
+
 /// Push matching records to `relay` from now on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Feed {
@@ -110,6 +115,7 @@ pub(crate) enum PeerCall {
     Unfeed(Unfeed),
     Registries(Registries),
     ProcessRegistries(ProcessRegistries),
+    Telemetry(Telemetry),
 }
 
 /// What an agent answers another, as it travels: the variant of its
@@ -127,6 +133,7 @@ pub(crate) enum PeerReply {
     Unfeed(()),
     Registries(NodeRegistry),
     ProcessRegistries(Option<ProcessRegistry>),
+    Telemetry(NodeTelemetry),
 }
 
 /// For each request: its variant in [`PeerCall`] and [`PeerReply`], its
@@ -178,6 +185,7 @@ peer_asks! {
     Registries => Registries(NodeRegistry), |_, state| registry::node_registry(state);
     ProcessRegistries => ProcessRegistries(Option<ProcessRegistry>),
         |p, state| registry::process_registry(state, &p.0);
+    Telemetry => Telemetry(NodeTelemetry), |_, state| state.telemetry.lock().answer(state.node.name());
 }
 
 fn serve<R: PeerAsk>(request: R, state: &State) -> PeerReply {
@@ -198,6 +206,7 @@ fn answer(state: &State, call: PeerCall) -> PeerReply {
         PeerCall::Unfeed(r) => serve(r, state),
         PeerCall::Registries(r) => serve(r, state),
         PeerCall::ProcessRegistries(r) => serve(r, state),
+        PeerCall::Telemetry(r) => serve(r, state),
     }
 }
 

@@ -16,10 +16,10 @@ use crate::peer::{
 use crate::state::{State, VERSION, now_ms};
 use clustertop_proto::{
     AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview, GetProcess,
-    GetProcessRegistry, GetRegistry, GetTree, GetWarnings, Hello, HelloReply, MetricsSnapshot,
-    NodeDetail, NodeStatus, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow,
-    ProtoError, Registry, Request, Response, SortKey, SubscribeLogs, SupervisionTree, Unsubscribe,
-    Warning, WarningKind,
+    GetProcessRegistry, GetRegistry, GetTelemetry, GetTree, GetWarnings, Hello, HelloReply,
+    MetricsSnapshot, NodeDetail, NodeStatus, ProcessDetail, ProcessPage, ProcessQuery,
+    ProcessRegistry, ProcessRow, ProtoError, Registry, Request, Response, SortKey, SubscribeLogs,
+    SupervisionTree, Telemetry, Unsubscribe, Warning, WarningKind,
 };
 use clustertop_runtime::Pid;
 use std::sync::Arc;
@@ -58,7 +58,30 @@ pub(crate) async fn answer(
         Request::ProcessRegistry(r) => {
             respond::<GetProcessRegistry>(process_registry(state, r).await)
         }
+        Request::Telemetry(r) => respond::<GetTelemetry>(telemetry(state, r).await),
     }
+}
+
+async fn telemetry(state: &State, r: GetTelemetry) -> Result<Telemetry, ProtoError> {
+    let mut out = Telemetry::default();
+    match r.node {
+        Some(node) => out.nodes.push(
+            peer::ask(state, &node, peer::Telemetry)
+                .await
+                .map_err(|m| miss_error(&node, m))?,
+        ),
+        None => {
+            for (name, answer) in peer::ask_all(state, &peer::Telemetry).await {
+                match answer {
+                    Ok(part) => out.nodes.push(part),
+                    Err(_) => out.missing.push(name),
+                }
+            }
+        }
+    }
+    out.nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    out.missing.sort();
+    Ok(out)
 }
 
 async fn registry(state: &State) -> Registry {

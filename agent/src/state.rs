@@ -13,6 +13,7 @@ use crate::membership::Membership;
 use crate::sampler::{Sample, Sampler};
 use crate::sessions::Sessions;
 use crate::subscriptions::{PushLimits, Subscriptions};
+use crate::telemetry::Readings;
 use crate::warnings::{Inputs, NodeWarnings, SupervisorFigures};
 use clustertop_proto::Warning;
 use clustertop_runtime::{Node, ProcessId};
@@ -55,6 +56,8 @@ pub(crate) struct State {
     pub(crate) logs: Subscriptions,
     pub(crate) membership: Membership,
     pub(crate) sessions: Sessions,
+    /// The user's series and events, over the last window.
+    pub(crate) telemetry: Mutex<Readings>,
     /// The agent's processes, to stop them.
     pub(crate) pids: Mutex<Vec<ProcessId>>,
 }
@@ -71,6 +74,7 @@ impl State {
             logs: Subscriptions::new(ring),
             membership: Membership::default(),
             sessions: Sessions::default(),
+            telemetry: Mutex::new(Readings::default()),
             pids: Mutex::new(Vec::new()),
         })
     }
@@ -114,6 +118,7 @@ impl State {
             .sample(node, self.config.warnings.long_handler, now)
             .await;
         self.windows.lock().sample(node);
+        self.telemetry.lock().sample(now);
         self.evaluate(&sample, elapsed, now);
         took
     }

@@ -1,8 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod exports;
 mod json;
+mod metrics_endpoint;
+pub mod series;
 pub mod telemetry;
 mod traces;
+
+pub use exports::{Exports, exports};
 
 pub use traces::{OtlpProtocol, TraceConfig};
 /// Where log lines are written ([`TelemetryConfig::log_writer`]).
@@ -35,8 +40,13 @@ pub struct TelemetryConfig {
     pub log_filter: Option<String>,
     /// Where log lines go (default: standard error).
     pub log_writer: Option<BoxMakeWriter>,
-    /// Where to serve Prometheus metrics; `None` for no endpoint.
+    /// Where to serve Prometheus metrics (`/metrics`); `None` for no
+    /// endpoint. Port 0 takes any free port: the guard says which
+    /// ([`TelemetryGuard::prometheus_addr`]).
     pub prometheus: Option<SocketAddr>,
+    /// When the `prometheus` address is in use, serve on any free port of
+    /// the same IP instead of failing (default: fail).
+    pub prometheus_fallback: bool,
     /// Span export over OTLP; `None` for no traces.
     pub traces: Option<TraceConfig>,
     /// Which spans are exported, as a `RUST_LOG`-style filter (default:
@@ -79,6 +89,7 @@ impl TelemetryConfig {
             log_filter: None,
             log_writer: None,
             prometheus: Some(DEFAULT_PROMETHEUS.parse().expect("a valid address")),
+            prometheus_fallback: false,
             traces: None,
             trace_filter: None,
             extra_layer: None,
@@ -107,9 +118,16 @@ pub enum TelemetryError {
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    prometheus: Option<SocketAddr>,
 }
 
 impl TelemetryGuard {
+    /// Where the Prometheus endpoint listens (the port it got, when asked
+    /// for port 0 or when it fell back).
+    pub fn prometheus_addr(&self) -> Option<SocketAddr> {
+        self.prometheus
+    }
+
     /// Exports every finished span now.
     pub fn flush(&self) {
         if let Some(p) = &self.provider {
@@ -137,6 +155,11 @@ pub const DEFAULT_TRACE_FILTER: &str = "info,clustertop_runtime::gen_server=debu
 /// the filter is malformed, or the metrics endpoint cannot start (it needs
 /// a tokio runtime).
 pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    // Bound first: a taken port fails before anything is installed.
+    let listener = match config.prometheus {
+        None => None,
+        Some(addr) => Some(metrics_endpoint::bind(addr, config.prometheus_fallback)?),
+    };
     let filter = match &config.log_filter {
         Some(f) => EnvFilter::try_new(f).map_err(|e| TelemetryError::Filter(e.to_string()))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -188,11 +211,13 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         }));
     }
     clustertop_runtime::install_panic_hook();
-    if let Some(addr) = config.prometheus {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
-    }
-    Ok(TelemetryGuard { provider })
+    let prometheus = metrics_endpoint::install(listener)?;
+    exports::set(Exports {
+        prometheus,
+        otlp_traces: config.traces.as_ref().map(traces::endpoint),
+    });
+    Ok(TelemetryGuard {
+        provider,
+        prometheus,
+    })
 }

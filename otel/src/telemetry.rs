@@ -17,15 +17,24 @@
 //! assert_eq!(process_item(7), "ok");
 //! ```
 //!
+//! Every executed event is counted by name ([`event_counts`]), for the
+//! agent to show: at most [`MAX_EVENT_NAMES`] names are counted, later
+//! names only in the total of the names left out.
+//!
 //! # Cost
-//! With no handler attached, `execute` takes one uncontended read lock and
-//! a scan of an empty list. Handlers run synchronously in the emitting
+//! With no handler attached, `execute` takes two uncontended read locks
+//! (handlers, then counts), hashes the name's segments, and adds one to a
+//! relaxed atomic; the first event of a name takes the counts' write lock. Handlers run synchronously in the emitting
 //! thread; a handler that panics is detached (with a log line), as
 //! `:telemetry` does.
 
 use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// One event as handlers see it.
@@ -90,8 +99,81 @@ fn same_name(a: &[String], b: &[&str]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+/// The most distinct event names [`event_counts`] holds.
+pub const MAX_EVENT_NAMES: usize = 256;
+
+/// A counted name: its segments and how often it was executed.
+struct Counted {
+    name: Vec<String>,
+    count: AtomicU64,
+}
+
+#[derive(Default)]
+struct Counts {
+    /// Names by the hash of their segments.
+    by_hash: HashMap<u64, Counted>,
+    /// Executions of names beyond the bound (or of a name whose hash
+    /// another name has).
+    left_out: u64,
+}
+
+static COUNTS: LazyLock<RwLock<Counts>> = LazyLock::new(Default::default);
+
+fn name_hash(name: &[&str]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    for s in name {
+        s.hash(&mut h);
+    }
+    h.finish()
+}
+
+fn count(name: &[&str]) {
+    let hash = name_hash(name);
+    {
+        let counts = COUNTS.read();
+        if let Some(c) = counts.by_hash.get(&hash)
+            && same_name(&c.name, name)
+        {
+            c.count.fetch_add(1, Relaxed);
+            return;
+        }
+    }
+    let mut counts = COUNTS.write();
+    match counts.by_hash.get(&hash) {
+        Some(c) if same_name(&c.name, name) => {
+            c.count.fetch_add(1, Relaxed);
+        }
+        None if counts.by_hash.len() < MAX_EVENT_NAMES => {
+            let name = name.iter().map(|s| (*s).to_owned()).collect();
+            counts.by_hash.insert(
+                hash,
+                Counted {
+                    name,
+                    count: AtomicU64::new(1),
+                },
+            );
+        }
+        _ => counts.left_out += 1,
+    }
+}
+
+/// How often each event name was executed in this OS process, as
+/// (`a.b.c`, count) sorted by name, and the executions of names left out
+/// beyond [`MAX_EVENT_NAMES`].
+pub fn event_counts() -> (Vec<(String, u64)>, u64) {
+    let counts = COUNTS.read();
+    let mut out: Vec<(String, u64)> = counts
+        .by_hash
+        .values()
+        .map(|c| (c.name.join("."), c.count.load(Relaxed)))
+        .collect();
+    out.sort();
+    (out, counts.left_out)
+}
+
 /// Emits an event to every handler attached to its name.
 pub fn execute(name: &[&str], measurements: &[(&str, f64)], metadata: &[(&str, &str)]) {
+    count(name);
     let targets: Vec<(String, Arc<HandlerFn>)> = HANDLERS
         .read()
         .iter()

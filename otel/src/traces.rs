@@ -38,14 +38,33 @@ pub struct TraceConfig {
     pub sample_ratio: Option<f64>,
 }
 
-pub(crate) fn provider(config: &TraceConfig, node: &str) -> Result<SdkTracerProvider, String> {
-    let protocol = config.protocol.unwrap_or_else(|| {
+/// The collector spans go to, as the exporter will resolve it: the
+/// config's endpoint, else the standard variables, else the default of the
+/// protocol.
+pub(crate) fn endpoint(config: &TraceConfig) -> String {
+    let protocol = protocol(config);
+    config
+        .endpoint
+        .clone()
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").ok())
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+        .unwrap_or_else(|| match protocol {
+            OtlpProtocol::Grpc => "http://localhost:4317".to_owned(),
+            OtlpProtocol::HttpProtobuf => "http://localhost:4318".to_owned(),
+        })
+}
+
+fn protocol(config: &TraceConfig) -> OtlpProtocol {
+    config.protocol.unwrap_or_else(|| {
         match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
             Ok("http/protobuf") => OtlpProtocol::HttpProtobuf,
             _ => OtlpProtocol::Grpc,
         }
-    });
-    let exporter = match protocol {
+    })
+}
+
+pub(crate) fn provider(config: &TraceConfig, node: &str) -> Result<SdkTracerProvider, String> {
+    let exporter = match protocol(config) {
         OtlpProtocol::Grpc => {
             let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic();
             if let Some(e) = &config.endpoint {

@@ -24,6 +24,7 @@ async fn json_lines_carry_node_pid_process_and_fields() {
         log_filter: Some("info".into()),
         log_writer: Some(BoxMakeWriter::new(move || writer.clone())),
         prometheus: None,
+        prometheus_fallback: false,
         // Spans get trace ids; nothing listens there, so none are exported.
         traces: Some(clustertop_otel::TraceConfig {
             endpoint: Some("http://127.0.0.1:9".into()),

@@ -9,9 +9,9 @@
 //! response of the wrong kind can show up is [`Call::reply`].
 
 use crate::{
-    ClusterOverview, GetProcessRegistry, GetRegistry, Hello, HelloReply, LogFilter,
+    ClusterOverview, GetProcessRegistry, GetRegistry, GetTelemetry, Hello, HelloReply, LogFilter,
     MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry,
-    Registry, Request, Response, SupervisionTree, Warning,
+    Registry, Request, Response, SupervisionTree, Telemetry, Warning,
 };
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +137,7 @@ calls! {
     GetWarnings => Request::Warnings, Response::Warnings(Vec<Warning>);
     GetRegistry => Request::Registry, Response::Registry(Registry), since 3;
     GetProcessRegistry => Request::ProcessRegistry, Response::ProcessRegistry(ProcessRegistry), since 3;
+    GetTelemetry => Request::Telemetry, Response::Telemetry(Telemetry), since 4;
 }
 
 /// `impl Call` for requests answered with a subscription's id, in a

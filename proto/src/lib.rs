@@ -6,6 +6,7 @@ mod metrics;
 mod nodes;
 mod processes;
 mod registry;
+mod telemetry;
 mod version;
 
 pub use call::{
@@ -24,6 +25,10 @@ pub use processes::{
 pub use registry::{
     GetProcessRegistry, GetRegistry, GroupRow, NameRow, NameScope, NodeRegistry, PresenceRow,
     ProcessRegistry, Registry, TopicRow,
+};
+pub use telemetry::{
+    Bucket, Endpoint, EndpointKind, EventCount, GetTelemetry, NodeTelemetry, Series, SeriesValue,
+    Telemetry, merge_buckets, quantile,
 };
 pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, fallback, negotiate};
 
@@ -87,6 +92,8 @@ pub enum Request {
     Registry(GetRegistry),
     /// One process's subscriptions and names (version 3).
     ProcessRegistry(GetProcessRegistry),
+    /// Every node's telemetry endpoints, user series and events (version 4).
+    Telemetry(GetTelemetry),
 }
 
 /// What an agent answers (or pushes, for log subscriptions).
@@ -135,4 +142,6 @@ pub enum Response {
     Registry(Registry),
     /// Answer to [`Request::ProcessRegistry`] (version 3).
     ProcessRegistry(ProcessRegistry),
+    /// Answer to [`Request::Telemetry`] (version 4).
+    Telemetry(Telemetry),
 }

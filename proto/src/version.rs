@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 /// variants at the end of [`Request`](crate::Request) and
 /// [`Response`](crate::Response); every version-2 message is unchanged, so
 /// a session negotiated at 2 works as before.
-pub const VERSION: u32 = 3;
+///
+/// 4: each node's telemetry ([`GetTelemetry`](crate::GetTelemetry)):
+/// where it exports, the `metrics` series its code records, its telemetry
+/// events; again new variants at the end, older messages unchanged.
+pub const VERSION: u32 = 4;
 /// The oldest version this crate still speaks, as an agent answering a
 /// client and as a client falling back to an older agent.
 pub const MIN_VERSION: u32 = 2;

@@ -84,6 +84,7 @@ pub fn export_traces_to(endpoint: String, service: &str) -> clustertop_otel::Tel
         log_filter: Some("warn".into()),
         log_writer: Some(LogWriter::new(std::io::sink)),
         prometheus: None,
+        prometheus_fallback: false,
         traces: Some(TraceConfig {
             endpoint: Some(endpoint),
             protocol: Some(OtlpProtocol::Grpc),

@@ -1,0 +1,95 @@
+//! The Prometheus endpoint: one recorder that feeds both the Prometheus
+//! exposition and the [`series`](crate::series) store the agent reads, and
+//! an HTTP listener this crate binds itself, so it knows (and reports) the
+//! port it got.
+//!
+//! Cost: a scrape renders every series (the exporter's `render`); an
+//! upkeep task drains histogram buckets every 5 s.
+
+use crate::TelemetryError;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Binds the endpoint's listener: `addr`, or with `fallback` any free port
+/// of its IP when `addr` is taken.
+pub(crate) fn bind(
+    addr: SocketAddr,
+    fallback: bool,
+) -> Result<std::net::TcpListener, TelemetryError> {
+    let listener = match std::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) if fallback && e.kind() == std::io::ErrorKind::AddrInUse => {
+            std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+                .map_err(|e| TelemetryError::Metrics(format!("{}: {e}", addr.ip())))?
+        }
+        Err(e) => return Err(TelemetryError::Metrics(format!("{addr}: {e}"))),
+    };
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
+    Ok(listener)
+}
+
+/// Installs the global recorder (Prometheus and the series store) and, with
+/// a listener, serves `/metrics` on it. Returns the address served.
+pub(crate) fn install(
+    listener: Option<std::net::TcpListener>,
+) -> Result<Option<SocketAddr>, TelemetryError> {
+    fn already<R>(e: metrics::SetRecorderError<R>) -> TelemetryError {
+        TelemetryError::AlreadyInitialised(e.to_string())
+    }
+    let Some(listener) = listener else {
+        // No endpoint: the store alone (a Prometheus recorder nobody
+        // scrapes would only accumulate).
+        metrics::set_global_recorder(crate::series::StoreRecorder).map_err(already)?;
+        return Ok(None);
+    };
+    let prometheus = PrometheusBuilder::new().build_recorder();
+    let handle = prometheus.handle();
+    let fanout = metrics_util::layers::FanoutBuilder::default()
+        .add_recorder(prometheus)
+        .add_recorder(crate::series::StoreRecorder)
+        .build();
+    metrics::set_global_recorder(fanout).map_err(already)?;
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| TelemetryError::Metrics("the endpoint needs a tokio runtime".into()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
+    let _enter = runtime.enter();
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
+    runtime.spawn(upkeep(handle.clone()));
+    runtime.spawn(serve(listener, handle));
+    Ok(Some(addr))
+}
+
+async fn upkeep(handle: PrometheusHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}
+
+async fn serve(listener: tokio::net::TcpListener, handle: PrometheusHandle) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!(error = %e, "the metrics endpoint stopped");
+    }
+}
