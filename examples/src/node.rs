@@ -85,14 +85,8 @@ impl NodeArgs {
                 .parse()
                 .map(Some)
                 .map_err(|e| BootError::Flag(format!("--metrics {addr}: {e}"))),
-            None => {
-                // A free port now; the exporter binds it a moment later.
-                let probe = std::net::TcpListener::bind("127.0.0.1:0")
-                    .map_err(|e| BootError::Flag(format!("no free port for metrics: {e}")))?;
-                Ok(Some(probe.local_addr().map_err(|e| {
-                    BootError::Flag(format!("no free port for metrics: {e}"))
-                })?))
-            }
+            // Port 0: the endpoint takes a free port and says which.
+            None => Ok(Some(([127, 0, 0, 1], 0).into())),
         }
     }
 }
@@ -114,6 +108,7 @@ pub async fn boot(args: &NodeArgs, agent: AgentConfig) -> Result<Running, BootEr
         clustertop_proto::LogLevel::Info,
     ));
     let telemetry = clustertop_otel::init(telemetry)?;
+    let metrics = telemetry.prometheus_addr();
     let mut dist = DistConfig::listen(args.listen);
     dist.cookie = args.cookie.clone();
     dist.tick_time = Duration::from_millis(args.tick_ms);

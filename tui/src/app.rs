@@ -12,9 +12,9 @@ use crate::state::{State, Tab};
 use crate::view;
 use clustertop_client::{Client, ClientConfig, ClientError};
 use clustertop_proto::{
-    ClusterOverview, GetProcessRegistry, GetRegistry, LogFilter, LogLevel, LogRecord,
+    ClusterOverview, GetProcessRegistry, GetRegistry, GetTelemetry, LogFilter, LogLevel, LogRecord,
     MetricsSnapshot, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProtoError,
-    Registry, SupervisionTree,
+    Registry, SupervisionTree, Telemetry,
 };
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -54,6 +54,8 @@ enum Update {
     Metrics(MetricsSnapshot),
     Registry(Registry),
     RegistryUnavailable(String),
+    Telemetry(Telemetry),
+    TelemetryUnavailable(String),
     ProcessRegistry(PidRef, ProcessRegistry),
     Logs(Vec<LogRecord>, u64),
     Status(String),
@@ -181,6 +183,8 @@ fn apply(state: &mut State, update: Update) {
         Update::Metrics(m) => state.on_metrics(m),
         Update::Registry(r) => state.registry.update(r),
         Update::RegistryUnavailable(why) => state.registry.unavailable = Some(why),
+        Update::Telemetry(t) => state.telemetry.update(t),
+        Update::TelemetryUnavailable(why) => state.telemetry.unavailable = Some(why),
         Update::ProcessRegistry(pid, r) => state.on_process_registry(&pid, r),
         Update::Logs(r, dropped) => state.on_logs(r, dropped),
         Update::Status(s) => state.status = Some(s),
@@ -271,6 +275,15 @@ async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result
             }
             Err(e @ ClientError::Unsupported { .. }) => {
                 send(Update::RegistryUnavailable(e.to_string())).await;
+            }
+            Err(e) => return Err(e),
+        },
+        Tab::Nodes | Tab::Metrics => match client.ask(GetTelemetry::default()).await {
+            Ok(t) => {
+                send(Update::Telemetry(t)).await;
+            }
+            Err(e @ ClientError::Unsupported { .. }) => {
+                send(Update::TelemetryUnavailable(e.to_string())).await;
             }
             Err(e) => return Err(e),
         },

@@ -6,8 +6,10 @@ use crate::error::CliError;
 use crate::format;
 use clap::{Parser, Subcommand};
 use clustertop_client::{COOKIE_ENV, random_cookie};
-use clustertop_client::{Client, ClientConfig};
-use clustertop_proto::{ClusterOverview, LogFilter, LogLevel, LogRecord, NodeStatus};
+use clustertop_client::{Client, ClientConfig, ClientError};
+use clustertop_proto::{
+    ClusterOverview, GetTelemetry, LogFilter, LogLevel, LogRecord, NodeStatus, Telemetry,
+};
 use std::time::Duration;
 
 /// The default entry node, where `clustertop demo` puts its first node.
@@ -184,11 +186,25 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         Some(Command::Snapshot { json }) => {
             let client = Client::connect(client_config(&args.node, args.cookie.as_deref())).await?;
             let overview = client.overview().await?;
+            // Each node's endpoints and series, from an agent that has them.
+            let telemetry = match client.ask(GetTelemetry::default()).await {
+                Ok(t) => Some(t),
+                Err(ClientError::Unsupported { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
             if json {
-                let text = serde_json::to_string_pretty(&overview)?;
+                // The overview's fields, and `telemetry` beside them.
+                let mut value = serde_json::to_value(&overview)?;
+                if let (Some(map), Some(t)) = (value.as_object_mut(), &telemetry) {
+                    map.insert("telemetry".into(), serde_json::to_value(t)?);
+                }
+                let text = serde_json::to_string_pretty(&value)?;
                 println!("{text}");
             } else {
                 print!("{}", snapshot_text(&overview));
+                if let Some(t) = &telemetry {
+                    print!("{}", endpoints_text(t));
+                }
             }
             client.close();
             Ok(())
@@ -318,6 +334,22 @@ async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Re
             }
         }
     }
+}
+
+/// The snapshot's endpoints section: where each node exports.
+pub(crate) fn endpoints_text(t: &Telemetry) -> String {
+    let mut out = format!("\n{:<28} {:<12} {}\n", "NODE", "EXPORTS", "URL");
+    for n in &t.nodes {
+        for e in &n.endpoints {
+            out.push_str(&format!(
+                "{:<28} {:<12} {}\n",
+                format::printable(&n.node),
+                format::endpoint_kind(e.kind),
+                format::printable(&e.url)
+            ));
+        }
+    }
+    out
 }
 
 /// The plain-text snapshot: nodes, warnings, top processes.

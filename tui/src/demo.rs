@@ -63,7 +63,6 @@ impl Demo {
                 "127.0.0.1:0".to_owned()
             };
             let metrics = metrics_addr(i, port != 0);
-            demo.metrics.push(metrics);
             let mut cmd = Command::new(&exe);
             cmd.args(["node", "--name", name, "--listen", &listen])
                 .args(["--metrics", &metrics.to_string()])
@@ -82,8 +81,9 @@ impl Demo {
             })?;
             let stdout = child.stdout.take().expect("piped");
             demo.children.push(child);
+            let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = reader.read_line(&mut line);
             let addr = line
                 .trim()
                 .strip_prefix("listening ")
@@ -92,6 +92,16 @@ impl Demo {
                     port,
                 })?
                 .to_owned();
+            // The port the node got: the one asked for, or a free one
+            // when that was taken.
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let served = line
+                .trim()
+                .strip_prefix("metrics http://")
+                .and_then(|u| u.strip_suffix("/metrics"))
+                .and_then(|a| a.parse().ok());
+            demo.metrics.push(served.unwrap_or(metrics));
             if i == 0 {
                 demo.entry = addr;
             }
@@ -122,17 +132,17 @@ impl Demo {
 /// The first metrics port the demo tries; node i tries this plus i.
 pub(crate) const METRICS_BASE: u16 = 9568;
 
-/// Node `i`'s metrics endpoint: with `fixed` (the demo's entry port was
-/// given), `127.0.0.1:9568 + i` when that port is free; else, or without
-/// `fixed` (`--port 0`: free ports for everything), any free port.
+/// Where node `i` is asked to serve metrics: with `fixed` (the demo's
+/// entry port was given) `127.0.0.1:9568 + i`, which the node replaces by
+/// a free port when it is taken; without (`--port 0`: free ports for
+/// everything) port 0. The node says which port it got.
 fn metrics_addr(i: usize, fixed: bool) -> std::net::SocketAddr {
-    let preferred = METRICS_BASE.saturating_add(i as u16);
-    let free =
-        |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).and_then(|l| l.local_addr());
-    let first = if fixed { free(preferred) } else { free(0) };
-    first
-        .or_else(|_| free(0))
-        .unwrap_or_else(|_| ([127, 0, 0, 1], preferred).into())
+    let port = if fixed {
+        METRICS_BASE.saturating_add(i as u16)
+    } else {
+        0
+    };
+    ([127, 0, 0, 1], port).into()
 }
 
 /// `~/.clustertop.demo-targets.json`: the demo's nodes as Prometheus

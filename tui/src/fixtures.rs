@@ -366,3 +366,74 @@ pub(crate) fn process_registry() -> ProcessRegistry {
         presences: vec![],
     }
 }
+
+/// Telemetry of the two live nodes: Prometheus endpoints, a user counter
+/// and histogram on both, a gauge, the runtime's spawn counter, and a
+/// telemetry event.
+pub(crate) fn telemetry() -> Telemetry {
+    let node = |name: &str, port: u16, orders_per_s: f64, slow: u64| NodeTelemetry {
+        node: name.into(),
+        sampled_at_unix_ms: T0,
+        window_ms: 10_000,
+        endpoints: vec![Endpoint {
+            kind: EndpointKind::Prometheus,
+            url: format!("http://127.0.0.1:{port}/metrics"),
+        }],
+        series: vec![
+            Series {
+                name: "clustertop_processes_spawned_total".into(),
+                labels: vec![("node".into(), name.into())],
+                value: SeriesValue::Counter {
+                    total: 5_000,
+                    per_s: 3.0,
+                },
+            },
+            Series {
+                name: "chat_messages_total".into(),
+                labels: vec![("room".into(), "lobby".into())],
+                value: SeriesValue::Counter {
+                    total: 90_000,
+                    per_s: orders_per_s,
+                },
+            },
+            Series {
+                name: "chat_store_seconds".into(),
+                labels: vec![],
+                value: SeriesValue::Histogram {
+                    count: 12_000,
+                    sum: 260.0,
+                    window: vec![
+                        Bucket {
+                            lower: 0.020,
+                            upper: 0.022,
+                            count: 400,
+                        },
+                        Bucket {
+                            lower: 0.25,
+                            upper: 0.28,
+                            count: slow,
+                        },
+                    ],
+                },
+            },
+            Series {
+                name: "chat_rooms".into(),
+                labels: vec![],
+                value: SeriesValue::Gauge { value: 3.0 },
+            },
+        ],
+        events: vec![EventCount {
+            name: "chat.message.stored".into(),
+            total: 12_000,
+            per_s: 46.5,
+        }],
+        ..NodeTelemetry::default()
+    };
+    Telemetry {
+        nodes: vec![
+            node("a@host", 9568, 140.0, 2),
+            node("b@host", 9569, 141.5, 6),
+        ],
+        missing: vec!["c@host".into()],
+    }
+}

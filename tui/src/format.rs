@@ -201,6 +201,17 @@ pub(crate) fn log_line(r: &LogRecord) -> String {
     printable(&line).into_owned()
 }
 
+/// What an endpoint serves, in a word or two.
+pub(crate) fn endpoint_kind(kind: clustertop_proto::EndpointKind) -> &'static str {
+    use clustertop_proto::EndpointKind;
+    match kind {
+        EndpointKind::Prometheus => "prometheus",
+        EndpointKind::OtlpTraces => "otlp traces",
+        EndpointKind::OtlpMetrics => "otlp metrics",
+        EndpointKind::OtlpLogs => "otlp logs",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

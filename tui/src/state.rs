@@ -5,6 +5,7 @@
 pub(crate) mod filter;
 mod rates;
 pub(crate) mod registry;
+pub(crate) mod telemetry;
 
 pub(crate) use filter::Filter;
 pub(crate) use rates::{NodeRates, Series};
@@ -16,6 +17,7 @@ use clustertop_proto::{
 };
 use registry::RegistryState;
 use std::collections::{HashSet, VecDeque};
+use telemetry::TelemetryState;
 
 /// The views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +127,8 @@ pub(crate) struct State {
     pub(crate) collapsed: HashSet<(String, u64)>,
     pub(crate) metrics: Option<MetricsSnapshot>,
     pub(crate) registry: RegistryState,
+    /// Each node's endpoints, user series and events.
+    pub(crate) telemetry: TelemetryState,
     pub(crate) logs: VecDeque<LogRecord>,
     pub(crate) logs_dropped: u64,
     pub(crate) log_level: LogLevel,
@@ -164,6 +168,7 @@ impl State {
             collapsed: HashSet::new(),
             metrics: None,
             registry: RegistryState::default(),
+            telemetry: TelemetryState::default(),
             logs: VecDeque::new(),
             logs_dropped: 0,
             log_level: LogLevel::Info,

@@ -194,6 +194,32 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
             && s.contains("│Counter    global")
     });
 
+    // Metrics: the chat's own counter, recorded by the demo's code and
+    // read from the recorder that feeds Prometheus, as a rate.
+    tmux.keys(&["4", "/"]);
+    tmux.wait("the filter prompt", |s| s.contains("filter:"));
+    tmux.keys(&["name~chat_messages", "Enter"]);
+    tmux.wait("the chat's counter in the series table", |s| {
+        s.contains("[4 Metrics]")
+            && s.lines().any(|l| {
+                l.contains("chat_messages_total")
+                    && l.split_whitespace().any(|w| {
+                        w.strip_suffix("/s")
+                            .and_then(|r| r.replace(',', "").parse::<f64>().ok())
+                            .is_some_and(|r| r > 0.0)
+                    })
+            })
+    });
+    // Nodes: where each node serves its metrics.
+    tmux.keys(&["1"]);
+    tmux.wait("the endpoints under the nodes", |s| {
+        s.contains("Telemetry endpoints")
+            && s.lines()
+                .filter(|l| l.contains("prometheus") && l.contains("/metrics"))
+                .count()
+                == 3
+    });
+
     // Quit: the shell is back and the demo nodes are gone.
     tmux.keys(&["q"]);
     tmux.wait("the shell after quitting", |s| s.contains("DEMO-EXITED-0"));

@@ -83,6 +83,7 @@ impl GenServer for MessageStore {
     }
 
     async fn handle_cast(&mut self, add: AddMessage, ctx: &mut ServerContext<Self>) -> Flow {
+        let started = std::time::Instant::now();
         self.pause().await;
         let message = Message {
             id: format!("{}-{}", ctx.node().name(), self.next_id),
@@ -105,6 +106,16 @@ impl GenServer for MessageStore {
         }
         // And to the other nodes' stores.
         let _ = self.pubsub.broadcast_from(ctx.id(), STORE_TOPIC, new);
+        // The application's own telemetry (no room label: room names come
+        // from users, and a label's values must stay few).
+        let took = started.elapsed().as_secs_f64();
+        metrics::counter!("chat_messages_total").increment(1);
+        metrics::histogram!("chat_store_seconds").record(took);
+        clustertop_otel::telemetry::execute(
+            &["chat", "message", "stored"],
+            &[("duration", took)],
+            &[],
+        );
         Flow::Continue
     }
 

@@ -5,7 +5,8 @@
 //! deliberately slow message store on one node, the work distributor, the
 //! global counter, and a supervised worker that crashes now and then.
 //!
-//! A demo node prints `listening ADDR` once up and runs until its standard
+//! A demo node prints `listening ADDR` (then `metrics URL` when it serves
+//! metrics) once up and runs until its standard
 //! input closes, so the nodes go away with the `clustertop` that started
 //! them, however it ends. It serves Prometheus metrics where it is told,
 //! and exports traces over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
@@ -36,7 +37,8 @@ pub struct DemoNodeArgs {
     pub first: String,
     /// The node whose message store is slow.
     pub slow: String,
-    /// Where to serve Prometheus metrics (`None`: no endpoint).
+    /// Where to serve Prometheus metrics (`None`: no endpoint); when the
+    /// port is taken, any free port (printed at start).
     pub metrics: Option<std::net::SocketAddr>,
 }
 
@@ -90,13 +92,14 @@ pub async fn run_node(args: DemoNodeArgs) -> Result<(), DemoNodeError> {
     telemetry.log_filter = Some("warn".into());
     telemetry.log_writer = Some(clustertop_otel::LogWriter::new(std::io::sink));
     telemetry.prometheus = args.metrics;
+    telemetry.prometheus_fallback = true;
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
         telemetry.traces = Some(clustertop_otel::TraceConfig::default());
     }
     telemetry.extra_layer = Some(clustertop_agent::log_layer(
         clustertop_proto::LogLevel::Info,
     ));
-    let _telemetry = clustertop_otel::init(telemetry)?;
+    let telemetry = clustertop_otel::init(telemetry)?;
     let mut dist = DistConfig::listen(args.listen);
     dist.cookie = args.cookie.clone();
     dist.tick_time = Duration::from_secs(10);
@@ -113,7 +116,15 @@ pub async fn run_node(args: DemoNodeArgs) -> Result<(), DemoNodeError> {
     let _workload = workload::start(&node, args.index, &args.first, &args.slow)
         .await
         .map_err(|e| DemoNodeError::Workload(e.to_string()))?;
-    println!("listening {}", node.listen_addr().expect("listening"));
+    // Both lines in one write: the parent reads them together.
+    let mut ready = format!("listening {}\n", node.listen_addr().expect("listening"));
+    if let Some(m) = telemetry.prometheus_addr() {
+        ready.push_str(&format!("metrics http://{m}/metrics\n"));
+    }
+    // Not `print!`: a parent gone already must not make this panic.
+    let mut out = std::io::stdout();
+    let _ = std::io::Write::write_all(&mut out, ready.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
     tracing::info!(node = %args.name, "demo node up");
     // Runs until the parent closes our standard input (or is gone).
     let mut stdin = tokio::io::stdin();

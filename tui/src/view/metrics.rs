@@ -1,16 +1,22 @@
 //! Metrics: cluster throughput, per-node throughput, handling-time p50 and
-//! p99 over time, and the latency histograms.
+//! p99 over time, the latency histograms, and the `metrics` series and
+//! telemetry events the nodes' own code records (narrowed by the filter's
+//! `node=` and `name~` terms).
 
-use super::block;
+use super::{block, waiting};
 use crate::format;
 use crate::state::State;
 use clustertop_proto::HistogramKey;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
 use ratatui::style::{Color, Style};
 use ratatui::symbols;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Sparkline};
+use ratatui::widgets::{
+    Axis, Bar, BarChart, BarGroup, Cell, Chart, Dataset, GraphType, Paragraph, Row, Sparkline,
+    Table, Wrap,
+};
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let [top, middle, bottom] = Layout::vertical([
@@ -82,6 +88,9 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Line::from(format::micros(ymax as u64)),
     ]));
     frame.render_widget(chart, latency);
+    let [bottom, series] =
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(bottom);
+    render_series(frame, series, state);
     // The busiest histogram's distribution over the last minute.
     let busiest = state.metrics.as_ref().and_then(|m| {
         m.histograms
@@ -123,5 +132,55 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             .bar_width(7)
             .bar_gap(1),
         bottom,
+    );
+}
+
+/// The nodes' own series and events, cluster-wide or of the picked node.
+fn render_series(frame: &mut Frame<'_>, area: Rect, state: &State) {
+    let node = state.node_scope();
+    let name = state.filter.name.as_deref();
+    let scope = node.as_deref().map_or("cluster", format::short_node);
+    let narrowed = name.map_or(String::new(), |n| format!(" name~{n}"));
+    if let Some(why) = &state.telemetry.unavailable {
+        frame.render_widget(
+            Paragraph::new(format::printable(why))
+                .wrap(Wrap { trim: true })
+                .block(block(" Series ".into())),
+            area,
+        );
+        return;
+    }
+    if state.telemetry.last.is_none() {
+        frame.render_widget(waiting("the series").block(block(" Series ".into())), area);
+        return;
+    }
+    let lines = state.telemetry.lines(node.as_deref(), name);
+    let dropped = state.telemetry.dropped(node.as_deref());
+    let title = format!(
+        " Series ({scope}{narrowed}): {}{} ",
+        lines.len(),
+        if dropped > 0 {
+            format!(", {dropped} not held")
+        } else {
+            String::new()
+        }
+    );
+    let header =
+        Row::new(vec!["SERIES", "VALUE", "NODES"]).style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = lines.iter().map(|l| {
+        Row::new(vec![
+            Cell::from(format::printable(&l.name)),
+            Cell::from(l.value.clone()),
+            Cell::from(l.nodes.to_string()),
+        ])
+    });
+    let widths = [
+        Constraint::Min(16),
+        Constraint::Length(24),
+        Constraint::Length(5),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths).header(header).block(block(title)),
+        area,
     );
 }

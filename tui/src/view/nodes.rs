@@ -1,13 +1,15 @@
-//! Nodes: one row per node with its health and load.
+//! Nodes: one row per node with its health and load; below, where each
+//! node exports its telemetry (Prometheus endpoint, OTLP collector).
 
 use super::{block, waiting};
 use crate::format;
 use crate::state::State;
 use clustertop_proto::NodeStatus;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let Some(o) = &state.overview else {
@@ -82,5 +84,53 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let table = Table::new(rows, widths)
         .header(header)
         .block(block(format!(" Nodes ({}) ", o.nodes.len())));
-    frame.render_widget(table, area);
+    let exports = endpoint_lines(state);
+    let [top, bottom] = Layout::vertical([
+        Constraint::Min(4),
+        Constraint::Length(exports.len() as u16 + 2),
+    ])
+    .areas(area);
+    frame.render_widget(table, top);
+    frame.render_widget(
+        Paragraph::new(exports).block(block(" Telemetry endpoints ".into())),
+        bottom,
+    );
+}
+
+/// One line per node and endpoint: `a@host  prometheus http://…/metrics`.
+fn endpoint_lines(state: &State) -> Vec<Line<'static>> {
+    if let Some(why) = &state.telemetry.unavailable {
+        return vec![Line::from(format::printable(why).into_owned())];
+    }
+    let Some(t) = &state.telemetry.last else {
+        return vec![Line::from("waiting for the nodes' telemetry…")];
+    };
+    let mut lines: Vec<Line<'static>> =
+        t.nodes
+            .iter()
+            .flat_map(|n| {
+                let name = format::printable(&n.node).into_owned();
+                let none = n.endpoints.is_empty().then(|| {
+                    Line::from(format!("{name:<16} none (no Prometheus endpoint, no OTLP)"))
+                });
+                n.endpoints
+                    .iter()
+                    .map(move |e| {
+                        Line::from(format!(
+                            "{:<16} {:<12} {}",
+                            format::printable(&n.node),
+                            format::endpoint_kind(e.kind),
+                            format::printable(&e.url)
+                        ))
+                    })
+                    .chain(none)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    lines.extend(
+        t.missing
+            .iter()
+            .map(|m| Line::from(format!("{:<16} did not answer", format::printable(m)))),
+    );
+    lines
 }

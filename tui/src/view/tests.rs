@@ -16,6 +16,7 @@ fn state() -> State {
     s.on_metrics(fixtures::metrics());
     s.on_tree(fixtures::tree());
     s.on_logs(fixtures::logs(), 0);
+    s.telemetry.update(fixtures::telemetry());
     s
 }
 
@@ -112,6 +113,26 @@ fn tree() {
 #[test]
 fn metrics() {
     check("metrics", &on(Tab::Metrics));
+}
+
+#[test]
+fn metrics_narrowed_to_one_series_name() {
+    let mut s = on(Tab::Metrics);
+    s.apply(Action::Filter);
+    for c in "name~chat_messages".chars() {
+        s.filter_key(crossterm::event::KeyCode::Char(c));
+    }
+    s.filter_key(crossterm::event::KeyCode::Enter);
+    check("metrics_series_filter", &s);
+}
+
+#[test]
+fn metrics_from_an_older_agent() {
+    let mut s = on(Tab::Metrics);
+    s.telemetry.unavailable = Some(
+        "the agent of a@host speaks attach protocol 3; Telemetry needs 4 (upgrade the node's clustertop-agent)".into(),
+    );
+    check("metrics_unavailable", &s);
 }
 
 #[test]
