@@ -81,8 +81,12 @@ impl Readings {
         });
     }
 
-    /// This node's answer.
-    pub(crate) fn answer(&self, node: &str) -> NodeTelemetry {
+    /// This node's answer (read now when no round has read yet, so an
+    /// answer right after start has the series already).
+    pub(crate) fn answer(&mut self, node: &str) -> NodeTelemetry {
+        if self.ring.is_empty() {
+            self.sample(now_ms());
+        }
         let exports = clustertop_otel::exports();
         let mut endpoints = Vec::new();
         if let Some(addr) = exports.prometheus {

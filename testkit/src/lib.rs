@@ -62,6 +62,31 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A plain HTTP/1.0 GET on 127.0.0.1 (a 5 s read timeout); the body, if
+/// the server answered.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// A child process (a server a test started) killed and reaped when
+/// dropped, however the test ends.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An in-memory writer for log output, cheap to clone (every clone writes
 /// to the same buffer): give one to a `tracing` subscriber, read the text.
 #[derive(Debug, Clone, Default)]

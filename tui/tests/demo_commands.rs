@@ -97,6 +97,44 @@ fn snapshot_json_lists_every_node_and_logs_print_records_from_every_node() {
             .all(|n| n["status"] == "Up")
     );
     assert_eq!(overview["entry"], "demo-1@localhost");
+    // Beside the overview, each node's telemetry: its Prometheus endpoint
+    // (which serves the node's series) and the chat's own counter.
+    let telemetry = overview["telemetry"]["nodes"]
+        .as_array()
+        .expect("telemetry");
+    let with_endpoint: Vec<&str> = telemetry
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(with_endpoint, NODES);
+    for n in telemetry {
+        let url = n["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "Prometheus")
+            .and_then(|e| e["url"].as_str())
+            .unwrap_or_else(|| panic!("no Prometheus endpoint: {n}"));
+        let port: u16 = url
+            .trim_start_matches("http://127.0.0.1:")
+            .trim_end_matches("/metrics")
+            .parse()
+            .unwrap_or_else(|_| panic!("{url}"));
+        let text = clustertop_testkit::http_get(port, "/metrics").expect("the endpoint answers");
+        let node = n["node"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("clustertop_processes{{node=\"{node}\"}}")),
+            "{url}:\n{text}"
+        );
+        assert!(
+            n["series"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == "clustertop_processes"),
+            "{n}"
+        );
+    }
 
     // Every node logs "demo node up" when it starts: the backlog has it.
     let out = demo.run(&["logs", "--tail", "200"]);

@@ -3,30 +3,13 @@
 //! service-discovery file listing them with a `node` label. The real
 //! Prometheus, configured only with that file, scrapes all three nodes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use clustertop_testkit::{KillOnDrop, http_get};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clustertop");
 const NODES: [&str; 3] = ["demo-1@localhost", "demo-2@localhost", "demo-3@localhost"];
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
-}
 
 /// The query's result series as (node label, value).
 fn query(port: u16, q: &str) -> Vec<(String, f64)> {
@@ -62,7 +45,7 @@ fn prometheus_finds_every_demo_node_through_the_discovery_file() {
         return;
     };
     let home = tempfile::tempdir().unwrap();
-    let mut demo = Killed(
+    let mut demo = KillOnDrop(
         Command::new(BIN)
             .args(["demo", "--headless", "--port", "0"])
             .env("HOME", home.path())
@@ -104,7 +87,7 @@ fn prometheus_finds_every_demo_node_through_the_discovery_file() {
     )
     .unwrap();
     let web = clustertop_testkit::free_port();
-    let _server = Killed(
+    let _server = KillOnDrop(
         Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(

@@ -4,31 +4,11 @@
 use clustertop_runtime::dist::DistConfig;
 use clustertop_runtime::gen_server::{self, ServerMsg, ServerOptions};
 use clustertop_runtime::{CallResult, ExitReason, GenServer, Node, NodeConfig, ServerContext};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::Child;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// A plain HTTP/1.0 GET on 127.0.0.1; the body, if any.
-pub fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
-}
-
-/// A child process killed when dropped.
-pub struct Server(pub Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[allow(unused_imports)] // Each test binary uses its share.
+pub use clustertop_testkit::{KillOnDrop as Server, http_get};
 
 /// The last hop: answers with its node's name length.
 pub struct Leaf;
