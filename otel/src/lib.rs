@@ -145,8 +145,10 @@ impl Drop for TelemetryGuard {
 }
 
 /// The default span filter: everything at `info`, plus the runtime's
-/// per-message `call` and `handle_*` spans.
-pub const DEFAULT_TRACE_FILTER: &str = "info,clustertop_runtime::gen_server=debug";
+/// per-message `call` and `handle_*` spans and the application layer's
+/// (`pubsub.deliver`: a broadcast relayed on another node).
+pub const DEFAULT_TRACE_FILTER: &str =
+    "info,clustertop_runtime::gen_server=debug,clustertop_runtime::app=debug";
 
 /// Sets up logs, metrics and the panic hook for this OS process.
 ///

@@ -67,7 +67,12 @@ enum Update {
 /// # Errors
 /// The first attach failing (no node, wrong cookie, version), or the
 /// terminal failing.
-pub(crate) async fn run(config: ClientConfig, interval: Duration) -> Result<(), CliError> {
+/// `notes` are lines for the Nodes view (where the demo's stack is).
+pub(crate) async fn run(
+    config: ClientConfig,
+    interval: Duration,
+    notes: Vec<String>,
+) -> Result<(), CliError> {
     // Attach before touching the terminal, so an error is a plain line.
     let client = Client::connect(config.clone()).await?;
     let mut terminal = match ratatui::try_init() {
@@ -77,7 +82,7 @@ pub(crate) async fn run(config: ClientConfig, interval: Duration) -> Result<(), 
             return Err(CliError::NoTerminal(e));
         }
     };
-    let result = event_loop(&mut terminal, client, config, interval).await;
+    let result = event_loop(&mut terminal, client, config, interval, notes).await;
     ratatui::restore();
     result
 }
@@ -87,8 +92,10 @@ async fn event_loop(
     client: Client,
     config: ClientConfig,
     interval: Duration,
+    notes: Vec<String>,
 ) -> Result<(), CliError> {
     let mut state = State::new(&config.addr, interval.as_millis() as u64);
+    state.notes = notes;
     let size = terminal.size().map_err(CliError::Terminal)?;
     state.page_rows = view::process_rows(size.height);
     let (want_tx, want_rx) = watch::channel(Want::of(&state));

@@ -1,9 +1,10 @@
 //! The command line: the interactive view by default, and `demo`,
 //! `snapshot`, `logs` (and the hidden `node`, which `demo` runs).
 
-use crate::demo::{Demo, DemoError, DemoFile};
+use crate::demo::{Demo, DemoError, DemoFile, TargetsFile};
 use crate::error::CliError;
 use crate::format;
+use crate::stack::Stack;
 use clap::{Parser, Subcommand};
 use clustertop_client::{COOKIE_ENV, random_cookie};
 use clustertop_client::{Client, ClientConfig, ClientError};
@@ -48,6 +49,16 @@ enum Command {
         /// runs until interrupted or its standard input closes.
         #[arg(long)]
         headless: bool,
+        /// Export every node's traces to this OTLP collector (gRPC, for
+        /// example `http://127.0.0.1:4317`); default:
+        /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else no traces.
+        #[arg(long, value_name = "URL")]
+        otlp: Option<String>,
+        /// Also start Jaeger and Prometheus wired to the demo (each when
+        /// installed; a line says how to get a missing one), print their
+        /// URLs, and stop them on quit.
+        #[arg(long)]
+        stack: bool,
     },
     /// Print one cluster overview (nodes, top processes, warnings).
     Snapshot {
@@ -139,12 +150,14 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     match args.command {
         None => {
             let config = client_config(&args.node, args.cookie.as_deref());
-            crate::app::run(config, interval).await
+            crate::app::run(config, interval, Vec::new()).await
         }
         Some(Command::Demo {
             nodes,
             port,
             headless,
+            otlp,
+            stack,
         }) => {
             // A given cookie, else a random one: never a guessable default.
             let cookie = match args
@@ -155,7 +168,21 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 Some(c) => c,
                 None => random_cookie().map_err(DemoError::Cookie)?,
             };
-            let demo = Demo::start(nodes, port, &cookie)?;
+            // The stack first: the nodes need the collector's address.
+            let stack = match (stack, TargetsFile::path()) {
+                (false, _) => Stack::default(),
+                (true, Some(targets)) => Stack::start(&targets),
+                (true, None) => {
+                    let mut s = Stack::default();
+                    s.lines
+                        .push("stack: no home directory for the demo's discovery file".into());
+                    s
+                }
+            };
+            let otlp = otlp
+                .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+                .or_else(|| stack.otlp.clone());
+            let demo = Demo::start(nodes, port, &cookie, otlp.as_deref())?;
             if headless {
                 let found = demo.file.as_ref().map_or_else(
                     || "not written: pass --cookie".to_owned(),
@@ -163,12 +190,16 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 );
                 // One write, and never a panic: a reader that only wants the
                 // first line may close the pipe before the rest.
-                let text = format!(
+                let mut text = format!(
                     "demo cluster up: {} at {} (cookie {found}; snapshot and logs find it)\n{}\n",
                     demo.names.join(", "),
                     demo.entry,
                     demo.exports()
                 );
+                for line in &stack.lines {
+                    text.push_str(line);
+                    text.push('\n');
+                }
                 {
                     use std::io::Write;
                     let mut out = std::io::stdout().lock();
@@ -176,11 +207,13 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 }
                 wait_for_end().await;
                 drop(demo);
+                drop(stack);
                 return Ok(());
             }
             let config = client_config(&demo.entry, Some(&cookie));
-            let result = crate::app::run(config, interval).await;
+            let result = crate::app::run(config, interval, stack.lines.clone()).await;
             drop(demo);
+            drop(stack);
             result
         }
         Some(Command::Snapshot { json }) => {

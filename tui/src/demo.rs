@@ -38,11 +38,17 @@ pub(crate) struct Demo {
 
 impl Demo {
     /// Starts `nodes` demo nodes; the first listens on `127.0.0.1:port`
-    /// (0: any free port).
+    /// (0: any free port). With `otlp`, every node exports its traces to
+    /// that collector.
     ///
     /// # Errors
     /// A line saying which node failed to start.
-    pub(crate) fn start(nodes: usize, port: u16, cookie: &str) -> Result<Demo, DemoError> {
+    pub(crate) fn start(
+        nodes: usize,
+        port: u16,
+        cookie: &str,
+        otlp: Option<&str>,
+    ) -> Result<Demo, DemoError> {
         let exe = std::env::current_exe().map_err(DemoError::CurrentExe)?;
         let names: Vec<String> = (1..=nodes.max(1))
             .map(|i| format!("demo-{i}@localhost"))
@@ -69,11 +75,15 @@ impl Demo {
                 .args(["--index", &(i + 1).to_string()])
                 .args(["--first", &names[0], "--slow", &slow])
                 .env(COOKIE_ENV, cookie)
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null());
             if i > 0 {
                 cmd.args(["--connect", &demo.entry]);
+            }
+            if let Some(url) = otlp {
+                cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", url);
             }
             let mut child = cmd.spawn().map_err(|source| DemoError::Spawn {
                 name: name.clone(),
@@ -154,9 +164,16 @@ pub(crate) struct TargetsFile {
 }
 
 impl TargetsFile {
+    /// Where the file goes: in the home directory.
+    pub(crate) fn path() -> Option<std::path::PathBuf> {
+        Some(
+            std::path::PathBuf::from(std::env::var_os("HOME")?)
+                .join(".clustertop.demo-targets.json"),
+        )
+    }
+
     fn write(names: &[String], metrics: &[std::net::SocketAddr]) -> Option<TargetsFile> {
-        let path = std::path::PathBuf::from(std::env::var_os("HOME")?)
-            .join(".clustertop.demo-targets.json");
+        let path = TargetsFile::path()?;
         let groups: Vec<serde_json::Value> = names
             .iter()
             .zip(metrics)

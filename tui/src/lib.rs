@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! clustertop [--node ADDR] [--cookie C] [--interval MS]     the interactive view
-//! clustertop demo [--nodes 3] [--port 4370]                 a local demo cluster, attached
+//! clustertop demo [--nodes 3] [--port 4370] [--stack]       a local demo cluster, attached
 //! clustertop snapshot [--json]                              one overview, for scripts
 //! clustertop logs [-f] [--node N] [--level L] [--grep TEXT] the cluster-wide log tail
 //! ```
@@ -20,6 +20,7 @@ mod error;
 mod fixtures;
 mod format;
 mod keymap;
+mod stack;
 mod state;
 mod view;
 

@@ -129,6 +129,8 @@ pub(crate) struct State {
     pub(crate) registry: RegistryState,
     /// Each node's endpoints, user series and events.
     pub(crate) telemetry: TelemetryState,
+    /// Lines for the Nodes view: where `demo --stack`'s programs are.
+    pub(crate) notes: Vec<String>,
     pub(crate) logs: VecDeque<LogRecord>,
     pub(crate) logs_dropped: u64,
     pub(crate) log_level: LogLevel,
@@ -169,6 +171,7 @@ impl State {
             metrics: None,
             registry: RegistryState::default(),
             telemetry: TelemetryState::default(),
+            notes: Vec::new(),
             logs: VecDeque::new(),
             logs_dropped: 0,
             log_level: LogLevel::Info,

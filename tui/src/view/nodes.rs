@@ -97,40 +97,40 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     );
 }
 
-/// One line per node and endpoint: `a@host  prometheus http://…/metrics`.
+/// One line per node and endpoint (`a@host  prometheus http://…/metrics`),
+/// then the notes (where `demo --stack`'s programs are).
 fn endpoint_lines(state: &State) -> Vec<Line<'static>> {
-    if let Some(why) = &state.telemetry.unavailable {
-        return vec![Line::from(format::printable(why).into_owned())];
-    }
-    let Some(t) = &state.telemetry.last else {
-        return vec![Line::from("waiting for the nodes' telemetry…")];
-    };
-    let mut lines: Vec<Line<'static>> =
-        t.nodes
-            .iter()
-            .flat_map(|n| {
+    let text = |s: &str| Line::from(format::printable(s).into_owned());
+    let mut lines: Vec<Line<'static>> = match (&state.telemetry.unavailable, &state.telemetry.last)
+    {
+        (Some(why), _) => vec![text(why)],
+        (None, None) => vec![Line::from("waiting for the nodes' telemetry…")],
+        (None, Some(t)) => {
+            let mut lines = Vec::new();
+            for n in &t.nodes {
                 let name = format::printable(&n.node).into_owned();
-                let none = n.endpoints.is_empty().then(|| {
-                    Line::from(format!("{name:<16} none (no Prometheus endpoint, no OTLP)"))
-                });
-                n.endpoints
-                    .iter()
-                    .map(move |e| {
-                        Line::from(format!(
-                            "{:<16} {:<12} {}",
-                            format::printable(&n.node),
-                            format::endpoint_kind(e.kind),
-                            format::printable(&e.url)
-                        ))
-                    })
-                    .chain(none)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-    lines.extend(
-        t.missing
-            .iter()
-            .map(|m| Line::from(format!("{:<16} did not answer", format::printable(m)))),
-    );
+                if n.endpoints.is_empty() {
+                    lines.push(Line::from(format!(
+                        "{name:<16} none (no Prometheus endpoint, no OTLP)"
+                    )));
+                }
+                for e in &n.endpoints {
+                    lines.push(Line::from(format!(
+                        "{name:<16} {:<12} {}",
+                        format::endpoint_kind(e.kind),
+                        format::printable(&e.url)
+                    )));
+                }
+            }
+            for m in &t.missing {
+                lines.push(Line::from(format!(
+                    "{:<16} did not answer",
+                    format::printable(m)
+                )));
+            }
+            lines
+        }
+    };
+    lines.extend(state.notes.iter().map(|n| text(n)));
     lines
 }
