@@ -95,11 +95,14 @@ impl Readings {
                 url: format!("http://{addr}/metrics"),
             });
         }
-        if let Some(url) = exports.otlp_traces {
-            endpoints.push(Endpoint {
-                kind: EndpointKind::OtlpTraces,
-                url,
-            });
+        for (kind, url) in [
+            (EndpointKind::OtlpTraces, exports.otlp_traces),
+            (EndpointKind::OtlpMetrics, exports.otlp_metrics),
+            (EndpointKind::OtlpLogs, exports.otlp_logs),
+        ] {
+            if let Some(url) = url {
+                endpoints.push(Endpoint { kind, url });
+            }
         }
         let (_, events_left_out) = clustertop_otel::telemetry::event_counts();
         let mut out = NodeTelemetry {

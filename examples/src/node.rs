@@ -1,6 +1,6 @@
 //! What every example node does before its own work: parse the common
-//! flags, set up telemetry (logs, a Prometheus endpoint, OTLP traces with
-//! `--otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT`), start a distributed node, keep
+//! flags, set up telemetry (logs, a Prometheus endpoint, and OTLP traces,
+//! metrics and logs with `--otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT`), start a distributed node, keep
 //! its `--connect` members connected, and start the agent so `clustertop`
 //! can attach.
 //!
@@ -39,10 +39,12 @@ pub struct NodeArgs {
     /// 127.0.0.1, printed at start); `off` for none.
     #[arg(long)]
     pub metrics: Option<String>,
-    /// Export traces to this OTLP collector (gRPC, for example
-    /// `http://127.0.0.1:4317`; default: `OTEL_EXPORTER_OTLP_ENDPOINT`,
-    /// else no traces). Sampling follows `OTEL_TRACES_SAMPLER` and
-    /// `OTEL_TRACES_SAMPLER_ARG` (default: every trace).
+    /// Export traces, metrics and logs to this OTLP collector (gRPC, for
+    /// example `http://127.0.0.1:4317`; default:
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else nothing over OTLP). Each signal
+    /// is switched off by its `OTEL_*_EXPORTER=none`; traces are sampled
+    /// as `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` say (default:
+    /// every trace).
     #[arg(long, value_name = "URL")]
     pub otlp: Option<String>,
     /// The log filter, `RUST_LOG` style (default: `RUST_LOG`, else `info`).
@@ -107,12 +109,7 @@ pub async fn boot(args: &NodeArgs, agent: AgentConfig) -> Result<Running, BootEr
     let mut telemetry = clustertop_otel::TelemetryConfig::new(args.name.clone());
     telemetry.log_filter = args.log.clone();
     telemetry.prometheus = metrics;
-    if args.otlp.is_some() || std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-        telemetry.traces = Some(clustertop_otel::TraceConfig {
-            endpoint: args.otlp.clone(),
-            ..clustertop_otel::TraceConfig::default()
-        });
-    }
+    telemetry.exports_from_env(args.otlp.as_deref());
     telemetry.extra_layer = Some(clustertop_agent::log_layer(
         clustertop_proto::LogLevel::Info,
     ));

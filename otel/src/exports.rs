@@ -11,11 +11,17 @@ pub struct Exports {
     pub prometheus: Option<SocketAddr>,
     /// The OTLP collector that spans go to.
     pub otlp_traces: Option<String>,
+    /// The OTLP collector that metrics are pushed to.
+    pub otlp_metrics: Option<String>,
+    /// The OTLP collector that log records go to.
+    pub otlp_logs: Option<String>,
 }
 
 static EXPORTS: RwLock<Exports> = RwLock::new(Exports {
     prometheus: None,
     otlp_traces: None,
+    otlp_metrics: None,
+    otlp_logs: None,
 });
 
 /// Where this OS process exports (all `None` before [`init`](crate::init)).

@@ -3,11 +3,13 @@
 mod exports;
 mod json;
 mod metrics_endpoint;
+mod otlp;
 pub mod series;
 pub mod telemetry;
 mod traces;
 
 pub use exports::{Exports, exports};
+pub use otlp::OtlpConfig;
 
 pub use traces::{OtlpProtocol, TraceConfig};
 /// Where log lines are written ([`TelemetryConfig::log_writer`]).
@@ -49,6 +51,19 @@ pub struct TelemetryConfig {
     pub prometheus_fallback: bool,
     /// Span export over OTLP; `None` for no traces.
     pub traces: Option<TraceConfig>,
+    /// Metrics pushed over OTLP (beside the Prometheus endpoint); `None`
+    /// for none. Temporality as `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+    /// says, cumulative by default (the OTLP exporter's default in the
+    /// specification); the interval is `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (default 60 s).
+    pub metrics_otlp: Option<OtlpConfig>,
+    /// Log records sent over OTLP (as well as printed); `None` for none.
+    /// Each carries the node, the process (pid and name) and, inside an
+    /// exported span, its trace and span ids.
+    pub logs_otlp: Option<OtlpConfig>,
+    /// Which records go over OTLP, as a `RUST_LOG`-style filter (default:
+    /// the log filter).
+    pub otlp_log_filter: Option<String>,
     /// Which spans are exported, as a `RUST_LOG`-style filter (default:
     /// `info` plus the runtime's per-message spans).
     pub trace_filter: Option<String>,
@@ -91,8 +106,53 @@ impl TelemetryConfig {
             prometheus: Some(DEFAULT_PROMETHEUS.parse().expect("a valid address")),
             prometheus_fallback: false,
             traces: None,
+            metrics_otlp: None,
+            logs_otlp: None,
+            otlp_log_filter: None,
             trace_filter: None,
             extra_layer: None,
+        }
+    }
+
+    /// Sets the exports the standard variables ask for, the way the demo
+    /// and the example nodes do. With a collector (`otlp`, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; or a signal's own
+    /// `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT`), traces,
+    /// metrics and logs go to it, each unless its `OTEL_*_EXPORTER`
+    /// variable is `none`. Without one, nothing goes over OTLP.
+    /// `OTEL_METRICS_EXPORTER` also switches the Prometheus endpoint: set,
+    /// it is kept only when the list names `prometheus`.
+    pub fn exports_from_env(&mut self, otlp: Option<&str>) {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let wants = |exporter: &str, signal: &str| {
+            let listed = var(exporter).is_none_or(|v| v.split(',').any(|e| e.trim() == "otlp"));
+            let endpoint = otlp.is_some()
+                || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+                || var(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")).is_some();
+            listed && endpoint
+        };
+        let endpoint = otlp.map(str::to_owned);
+        if wants("OTEL_TRACES_EXPORTER", "TRACES") {
+            let mut traces = self.traces.take().unwrap_or_default();
+            traces.endpoint = traces.endpoint.or_else(|| endpoint.clone());
+            self.traces = Some(traces);
+        }
+        if wants("OTEL_METRICS_EXPORTER", "METRICS") {
+            self.metrics_otlp = Some(OtlpConfig {
+                endpoint: endpoint.clone(),
+                protocol: None,
+            });
+        }
+        if wants("OTEL_LOGS_EXPORTER", "LOGS") {
+            self.logs_otlp = Some(OtlpConfig {
+                endpoint,
+                protocol: None,
+            });
+        }
+        if let Some(list) = var("OTEL_METRICS_EXPORTER")
+            && !list.split(',').any(|e| e.trim() == "prometheus")
+        {
+            self.prometheus = None;
         }
     }
 }
@@ -112,12 +172,17 @@ pub enum TelemetryError {
     /// The span exporter could not be built.
     #[error("trace exporter: {0}")]
     Traces(String),
+    /// The OTLP metrics or log exporter could not be built.
+    #[error("OTLP exporter: {0}")]
+    Otlp(String),
 }
 
 /// Keeps telemetry running; flushes and shuts the exporters down on drop.
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+    loggers: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     prometheus: Option<SocketAddr>,
 }
 
@@ -128,9 +193,15 @@ impl TelemetryGuard {
         self.prometheus
     }
 
-    /// Exports every finished span now.
+    /// Exports every finished span, metric and log record now.
     pub fn flush(&self) {
         if let Some(p) = &self.provider {
+            let _ = p.force_flush();
+        }
+        if let Some(p) = &self.meters {
+            let _ = p.force_flush();
+        }
+        if let Some(p) = &self.loggers {
             let _ = p.force_flush();
         }
     }
@@ -139,6 +210,12 @@ impl TelemetryGuard {
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
+        }
+        if let Some(p) = self.meters.take() {
+            let _ = p.shutdown();
+        }
+        if let Some(p) = self.loggers.take() {
             let _ = p.shutdown();
         }
     }
@@ -162,10 +239,17 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         None => None,
         Some(addr) => Some(metrics_endpoint::bind(addr, config.prometheus_fallback)?),
     };
-    let filter = match &config.log_filter {
-        Some(f) => EnvFilter::try_new(f).map_err(|e| TelemetryError::Filter(e.to_string()))?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
+    let filter_text = config
+        .log_filter
+        .clone()
+        .or_else(|| {
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|f| !f.trim().is_empty())
+        })
+        .unwrap_or_else(|| "info".to_owned());
+    let filter =
+        EnvFilter::try_new(&filter_text).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let writer = config
         .log_writer
         .unwrap_or_else(|| BoxMakeWriter::new(std::io::stderr));
@@ -196,10 +280,38 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
             (Some(provider), Some(layer))
         }
     };
+    let resource = otlp::resource(
+        &config.node,
+        config
+            .traces
+            .as_ref()
+            .and_then(|t| t.service_name.as_deref()),
+    );
+    let (loggers, otlp_log_layer) = match &config.logs_otlp {
+        None => (None, None),
+        Some(lc) => {
+            let provider = otlp::logger_provider(lc, resource.clone(), &config.node)
+                .map_err(TelemetryError::Otlp)?;
+            // The exporters' own records stay out: sending them would
+            // make more of them.
+            let wanted = config.otlp_log_filter.as_deref().unwrap_or(&filter_text);
+            let filter = EnvFilter::try_new(format!("{wanted},{}", otlp::SELF_SILENCED))
+                .map_err(|e| TelemetryError::Filter(e.to_string()))?;
+            let layer =
+                opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&provider)
+                    .with_filter(filter);
+            (Some(provider), Some(layer))
+        }
+    };
+    let meters = match &config.metrics_otlp {
+        None => None,
+        Some(mc) => Some(otlp::meter_provider(mc, resource).map_err(TelemetryError::Otlp)?),
+    };
     tracing_subscriber::registry()
         .with(config.extra_layer)
         .with(log_layer)
         .with(trace_layer)
+        .with(otlp_log_layer)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
     if provider.is_some() {
@@ -213,13 +325,24 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         }));
     }
     clustertop_runtime::install_panic_hook();
-    let prometheus = metrics_endpoint::install(listener)?;
+    let prometheus =
+        metrics_endpoint::install(listener, meters.as_ref().map(otlp::OtelRecorder::new))?;
+    let otlp_endpoint = |c: &OtlpConfig, signal| {
+        otlp::endpoint(c.endpoint.as_deref(), otlp::protocol(c.protocol), signal)
+    };
     exports::set(Exports {
         prometheus,
         otlp_traces: config.traces.as_ref().map(traces::endpoint),
+        otlp_metrics: config
+            .metrics_otlp
+            .as_ref()
+            .map(|c| otlp_endpoint(c, "metrics")),
+        otlp_logs: config.logs_otlp.as_ref().map(|c| otlp_endpoint(c, "logs")),
     });
     Ok(TelemetryGuard {
         provider,
+        meters,
+        loggers,
         prometheus,
     })
 }

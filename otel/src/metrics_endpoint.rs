@@ -33,25 +33,32 @@ pub(crate) fn bind(
 
 /// Installs the global recorder (Prometheus and the series store) and, with
 /// a listener, serves `/metrics` on it. Returns the address served.
+///
+/// With `otlp`, the same series also feed OpenTelemetry instruments (the
+/// OTLP metrics push).
 pub(crate) fn install(
     listener: Option<std::net::TcpListener>,
+    otlp: Option<crate::otlp::OtelRecorder>,
 ) -> Result<Option<SocketAddr>, TelemetryError> {
-    fn already<R>(e: metrics::SetRecorderError<R>) -> TelemetryError {
-        TelemetryError::AlreadyInitialised(e.to_string())
+    let mut fanout =
+        metrics_util::layers::FanoutBuilder::default().add_recorder(crate::series::StoreRecorder);
+    if let Some(otlp) = otlp {
+        fanout = fanout.add_recorder(otlp);
     }
-    let Some(listener) = listener else {
-        // No endpoint: the store alone (a Prometheus recorder nobody
-        // scrapes would only accumulate).
-        metrics::set_global_recorder(crate::series::StoreRecorder).map_err(already)?;
+    // No endpoint: no Prometheus recorder (one nobody scrapes would only
+    // accumulate).
+    let prometheus = listener
+        .as_ref()
+        .map(|_| PrometheusBuilder::new().build_recorder());
+    let handle = prometheus.as_ref().map(|p| p.handle());
+    if let Some(p) = prometheus {
+        fanout = fanout.add_recorder(p);
+    }
+    metrics::set_global_recorder(fanout.build())
+        .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+    let (Some(listener), Some(handle)) = (listener, handle) else {
         return Ok(None);
     };
-    let prometheus = PrometheusBuilder::new().build_recorder();
-    let handle = prometheus.handle();
-    let fanout = metrics_util::layers::FanoutBuilder::default()
-        .add_recorder(prometheus)
-        .add_recorder(crate::series::StoreRecorder)
-        .build();
-    metrics::set_global_recorder(fanout).map_err(already)?;
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| TelemetryError::Metrics("the endpoint needs a tokio runtime".into()))?;
     let addr = listener

@@ -6,8 +6,6 @@ use clustertop_runtime::trace::{TraceContext, TracePropagator};
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
 };
-use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -38,65 +36,23 @@ pub struct TraceConfig {
     pub sample_ratio: Option<f64>,
 }
 
-/// The collector spans go to, as the exporter will resolve it: the
-/// config's endpoint, else the standard variables, else the default of the
-/// protocol.
+/// The collector spans go to, as the exporter will resolve it.
 pub(crate) fn endpoint(config: &TraceConfig) -> String {
-    let protocol = protocol(config);
-    config
-        .endpoint
-        .clone()
-        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").ok())
-        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
-        .unwrap_or_else(|| match protocol {
-            OtlpProtocol::Grpc => "http://localhost:4317".to_owned(),
-            OtlpProtocol::HttpProtobuf => "http://localhost:4318".to_owned(),
-        })
-}
-
-fn protocol(config: &TraceConfig) -> OtlpProtocol {
-    config.protocol.unwrap_or_else(|| {
-        match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
-            Ok("http/protobuf") => OtlpProtocol::HttpProtobuf,
-            _ => OtlpProtocol::Grpc,
-        }
-    })
+    crate::otlp::endpoint(
+        config.endpoint.as_deref(),
+        crate::otlp::protocol(config.protocol),
+        "traces",
+    )
 }
 
 pub(crate) fn provider(config: &TraceConfig, node: &str) -> Result<SdkTracerProvider, String> {
-    let exporter = match protocol(config) {
-        OtlpProtocol::Grpc => {
-            let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-            if let Some(e) = &config.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            b.build()
-        }
-        OtlpProtocol::HttpProtobuf => {
-            let mut b = opentelemetry_otlp::SpanExporter::builder().with_http();
-            if let Some(e) = &config.endpoint {
-                b = b.with_endpoint(format!("{}/v1/traces", e.trim_end_matches('/')));
-            }
-            b.build()
-        }
-    }
-    .map_err(|e| e.to_string())?;
-    let service = config
-        .service_name
-        .clone()
-        .or_else(|| std::env::var("OTEL_SERVICE_NAME").ok())
-        .unwrap_or_else(|| node.to_owned());
-    let resource = Resource::builder()
-        .with_service_name(service)
-        .with_attribute(opentelemetry::KeyValue::new(
-            "clustertop.node",
-            node.to_owned(),
-        ))
-        .with_attribute(opentelemetry::KeyValue::new(
-            "service.version",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .build();
+    let exporter = crate::otlp::otlp_exporter!(
+        SpanExporter,
+        "traces",
+        config.endpoint.as_deref(),
+        config.protocol
+    )?;
+    let resource = crate::otlp::resource(node, config.service_name.as_deref());
     let mut builder = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource);
@@ -262,14 +218,19 @@ impl TracePropagator for OtelPropagator {
 
 /// The trace and span ids of the current span, as lowercase hex.
 pub(crate) fn current_ids() -> Option<(String, String)> {
+    current_span_context().map(|sc| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
+/// The current span's OpenTelemetry span context, when it belongs to an
+/// exported trace.
+pub(crate) fn current_span_context() -> Option<SpanContext> {
     let span = tracing::Span::current();
     if span.is_none() {
         return None;
     }
     let cx = span.context();
     let sc = cx.span().span_context().clone();
-    sc.is_valid()
-        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+    sc.is_valid().then_some(sc)
 }
 
 #[cfg(test)]

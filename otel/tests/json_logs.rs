@@ -30,6 +30,9 @@ async fn json_lines_carry_node_pid_process_and_fields() {
             endpoint: Some("http://127.0.0.1:9".into()),
             ..Default::default()
         }),
+        metrics_otlp: None,
+        logs_otlp: None,
+        otlp_log_filter: None,
         trace_filter: None,
         extra_layer: None,
     })

@@ -1,65 +1,20 @@
 //! A call that crosses three nodes arrives at an OTLP receiver as one trace
-//! with the right parent/child links. The receiver is built in the test on
-//! the official OpenTelemetry protobuf types, served with tonic.
+//! with the right parent/child links. The receiver (the testkit's) is built
+//! on the official OpenTelemetry protobuf types, served with tonic.
 
 mod support;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use clustertop_testkit::otlp::Receiver;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<Span>>>);
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut spans = self.0.lock().unwrap();
-        for rs in request.into_inner().resource_spans {
-            for ss in rs.scope_spans {
-                spans.extend(ss.spans);
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
 fn attr(span: &Span, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            Value::StringValue(s) => Some(s.clone()),
-            _ => None,
-        })
+    clustertop_testkit::otlp::attr(&span.attributes, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_across_three_nodes_is_one_trace() {
-    let receiver = Receiver::default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let service = TraceServiceServer::new(receiver.clone());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve(([127, 0, 0, 1], port).into()),
-    );
+    let (receiver, port) = Receiver::start();
     let telemetry = support::export_traces_to(format!("http://127.0.0.1:{port}"), "otlp-test");
 
     let _nodes = support::call_across_three_nodes().await;
@@ -67,7 +22,13 @@ async fn a_call_across_three_nodes_is_one_trace() {
     telemetry.flush();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let spans = loop {
-        let spans = receiver.0.lock().unwrap().clone();
+        let spans: Vec<Span> = receiver.with(|r| {
+            r.spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| ss.spans.clone())
+                .collect()
+        });
         let handled = spans.iter().filter(|s| s.name == "handle_call").count();
         if spans.iter().any(|s| s.name == "request") && handled >= 2 {
             break spans;

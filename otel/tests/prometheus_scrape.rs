@@ -31,6 +31,9 @@ async fn prometheus_scrapes_the_node_and_answers_queries() {
         prometheus: Some(([127, 0, 0, 1], 0).into()),
         prometheus_fallback: false,
         traces: None,
+        metrics_otlp: None,
+        logs_otlp: None,
+        otlp_log_filter: None,
         trace_filter: None,
         extra_layer: None,
     })

@@ -10,6 +10,9 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "otlp")]
+pub mod otlp;
+
 /// Whether the tests run under CI (`CI=true`), where nothing may be
 /// skipped.
 pub fn in_ci() -> bool {

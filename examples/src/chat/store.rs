@@ -92,6 +92,13 @@ impl GenServer for MessageStore {
             timestamp: now_ms(),
         };
         self.next_id += 1;
+        if self.next_id % 1_000 == 0 {
+            tracing::info!(
+                stored = self.next_id - 1,
+                "stored {} messages",
+                self.next_id - 1
+            );
+        }
         let new = NewMessage {
             room: add.room,
             message,

@@ -9,7 +9,8 @@
 //! metrics) once up and runs until its standard
 //! input closes, so the nodes go away with the `clustertop` that started
 //! them, however it ends. It serves Prometheus metrics where it is told,
-//! and exports traces over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
+//! and exports traces, metrics and logs over OTLP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set
 //! (sampled as `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` say, else
 //! [`DEMO_SAMPLE_RATIO`]).
 
@@ -107,11 +108,12 @@ pub async fn run_node(args: DemoNodeArgs) -> Result<(), DemoNodeError> {
     telemetry.log_writer = Some(clustertop_otel::LogWriter::new(std::io::sink));
     telemetry.prometheus = args.metrics;
     telemetry.prometheus_fallback = true;
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-        telemetry.traces = Some(clustertop_otel::TraceConfig {
-            sample_ratio: demo_sample_ratio(),
-            ..clustertop_otel::TraceConfig::default()
-        });
+    telemetry.exports_from_env(None);
+    // Over OTLP, the records the agent's ring keeps (the printed ones go
+    // nowhere).
+    telemetry.otlp_log_filter = Some("info".into());
+    if let Some(traces) = &mut telemetry.traces {
+        traces.sample_ratio = demo_sample_ratio();
     }
     telemetry.extra_layer = Some(clustertop_agent::log_layer(
         clustertop_proto::LogLevel::Info,

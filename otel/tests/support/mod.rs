@@ -71,6 +71,9 @@ pub fn export_traces_to(endpoint: String, service: &str) -> clustertop_otel::Tel
             service_name: Some(service.into()),
             sample_ratio: Some(1.0),
         }),
+        metrics_otlp: None,
+        logs_otlp: None,
+        otlp_log_filter: None,
         trace_filter: None,
         extra_layer: None,
     })
