@@ -82,6 +82,10 @@ pub(crate) struct ProcessRegistries(pub(crate) PidRef);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Telemetry;
 
+/// One process's traced handlings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ProcessTraces(pub(crate) PidRef);
+
 /// Push matching records to `relay` from now on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Feed {
@@ -116,6 +120,7 @@ pub(crate) enum PeerCall {
     Registries(Registries),
     ProcessRegistries(ProcessRegistries),
     Telemetry(Telemetry),
+    ProcessTraces(ProcessTraces),
 }
 
 /// What an agent answers another, as it travels: the variant of its
@@ -134,6 +139,7 @@ pub(crate) enum PeerReply {
     Registries(NodeRegistry),
     ProcessRegistries(Option<ProcessRegistry>),
     Telemetry(NodeTelemetry),
+    ProcessTraces(Option<clustertop_proto::ProcessTraces>),
 }
 
 /// For each request: its variant in [`PeerCall`] and [`PeerReply`], its
@@ -186,6 +192,8 @@ peer_asks! {
     ProcessRegistries => ProcessRegistries(Option<ProcessRegistry>),
         |p, state| registry::process_registry(state, &p.0);
     Telemetry => Telemetry(NodeTelemetry), |_, state| state.telemetry.lock().answer(state.node.name());
+    ProcessTraces => ProcessTraces(Option<clustertop_proto::ProcessTraces>),
+        |p, state| crate::telemetry::process_traces(&state.node, &p.0);
 }
 
 fn serve<R: PeerAsk>(request: R, state: &State) -> PeerReply {
@@ -207,6 +215,7 @@ fn answer(state: &State, call: PeerCall) -> PeerReply {
         PeerCall::Registries(r) => serve(r, state),
         PeerCall::ProcessRegistries(r) => serve(r, state),
         PeerCall::Telemetry(r) => serve(r, state),
+        PeerCall::ProcessTraces(r) => serve(r, state),
     }
 }
 

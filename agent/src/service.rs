@@ -16,8 +16,8 @@ use crate::peer::{
 use crate::state::{State, VERSION, now_ms};
 use clustertop_proto::{
     AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview, GetProcess,
-    GetProcessRegistry, GetRegistry, GetTelemetry, GetTree, GetWarnings, Hello, HelloReply,
-    MetricsSnapshot, NodeDetail, NodeStatus, ProcessDetail, ProcessPage, ProcessQuery,
+    GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, GetTree, GetWarnings, Hello,
+    HelloReply, MetricsSnapshot, NodeDetail, NodeStatus, ProcessDetail, ProcessPage, ProcessQuery,
     ProcessRegistry, ProcessRow, ProtoError, Registry, Request, Response, SortKey, SubscribeLogs,
     SupervisionTree, Telemetry, Unsubscribe, Warning, WarningKind,
 };
@@ -59,6 +59,15 @@ pub(crate) async fn answer(
             respond::<GetProcessRegistry>(process_registry(state, r).await)
         }
         Request::Telemetry(r) => respond::<GetTelemetry>(telemetry(state, r).await),
+        Request::ProcessTraces(r) => {
+            let node = r.pid.node.clone();
+            respond::<GetProcessTraces>(
+                peer::ask(state, &node, peer::ProcessTraces(r.pid))
+                    .await
+                    .map_err(|m| miss_error(&node, m))
+                    .and_then(|t| t.ok_or(ProtoError::NoSuchProcess)),
+            )
+        }
     }
 }
 

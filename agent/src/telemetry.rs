@@ -21,7 +21,8 @@
 use crate::state::now_ms;
 use clustertop_otel::series::{self, Reading, SeriesInfo, SeriesKind};
 use clustertop_proto::{
-    Bucket, Endpoint, EndpointKind, EventCount, NodeTelemetry, Series, SeriesValue,
+    Bucket, Endpoint, EndpointKind, EventCount, NodeTelemetry, PidRef, ProcessTraces, Series,
+    SeriesValue, TraceRow,
 };
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -154,6 +155,32 @@ impl Readings {
             .collect();
         out
     }
+}
+
+/// A process's last traced handlings; `None` when `pid` is not of this
+/// node (the process may have exited: its handlings are still there).
+pub(crate) fn process_traces(
+    node: &clustertop_runtime::Node,
+    pid: &PidRef,
+) -> Option<ProcessTraces> {
+    if pid.node != node.name() || pid.creation != node.creation() {
+        return None;
+    }
+    let id = node.introspect().local_process_id(pid.serial);
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let traces = node
+        .introspect()
+        .traced_handlings(id, ProcessTraces::MAX)
+        .into_iter()
+        .map(|h| TraceRow {
+            trace_id: hex(&h.context.trace_id),
+            span_id: hex(&h.context.span_id),
+            handling_us: h.handling_ns / 1_000,
+            from: h.from.map(|f| crate::sampler::pid_ref(node, f)),
+            at_unix_ms: h.at_unix_ms,
+        })
+        .collect();
+    Some(ProcessTraces { traces })
 }
 
 fn value(

@@ -9,9 +9,10 @@
 //! response of the wrong kind can show up is [`Call::reply`].
 
 use crate::{
-    ClusterOverview, GetProcessRegistry, GetRegistry, GetTelemetry, Hello, HelloReply, LogFilter,
-    MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry,
-    Registry, Request, Response, SupervisionTree, Telemetry, Warning,
+    ClusterOverview, GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, Hello,
+    HelloReply, LogFilter, MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage,
+    ProcessQuery, ProcessRegistry, ProcessTraces, Registry, Request, Response, SupervisionTree,
+    Telemetry, Warning,
 };
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +139,7 @@ calls! {
     GetRegistry => Request::Registry, Response::Registry(Registry), since 3;
     GetProcessRegistry => Request::ProcessRegistry, Response::ProcessRegistry(ProcessRegistry), since 3;
     GetTelemetry => Request::Telemetry, Response::Telemetry(Telemetry), since 4;
+    GetProcessTraces => Request::ProcessTraces, Response::ProcessTraces(ProcessTraces), since 4;
 }
 
 /// `impl Call` for requests answered with a subscription's id, in a

@@ -27,8 +27,8 @@ pub use registry::{
     ProcessRegistry, Registry, TopicRow,
 };
 pub use telemetry::{
-    Bucket, Endpoint, EndpointKind, EventCount, GetTelemetry, NodeTelemetry, Series, SeriesValue,
-    Telemetry, merge_buckets, quantile,
+    Bucket, Endpoint, EndpointKind, EventCount, GetProcessTraces, GetTelemetry, NodeTelemetry,
+    ProcessTraces, Series, SeriesValue, Telemetry, TraceRow, merge_buckets, quantile,
 };
 pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, fallback, negotiate};
 
@@ -94,6 +94,8 @@ pub enum Request {
     ProcessRegistry(GetProcessRegistry),
     /// Every node's telemetry endpoints, user series and events (version 4).
     Telemetry(GetTelemetry),
+    /// One process's last traced handlings (version 4).
+    ProcessTraces(GetProcessTraces),
 }
 
 /// What an agent answers (or pushes, for log subscriptions).
@@ -144,4 +146,6 @@ pub enum Response {
     ProcessRegistry(ProcessRegistry),
     /// Answer to [`Request::Telemetry`] (version 4).
     Telemetry(Telemetry),
+    /// Answer to [`Request::ProcessTraces`] (version 4).
+    ProcessTraces(ProcessTraces),
 }

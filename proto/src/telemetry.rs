@@ -129,6 +129,43 @@ pub struct EventCount {
     pub per_s: f64,
 }
 
+/// The last messages one process handled inside sampled traces: which
+/// requests fill its mailbox. Answered with [`ProcessTraces`]. Since
+/// protocol version 4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetProcessTraces {
+    /// The process.
+    pub pid: crate::PidRef,
+}
+
+/// A process's traced handlings, newest first (at most
+/// [`ProcessTraces::MAX`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProcessTraces {
+    /// The handlings.
+    pub traces: Vec<TraceRow>,
+}
+
+impl ProcessTraces {
+    /// The most handlings an answer holds.
+    pub const MAX: usize = 16;
+}
+
+/// One message handled inside a sampled trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceRow {
+    /// The trace id, 32 lowercase hex digits (as Jaeger shows it).
+    pub trace_id: String,
+    /// The handler span's id, 16 lowercase hex digits.
+    pub span_id: String,
+    /// Time in the handler, awaits included, µs.
+    pub handling_us: u64,
+    /// The process that sent the message, when sent from inside one.
+    pub from: Option<crate::PidRef>,
+    /// When the handler finished, ms since the Unix epoch.
+    pub at_unix_ms: u64,
+}
+
 /// Buckets of several histograms (several nodes' windows of one series)
 /// merged: counts of equal bounds added, ascending.
 pub fn merge_buckets<'a>(parts: impl IntoIterator<Item = &'a [Bucket]>) -> Vec<Bucket> {

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// 4: each node's telemetry ([`GetTelemetry`](crate::GetTelemetry)):
 /// where it exports, the `metrics` series its code records, its telemetry
-/// events; again new variants at the end, older messages unchanged.
+/// events; a process's traced handlings
+/// ([`GetProcessTraces`](crate::GetProcessTraces)); again new variants at
+/// the end, older messages unchanged.
 pub const VERSION: u32 = 4;
 /// The oldest version this crate still speaks, as an agent answering a
 /// client and as a client falling back to an older agent.

@@ -632,6 +632,8 @@ async fn run<S: GenServer>(
         sctx.ctx.set_handling_since(t0.max(1));
         let parent_ctx = sctx.ctx.trace_context();
         let traced = trace::wants_span(parent_ctx.as_ref());
+        // The handler span's own context, when the message is traced.
+        let mut handled_in = None;
         let flow = match received {
             Received::Msg(ServerMsg(Inner::Call(request, reply))) => {
                 let span = if traced {
@@ -640,6 +642,7 @@ async fn run<S: GenServer>(
                     tracing::Span::none()
                 };
                 link_span(&span, parent_ctx.as_ref());
+                handled_in = handler_context(traced, &span);
                 sctx.reply = Some(reply);
                 let result = state.handle_call(request, &mut sctx).instrument(span).await;
                 let pending = sctx.reply.take();
@@ -666,6 +669,7 @@ async fn run<S: GenServer>(
                     tracing::Span::none()
                 };
                 link_span(&span, parent_ctx.as_ref());
+                handled_in = handler_context(traced, &span);
                 state.handle_cast(msg, &mut sctx).instrument(span).await
             }
             Received::Msg(ServerMsg(Inner::Stop(reason))) => Flow::Stop(reason),
@@ -684,17 +688,42 @@ async fn run<S: GenServer>(
                     tracing::Span::none()
                 };
                 link_span(&span, parent_ctx.as_ref());
+                handled_in = handler_context(traced, &span);
                 state.handle_info(info, &mut sctx).instrument(span).await
             }
         };
         sctx.ctx.set_handling_since(0);
         last_end = clock.now_ns();
         latency.handling.record(last_end.saturating_sub(t0));
+        if let Some(context) = handled_in {
+            sctx.node().record_traced(trace::TracedHandling {
+                pid: id,
+                context,
+                from: sctx.ctx.last_sender(),
+                handling_ns: last_end.saturating_sub(t0),
+                at_unix_ms: unix_ms(),
+            });
+        }
         if let Flow::Stop(reason) = flow {
             state.terminate(&reason, &mut sctx).await;
             return reason;
         }
     }
+}
+
+/// The context of a handler's span, when the handling is traced.
+fn handler_context(traced: bool, span: &tracing::Span) -> Option<crate::trace::TraceContext> {
+    if traced {
+        span.in_scope(trace::current_context)
+    } else {
+        None
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn link_span(span: &tracing::Span, parent: Option<&crate::trace::TraceContext>) {

@@ -306,6 +306,13 @@ impl<'a> Introspect<'a> {
         })
     }
 
+    /// The last `n` messages `pid` handled inside sampled traces, newest
+    /// first (from the node's ring of the last
+    /// [`TRACED_KEEP`](crate::trace::TRACED_KEEP)).
+    pub fn traced_handlings(&self, pid: ProcessId, n: usize) -> Vec<crate::trace::TracedHandling> {
+        self.node.traced_of(pid, n)
+    }
+
     /// Who sent the first `n` queued messages of `pid`: each sender with
     /// its count, most first (messages sent from outside any process are
     /// left out). `None` if `pid` is not alive. Holds the mailbox's locks

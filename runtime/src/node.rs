@@ -66,6 +66,7 @@ struct Instruments {
     calls: RwLock<HashMap<&'static str, (metrics::Histogram, Arc<BehaviourLatency>)>>,
     latency: RwLock<HashMap<&'static str, Arc<BehaviourLatency>>>,
     supervisors: parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>>,
+    traced: crate::trace::TracedLog,
 }
 
 impl Instruments {
@@ -85,6 +86,7 @@ impl Instruments {
             calls: RwLock::new(HashMap::new()),
             latency: RwLock::new(HashMap::new()),
             supervisors: parking_lot::Mutex::new(HashMap::new()),
+            traced: crate::trace::TracedLog::default(),
         }
     }
 }
@@ -378,6 +380,16 @@ impl Node {
 }
 
 impl Node {
+    /// Keeps one message handled inside a sampled trace.
+    pub(crate) fn record_traced(&self, h: crate::trace::TracedHandling) {
+        self.inner.instruments.traced.record(h);
+    }
+
+    /// The last `n` traced handlings of `pid`, newest first.
+    pub(crate) fn traced_of(&self, pid: ProcessId, n: usize) -> Vec<crate::trace::TracedHandling> {
+        self.inner.instruments.traced.of(pid, n)
+    }
+
     /// The latency histograms of `behaviour`, created on first use.
     pub(crate) fn latency_for(&self, behaviour: &'static str) -> Arc<BehaviourLatency> {
         let map = &self.inner.instruments.latency;

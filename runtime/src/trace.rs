@@ -16,6 +16,7 @@
 //! [`TracePropagator::trace_root`] says so: work the exporter would drop
 //! costs no span.
 
+use std::collections::VecDeque;
 use std::sync::OnceLock;
 
 /// A W3C trace context: trace id, parent span id and trace flags.
@@ -91,5 +92,57 @@ pub fn wants_span(context: Option<&TraceContext>) -> bool {
 pub fn set_parent(span: &tracing::Span, parent: Option<&TraceContext>) {
     if let (Some(p), Some(parent)) = (PROPAGATOR.get(), parent) {
         p.set_parent(span, parent);
+    }
+}
+
+/// One message a process handled inside a sampled trace: what links a
+/// process to its traces ("who fills this mailbox, and through which
+/// request").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TracedHandling {
+    /// The process that handled it.
+    pub pid: crate::ProcessId,
+    /// The handler span's context (its trace id, and its own span id).
+    pub context: TraceContext,
+    /// The process that sent the message, when sent from inside one.
+    pub from: Option<crate::ProcessId>,
+    /// Time in the handler, awaits included, ns.
+    pub handling_ns: u64,
+    /// When it finished, ms since the Unix epoch.
+    pub at_unix_ms: u64,
+}
+
+/// The most recent [`TracedHandling`]s a node keeps, for all its
+/// processes together.
+pub const TRACED_KEEP: usize = 4_096;
+
+/// A node's recent traced handlings: a ring of [`TRACED_KEEP`] (about
+/// 80 bytes each; nothing is allocated until a traced message is handled).
+/// Recording takes one uncontended lock, and only for messages handled
+/// inside a sampled trace.
+#[derive(Debug, Default)]
+pub(crate) struct TracedLog {
+    ring: parking_lot::Mutex<VecDeque<TracedHandling>>,
+}
+
+impl TracedLog {
+    pub(crate) fn record(&self, h: TracedHandling) {
+        let mut ring = self.ring.lock();
+        if ring.len() >= TRACED_KEEP {
+            ring.pop_front();
+        }
+        ring.push_back(h);
+    }
+
+    /// The last `n` of `pid`'s, newest first.
+    pub(crate) fn of(&self, pid: crate::ProcessId, n: usize) -> Vec<TracedHandling> {
+        self.ring
+            .lock()
+            .iter()
+            .rev()
+            .filter(|h| h.pid == pid)
+            .take(n)
+            .copied()
+            .collect()
     }
 }

@@ -114,6 +114,14 @@ async fn trace_context_travels_in_the_envelope_to_the_handling_span() {
         .copied()
         .collect();
     assert_eq!(ours, vec![ctx], "only the traced call has a parent");
+    // The server keeps the traced handling (and only that one): its trace,
+    // its time in the handler; sent from outside any process, so no sender.
+    let kept = node.introspect().traced_handlings(server.id(), 8);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].pid, server.id());
+    assert_eq!(kept[0].context.trace_id, ctx.trace_id);
+    assert_eq!(kept[0].from, None);
+    assert!(kept[0].at_unix_ms > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

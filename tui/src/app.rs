@@ -12,9 +12,9 @@ use crate::state::{State, Tab};
 use crate::view;
 use clustertop_client::{Client, ClientConfig, ClientError};
 use clustertop_proto::{
-    ClusterOverview, GetProcessRegistry, GetRegistry, GetTelemetry, LogFilter, LogLevel, LogRecord,
-    MetricsSnapshot, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProtoError,
-    Registry, SupervisionTree, Telemetry,
+    ClusterOverview, GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, LogFilter,
+    LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessPage, ProcessQuery,
+    ProcessRegistry, ProcessTraces, ProtoError, Registry, SupervisionTree, Telemetry,
 };
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -57,6 +57,7 @@ enum Update {
     Telemetry(Telemetry),
     TelemetryUnavailable(String),
     ProcessRegistry(PidRef, ProcessRegistry),
+    ProcessTraces(PidRef, ProcessTraces),
     Logs(Vec<LogRecord>, u64),
     Status(String),
     Disconnected(String),
@@ -67,11 +68,19 @@ enum Update {
 /// # Errors
 /// The first attach failing (no node, wrong cookie, version), or the
 /// terminal failing.
-/// `notes` are lines for the Nodes view (where the demo's stack is).
+/// What the view shows besides the cluster's answers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extras {
+    /// Lines for the Nodes view (where the demo's stack is).
+    pub(crate) notes: Vec<String>,
+    /// Jaeger's UI, for trace links.
+    pub(crate) jaeger_ui: String,
+}
+
 pub(crate) async fn run(
     config: ClientConfig,
     interval: Duration,
-    notes: Vec<String>,
+    extras: Extras,
 ) -> Result<(), CliError> {
     // Attach before touching the terminal, so an error is a plain line.
     let client = Client::connect(config.clone()).await?;
@@ -82,7 +91,7 @@ pub(crate) async fn run(
             return Err(CliError::NoTerminal(e));
         }
     };
-    let result = event_loop(&mut terminal, client, config, interval, notes).await;
+    let result = event_loop(&mut terminal, client, config, interval, extras).await;
     ratatui::restore();
     result
 }
@@ -92,10 +101,13 @@ async fn event_loop(
     client: Client,
     config: ClientConfig,
     interval: Duration,
-    notes: Vec<String>,
+    extras: Extras,
 ) -> Result<(), CliError> {
     let mut state = State::new(&config.addr, interval.as_millis() as u64);
-    state.notes = notes;
+    state.notes = extras.notes;
+    if !extras.jaeger_ui.is_empty() {
+        state.jaeger_ui = extras.jaeger_ui;
+    }
     let size = terminal.size().map_err(CliError::Terminal)?;
     state.page_rows = view::process_rows(size.height);
     let (want_tx, want_rx) = watch::channel(Want::of(&state));
@@ -107,6 +119,9 @@ async fn event_loop(
         terminal
             .draw(|f| view::render(f, &state))
             .map_err(CliError::Terminal)?;
+        if let Some(text) = state.clipboard.take() {
+            copy_to_clipboard(&text);
+        }
         tokio::select! {
             // SIGTERM, SIGHUP and SIGINT end the view as `q` does, so the
             // terminal is restored however the program is stopped.
@@ -181,6 +196,17 @@ impl StopSignals {
     }
 }
 
+/// Puts `text` on the terminal's clipboard with the OSC 52 escape (most
+/// terminals, and tmux with `set-clipboard on`, honour it); the status
+/// line shows the text too, for a terminal that does not.
+fn copy_to_clipboard(text: &str) {
+    use base64::Engine;
+    use std::io::Write;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07").and_then(|()| out.flush());
+}
+
 fn apply(state: &mut State, update: Update) {
     match update {
         Update::Overview(o) => state.on_overview(o),
@@ -193,6 +219,7 @@ fn apply(state: &mut State, update: Update) {
         Update::Telemetry(t) => state.telemetry.update(t),
         Update::TelemetryUnavailable(why) => state.telemetry.unavailable = Some(why),
         Update::ProcessRegistry(pid, r) => state.on_process_registry(&pid, r),
+        Update::ProcessTraces(pid, t) => state.on_process_traces(&pid, t),
         Update::Logs(r, dropped) => state.on_logs(r, dropped),
         Update::Status(s) => state.status = Some(s),
         Update::Disconnected(why) => state.on_disconnected(why),
@@ -263,6 +290,13 @@ async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result
                 send(Update::ProcessRegistry(pid.clone(), r)).await;
             }
             // An older agent, or the process went: the detail says the rest.
+            Err(ClientError::Unsupported { .. } | ClientError::Agent(_)) => {}
+            Err(e) => return Err(e),
+        }
+        match client.ask(GetProcessTraces { pid: pid.clone() }).await {
+            Ok(t) => {
+                send(Update::ProcessTraces(pid.clone(), t)).await;
+            }
             Err(ClientError::Unsupported { .. } | ClientError::Agent(_)) => {}
             Err(e) => return Err(e),
         }

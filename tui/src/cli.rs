@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use clustertop_client::{COOKIE_ENV, random_cookie};
 use clustertop_client::{Client, ClientConfig, ClientError};
 use clustertop_proto::{
-    ClusterOverview, GetTelemetry, LogFilter, LogLevel, LogRecord, NodeStatus, Telemetry,
+    ClusterOverview, GetProcessTraces, GetTelemetry, LogFilter, LogLevel, LogRecord, NodeStatus,
+    Telemetry,
 };
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ pub(crate) struct Args {
     /// Refresh interval, in milliseconds.
     #[arg(long, global = true, default_value_t = 1000)]
     interval: u64,
+    /// Jaeger's UI, for links to a process's traces (default
+    /// http://localhost:16686).
+    #[arg(long, global = true, env = "CLUSTERTOP_JAEGER_UI", value_name = "URL")]
+    jaeger_ui: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -150,7 +155,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     match args.command {
         None => {
             let config = client_config(&args.node, args.cookie.as_deref());
-            crate::app::run(config, interval, Vec::new()).await
+            crate::app::run(config, interval, extras(&args.jaeger_ui, Vec::new())).await
         }
         Some(Command::Demo {
             nodes,
@@ -211,7 +216,12 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 return Ok(());
             }
             let config = client_config(&demo.entry, Some(&cookie));
-            let result = crate::app::run(config, interval, stack.lines.clone()).await;
+            let result = crate::app::run(
+                config,
+                interval,
+                extras(&args.jaeger_ui, stack.lines.clone()),
+            )
+            .await;
             drop(demo);
             drop(stack);
             result
@@ -230,6 +240,41 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 let mut value = serde_json::to_value(&overview)?;
                 if let (Some(map), Some(t)) = (value.as_object_mut(), &telemetry) {
                     map.insert("telemetry".into(), serde_json::to_value(t)?);
+                }
+                // The top processes' traces, each with its Jaeger link.
+                if telemetry.is_some() {
+                    let jaeger = args
+                        .jaeger_ui
+                        .clone()
+                        .unwrap_or_else(|| crate::state::DEFAULT_JAEGER_UI.to_owned());
+                    let mut traced = Vec::new();
+                    for p in &overview.top_processes {
+                        let Ok(t) = client.ask(GetProcessTraces { pid: p.pid.clone() }).await
+                        else {
+                            continue;
+                        };
+                        if t.traces.is_empty() {
+                            continue;
+                        }
+                        let traces: Vec<serde_json::Value> = t
+                            .traces
+                            .iter()
+                            .map(|r| {
+                                let mut v = serde_json::to_value(r).unwrap_or_default();
+                                if let Some(o) = v.as_object_mut() {
+                                    o.insert(
+                                        "jaeger_url".into(),
+                                        crate::state::jaeger_url(&jaeger, &r.trace_id).into(),
+                                    );
+                                }
+                                v
+                            })
+                            .collect();
+                        traced.push(serde_json::json!({ "pid": p.pid, "traces": traces }));
+                    }
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert("process_traces".into(), traced.into());
+                    }
                 }
                 let text = serde_json::to_string_pretty(&value)?;
                 println!("{text}");
@@ -366,6 +411,17 @@ async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Re
                 }
             }
         }
+    }
+}
+
+/// The view's extras: Jaeger's UI from the flag (or its variable), else
+/// the default.
+fn extras(jaeger_ui: &Option<String>, notes: Vec<String>) -> crate::app::Extras {
+    crate::app::Extras {
+        notes,
+        jaeger_ui: jaeger_ui
+            .clone()
+            .unwrap_or_else(|| crate::state::DEFAULT_JAEGER_UI.to_owned()),
     }
 }
 

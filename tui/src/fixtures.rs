@@ -437,3 +437,21 @@ pub(crate) fn telemetry() -> Telemetry {
         missing: vec!["c@host".into()],
     }
 }
+
+/// The slow consumer's last traced handlings: chat messages from two bots.
+pub(crate) fn process_traces() -> ProcessTraces {
+    let row = |i: u64, from: Option<PidRef>| TraceRow {
+        trace_id: format!("4bf92f3577b34da6a3ce929d0e0e47{i:02x}"),
+        span_id: format!("00f067aa0ba902{i:02x}"),
+        handling_us: 21_500 + i * 100,
+        from,
+        at_unix_ms: T0 - i * 1_000,
+    };
+    ProcessTraces {
+        traces: vec![
+            row(1, Some(pid("a@host", 42))),
+            row(2, Some(pid("b@host", 43))),
+            row(3, None),
+        ],
+    }
+}

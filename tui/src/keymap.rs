@@ -26,6 +26,7 @@ pub(crate) enum Action {
     ToggleSystem,
     Pause,
     LevelNext,
+    CopyTrace,
     Help,
 }
 
@@ -224,6 +225,13 @@ pub(crate) const KEYMAP: &[Binding] = &[
         label: "p Space",
         help: "pause or resume updates",
         short: Some("p pause"),
+    },
+    Binding {
+        keys: &[ch('y')],
+        action: Action::CopyTrace,
+        label: "y",
+        help: "copy the Jaeger URL of the selected trace (process detail)",
+        short: None,
     },
     Binding {
         keys: &[ch('?')],

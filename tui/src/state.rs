@@ -13,7 +13,7 @@ pub(crate) use rates::{NodeRates, Series};
 use crate::keymap::Action;
 use clustertop_proto::{
     ClusterOverview, LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessFilter,
-    ProcessPage, ProcessQuery, ProcessRegistry, SortKey, SupervisionTree, TreeNode,
+    ProcessPage, ProcessQuery, ProcessRegistry, ProcessTraces, SortKey, SupervisionTree, TreeNode,
 };
 use registry::RegistryState;
 use std::collections::{HashSet, VecDeque};
@@ -83,6 +83,9 @@ pub(crate) fn sort_name(key: SortKey) -> &'static str {
     }
 }
 
+/// Jaeger's UI when neither `--jaeger-ui` nor `CLUSTERTOP_JAEGER_UI` says.
+pub(crate) const DEFAULT_JAEGER_UI: &str = "http://localhost:16686";
+
 /// Records kept in the logs view.
 pub(crate) const LOG_LINES: usize = 5_000;
 /// Samples kept for the charts (two minutes at the default 1 s).
@@ -98,6 +101,13 @@ pub(crate) struct State {
     pub(crate) detail_data: Option<ProcessDetail>,
     /// The detailed process's subscriptions, names and groups.
     pub(crate) detail_registry: Option<ProcessRegistry>,
+    /// The detailed process's last traced handlings, and the one selected.
+    pub(crate) detail_traces: Option<ProcessTraces>,
+    pub(crate) trace_selected: usize,
+    /// Where Jaeger's UI is, for trace links.
+    pub(crate) jaeger_ui: String,
+    /// Text to put on the terminal's clipboard (OSC 52) at the next draw.
+    pub(crate) clipboard: Option<String>,
     /// Mailbox length of the detailed process, one value per refresh.
     pub(crate) detail_mailbox: Series,
     /// The entry node's address and whether we are attached.
@@ -147,6 +157,10 @@ impl State {
             detail: None,
             detail_data: None,
             detail_registry: None,
+            detail_traces: None,
+            trace_selected: 0,
+            jaeger_ui: DEFAULT_JAEGER_UI.to_owned(),
+            clipboard: None,
             detail_mailbox: Series::default(),
             entry: entry.to_owned(),
             connected: false,
@@ -308,11 +322,14 @@ impl State {
             Action::Top => self.move_by(i64::MIN / 2),
             Action::Bottom => self.move_by(i64::MAX / 2),
             Action::Enter => self.enter(),
+            Action::CopyTrace => self.copy_trace(),
             Action::Back => {
                 if self.detail.is_some() {
                     self.detail = None;
                     self.detail_data = None;
                     self.detail_registry = None;
+                    self.detail_traces = None;
+                    self.trace_selected = 0;
                 } else if self.filter != Filter::default() || self.node_pick.is_some() {
                     self.filter = Filter::default();
                     self.node_pick = None;
@@ -371,6 +388,8 @@ impl State {
         self.detail = None;
         self.detail_data = None;
         self.detail_registry = None;
+        self.detail_traces = None;
+        self.trace_selected = 0;
     }
 
     fn reset_page(&mut self) {
@@ -387,6 +406,13 @@ impl State {
             }
         };
         match self.tab {
+            _ if self.detail.is_some() => {
+                let len = self
+                    .detail_traces
+                    .as_ref()
+                    .map_or(0, |t| t.traces.len().min(crate::view::TRACE_LINES));
+                self.trace_selected = clamp(self.trace_selected, len);
+            }
             Tab::Processes if self.detail.is_none() => {
                 // The selection moves within the page; past its edges the
                 // page itself moves.
@@ -415,6 +441,8 @@ impl State {
                     self.detail = Some(row.pid.clone());
                     self.detail_data = None;
                     self.detail_registry = None;
+                    self.detail_traces = None;
+                    self.trace_selected = 0;
                     self.detail_mailbox = Series::default();
                 }
             }
@@ -426,6 +454,8 @@ impl State {
                         self.detail = Some(n.pid.clone());
                         self.detail_data = None;
                         self.detail_registry = None;
+                        self.detail_traces = None;
+                        self.trace_selected = 0;
                         self.detail_mailbox = Series::default();
                     } else if !self.collapsed.remove(&key) {
                         self.collapsed.insert(key);
@@ -526,6 +556,36 @@ impl State {
         self.logs_dropped = self.logs_dropped.max(dropped_total);
     }
 
+    pub(crate) fn on_process_traces(&mut self, pid: &PidRef, t: ProcessTraces) {
+        if self.detail.as_ref() == Some(pid) {
+            self.trace_selected = self.trace_selected.min(t.traces.len().saturating_sub(1));
+            self.detail_traces = Some(t);
+        }
+    }
+
+    /// The Jaeger URL of the selected trace of the detailed process.
+    pub(crate) fn selected_trace_url(&self) -> Option<String> {
+        let t = self
+            .detail_traces
+            .as_ref()?
+            .traces
+            .get(self.trace_selected)?;
+        Some(jaeger_url(&self.jaeger_ui, &t.trace_id))
+    }
+
+    fn copy_trace(&mut self) {
+        match self.selected_trace_url() {
+            Some(url) => {
+                self.status = Some(format!("copied {url}"));
+                self.clipboard = Some(url);
+            }
+            None => {
+                self.status =
+                    Some("no trace selected (open a process that handled traced messages)".into())
+            }
+        }
+    }
+
     pub(crate) fn on_process_registry(&mut self, pid: &PidRef, r: ProcessRegistry) {
         if self.detail.as_ref() == Some(pid) {
             self.detail_registry = Some(r);
@@ -541,6 +601,11 @@ impl State {
         self.connected = false;
         self.status = Some(why);
     }
+}
+
+/// A trace's page in Jaeger's UI.
+pub(crate) fn jaeger_url(base: &str, trace_id: &str) -> String {
+    format!("{}/trace/{trace_id}", base.trim_end_matches('/'))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! each node's three signals with the same resource attributes; metrics
 //! keep their names and labels, counters are cumulative (the OTLP
 //! default), and log records carry the node, the process and, inside a
-//! traced handler, a trace id that is one of the spans' traces.
+//! traced handler, a trace id that is one of the spans' traces; and the
+//! trace ids a process's detail lists are traces the receiver got.
 
 use clustertop_testkit::KillOnDrop;
 use clustertop_testkit::otlp::{Received, Receiver, attr, attributes_text};
@@ -197,6 +198,61 @@ async fn the_demo_sends_traces_metrics_and_logs_with_one_resource_per_node() {
         let pids = traced.attributes.iter().filter(|kv| kv.key == "pid").count();
         assert_eq!(pids, 1, "one pid: {traced:?}");
     });
+
+    // The process detail's traces are traces the receiver got: attach as
+    // clustertop does and ask the chat stores (they handle every chat
+    // message, a tenth of them traced).
+    let text = std::fs::read_to_string(home.path().join(".clustertop.demo")).unwrap();
+    let mut file = text.lines();
+    let (entry, cookie) = (file.next().unwrap(), file.next().unwrap());
+    let client = clustertop_client::Client::connect(
+        clustertop_client::ClientConfig::new(entry).cookie(cookie),
+    )
+    .await
+    .expect("attaches to the demo");
+    let query = clustertop_proto::ProcessQuery {
+        filter: clustertop_proto::ProcessFilter {
+            name_contains: Some("MessageStore".into()),
+            ..Default::default()
+        },
+        sort: clustertop_proto::SortKey::Default,
+        descending: true,
+        offset: 0,
+        limit: 10,
+    };
+    let stores = client.processes(query).await.unwrap().rows;
+    assert!(!stores.is_empty());
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut shown = Vec::new();
+        for s in &stores {
+            let t = client
+                .ask(clustertop_proto::GetProcessTraces { pid: s.pid.clone() })
+                .await
+                .unwrap();
+            shown.extend(t.traces);
+        }
+        let received: BTreeSet<String> = receiver.with(|r| {
+            r.spans
+                .iter()
+                .flat_map(|s| &s.scope_spans)
+                .flat_map(|s| &s.spans)
+                .map(|s| hex(&s.trace_id))
+                .collect()
+        });
+        if let Some(row) = shown.iter().find(|row| received.contains(&row.trace_id)) {
+            assert_eq!(row.trace_id.len(), 32);
+            assert_eq!(row.span_id.len(), 16);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trace of the stores' detail reached the receiver: {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    client.close();
     drop(demo.0.stdin.take());
     let _ = demo.0.wait();
 }

@@ -9,6 +9,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline, Wrap};
 
+/// Traces listed in the detail.
+pub(crate) const TRACE_LINES: usize = 5;
+
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let Some(pid) = &state.detail else {
         return;
@@ -160,6 +163,40 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
                     .collect(),
             )),
         ]));
+    }
+    if let Some(t) = state
+        .detail_traces
+        .as_ref()
+        .filter(|t| !t.traces.is_empty())
+    {
+        lines.push(Line::from(vec![
+            bold("traces "),
+            Span::raw(format!(
+                "(last {} handled inside sampled traces; j/k select, y copies the Jaeger link)",
+                t.traces.len()
+            )),
+        ]));
+        for (i, row) in t.traces.iter().enumerate().take(TRACE_LINES) {
+            let selected = i == state.trace_selected;
+            let from = row
+                .from
+                .as_ref()
+                .map_or("outside any process".to_owned(), |p| {
+                    format!("from {} on {}", format::pid(p), format::short_node(&p.node))
+                });
+            let text = format!(
+                "{} {}  {}  {from}  {} ago",
+                if selected { "▶" } else { " " },
+                format::printable(&row.trace_id),
+                format::micros(row.handling_us),
+                format::duration_ms(now.saturating_sub(row.at_unix_ms))
+            );
+            lines.push(if selected {
+                Line::styled(text, Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                Line::from(text)
+            });
+        }
     }
     lines.push(Line::from(bold("mailbox head")));
     for m in &d.mailbox_head {

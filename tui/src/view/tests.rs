@@ -89,6 +89,24 @@ fn process_detail_with_its_registry() {
 }
 
 #[test]
+fn process_detail_with_its_traces() {
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Enter);
+    s.on_detail(fixtures::detail());
+    let pid = s.detail.clone().unwrap();
+    s.on_process_traces(&pid, fixtures::process_traces());
+    s.apply(Action::Down);
+    check("detail_traces", &s);
+    // `y` puts the selected trace's Jaeger link on the clipboard.
+    s.jaeger_ui = "http://jaeger.example:16686/".into();
+    s.apply(Action::CopyTrace);
+    assert_eq!(
+        s.clipboard.as_deref(),
+        Some("http://jaeger.example:16686/trace/4bf92f3577b34da6a3ce929d0e0e4702")
+    );
+}
+
+#[test]
 fn registry() {
     let mut s = on(Tab::Registry);
     s.registry.update(fixtures::registry(0));
