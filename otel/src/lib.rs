@@ -223,9 +223,9 @@ impl Drop for TelemetryGuard {
 
 /// The default span filter: everything at `info`, plus the runtime's
 /// per-message `call` and `handle_*` spans and the application layer's
-/// (`pubsub.deliver`: a broadcast relayed on another node).
-pub const DEFAULT_TRACE_FILTER: &str =
-    "info,clustertop_runtime::gen_server=debug,clustertop_runtime::app=debug";
+/// (`pubsub.deliver`: a broadcast relayed on another node) and remote
+/// tasks (`task_on` on the caller, `task` where it runs).
+pub const DEFAULT_TRACE_FILTER: &str = "info,clustertop_runtime::gen_server=debug,clustertop_runtime::app=debug,clustertop_runtime::dist::spawn=debug";
 
 /// Sets up logs, metrics and the panic hook for this OS process.
 ///

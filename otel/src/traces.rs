@@ -86,7 +86,7 @@ pub(crate) fn head_ratio(config: &TraceConfig) -> Option<f64> {
 }
 
 /// Span names of the runtime's per-message spans (which carry a
-/// `behaviour` attribute).
+/// `behaviour` attribute); its remote-task span, `task_on`, carries `task`.
 const RUNTIME_SPANS: [&str; 4] = ["call", "handle_call", "handle_cast", "handle_info"];
 
 /// Decides for root spans. The runtime creates a root span for a call or a
@@ -108,8 +108,9 @@ impl opentelemetry_sdk::trace::ShouldSample for RootSampler {
         attributes: &[opentelemetry::KeyValue],
         links: &[opentelemetry::trace::Link],
     ) -> opentelemetry_sdk::trace::SamplingResult {
-        let runtime = RUNTIME_SPANS.contains(&name)
-            && attributes.iter().any(|kv| kv.key.as_str() == "behaviour");
+        let has = |key: &str| attributes.iter().any(|kv| kv.key.as_str() == key);
+        let runtime = (RUNTIME_SPANS.contains(&name) && has("behaviour"))
+            || (name == "task_on" && has("task"));
         if runtime {
             return opentelemetry_sdk::trace::SamplingResult {
                 decision: opentelemetry_sdk::trace::SamplingDecision::RecordAndSample,
@@ -263,6 +264,8 @@ mod tests {
             SamplingDecision::RecordAndSample
         );
         assert_eq!(decide("call", &[]), SamplingDecision::Drop);
+        let task = [opentelemetry::KeyValue::new("task", "work")];
+        assert_eq!(decide("task_on", &task), SamplingDecision::RecordAndSample);
         assert_eq!(decide("request", &behaviour), SamplingDecision::Drop);
     }
 

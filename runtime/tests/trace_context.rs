@@ -125,6 +125,43 @@ async fn trace_context_travels_in_the_envelope_to_the_handling_span() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_task_runs_under_its_callers_trace() {
+    let parents = install();
+    let tick = Duration::from_secs(60);
+    let a = support::dist_node("ta@localhost", "c", tick);
+    let b = support::dist_node("tb@localhost", "c", tick);
+    b.connect(&support::addr(&a)).await.unwrap();
+    a.register_task("double", |x: u32| async move { x * 2 });
+    let ctx = TraceContext {
+        trace_id: [11; 16],
+        span_id: [12; 8],
+        flags: 1,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    b.spawn::<(), _, _>(move |c| async move {
+        CURRENT.with(|cur| cur.set(Some(ctx)));
+        let r: Result<u32, _> = c
+            .node()
+            .task_on("ta@localhost", "double", &21u32, Duration::from_secs(5))
+            .await;
+        CURRENT.with(|cur| cur.set(None));
+        tx.send(r).unwrap();
+    });
+    let answer = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.unwrap(), 42);
+    // The task's span on `ta` was given the caller's context as parent.
+    let ours = parents
+        .lock()
+        .iter()
+        .filter(|p| p.trace_id == ctx.trace_id)
+        .count();
+    assert_eq!(ours, 1, "the remote task's span joins the caller's trace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_context_crosses_the_wire() {
     install();
     let tick = Duration::from_secs(60);

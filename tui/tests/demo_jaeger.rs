@@ -1,8 +1,9 @@
 //! `clustertop demo --otlp URL` exports the demo's traces to the real
 //! Jaeger (its all-in-one binary, in-memory storage): a chat message
 //! stored on one node and fanned out to the others arrives as one trace
-//! with spans from several nodes, and so does a call of the global
-//! counter made from a node that does not hold it. Needs a `jaeger`
+//! with spans from several nodes, and so do a call of the global counter
+//! made from a node that does not hold it and a work item processed on
+//! another node. Needs a `jaeger`
 //! binary: `JAEGER_BIN`, else `jaeger` on `PATH` (`.ci/run` builds one);
 //! under `CI=true` its absence fails the test, otherwise it prints a skip
 //! notice.
@@ -46,8 +47,13 @@ fn tag<'a>(span: &'a serde_json::Value, key: &str) -> Option<&'a str> {
 }
 
 /// A trace of `operation` on any demo node whose root span is of
-/// `behaviour` and whose spans come from at least two nodes.
-fn crossing_trace(operation: &str, behaviour: &str) -> Option<serde_json::Value> {
+/// `behaviour` and whose spans come from at least two nodes, and that
+/// `also` accepts.
+fn crossing_trace(
+    operation: &str,
+    behaviour: &str,
+    also: impl Fn(&serde_json::Value) -> bool,
+) -> Option<serde_json::Value> {
     NODES.iter().find_map(|node| {
         traces(node, operation).into_iter().find(|t| {
             let spans = t["spans"].as_array().cloned().unwrap_or_default();
@@ -55,14 +61,15 @@ fn crossing_trace(operation: &str, behaviour: &str) -> Option<serde_json::Value>
                 .iter()
                 .any(|s| s["operationName"] == operation && tag(s, "behaviour") == Some(behaviour))
                 && services(t).len() >= 2
+                && also(t)
         })
     })
 }
 
 #[test]
-fn the_demo_sends_one_trace_per_chat_message_across_its_nodes_to_jaeger() {
+fn the_demos_article_flows_reach_jaeger_as_one_trace_each_across_nodes() {
     let Some(jaeger) = clustertop_testkit::require_program(
-        "the_demo_sends_one_trace_per_chat_message_across_its_nodes_to_jaeger",
+        "the_demos_article_flows_reach_jaeger_as_one_trace_each_across_nodes",
         "jaeger",
         Some("JAEGER_BIN"),
         "set JAEGER_BIN to a jaeger binary; .ci/run builds one",
@@ -106,8 +113,22 @@ fn the_demo_sends_one_trace_per_chat_message_across_its_nodes_to_jaeger() {
     // The batch exporters send every 5 s; the demo traces a tenth of its
     // requests by default.
     let deadline = Instant::now() + Duration::from_secs(90);
+    // A store that is behind (the demo's slow one) takes the message
+    // later: wait for a trace in which another node's store took it.
+    let stored_elsewhere = |t: &serde_json::Value| {
+        let spans = t["spans"].as_array().cloned().unwrap_or_default();
+        let origin = spans
+            .iter()
+            .find(|s| s["operationName"] == "handle_cast")
+            .and_then(|s| s["processID"].as_str().map(str::to_owned));
+        spans.iter().any(|s| {
+            s["operationName"] == "handle_info"
+                && tag(s, "behaviour") == Some("MessageStore")
+                && s["processID"].as_str() != origin.as_deref()
+        })
+    };
     let chat = loop {
-        if let Some(t) = crossing_trace("handle_cast", "MessageStore") {
+        if let Some(t) = crossing_trace("handle_cast", "MessageStore", stored_elsewhere) {
             break t;
         }
         assert!(
@@ -142,7 +163,7 @@ fn the_demo_sends_one_trace_per_chat_message_across_its_nodes_to_jaeger() {
     // the caller's `call` span and the holder's `handle_call`, one trace.
     let deadline = Instant::now() + Duration::from_secs(60);
     let counter = loop {
-        if let Some(t) = crossing_trace("call", "Counter") {
+        if let Some(t) = crossing_trace("call", "Counter", |_| true) {
             break t;
         }
         assert!(
@@ -159,6 +180,28 @@ fn the_demo_sends_one_trace_per_chat_message_across_its_nodes_to_jaeger() {
             .any(|s| s["operationName"] == "handle_call" && tag(s, "behaviour") == Some("Counter")),
         "{counter}"
     );
+
+    // A work item processed on another node: the distributor's `task_on`
+    // and the `task` that ran it there, one trace.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = NODES.iter().any(|node| {
+            traces(node, "task_on").iter().any(|t| {
+                services(t).len() >= 2
+                    && t["spans"]
+                        .as_array()
+                        .is_some_and(|spans| spans.iter().any(|s| s["operationName"] == "task"))
+            })
+        });
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jaeger never showed a work item crossing nodes"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     drop(demo.0.stdin.take());
     let _ = demo.0.wait();
 }

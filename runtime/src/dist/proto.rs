@@ -7,7 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 /// The distribution protocol version carried in the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// 2: a `Spawn` carries the caller's trace context. Nodes of different
+/// versions refuse each other at the handshake, with both versions named.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Flag bit: the node is hidden (not listed, not meshed).
 pub const FLAG_HIDDEN: u32 = 1;
@@ -329,6 +332,9 @@ pub enum Frame {
         args: Vec<u8>,
         /// The pending-reply id on the sender.
         reply: u64,
+        /// The caller's trace context: a remote task's span joins the
+        /// caller's trace.
+        trace: Option<crate::trace::TraceContext>,
     },
     /// The answer to a call made from the receiving node.
     Reply {

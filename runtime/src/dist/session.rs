@@ -221,7 +221,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 what,
                 args,
                 reply,
-            } => dist.on_spawn(node, &peer.info.name, name, what, args, reply),
+                trace,
+            } => dist.on_spawn(node, &peer.info.name, name, what, (args, trace), reply),
             Frame::Reply { id, result } => {
                 let _guard = remote::DecodingGuard::new(node, None);
                 dist.replies().complete(

@@ -19,6 +19,7 @@ use crate::node::Node;
 use crate::pid::Pid;
 use crate::process::{Context, SpawnOptions};
 use crate::task::{TaskError, TaskSupervisor};
+use crate::trace::TraceContext;
 use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
 use serde::Serialize;
@@ -28,6 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 /// Starts a registered behaviour from encoded arguments; returns the pid.
 type SpawnFn = dyn Fn(&Node, &[u8], u64) -> Result<WirePid, ReplyFailure> + Send + Sync;
@@ -190,8 +192,16 @@ impl Node {
         args: &A,
         timeout: Duration,
     ) -> Result<R, RemoteSpawnError> {
+        // The caller's side, in a span (when traced) whose context the
+        // request carries, so the task's span on `node` is its child.
+        let span = if crate::trace::wants_span(crate::trace::current_context().as_ref()) {
+            tracing::debug_span!("task_on", task = name, on = node, node = self.name())
+        } else {
+            tracing::Span::none()
+        };
         let bytes = self
             .start_remote(node, name, SpawnKind::Task, args, timeout)
+            .instrument(span)
             .await?;
         postcard::from_bytes(&bytes).map_err(|e| RemoteSpawnError::Encoding(e.to_string()))
     }
@@ -207,10 +217,11 @@ impl Node {
         let dist = self.dist().ok_or(RemoteSpawnError::NotDistributed)?;
         let args =
             postcard::to_allocvec(args).map_err(|e| RemoteSpawnError::Encoding(e.to_string()))?;
+        let trace = crate::trace::current_context();
         if node == self.name() {
             // This node itself: the same path, without the wire.
             let (tx, rx) = oneshot::channel();
-            dist.start_local(self, name.to_owned(), what, &args, move |r| {
+            dist.start_local(self, name.to_owned(), what, (&args, trace), move |r| {
                 let _ = tx.send(r);
             });
             return match tokio::time::timeout(timeout, rx).await {
@@ -230,6 +241,7 @@ impl Node {
             what,
             args,
             reply: id,
+            trace,
         };
         if !dist.send_frame(&PeerCache::default(), node, frame) {
             dist.replies().cancel(id);
@@ -255,11 +267,11 @@ impl Dist {
         peer_name: &str,
         name: String,
         what: SpawnKind,
-        args: Vec<u8>,
+        (args, trace): (Vec<u8>, Option<TraceContext>),
         reply: u64,
     ) {
         let (node2, peer) = (node.clone(), peer_name.to_owned());
-        self.start_local(node, name, what, &args, move |result| {
+        self.start_local(node, name, what, (&args, trace), move |result| {
             if let Some(d) = node2.dist() {
                 d.send_frame(
                     &PeerCache::default(),
@@ -274,13 +286,14 @@ impl Dist {
     }
 
     /// Starts a registered behaviour or task here; `done` gets the encoded
-    /// pid or result, or the failure.
+    /// pid or result, or the failure. A task runs in a `task` span, the
+    /// child of the caller's when the caller's trace is sampled.
     fn start_local(
         &self,
         node: &Node,
         name: String,
         what: SpawnKind,
-        args: &[u8],
+        (args, trace): (&[u8], Option<TraceContext>),
         done: impl FnOnce(Result<Vec<u8>, ReplyFailure>) + Send + 'static,
     ) {
         match what {
@@ -309,6 +322,14 @@ impl Dist {
                 // shows in the supervision tree; its exit reason answers if
                 // it ends without a result. The caller's timeout bounds the
                 // wait on its side.
+                let fut = match trace.filter(TraceContext::is_sampled) {
+                    Some(parent) => {
+                        let span = tracing::debug_span!("task", task = %name, node = node.name());
+                        crate::trace::set_parent(&span, Some(&parent));
+                        Box::pin(fut.instrument(span)) as BoxFuture<'static, _>
+                    }
+                    None => fut,
+                };
                 let node = node.clone();
                 let sup = self.spawnables().task_sup.clone();
                 node.handle().clone().spawn(async move {
