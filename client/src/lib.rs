@@ -136,7 +136,52 @@ pub enum ClientError {
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
-type Streams = Arc<Mutex<HashMap<u64, mpsc::Sender<LogChunk>>>>;
+type Streams = Arc<Mutex<StreamTable>>;
+
+/// Chunks kept for a subscription whose id is not known yet: an agent may
+/// push the first records (the backlog) before its answer to the
+/// subscription arrives.
+const EARLY_CHUNKS: usize = 64;
+
+/// The open log streams, and the chunks that came before their stream.
+#[derive(Debug, Default)]
+struct StreamTable {
+    open: HashMap<u64, mpsc::Sender<LogChunk>>,
+    early: std::collections::VecDeque<(u64, LogChunk)>,
+}
+
+impl StreamTable {
+    /// Opens the stream of `subscription`, with the chunks that came first.
+    fn open(&mut self, subscription: u64, tx: mpsc::Sender<LogChunk>) {
+        let early = std::mem::take(&mut self.early);
+        for (id, chunk) in early {
+            if id == subscription {
+                let _ = tx.try_send(chunk);
+            } else {
+                self.early.push_back((id, chunk));
+            }
+        }
+        self.open.insert(subscription, tx);
+    }
+
+    /// A pushed chunk: to its stream, else kept (a bounded few) for a
+    /// stream about to open.
+    fn deliver(&mut self, subscription: u64, chunk: LogChunk) {
+        match self.open.get(&subscription) {
+            // A full stream drops the chunk rather than queue without
+            // bound.
+            Some(tx) => {
+                let _ = tx.try_send(chunk);
+            }
+            None => {
+                if self.early.len() >= EARLY_CHUNKS {
+                    self.early.pop_front();
+                }
+                self.early.push_back((subscription, chunk));
+            }
+        }
+    }
+}
 
 /// Records pushed for a log subscription.
 #[derive(Debug, Clone, PartialEq)]
@@ -392,7 +437,7 @@ impl Client {
     ) -> Result<LogStream, ClientError> {
         let subscription = self.ask(SubscribeLogs { filter, backlog }).await?;
         let (tx, rx) = mpsc::channel(buffer.max(1));
-        self.streams.lock().insert(subscription, tx);
+        self.streams.lock().open(subscription, tx);
         Ok(LogStream {
             subscription,
             rx,
@@ -405,7 +450,7 @@ impl Client {
     /// # Errors
     /// As [`Client::ask`].
     pub async fn unsubscribe(&self, subscription: u64) -> Result<(), ClientError> {
-        self.streams.lock().remove(&subscription);
+        self.streams.lock().open.remove(&subscription);
         self.ask(Unsubscribe { subscription }).await.map(drop)
     }
 
@@ -462,15 +507,13 @@ fn spawn_inbox(node: &Node, pending: Pending, streams: Streams) -> Pid<AgentRepl
                 dropped_total,
             } = reply.response
             {
-                let tx = streams.lock().get(&subscription).cloned();
-                if let Some(tx) = tx {
-                    // A full stream drops the chunk rather than queue
-                    // without bound.
-                    let _ = tx.try_send(LogChunk {
+                streams.lock().deliver(
+                    subscription,
+                    LogChunk {
                         records,
                         dropped_total,
-                    });
-                }
+                    },
+                );
             }
         }
     });
@@ -498,4 +541,38 @@ fn connect_error(addr: &str, e: ConnectError) -> ClientError {
 fn unexpected(r: &Response) -> ClientError {
     let text = format!("{r:?}");
     ClientError::Unexpected(text.chars().take(120).collect())
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    fn chunk(n: u64) -> LogChunk {
+        LogChunk {
+            records: Vec::new(),
+            dropped_total: n,
+        }
+    }
+
+    #[test]
+    fn chunks_pushed_before_the_subscription_is_known_reach_its_stream() {
+        let mut table = StreamTable::default();
+        table.deliver(7, chunk(1));
+        table.deliver(8, chunk(2));
+        table.deliver(7, chunk(3));
+        let (tx, mut rx) = mpsc::channel(8);
+        table.open(7, tx);
+        table.deliver(7, chunk(4));
+        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|c| c.dropped_total)
+            .collect();
+        assert_eq!(got, [1, 3, 4]);
+        // Another subscription's early chunk waits for its own stream.
+        assert_eq!(table.early.len(), 1);
+        // The early ones are bounded.
+        for i in 0..1_000 {
+            table.deliver(99, chunk(i));
+        }
+        assert_eq!(table.early.len(), EARLY_CHUNKS);
+    }
 }

@@ -376,16 +376,38 @@ async fn wait_for_end() {
 
 /// Prints records: the backlog sorted by time, then (with `follow`) new
 /// ones as they come.
+/// The longest `logs` waits for the nodes' recent records.
+const BACKLOG_WAIT: Duration = Duration::from_secs(3);
+
 async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Result<(), CliError> {
+    // The nodes up now: each sends its backlog in its agent's first push
+    // (every 100 ms), a loaded remote node later.
+    let mut waiting: std::collections::HashSet<String> = client
+        .overview()
+        .await?
+        .nodes
+        .into_iter()
+        .filter(|n| n.status == NodeStatus::Up)
+        .map(|n| n.name)
+        .filter(|n| filter.node.as_ref().is_none_or(|only| only == n))
+        .collect();
     let mut stream = client
         .subscribe_logs_with_backlog(filter, tail, 1024)
         .await?;
-    // The backlog arrives within the agents' first push (100 ms); give
-    // remote nodes a little longer.
+    // Wait until every node has sent something (then a little more for
+    // the rest of its push), or at most BACKLOG_WAIT: a node with no
+    // matching records sends nothing.
     let mut backlog: Vec<LogRecord> = Vec::new();
-    let until = tokio::time::Instant::now() + Duration::from_millis(700);
+    let start = tokio::time::Instant::now();
+    let mut until = start + BACKLOG_WAIT;
     while let Ok(Some(chunk)) = tokio::time::timeout_at(until, stream.next()).await {
+        for r in &chunk.records {
+            waiting.remove(&r.node);
+        }
         backlog.extend(chunk.records);
+        if waiting.is_empty() {
+            until = until.min(tokio::time::Instant::now() + Duration::from_millis(200));
+        }
     }
     backlog.sort_by_key(|r| r.at_unix_us);
     for r in &backlog {
