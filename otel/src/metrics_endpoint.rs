@@ -5,6 +5,13 @@
 //!
 //! Cost: a scrape renders every series (the exporter's `render`); an
 //! upkeep task drains histogram buckets every 5 s.
+//!
+//! Exposure: the endpoint has no cookie (Prometheus scrapes it as is), so
+//! bind it where only the scraper reaches (the default is 127.0.0.1). It
+//! serves `GET /metrics` and answers 404 to anything else; what a caller
+//! can make it hold is one rendering of the series per request (the series
+//! themselves are bounded by the code that records them) and hyper's
+//! bounded request buffers per connection.
 
 use crate::TelemetryError;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
