@@ -477,7 +477,7 @@ impl<T: Crdt> Replica<T> {
     /// return). The change is visible here at once and shipped within a
     /// sync interval.
     ///
-    /// ```ignore
+    /// ```text
     /// counter.mutate(|c, me| c.increment(me, 1));
     /// ```
     pub fn mutate(&self, f: impl FnOnce(&mut T, &ReplicaId) -> T) {
