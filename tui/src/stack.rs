@@ -113,6 +113,30 @@ fn free_port(preferred: u16) -> u16 {
 }
 
 impl Stack {
+    /// Starts `cmd` with no terminal I/O, keeps it (stopped with the
+    /// stack), and says whether it came up answering `path` on `port`;
+    /// `None`, with a line saying why, when it could not start.
+    fn launch(&mut self, what: &str, cmd: &mut Command, port: u16, path: &str) -> Option<bool> {
+        let spawned = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                self.lines.push(format!(
+                    "{what}: cannot start {}: {e}",
+                    cmd.get_program().to_string_lossy()
+                ));
+                return None;
+            }
+        };
+        let ready = wait_ready(&mut child, port, path);
+        self.children.push(child);
+        Some(ready)
+    }
+
     /// Starts Jaeger and Prometheus (each when found), the latter reading
     /// the demo's service-discovery file `targets`.
     pub(crate) fn start(targets: &Path) -> Stack {
@@ -139,21 +163,14 @@ impl Stack {
             ));
             return;
         };
-        let child = Command::new(&bin)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                self.lines
-                    .push(format!("jaeger: cannot start {}: {e}", bin.display()));
-                return;
-            }
+        let Some(ready) = self.launch(
+            "jaeger",
+            &mut Command::new(&bin),
+            JAEGER_UI_PORT,
+            "/api/services",
+        ) else {
+            return;
         };
-        let ready = wait_ready(&mut child, JAEGER_UI_PORT, "/api/services");
-        self.children.push(child);
         if ready {
             self.otlp = Some(JAEGER_OTLP.into());
             self.lines.push(format!(
@@ -197,28 +214,17 @@ impl Stack {
             return;
         }
         let port = free_port(PROMETHEUS_PORT);
-        let child = Command::new(&bin)
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = Command::new(&bin);
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                self.lines
-                    .push(format!("prometheus: cannot start {}: {e}", bin.display()));
-                return;
-            }
+            .arg("--log.level=warn");
+        let Some(ready) = self.launch("prometheus", &mut cmd, port, "/-/ready") else {
+            return;
         };
-        let ready = wait_ready(&mut child, port, "/-/ready");
-        self.children.push(child);
         self._dir = Some(dir);
         self.lines.push(if ready {
             format!(
