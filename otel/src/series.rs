@@ -196,7 +196,7 @@ impl GaugeFn for AtomicGauge {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Handle {
     Counter(Arc<AtomicU64>),
     Gauge(Arc<AtomicGauge>),
@@ -276,17 +276,19 @@ impl SeriesStore {
         }));
     }
 
-    fn handle(&self, kind: SeriesKind, key: &Key) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+    /// The handle of `key`'s series of `kind`, made on first use; `None`
+    /// when the store is full.
+    fn handle(&self, kind: SeriesKind, key: &Key) -> Option<Handle> {
         let k = kind as usize;
         {
             let inner = self.inner.read();
             if let Some(&i) = inner.index[k].get(key) {
-                return Some(inner.entries[i].handle.as_any());
+                return Some(inner.entries[i].handle.clone());
             }
         }
         let mut inner = self.inner.write();
         if let Some(&i) = inner.index[k].get(key) {
-            return Some(inner.entries[i].handle.as_any());
+            return Some(inner.entries[i].handle.clone());
         }
         let full = inner.entries.len() >= MAX_SERIES
             || (kind == SeriesKind::Histogram && inner.histograms >= MAX_HISTOGRAMS);
@@ -302,7 +304,7 @@ impl SeriesStore {
                 Handle::Histogram(Arc::new(LogHistogram::new()))
             }
         };
-        let any = handle.as_any();
+        let made = handle.clone();
         let info = SeriesInfo {
             name: key.name().to_owned(),
             labels: key
@@ -314,17 +316,7 @@ impl SeriesStore {
         let i = inner.entries.len();
         inner.entries.push(Entry { info, handle });
         inner.index[k].insert(key.clone(), i);
-        Some(any)
-    }
-}
-
-impl Handle {
-    fn as_any(&self) -> Arc<dyn std::any::Any + Send + Sync> {
-        match self {
-            Handle::Counter(c) => c.clone(),
-            Handle::Gauge(g) => g.clone(),
-            Handle::Histogram(h) => h.clone(),
-        }
+        Some(made)
     }
 }
 
@@ -339,32 +331,23 @@ impl Recorder for StoreRecorder {
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        match store()
-            .handle(SeriesKind::Counter, key)
-            .and_then(|a| a.downcast::<AtomicU64>().ok())
-        {
-            Some(c) => Counter::from_arc(c),
-            None => Counter::noop(),
+        match store().handle(SeriesKind::Counter, key) {
+            Some(Handle::Counter(c)) => Counter::from_arc(c),
+            _ => Counter::noop(),
         }
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        match store()
-            .handle(SeriesKind::Gauge, key)
-            .and_then(|a| a.downcast::<AtomicGauge>().ok())
-        {
-            Some(g) => Gauge::from_arc(g),
-            None => Gauge::noop(),
+        match store().handle(SeriesKind::Gauge, key) {
+            Some(Handle::Gauge(g)) => Gauge::from_arc(g),
+            _ => Gauge::noop(),
         }
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        match store()
-            .handle(SeriesKind::Histogram, key)
-            .and_then(|a| a.downcast::<LogHistogram>().ok())
-        {
-            Some(h) => Histogram::from_arc(h),
-            None => Histogram::noop(),
+        match store().handle(SeriesKind::Histogram, key) {
+            Some(Handle::Histogram(h)) => Histogram::from_arc(h),
+            _ => Histogram::noop(),
         }
     }
 }
