@@ -41,8 +41,23 @@ pub struct ProcessInfo {
     pub handled: u64,
     /// Messages sent by this process since spawn (monotonic).
     pub sent: u64,
-    /// Cumulative time spent being polled (monotonic).
+    /// Cumulative time spent being polled: on a scheduler thread, running
+    /// its code (monotonic). Its rate is the process's CPU share.
     pub busy: Duration,
+    /// Cumulative time spent running or suspended inside a handler — from
+    /// taking a message until next finding the mailbox empty — awaits
+    /// included (monotonic, at least `busy`). Its rate is the process's
+    /// utilisation: near 100 % means it cannot keep up.
+    pub utilised: Duration,
+    /// Polls since spawn (monotonic): each is one turn on a scheduler
+    /// thread, the runtime's measure of work done (the BEAM's reductions
+    /// play this part there).
+    pub polls: u64,
+    /// Bytes the runtime holds for it: its record, its body's state (the
+    /// task's future) and its queued messages at their in-memory size.
+    /// Shallow: heap data that a message or the state points to is not
+    /// counted.
+    pub memory: u64,
     /// When it was spawned, as time since the node started.
     pub spawned_at: Duration,
     /// Time since it last ran.
@@ -109,7 +124,7 @@ impl ProcessRef<'_> {
     }
     /// Messages taken out since spawn.
     pub fn handled(&self) -> u64 {
-        self.p.core().stats.handled.load(Relaxed)
+        self.p.handled()
     }
     /// Whether it is a system process.
     pub fn is_system(&self) -> bool {
@@ -139,9 +154,22 @@ impl ProcessRef<'_> {
             since => Some(self.node.clock().since(since)),
         }
     }
-    /// Cumulative busy time.
+    /// Cumulative time being polled (see [`ProcessInfo::busy`]).
     pub fn busy(&self) -> Duration {
         busy(self.p, self.node)
+    }
+    /// Cumulative time running or suspended inside a handler (see
+    /// [`ProcessInfo::utilised`]).
+    pub fn utilised(&self) -> Duration {
+        utilised(self.p, self.node)
+    }
+    /// Polls since spawn (see [`ProcessInfo::polls`]).
+    pub fn polls(&self) -> u64 {
+        self.p.core().stats.polls.load(Relaxed)
+    }
+    /// Bytes the runtime holds for it (see [`ProcessInfo::memory`]).
+    pub fn memory(&self) -> u64 {
+        memory(self.p)
     }
     /// Running, waiting or exiting.
     pub fn status(&self) -> ProcessStatus {
@@ -165,6 +193,37 @@ fn busy(p: &dyn ProcessDyn, node: &Node) -> Duration {
     Duration::from_nanos(ns)
 }
 
+fn utilised(p: &dyn ProcessDyn, node: &Node) -> Duration {
+    let core = p.core();
+    let s = &core.stats;
+    let mut ns = s.awaited_ns.load(Relaxed);
+    if core.in_handler.load(Relaxed)
+        && status_from(core.status.load(Relaxed)) != ProcessStatus::Running
+    {
+        // Suspended inside a handler since its last poll ended.
+        ns += node
+            .clock()
+            .now_ns()
+            .saturating_sub(s.last_active.load(Relaxed));
+    }
+    busy(p, node) + Duration::from_nanos(ns)
+}
+
+/// The allocation header of an `Arc`, and an estimate of what tokio keeps
+/// beside a task's future (its header, scheduler handle, trailer and
+/// cache-line padding; tokio 1.4x, 64-bit targets).
+const ARC_HEADER: u64 = 16;
+const TASK_OVERHEAD: u64 = 128;
+
+fn memory(p: &dyn ProcessDyn) -> u64 {
+    let (record, per_message) = p.sizes();
+    ARC_HEADER
+        + record as u64
+        + TASK_OVERHEAD
+        + u64::from(p.core().task_bytes)
+        + p.mailbox_len().saturating_mul(per_message as u64)
+}
+
 fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
     let core = p.core();
     let s = &core.stats;
@@ -183,9 +242,12 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         mailbox_len: p.mailbox_len(),
         oldest_message_age: p.oldest_at().map(|at| clock.since(at)),
         received: p.received(),
-        handled: s.handled.load(Relaxed),
+        handled: p.handled(),
         sent: s.sent.load(Relaxed),
         busy: busy(p, node),
+        utilised: utilised(p, node),
+        polls: s.polls.load(Relaxed),
+        memory: memory(p),
         spawned_at: Duration::from_nanos(core.spawned_at),
         idle_for: clock.since(s.last_active.load(Relaxed)),
         handling_for: match s.handling_since.load(Relaxed) {

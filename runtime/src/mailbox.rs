@@ -212,6 +212,11 @@ impl<M> Mailbox<M> {
         self.enqueued.load(Relaxed)
     }
 
+    /// Messages taken out since creation (monotonic while open).
+    pub(crate) fn taken(&self) -> u64 {
+        self.dequeued.load(Relaxed)
+    }
+
     /// Enqueue time of the oldest queued message.
     pub(crate) fn oldest_at(&self) -> Option<u64> {
         let local = self.local.lock();

@@ -79,3 +79,101 @@ async fn introspection_reports_counters_and_parentage() {
     });
     assert_eq!(seen, 2);
 }
+
+/// A GenServer whose casts await: its time in handlers is wall time, not
+/// poll time.
+struct Sleeper;
+
+impl clustertop_runtime::GenServer for Sleeper {
+    type Args = ();
+    type Call = ();
+    type Reply = ();
+    type Cast = Duration;
+    type Info = ();
+
+    async fn init(
+        _: (),
+        _: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> Result<Self, clustertop_runtime::ExitReason> {
+        Ok(Sleeper)
+    }
+
+    async fn handle_cast(
+        &mut self,
+        d: Duration,
+        _: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> clustertop_runtime::Flow {
+        tokio::time::sleep(d).await;
+        clustertop_runtime::Flow::Continue
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn utilisation_counts_the_time_a_handler_awaits() {
+    use clustertop_runtime::gen_server::{self, ServerOptions};
+    let node = support::node();
+    let server = gen_server::start::<Sleeper>(&node, (), ServerOptions::new())
+        .await
+        .unwrap();
+    let info = |id| node.introspect().process_info(id).unwrap();
+    let before = info(server.id());
+    for _ in 0..10 {
+        server.cast(Duration::from_millis(20));
+    }
+    // Mid-way: the handler is suspended in its sleep, and that counts.
+    tokio::time::sleep(Duration::from_millis(110)).await;
+    let mid = info(server.id());
+    assert_eq!(mid.utilised - before.utilised, Duration::from_millis(110));
+    tokio::time::sleep(Duration::from_millis(190)).await;
+    let after = info(server.id());
+    assert_eq!(after.handled - before.handled, 10);
+    // Ten handlers of 20 ms each, back to back: 200 ms in handlers, on a
+    // clock that does not move while code runs (so no poll time).
+    assert_eq!(after.utilised - before.utilised, Duration::from_millis(200));
+    assert_eq!(after.busy, before.busy);
+    assert!(after.polls >= before.polls + 10, "{} polls", after.polls);
+    // Idle in `recv`: nothing more is counted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(info(server.id()).utilised, after.utilised);
+
+    // A process that waits on a timer outside any handler is not utilised.
+    let ticker = node.spawn::<u8, _, _>(|mut ctx| async move {
+        loop {
+            if ctx.try_recv().is_none() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let t0 = info(ticker.id());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t1 = info(ticker.id());
+    assert_eq!(t1.utilised, t0.utilised);
+    assert!(t1.polls > t0.polls);
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_counts_the_record_the_task_and_the_queue() {
+    let node = support::node();
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let p = node.spawn::<[u64; 8], _, _>(|mut ctx| async move {
+        let _ = wait.await;
+        while ctx.recv().await.into_msg().is_some() {}
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let empty = node.introspect().process_info(p.id()).unwrap().memory;
+    // The record alone is a few hundred bytes.
+    assert!((300..4096).contains(&empty), "{empty} B");
+    for i in 0..1000 {
+        p.send([i; 8]);
+    }
+    let full = node.introspect().process_info(p.id()).unwrap().memory;
+    // Each queued message holds at least its 64 bytes.
+    assert!(full - empty >= 64 * 1000, "{empty} B, then {full} B");
+    go.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        node.introspect().process_info(p.id()).unwrap().memory,
+        empty
+    );
+}

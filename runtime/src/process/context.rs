@@ -2,7 +2,7 @@
 //! operations only a process can do on itself (trap exits, link, monitor).
 
 use super::relations;
-use super::{ProcessShared, SpawnOptions, bump};
+use super::{ProcessShared, SpawnOptions};
 use crate::error::NoProcess;
 use crate::exit::IntoExitReason;
 use crate::node::Node;
@@ -95,6 +95,7 @@ impl<M: Message> Context<M> {
                 }
                 Poll::Pending => {
                     self.streak = 0;
+                    self.shared.core.in_handler.store(false, Relaxed);
                     Poll::Pending
                 }
             }
@@ -108,12 +109,17 @@ impl<M: Message> Context<M> {
 
     /// Takes the next message if one is queued.
     pub fn try_recv(&mut self) -> Option<Received<M>> {
-        let env = self.shared.mailbox.try_pop()?;
-        Some(self.take(env))
+        match self.shared.mailbox.try_pop() {
+            Some(env) => Some(self.take(env)),
+            None => {
+                self.shared.core.in_handler.store(false, Relaxed);
+                None
+            }
+        }
     }
 
     fn take(&mut self, env: crate::mailbox::Envelope<M>) -> Received<M> {
-        bump(&self.shared.core.stats.handled, 1);
+        self.shared.core.in_handler.store(true, Relaxed);
         self.last_trace = env.trace;
         self.last_from = env.from;
         self.last_at = env.at;
