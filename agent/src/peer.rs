@@ -125,6 +125,8 @@ pub(crate) enum PeerCall {
 
 /// What an agent answers another, as it travels: the variant of its
 /// call, with the call's reply.
+// Built once, sent and dropped (see `clustertop_proto::Response`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum PeerReply {
     Summary(NodeReport),

@@ -3,11 +3,11 @@
 //!
 //! # Cost
 //! One pass over the process table (relaxed loads per process, a mailbox
-//! head peek only for non-empty mailboxes) into a compact row of 40 bytes
+//! head peek only for non-empty mailboxes) into a compact row of 56 bytes
 //! per process, a sort by serial, and a merge with the previous sample to
 //! take differences. Names (a lock per process) are read only for the rows
-//! a request returns. At one million processes that is 40 MB for a sample
-//! (80 MB for the moment the new one is built beside the old); see
+//! a request returns. At one million processes that is 56 MB for a sample
+//! (112 MB for the moment the new one is built beside the old); see
 //! bench/README.md for the measured time.
 //!
 //! Node-wide message totals are the sums of per-process differences, so
@@ -30,13 +30,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// `bits` layout of a [`Row`]: busy per mille in the low 10 bits, then
-/// the system flag, then the status in two bits.
-const BUSY_MASK: u16 = 0x3ff;
-const SYSTEM: u16 = 1 << 10;
-const STATUS_SHIFT: u16 = 11;
+/// `tag` layout of a [`Row`]: the behaviour's index in the low 13 bits,
+/// then the system flag, then the status in the top two bits.
+const BEHAVIOUR_MASK: u16 = 0x1fff;
+/// The index of a behaviour the sample has no name for (past the 8,191
+/// kept: a node with that many behaviours is not one we expect).
+const UNKNOWN_BEHAVIOUR: u16 = BEHAVIOUR_MASK;
+const SYSTEM: u16 = 1 << 13;
+const STATUS_SHIFT: u16 = 14;
 const STATUS_MASK: u16 = 0b11 << STATUS_SHIFT;
+/// Shares (utilisation, CPU) are kept in quarters of a per mille's 4: one
+/// byte for 0–1000 at 0.4 % resolution.
+const SHARE_UNIT: u16 = 4;
 const NO_OLDEST: u32 = u32::MAX;
+/// The unit a [`Row`] keeps memory in, bytes.
+const MEMORY_UNIT: u64 = 16;
+
+fn memory_units(bytes: u64) -> u32 {
+    bytes.div_ceil(MEMORY_UNIT).min(u64::from(u32::MAX)) as u32
+}
 
 /// One process in one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,30 +57,51 @@ pub(crate) struct Row {
     recv_lo: u32,
     sent_lo: u32,
     busy_us_lo: u32,
+    util_us_lo: u32,
+    polls_lo: u32,
     pub(crate) mailbox: u32,
     /// Messages per second, negative when draining.
     pub(crate) growth: i32,
     /// Messages handled per second.
     pub(crate) rate: u32,
+    /// Polls per second.
+    polls_per_s: u32,
     oldest_ms: u32,
-    pub(crate) behaviour: u16,
-    bits: u16,
+    /// Bytes held (see `ProcessInfo::memory`), in 16-byte units rounded
+    /// up (so up to 64 GiB in 4 bytes).
+    memory: u32,
+    /// Behaviour, system flag and status (see `BEHAVIOUR_MASK`).
+    tag: u16,
+    /// Utilisation, per mille / `SHARE_UNIT`.
+    util: u8,
+    /// CPU (poll-time) share, per mille / `SHARE_UNIT`.
+    cpu: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<Row>() == 40);
+const _: () = assert!(std::mem::size_of::<Row>() == 56);
 
 impl Row {
-    pub(crate) fn busy_permille(&self) -> u16 {
-        self.bits & BUSY_MASK
+    pub(crate) fn cpu_permille(&self) -> u16 {
+        u16::from(self.cpu) * SHARE_UNIT
+    }
+    pub(crate) fn util_permille(&self) -> u16 {
+        u16::from(self.util) * SHARE_UNIT
+    }
+    /// The index of its behaviour in [`Sample::behaviours`].
+    pub(crate) fn behaviour_index(&self) -> usize {
+        usize::from(self.tag & BEHAVIOUR_MASK)
+    }
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        u64::from(self.memory) * MEMORY_UNIT
     }
     pub(crate) fn system(&self) -> bool {
-        self.bits & SYSTEM != 0
+        self.tag & SYSTEM != 0
     }
     pub(crate) fn oldest_ms(&self) -> Option<u32> {
         (self.oldest_ms != NO_OLDEST).then_some(self.oldest_ms)
     }
     pub(crate) fn status(&self) -> ProcessStatus {
-        match (self.bits & STATUS_MASK) >> STATUS_SHIFT {
+        match (self.tag & STATUS_MASK) >> STATUS_SHIFT {
             1 => ProcessStatus::Running,
             2 => ProcessStatus::Exiting,
             _ => ProcessStatus::Waiting,
@@ -86,14 +119,21 @@ impl Row {
             recv_lo: info.received as u32,
             sent_lo: info.sent as u32,
             busy_us_lo: info.busy.as_micros() as u32,
+            util_us_lo: info.utilised.as_micros() as u32,
+            polls_lo: info.polls as u32,
             mailbox: info.mailbox_len.min(u64::from(u32::MAX)) as u32,
             growth: 0,
             rate: 0,
+            polls_per_s: 0,
+            memory: memory_units(info.memory),
+            util: 0,
+            cpu: 0,
             oldest_ms: info.oldest_message_age.map_or(NO_OLDEST, |a| {
                 a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
             }),
-            behaviour: u16::MAX,
-            bits: status_bits(info.status) | if info.system { SYSTEM } else { 0 },
+            tag: UNKNOWN_BEHAVIOUR
+                | status_bits(info.status)
+                | if info.system { SYSTEM } else { 0 },
         }
     }
 }
@@ -131,7 +171,10 @@ impl RowContext<'_> {
             mailbox_growth_per_s: i64::from(r.growth),
             oldest_message_age_us: r.oldest_us(),
             handled_per_s: u64::from(r.rate),
-            busy_permille: r.busy_permille(),
+            util_permille: r.util_permille(),
+            cpu_permille: r.cpu_permille(),
+            polls_per_s: u64::from(r.polls_per_s),
+            memory_bytes: r.memory_bytes(),
             node: self.node,
             serial: r.serial,
         }
@@ -242,8 +285,12 @@ pub(crate) fn take(
     node.introspect().for_each_process(|p| {
         let name = p.behaviour();
         let behaviour = *index.entry(name.as_ptr() as usize).or_insert_with(|| {
-            behaviours.push(name);
-            (behaviours.len() - 1).min(u16::MAX as usize) as u16
+            if behaviours.len() < usize::from(UNKNOWN_BEHAVIOUR) {
+                behaviours.push(name);
+                (behaviours.len() - 1) as u16
+            } else {
+                UNKNOWN_BEHAVIOUR
+            }
         });
         if let Some(running) = p.handling_for() {
             if running >= long_handler {
@@ -253,19 +300,25 @@ pub(crate) fn take(
                 });
             }
         }
+        let (busy, utilised) = p.busy_and_utilised();
         rows.push(Row {
             serial: p.id().serial(),
             recv_lo: p.received() as u32,
             sent_lo: p.sent() as u32,
-            busy_us_lo: p.busy().as_micros() as u32,
+            busy_us_lo: busy.as_micros() as u32,
+            util_us_lo: utilised.as_micros() as u32,
+            polls_lo: p.polls() as u32,
             mailbox: p.mailbox_len().min(u64::from(u32::MAX)) as u32,
             growth: 0,
             rate: 0,
+            polls_per_s: 0,
+            memory: memory_units(p.memory()),
+            util: 0,
+            cpu: 0,
             oldest_ms: p.oldest_message_age().map_or(NO_OLDEST, |a| {
                 a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
             }),
-            behaviour,
-            bits: status_bits(p.status()) | if p.is_system() { SYSTEM } else { 0 },
+            tag: behaviour | status_bits(p.status()) | if p.is_system() { SYSTEM } else { 0 },
         });
     });
     rows.sort_unstable_by_key(|r| r.serial);
@@ -275,15 +328,17 @@ pub(crate) fn take(
     for row in &mut rows {
         while old.next_if(|o| o.serial < row.serial).is_some() {}
         let before = old.next_if(|o| o.serial == row.serial);
-        let (recv, sent, busy_us, mailbox) = match before {
+        let (recv, sent, busy_us, util_us, polls, mailbox) = match before {
             Some(o) => (
                 row.recv_lo.wrapping_sub(o.recv_lo),
                 row.sent_lo.wrapping_sub(o.sent_lo),
                 row.busy_us_lo.wrapping_sub(o.busy_us_lo),
+                row.util_us_lo.wrapping_sub(o.util_us_lo),
+                row.polls_lo.wrapping_sub(o.polls_lo),
                 i64::from(o.mailbox),
             ),
             // New since the last sample: everything it did counts.
-            None => (row.recv_lo, row.sent_lo, 0, 0),
+            None => (row.recv_lo, row.sent_lo, 0, 0, 0, 0),
         };
         msgs_in += u64::from(recv);
         msgs_out += u64::from(sent);
@@ -291,8 +346,13 @@ pub(crate) fn take(
         let handled = (i64::from(recv) - growth).max(0);
         row.growth = (growth as f64 / secs).round() as i32;
         row.rate = (handled as f64 / secs).round() as u32;
-        let busy = ((f64::from(busy_us) / 1e6 / secs) * 1000.0).round() as u16;
-        row.bits |= busy.min(1000);
+        let share = |us: u32| {
+            let permille = (f64::from(us) / 1e6 / secs * 1000.0).min(1000.0);
+            (permille / f64::from(SHARE_UNIT)).round() as u8
+        };
+        row.cpu = share(busy_us);
+        row.util = share(util_us);
+        row.polls_per_s = (f64::from(polls) / secs).round() as u32;
     }
     Sample {
         rows,
@@ -321,7 +381,7 @@ impl Sample {
     /// The behaviour name of `r`.
     pub(crate) fn behaviour(&self, r: &Row) -> &'static str {
         self.behaviours
-            .get(r.behaviour as usize)
+            .get(r.behaviour_index())
             .copied()
             .unwrap_or("?")
     }
@@ -388,7 +448,10 @@ fn matches(
     (f.include_system || !r.system())
         && f.min_mailbox_len.is_none_or(|m| u64::from(r.mailbox) >= m)
         && f.min_growth_per_s.is_none_or(|g| i64::from(r.growth) > g)
-        && (behaviour_hits[r.behaviour as usize]
+        && (behaviour_hits
+            .get(r.behaviour_index())
+            .copied()
+            .unwrap_or(false)
             || needle.is_some_and(|n| {
                 names
                     .get(&r.serial)
@@ -413,7 +476,10 @@ pub(crate) fn process_row(r: &Row, behaviour: &str, ctx: &RowContext<'_>) -> Pro
         mailbox_growth_per_s: i64::from(r.growth),
         oldest_message_age_us: r.oldest_us(),
         handled_per_s: u64::from(r.rate),
-        busy_permille: r.busy_permille(),
+        util_permille: r.util_permille(),
+        cpu_permille: r.cpu_permille(),
+        polls_per_s: u64::from(r.polls_per_s),
+        memory_bytes: r.memory_bytes(),
         warnings: ctx.warnings(r.serial),
     }
 }
@@ -444,12 +510,26 @@ pub(crate) fn test_row(serial: u64, mailbox: u32, growth: i32, rate: u32) -> Row
         recv_lo: 0,
         sent_lo: 0,
         busy_us_lo: 0,
+        util_us_lo: 0,
+        polls_lo: 0,
         mailbox,
         growth,
         rate,
+        polls_per_s: 0,
         oldest_ms: NO_OLDEST,
-        behaviour: 0,
-        bits: 0,
+        memory: 0,
+        tag: 0,
+        util: 0,
+        cpu: 0,
+    }
+}
+
+/// [`test_row`] with a utilisation, per mille.
+#[cfg(test)]
+pub(crate) fn test_row_util(serial: u64, mailbox: u32, growth: i32, util: u16) -> Row {
+    Row {
+        util: (util / SHARE_UNIT) as u8,
+        ..test_row(serial, mailbox, growth, 0)
     }
 }
 

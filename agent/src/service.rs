@@ -142,6 +142,8 @@ fn node_down_warning(node: &str, since: Option<u64>) -> Warning {
     Warning {
         node: node.to_owned(),
         pid: None,
+        name: None,
+        behaviour: None,
         kind: WarningKind::NodeDown,
         since_unix_ms: since.unwrap_or(0),
     }

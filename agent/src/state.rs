@@ -146,8 +146,13 @@ impl State {
             dead_letters_total: node.stats().dead_letters,
             flaps: &flaps,
         };
-        self.warnings
-            .lock()
-            .evaluate(&self.config.warnings, sample, &inputs);
+        let mut warnings = self.warnings.lock();
+        warnings.evaluate(&self.config.warnings, sample, &inputs);
+        let introspect = node.introspect();
+        warnings.describe(sample, |serial| {
+            introspect
+                .process_info(introspect.local_process_id(serial))
+                .and_then(|i| i.name)
+        });
     }
 }

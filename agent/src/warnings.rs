@@ -9,8 +9,8 @@
 //!
 //! # Cost
 //! One round per sample: a pass over the sample's rows (only those at or
-//! above the mailbox clear threshold are observed) plus one observation per
-//! supervisor, long handler and flapping peer.
+//! above the mailbox clear threshold, or busy and growing, are observed)
+//! plus one observation per supervisor, long handler and flapping peer.
 
 mod rules;
 
@@ -18,7 +18,7 @@ pub(crate) use rules::SupervisorFigures;
 
 use crate::sampler::Sample;
 use clustertop_proto::{PidRef, Warning, WarningKind};
-use rules::{RestartHistory, Round};
+use rules::{RestartHistory, Round, SaturationStreaks};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -30,6 +30,15 @@ pub struct WarningConfig {
     pub mailbox_on: u64,
     /// ...cleared when it drops below this or drains (default 500).
     pub mailbox_off: u64,
+    /// A process at or above this utilisation (per mille of the sampling
+    /// interval spent in handlers, awaits included) whose mailbox grew...
+    /// (default 900: 90 %)
+    pub saturated_util_permille: u16,
+    /// ...in this many samples in a row is saturated: warned at once on
+    /// the last of them (default 3). The warning clears once the mailbox
+    /// shrinks or empties, or utilisation falls below two thirds of the
+    /// threshold, for `hold`.
+    pub saturated_samples: u32,
     /// A handler running longer than this raises a warning (default 5 s).
     pub long_handler: Duration,
     /// Dead letters per second that raise a warning (default 100)...
@@ -51,6 +60,8 @@ impl Default for WarningConfig {
         WarningConfig {
             mailbox_on: 1_000,
             mailbox_off: 500,
+            saturated_util_permille: 900,
+            saturated_samples: 3,
             long_handler: Duration::from_secs(5),
             dead_letters_on_per_s: 100,
             dead_letters_off_per_s: 10,
@@ -65,6 +76,7 @@ impl Default for WarningConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Subject {
     Mailbox(u64),
+    Saturated(u64),
     Handler(u64),
     Supervisor(u64),
     DeadLetters,
@@ -98,8 +110,10 @@ pub(crate) struct Observation {
     /// The clear condition holds.
     pub(crate) off: bool,
     pub(crate) kind: WarningKind,
-    /// How long the condition must hold to flip the warning.
+    /// How long the raise condition must hold to raise the warning...
     pub(crate) hold: Duration,
+    /// ...and the clear condition to clear it.
+    pub(crate) clear_hold: Duration,
 }
 
 impl Warnings {
@@ -125,7 +139,7 @@ impl Warnings {
             });
             s.seen = true;
             s.kind = o.kind;
-            let hold = o.hold.as_millis() as u64;
+            let hold = if s.active { o.clear_hold } else { o.hold }.as_millis() as u64;
             let flipping = if s.active { o.off } else { o.on };
             if !flipping {
                 s.flipping_since = None;
@@ -153,6 +167,8 @@ impl Warnings {
             .map(|s| Warning {
                 node: node.to_owned(),
                 pid: s.pid.clone(),
+                name: None,
+                behaviour: None,
                 kind: s.kind.clone(),
                 since_unix_ms: s.raised_at,
             })
@@ -169,6 +185,7 @@ impl Warnings {
                 continue;
             }
             if let Subject::Mailbox(serial)
+            | Subject::Saturated(serial)
             | Subject::Handler(serial)
             | Subject::Supervisor(serial) = subject
             {
@@ -203,6 +220,7 @@ pub(crate) struct Inputs<'a> {
 pub(crate) struct NodeWarnings {
     engine: Warnings,
     restarts: RestartHistory,
+    saturation: SaturationStreaks,
     dead_letters: Option<u64>,
     active: Vec<Warning>,
     per_process: HashMap<u64, u32>,
@@ -220,6 +238,7 @@ impl NodeWarnings {
             now_ms: inputs.now_ms,
         };
         let mut obs = rules::mailboxes(&round, sample);
+        obs.extend(rules::saturated(&round, &mut self.saturation, sample));
         obs.extend(rules::long_handlers(&round, sample));
         obs.extend(rules::restart_storms(
             &round,
@@ -236,6 +255,21 @@ impl NodeWarnings {
         self.engine.round(obs, inputs.now_ms);
         self.active = self.engine.active(inputs.node);
         self.per_process = self.engine.per_process();
+    }
+
+    /// Names the process of each active warning: its behaviour from
+    /// `sample`, its registered name from `name_of` (asked once per
+    /// warning, so a lookup per process is fine).
+    pub(crate) fn describe(&mut self, sample: &Sample, name_of: impl Fn(u64) -> Option<String>) {
+        for w in &mut self.active {
+            let Some(serial) = w.pid.as_ref().map(|p| p.serial) else {
+                continue;
+            };
+            w.behaviour = sample
+                .row(serial)
+                .map(|row| sample.behaviour(row).to_owned());
+            w.name = name_of(serial);
+        }
     }
 
     /// The warnings active after the last round.
@@ -264,6 +298,7 @@ mod tests {
                 growth_per_s: 1,
             },
             hold: Duration::from_secs(3),
+            clear_hold: Duration::from_secs(3),
         }
     }
 
@@ -299,6 +334,7 @@ mod tests {
         let mut w = Warnings::default();
         let mut first = obs(5_000, &cfg);
         first.hold = Duration::ZERO;
+        first.clear_hold = Duration::ZERO;
         w.round(vec![first], 0);
         assert_eq!(w.per_process().get(&7), Some(&1));
         w.round(vec![], 1_000);

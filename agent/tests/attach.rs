@@ -61,6 +61,28 @@ async fn the_overview_shows_every_node_and_the_process_falling_behind() {
     assert_eq!(client.entry(), "a@localhost");
     assert_eq!(client.hello().version, clustertop_proto::VERSION);
 
+    // Busy all the time while its mailbox grows: saturated, and named.
+    let saturated = eventually("the slow consumer to be saturated", LIMIT, || async {
+        let w = client.warnings().await.expect("warnings");
+        w.into_iter()
+            .find(|w| matches!(w.kind, WarningKind::Saturated { .. }))
+    })
+    .await;
+    assert_eq!(
+        saturated.pid.as_ref().map(|p| (p.node.as_str(), p.serial)),
+        Some(("b@localhost", consumer.id().serial()))
+    );
+    assert_eq!(saturated.name.as_deref(), Some("slow_consumer"));
+    assert_eq!(saturated.behaviour.as_deref(), Some("u64"));
+    match saturated.kind {
+        WarningKind::Saturated {
+            util_permille,
+            growth_per_s,
+            ..
+        } => assert!(util_permille >= 900 && growth_per_s > 0, "{saturated:?}"),
+        _ => unreachable!(),
+    }
+
     let overview = eventually("the slow consumer to be flagged", LIMIT, || async {
         let o = client.overview().await.expect("overview");
         let flagged = o.warnings.iter().any(|w| {
@@ -91,6 +113,12 @@ async fn the_overview_shows_every_node_and_the_process_falling_behind() {
     );
     assert_eq!(top.pid.node, "b@localhost");
     assert!(top.warnings >= 1 && top.mailbox_growth_per_s > 0, "{top:?}");
+    // In a handler (asleep in it) nearly all the time, on a thread hardly
+    // at all; and it holds its queue.
+    assert!(top.util_permille >= 900, "{top:?}");
+    assert!(top.cpu_permille < top.util_permille / 2, "{top:?}");
+    assert!(top.polls_per_s > 0, "{top:?}");
+    assert!(top.memory_bytes >= top.mailbox_len * 8, "{top:?}");
     assert!(overview.top_processes.iter().all(|r| !r.system));
     assert!(
         overview.links.iter().any(|l| l.peer == "b@localhost"),

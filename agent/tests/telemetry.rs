@@ -116,21 +116,3 @@ async fn user_series_and_events_reach_the_client_per_node() {
         other => panic!("{other:?}"),
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_of_version_3_is_told_apart() {
-    let mut old = fast_config();
-    old.protocol_max = 3;
-    let (nodes, _agents) = cluster(&["old3@localhost"], old).await;
-    let client =
-        Client::connect(ClientConfig::new(support::addr(&nodes[0])).cookie(support::COOKIE))
-            .await
-            .unwrap();
-    assert_eq!(client.hello().version, 3);
-    match client.ask(GetTelemetry::default()).await {
-        Err(e @ ClientError::Unsupported { .. }) => {
-            assert!(e.to_string().contains('4'), "{e}")
-        }
-        other => panic!("{other:?}"),
-    }
-}

@@ -99,6 +99,10 @@ pub enum Request {
 }
 
 /// What an agent answers (or pushes, for log subscriptions).
+// An answer is built once, sent and dropped, never kept in bulk: its size
+// costs nothing, and boxing the large variants would make every reader of
+// a `Call::Reply` unbox it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     /// Answer to [`Request::Hello`].

@@ -112,6 +112,16 @@ pub enum WarningKind {
         /// Growth, in messages per second.
         growth_per_s: i64,
     },
+    /// A process busy nearly all the time while its mailbox grows, sample
+    /// after sample: it cannot keep up, however short its queue still is.
+    Saturated {
+        /// Its utilisation over the last interval, per mille.
+        util_permille: u16,
+        /// Queued messages.
+        len: u64,
+        /// Growth, in messages per second.
+        growth_per_s: i64,
+    },
     /// A handler has been running longer than its limit.
     LongHandler {
         /// How long so far, in milliseconds.
@@ -147,6 +157,10 @@ pub struct Warning {
     pub node: String,
     /// The process it concerns, if any.
     pub pid: Option<PidRef>,
+    /// That process's registered name, if it has one.
+    pub name: Option<String>,
+    /// That process's behaviour or type name.
+    pub behaviour: Option<String>,
     /// What it is.
     pub kind: WarningKind,
     /// When it was raised, in milliseconds since the Unix epoch.

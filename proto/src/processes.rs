@@ -49,9 +49,22 @@ pub struct ProcessRow {
     /// Messages handled per second over the agent's last sampling interval
     /// (the rate processes are ranked by).
     pub handled_per_s: u64,
-    /// Share of the agent's last sampling interval spent running, in per
-    /// mille (0–1000).
-    pub busy_permille: u16,
+    /// Utilisation: the share of the agent's last sampling interval the
+    /// process spent running or suspended inside a handler (from taking a
+    /// message until it next found its mailbox empty), awaits included, in
+    /// per mille (0–1000). Near 1000 it cannot keep up.
+    pub util_permille: u16,
+    /// The share of the interval it spent on a scheduler thread running
+    /// its code (poll time), in per mille of one thread (0–1000).
+    pub cpu_permille: u16,
+    /// Polls per second over the interval: turns on a scheduler thread,
+    /// the runtime's measure of work done (the BEAM's reductions play this
+    /// part there).
+    pub polls_per_s: u64,
+    /// Bytes the runtime holds for it at the sample: its record, its
+    /// body's state and its queued messages at their in-memory size
+    /// (shallow: heap data they point to is not counted).
+    pub memory_bytes: u64,
     /// Number of active warnings about it.
     pub warnings: u32,
 }
@@ -69,8 +82,14 @@ pub enum SortKey {
     OldestMessage,
     /// Messages handled per second over the last interval.
     MessageRate,
-    /// Busy share over the last interval.
-    Busy,
+    /// Utilisation over the last interval.
+    Utilisation,
+    /// Poll-time (CPU) share over the last interval.
+    Cpu,
+    /// Polls per second over the last interval.
+    Work,
+    /// Memory held.
+    Memory,
     /// Pid.
     Pid,
 }
@@ -90,8 +109,14 @@ pub struct SortFields<'a> {
     pub oldest_message_age_us: Option<u64>,
     /// Messages handled per second.
     pub handled_per_s: u64,
-    /// Busy share, per mille.
-    pub busy_permille: u16,
+    /// Utilisation, per mille.
+    pub util_permille: u16,
+    /// Poll-time share, per mille.
+    pub cpu_permille: u16,
+    /// Polls per second.
+    pub polls_per_s: u64,
+    /// Memory held, bytes.
+    pub memory_bytes: u64,
     /// The node the process lives on.
     pub node: &'a str,
     /// Its serial there.
@@ -112,7 +137,10 @@ impl SortKey {
             SortKey::MailboxGrowth => a.mailbox_growth_per_s.cmp(&b.mailbox_growth_per_s),
             SortKey::OldestMessage => a.oldest_message_age_us.cmp(&b.oldest_message_age_us),
             SortKey::MessageRate => a.handled_per_s.cmp(&b.handled_per_s),
-            SortKey::Busy => a.busy_permille.cmp(&b.busy_permille),
+            SortKey::Utilisation => a.util_permille.cmp(&b.util_permille),
+            SortKey::Cpu => a.cpu_permille.cmp(&b.cpu_permille),
+            SortKey::Work => a.polls_per_s.cmp(&b.polls_per_s),
+            SortKey::Memory => a.memory_bytes.cmp(&b.memory_bytes),
             SortKey::Pid => std::cmp::Ordering::Equal,
         };
         by.then_with(|| (a.node, a.serial).cmp(&(b.node, b.serial)))
@@ -139,7 +167,10 @@ impl ProcessRow {
             mailbox_growth_per_s: self.mailbox_growth_per_s,
             oldest_message_age_us: self.oldest_message_age_us,
             handled_per_s: self.handled_per_s,
-            busy_permille: self.busy_permille,
+            util_permille: self.util_permille,
+            cpu_permille: self.cpu_permille,
+            polls_per_s: self.polls_per_s,
+            memory_bytes: self.memory_bytes,
             node: &self.pid.node,
             serial: self.pid.serial,
         }
@@ -198,9 +229,14 @@ pub struct ProcessTotals {
     pub handled_total: u64,
     /// Messages sent since spawn (counter).
     pub sent_total: u64,
-    /// Time spent running since spawn, in microseconds (counter); busy % is
-    /// its rate.
-    pub busy_us_total: u64,
+    /// Time spent on a scheduler thread since spawn, in microseconds
+    /// (counter); [`ProcessRow::cpu_permille`] is its rate.
+    pub cpu_us_total: u64,
+    /// Time spent running or suspended inside a handler since spawn, in
+    /// microseconds (counter); [`ProcessRow::util_permille`] is its rate.
+    pub util_us_total: u64,
+    /// Polls since spawn (counter).
+    pub polls_total: u64,
 }
 
 /// Everything about one process.

@@ -19,10 +19,17 @@ use serde::{Deserialize, Serialize};
 /// events; a process's traced handlings
 /// ([`GetProcessTraces`](crate::GetProcessTraces)); again new variants at
 /// the end, older messages unchanged.
-pub const VERSION: u32 = 4;
+///
+/// 5: figures operators sort by: a process row's utilisation (time in
+/// handlers, awaits included) beside its poll-time share (what version 4
+/// called busy), its polls per second and its memory; the matching sort
+/// keys and lifetime totals; the [`Saturated`](crate::WarningKind::Saturated)
+/// warning; every warning names its process. Rows and warnings changed
+/// shape, so 5 is also the oldest version spoken.
+pub const VERSION: u32 = 5;
 /// The oldest version this crate still speaks, as an agent answering a
 /// client and as a client falling back to an older agent.
-pub const MIN_VERSION: u32 = 2;
+pub const MIN_VERSION: u32 = 5;
 
 /// Opens a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,7 +23,10 @@ fn row() -> ProcessRow {
         mailbox_growth_per_s: 1_200,
         oldest_message_age_us: Some(41_200_000),
         handled_per_s: 150,
-        busy_permille: 420,
+        util_permille: 990,
+        cpu_permille: 42,
+        polls_per_s: 310,
+        memory_bytes: 5 << 20,
         warnings: 1,
     }
 }
@@ -113,6 +116,8 @@ fn responses() -> Vec<Response> {
     let warning = Warning {
         node: "b@host".into(),
         pid: Some(pid("b@host", 311)),
+        name: Some("chat_store".into()),
+        behaviour: Some("ChatStore".into()),
         kind: WarningKind::MailboxGrowing {
             len: 48_211,
             growth_per_s: 1_200,
@@ -168,7 +173,9 @@ fn responses() -> Vec<Response> {
                 received_total: 9_200_000,
                 handled_total: 9_100_000,
                 sent_total: 12,
-                busy_us_total: 7_000_000_000,
+                cpu_us_total: 7_000_000_000,
+                util_us_total: 70_000_000_000,
+                polls_total: 1 << 33,
             },
             links: vec![pid("a@host", 2)],
             monitored_by: vec![],
@@ -208,7 +215,17 @@ fn responses() -> Vec<Response> {
                 buckets: vec![(100, 5), (1000, 50)],
             }],
         }),
-        Response::Warnings(vec![warning]),
+        Response::Warnings(vec![
+            warning.clone(),
+            Warning {
+                kind: WarningKind::Saturated {
+                    util_permille: 995,
+                    len: 120,
+                    growth_per_s: 95,
+                },
+                ..warning
+            },
+        ]),
         Response::Subscribed { subscription: 3 },
         Response::Logs {
             subscription: 3,
@@ -349,8 +366,11 @@ fn unsupported_versions_get_a_clear_error() {
     // A newer client facing an older agent falls back to the agent's newest
     // version when it speaks it, and gives up otherwise.
     assert_eq!(fallback(VERSION + 1, &err), Some(VERSION));
+    // An agent one version behind: the client falls back when it still
+    // speaks that version, and gives up when it is below the oldest.
     let old_agent = negotiate(VERSION, VERSION - 1).unwrap_err();
-    assert_eq!(fallback(VERSION, &old_agent), Some(VERSION - 1));
+    let expected = (VERSION > MIN_VERSION).then_some(VERSION - 1);
+    assert_eq!(fallback(VERSION, &old_agent), expected);
     let ancient = ProtoError::UnsupportedVersion {
         client: VERSION,
         min: 1,

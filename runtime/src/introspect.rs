@@ -156,12 +156,17 @@ impl ProcessRef<'_> {
     }
     /// Cumulative time being polled (see [`ProcessInfo::busy`]).
     pub fn busy(&self) -> Duration {
-        busy(self.p, self.node)
+        busy_and_utilised(self.p, self.node).0
     }
     /// Cumulative time running or suspended inside a handler (see
     /// [`ProcessInfo::utilised`]).
     pub fn utilised(&self) -> Duration {
-        utilised(self.p, self.node)
+        busy_and_utilised(self.p, self.node).1
+    }
+    /// [`busy`](Self::busy) and [`utilised`](Self::utilised) from one
+    /// reading of the clock.
+    pub fn busy_and_utilised(&self) -> (Duration, Duration) {
+        busy_and_utilised(self.p, self.node)
     }
     /// Polls since spawn (see [`ProcessInfo::polls`]).
     pub fn polls(&self) -> u64 {
@@ -181,32 +186,29 @@ impl ProcessRef<'_> {
     }
 }
 
-fn busy(p: &dyn ProcessDyn, node: &Node) -> Duration {
-    let s = &p.core().stats;
-    let mut ns = s.busy_ns.load(Relaxed);
-    if status_from(p.core().status.load(Relaxed)) == ProcessStatus::Running {
-        ns += node
-            .clock()
-            .now_ns()
-            .saturating_sub(s.last_active.load(Relaxed));
-    }
-    Duration::from_nanos(ns)
-}
-
-fn utilised(p: &dyn ProcessDyn, node: &Node) -> Duration {
+fn busy_and_utilised(p: &dyn ProcessDyn, node: &Node) -> (Duration, Duration) {
     let core = p.core();
     let s = &core.stats;
-    let mut ns = s.awaited_ns.load(Relaxed);
-    if core.in_handler.load(Relaxed)
-        && status_from(core.status.load(Relaxed)) != ProcessStatus::Running
-    {
-        // Suspended inside a handler since its last poll ended.
-        ns += node
+    let mut busy = s.busy_ns.load(Relaxed);
+    let mut awaited = s.awaited_ns.load(Relaxed);
+    let running = status_from(core.status.load(Relaxed)) == ProcessStatus::Running;
+    let in_handler = core.in_handler.load(Relaxed);
+    if running || in_handler {
+        let since = node
             .clock()
             .now_ns()
             .saturating_sub(s.last_active.load(Relaxed));
+        if running {
+            busy += since;
+        } else {
+            // Suspended inside a handler since its last poll ended.
+            awaited += since;
+        }
     }
-    busy(p, node) + Duration::from_nanos(ns)
+    (
+        Duration::from_nanos(busy),
+        Duration::from_nanos(busy + awaited),
+    )
 }
 
 /// The allocation header of an `Arc`, and an estimate of what tokio keeps
@@ -232,6 +234,7 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         (rel.name.as_ref().map(|n| n.to_string()), rel.count())
     };
     let clock = node.clock();
+    let (busy, utilised) = busy_and_utilised(p, node);
     ProcessInfo {
         id: core.id,
         name,
@@ -244,8 +247,8 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         received: p.received(),
         handled: p.handled(),
         sent: s.sent.load(Relaxed),
-        busy: busy(p, node),
-        utilised: utilised(p, node),
+        busy,
+        utilised,
         polls: s.polls.load(Relaxed),
         memory: memory(p),
         spawned_at: Duration::from_nanos(core.spawned_at),

@@ -95,6 +95,8 @@ impl Synthetic {
                 .map(|i| Warning {
                     node: names[i % names.len()].clone(),
                     pid: Some(pid(&names[i % names.len()], i as u64)),
+                    name: Some(format!("worker_{i}")),
+                    behaviour: Some("Worker".into()),
                     kind: WarningKind::MailboxGrowing {
                         len: 10_000 + t,
                         growth_per_s: 500,
@@ -163,7 +165,10 @@ fn rows(names: &[String], n: usize, t: u64) -> Vec<ProcessRow> {
                 mailbox_growth_per_s: 1_000 / (i as i64 + 1),
                 oldest_message_age_us: Some(1_000_000 / (i + 1)),
                 handled_per_s: 9_000,
-                busy_permille: 250,
+                util_permille: 900,
+                cpu_permille: 250,
+                polls_per_s: 9_000,
+                memory_bytes: 2_000 + 48 * (100_000 / (i + 1) + t),
                 warnings: u32::from(i < 5),
             }
         })

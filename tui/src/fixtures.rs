@@ -43,7 +43,10 @@ pub(crate) fn row(node: &str, serial: u64, name: Option<&str>, behaviour: &str) 
         mailbox_growth_per_s: 0,
         oldest_message_age_us: None,
         handled_per_s: 0,
-        busy_permille: 0,
+        util_permille: 0,
+        cpu_permille: 0,
+        polls_per_s: 0,
+        memory_bytes: 1_024,
         warnings: 0,
     }
 }
@@ -54,7 +57,10 @@ pub(crate) fn slow_consumer() -> ProcessRow {
         mailbox_growth_per_s: 1_200,
         oldest_message_age_us: Some(41_200_000),
         handled_per_s: 900,
-        busy_permille: 1000,
+        util_permille: 1000,
+        cpu_permille: 42,
+        polls_per_s: 910,
+        memory_bytes: 5_200_000,
         warnings: 1,
         status: ProcessStatus::Running,
         ..row("b@host", 311, Some("chat_store"), "ChatStore")
@@ -67,13 +73,18 @@ pub(crate) fn rows() -> Vec<ProcessRow> {
         ProcessRow {
             mailbox_len: 12,
             handled_per_s: 14_200,
-            busy_permille: 310,
+            util_permille: 380,
+            cpu_permille: 310,
+            polls_per_s: 14_300,
+            memory_bytes: 2_048,
             oldest_message_age_us: Some(2_000),
             ..row("a@host", 88, Some("work_distributor"), "Distributor")
         },
         ProcessRow {
             handled_per_s: 5_100,
-            busy_permille: 40,
+            util_permille: 40,
+            cpu_permille: 40,
+            polls_per_s: 5_100,
             ..row("a@host", 17, Some("counter"), "Counter")
         },
         row("b@host", 40, Some("room:lobby"), "ChatMessage"),
@@ -85,6 +96,8 @@ pub(crate) fn warnings() -> Vec<Warning> {
         Warning {
             node: "b@host".into(),
             pid: Some(pid("b@host", 311)),
+            name: Some("chat_store".into()),
+            behaviour: Some("ChatStore".into()),
             kind: WarningKind::MailboxGrowing {
                 len: 48_211,
                 growth_per_s: 1_200,
@@ -94,6 +107,8 @@ pub(crate) fn warnings() -> Vec<Warning> {
         Warning {
             node: "c@host".into(),
             pid: None,
+            name: None,
+            behaviour: None,
             kind: WarningKind::NodeDown,
             since_unix_ms: T0 - 12_000,
         },
@@ -149,7 +164,9 @@ pub(crate) fn detail() -> ProcessDetail {
             received_total: 9_200_000,
             handled_total: 9_100_000,
             sent_total: 120_000,
-            busy_us_total: 3_000_000,
+            cpu_us_total: 3_000_000,
+            util_us_total: 3_600_000_000,
+            polls_total: 9_150_000,
         },
         links: vec![pid("b@host", 300)],
         monitored_by: vec![pid("a@host", 88)],

@@ -113,13 +113,37 @@ pub(crate) fn status(s: &NodeStatus) -> &'static str {
     }
 }
 
+/// The process a warning is about: `<demo-2.41> ChatSystem.MessageStore
+/// (MessageStore)`, or its pid and behaviour when it has no name.
+pub(crate) fn warning_process(w: &Warning) -> String {
+    let Some(p) = &w.pid else {
+        return String::new();
+    };
+    match (&w.name, &w.behaviour) {
+        (Some(n), Some(b)) => format!("{} {n} ({b})", pid(p)),
+        (Some(n), None) => format!("{} {n}", pid(p)),
+        (None, Some(b)) => format!("{} {b}", pid(p)),
+        (None, None) => pid(p),
+    }
+}
+
 /// One line about a warning.
 pub(crate) fn warning(w: &Warning) -> String {
     let on = short_node(&w.node);
-    let pid = w.pid.as_ref().map(pid).unwrap_or_default();
+    let pid = warning_process(w);
     match &w.kind {
         WarningKind::MailboxGrowing { len, growth_per_s } => format!(
             "{on} {pid}: mailbox {} growing {}",
+            count(*len),
+            growth(*growth_per_s)
+        ),
+        WarningKind::Saturated {
+            util_permille,
+            len,
+            growth_per_s,
+        } => format!(
+            "{on} {pid}: saturated, in handlers {} of the time, mailbox {} growing {}",
+            permille(*util_permille),
             count(*len),
             growth(*growth_per_s)
         ),

@@ -59,14 +59,25 @@ impl Tab {
     }
 }
 
+/// The help over the view: closed, the keys, or what each column means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Help {
+    Closed,
+    Keys,
+    Columns,
+}
+
 /// The sort columns, in the order `s` steps through them.
-pub(crate) const SORTS: [SortKey; 7] = [
+pub(crate) const SORTS: [SortKey; 10] = [
     SortKey::Default,
     SortKey::MailboxLen,
     SortKey::MailboxGrowth,
     SortKey::OldestMessage,
     SortKey::MessageRate,
-    SortKey::Busy,
+    SortKey::Utilisation,
+    SortKey::Cpu,
+    SortKey::Memory,
+    SortKey::Work,
     SortKey::Pid,
 ];
 
@@ -78,7 +89,10 @@ pub(crate) fn sort_name(key: SortKey) -> &'static str {
         SortKey::MailboxGrowth => "mailbox growth",
         SortKey::OldestMessage => "oldest message",
         SortKey::MessageRate => "msgs/s",
-        SortKey::Busy => "busy",
+        SortKey::Utilisation => "utilisation",
+        SortKey::Cpu => "cpu",
+        SortKey::Memory => "memory",
+        SortKey::Work => "polls/s",
         SortKey::Pid => "pid",
     }
 }
@@ -95,7 +109,7 @@ pub(crate) const HISTORY: usize = 120;
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) tab: Tab,
-    pub(crate) help: bool,
+    pub(crate) help: Help,
     /// The process shown in detail (over the current tab).
     pub(crate) detail: Option<PidRef>,
     pub(crate) detail_data: Option<ProcessDetail>,
@@ -153,7 +167,7 @@ impl State {
     pub(crate) fn new(entry: &str, interval_ms: u64) -> State {
         State {
             tab: Tab::Processes,
-            help: false,
+            help: Help::Closed,
             detail: None,
             detail_data: None,
             detail_registry: None,
@@ -293,9 +307,14 @@ impl State {
 
     /// Applies a key's action.
     pub(crate) fn apply(&mut self, action: Action) {
-        if self.help {
-            // Any key closes the help; quitting still quits.
-            self.help = false;
+        if self.help != Help::Closed {
+            // `?` turns the page; any other key closes the help, and
+            // quitting still quits.
+            self.help = match (self.help, action) {
+                (Help::Keys, Action::Help) => Help::Columns,
+                (Help::Columns, Action::Help) => Help::Keys,
+                _ => Help::Closed,
+            };
             if action == Action::Quit {
                 self.quit = true;
             }
@@ -303,7 +322,7 @@ impl State {
         }
         match action {
             Action::Quit => self.quit = true,
-            Action::Help => self.help = true,
+            Action::Help => self.help = Help::Keys,
             Action::Pause => {
                 self.paused = !self.paused;
                 if !self.paused {

@@ -15,7 +15,7 @@ mod warnings;
 
 use crate::format;
 use crate::keymap::{self, KEYMAP};
-use crate::state::{State, Tab};
+use crate::state::{Help, State, Tab};
 use clustertop_proto::NodeStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -56,8 +56,10 @@ pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
     }
     frame.render_widget(warnings::bar(state), bar);
     frame.render_widget(key_line(state), keys);
-    if state.help {
+    if state.help == Help::Keys {
         help(frame, body);
+    } else if state.help == Help::Columns {
+        columns_help(frame, body);
     }
 }
 
@@ -186,9 +188,104 @@ fn help(frame: &mut Frame<'_>, body: Rect) {
             Constraint::Fill(1),
         ]
     };
-    let table = Table::new(rows, widths).block(Block::bordered().title(" Keys — any key closes "));
+    let table = Table::new(rows, widths)
+        .block(Block::bordered().title(" Keys — ? what the columns mean, any other key closes "));
     frame.render_widget(Clear, area);
     frame.render_widget(table, area);
+}
+
+/// What each figure of the process table means, and over which time.
+pub(crate) const COLUMNS: &[(&str, &str)] = &[
+    (
+        "⚠",
+        "the process has active warnings (the Warnings view says which)",
+    ),
+    ("PID", "<node.serial>: the process on its node"),
+    ("MAILBOX", "messages queued now"),
+    (
+        "GROWTH",
+        "mailbox growth per second over the last sample interval",
+    ),
+    ("OLDEST", "how long the oldest queued message has waited"),
+    (
+        "MSG/S",
+        "messages handled per second over the last interval",
+    ),
+    (
+        "UTIL",
+        "share of the interval spent in handlers, from taking a message until the mailbox is \
+         empty again, awaits included: near 100% it cannot keep up",
+    ),
+    (
+        "CPU",
+        "share of the interval spent running on a scheduler thread (poll time), of one core",
+    ),
+    (
+        "POLLS/S",
+        "turns on a scheduler thread per second: work done (the BEAM's reductions)",
+    ),
+    (
+        "MEMORY",
+        "what the runtime holds for it: record, task state, queued messages (not their heap data)",
+    ),
+    (
+        "CPU/ALL",
+        "(Nodes) the node's CPU time over the interval as a share of all its cores: 100% is \
+         every core busy; htop's per-core figure is this times the cores",
+    ),
+];
+
+/// The columns page of the help.
+fn columns_help(frame: &mut Frame<'_>, body: Rect) {
+    let width = body.width.min(110);
+    let inner = width.saturating_sub(13).max(10) as usize;
+    let lines: Vec<Line<'static>> = COLUMNS
+        .iter()
+        .flat_map(|(name, text)| {
+            wrap(text, inner)
+                .into_iter()
+                .enumerate()
+                .map(move |(i, part)| {
+                    Line::from(vec![
+                        Span::styled(
+                            format!("{:<11}", if i == 0 { *name } else { "" }),
+                            Style::new().add_modifier(Modifier::BOLD),
+                        ),
+                        Span::raw(part),
+                    ])
+                })
+        })
+        .collect();
+    let height = body.height.min(lines.len() as u16 + 2);
+    let area = Rect {
+        x: body.x + (body.width - width) / 2,
+        y: body.y + (body.height - height) / 2,
+        width,
+        height,
+    };
+    let text = Paragraph::new(lines)
+        .block(Block::bordered().title(" Columns — ? keys, any other key closes "));
+    frame.render_widget(Clear, area);
+    frame.render_widget(text, area);
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 /// A bordered block titled with `title`.

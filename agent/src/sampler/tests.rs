@@ -118,7 +118,7 @@ fn filters_by_name_mailbox_growth_and_system() {
         test_row(2, 500, 8, 0),
         test_row(3, 600, 0, 0),
     ];
-    rows[2].bits |= SYSTEM;
+    rows[2].tag |= SYSTEM;
     let s = sample(rows);
     let mut ctx = Ctx::new();
     ctx.names.insert(1, "chat_room".to_owned());
@@ -143,8 +143,12 @@ fn filters_by_name_mailbox_growth_and_system() {
 #[test]
 fn a_wire_row_carries_the_sample_and_nothing_else() {
     let mut r = test_row(9, 40, -3, 12);
-    r.bits |= 250 | status_bits(clustertop_runtime::ProcessStatus::Running);
+    r.tag |= status_bits(clustertop_runtime::ProcessStatus::Running);
+    r.cpu = 62; // 248 per mille
     r.oldest_ms = 1_500;
+    r.util = 248; // 992 per mille
+    r.polls_per_s = 31;
+    r.memory = 4_096 / 16;
     let s = sample(vec![r]);
     let mut ctx = Ctx::new();
     ctx.names.insert(9, "store".to_owned());
@@ -165,7 +169,10 @@ fn a_wire_row_carries_the_sample_and_nothing_else() {
             mailbox_growth_per_s: -3,
             oldest_message_age_us: Some(1_500_000),
             handled_per_s: 12,
-            busy_permille: 250,
+            util_permille: 992,
+            cpu_permille: 248,
+            polls_per_s: 31,
+            memory_bytes: 4_096,
             warnings: 0,
         }
     );

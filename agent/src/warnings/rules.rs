@@ -5,6 +5,14 @@
 //! - **Mailbox growing**: a non-system process at or above `mailbox_on`
 //!   queued messages whose mailbox grew since the last sample; clears
 //!   below `mailbox_off` or when it drains. Held for `hold` both ways.
+//! - **Saturated**: a non-system process at or above
+//!   `saturated_util_permille` utilisation whose mailbox grew in each of
+//!   the last `saturated_samples` samples: raised on the last of them,
+//!   however short the queue still is. Clears once the mailbox shrinks or
+//!   empties, or utilisation drops below two thirds of the threshold, for
+//!   `hold`. It catches the consumer that cannot keep up seconds before
+//!   its queue passes `mailbox_on`; the mailbox rule still catches the
+//!   slow build-up of a process that is not busy.
 //! - **Long handler**: a handler running past `long_handler` (the limit is
 //!   the hold); clears when it returns.
 //! - **Restart storm**: a supervisor that used two thirds of its restart
@@ -58,6 +66,7 @@ pub(crate) fn mailboxes(r: &Round<'_>, sample: &Sample) -> Vec<Observation> {
             growth_per_s: i64::from(row.growth),
         },
         hold: cfg.hold,
+        clear_hold: cfg.hold,
     };
     let mut out: Vec<Observation> = sample
         .rows
@@ -70,6 +79,61 @@ pub(crate) fn mailboxes(r: &Round<'_>, sample: &Sample) -> Vec<Observation> {
             if let Some(row) = sample.row(*serial) {
                 if u64::from(row.mailbox) < cfg.mailbox_off {
                     out.push(observe(row));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Consecutive samples in which each process was busy and growing (only
+/// those that were, in the last sample).
+#[derive(Debug, Default)]
+pub(crate) struct SaturationStreaks(HashMap<u64, u32>);
+
+/// Saturated processes: busy at or above the threshold while the mailbox
+/// grows, `saturated_samples` samples in a row (the streaks are the
+/// hold). Tracked ones are observed until they clear.
+pub(crate) fn saturated(
+    r: &Round<'_>,
+    streaks: &mut SaturationStreaks,
+    sample: &Sample,
+) -> Vec<Observation> {
+    let cfg = r.cfg;
+    let busy = |row: &Row| row.util_permille() >= cfg.saturated_util_permille;
+    let mut next = HashMap::new();
+    for row in &sample.rows {
+        if !row.system() && row.growth > 0 && busy(row) {
+            let streak = streaks.0.get(&row.serial).copied().unwrap_or(0);
+            next.insert(row.serial, streak.saturating_add(1));
+        }
+    }
+    streaks.0 = next;
+    let observe = |row: &Row, streak: u32| Observation {
+        subject: Subject::Saturated(row.serial),
+        pid: r.pid(row.serial),
+        on: streak >= cfg.saturated_samples.max(1),
+        off: row.growth < 0
+            || row.mailbox == 0
+            || u32::from(row.util_permille()) * 3 < u32::from(cfg.saturated_util_permille) * 2,
+        kind: WarningKind::Saturated {
+            util_permille: row.util_permille(),
+            len: u64::from(row.mailbox),
+            growth_per_s: i64::from(row.growth),
+        },
+        hold: Duration::ZERO,
+        clear_hold: cfg.hold,
+    };
+    let mut out: Vec<Observation> = streaks
+        .0
+        .iter()
+        .filter_map(|(serial, streak)| sample.row(*serial).map(|row| observe(row, *streak)))
+        .collect();
+    for s in r.tracked {
+        if let Subject::Saturated(serial) = s {
+            if !streaks.0.contains_key(serial) {
+                if let Some(row) = sample.row(*serial) {
+                    out.push(observe(row, 0));
                 }
             }
         }
@@ -92,6 +156,7 @@ pub(crate) fn long_handlers(r: &Round<'_>, sample: &Sample) -> Vec<Observation> 
                 running_ms: h.running.as_millis() as u64,
             },
             hold: Duration::ZERO,
+            clear_hold: Duration::ZERO,
         })
         .collect();
     for s in r.tracked {
@@ -107,6 +172,7 @@ pub(crate) fn long_handlers(r: &Round<'_>, sample: &Sample) -> Vec<Observation> 
                 off: true,
                 kind: WarningKind::LongHandler { running_ms: 0 },
                 hold: Duration::ZERO,
+                clear_hold: Duration::ZERO,
             });
         }
     }
@@ -161,6 +227,7 @@ pub(crate) fn restart_storms(
                     max_restarts: sup.max_restarts,
                 },
                 hold: Duration::ZERO,
+                clear_hold: Duration::ZERO,
             }
         })
         .collect()
@@ -184,6 +251,7 @@ pub(crate) fn dead_letters(
         off: per_s < r.cfg.dead_letters_off_per_s,
         kind: WarningKind::DeadLetters { per_s },
         hold: r.cfg.hold,
+        clear_hold: r.cfg.hold,
     })
 }
 
@@ -201,6 +269,7 @@ pub(crate) fn flapping_links(r: &Round<'_>, flaps: &[(String, u32)]) -> Vec<Obse
             flaps,
         },
         hold: Duration::ZERO,
+        clear_hold: Duration::ZERO,
     };
     let mut out: Vec<Observation> = flaps.iter().map(|(p, n)| observe(p, *n)).collect();
     for s in r.tracked {

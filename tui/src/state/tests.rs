@@ -57,7 +57,7 @@ fn sorting_steps_through_the_columns_and_resets_the_page() {
     assert_eq!(s.offset, 0);
     s.apply(Action::SortReverse);
     assert!(!s.process_query().descending);
-    for _ in 0..5 {
+    for _ in 0..8 {
         s.apply(Action::SortNext);
     }
     assert_eq!(s.sort, SortKey::Pid);
@@ -175,12 +175,15 @@ fn logs_are_bounded_and_filtered_by_level_and_node() {
 }
 
 #[test]
-fn help_closes_on_any_key() {
+fn help_closes_on_any_key_and_turns_its_page_on_help() {
+    use crate::state::Help;
     let mut s = state();
     s.apply(Action::Help);
-    assert!(s.help);
+    assert_eq!(s.help, Help::Keys);
+    s.apply(Action::Help);
+    assert_eq!(s.help, Help::Columns);
     s.apply(Action::Down);
-    assert!(!s.help);
+    assert_eq!(s.help, Help::Closed);
     s.apply(Action::Help);
     s.apply(Action::Quit);
     assert!(s.quit);

@@ -25,7 +25,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         "IN MSG/S",
         "OUT MSG/S",
         "RSS",
-        "CPU",
+        "CPU/ALL",
         "RTT",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
@@ -78,7 +78,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Constraint::Length(8),
         Constraint::Length(9),
         Constraint::Length(6),
-        Constraint::Length(4),
+        Constraint::Length(7),
         Constraint::Length(8),
     ];
     let table = Table::new(rows, widths)

@@ -3,6 +3,7 @@
 use super::{block, waiting};
 use crate::format;
 use crate::state::{State, sort_name};
+use clustertop_proto::{ProcessRow, SortKey};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -11,6 +12,150 @@ use ratatui::widgets::{Cell, Row, Table, TableState};
 
 fn right(s: String) -> Cell<'static> {
     Cell::from(Text::from(s).alignment(Alignment::Right))
+}
+
+/// A column of the table. Which ones are shown depends on the width: the
+/// first seven always, then the others in this order as they fit, and the
+/// one the table is sorted by in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Mark,
+    Pid,
+    Node,
+    Name,
+    Mailbox,
+    Growth,
+    Util,
+    Rate,
+    Oldest,
+    Memory,
+    Cpu,
+    Work,
+}
+
+/// The columns shown at every width.
+const ALWAYS: [Col; 7] = [
+    Col::Mark,
+    Col::Pid,
+    Col::Node,
+    Col::Name,
+    Col::Mailbox,
+    Col::Growth,
+    Col::Util,
+];
+/// The others, most wanted first.
+const OPTIONAL: [Col; 5] = [Col::Rate, Col::Oldest, Col::Memory, Col::Cpu, Col::Work];
+/// The place of every column, left to right.
+const ORDER: [Col; 12] = [
+    Col::Mark,
+    Col::Pid,
+    Col::Node,
+    Col::Name,
+    Col::Mailbox,
+    Col::Growth,
+    Col::Oldest,
+    Col::Rate,
+    Col::Util,
+    Col::Cpu,
+    Col::Work,
+    Col::Memory,
+];
+
+impl Col {
+    /// Its width (the name's is its least); columns are one apart.
+    fn len(self) -> u16 {
+        match self {
+            Col::Mark => 1,
+            Col::Pid => 12,
+            Col::Node => 8,
+            Col::Name => 16,
+            Col::Mailbox => 9,
+            Col::Growth => 10,
+            Col::Oldest => 7,
+            Col::Rate => 7,
+            Col::Util => 5,
+            Col::Cpu => 5,
+            Col::Work => 7,
+            Col::Memory => 8,
+        }
+    }
+
+    fn width(self) -> Constraint {
+        match self {
+            Col::Name => Constraint::Min(self.len()),
+            _ => Constraint::Length(self.len()),
+        }
+    }
+
+    fn sorted_by(self, key: SortKey) -> bool {
+        matches!(
+            (self, key),
+            (Col::Mailbox, SortKey::MailboxLen)
+                | (Col::Growth, SortKey::MailboxGrowth)
+                | (Col::Oldest, SortKey::OldestMessage)
+                | (Col::Rate, SortKey::MessageRate)
+                | (Col::Util, SortKey::Utilisation)
+                | (Col::Cpu, SortKey::Cpu)
+                | (Col::Work, SortKey::Work)
+                | (Col::Memory, SortKey::Memory)
+        )
+    }
+
+    fn header(self) -> Cell<'static> {
+        let text = match self {
+            Col::Mark => "⚠",
+            Col::Pid => "PID",
+            Col::Node => "NODE",
+            Col::Name => "NAME / BEHAVIOUR",
+            Col::Mailbox => "MAILBOX",
+            Col::Growth => "GROWTH",
+            Col::Oldest => "OLDEST",
+            Col::Rate => "MSG/S",
+            Col::Util => "UTIL",
+            Col::Cpu => "CPU",
+            Col::Work => "POLLS/S",
+            Col::Memory => "MEMORY",
+        };
+        match self {
+            Col::Mark | Col::Pid | Col::Node | Col::Name => Cell::from(text),
+            _ => right(text.to_owned()),
+        }
+    }
+
+    fn cell(self, r: &ProcessRow) -> Cell<'static> {
+        match self {
+            Col::Mark => Cell::from(if r.warnings > 0 { "▲" } else { "" }),
+            Col::Pid => Cell::from(format::pid(&r.pid)),
+            Col::Node => Cell::from(format::short_node(&r.pid.node).to_owned()),
+            Col::Name => Cell::from(format::process_name(r)),
+            Col::Mailbox => right(format::count(r.mailbox_len)),
+            Col::Growth => right(format::growth(r.mailbox_growth_per_s)),
+            Col::Oldest => right(
+                r.oldest_message_age_us
+                    .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
+            ),
+            Col::Rate => right(format::rate(r.handled_per_s as f64)),
+            Col::Util => right(format::permille(r.util_permille)),
+            Col::Cpu => right(format::permille(r.cpu_permille)),
+            Col::Work => right(format::rate(r.polls_per_s as f64)),
+            Col::Memory => right(format::bytes(r.memory_bytes)),
+        }
+    }
+}
+
+/// The columns that fit in `width`, the sorted one always among them.
+fn columns(width: u16, sort: SortKey) -> Vec<Col> {
+    let used = |cols: &[Col]| cols.iter().map(|c| c.len() + 1).sum::<u16>();
+    let mut shown: Vec<Col> = ALWAYS.to_vec();
+    if let Some(sorted) = OPTIONAL.iter().find(|c| c.sorted_by(sort)) {
+        shown.push(*sorted);
+    }
+    for c in OPTIONAL {
+        if !shown.contains(&c) && used(&shown) + c.len() < width {
+            shown.push(c);
+        }
+    }
+    ORDER.into_iter().filter(|c| shown.contains(c)).collect()
 }
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
@@ -35,18 +180,9 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         frame.render_widget(waiting("processes").block(block(title)), area);
         return;
     };
-    let header = Row::new(vec![
-        Cell::from("⚠"),
-        Cell::from("PID"),
-        Cell::from("NODE"),
-        Cell::from("NAME / BEHAVIOUR"),
-        right("MAILBOX".into()),
-        right("GROWTH".into()),
-        right("OLDEST".into()),
-        right("MSG/S".into()),
-        right("BUSY".into()),
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
+    let cols = columns(area.width.saturating_sub(2), state.sort);
+    let header = Row::new(cols.iter().map(|c| c.header()).collect::<Vec<_>>())
+        .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = state.visible_rows().into_iter().map(|r| {
         let style = if r.warnings > 0 {
             Style::new().fg(Color::Yellow)
@@ -55,33 +191,9 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         } else {
             Style::new()
         };
-        Row::new(vec![
-            Cell::from(if r.warnings > 0 { "▲" } else { "" }),
-            Cell::from(format::pid(&r.pid)),
-            Cell::from(format::short_node(&r.pid.node).to_owned()),
-            Cell::from(format::process_name(r)),
-            right(format::count(r.mailbox_len)),
-            right(format::growth(r.mailbox_growth_per_s)),
-            right(
-                r.oldest_message_age_us
-                    .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
-            ),
-            right(format::rate(r.handled_per_s as f64)),
-            right(format::permille(r.busy_permille)),
-        ])
-        .style(style)
+        Row::new(cols.iter().map(|c| c.cell(r)).collect::<Vec<_>>()).style(style)
     });
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(12),
-        Constraint::Length(8),
-        Constraint::Min(16),
-        Constraint::Length(9),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(5),
-    ];
+    let widths: Vec<Constraint> = cols.iter().map(|c| c.width()).collect();
     let shown_to = page.rows.len() as u64 + state.offset;
     let table = Table::new(rows, widths)
         .header(header)

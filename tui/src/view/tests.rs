@@ -168,6 +168,21 @@ fn help() {
     let mut s = on(Tab::Processes);
     s.apply(Action::Help);
     check("help", &s);
+    // `?` again: what each column means.
+    s.apply(Action::Help);
+    check("help_columns", &s);
+    s.apply(Action::Down);
+    assert_eq!(s.help, crate::state::Help::Closed);
+}
+
+#[test]
+fn processes_sorted_by_memory_show_the_memory_column_when_narrow() {
+    let mut s = on(Tab::Processes);
+    for _ in 0..7 {
+        s.apply(Action::SortNext);
+    }
+    assert_eq!(s.sort, clustertop_proto::SortKey::Memory);
+    check("processes_by_memory", &s);
 }
 
 #[test]

@@ -220,3 +220,73 @@ fn a_flapping_link_warning_rises_at_once_and_clears_when_the_downs_age_out() {
     );
     assert!(step(60_000, &[]).is_empty());
 }
+
+#[test]
+fn a_busy_process_whose_mailbox_grows_three_samples_in_a_row_is_saturated() {
+    use crate::sampler::test_row_util;
+    let cfg = WarningConfig::default();
+    let mut streaks = SaturationStreaks::default();
+    let mut engine = Warnings::default();
+    let mut t = 0;
+    let mut step = |engine: &mut Warnings, rows: Vec<Row>| {
+        t += 1_000;
+        let tracked = engine.subjects();
+        let obs = saturated(&round(&cfg, &tracked, t), &mut streaks, &sample(rows));
+        engine.round(obs, t);
+        engine.active("a@host")
+    };
+    // 1: saturated and growing; 2: busy but its mailbox is not growing;
+    // 3: growing but not busy enough.
+    let rows = |n: u32| {
+        vec![
+            test_row_util(1, 10 * n, 10, 992),
+            test_row_util(2, 30, 0, 1000),
+            test_row_util(3, 10 * n, 10, 800),
+        ]
+    };
+    assert!(
+        step(&mut engine, rows(1)).is_empty(),
+        "first growing sample"
+    );
+    assert!(step(&mut engine, rows(2)).is_empty(), "second");
+    let third = step(&mut engine, rows(3));
+    assert_eq!(third.len(), 1, "raised on the third growing sample");
+    assert_eq!(third[0].pid.as_ref().map(|p| p.serial), Some(1));
+    assert_eq!(
+        third[0].kind,
+        WarningKind::Saturated {
+            util_permille: 992,
+            len: 30,
+            growth_per_s: 10
+        }
+    );
+    assert_eq!(engine.per_process().get(&1), Some(&1));
+    // A sample where it drains a little does not clear it at once...
+    let draining = || vec![test_row_util(1, 25, -5, 992)];
+    assert_eq!(step(&mut engine, draining()).len(), 1);
+    assert_eq!(step(&mut engine, draining()).len(), 1);
+    assert_eq!(step(&mut engine, draining()).len(), 1);
+    // ...but draining for the hold time (3 s) does.
+    assert!(step(&mut engine, draining()).is_empty());
+}
+
+#[test]
+fn a_growth_streak_broken_by_one_sample_starts_again() {
+    use crate::sampler::test_row_util;
+    let cfg = WarningConfig::default();
+    let mut streaks = SaturationStreaks::default();
+    let on = |streaks: &mut SaturationStreaks, growth: i32| {
+        let obs = saturated(
+            &round(&cfg, &[], 0),
+            streaks,
+            &sample(vec![test_row_util(1, 100, growth, 952)]),
+        );
+        obs.first().map(|o| o.on)
+    };
+    assert_eq!(on(&mut streaks, 5), Some(false));
+    assert_eq!(on(&mut streaks, 5), Some(false));
+    assert_eq!(on(&mut streaks, 0), None, "not growing: not observed");
+    assert_eq!(on(&mut streaks, 5), Some(false));
+    assert_eq!(on(&mut streaks, 5), Some(false));
+    assert_eq!(on(&mut streaks, 5), Some(true));
+}
