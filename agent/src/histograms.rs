@@ -77,7 +77,7 @@ impl Windows {
                     key: key(node, behaviour, *kind),
                     last_10s: percentiles(&short),
                     last_60s: percentiles(&long),
-                    buckets: power_of_two_buckets(&long),
+                    buckets: drawn_buckets(&long),
                 })
             })
             .collect();
@@ -141,15 +141,37 @@ fn percentiles(buckets: &[(u16, u64)]) -> Percentiles {
     }
 }
 
-/// Counts per power-of-two microsecond range: `(upper bound µs, count)`.
-fn power_of_two_buckets(buckets: &[(u16, u64)]) -> Vec<(u64, u64)> {
+/// Ranges drawn per power of two.
+const DRAWN_PER_OCTAVE: f64 = 4.0;
+
+/// Counts in quarter-octave ranges, from the first range with a count to
+/// the last, empty ones between included: `(upper bound µs, count)`.
+/// Ranges whose bounds round to the same microsecond are one.
+fn drawn_buckets(buckets: &[(u16, u64)]) -> Vec<(u64, u64)> {
+    let bin = |ns: u64| ((ns.max(1) as f64).log2() * DRAWN_PER_OCTAVE).floor() as i64;
+    let upper_us = |bin: i64| {
+        let ns = 2f64.powf((bin + 1) as f64 / DRAWN_PER_OCTAVE);
+        (ns / 1_000.0).ceil().max(1.0) as u64
+    };
+    let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
+        return Vec::new();
+    };
+    let (lo, hi) = (bin(midpoint(first.0)), bin(midpoint(last.0)));
     let mut out: Vec<(u64, u64)> = Vec::new();
-    for &(i, c) in buckets {
-        let us = midpoint(i) / 1_000;
-        let upper = (us + 1).next_power_of_two();
+    let mut counts = buckets.iter().peekable();
+    for b in lo..=hi {
+        let mut n = 0;
+        while let Some(&&(i, c)) = counts.peek() {
+            if bin(midpoint(i)) > b {
+                break;
+            }
+            n += c;
+            counts.next();
+        }
+        let upper = upper_us(b);
         match out.last_mut() {
-            Some((u, n)) if *u == upper => *n += c,
-            _ => out.push((upper, c)),
+            Some((u, count)) if *u == upper => *count += n,
+            _ => out.push((upper, n)),
         }
     }
     out
@@ -180,7 +202,14 @@ mod tests {
         assert!((9..=11).contains(&p.p50_us), "{p:?}");
         assert!((4_600..=5_400).contains(&p.p99_us), "{p:?}");
         assert!(p.max_us >= p.p99_us);
-        let drawn = power_of_two_buckets(&buckets);
+        let drawn = drawn_buckets(&buckets);
         assert_eq!(drawn.iter().map(|b| b.1).sum::<u64>(), 100);
+        // From 10 µs to 5 ms: about nine octaves of four ranges each, the
+        // empty ones between kept so the gap shows.
+        assert!((30..=40).contains(&drawn.len()), "{drawn:?}");
+        assert!(drawn.windows(2).all(|w| w[0].0 < w[1].0), "{drawn:?}");
+        assert_eq!(drawn.first().map(|b| b.1), Some(90));
+        assert_eq!(drawn.last().map(|b| b.1), Some(10));
+        assert!(drawn[1..drawn.len() - 1].iter().all(|b| b.1 == 0));
     }
 }

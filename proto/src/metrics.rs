@@ -53,7 +53,8 @@ pub struct Histogram {
     /// Over the last 60 s.
     pub last_60s: Percentiles,
     /// Bucket upper bounds in µs and their counts over the last 60 s, for
-    /// drawing the distribution.
+    /// drawing the distribution: four ranges per power of two, from the
+    /// first with a count to the last, empty ones between included.
     pub buckets: Vec<(u64, u64)>,
 }
 

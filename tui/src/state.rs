@@ -102,8 +102,10 @@ pub(crate) const DEFAULT_JAEGER_UI: &str = "http://localhost:16686";
 
 /// Records kept in the logs view.
 pub(crate) const LOG_LINES: usize = 5_000;
-/// Samples kept for the charts (two minutes at the default 1 s).
-pub(crate) const HISTORY: usize = 120;
+/// Samples kept for the charts: ten minutes at the default 1 s, more than
+/// the widest panel draws (each draws its newest samples, the newest at
+/// its right edge).
+pub(crate) const HISTORY: usize = 600;
 
 /// The whole state of the interactive view.
 #[derive(Debug)]

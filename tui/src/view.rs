@@ -194,44 +194,39 @@ fn help(frame: &mut Frame<'_>, body: Rect) {
     frame.render_widget(table, area);
 }
 
-/// What each figure of the process table means, and over which time.
+/// What each figure means. Rates and shares are over the agents' last
+/// sampling interval (1 s by default).
 pub(crate) const COLUMNS: &[(&str, &str)] = &[
-    (
-        "⚠",
-        "the process has active warnings (the Warnings view says which)",
-    ),
-    ("PID", "<node.serial>: the process on its node"),
+    ("⚠", "active warnings (the Warnings view says which)"),
+    ("PID", "<node.serial>"),
     ("MAILBOX", "messages queued now"),
-    (
-        "GROWTH",
-        "mailbox growth per second over the last sample interval",
-    ),
-    ("OLDEST", "how long the oldest queued message has waited"),
-    (
-        "MSG/S",
-        "messages handled per second over the last interval",
-    ),
+    ("GROWTH", "mailbox growth per second"),
+    ("OLDEST", "age of the oldest queued message"),
+    ("MSG/S", "messages handled per second"),
     (
         "UTIL",
-        "share of the interval spent in handlers, from taking a message until the mailbox is \
-         empty again, awaits included: near 100% it cannot keep up",
+        "time in handlers, awaits included (from taking a message until the mailbox \
+         is empty): near 100% it cannot keep up",
     ),
     (
         "CPU",
-        "share of the interval spent running on a scheduler thread (poll time), of one core",
+        "time running on a scheduler thread (poll time), of one core",
     ),
     (
         "POLLS/S",
-        "turns on a scheduler thread per second: work done (the BEAM's reductions)",
+        "turns on a scheduler thread per second: work done, like reductions",
     ),
     (
         "MEMORY",
-        "what the runtime holds for it: record, task state, queued messages (not their heap data)",
+        "record, task state and queued messages; not their heap data",
+    ),
+    (
+        "p50 / p99",
+        "(Metrics) 10 s windows: behaviours' p50s averaged by count; worst p99",
     ),
     (
         "CPU/ALL",
-        "(Nodes) the node's CPU time over the interval as a share of all its cores: 100% is \
-         every core busy; htop's per-core figure is this times the cores",
+        "(Nodes) share of all cores: 100% is every core busy",
     ),
 ];
 

@@ -4,7 +4,7 @@
 
 use super::HISTORY;
 use clustertop_proto::{ClusterOverview, HistogramKey, MetricsSnapshot, NodeStatus, NodeSummary};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// A bounded series of samples, oldest first.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -18,9 +18,27 @@ impl Series {
         self.0.push_back(v);
     }
 
-    /// The samples as whole numbers, for sparklines.
-    pub(crate) fn as_u64(&self) -> Vec<u64> {
-        self.0.iter().map(|v| v.max(0.0).round() as u64).collect()
+    /// The last `n` samples as whole numbers, newest first: for a
+    /// sparkline drawn right to left, so the newest sits at the right edge
+    /// whatever the width.
+    pub(crate) fn recent(&self, n: usize) -> Vec<u64> {
+        self.0
+            .iter()
+            .rev()
+            .take(n)
+            .map(|v| v.max(0.0).round() as u64)
+            .collect()
+    }
+
+    /// Samples held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The largest of the last `n` samples.
+    pub(crate) fn recent_max(&self, n: usize) -> f64 {
+        self.0.iter().rev().take(n).copied().fold(0.0, f64::max)
     }
 
     pub(crate) fn last(&self) -> Option<f64> {
@@ -56,7 +74,10 @@ pub(crate) struct Rate {
 pub(crate) struct NodeRates {
     prev: HashMap<String, NodeSummary>,
     pub(crate) nodes: HashMap<String, Rate>,
-    /// Messages received per second, cluster-wide.
+    /// Nodes with a new rate since the last cluster point.
+    fresh: HashSet<String>,
+    /// Messages received per second, cluster-wide: one point each time
+    /// every node that is up has a new sample, never a partial sum.
     pub(crate) cluster: Series,
     /// Handling time p50 and p99 (µs), cluster-wide, one per metrics
     /// refresh.
@@ -66,12 +87,18 @@ pub(crate) struct NodeRates {
 
 impl NodeRates {
     /// Takes a new overview: rates for every node that is up in both.
+    ///
+    /// Agents sample on their own clocks, so an overview may carry a
+    /// node's previous sample again: that node has no new rate yet. A
+    /// cluster point is the sum of every up node's rate, drawn only once
+    /// each of them has a new one since the last point.
     pub(crate) fn update(&mut self, o: &ClusterOverview) {
-        let mut total = 0.0;
+        let mut complete = true;
         for n in &o.nodes {
             if n.status != NodeStatus::Up {
                 self.nodes.remove(&n.name);
                 self.prev.remove(&n.name);
+                self.fresh.remove(&n.name);
                 continue;
             }
             if let Some(p) = self.prev.get(&n.name) {
@@ -87,18 +114,25 @@ impl NodeRates {
                     let cpu_us = n.cpu_time_us_total.saturating_sub(p.cpu_time_us_total) as f64;
                     r.cpu_pct = cpu_us / (secs * 1e6 * f64::from(n.cpus.max(1))) * 100.0;
                     r.in_series.push(r.in_per_s);
-                    total += r.in_per_s;
+                    self.fresh.insert(n.name.clone());
                 }
             }
             self.prev.insert(n.name.clone(), n.clone());
+            complete &= self.fresh.contains(&n.name);
         }
-        if !self.nodes.is_empty() {
+        // Nodes gone from the overview altogether.
+        self.nodes
+            .retain(|name, _| o.nodes.iter().any(|n| &n.name == name));
+        if complete && !self.fresh.is_empty() {
+            let total = self.nodes.values().map(|r| r.in_per_s).sum();
             self.cluster.push(total);
+            self.fresh.clear();
         }
     }
 
-    /// Takes a metrics snapshot: the count-weighted p50 and the largest
-    /// p99 of handling times over the last 10 s.
+    /// Takes a metrics snapshot: the count-weighted mean of the
+    /// behaviours' p50s and the largest behaviour's p99, of handling times
+    /// over the last 10 s (what the chart's title says they are).
     pub(crate) fn update_latency(&mut self, m: &MetricsSnapshot) {
         let handling: Vec<_> = m
             .histograms

@@ -29,6 +29,32 @@ fn rates_come_from_two_overviews() {
 }
 
 #[test]
+fn the_cluster_rate_never_dips_when_one_node_has_not_sampled_again() {
+    let mut s = state();
+    // Each refresh, node b's agent has sampled again only every other
+    // time: the overview carries its previous sample.
+    let mut b_last = fixtures::overview(0).nodes[1].clone();
+    let mut points = 0;
+    for i in 1..=20u64 {
+        let mut o = fixtures::overview(i * 1_000);
+        if i % 2 == 1 {
+            o.nodes[1] = b_last.clone();
+        } else {
+            b_last = o.nodes[1].clone();
+        }
+        let before = s.rates.cluster.len();
+        s.on_overview(o);
+        if s.rates.cluster.len() > before {
+            points += 1;
+            // Complete: both nodes at 600k/s, never one of them alone.
+            let v = s.rates.cluster.last().unwrap();
+            assert!((v - 1_200_000.0).abs() < 1.0, "refresh {i}: {v}");
+        }
+    }
+    assert_eq!(points, 10, "a point each time both nodes sampled again");
+}
+
+#[test]
 fn a_restarted_node_gives_no_bogus_rate() {
     let mut s = state();
     let mut o = fixtures::overview(1_000);

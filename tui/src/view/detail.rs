@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Paragraph, RenderDirection, Sparkline, Wrap};
 
 /// Traces listed in the detail.
 pub(crate) const TRACE_LINES: usize = 5;
@@ -217,18 +217,19 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         lines.push(Line::from(format!("  {m}")));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+    let data = state.detail_mailbox.recent(usize::from(spark.width));
     frame.render_widget(
         Line::from(format!(
             "mailbox over the last {} refreshes (max {})",
-            state.detail_mailbox.as_u64().len(),
-            format::count(state.detail_mailbox.max() as u64)
+            data.len(),
+            format::count(data.iter().copied().max().unwrap_or(0))
         )),
         spark_label,
     );
-    let data = state.detail_mailbox.as_u64();
     frame.render_widget(
         Sparkline::default()
             .data(&data)
+            .direction(RenderDirection::RightToLeft)
             .style(Style::new().fg(Color::Yellow)),
         spark,
     );

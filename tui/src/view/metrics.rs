@@ -8,14 +8,14 @@ use crate::format;
 use crate::state::State;
 use clustertop_proto::HistogramKey;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::style::{Color, Style};
 use ratatui::symbols;
 use ratatui::text::Line;
 use ratatui::widgets::{
-    Axis, Bar, BarChart, BarGroup, Cell, Chart, Dataset, GraphType, Paragraph, Row, Sparkline,
-    Table, Wrap,
+    Axis, Bar, BarChart, BarGroup, Cell, Chart, Dataset, GraphType, Paragraph, RenderDirection,
+    Row, Sparkline, Table, Wrap,
 };
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
@@ -25,16 +25,19 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Constraint::Min(6),
     ])
     .areas(area);
-    // Cluster throughput.
-    let cluster = state.rates.cluster.as_u64();
+    // Cluster throughput: the newest sample at the right edge.
+    let shown = usize::from(top.width.saturating_sub(2));
+    let cluster = state.rates.cluster.recent(shown);
     frame.render_widget(
         Sparkline::default()
             .block(block(format!(
-                " Cluster msgs/s: {} (max {}) ",
+                " Cluster msgs/s: {} (max {} over the last {} samples) ",
                 state.rates.cluster.last().map_or("–".into(), format::rate),
-                format::rate(state.rates.cluster.max())
+                format::rate(state.rates.cluster.recent_max(shown)),
+                cluster.len()
             )))
             .data(&cluster)
+            .direction(RenderDirection::RightToLeft)
             .style(Style::new().fg(Color::Cyan)),
         top,
     );
@@ -59,8 +62,13 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             )),
             label,
         );
-        let data = rate.in_series.as_u64();
-        frame.render_widget(Sparkline::default().data(&data), spark);
+        let data = rate.in_series.recent(usize::from(spark.width));
+        frame.render_widget(
+            Sparkline::default()
+                .data(&data)
+                .direction(RenderDirection::RightToLeft),
+            spark,
+        );
     }
     // Handling time p50 / p99 over time.
     let p50 = state.rates.p50.points();
@@ -81,7 +89,9 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             .style(Style::new().fg(Color::Red))
             .data(&p99),
     ])
-    .block(block(" Handling time, p50 / p99 ".into()))
+    .block(block(
+        " Handling p50 (weighted mean) / p99 (worst), 10 s ".into(),
+    ))
     .x_axis(Axis::default().bounds([0.0, xmax]))
     .y_axis(Axis::default().bounds([0.0, ymax]).labels(vec![
         Line::from("0"),
@@ -111,28 +121,48 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         | HistogramKey::QueueWait { node, behaviour }
         | HistogramKey::CallRtt { node, behaviour } => (node, behaviour),
     };
-    let bars: Vec<Bar<'_>> = h
-        .buckets
+    let title = format!(
+        " Handling time of {behaviour} on {node}, last 60 s: p50 {} p99 {} max {} ",
+        format::micros(h.last_60s.p50_us),
+        format::micros(h.last_60s.p99_us),
+        format::micros(h.last_60s.max_us)
+    );
+    let outer = block(title);
+    let rows = usize::from(outer.inner(bottom).height).max(1);
+    let bins = fit_bins(&h.buckets, rows);
+    let total: u64 = bins.iter().map(|b| b.1).sum::<u64>().max(1);
+    let bars: Vec<Bar<'_>> = bins
         .iter()
         .map(|(upper, n)| {
             Bar::default()
                 .value(*n)
-                .label(Line::from(format!("≤{}", format::micros(*upper))))
+                .label(Line::from(format!("≤{:>7}", format::micros(*upper))))
+                .text_value(format!("{} ({}%)", format::count(*n), n * 100 / total))
         })
         .collect();
     frame.render_widget(
         BarChart::default()
-            .block(block(format!(
-                " Handling time of {behaviour} on {node}, last 60 s: p50 {} p99 {} max {} ",
-                format::micros(h.last_60s.p50_us),
-                format::micros(h.last_60s.p99_us),
-                format::micros(h.last_60s.max_us)
-            )))
+            .block(outer)
+            .direction(Direction::Horizontal)
             .data(BarGroup::default().bars(&bars))
-            .bar_width(7)
-            .bar_gap(1),
+            .bar_width(1)
+            .bar_gap(0),
         bottom,
     );
+}
+
+/// `bins` (ascending upper bounds and counts) in at most `rows` rows:
+/// neighbours are merged in pairs until they fit, each merged row keeping
+/// the upper bound of its last range.
+pub(crate) fn fit_bins(bins: &[(u64, u64)], rows: usize) -> Vec<(u64, u64)> {
+    let mut out = bins.to_vec();
+    while out.len() > rows.max(1) {
+        out = out
+            .chunks(2)
+            .map(|pair| (pair[pair.len() - 1].0, pair.iter().map(|b| b.1).sum()))
+            .collect();
+    }
+    out
 }
 
 /// The nodes' own series and events, cluster-wide or of the picked node.
