@@ -119,7 +119,9 @@ async fn process_registry(
 
 fn hello(state: &State, client: &Pid<AgentReply>, hello: &Hello) -> Result<HelloReply, ProtoError> {
     let version = clustertop_proto::negotiate(hello.version, state.config.protocol_max)?;
-    tracing::info!(client = %hello.client, from = %client.id(), "client attached");
+    // Every attach (each `clustertop snapshot` of a polling script) would
+    // be a line at info: debug.
+    tracing::debug!(client = %hello.client, from = %client.id(), "client attached");
     state.sessions.open(client.id());
     Ok(HelloReply {
         version,

@@ -21,16 +21,18 @@ pub(crate) const DEFAULT_NODE: &str = "127.0.0.1:4370";
 #[derive(Debug, Parser)]
 #[command(name = "clustertop", version, about)]
 pub(crate) struct Args {
-    /// The entry node's address (host:port); the rest of the cluster is
-    /// found through it.
-    #[arg(long, env = "CLUSTERTOP_NODE", default_value = DEFAULT_NODE)]
-    node: String,
+    /// The entry node's address (host:port), before or after the
+    /// subcommand; the rest of the cluster is found through it. Default:
+    /// a running demo's entry (from ~/.clustertop.demo), else
+    /// 127.0.0.1:4370.
+    #[arg(long, global = true, env = "CLUSTERTOP_NODE", value_name = "ADDR")]
+    node: Option<String>,
     /// The cluster's cookie (else CLUSTERTOP_COOKIE, else a demo's running
     /// at --node, from ~/.clustertop.demo, else ~/.clustertop.cookie).
     #[arg(long, global = true)]
     cookie: Option<String>,
-    /// Refresh interval, in milliseconds.
-    #[arg(long, global = true, default_value_t = 1000)]
+    /// The view's refresh interval, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
     interval: u64,
     /// Jaeger's UI, for links to a process's traces (default
     /// http://localhost:16686).
@@ -64,6 +66,10 @@ enum Command {
         /// URLs, and stop them on quit.
         #[arg(long)]
         stack: bool,
+        /// The view's refresh interval, in milliseconds (default: the one
+        /// given before `demo`, else 1000).
+        #[arg(long, value_name = "MS")]
+        interval: Option<u64>,
     },
     /// Print one cluster overview (nodes, top processes, warnings).
     Snapshot {
@@ -76,9 +82,10 @@ enum Command {
         /// Keep printing new records.
         #[arg(short, long)]
         follow: bool,
-        /// Only records of this node.
-        #[arg(long = "node")]
-        on: Option<String>,
+        /// Only records of this node: its name, its short name (`demo-2`)
+        /// or the start of one node's name.
+        #[arg(long, value_name = "NAME")]
+        only_node: Option<String>,
         /// Only records at or above this level.
         #[arg(long, default_value = "info")]
         level: LevelArg,
@@ -152,9 +159,15 @@ fn client_config(addr: &str, cookie: Option<&str>) -> ClientConfig {
 /// One line for the user.
 pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let interval = Duration::from_millis(args.interval.max(100));
+    let entry = || {
+        args.node
+            .clone()
+            .or_else(DemoFile::entry)
+            .unwrap_or_else(|| DEFAULT_NODE.to_owned())
+    };
     match args.command {
         None => {
-            let config = client_config(&args.node, args.cookie.as_deref());
+            let config = client_config(&entry(), args.cookie.as_deref());
             crate::app::run(config, interval, extras(&args.jaeger_ui, Vec::new())).await
         }
         Some(Command::Demo {
@@ -163,7 +176,14 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             headless,
             otlp,
             stack,
+            interval: demo_interval,
         }) => {
+            if let Some(node) = &args.node {
+                return Err(CliError::Usage(format!(
+                    "--node {node}: the demo starts its own cluster (choose its port with --port)"
+                )));
+            }
+            let interval = demo_interval.map_or(interval, |ms| Duration::from_millis(ms.max(100)));
             // A given cookie, else a random one: never a guessable default.
             let cookie = match args
                 .cookie
@@ -227,7 +247,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             result
         }
         Some(Command::Snapshot { json }) => {
-            let client = Client::connect(client_config(&args.node, args.cookie.as_deref())).await?;
+            let client = Client::connect(client_config(&entry(), args.cookie.as_deref())).await?;
             let overview = client.overview().await?;
             // Each node's endpoints and series, from an agent that has them.
             let telemetry = match client.ask(GetTelemetry::default()).await {
@@ -289,15 +309,19 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         }
         Some(Command::Logs {
             follow,
-            on,
+            only_node,
             level,
             grep,
             tail,
         }) => {
-            let client = Client::connect(client_config(&args.node, args.cookie.as_deref())).await?;
+            let client = Client::connect(client_config(&entry(), args.cookie.as_deref())).await?;
+            let node = match only_node {
+                Some(want) => Some(resolve_node(&client, &want).await?),
+                None => None,
+            };
             let filter = LogFilter {
                 min_level: level.into(),
-                node: on,
+                node,
                 text: grep,
                 ..LogFilter::default()
             };
@@ -363,14 +387,48 @@ async fn run_demo_node(_: DemoNode) -> Result<(), CliError> {
     Err(DemoError::NotBuilt.into())
 }
 
-/// Until Ctrl-C or the end of standard input.
+/// The full name of the node `want` names (see
+/// [`pick_node`](crate::state::filter::pick_node)), among the nodes the
+/// cluster reports.
+async fn resolve_node(client: &Client, want: &str) -> Result<String, CliError> {
+    let nodes: Vec<String> = client
+        .overview()
+        .await?
+        .nodes
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    use crate::state::filter::{NoNode, pick_node};
+    match pick_node(&nodes, want) {
+        Ok(one) => Ok(one.to_owned()),
+        Err(why) => Err(CliError::Usage(format!(
+            "--only-node {want}: {} (the nodes: {})",
+            match why {
+                NoNode::None => "no node of the cluster has that name",
+                NoNode::Several => "several nodes start with it",
+            },
+            nodes.join(", ")
+        ))),
+    }
+}
+
+/// Until Ctrl-C or the end of standard input. Standard input is read on a
+/// thread of its own, left behind at exit: a read blocked in the runtime's
+/// pool would hold the process open until the next line.
 async fn wait_for_end() {
-    use tokio::io::AsyncReadExt;
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 64];
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let _ = std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 64];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = tx.send(());
+        });
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        _ = async { while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {} } => {}
+        _ = rx => {}
     }
 }
 

@@ -204,8 +204,9 @@ impl Drop for TargetsFile {
     }
 }
 
-/// `~/.clustertop.demo`: where a running demo leaves its entry address and
-/// cookie for the other commands (mode 0600; removed when the demo stops).
+/// `~/.clustertop.demo`: where a running demo leaves its entry address,
+/// cookie and process id for the other commands (mode 0600; removed when
+/// the demo stops).
 #[derive(Debug)]
 pub(crate) struct DemoFile {
     path: std::path::PathBuf,
@@ -229,15 +230,34 @@ impl DemoFile {
             .mode(0o600)
             .open(&path)
             .ok()?;
-        writeln!(f, "{entry}\n{cookie}").ok()?;
+        writeln!(f, "{entry}\n{cookie}\n{}", std::process::id()).ok()?;
         Some(DemoFile { path })
+    }
+
+    /// The entry address and cookie of the demo that is running, if one
+    /// is: a file left by a demo that was killed is ignored.
+    fn running() -> Option<(String, String)> {
+        let text = std::fs::read_to_string(DemoFile::path()?).ok()?;
+        let mut lines = text.lines();
+        let (entry, cookie) = (lines.next()?.to_owned(), lines.next()?.to_owned());
+        let alive = match lines.next().and_then(|p| p.parse::<u32>().ok()) {
+            #[cfg(target_os = "linux")]
+            Some(pid) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            #[cfg(not(target_os = "linux"))]
+            Some(_) => true,
+            None => false,
+        };
+        alive.then_some((entry, cookie))
+    }
+
+    /// The entry address of the running demo.
+    pub(crate) fn entry() -> Option<String> {
+        DemoFile::running().map(|(entry, _)| entry)
     }
 
     /// The cookie of the running demo whose entry node is `addr`.
     pub(crate) fn cookie_for(addr: &str) -> Option<String> {
-        let text = std::fs::read_to_string(DemoFile::path()?).ok()?;
-        let mut lines = text.lines();
-        (lines.next()? == addr).then(|| lines.next().map(str::to_owned))?
+        DemoFile::running().and_then(|(entry, cookie)| (entry == addr).then_some(cookie))
     }
 
     /// Where the file is, for the user.

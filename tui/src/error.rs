@@ -33,4 +33,7 @@ pub(crate) enum CliError {
     /// A demo node could not start.
     #[error("{0}")]
     DemoNode(String),
+    /// The command line asks for something that cannot be done.
+    #[error("{0}")]
+    Usage(String),
 }

@@ -151,6 +151,12 @@ fn snapshot_json_lists_every_node_and_logs_print_records_from_every_node() {
             "no record from {node} in:\n{text}"
         );
     }
+    // The snapshots above attached as hidden clients: tools that come and
+    // go are not logged at info, so a polling script floods nothing.
+    assert!(
+        !text.contains("client attached") && !text.contains("hidden=true"),
+        "hidden clients logged at info:\n{text}"
+    );
     // One record per line: time, level, node.
     let first = text.lines().next().unwrap();
     let fields: Vec<&str> = first.split_whitespace().collect();
@@ -250,4 +256,160 @@ fn a_client_without_a_cookie_says_so_and_creates_none() {
         !home.path().join(".clustertop.cookie").exists(),
         "a client must not create the cookie"
     );
+}
+
+#[test]
+fn one_meaning_per_flag_on_either_side_of_the_subcommand() {
+    let demo = Demo::start();
+    let clustertop = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("HOME", demo.home.path())
+            .env_remove("CLUSTERTOP_COOKIE")
+            .env_remove("CLUSTERTOP_NODE")
+            .output()
+            .expect("clustertop runs")
+    };
+    let names = |out: &std::process::Output| -> Vec<String> {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // --node before or after the subcommand, and none at all: the running
+    // demo's entry.
+    assert_eq!(
+        names(&clustertop(&["--node", &demo.addr, "snapshot", "--json"])),
+        NODES
+    );
+    assert_eq!(
+        names(&clustertop(&["snapshot", "--node", &demo.addr, "--json"])),
+        NODES
+    );
+    assert_eq!(names(&clustertop(&["snapshot", "--json"])), NODES);
+
+    // The log filter takes a node's short name...
+    let out = clustertop(&["logs", "--only-node", "demo-2", "--tail", "200"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("demo node up"), "{text}");
+    assert!(
+        text.lines().all(|l| l.contains("demo-2@localhost")),
+        "records of other nodes:\n{text}"
+    );
+    // ...and says so when it matches no node.
+    let out = clustertop(&["logs", "--only-node", "127.0.0.1:9"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no node of the cluster has that name") && err.contains("demo-1@localhost"),
+        "{err}"
+    );
+    let out = clustertop(&["logs", "--only-node", "demo-"]);
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("several nodes")
+    );
+
+    // The demo starts its own cluster: an entry address is refused.
+    let out = clustertop(&["demo", "--node", "127.0.0.1:9"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("--port"));
+
+    // --interval is offered where it does something.
+    let help = |args: &[&str]| String::from_utf8(clustertop(args).stdout).unwrap();
+    assert!(help(&["--help"]).contains("--interval"));
+    assert!(help(&["demo", "--help"]).contains("--interval"));
+    assert!(!help(&["snapshot", "--help"]).contains("--interval"));
+    assert!(!help(&["logs", "--help"]).contains("--interval"));
+    assert!(help(&["logs", "--help"]).contains("--node"));
+}
+
+#[test]
+fn snapshot_names_the_saturated_process_in_its_warning() {
+    let demo = Demo::start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (warning, top) = loop {
+        let out = demo.run(&["snapshot", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["kind"].get("Saturated").is_some())
+            .cloned();
+        if let Some(w) = found {
+            break (w, v["top_processes"][0].clone());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no saturation warning: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(warning["name"], "ChatSystem.MessageStore", "{warning}");
+    assert_eq!(warning["behaviour"], "MessageStore", "{warning}");
+    assert_eq!(top["name"], "ChatSystem.MessageStore", "{top}");
+    assert!(top["util_permille"].as_u64().unwrap() >= 900, "{top}");
+}
+
+#[test]
+fn ctrl_c_stops_a_headless_demo_and_its_nodes() {
+    let mut demo = Demo::start();
+    let pid = demo.child.id().to_string();
+    let children = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+    let nodes: Vec<String> = String::from_utf8(children.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(nodes.len(), NODES.len());
+    // Its standard input stays open: only the signal stops it.
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = demo.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clustertop demo is still running 10 s after Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    for node in nodes {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{node}")).exists()
+                || std::fs::read_to_string(format!("/proc/{node}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "node process {node} outlived the demo"
+        );
+    }
+    assert!(!demo.home.path().join(".clustertop.demo").exists());
 }

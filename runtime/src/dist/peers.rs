@@ -493,7 +493,14 @@ impl Dist {
             rx,
         ));
         if replaced.is_none() {
-            tracing::info!(peer = %peer.info.name, %addr, hidden = peer.info.hidden, "node up");
+            // Hidden nodes are tools (clustertop, a remote shell) that come
+            // and go: a script polling every few seconds must not flood the
+            // log, so they are logged at debug.
+            if peer.info.hidden {
+                tracing::debug!(peer = %peer.info.name, %addr, hidden = true, "node up");
+            } else {
+                tracing::info!(peer = %peer.info.name, %addr, hidden = false, "node up");
+            }
             self.emit(
                 node,
                 NodeEvent::Up {
@@ -531,7 +538,7 @@ impl Dist {
             self.fire_noconnection(node, &peer.info.name, peer.info.creation);
             if peer.info.hidden {
                 // A client (such as clustertop) going away is routine.
-                tracing::info!(peer = %peer.info.name, addr = %peer.addr, %reason, "hidden node down");
+                tracing::debug!(peer = %peer.info.name, addr = %peer.addr, %reason, "hidden node down");
             } else {
                 tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
             }

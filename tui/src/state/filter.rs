@@ -113,7 +113,7 @@ impl Filter {
         Ok(f)
     }
 
-    /// The one known node the filter's `node=` names.
+    /// The one known node the filter's `node=` names (see [`pick_node`]).
     ///
     /// # Errors
     /// When it names none or several.
@@ -122,20 +122,10 @@ impl Filter {
             return Ok(None);
         };
         let term = format!("node={want}");
-        if let Some(exact) = nodes
-            .iter()
-            .find(|n| *n == want || n.split('@').next() == Some(want.as_str()))
-        {
-            return Ok(Some(exact));
-        }
-        let matching: Vec<&String> = nodes
-            .iter()
-            .filter(|n| n.starts_with(want.as_str()))
-            .collect();
-        match matching.as_slice() {
-            [one] => Ok(Some(one.as_str())),
-            [] => Err(error(&term, "the name of a node of the cluster")),
-            _ => Err(error(&term, "a longer name: several nodes start with it")),
+        match pick_node(nodes, want) {
+            Ok(one) => Ok(Some(one)),
+            Err(NoNode::None) => Err(error(&term, "the name of a node of the cluster")),
+            Err(NoNode::Several) => Err(error(&term, "a longer name: several nodes start with it")),
         }
     }
 
@@ -219,5 +209,34 @@ mod tests {
         assert!(node("node=demo").is_err(), "ambiguous");
         assert!(node("node=zzz").is_err(), "unknown");
         assert_eq!(node("mq>1").unwrap(), None);
+    }
+}
+
+/// Why [`pick_node`] found no node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoNode {
+    /// No node has that name or starts with it.
+    None,
+    /// Several nodes start with it.
+    Several,
+}
+
+/// The one node of `nodes` that `want` names: its full name (`demo-2@host`),
+/// its short name (`demo-2`), or the start of exactly one node's name.
+///
+/// # Errors
+/// When it names none, or several.
+pub(crate) fn pick_node<'a>(nodes: &'a [String], want: &str) -> Result<&'a str, NoNode> {
+    if let Some(exact) = nodes
+        .iter()
+        .find(|n| *n == want || n.split('@').next() == Some(want))
+    {
+        return Ok(exact);
+    }
+    let matching: Vec<&String> = nodes.iter().filter(|n| n.starts_with(want)).collect();
+    match matching.as_slice() {
+        [one] => Ok(one.as_str()),
+        [] => Err(NoNode::None),
+        _ => Err(NoNode::Several),
     }
 }
