@@ -150,6 +150,9 @@ pub(crate) struct State {
     pub(crate) node_pick: Option<usize>,
     pub(crate) tree: Option<SupervisionTree>,
     pub(crate) tree_selected: usize,
+    /// The selected row of the Nodes and Warnings views.
+    pub(crate) node_selected: usize,
+    pub(crate) warning_selected: usize,
     pub(crate) collapsed: HashSet<(String, u64)>,
     pub(crate) metrics: Option<MetricsSnapshot>,
     pub(crate) registry: RegistryState,
@@ -197,6 +200,8 @@ impl State {
             node_pick: None,
             tree: None,
             tree_selected: 0,
+            node_selected: 0,
+            warning_selected: 0,
             collapsed: HashSet::new(),
             metrics: None,
             registry: RegistryState::default(),
@@ -447,6 +452,14 @@ impl State {
                 self.selected = (at - self.offset as i64) as usize;
             }
             Tab::Tree => self.tree_selected = clamp(self.tree_selected, self.tree_rows().len()),
+            Tab::Nodes => {
+                let len = self.overview.as_ref().map_or(0, |o| o.nodes.len());
+                self.node_selected = clamp(self.node_selected, len);
+            }
+            Tab::Warnings => {
+                let len = self.overview.as_ref().map_or(0, |o| o.warnings.len());
+                self.warning_selected = clamp(self.warning_selected, len);
+            }
             Tab::Logs => {
                 let len = self.visible_logs().len();
                 self.log_scroll = (self.log_scroll as i64 - by).clamp(0, len as i64) as usize;
@@ -458,13 +471,12 @@ impl State {
     fn enter(&mut self) {
         match self.tab {
             Tab::Processes => {
-                if let Some(row) = self.visible_rows().get(self.selected) {
-                    self.detail = Some(row.pid.clone());
-                    self.detail_data = None;
-                    self.detail_registry = None;
-                    self.detail_traces = None;
-                    self.trace_selected = 0;
-                    self.detail_mailbox = Series::default();
+                if let Some(pid) = self
+                    .visible_rows()
+                    .get(self.selected)
+                    .map(|r| r.pid.clone())
+                {
+                    self.open_detail(pid);
                 }
             }
             Tab::Tree => {
@@ -472,19 +484,48 @@ impl State {
                 if let (Some((_, n)), Some(t)) = (rows.get(self.tree_selected), &self.tree) {
                     let key = (t.node.clone(), n.pid.serial);
                     if n.children.is_empty() {
-                        self.detail = Some(n.pid.clone());
-                        self.detail_data = None;
-                        self.detail_registry = None;
-                        self.detail_traces = None;
-                        self.trace_selected = 0;
-                        self.detail_mailbox = Series::default();
+                        let pid = n.pid.clone();
+                        self.open_detail(pid);
                     } else if !self.collapsed.remove(&key) {
                         self.collapsed.insert(key);
                     }
                 }
             }
+            Tab::Warnings => {
+                let Some(w) = self
+                    .overview
+                    .as_ref()
+                    .and_then(|o| o.warnings.get(self.warning_selected))
+                    .cloned()
+                else {
+                    return;
+                };
+                match w.pid {
+                    // A process's warning: its detail.
+                    Some(pid) => self.open_detail(pid),
+                    // A node's: the Nodes view, on that node.
+                    None => {
+                        let at = self
+                            .overview
+                            .as_ref()
+                            .and_then(|o| o.nodes.iter().position(|n| n.name == w.node));
+                        self.switch(Tab::Nodes.index());
+                        self.node_selected = at.unwrap_or(0);
+                    }
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Shows `pid`'s detail over the current view.
+    fn open_detail(&mut self, pid: PidRef) {
+        self.detail = Some(pid);
+        self.detail_data = None;
+        self.detail_registry = None;
+        self.detail_traces = None;
+        self.trace_selected = 0;
+        self.detail_mailbox = Series::default();
     }
 
     /// A key typed while the filter is open. Enter applies the query if it

@@ -231,3 +231,21 @@ fn paused_logs_gather_below_the_lines_on_screen() {
     s.apply(Action::Pause);
     assert_eq!(s.log_scroll, 0, "resuming follows the tail again");
 }
+
+#[test]
+fn enter_on_a_warning_opens_its_process_or_its_node() {
+    let mut s = state();
+    s.apply(Action::View(6));
+    assert_eq!(s.tab, Tab::Warnings);
+    s.apply(Action::Enter);
+    assert_eq!(s.detail.as_ref().map(|p| p.serial), Some(311));
+    s.apply(Action::Back);
+    assert!(s.detail.is_none());
+    // The second warning is about a node: the Nodes view, on that node.
+    s.apply(Action::Down);
+    s.apply(Action::Enter);
+    assert!(s.detail.is_none());
+    assert_eq!(s.tab, Tab::Nodes);
+    let o = s.overview.as_ref().unwrap();
+    assert_eq!(o.nodes[s.node_selected].name, "c@host");
+}

@@ -9,7 +9,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let Some(o) = &state.overview else {
@@ -83,6 +83,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     ];
     let table = Table::new(rows, widths)
         .header(header)
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .block(block(format!(" Nodes ({}) ", o.nodes.len())));
     let exports = endpoint_lines(state);
     let [top, bottom] = Layout::vertical([
@@ -90,7 +91,8 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Constraint::Length(exports.len() as u16 + 2),
     ])
     .areas(area);
-    frame.render_widget(table, top);
+    let mut selected = TableState::default().with_selected(Some(state.node_selected));
+    frame.render_stateful_widget(table, top, &mut selected);
     frame.render_widget(
         Paragraph::new(exports).block(block(" Telemetry endpoints ".into())),
         bottom,

@@ -6,9 +6,9 @@ use crate::state::State;
 use clustertop_proto::WarningKind;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{List, ListItem};
+use ratatui::widgets::{List, ListItem, ListState};
 
 fn mark(kind: &WarningKind) -> (&'static str, Color) {
     match kind {
@@ -59,8 +59,13 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         ))
         .style(Style::new().fg(color))
     });
-    frame.render_widget(
-        List::new(items).block(block(format!(" Warnings ({}) ", warnings.len()))),
-        area,
-    );
+    let list = List::new(items)
+        .highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .block(
+            block(format!(" Warnings ({}) ", warnings.len()))
+                .title_bottom(" Enter: the process (or node) it is about "),
+        );
+    let mut selected = ListState::default()
+        .with_selected((!warnings.is_empty()).then_some(state.warning_selected));
+    frame.render_stateful_widget(list, area, &mut selected);
 }
