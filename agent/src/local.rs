@@ -8,8 +8,8 @@ use crate::sampler::{self, Row, RowContext};
 use crate::state::{State, VERSION, now_ms};
 use clustertop_proto::{
     Histogram, LinkStats, NodeDetail, NodeStatus, NodeSummary, PidRef, ProcessDetail,
-    ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, SortKey, SupervisionTree,
-    TreeNode,
+    ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, ProtoError, SortKey,
+    SupervisionTree, TreeNode,
 };
 use clustertop_runtime::{Node, ProcessKind, SupervisionNode};
 use std::collections::HashMap;
@@ -131,15 +131,31 @@ pub(crate) fn top(state: &State, k: u32) -> Vec<ProcessRow> {
     processes(state, &query).rows
 }
 
-/// Everything about one of this node's processes; `None` if it is not
-/// alive (or not of this node incarnation).
-pub(crate) fn process(state: &State, pid: &PidRef) -> Option<ProcessDetail> {
+/// Everything about one of this node's processes.
+///
+/// # Errors
+/// [`ProtoError::Exited`] for a process that exited recently (the node
+/// remembers why and when), [`ProtoError::NoSuchProcess`] otherwise.
+pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, ProtoError> {
     let node = &state.node;
     if pid.node != node.name() || pid.creation != node.creation() {
-        return None;
+        return Err(ProtoError::NoSuchProcess);
     }
     let id = node.introspect().local_process_id(pid.serial);
-    let d = node.introspect().process_detail(id, 10)?;
+    let Some(d) = node.introspect().process_detail(id, 10) else {
+        return Err(match node.introspect().exit_of(id) {
+            Some(exit) => ProtoError::Exited {
+                reason: exit.reason.to_string(),
+                crashed: !matches!(
+                    exit.reason,
+                    clustertop_runtime::ExitReason::Normal
+                        | clustertop_runtime::ExitReason::Shutdown
+                ),
+                at_unix_ms: unix_ms(node.started_at() + exit.at),
+            },
+            None => ProtoError::NoSuchProcess,
+        });
+    };
     let sample = state.sampler.latest();
     let names = names(node);
     let warnings = state.warnings_per_process();
@@ -172,7 +188,7 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Option<ProcessDetail> {
         }
     }
     let started = node.started_at() + d.info.spawned_at;
-    Some(ProcessDetail {
+    Ok(ProcessDetail {
         row,
         totals: ProcessTotals {
             received_total: d.info.received,
@@ -198,11 +214,14 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Option<ProcessDetail> {
                     .collect()
             }),
         handling_time: state.windows.lock().handling(d.info.behaviour),
-        spawned_at_unix_ms: started
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        spawned_at_unix_ms: unix_ms(started),
         trap_exit: d.info.trap_exit,
     })
+}
+
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// This node's supervision trees.

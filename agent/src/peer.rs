@@ -13,8 +13,8 @@ use crate::state::State;
 use crate::subscriptions::LogBatch;
 use clustertop_proto::{
     Histogram, LogFilter, NodeDetail, NodeRegistry, NodeSummary, NodeTelemetry, PidRef,
-    ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow, SupervisionTree,
-    Warning,
+    ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow, ProtoError,
+    SupervisionTree, Warning,
 };
 use clustertop_runtime::gen_server::ServerMsg;
 use clustertop_runtime::{CallError, CallResult, ExitReason, GenServer, Pid, ServerContext};
@@ -132,7 +132,7 @@ pub(crate) enum PeerReply {
     Summary(NodeReport),
     Detail(NodeDetail),
     Processes(ProcessPage),
-    Process(Option<ProcessDetail>),
+    Process(Result<ProcessDetail, ProtoError>),
     Tree(SupervisionTree),
     Metrics(Vec<Histogram>),
     Warnings(Vec<Warning>),
@@ -184,7 +184,7 @@ peer_asks! {
     };
     Detail => Detail(NodeDetail), |_, state| local::detail(state);
     ProcessQuery => Processes(ProcessPage), |q, state| local::processes(state, &q);
-    Process => Process(Option<ProcessDetail>), |p, state| local::process(state, &p.0);
+    Process => Process(Result<ProcessDetail, ProtoError>), |p, state| local::process(state, &p.0);
     Tree => Tree(SupervisionTree), |_, state| local::tree(state);
     Metrics => Metrics(Vec<Histogram>), |_, state| local::metrics(state);
     Warnings => Warnings(Vec<Warning>), |_, state| state.active_warnings();

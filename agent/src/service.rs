@@ -265,7 +265,6 @@ async fn process(state: &State, r: GetProcess) -> Result<ProcessDetail, ProtoErr
     peer::ask(state, &node, Process(r.pid))
         .await
         .map_err(|m| miss_error(&node, m))?
-        .ok_or(ProtoError::NoSuchProcess)
 }
 
 async fn tree(state: &State, r: GetTree) -> Result<SupervisionTree, ProtoError> {

@@ -337,6 +337,43 @@ async fn details_trees_histograms_and_warnings_of_a_remote_node() {
         .find(|r| r.children.iter().any(|c| c.behaviour == "Crasher"));
     assert!(sup.is_some_and(|s| s.supervisor), "{tree:?}");
 
+    // A child that crashed: its detail says why and when.
+    let crasher = sup
+        .unwrap()
+        .children
+        .iter()
+        .find(|c| c.behaviour == "Crasher")
+        .unwrap()
+        .pid
+        .clone();
+    let exited = eventually("the crasher's exit", LIMIT, || async {
+        match client.process(crasher.clone()).await {
+            Err(ClientError::Agent(e @ ProtoError::Exited { .. })) => Some(e),
+            Ok(_) => None,
+            Err(other) => panic!("{other:?}"),
+        }
+    })
+    .await;
+    match &exited {
+        ProtoError::Exited {
+            reason,
+            crashed,
+            at_unix_ms,
+        } => {
+            assert!(reason.contains("crash on purpose"), "{exited:?}");
+            assert!(*crashed);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            assert!(
+                *at_unix_ms <= now && now - *at_unix_ms < 20_000,
+                "{exited:?}"
+            );
+        }
+        _ => unreachable!(),
+    }
+
     let detail = client.node_detail("b@localhost").await.unwrap();
     assert_eq!(detail.summary.name, "b@localhost");
     assert!(detail.links.iter().any(|l| l.peer == "a@localhost"));

@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 /// handlers, awaits included) beside its poll-time share (what version 4
 /// called busy), its polls per second and its memory; the matching sort
 /// keys and lifetime totals; the [`Saturated`](crate::WarningKind::Saturated)
-/// warning; every warning names its process. Rows and warnings changed
-/// shape, so 5 is also the oldest version spoken.
+/// warning; every warning names its process; the detail of a process
+/// that has exited answers [`ProtoError::Exited`] with its reason. Rows
+/// and warnings changed shape, so 5 is also the oldest version spoken.
 pub const VERSION: u32 = 5;
 /// The oldest version this crate still speaks, as an agent answering a
 /// client and as a client falling back to an older agent.
@@ -71,9 +72,21 @@ pub enum ProtoError {
     /// The node is not part of the cluster.
     #[error("no node named {0:?}")]
     NoSuchNode(String),
-    /// The process does not exist (any more).
+    /// The process does not exist (any more), and its node no longer
+    /// remembers it.
     #[error("no such process")]
     NoSuchProcess,
+    /// The process has exited; its node remembers why and when.
+    #[error("the process exited: {reason}")]
+    Exited {
+        /// Its exit reason, as the runtime prints it (`normal`,
+        /// `panic: …`, `killed`, …).
+        reason: String,
+        /// Whether that is a crash (not `normal` or `shutdown`).
+        crashed: bool,
+        /// When, in milliseconds since the Unix epoch.
+        at_unix_ms: u64,
+    },
     /// The node did not answer in time.
     #[error("node {0:?} did not answer in time")]
     NodeTimeout(String),

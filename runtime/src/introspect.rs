@@ -378,6 +378,17 @@ impl<'a> Introspect<'a> {
         self.node.traced_of(pid, n)
     }
 
+    /// How `pid` exited, if it did recently (the node keeps its last
+    /// [`EXITS_KEEP`](crate::EXITS_KEEP) exits).
+    pub fn exit_of(&self, pid: ProcessId) -> Option<crate::ProcessExit> {
+        self.node.exit_of(pid)
+    }
+
+    /// The node's recent exits, newest first.
+    pub fn recent_exits(&self) -> Vec<crate::ProcessExit> {
+        self.node.exits()
+    }
+
     /// Who sent the first `n` queued messages of `pid`: each sender with
     /// its count, most first (messages sent from outside any process are
     /// left out). `None` if `pid` is not alive. Holds the mailbox's locks

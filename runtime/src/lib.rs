@@ -5,6 +5,7 @@ mod clock;
 pub mod dist;
 mod error;
 mod exit;
+mod exits;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -33,6 +34,7 @@ pub use error::{
 #[doc(hidden)]
 pub use exit::never;
 pub use exit::{ChildStartFailure, ExitReason, IntoExitReason};
+pub use exits::{EXITS_KEEP, ProcessExit};
 pub use gen_server::{
     CallResult, Flow, GenServer, Info, ReplyTo, ServerContext, ServerOptions, ServerPid,
 };

@@ -67,6 +67,7 @@ struct Instruments {
     latency: RwLock<HashMap<&'static str, Arc<BehaviourLatency>>>,
     supervisors: parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>>,
     traced: crate::trace::TracedLog,
+    exits: crate::exits::ExitLog,
 }
 
 impl Instruments {
@@ -87,6 +88,7 @@ impl Instruments {
             latency: RwLock::new(HashMap::new()),
             supervisors: parking_lot::Mutex::new(HashMap::new()),
             traced: crate::trace::TracedLog::default(),
+            exits: crate::exits::ExitLog::default(),
         }
     }
 }
@@ -383,6 +385,21 @@ impl Node {
     /// Keeps one message handled inside a sampled trace.
     pub(crate) fn record_traced(&self, h: crate::trace::TracedHandling) {
         self.inner.instruments.traced.record(h);
+    }
+
+    /// Keeps one exit in the node's recent exits.
+    pub(crate) fn record_exit(&self, exit: crate::exits::ProcessExit) {
+        self.inner.instruments.exits.record(exit);
+    }
+
+    /// `pid`'s exit, if it is among the recent ones.
+    pub(crate) fn exit_of(&self, pid: ProcessId) -> Option<crate::exits::ProcessExit> {
+        self.inner.instruments.exits.of(pid)
+    }
+
+    /// The recent exits, newest first.
+    pub(crate) fn exits(&self) -> Vec<crate::exits::ProcessExit> {
+        self.inner.instruments.exits.all()
     }
 
     /// The last `n` traced handlings of `pid`, newest first.

@@ -177,3 +177,36 @@ async fn memory_counts_the_record_the_task_and_the_queue() {
         empty
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_node_remembers_why_and_when_a_process_exited() {
+    let node = support::node();
+    let p = node.spawn::<u8, _, _>(|mut ctx| async move {
+        ctx.recv().await;
+        panic!("boom on purpose");
+    });
+    node.register("doomed", p.id()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(node.introspect().exit_of(p.id()).is_none(), "alive");
+    p.send(1);
+    p.exited().await;
+    let exit = node.introspect().exit_of(p.id()).expect("its exit is kept");
+    assert_eq!(exit.id, p.id());
+    assert_eq!(exit.name.as_deref(), Some("doomed"));
+    assert_eq!(exit.behaviour, "u8");
+    assert_eq!(
+        exit.reason,
+        clustertop_runtime::ExitReason::Panic("boom on purpose".into())
+    );
+    assert!(exit.at >= Duration::from_millis(50), "{:?}", exit.at);
+    // Bounded: the oldest are forgotten.
+    for _ in 0..clustertop_runtime::EXITS_KEEP * 2 {
+        node.spawn::<u8, _, _>(|_ctx| async {});
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(node.introspect().exit_of(p.id()).is_none());
+    assert_eq!(
+        node.introspect().recent_exits().len(),
+        clustertop_runtime::EXITS_KEEP
+    );
+}

@@ -50,6 +50,7 @@ enum Update {
     Overview(ClusterOverview),
     Processes(ProcessPage),
     Detail(Box<ProcessDetail>),
+    Exited(PidRef, crate::state::DetailExit),
     Tree(SupervisionTree),
     Metrics(MetricsSnapshot),
     Registry(Registry),
@@ -212,6 +213,7 @@ fn apply(state: &mut State, update: Update) {
         Update::Overview(o) => state.on_overview(o),
         Update::Processes(p) => state.on_processes(p),
         Update::Detail(d) => state.on_detail(*d),
+        Update::Exited(pid, exit) => state.on_exited(&pid, exit),
         Update::Tree(t) => state.on_tree(t),
         Update::Metrics(m) => state.on_metrics(m),
         Update::Registry(r) => state.registry.update(r),
@@ -280,8 +282,25 @@ async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result
             Ok(d) => {
                 send(Update::Detail(Box::new(d))).await;
             }
+            Err(ClientError::Agent(ProtoError::Exited {
+                reason,
+                crashed,
+                at_unix_ms,
+            })) => {
+                let exit = crate::state::DetailExit {
+                    reason,
+                    crashed,
+                    at_unix_ms,
+                };
+                send(Update::Exited(pid.clone(), exit)).await;
+            }
             Err(ClientError::Agent(ProtoError::NoSuchProcess)) => {
-                send(Update::Status("the process has exited".into())).await;
+                let exit = crate::state::DetailExit {
+                    reason: "unknown: its node no longer remembers it".into(),
+                    crashed: false,
+                    at_unix_ms: 0,
+                };
+                send(Update::Exited(pid.clone(), exit)).await;
             }
             Err(e) => return Err(e),
         }

@@ -59,6 +59,14 @@ impl Tab {
     }
 }
 
+/// How a detailed process exited, as its node remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DetailExit {
+    pub(crate) reason: String,
+    pub(crate) crashed: bool,
+    pub(crate) at_unix_ms: u64,
+}
+
 /// The help over the view: closed, the keys, or what each column means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Help {
@@ -115,6 +123,8 @@ pub(crate) struct State {
     /// The process shown in detail (over the current tab).
     pub(crate) detail: Option<PidRef>,
     pub(crate) detail_data: Option<ProcessDetail>,
+    /// How the detailed process exited, once it has.
+    pub(crate) detail_exit: Option<DetailExit>,
     /// The detailed process's subscriptions, names and groups.
     pub(crate) detail_registry: Option<ProcessRegistry>,
     /// The detailed process's last traced handlings, and the one selected.
@@ -175,6 +185,7 @@ impl State {
             help: Help::Closed,
             detail: None,
             detail_data: None,
+            detail_exit: None,
             detail_registry: None,
             detail_traces: None,
             trace_selected: 0,
@@ -351,11 +362,7 @@ impl State {
             Action::CopyTrace => self.copy_trace(),
             Action::Back => {
                 if self.detail.is_some() {
-                    self.detail = None;
-                    self.detail_data = None;
-                    self.detail_registry = None;
-                    self.detail_traces = None;
-                    self.trace_selected = 0;
+                    self.close_detail();
                 } else if self.filter != Filter::default() || self.node_pick.is_some() {
                     self.filter = Filter::default();
                     self.node_pick = None;
@@ -411,11 +418,7 @@ impl State {
 
     fn switch(&mut self, index: usize) {
         self.tab = Tab::ALL[index.min(Tab::ALL.len() - 1)];
-        self.detail = None;
-        self.detail_data = None;
-        self.detail_registry = None;
-        self.detail_traces = None;
-        self.trace_selected = 0;
+        self.close_detail();
     }
 
     fn reset_page(&mut self) {
@@ -520,12 +523,26 @@ impl State {
 
     /// Shows `pid`'s detail over the current view.
     fn open_detail(&mut self, pid: PidRef) {
+        self.close_detail();
         self.detail = Some(pid);
+    }
+
+    /// Back to the view under the detail.
+    fn close_detail(&mut self) {
+        self.detail = None;
         self.detail_data = None;
+        self.detail_exit = None;
         self.detail_registry = None;
         self.detail_traces = None;
         self.trace_selected = 0;
         self.detail_mailbox = Series::default();
+    }
+
+    /// The detailed process has exited: why and when.
+    pub(crate) fn on_exited(&mut self, pid: &PidRef, exit: DetailExit) {
+        if self.detail.as_ref() == Some(pid) {
+            self.detail_exit = Some(exit);
+        }
     }
 
     /// A key typed while the filter is open. Enter applies the query if it

@@ -66,9 +66,16 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     };
     process.close_mailbox();
     node.table().remove(id.serial);
-    if let Some(name) = name {
-        node.registry().release_name(&name, id);
+    if let Some(name) = &name {
+        node.registry().release_name(name, id);
     }
+    node.record_exit(crate::exits::ProcessExit {
+        id,
+        name,
+        behaviour: core.behaviour,
+        reason: reason.clone(),
+        at: std::time::Duration::from_nanos(node.clock().now_ns()),
+    });
     for item in items {
         if notify_remote(node, id, &item, &reason) {
             continue;

@@ -16,11 +16,39 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let Some(pid) = &state.detail else {
         return;
     };
+    let now = state
+        .overview
+        .as_ref()
+        .and_then(|o| o.nodes.first())
+        .map(|n| n.sampled_at_unix_ms);
+    let exit_line = state.detail_exit.as_ref().map(|e| {
+        let when = match (e.at_unix_ms, now) {
+            (0, _) => String::new(),
+            (at, Some(now)) => format!(
+                " {} ago, at {}",
+                format::duration_ms(now.saturating_sub(at)),
+                format::clock(at * 1000)
+            ),
+            (at, None) => format!(" at {}", format::clock(at * 1000)),
+        };
+        Line::from(Span::styled(
+            format!("exited{when}: {}", format::printable(&e.reason)),
+            Style::new()
+                .fg(if e.crashed { Color::Red } else { Color::Yellow })
+                .add_modifier(Modifier::BOLD),
+        ))
+    });
     let Some(d) = &state.detail_data else {
-        frame.render_widget(
-            waiting("the process").block(block(format!(" {} ", format::pid(pid)))),
-            area,
-        );
+        let title = format!(" {}  — Esc back ", format::pid(pid));
+        match exit_line {
+            Some(line) => frame.render_widget(
+                Paragraph::new(line)
+                    .wrap(Wrap { trim: false })
+                    .block(block(title)),
+                area,
+            ),
+            None => frame.render_widget(waiting("the process").block(block(title)), area),
+        }
         return;
     };
     let r = &d.row;
@@ -48,15 +76,16 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             ps.iter().map(format::pid).collect::<Vec<_>>().join(", ")
         }
     };
-    let now = state
-        .overview
-        .as_ref()
-        .and_then(|o| o.nodes.first())
-        .map_or(d.spawned_at_unix_ms, |n| n.sampled_at_unix_ms);
-    let mut lines = vec![
+    let now = now.unwrap_or(d.spawned_at_unix_ms);
+    let mut lines: Vec<Line<'_>> = exit_line.into_iter().collect();
+    lines.extend([
         Line::from(vec![
             bold("status "),
-            Span::raw(format!("{:?}", r.status).to_lowercase()),
+            Span::raw(if state.detail_exit.is_some() {
+                "exited (the figures below are its last)".to_owned()
+            } else {
+                format!("{:?}", r.status).to_lowercase()
+            }),
             bold("   spawned "),
             Span::raw(format!(
                 "{} ago",
@@ -144,7 +173,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
                     .join(", ")
             }),
         ]),
-    ];
+    ]);
     if let Some(reg) = &state.detail_registry {
         let list = |items: Vec<String>| {
             if items.is_empty() {

@@ -79,6 +79,27 @@ fn process_detail() {
 }
 
 #[test]
+fn process_detail_of_a_process_that_exited() {
+    let exit = crate::state::DetailExit {
+        reason: "panic: index out of bounds: the len is 3 but the index is 7".into(),
+        crashed: true,
+        at_unix_ms: fixtures::T0 - 4_000,
+    };
+    // Watched while it ran, then gone: the last figures, under its exit.
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Enter);
+    s.on_detail(fixtures::detail());
+    let pid = s.detail.clone().unwrap();
+    s.on_exited(&pid, exit.clone());
+    check("detail_exited", &s);
+    // Opened after it exited: its exit, not a wait that never ends.
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Enter);
+    s.on_exited(&pid, exit);
+    check("detail_exited_before_seen", &s);
+}
+
+#[test]
 fn process_detail_with_its_registry() {
     let mut s = on(Tab::Processes);
     s.apply(Action::Enter);
