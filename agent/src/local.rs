@@ -22,6 +22,7 @@ pub(crate) fn summary(state: &State) -> NodeSummary {
     let stats = node.stats();
     NodeSummary {
         name: node.name().to_owned(),
+        addr: node.listen_addr().map(|a| a.to_string()),
         status: NodeStatus::Up,
         sampled_at_unix_ms: now_ms(),
         uptime_ms: node.uptime().as_millis() as u64,
@@ -41,6 +42,7 @@ pub(crate) fn summary(state: &State) -> NodeSummary {
 pub(crate) fn empty_summary(name: String, status: NodeStatus) -> NodeSummary {
     NodeSummary {
         name,
+        addr: None,
         status,
         sampled_at_unix_ms: now_ms(),
         uptime_ms: 0,

@@ -102,3 +102,52 @@ async fn a_frozen_node_is_slow_and_a_killed_node_is_down_and_the_overview_still_
     );
     drop(c);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_an_entry_node_that_dies_fail_at_once_and_nodes_say_where_they_listen() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clustertop-agent-node"))
+        .args(["solo@localhost", "127.0.0.1:0"])
+        .env("CLUSTERTOP_COOKIE", support::COOKIE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("clustertop-agent-node starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "listening 127.0.0.1:PORT ..."
+    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    let node = OsNode(child);
+    // A timeout far longer than the test: only the connection going down
+    // can end the request below.
+    let client = Client::connect(
+        ClientConfig::new(addr.clone())
+            .cookie(support::COOKIE)
+            .timeout(Duration::from_secs(600)),
+    )
+    .await
+    .unwrap();
+    let o = client.overview().await.unwrap();
+    assert_eq!(o.nodes[0].addr.as_deref(), Some(addr.as_str()), "{o:?}");
+
+    // Frozen, a request waits; killed, it fails as disconnected.
+    signal(&node.0, "-STOP");
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move { client.overview().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished());
+    signal(&node.0, "-KILL");
+    match waiting.await.unwrap() {
+        Err(clustertop_client::ClientError::Disconnected(n)) => assert_eq!(n, "solo@localhost"),
+        other => panic!("{other:?}"),
+    }
+    // And so does the next one, without being sent.
+    assert!(matches!(
+        client.overview().await,
+        Err(clustertop_client::ClientError::Disconnected(_))
+    ));
+    drop(node);
+}

@@ -242,6 +242,7 @@ impl Client {
         let pending: Pending = Arc::default();
         let streams: Streams = Arc::default();
         let inbox = spawn_inbox(&node, pending.clone(), streams.clone());
+        fail_fast_when_down(&node, &entry, pending.clone(), streams.clone());
         let mut client = Client {
             node,
             entry,
@@ -326,6 +327,9 @@ impl Client {
 
     /// Sends `request` and waits for whatever answers it.
     async fn request(&self, request: Request) -> Result<Response, ClientError> {
+        if !self.is_connected() {
+            return Err(ClientError::Disconnected(self.entry.clone()));
+        }
         let id = self.next_id.fetch_add(1, Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
@@ -487,6 +491,42 @@ impl LogStream {
     pub async fn close(self) -> Result<(), ClientError> {
         self.client.unsubscribe(self.subscription).await
     }
+}
+
+/// When the connection to the entry node goes down, every request
+/// waiting on it fails at once (as [`ClientError::Disconnected`]) and
+/// every log stream ends, rather than each waiting out its timeout.
+fn fail_fast_when_down(node: &Node, entry: &str, pending: Pending, streams: Streams) {
+    let Some(mut events) = node.node_events() else {
+        return;
+    };
+    // A connection that went down between the connect and the
+    // subscription: checked once the subscription exists.
+    let connected = node
+        .nodes()
+        .iter()
+        .chain(&node.hidden_nodes())
+        .any(|n| n == entry);
+    let entry = entry.to_owned();
+    tokio::spawn(async move {
+        if connected {
+            loop {
+                match events.recv().await {
+                    Ok(clustertop_runtime::dist::NodeEvent::Down { node, .. }) if node == entry => {
+                        break;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+        // Dropping the senders fails the waiting requests and ends the
+        // streams.
+        pending.lock().clear();
+        let mut table = streams.lock();
+        table.open.clear();
+        table.early.clear();
+    });
 }
 
 fn spawn_inbox(node: &Node, pending: Pending, streams: Streams) -> Pid<AgentReply> {

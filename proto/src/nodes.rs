@@ -23,6 +23,11 @@ pub enum NodeStatus {
 pub struct NodeSummary {
     /// `name@host`.
     pub name: String,
+    /// The address its distribution listens on (`host:port`), where a
+    /// client can attach to it too; as the node sees it, so an
+    /// unspecified host (`0.0.0.0`) means "the host you reach it on".
+    /// `None` when it does not listen or did not answer.
+    pub addr: Option<String>,
     /// Up, slow or down; the fields below are zero unless up.
     pub status: NodeStatus,
     /// When the sample was taken, in milliseconds since the Unix epoch.

@@ -34,6 +34,7 @@ fn row() -> ProcessRow {
 fn node(name: &str) -> NodeSummary {
     NodeSummary {
         name: name.into(),
+        addr: Some("10.0.0.7:4370".into()),
         status: NodeStatus::Up,
         sampled_at_unix_ms: 1_764_000_000_000,
         uptime_ms: 7_980_000,

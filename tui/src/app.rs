@@ -13,8 +13,8 @@ use crate::view;
 use clustertop_client::{Client, ClientConfig, ClientError};
 use clustertop_proto::{
     ClusterOverview, GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, LogFilter,
-    LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessPage, ProcessQuery,
-    ProcessRegistry, ProcessTraces, ProtoError, Registry, SupervisionTree, Telemetry,
+    LogLevel, LogRecord, MetricsSnapshot, NodeStatus, PidRef, ProcessDetail, ProcessPage,
+    ProcessQuery, ProcessRegistry, ProcessTraces, ProtoError, Registry, SupervisionTree, Telemetry,
 };
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -62,6 +62,13 @@ enum Update {
     Logs(Vec<LogRecord>, u64),
     Status(String),
     Disconnected(String),
+    /// Attached again, at `addr` (node `node`), after `lost` stopped
+    /// answering.
+    Attached {
+        addr: String,
+        node: String,
+        lost: String,
+    },
 }
 
 /// Attaches, then runs the view until the user quits.
@@ -117,6 +124,9 @@ async fn event_loop(
     let mut events = EventStream::new();
     let mut stop = StopSignals::new()?;
     loop {
+        state.now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         terminal
             .draw(|f| view::render(f, &state))
             .map_err(CliError::Terminal)?;
@@ -147,7 +157,13 @@ async fn event_loop(
                     // Paused, the view keeps its data; logs still gather
                     // (below what is on screen).
                     if !state.paused
-                        || matches!(u, Update::Disconnected(_) | Update::Status(_) | Update::Logs(..))
+                        || matches!(
+                            u,
+                            Update::Disconnected(_)
+                                | Update::Attached { .. }
+                                | Update::Status(_)
+                                | Update::Logs(..)
+                        )
                     {
                         apply(&mut state, u);
                     }
@@ -225,11 +241,19 @@ fn apply(state: &mut State, update: Update) {
         Update::Logs(r, dropped) => state.on_logs(r, dropped),
         Update::Status(s) => state.status = Some(s),
         Update::Disconnected(why) => state.on_disconnected(why),
+        Update::Attached { addr, node, lost } => state.on_attached(&addr, &node, &lost),
     }
 }
 
-/// Fetches what the view wants at every refresh; reattaches when the
-/// connection is lost.
+/// How long one attach attempt may take while failing over: a live node
+/// answers in milliseconds, a dead one refuses at once, only an address
+/// that drops packets takes this long.
+const ATTACH_TRY: Duration = Duration::from_secs(1);
+
+/// Fetches what the view wants at every refresh. When the entry node stops
+/// answering, attaches at once to another node the cluster reported (then
+/// to the first entry again), and keeps trying, once a second, until one
+/// answers.
 async fn connection(
     mut client: Client,
     config: ClientConfig,
@@ -237,18 +261,26 @@ async fn connection(
     mut want: watch::Receiver<Want>,
     tx: mpsc::Sender<Update>,
 ) {
+    let mut addr = config.addr.clone();
+    // Where the other nodes can be attached to, from the last overview.
+    let mut others: Vec<String> = Vec::new();
     loop {
         follow_logs(&client, tx.clone()).await;
         loop {
             let w = want.borrow_and_update().clone();
             if !w.paused {
                 match refresh(&client, &w, &tx).await {
-                    Ok(()) => {}
+                    Ok(o) => others = attach_addresses(&o, client.entry(), &addr),
                     Err(ClientError::Agent(e)) => {
                         let _ = tx.send(Update::Status(e.to_string())).await;
                     }
                     Err(e) => {
-                        let _ = tx.send(Update::Disconnected(e.to_string())).await;
+                        let _ = tx
+                            .send(Update::Disconnected(format!(
+                                "{} ({addr}) stopped answering: {e}",
+                                client.entry()
+                            )))
+                            .await;
                         break;
                     }
                 }
@@ -258,25 +290,76 @@ async fn connection(
                 changed = want.changed() => if changed.is_err() { return },
             }
         }
-        // Reattach, once a second, until the entry node answers again.
         client.close();
-        client = loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            match Client::connect(config.clone()).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    let _ = tx
-                        .send(Update::Disconnected(format!("reattaching: {e}")))
-                        .await;
+        let lost = addr.clone();
+        (client, addr) = 'attached: loop {
+            let mut tried = Vec::new();
+            let mut last_error = String::new();
+            let mut candidates = others.clone();
+            candidates.extend([config.addr.clone(), lost.clone()]);
+            for candidate in candidates {
+                if tried.contains(&candidate) {
+                    continue;
                 }
+                let mut c = config.clone();
+                c.addr = candidate.clone();
+                match tokio::time::timeout(ATTACH_TRY, Client::connect(c)).await {
+                    Ok(Ok(client)) => {
+                        let _ = tx
+                            .send(Update::Attached {
+                                addr: candidate.clone(),
+                                node: client.entry().to_owned(),
+                                lost: lost.clone(),
+                            })
+                            .await;
+                        break 'attached (client, candidate);
+                    }
+                    Ok(Err(e)) => last_error = e.to_string(),
+                    Err(_) => {
+                        last_error = format!("{candidate} did not answer within {ATTACH_TRY:?}")
+                    }
+                }
+                tried.push(candidate);
             }
+            let _ = tx
+                .send(Update::Disconnected(format!(
+                    "no node answers (tried {}): {last_error}; trying again every second",
+                    tried.join(", ")
+                )))
+                .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         };
     }
 }
 
-async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result<(), ClientError> {
+/// The addresses the cluster's other live nodes can be attached at: each
+/// node's listen address, with an unspecified host (`0.0.0.0`, `::`)
+/// replaced by the host `current` (the address we attached at) names.
+fn attach_addresses(o: &ClusterOverview, entry: &str, current: &str) -> Vec<String> {
+    let host = current.rsplit_once(':').map_or(current, |(h, _)| h);
+    o.nodes
+        .iter()
+        .filter(|n| n.name != entry && n.status == NodeStatus::Up)
+        .filter_map(|n| {
+            let a: std::net::SocketAddr = n.addr.as_deref()?.parse().ok()?;
+            Some(if a.ip().is_unspecified() {
+                format!("{host}:{}", a.port())
+            } else {
+                a.to_string()
+            })
+        })
+        .collect()
+}
+
+/// One refresh of what the view wants; returns the overview.
+async fn refresh(
+    client: &Client,
+    w: &Want,
+    tx: &mpsc::Sender<Update>,
+) -> Result<ClusterOverview, ClientError> {
     let send = |u| async { tx.send(u).await.is_ok() };
-    send(Update::Overview(client.overview().await?)).await;
+    let overview = client.overview().await?;
+    send(Update::Overview(overview.clone())).await;
     if let Some(pid) = &w.detail {
         match client.process(pid.clone()).await {
             Ok(d) => {
@@ -351,7 +434,7 @@ async fn refresh(client: &Client, w: &Want, tx: &mpsc::Sender<Update>) -> Result
     }
     // Always: the latency chart keeps its history in every view.
     send(Update::Metrics(client.metrics(None).await?)).await;
-    Ok(())
+    Ok(overview)
 }
 
 /// Subscribes to every node's logs and forwards them until the

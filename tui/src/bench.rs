@@ -58,6 +58,7 @@ impl Synthetic {
                 .enumerate()
                 .map(|(i, n)| NodeSummary {
                     name: n.clone(),
+                    addr: Some(format!("127.0.0.1:{}", 4370 + i)),
                     status: if i == 1 {
                         NodeStatus::Down {
                             last_seen_unix_ms: Some(at - 5_000),

@@ -17,6 +17,10 @@ pub(crate) fn pid(node: &str, serial: u64) -> PidRef {
 pub(crate) fn summary(name: &str, at: u64, msgs: u64, cpu_us: u64) -> NodeSummary {
     NodeSummary {
         name: name.to_owned(),
+        addr: Some(format!(
+            "127.0.0.1:{}",
+            4370 + u16::from(name.as_bytes()[0] - b'a')
+        )),
         status: NodeStatus::Up,
         sampled_at_unix_ms: at,
         uptime_ms: 7_980_000 + (at - T0),

@@ -138,6 +138,11 @@ pub(crate) struct State {
     pub(crate) detail_mailbox: Series,
     /// The entry node's address and whether we are attached.
     pub(crate) entry: String,
+    /// The entry the view attached to before it fell over to `entry`.
+    pub(crate) fell_over_from: Option<String>,
+    /// The wall clock at the last draw, ms since the Unix epoch (set by
+    /// the app, for the age of data shown while no node answers).
+    pub(crate) now_ms: u64,
     pub(crate) connected: bool,
     pub(crate) status: Option<String>,
     pub(crate) paused: bool,
@@ -193,6 +198,8 @@ impl State {
             clipboard: None,
             detail_mailbox: Series::default(),
             entry: entry.to_owned(),
+            fell_over_from: None,
+            now_ms: 0,
             connected: false,
             status: Some(format!("attaching to {entry}…")),
             paused: false,
@@ -679,6 +686,30 @@ impl State {
     pub(crate) fn on_disconnected(&mut self, why: String) {
         self.connected = false;
         self.status = Some(why);
+    }
+
+    /// Attached again at `addr` (node `node`) after `lost` stopped
+    /// answering: the header says where the view now comes from.
+    pub(crate) fn on_attached(&mut self, addr: &str, node: &str, lost: &str) {
+        if addr != lost {
+            self.fell_over_from = Some(lost.to_owned());
+        }
+        self.entry = addr.to_owned();
+        self.connected = true;
+        self.status = Some(format!("attached to {node} at {addr}"));
+    }
+
+    /// How old the data on screen is, when no node answers: the time
+    /// since the last overview was sampled.
+    pub(crate) fn stale_for_ms(&self) -> Option<u64> {
+        if self.connected {
+            return None;
+        }
+        let sampled = self
+            .overview
+            .as_ref()
+            .and_then(|o| o.nodes.iter().map(|n| n.sampled_at_unix_ms).max())?;
+        Some(self.now_ms.saturating_sub(sampled))
     }
 }
 

@@ -31,8 +31,10 @@ pub(crate) fn process_rows(height: u16) -> u32 {
 
 /// Draws the whole screen.
 pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
-    let [header, tabs, body, bar, keys] = Layout::vertical([
+    let status = status_lines(state, frame.area().width);
+    let [header, status_area, tabs, body, bar, keys] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(status.len() as u16),
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(1),
@@ -40,6 +42,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
     ])
     .areas(frame.area());
     frame.render_widget(header_line(state), header);
+    frame.render_widget(Paragraph::new(status), status_area);
     frame.render_widget(tab_line(state), tabs);
     if state.detail.is_some() {
         detail::render(frame, body, state);
@@ -53,6 +56,12 @@ pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
             Tab::Warnings => warnings::render(frame, body, state),
             Tab::Registry => registry::render(frame, body, state),
         }
+    }
+    if !state.connected && state.overview.is_some() {
+        // No node answers: what is on screen is the last we heard.
+        frame
+            .buffer_mut()
+            .set_style(body, Style::new().add_modifier(Modifier::DIM));
     }
     frame.render_widget(warnings::bar(state), bar);
     frame.render_widget(key_line(state), keys);
@@ -69,6 +78,12 @@ fn header_line(state: &State) -> Line<'static> {
         Span::raw(" ? help "),
         Span::raw(format!(" {} ", state.entry)),
     ];
+    if let Some(from) = &state.fell_over_from {
+        spans.push(Span::styled(
+            format!("(fell over from {from}) "),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     match &state.overview {
         Some(o) => {
             let down = o
@@ -100,17 +115,31 @@ fn header_line(state: &State) -> Line<'static> {
     if state.paused {
         spans.push(Span::styled(" PAUSED ", Style::new().fg(Color::Yellow)));
     }
-    if let Some(status) = &state.status {
-        spans.push(Span::styled(
-            format!(" {status} "),
-            Style::new().fg(if state.connected {
-                Color::Yellow
-            } else {
-                Color::Red
-            }),
-        ));
-    }
     Line::from(spans)
+}
+
+/// The status under the header, whole: wrapped to the width rather than
+/// cut. While no node answers it says how old the data on screen is.
+fn status_lines(state: &State, width: u16) -> Vec<Line<'static>> {
+    let mut text = match &state.status {
+        Some(s) => format::printable(s).into_owned(),
+        None => return Vec::new(),
+    };
+    if let Some(age) = state.stale_for_ms() {
+        text = format!(
+            "data from {} ago (dimmed); {text}",
+            format::duration_ms(age)
+        );
+    }
+    let style = Style::new().fg(if state.connected {
+        Color::Yellow
+    } else {
+        Color::Red
+    });
+    wrap(&text, usize::from(width.saturating_sub(2)).max(10))
+        .into_iter()
+        .map(|l| Line::from(Span::styled(format!(" {l}"), style)))
+        .collect()
 }
 
 fn tab_line(state: &State) -> Line<'static> {

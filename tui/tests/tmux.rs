@@ -275,23 +275,22 @@ fn row_of<'a>(screen: &'a str, node: &str) -> &'a str {
 }
 
 #[test]
-fn a_node_going_down_shows_down_and_the_view_reattaches_when_the_entry_returns() {
-    let cookie = format!("reattach-{}", std::process::id());
-    let (pa, pb) = (
-        clustertop_testkit::free_port(),
-        clustertop_testkit::free_port(),
-    );
+fn the_view_falls_over_to_another_node_when_the_entry_dies_and_dims_when_none_answers() {
+    let cookie = format!("failover-{}", std::process::id());
+    let [pa, pb, pc] = [(); 3].map(|()| clustertop_testkit::free_port());
     let command = format!("{BIN} --node 127.0.0.1:{pa} --cookie {cookie}; echo VIEW-EXITED-$?");
     let a = NodeProcess::start("r-1@localhost", pa, &cookie, None);
     let b = NodeProcess::start("r-2@localhost", pb, &cookie, Some(pa));
-    let Some(tmux) = Tmux::start("clustertop-reattach", &command) else {
+    let c = NodeProcess::start("r-3@localhost", pc, &cookie, Some(pa));
+    let Some(tmux) = Tmux::start("clustertop-failover", &command) else {
         return;
     };
     tmux.keys(&["1"]);
-    tmux.wait("both nodes up", |s| {
-        s.contains("Nodes (2)")
-            && row_of(s, "r-1@localhost").contains(" up ")
-            && row_of(s, "r-2@localhost").contains(" up ")
+    tmux.wait("three nodes up", |s| {
+        s.contains("Nodes (3)")
+            && ["r-1@localhost", "r-2@localhost", "r-3@localhost"]
+                .iter()
+                .all(|n| row_of(s, n).contains(" up "))
     });
 
     // A node that is not the entry goes down: its row says so.
@@ -300,15 +299,27 @@ fn a_node_going_down_shows_down_and_the_view_reattaches_when_the_entry_returns()
         row_of(s, "r-2@localhost").contains("down")
     });
 
-    // The entry node goes down: the view stays, says so, and reattaches
-    // when a node listens there again.
+    // The entry node dies: the view attaches to the node still alive,
+    // which the cluster reported, and says where it now comes from.
     drop(a);
-    tmux.wait("the view to notice", |s| {
-        s.contains("reattaching") || s.contains("closed") || s.contains("timed out")
+    let screen = tmux.wait("the view to fall over to r-3", |s| {
+        s.contains(&format!("127.0.0.1:{pc} (fell over from 127.0.0.1:{pa})"))
+            && row_of(s, "r-3@localhost").contains(" up ")
+            && row_of(s, "r-1@localhost").contains("down")
     });
+    assert!(!screen.contains("data from"), "{screen}");
+
+    // No node answers: the last data stays, dimmed, with its age, and the
+    // whole status is on screen.
+    drop(c);
+    tmux.wait("the view to say no node answers", |s| {
+        s.contains("data from") && s.contains("no node answers") && s.contains("every second")
+    });
+
+    // The first entry comes back: the view attaches to it again.
     let _a = NodeProcess::start("r-1@localhost", pa, &cookie, None);
     tmux.wait("the view to reattach", |s| {
-        row_of(s, "r-1@localhost").contains(" up ") && !s.contains("reattaching")
+        row_of(s, "r-1@localhost").contains(" up ") && !s.contains("no node answers")
     });
     tmux.keys(&["q"]);
     tmux.wait("the shell after quitting", |s| s.contains("VIEW-EXITED-0"));

@@ -209,6 +209,19 @@ fn processes_sorted_by_memory_show_the_memory_column_when_narrow() {
 #[test]
 fn disconnected() {
     let mut s = on(Tab::Nodes);
-    s.on_disconnected("reattaching: no clustertop node at 127.0.0.1:4370".into());
+    s.now_ms = fixtures::T0 + 4_200;
+    s.on_disconnected(
+        "no node answers (tried 127.0.0.1:4371, 127.0.0.1:4370): no clustertop node at \
+         127.0.0.1:4370 (connection refused); trying again every second"
+            .into(),
+    );
     check("disconnected", &s);
+}
+
+#[test]
+fn fell_over_to_another_node() {
+    let mut s = on(Tab::Nodes);
+    s.on_disconnected("a@host (127.0.0.1:4370) stopped answering".into());
+    s.on_attached("127.0.0.1:4371", "b@host", "127.0.0.1:4370");
+    check("fell_over", &s);
 }
