@@ -202,6 +202,13 @@ pub(crate) struct Sample {
     pub(crate) messages_in_total: u64,
     /// Messages sent by the node's processes (monotonic).
     pub(crate) messages_out_total: u64,
+    /// Messages received and sent per second since the sample before.
+    pub(crate) messages_in_per_s: u64,
+    pub(crate) messages_out_per_s: u64,
+    /// The OS process's CPU time at the sample, µs (monotonic), and its
+    /// share of all cores since the sample before, per mille.
+    pub(crate) cpu_time_us: u64,
+    pub(crate) cpu_permille: u16,
     /// When taken, ms since the Unix epoch.
     pub(crate) at_unix_ms: u64,
 }
@@ -239,6 +246,11 @@ impl Sampler {
         at_unix_ms: u64,
     ) -> (Arc<Sample>, Duration, Duration) {
         let prev = self.latest();
+        let prev_totals = (
+            prev.messages_in_total,
+            prev.messages_out_total,
+            prev.cpu_time_us,
+        );
         let elapsed = {
             let mut at = self.taken_at.lock();
             let e = at.elapsed();
@@ -257,6 +269,18 @@ impl Sampler {
             take(node, &prev, elapsed, long_handler, at_unix_ms)
         };
         let took = started.elapsed();
+        let mut next = next;
+        let secs = elapsed.as_secs_f64().max(1e-3);
+        let per_s =
+            |now: u64, before: u64| (now.saturating_sub(before) as f64 / secs).round() as u64;
+        next.messages_in_per_s = per_s(next.messages_in_total, prev_totals.0);
+        next.messages_out_per_s = per_s(next.messages_out_total, prev_totals.1);
+        next.cpu_time_us = crate::os::cpu_time_us();
+        if prev_totals.2 > 0 {
+            let cores = f64::from(crate::os::cpus().max(1));
+            let share = next.cpu_time_us.saturating_sub(prev_totals.2) as f64 / 1e6 / secs / cores;
+            next.cpu_permille = (share * 1000.0).round().min(1000.0) as u16;
+        }
         let next = Arc::new(next);
         *self.latest.lock() = next.clone();
         (next, elapsed, took)
@@ -361,6 +385,7 @@ pub(crate) fn take(
         messages_in_total: msgs_in,
         messages_out_total: msgs_out,
         at_unix_ms,
+        ..Sample::default()
     }
 }
 

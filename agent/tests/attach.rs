@@ -128,6 +128,12 @@ async fn the_overview_shows_every_node_and_the_process_falling_behind() {
     // Totals only grow; the producer's sends count on b.
     let b = &overview.nodes[1];
     assert!(b.messages_out_total > 0 && b.messages_in_total > 0, "{b:?}");
+    // Rates beside the counters: the producer sends about 1,000 a second.
+    assert!(
+        (200..5_000).contains(&b.messages_in_per_s) && b.messages_out_per_s > 0,
+        "{b:?}"
+    );
+    assert!(b.cpu_permille <= 1000, "{b:?}");
 
     // The cluster-wide list, by mailbox length.
     let page = client

@@ -40,6 +40,14 @@ pub struct NodeSummary {
     pub messages_in_total: u64,
     /// Messages sent by the node's processes since start (counter).
     pub messages_out_total: u64,
+    /// Messages received per second over the agent's last sampling
+    /// interval.
+    pub messages_in_per_s: u64,
+    /// Messages sent per second over that interval.
+    pub messages_out_per_s: u64,
+    /// CPU used by the node's OS process over that interval, in per mille
+    /// of all its cores (1000: every core busy).
+    pub cpu_permille: u16,
     /// Resident memory, in bytes (gauge).
     pub rss_bytes: u64,
     /// CPU time used by the node's OS process, in microseconds (counter).

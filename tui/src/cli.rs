@@ -9,8 +9,7 @@ use clap::{Parser, Subcommand};
 use clustertop_client::{COOKIE_ENV, random_cookie};
 use clustertop_client::{Client, ClientConfig, ClientError};
 use clustertop_proto::{
-    ClusterOverview, GetProcessTraces, GetTelemetry, LogFilter, LogLevel, LogRecord, NodeStatus,
-    Telemetry,
+    GetProcessTraces, GetTelemetry, LogFilter, LogLevel, LogRecord, NodeStatus,
 };
 use std::time::Duration;
 
@@ -256,18 +255,14 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 Err(e) => return Err(e.into()),
             };
             if json {
-                // The overview's fields, and `telemetry` beside them.
-                let mut value = serde_json::to_value(&overview)?;
-                if let (Some(map), Some(t)) = (value.as_object_mut(), &telemetry) {
-                    map.insert("telemetry".into(), serde_json::to_value(t)?);
-                }
                 // The top processes' traces, each with its Jaeger link.
+                let mut traced = None;
                 if telemetry.is_some() {
                     let jaeger = args
                         .jaeger_ui
                         .clone()
                         .unwrap_or_else(|| crate::state::DEFAULT_JAEGER_UI.to_owned());
-                    let mut traced = Vec::new();
+                    let mut all = Vec::new();
                     for p in &overview.top_processes {
                         let Ok(t) = client.ask(GetProcessTraces { pid: p.pid.clone() }).await
                         else {
@@ -290,18 +285,17 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                                 v
                             })
                             .collect();
-                        traced.push(serde_json::json!({ "pid": p.pid, "traces": traces }));
+                        all.push(serde_json::json!({ "pid": p.pid, "traces": traces }));
                     }
-                    if let Some(map) = value.as_object_mut() {
-                        map.insert("process_traces".into(), traced.into());
-                    }
+                    traced = Some(all);
                 }
+                let value = crate::snapshot::json(&overview, telemetry.as_ref(), traced)?;
                 let text = serde_json::to_string_pretty(&value)?;
                 println!("{text}");
             } else {
-                print!("{}", snapshot_text(&overview));
+                print!("{}", crate::snapshot::text(&overview));
                 if let Some(t) = &telemetry {
-                    print!("{}", endpoints_text(t));
+                    print!("{}", crate::snapshot::endpoints_text(t));
                 }
             }
             client.close();
@@ -503,70 +497,4 @@ fn extras(jaeger_ui: &Option<String>, notes: Vec<String>) -> crate::app::Extras 
             .clone()
             .unwrap_or_else(|| crate::state::DEFAULT_JAEGER_UI.to_owned()),
     }
-}
-
-/// The snapshot's endpoints section: where each node exports.
-pub(crate) fn endpoints_text(t: &Telemetry) -> String {
-    let mut out = format!("\n{:<28} {:<12} {}\n", "NODE", "EXPORTS", "URL");
-    for n in &t.nodes {
-        for e in &n.endpoints {
-            out.push_str(&format!(
-                "{:<28} {:<12} {}\n",
-                format::printable(&n.node),
-                format::endpoint_kind(e.kind),
-                format::printable(&e.url)
-            ));
-        }
-    }
-    out
-}
-
-/// The plain-text snapshot: nodes, warnings, top processes.
-pub(crate) fn snapshot_text(o: &ClusterOverview) -> String {
-    let mut out = String::new();
-    let down = o
-        .nodes
-        .iter()
-        .filter(|n| !matches!(n.status, NodeStatus::Up))
-        .count();
-    out.push_str(&format!(
-        "cluster via {}: {} nodes ({} not up)\n\n",
-        format::printable(&o.entry),
-        o.nodes.len(),
-        down
-    ));
-    out.push_str(&format!(
-        "{:<28} {:<6} {:>9} {:>9} {:>10}\n",
-        "NODE", "STATUS", "UPTIME", "PROCS", "RSS"
-    ));
-    for n in &o.nodes {
-        out.push_str(&format!(
-            "{:<28} {:<6} {:>9} {:>9} {:>10}\n",
-            format::printable(&n.name),
-            format::status(&n.status),
-            format::duration_ms(n.uptime_ms),
-            format::count(n.processes),
-            format::bytes(n.rss_bytes)
-        ));
-    }
-    out.push_str(&format!("\nWARNINGS ({})\n", o.warnings.len()));
-    for w in &o.warnings {
-        out.push_str(&format!("  {}\n", format::printable(&format::warning(w))));
-    }
-    out.push_str(&format!(
-        "\n{:<22} {:<20} {:<24} {:>9} {:>9} {:>8}\n",
-        "PID", "NODE", "NAME", "MAILBOX", "GROWTH", "MSG/S"
-    ));
-    for p in &o.top_processes {
-        out.push_str(&format!(
-            "{:<22} {:<20} {:<24} {:>9} {:>9} {:>8}\n",
-            format::printable(&format::pid(&p.pid)),
-            format::printable(&p.pid.node),
-            format::printable(&format::process_name(p)),
-            format::count(p.mailbox_len),
-            format::growth(p.mailbox_growth_per_s),
-            format::count(p.handled_per_s)
-        ));
-    }
-    out
 }

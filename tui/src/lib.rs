@@ -20,6 +20,7 @@ mod error;
 mod fixtures;
 mod format;
 mod keymap;
+mod snapshot;
 mod stack;
 mod state;
 mod view;

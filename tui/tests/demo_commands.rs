@@ -94,9 +94,20 @@ fn snapshot_json_lists_every_node_and_logs_print_records_from_every_node() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|n| n["status"] == "Up")
+            .all(|n| n["status"] == "up")
     );
     assert_eq!(overview["entry"], "demo-1@localhost");
+    assert_eq!(overview["schema_version"], 1);
+    // The snapshot's own connection is not one of the cluster's links.
+    assert!(
+        overview["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| NODES.contains(&l["peer"].as_str().unwrap())),
+        "{}",
+        overview["links"]
+    );
     // Beside the overview, each node's telemetry: its Prometheus endpoint
     // (which serves the node's series) and the chat's own counter.
     let telemetry = overview["telemetry"]["nodes"]
@@ -112,7 +123,7 @@ fn snapshot_json_lists_every_node_and_logs_print_records_from_every_node() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| e["kind"] == "Prometheus")
+            .find(|e| e["kind"] == "prometheus")
             .and_then(|e| e["url"].as_str())
             .unwrap_or_else(|| panic!("no Prometheus endpoint: {n}"));
         let port: u16 = url
@@ -355,7 +366,7 @@ fn snapshot_names_the_saturated_process_in_its_warning() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|w| w["kind"].get("Saturated").is_some())
+            .find(|w| w["kind"] == "saturated")
             .cloned();
         if let Some(w) = found {
             break (w, v["top_processes"][0].clone());
@@ -367,6 +378,13 @@ fn snapshot_names_the_saturated_process_in_its_warning() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     };
     assert_eq!(warning["name"], "ChatSystem.MessageStore", "{warning}");
+    let pid = warning["pid"].as_str().expect("a pid string");
+    assert!(pid.starts_with("<demo-") && pid.ends_with('>'), "{pid}");
+    assert_eq!(top["pid"], warning["pid"]);
+    assert!(
+        warning["util_permille"].as_u64().unwrap() >= 900,
+        "{warning}"
+    );
     assert_eq!(warning["behaviour"], "MessageStore", "{warning}");
     assert_eq!(top["name"], "ChatSystem.MessageStore", "{top}");
     assert!(top["util_permille"].as_u64().unwrap() >= 900, "{top}");
