@@ -7,11 +7,12 @@ use crate::os;
 use crate::sampler::{self, Row, RowContext};
 use crate::state::{State, VERSION, now_ms};
 use clustertop_proto::{
-    Histogram, LinkStats, NodeDetail, NodeStatus, NodeSummary, PidRef, ProcessDetail,
-    ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, ProtoError, SortKey,
-    SupervisionTree, TreeNode,
+    ExitSummary, Histogram, LinkStats, NodeDetail, NodeStatus, NodeSummary, PidRef, ProcessDetail,
+    ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, ProtoError,
+    RestartIntensity, SortKey, SupervisionTree, TreeNode,
 };
-use clustertop_runtime::{Node, ProcessKind, SupervisionNode};
+use clustertop_runtime::supervisor::Strategy;
+use clustertop_runtime::{ExitReason, Node, ProcessKind, SupervisionNode};
 use std::collections::HashMap;
 use std::time::UNIX_EPOCH;
 
@@ -233,24 +234,50 @@ fn unix_ms(t: std::time::SystemTime) -> u64 {
 }
 
 /// This node's supervision trees.
+/// Processes listed outside the supervision trees, at most.
+const UNSUPERVISED_SHOWN: usize = 1_000;
+
 pub(crate) fn tree(state: &State) -> SupervisionTree {
     fn convert(node: &Node, n: SupervisionNode) -> TreeNode {
+        let started = node.started_at();
         TreeNode {
             pid: sampler::pid_ref(node, n.id),
             name: n.name,
             behaviour: n.behaviour.to_owned(),
             supervisor: n.kind == ProcessKind::Supervisor,
+            strategy: n.strategy.map(|s| {
+                match s {
+                    Strategy::OneForOne => "one_for_one",
+                    Strategy::OneForAll => "one_for_all",
+                    Strategy::RestForOne => "rest_for_one",
+                }
+                .to_owned()
+            }),
+            restarts: n.restarts.map(|(recent, max, period)| RestartIntensity {
+                recent,
+                max,
+                period_ms: period.as_millis() as u64,
+            }),
+            child_id: n.child.as_ref().map(|c| c.id.clone()),
+            last_exit: n.child.and_then(|c| c.last_exit).map(|e| ExitSummary {
+                crashed: !matches!(e.reason, ExitReason::Normal | ExitReason::Shutdown),
+                reason: e.reason.to_string(),
+                at_unix_ms: unix_ms(started + e.at),
+            }),
             children: n.children.into_iter().map(|c| convert(node, c)).collect(),
         }
     }
     let node = &state.node;
+    let introspect = node.introspect();
+    let (unsupervised, total) = introspect.unsupervised(UNSUPERVISED_SHOWN);
     SupervisionTree {
         node: node.name().to_owned(),
-        roots: node
-            .introspect()
+        roots: introspect
             .supervision_tree()
             .into_iter()
             .map(|n| convert(node, n))
             .collect(),
+        unsupervised: unsupervised.into_iter().map(|n| convert(node, n)).collect(),
+        unsupervised_total: total as u64,
     }
 }

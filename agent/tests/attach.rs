@@ -342,6 +342,34 @@ async fn details_trees_histograms_and_warnings_of_a_remote_node() {
         .iter()
         .find(|r| r.children.iter().any(|c| c.behaviour == "Crasher"));
     assert!(sup.is_some_and(|s| s.supervisor), "{tree:?}");
+    let s = sup.unwrap();
+    assert_eq!(s.strategy.as_deref(), Some("one_for_one"));
+    assert_eq!(s.restarts.map(|r| (r.max, r.period_ms)), Some((6, 3_000)));
+    assert_eq!(s.children[0].child_id.as_deref(), Some("crasher"));
+    // The worker was started by no supervisor: it is listed beside the
+    // trees.
+    assert!(
+        tree.unsupervised
+            .iter()
+            .any(|n| n.name.as_deref() == Some("worker")),
+        "{tree:?}"
+    );
+    assert_eq!(tree.unsupervised_total as usize, tree.unsupervised.len());
+    // Once the crasher has been restarted, its place says why.
+    let restarted = eventually("a restarted crasher", LIMIT, || async {
+        let t = client.tree("b@localhost").await.unwrap();
+        t.roots
+            .iter()
+            .flat_map(|r| &r.children)
+            .find(|c| c.behaviour == "Crasher" && c.last_exit.is_some())
+            .cloned()
+    })
+    .await;
+    let last = restarted.last_exit.unwrap();
+    assert!(
+        last.crashed && last.reason.contains("crash on purpose"),
+        "{last:?}"
+    );
 
     // A child that crashed: its detail says why and when.
     let crasher = sup

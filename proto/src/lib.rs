@@ -19,8 +19,8 @@ pub use nodes::{
     ClusterOverview, LinkStats, NodeDetail, NodeStatus, NodeSummary, Warning, WarningKind,
 };
 pub use processes::{
-    PidRef, ProcessDetail, ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessStatus,
-    ProcessTotals, SortFields, SortKey, SupervisionTree, TreeNode,
+    ExitSummary, PidRef, ProcessDetail, ProcessFilter, ProcessPage, ProcessQuery, ProcessRow,
+    ProcessStatus, ProcessTotals, RestartIntensity, SortFields, SortKey, SupervisionTree, TreeNode,
 };
 pub use registry::{
     GetProcessRegistry, GetRegistry, GroupRow, NameRow, NameScope, NodeRegistry, PresenceRow,

@@ -278,8 +278,40 @@ pub struct TreeNode {
     pub behaviour: String,
     /// Whether it is a supervisor.
     pub supervisor: bool,
+    /// A supervisor's strategy: `one_for_one`, `one_for_all` or
+    /// `rest_for_one`.
+    pub strategy: Option<String>,
+    /// A supervisor's restarts within its period, against its limit.
+    pub restarts: Option<RestartIntensity>,
+    /// A child's id in its supervisor.
+    pub child_id: Option<String>,
+    /// How the previous child in this child's place exited (what made its
+    /// supervisor start this one).
+    pub last_exit: Option<ExitSummary>,
     /// Its children, in start order.
     pub children: Vec<TreeNode>,
+}
+
+/// A supervisor's restarts against its intensity: `restarts 3/5 in 5s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartIntensity {
+    /// Restarts within the last period.
+    pub recent: u32,
+    /// At most this many within the period, or the supervisor gives up.
+    pub max: u32,
+    /// The period, in milliseconds.
+    pub period_ms: u64,
+}
+
+/// How a process exited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitSummary {
+    /// Its exit reason, as the runtime prints it.
+    pub reason: String,
+    /// Whether that is a crash (not `normal` or `shutdown`).
+    pub crashed: bool,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
 }
 
 /// The supervision trees of one node.
@@ -289,4 +321,9 @@ pub struct SupervisionTree {
     pub node: String,
     /// Its top-level supervisors.
     pub roots: Vec<TreeNode>,
+    /// Processes outside every tree (not supervised, not system), the
+    /// first ones by serial (at most 1,000)...
+    pub unsupervised: Vec<TreeNode>,
+    /// ...of this many.
+    pub unsupervised_total: u64,
 }

@@ -226,6 +226,11 @@ fn memory(p: &dyn ProcessDyn) -> u64 {
         + p.mailbox_len().saturating_mul(per_message as u64)
 }
 
+fn name_of(node: &Node, id: ProcessId) -> Option<String> {
+    node.lookup(id)
+        .and_then(|p| p.core().rel.lock().name.as_ref().map(|n| n.to_string()))
+}
+
 fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
     let core = p.core();
     let s = &core.stats;
@@ -276,6 +281,14 @@ pub struct SupervisionNode {
     pub behaviour: &'static str,
     /// Worker or supervisor.
     pub kind: ProcessKind,
+    /// A supervisor's strategy.
+    pub strategy: Option<crate::supervisor::Strategy>,
+    /// A supervisor's restarts within its period, its limit and the
+    /// period: `restarts 3/5 in 5s`.
+    pub restarts: Option<(u32, u32, Duration)>,
+    /// As its supervisor knows it: the child's id and how the previous
+    /// child in its place exited.
+    pub child: Option<crate::supervisor::ChildSlot>,
     /// Its children, in spawn order.
     pub children: Vec<SupervisionNode>,
 }
@@ -423,30 +436,73 @@ impl<'a> Introspect<'a> {
             }
         });
         all.sort_by_key(|a| a.0);
+        let supervisors: std::collections::HashMap<ProcessId, Arc<SupervisorStats>> =
+            self.supervisors().into_iter().map(|s| (s.id, s)).collect();
         fn build(
             node: &Node,
+            sups: &std::collections::HashMap<ProcessId, Arc<SupervisorStats>>,
             all: &[(ProcessId, Option<ProcessId>, &'static str, ProcessKind)],
-            id: ProcessId,
-            behaviour: &'static str,
-            kind: ProcessKind,
+            (id, parent, behaviour, kind): (
+                ProcessId,
+                Option<ProcessId>,
+                &'static str,
+                ProcessKind,
+            ),
         ) -> SupervisionNode {
+            let own = sups.get(&id);
             SupervisionNode {
                 id,
-                name: node
-                    .lookup(id)
-                    .and_then(|p| p.core().rel.lock().name.as_ref().map(|n| n.to_string())),
+                name: name_of(node, id),
                 behaviour,
                 kind,
+                strategy: own.map(|s| s.strategy),
+                restarts: own.map(|s| (s.restarts_in_period(), s.max_restarts, s.period)),
+                child: parent.and_then(|p| sups.get(&p)).and_then(|s| s.child(id)),
                 children: all
                     .iter()
                     .filter(|c| c.1 == Some(id))
-                    .map(|c| build(node, all, c.0, c.2, c.3))
+                    .map(|c| build(node, sups, all, *c))
                     .collect(),
             }
         }
         all.iter()
             .filter(|a| a.1.is_none() && a.3 == ProcessKind::Supervisor)
-            .map(|a| build(self.node, &all, a.0, a.2, a.3))
+            .map(|a| build(self.node, &supervisors, &all, *a))
             .collect()
+    }
+
+    /// The processes outside every supervision tree (not supervised, not
+    /// a supervisor, not a system process), the first `limit` by id, and
+    /// how many there are in all.
+    pub fn unsupervised(&self, limit: usize) -> (Vec<SupervisionNode>, usize) {
+        // The `limit` lowest ids, in a max-heap: memory stays at `limit`
+        // whatever the table holds.
+        let mut lowest = std::collections::BinaryHeap::with_capacity(limit.min(4096) + 1);
+        let mut total = 0;
+        self.for_each_process(|p| {
+            let core = p.p.core();
+            if !core.supervised && core.kind != ProcessKind::Supervisor && !core.system {
+                total += 1;
+                lowest.push((core.id, core.behaviour));
+                if lowest.len() > limit {
+                    lowest.pop();
+                }
+            }
+        });
+        let ids = lowest.into_sorted_vec();
+        let nodes = ids
+            .into_iter()
+            .map(|(id, behaviour)| SupervisionNode {
+                id,
+                name: name_of(self.node, id),
+                behaviour,
+                kind: ProcessKind::Worker,
+                strategy: None,
+                restarts: None,
+                child: None,
+                children: Vec::new(),
+            })
+            .collect();
+        (nodes, total)
     }
 }

@@ -26,7 +26,8 @@ use crate::gen_server::{
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{self, ProcessKind};
-use std::collections::VecDeque;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -152,13 +153,36 @@ impl Supervisor {
 struct Child {
     spec: ChildSpec,
     pid: Option<ProcessId>,
+    /// How its previous incarnation ended.
+    last_exit: Option<ChildExit>,
 }
+
+/// How a child of a supervisor last exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildExit {
+    /// Why.
+    pub reason: ExitReason,
+    /// When, as time since the node started.
+    pub at: Duration,
+}
+
+/// A running child as its supervisor publishes it to observers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSlot {
+    /// Its id in the supervisor.
+    pub id: String,
+    /// How the child in this slot exited before this one started.
+    pub last_exit: Option<ChildExit>,
+}
+
+/// Children a supervisor publishes at most (a dynamic supervisor with more
+/// running children publishes the first ones it started).
+const PUBLISHED_CHILDREN: usize = 4_096;
 
 /// The supervisor's server state. Use [`Supervisor`] to start one.
 pub struct SupervisorServer {
     config: Supervisor,
     children: Vec<Child>,
-    restarts: VecDeque<tokio::time::Instant>,
     stats: Published,
 }
 
@@ -172,13 +196,54 @@ pub struct SupervisorStats {
     pub max_restarts: u32,
     /// ...within this period.
     pub period: Duration,
+    /// Which children restart when one exits.
+    pub strategy: Strategy,
     restarts: AtomicU64,
+    /// When each restart within the period happened (the intensity check
+    /// reads it too).
+    recent: Mutex<VecDeque<tokio::time::Instant>>,
+    /// Running children by pid.
+    slots: Mutex<HashMap<ProcessId, ChildSlot>>,
 }
 
 impl SupervisorStats {
     /// Children restarted since the supervisor started (monotonic).
     pub fn restarts_total(&self) -> u64 {
         self.restarts.load(Relaxed)
+    }
+
+    /// Restarts within the last `period`: what the intensity limit
+    /// (`max_restarts`) is checked against.
+    pub fn restarts_in_period(&self) -> u32 {
+        let now = tokio::time::Instant::now();
+        self.recent
+            .lock()
+            .iter()
+            .filter(|t| now.duration_since(**t) <= self.period)
+            .count() as u32
+    }
+
+    /// The running child `pid`: its id and how its slot's previous child
+    /// exited.
+    pub fn child(&self, pid: ProcessId) -> Option<ChildSlot> {
+        self.slots.lock().get(&pid).cloned()
+    }
+
+    fn publish(&self, pid: ProcessId, child: &Child) {
+        let mut slots = self.slots.lock();
+        if slots.len() < PUBLISHED_CHILDREN {
+            slots.insert(
+                pid,
+                ChildSlot {
+                    id: child.spec.id.to_string(),
+                    last_exit: child.last_exit.clone(),
+                },
+            );
+        }
+    }
+
+    fn unpublish(&self, pid: ProcessId) {
+        self.slots.lock().remove(&pid);
     }
 }
 
@@ -235,7 +300,10 @@ impl GenServer for SupervisorServer {
             id: ctx.id(),
             max_restarts: config.max_restarts,
             period: config.period,
+            strategy: config.strategy,
             restarts: AtomicU64::new(0),
+            recent: Mutex::new(VecDeque::new()),
+            slots: Mutex::new(HashMap::new()),
         });
         ctx.node()
             .supervisor_table()
@@ -243,7 +311,6 @@ impl GenServer for SupervisorServer {
             .insert(stats.id, stats.clone());
         let mut sup = SupervisorServer {
             children: Vec::with_capacity(config.children.len()),
-            restarts: VecDeque::new(),
             config,
             stats: Published {
                 node: ctx.node().clone(),
@@ -253,10 +320,15 @@ impl GenServer for SupervisorServer {
         let specs = std::mem::take(&mut sup.config.children);
         for spec in specs {
             match start_child(ctx.node(), &spec).await {
-                Ok(pid) => sup.children.push(Child {
-                    spec,
-                    pid: Some(pid),
-                }),
+                Ok(pid) => {
+                    let child = Child {
+                        spec,
+                        pid: Some(pid),
+                        last_exit: None,
+                    };
+                    sup.stats.stats.publish(pid, &child);
+                    sup.children.push(child);
+                }
                 Err(e) => {
                     sup.stop_children(ctx.node(), 0).await;
                     return Err(ExitReason::FailedToStartChild(Box::new(
@@ -297,10 +369,13 @@ impl GenServer for SupervisorServer {
                 } else {
                     let started = start_child(ctx.node(), &spec).await;
                     if let Ok(pid) = started {
-                        self.children.push(Child {
+                        let child = Child {
                             spec,
                             pid: Some(pid),
-                        });
+                            last_exit: None,
+                        };
+                        self.stats.stats.publish(pid, &child);
+                        self.children.push(child);
                     }
                     SupervisorReply::Started(started)
                 }
@@ -312,7 +387,9 @@ impl GenServer for SupervisorServer {
                     .position(|c| *c.spec.id == *id || c.pid.is_some_and(|p| p.to_string() == id));
                 if let Some(i) = found {
                     if let Some(pid) = self.children[i].pid.take() {
+                        self.stats.stats.unpublish(pid);
                         shutdown_child(ctx.node(), pid, self.children[i].spec.shutdown).await;
+                        self.children[i].last_exit = exit_of(ctx.node(), pid);
                     }
                     if self.config.dynamic || self.children[i].spec.restart == Restart::Temporary {
                         self.children.remove(i);
@@ -332,6 +409,11 @@ impl GenServer for SupervisorServer {
             return Flow::Continue;
         };
         self.children[idx].pid = None;
+        self.stats.stats.unpublish(exit.from);
+        self.children[idx].last_exit = Some(ChildExit {
+            reason: exit.reason.clone(),
+            at: Duration::from_nanos(ctx.node().clock().now_ns()),
+        });
         let spec = &self.children[idx].spec;
         let restart = match spec.restart {
             Restart::Permanent => true,
@@ -386,6 +468,7 @@ impl GenServer for SupervisorServer {
             match start_child(&node, &self.children[i].spec).await {
                 Ok(pid) => {
                     self.children[i].pid = Some(pid);
+                    self.stats.stats.publish(pid, &self.children[i]);
                     i += 1;
                 }
                 Err(e) => tracing::warn!(
@@ -409,26 +492,37 @@ impl SupervisorServer {
     /// Records a restart; `false` if that exceeds the intensity.
     fn note_restart(&mut self) -> bool {
         let now = tokio::time::Instant::now();
-        self.stats.stats.restarts.fetch_add(1, Relaxed);
-        self.restarts.push_back(now);
-        while self
-            .restarts
+        let stats = &self.stats.stats;
+        stats.restarts.fetch_add(1, Relaxed);
+        let mut recent = stats.recent.lock();
+        recent.push_back(now);
+        while recent
             .front()
             .is_some_and(|t| now.duration_since(*t) > self.config.period)
         {
-            self.restarts.pop_front();
+            recent.pop_front();
         }
-        self.restarts.len() <= self.config.max_restarts as usize
+        recent.len() <= self.config.max_restarts as usize
     }
 
     /// Stops running children from the last down to index `from`.
     async fn stop_children(&mut self, node: &Node, from: usize) {
         for child in self.children[from..].iter_mut().rev() {
             if let Some(pid) = child.pid.take() {
+                self.stats.stats.unpublish(pid);
                 shutdown_child(node, pid, child.spec.shutdown).await;
+                child.last_exit = exit_of(node, pid);
             }
         }
     }
+}
+
+/// How `pid` exited, from the node's recent exits.
+fn exit_of(node: &Node, pid: ProcessId) -> Option<ChildExit> {
+    node.exit_of(pid).map(|e| ChildExit {
+        reason: e.reason,
+        at: e.at,
+    })
 }
 
 async fn start_child(node: &Node, spec: &ChildSpec) -> Result<ProcessId, StartError> {

@@ -335,3 +335,47 @@ async fn linked_task_crash_reaches_the_caller() {
         ExitReason::Panic("linked task failed".into())
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_tree_shows_strategy_restarts_and_each_childs_last_exit() {
+    let (node, _log, sup, before) = three(Strategy::RestForOne).await;
+    let loner = node.spawn::<u8, _, _>(|mut ctx| async move {
+        ctx.recv().await;
+    });
+    crash(&node, before[1].unwrap()).await;
+    let after = pids(&sup).await;
+    let tree = node.introspect().supervision_tree();
+    let root = tree
+        .iter()
+        .find(|n| n.id == sup.id())
+        .expect("the supervisor");
+    assert_eq!(root.strategy, Some(Strategy::RestForOne));
+    // b and c were restarted: two restarts within the period, of 3 in 5 s.
+    assert_eq!(root.restarts, Some((2, 3, Duration::from_secs(5))));
+    let child = |pid: Option<ProcessId>| {
+        root.children
+            .iter()
+            .find(|c| Some(c.id) == pid)
+            .and_then(|c| c.child.clone())
+            .expect("a published child")
+    };
+    let a = child(after[0]);
+    assert_eq!((a.id.as_str(), a.last_exit), ("a", None));
+    let b = child(after[1]);
+    assert_eq!(b.id, "b");
+    assert_eq!(
+        b.last_exit.map(|e| e.reason),
+        Some(ExitReason::Panic("b crashed".into()))
+    );
+    // c did not crash: its supervisor stopped it, to restart it after b.
+    let c = child(after[2]);
+    assert_eq!(c.last_exit.map(|e| e.reason), Some(ExitReason::Shutdown));
+    // A process no supervisor started is listed on its own.
+    let (outside, total) = node.introspect().unsupervised(10);
+    assert_eq!(total, 1);
+    assert_eq!(outside[0].id, loner.id());
+    // Past the period the restarts no longer count.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let tree = node.introspect().supervision_tree();
+    assert_eq!(tree[0].restarts, Some((0, 3, Duration::from_secs(5))));
+}

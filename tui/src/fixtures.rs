@@ -202,26 +202,52 @@ pub(crate) fn tree() -> SupervisionTree {
         name: Some(name.to_owned()),
         behaviour: behaviour.to_owned(),
         supervisor: false,
+        strategy: None,
+        restarts: None,
+        child_id: Some(name.to_owned()),
+        last_exit: None,
         children: vec![],
     };
+    let supervisor = |serial, name: &str, strategy: &str, recent, children| TreeNode {
+        pid: pid("a@host", serial),
+        name: Some(name.to_owned()),
+        behaviour: "SupervisorServer".into(),
+        supervisor: true,
+        strategy: Some(strategy.to_owned()),
+        restarts: Some(RestartIntensity {
+            recent,
+            max: 5,
+            period_ms: 5_000,
+        }),
+        child_id: None,
+        last_exit: None,
+        children,
+    };
+    let flaky = TreeNode {
+        last_exit: Some(ExitSummary {
+            reason: "panic: the flaky worker crashed on purpose".into(),
+            crashed: true,
+            at_unix_ms: T0 - 3_000,
+        }),
+        ..leaf(31, "flaky_worker", "FlakyWorker")
+    };
+    let mut worker_sup = supervisor(30, "worker_sup", "one_for_one", 3, vec![flaky]);
+    worker_sup.child_id = Some("worker_sup".into());
     SupervisionTree {
         node: "a@host".into(),
-        roots: vec![TreeNode {
-            pid: pid("a@host", 2),
-            name: Some("app_sup".into()),
-            behaviour: "SupervisorServer".into(),
-            supervisor: true,
-            children: vec![
-                leaf(17, "counter", "Counter"),
-                TreeNode {
-                    pid: pid("a@host", 30),
-                    name: Some("worker_sup".into()),
-                    behaviour: "SupervisorServer".into(),
-                    supervisor: true,
-                    children: vec![leaf(31, "flaky_worker", "FlakyWorker")],
-                },
-            ],
+        roots: vec![supervisor(
+            2,
+            "app_sup",
+            "one_for_all",
+            0,
+            vec![leaf(17, "counter", "Counter"), worker_sup],
+        )],
+        unsupervised: vec![TreeNode {
+            name: None,
+            child_id: None,
+            ..leaf(88, "-", "Distributor")
         }],
+        unsupervised_total: 1,
     }
 }
 

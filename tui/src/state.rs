@@ -306,8 +306,17 @@ impl State {
             for r in &t.roots {
                 walk(self, &t.node, r, 0, &mut out);
             }
+            // Then what no supervisor started, so nothing is missing.
+            out.extend(t.unsupervised.iter().map(|n| (1, n)));
         }
         out
+    }
+
+    /// How many of [`State::tree_rows`] belong to the supervision trees
+    /// (the rest are the processes outside them).
+    pub(crate) fn tree_rows_supervised(&self) -> usize {
+        let unsupervised = self.tree.as_ref().map_or(0, |t| t.unsupervised.len());
+        self.tree_rows().len() - unsupervised
     }
 
     /// The log records shown, filtered by level, node scope and text.

@@ -176,14 +176,21 @@ fn the_tree_collapses_and_leaves_open_a_detail() {
     let mut s = state();
     s.apply(Action::View(3));
     s.on_tree(fixtures::tree());
-    assert_eq!(s.tree_rows().len(), 4);
+    // Four in the tree, then the one process outside it.
+    assert_eq!(s.tree_rows().len(), 5);
+    assert_eq!(s.tree_rows_supervised(), 4);
     s.apply(Action::Enter);
-    assert_eq!(s.tree_rows().len(), 1, "the root collapsed");
+    assert_eq!(s.tree_rows().len(), 2, "the root collapsed");
     s.apply(Action::Enter);
-    assert_eq!(s.tree_rows().len(), 4);
+    assert_eq!(s.tree_rows().len(), 5);
     s.apply(Action::Down);
     s.apply(Action::Enter);
     assert_eq!(s.detail, Some(fixtures::pid("a@host", 17)));
+    s.apply(Action::Back);
+    // The process outside the tree opens its detail too.
+    s.apply(Action::Bottom);
+    s.apply(Action::Enter);
+    assert_eq!(s.detail, Some(fixtures::pid("a@host", 88)));
 }
 
 #[test]

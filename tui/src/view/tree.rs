@@ -6,6 +6,7 @@ use crate::state::State;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState};
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
@@ -18,40 +19,99 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let rows = state.tree_rows();
     if rows.is_empty() {
         frame.render_widget(
-            ratatui::widgets::Paragraph::new("no supervisors on this node").block(block(title)),
+            ratatui::widgets::Paragraph::new("no processes on this node").block(block(title)),
             area,
         );
         return;
     }
-    let items = rows.iter().map(|(depth, n)| {
+    let now = state
+        .overview
+        .as_ref()
+        .and_then(|o| o.nodes.first())
+        .map_or(0, |n| n.sampled_at_unix_ms);
+    let supervised = state.tree_rows_supervised();
+    let mut items: Vec<ListItem<'static>> = Vec::with_capacity(rows.len() + 1);
+    for (i, (depth, n)) in rows.iter().enumerate() {
+        if i == supervised {
+            items.push(
+                ListItem::new(format!(
+                    "not supervised: {} process{}{}",
+                    format::count(tree.unsupervised_total),
+                    if tree.unsupervised_total == 1 {
+                        ""
+                    } else {
+                        "es"
+                    },
+                    if tree.unsupervised_total > tree.unsupervised.len() as u64 {
+                        format!(" (the first {} by serial)", tree.unsupervised.len())
+                    } else {
+                        String::new()
+                    }
+                ))
+                .style(Style::new().add_modifier(Modifier::BOLD)),
+            );
+        }
         let collapsed = state.collapsed.contains(&(tree.node.clone(), n.pid.serial));
         let marker = match (n.children.is_empty(), collapsed) {
             (true, _) => "  ",
             (false, true) => "▸ ",
             (false, false) => "▾ ",
         };
-        let text = format!(
-            "{}{marker}{} {}  {}{}",
+        let mut spans = vec![Span::raw(format!(
+            "{}{marker}{} {}  {}",
             "  ".repeat(*depth),
             format::pid(&n.pid),
             n.name.as_deref().unwrap_or("-"),
             n.behaviour,
-            if collapsed {
-                format!("  ({} children)", n.children.len())
-            } else {
-                String::new()
-            }
-        );
+        ))];
+        if let Some(strategy) = &n.strategy {
+            spans.push(Span::raw(format!("  {strategy}")));
+        }
+        if let Some(r) = &n.restarts {
+            let near = r.max > 0 && r.recent * 3 >= r.max * 2;
+            spans.push(Span::styled(
+                format!(
+                    "  restarts {}/{} in {}",
+                    r.recent,
+                    r.max,
+                    format::duration_ms(r.period_ms)
+                ),
+                if near {
+                    Style::new().fg(Color::Red)
+                } else {
+                    Style::new()
+                },
+            ));
+        }
+        if let Some(e) = &n.last_exit {
+            spans.push(Span::styled(
+                format!(
+                    "  last exit {} ago: {}",
+                    format::duration_ms(now.saturating_sub(e.at_unix_ms)),
+                    format::printable(&e.reason)
+                ),
+                Style::new().fg(if e.crashed {
+                    Color::Red
+                } else {
+                    Color::DarkGray
+                }),
+            ));
+        }
+        if collapsed {
+            spans.push(Span::raw(format!("  ({} children)", n.children.len())));
+        }
         let style = if n.supervisor {
             Style::new().fg(Color::Cyan)
         } else {
             Style::new()
         };
-        ListItem::new(text).style(style)
-    });
+        items.push(ListItem::new(Line::from(spans)).style(style));
+    }
     let list = List::new(items)
         .block(block(title))
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut ls = ListState::default().with_selected(Some(state.tree_selected));
+    // The header line before the processes outside the trees is not a row.
+    let selected = state.tree_selected + usize::from(state.tree_selected >= supervised);
+    let mut ls = ListState::default().with_selected(Some(selected));
     frame.render_stateful_widget(list, area, &mut ls);
 }
