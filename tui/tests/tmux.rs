@@ -126,7 +126,41 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
         s.contains("3 nodes") && s.contains("▲ <demo-2.") && s.contains("MessageStore")
     });
     assert!(screen.contains("[2 Processes]"), "{screen}");
-    assert!(screen.contains("mailbox"), "the warnings bar:\n{screen}");
+
+    // What an operator reads first: the top row is the slow consumer,
+    // marked, in its handlers nearly all the time.
+    let screen = tmux.wait("the slow consumer on top, utilised", |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        let Some(h) = lines.iter().position(|l| l.contains("NAME / BEHAVIOUR")) else {
+            return false;
+        };
+        let Some(end) = lines[h].find("UTIL").map(|at| at + "UTIL".len()) else {
+            return false;
+        };
+        let top = lines.get(h + 1).copied().unwrap_or("");
+        let util: Option<u32> = top
+            .get(..end)
+            .and_then(|t| t.split_whitespace().last())
+            .and_then(|u| u.strip_suffix('%'))
+            .and_then(|u| u.parse().ok());
+        top.starts_with("│▲ <demo-2.")
+            && top.contains("ChatSystem.MessageStore")
+            && util.is_some_and(|u| u >= 90)
+    });
+    assert!(
+        screen.contains("saturated") || screen.contains("mailbox"),
+        "the warnings bar:\n{screen}"
+    );
+    // Its warning names it; Enter on the warning opens its detail.
+    tmux.keys(&["6"]);
+    tmux.wait("the warnings view", |s| {
+        s.contains("[6 Warnings]") && s.contains("ChatSystem.MessageStore (MessageStore)")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait("the warned process's detail", |s| {
+        s.contains("ChatSystem.MessageStore  MessageStore  on demo-2") && s.contains("util ")
+    });
+    tmux.keys(&["Escape", "2"]);
 
     // Nodes view.
     tmux.keys(&["1"]);
