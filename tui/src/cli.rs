@@ -430,6 +430,9 @@ async fn wait_for_end() {
 /// ones as they come.
 /// The longest `logs` waits for the nodes' recent records.
 const BACKLOG_WAIT: Duration = Duration::from_secs(3);
+/// How long `logs -f` holds a record for the other nodes' earlier ones
+/// (agents push every 100 ms).
+const FOLLOW_HOLD: Duration = Duration::from_millis(300);
 
 async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Result<(), CliError> {
     // The nodes up now: each sends its backlog in its agent's first push
@@ -469,16 +472,32 @@ async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Re
         return Ok(());
     }
     let mut dropped = 0;
+    // Each node pushes its records on its own: records wait FOLLOW_HOLD
+    // after they arrive, so that another node's earlier ones can be
+    // printed before them.
+    let mut held: Vec<(tokio::time::Instant, LogRecord)> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tick.tick() => {
+                let now = tokio::time::Instant::now();
+                held.sort_by_key(|(_, r)| r.at_unix_us);
+                // Print in time order up to the first record still held.
+                let ready = held
+                    .iter()
+                    .position(|(arrived, _)| now.duration_since(*arrived) < FOLLOW_HOLD)
+                    .unwrap_or(held.len());
+                for (_, r) in held.drain(..ready) {
+                    println!("{}", format::log_line(&r));
+                }
+            }
             chunk = stream.next() => {
                 let Some(chunk) = chunk else {
                     return Err(CliError::Closed(client.entry().to_owned()));
                 };
-                for r in &chunk.records {
-                    println!("{}", format::log_line(r));
-                }
+                let now = tokio::time::Instant::now();
+                held.extend(chunk.records.into_iter().map(|r| (now, r)));
                 if chunk.dropped_total > dropped {
                     eprintln!("clustertop: {} records dropped (the log tail fell behind)", chunk.dropped_total - dropped);
                     dropped = chunk.dropped_total;

@@ -208,21 +208,63 @@ pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// One log record as one printable line.
-pub(crate) fn log_line(r: &LogRecord) -> String {
+/// A record after its time and level: node, pid, process, message and
+/// fields, pids in one style (see [`local_pids`]).
+pub(crate) fn log_rest(r: &LogRecord) -> String {
     let mut line = format!(
-        "{} {:<5} {} {} {}  {}",
-        clock(r.at_unix_us),
-        level(r.level),
+        "{} {} {}  {}",
         r.node,
         r.pid.as_ref().map(pid).unwrap_or_else(|| "-".to_owned()),
         r.process.as_deref().unwrap_or("-"),
-        r.message
+        local_pids(&r.message, &r.node)
     );
     for (k, v) in &r.fields {
-        line.push_str(&format!(" {k}={v}"));
+        line.push_str(&format!(" {k}={}", local_pids(v, &r.node)));
     }
     printable(&line).into_owned()
+}
+
+/// One log record on one line: `12:01:02.345 INFO  node pid process  message k=v`.
+pub(crate) fn log_line(r: &LogRecord) -> String {
+    format!(
+        "{} {:<5} {}",
+        clock(r.at_unix_us),
+        level(r.level),
+        log_rest(r)
+    )
+}
+
+/// Pids as the runtime writes them into log fields, `<0.7.25731>` (node
+/// 0: the record's own node; then serial and node incarnation), in the
+/// style of the rest of clustertop: `<demo-2.7>`. Pids of other nodes
+/// (`<3.…>`, an index only their node can name) stay as they are.
+pub(crate) fn local_pids<'a>(text: &'a str, node: &str) -> std::borrow::Cow<'a, str> {
+    if !text.contains("<0.") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let short = short_node(node);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("<0.") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 3..];
+        let serial_len = tail.bytes().take_while(u8::is_ascii_digit).count();
+        let after_serial = &tail[serial_len..];
+        let creation_len = after_serial
+            .strip_prefix('.')
+            .map_or(0, |c| c.bytes().take_while(u8::is_ascii_digit).count());
+        let whole =
+            serial_len > 0 && creation_len > 0 && after_serial[1 + creation_len..].starts_with('>');
+        if whole {
+            out.push_str(&format!("<{short}.{}>", &tail[..serial_len]));
+            rest = &after_serial[1 + creation_len + 1..];
+        } else {
+            out.push_str("<0.");
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// What an endpoint serves, in a word or two.
@@ -261,6 +303,25 @@ mod tests {
         let line = log_line(&record);
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(!line.chars().any(char::is_control), "{line}");
+    }
+
+    #[test]
+    fn pids_in_log_text_take_the_view_style() {
+        let node = "demo-2@localhost";
+        assert_eq!(
+            local_pids("child exited supervisor=<0.7.25731> pid=<0.12.25731>", node),
+            "child exited supervisor=<demo-2.7> pid=<demo-2.12>"
+        );
+        // Another node's pid (an index only its node names), and text
+        // that only looks like the start of one, stay as they are.
+        assert_eq!(
+            local_pids("<3.5.9> <0.x> <0.5> a<0.", node),
+            "<3.5.9> <0.x> <0.5> a<0."
+        );
+        assert!(matches!(
+            local_pids("no pids", node),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

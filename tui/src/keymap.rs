@@ -167,7 +167,7 @@ pub(crate) const KEYMAP: &[Binding] = &[
         keys: &[key(KeyCode::Enter)],
         action: Action::Enter,
         label: "Enter",
-        help: "detail of a process (or of a warning's process or node); expand or collapse a tree node",
+        help: "open: a process's detail, a warning's process or node, a log record in full; expand or collapse a tree node",
         short: Some("⏎ detail"),
     },
     Binding {

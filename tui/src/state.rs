@@ -110,6 +110,8 @@ pub(crate) const DEFAULT_JAEGER_UI: &str = "http://localhost:16686";
 
 /// Records kept in the logs view.
 pub(crate) const LOG_LINES: usize = 5_000;
+/// The last records a new chunk is merged into by time.
+const LOG_REORDER: usize = 512;
 /// Samples kept for the charts: ten minutes at the default 1 s, more than
 /// the widest panel draws (each draws its newest samples, the newest at
 /// its right edge).
@@ -177,6 +179,8 @@ pub(crate) struct State {
     pub(crate) notes: Vec<String>,
     pub(crate) logs: VecDeque<LogRecord>,
     pub(crate) logs_dropped: u64,
+    /// The log record opened with Enter, shown whole.
+    pub(crate) log_open: Option<LogRecord>,
     pub(crate) log_level: LogLevel,
     /// Lines scrolled up from the end of the log; 0 follows the tail.
     pub(crate) log_scroll: usize,
@@ -227,6 +231,7 @@ impl State {
             notes: Vec::new(),
             logs: VecDeque::new(),
             logs_dropped: 0,
+            log_open: None,
             log_level: LogLevel::Info,
             log_scroll: 0,
             quit: false,
@@ -319,6 +324,14 @@ impl State {
         self.tree_rows().len() - unsupervised
     }
 
+    /// The log record at the cursor: the bottom line of the logs view (the
+    /// newest while following; `j`/`k` scroll it).
+    pub(crate) fn log_cursor(&self) -> Option<&LogRecord> {
+        let shown = self.visible_logs();
+        let at = shown.len().checked_sub(1 + self.log_scroll)?;
+        shown.get(at).copied()
+    }
+
     /// The log records shown, filtered by level, node scope and text.
     pub(crate) fn visible_logs(&self) -> Vec<&LogRecord> {
         let node = self.node_scope();
@@ -377,7 +390,9 @@ impl State {
             Action::Enter => self.enter(),
             Action::CopyTrace => self.copy_trace(),
             Action::Back => {
-                if self.detail.is_some() {
+                if self.log_open.is_some() {
+                    self.log_open = None;
+                } else if self.detail.is_some() {
                     self.close_detail();
                 } else if self.filter != Filter::default() || self.node_pick.is_some() {
                     self.filter = Filter::default();
@@ -509,6 +524,12 @@ impl State {
                         self.collapsed.insert(key);
                     }
                 }
+            }
+            Tab::Logs => {
+                self.log_open = match self.log_open {
+                    Some(_) => None,
+                    None => self.log_cursor().cloned(),
+                };
             }
             Tab::Warnings => {
                 let Some(w) = self
@@ -644,7 +665,13 @@ impl State {
                 .count();
             self.log_scroll += shown;
         }
+        let added = records.len();
         self.logs.extend(records);
+        // Each node pushes its records on its own: merge what came with
+        // the last records by time, so nodes interleave as they logged.
+        let window = (added + LOG_REORDER).min(self.logs.len());
+        let from = self.logs.len() - window;
+        self.logs.make_contiguous()[from..].sort_by_key(|r| r.at_unix_us);
         while self.logs.len() > LOG_LINES {
             self.logs.pop_front();
         }

@@ -144,6 +144,15 @@ fn status_lines(state: &State, width: u16) -> Vec<Line<'static>> {
 
 fn tab_line(state: &State) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
+    // The node picked with `n` narrows every view: say so first, on
+    // every view, where no width cuts it off.
+    if let Some(node) = state.node_scope() {
+        spans.push(Span::styled(
+            format!(" node {} ", format::short_node(&node)),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+        spans.push(Span::raw(" "));
+    }
     for (i, tab) in Tab::ALL.iter().enumerate() {
         let text = format!("{} {}", i + 1, tab.title());
         if *tab == state.tab {
@@ -293,11 +302,21 @@ fn columns_help(frame: &mut Frame<'_>, body: Rect) {
     frame.render_widget(text, area);
 }
 
-/// `text` in lines of at most `width` characters, broken at spaces.
+/// `text` in lines of at most `width` characters, broken at spaces (and
+/// inside a word longer than a line).
 pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
     let mut out = Vec::new();
     let mut line = String::new();
-    for word in text.split_whitespace() {
+    let pieces = text.split_whitespace().flat_map(|word| {
+        let chars: Vec<char> = word.chars().collect();
+        chars
+            .chunks(width)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+    });
+    for word in pieces {
+        let word = word.as_str();
         if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
             out.push(std::mem::take(&mut line));
         }

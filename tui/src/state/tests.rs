@@ -256,3 +256,18 @@ fn enter_on_a_warning_opens_its_process_or_its_node() {
     let o = s.overview.as_ref().unwrap();
     assert_eq!(o.nodes[s.node_selected].name, "c@host");
 }
+
+#[test]
+fn records_of_different_nodes_are_merged_by_time() {
+    let mut s = state();
+    let record = |node: &str, at| LogRecord {
+        node: node.into(),
+        at_unix_us: at,
+        ..fixtures::logs()[0].clone()
+    };
+    // Node a pushes first, node b's earlier records come with its own push.
+    s.on_logs(vec![record("a@host", 10), record("a@host", 30)], 0);
+    s.on_logs(vec![record("b@host", 20), record("b@host", 40)], 0);
+    let order: Vec<u64> = s.logs.iter().map(|r| r.at_unix_us).collect();
+    assert_eq!(order, [10, 20, 30, 40]);
+}

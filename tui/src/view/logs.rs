@@ -4,12 +4,12 @@
 use super::block;
 use crate::format;
 use crate::state::State;
-use clustertop_proto::LogLevel;
+use clustertop_proto::{LogLevel, LogRecord};
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Clear, Paragraph};
 
 fn color(level: LogLevel) -> Color {
     match level {
@@ -40,31 +40,90 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let height = area.height.saturating_sub(2) as usize;
     let end = records.len().saturating_sub(state.log_scroll);
     let start = end.saturating_sub(height);
+    let cursor = end.checked_sub(1);
     let lines: Vec<Line<'_>> = records[start..end]
         .iter()
-        .map(|r| {
-            let mut rest = format!(
-                " {} {} {}  {}",
-                r.node,
-                r.pid
-                    .as_ref()
-                    .map(format::pid)
-                    .unwrap_or_else(|| "-".into()),
-                r.process.as_deref().unwrap_or("-"),
-                r.message
-            );
-            for (k, v) in &r.fields {
-                rest.push_str(&format!(" {k}={v}"));
-            }
+        .enumerate()
+        .map(|(i, r)| {
+            let at_cursor = Some(start + i) == cursor;
             Line::from(vec![
                 Span::raw(format!("{} ", format::clock(r.at_unix_us))),
                 Span::styled(
                     format!("{:<5}", format::level(r.level)),
                     Style::new().fg(color(r.level)),
                 ),
-                Span::raw(rest),
+                Span::raw(format!(" {}", format::log_rest(r))),
             ])
+            .style(if at_cursor && state.log_scroll > 0 {
+                Style::new().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::new()
+            })
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines).block(block(title)), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block(title).title_bottom(" Enter: the bottom record in full  j/k: scroll ")),
+        area,
+    );
+    if let Some(r) = &state.log_open {
+        record(frame, area, r);
+    }
+}
+
+/// One record in full, over the view: every field on its line, long text
+/// wrapped, nothing cut.
+fn record(frame: &mut Frame<'_>, area: Rect, r: &LogRecord) {
+    let width = area.width.saturating_sub(4).max(20);
+    let inner = usize::from(width.saturating_sub(2));
+    let bold = |s: &str| Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD));
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw(format!("{} ", format::clock(r.at_unix_us))),
+            Span::styled(format::level(r.level), Style::new().fg(color(r.level))),
+            Span::raw(format!(
+                "  {}  {}  {}",
+                format::printable(&r.node),
+                r.pid
+                    .as_ref()
+                    .map(format::pid)
+                    .unwrap_or_else(|| "-".into()),
+                format::printable(r.process.as_deref().unwrap_or("-"))
+            )),
+        ]),
+        Line::from(vec![
+            bold("target "),
+            Span::raw(format::printable(&r.target).into_owned()),
+        ]),
+    ];
+    if let Some(t) = &r.trace_id {
+        lines.push(Line::from(vec![bold("trace "), Span::raw(t.clone())]));
+    }
+    let message = format::local_pids(&r.message, &r.node);
+    for part in super::wrap(&format::printable(&message), inner) {
+        lines.push(Line::from(part));
+    }
+    for (k, v) in &r.fields {
+        let value = format::local_pids(v, &r.node);
+        let text = format!("{k} = {}", format::printable(&value));
+        for (i, part) in super::wrap(&text, inner).into_iter().enumerate() {
+            lines.push(Line::from(if i == 0 {
+                part
+            } else {
+                format!("    {part}")
+            }));
+        }
+    }
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(block(" Log record — Esc or Enter closes ".into())),
+        popup,
+    );
 }

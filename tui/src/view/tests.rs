@@ -180,6 +180,38 @@ fn logs() {
 }
 
 #[test]
+fn a_log_record_opened_whole() {
+    let mut s = on(Tab::Logs);
+    let mut crash = fixtures::logs()[1].clone();
+    crash.at_unix_us += 1_000_000;
+    crash.level = clustertop_proto::LogLevel::Warn;
+    crash.message = "child exited; restarting".into();
+    crash.fields = vec![
+        ("supervisor".into(), "<0.7.25731>".into()),
+        (
+            "reason".into(),
+            "panic: called `Result::unwrap()` on an `Err` value: Io(Custom { kind: \
+             ConnectionReset, error: \"the peer at 10.0.0.7:4370 closed the connection while \
+             a reply was pending\" }) at examples/src/chat/store.rs:120:41"
+                .into(),
+        ),
+    ];
+    s.on_logs(vec![crash], 0);
+    s.apply(Action::Enter);
+    assert!(s.log_open.is_some());
+    check("logs_record", &s);
+    s.apply(Action::Back);
+    assert!(s.log_open.is_none());
+}
+
+#[test]
+fn the_picked_node_shows_on_every_view() {
+    let mut s = on(Tab::Metrics);
+    s.apply(Action::NodeNext);
+    check("node_picked", &s);
+}
+
+#[test]
 fn warnings() {
     check("warnings", &on(Tab::Warnings));
 }
