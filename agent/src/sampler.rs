@@ -306,6 +306,9 @@ pub(crate) fn take(
         node.introspect().process_count() + node.introspect().process_count() / 16 + 16,
     );
     let mut long_handlers = Vec::new();
+    // One clock read for the pass: a process new since the last sample
+    // has its rates over its own age, not over the whole interval.
+    let now = node.uptime();
     node.introspect().for_each_process(|p| {
         let name = p.behaviour();
         let behaviour = *index.entry(name.as_ptr() as usize).or_insert_with(|| {
@@ -334,7 +337,11 @@ pub(crate) fn take(
             polls_lo: p.polls() as u32,
             mailbox: p.mailbox_len().min(u64::from(u32::MAX)) as u32,
             growth: 0,
-            rate: 0,
+            // Until the merge below: the process's age, in ms.
+            rate: now
+                .saturating_sub(p.spawned_at())
+                .as_millis()
+                .min(u128::from(u32::MAX)) as u32,
             polls_per_s: 0,
             memory: memory_units(p.memory()),
             util: 0,
@@ -352,6 +359,7 @@ pub(crate) fn take(
     for row in &mut rows {
         while old.next_if(|o| o.serial < row.serial).is_some() {}
         let before = old.next_if(|o| o.serial == row.serial);
+        let age_ms = row.rate;
         let (recv, sent, busy_us, util_us, polls, mailbox) = match before {
             Some(o) => (
                 row.recv_lo.wrapping_sub(o.recv_lo),
@@ -361,8 +369,21 @@ pub(crate) fn take(
                 row.polls_lo.wrapping_sub(o.polls_lo),
                 i64::from(o.mailbox),
             ),
-            // New since the last sample: everything it did counts.
-            None => (row.recv_lo, row.sent_lo, 0, 0, 0, 0),
+            // New since the last sample: everything it did counts, over
+            // its own age.
+            None => (
+                row.recv_lo,
+                row.sent_lo,
+                row.busy_us_lo,
+                row.util_us_lo,
+                row.polls_lo,
+                0,
+            ),
+        };
+        let secs = if before.is_some() {
+            secs
+        } else {
+            (f64::from(age_ms) / 1e3).clamp(1e-3, secs)
         };
         msgs_in += u64::from(recv);
         msgs_out += u64::from(sent);

@@ -168,6 +168,11 @@ impl ProcessRef<'_> {
     pub fn busy_and_utilised(&self) -> (Duration, Duration) {
         busy_and_utilised(self.p, self.node)
     }
+    /// When it was spawned, as time since the node started (no clock
+    /// read).
+    pub fn spawned_at(&self) -> Duration {
+        Duration::from_nanos(self.p.core().spawned_at)
+    }
     /// Polls since spawn (see [`ProcessInfo::polls`]).
     pub fn polls(&self) -> u64 {
         self.p.core().stats.polls.load(Relaxed)

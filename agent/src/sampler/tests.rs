@@ -177,3 +177,32 @@ fn a_wire_row_carries_the_sample_and_nothing_else() {
         }
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_process_new_since_the_last_sample_has_its_rates_over_its_own_age() {
+    use clustertop_runtime::{ClockSource, Node, NodeConfig};
+    use std::time::Duration;
+    let node = Node::start(NodeConfig::new("age@localhost").clock(ClockSource::Tokio)).unwrap();
+    let empty = Sample::default();
+    // A long interval; the process lives only its last 200 ms, all of it
+    // inside a handler that awaits.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let p = node.spawn::<u8, _, _>(|mut ctx| async move {
+        ctx.recv().await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    p.send(1);
+    p.send(2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = take(
+        &node,
+        &empty,
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+        0,
+    );
+    let row = s.row(p.id().serial()).expect("sampled");
+    assert!(row.util_permille() >= 990, "{row:?}");
+    // One message queued in 200 ms: 5 a second, not 0.1.
+    assert_eq!(row.growth, 5, "{row:?}");
+}
