@@ -21,6 +21,27 @@ impl Drop for OsNode {
     }
 }
 
+/// A `clustertop-agent-node` in its own OS process, once it listens, and
+/// the address it listens on.
+fn agent_node(args: &[&str]) -> (OsNode, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clustertop-agent-node"))
+        .args(args)
+        .env("CLUSTERTOP_COOKIE", support::COOKIE)
+        .env("CLUSTERTOP_TICK_MS", "20000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("clustertop-agent-node starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "listening 127.0.0.1:PORT"
+    assert!(line.starts_with("listening "), "{line:?}");
+    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
+    (OsNode(child), addr)
+}
+
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -42,20 +63,7 @@ async fn a_frozen_node_is_slow_and_a_killed_node_is_down_and_the_overview_still_
     let config = fast_config();
     let timeout = config.peer_timeout;
     let (nodes, _agents) = cluster(&["a@localhost", "b@localhost"], config).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clustertop-agent-node"))
-        .args(["c@localhost", "127.0.0.1:0", &support::addr(&nodes[0])])
-        .env("CLUSTERTOP_COOKIE", support::COOKIE)
-        .env("CLUSTERTOP_TICK_MS", "20000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("clustertop-agent-node starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening "), "{line:?}");
-    let c = OsNode(child);
+    let (c, _) = agent_node(&["c@localhost", "127.0.0.1:0", &support::addr(&nodes[0])]);
     let client = Client::connect(
         ClientConfig::new(support::addr(&nodes[0]))
             .cookie(support::COOKIE)
@@ -105,20 +113,7 @@ async fn a_frozen_node_is_slow_and_a_killed_node_is_down_and_the_overview_still_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_to_an_entry_node_that_dies_fail_at_once_and_nodes_say_where_they_listen() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clustertop-agent-node"))
-        .args(["solo@localhost", "127.0.0.1:0"])
-        .env("CLUSTERTOP_COOKIE", support::COOKIE)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("clustertop-agent-node starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "listening 127.0.0.1:PORT ..."
-    let addr = line.split_whitespace().nth(1).unwrap().to_owned();
-    let node = OsNode(child);
+    let (node, addr) = agent_node(&["solo@localhost", "127.0.0.1:0"]);
     // A timeout far longer than the test: only the connection going down
     // can end the request below.
     let client = Client::connect(
