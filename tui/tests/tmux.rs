@@ -160,7 +160,9 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
     tmux.wait("the warned process's detail", |s| {
         s.contains("ChatSystem.MessageStore  MessageStore  on demo-2") && s.contains("util ")
     });
-    tmux.keys(&["Escape", "2"]);
+    tmux.keys(&["Escape"]);
+    tmux.wait("the detail closed", |s| !s.contains("— Esc back"));
+    tmux.keys(&["2"]);
 
     // Nodes view.
     tmux.keys(&["1"]);
@@ -201,6 +203,11 @@ fn the_demo_in_a_terminal_shows_the_cluster_and_quits_cleanly() {
         s.contains("ChatSystem.MessageStore  MessageStore  on demo-2") && s.contains("mailbox head")
     });
     tmux.keys(&["Escape"]);
+    // Two Escapes read together are one key to the terminal parser
+    // (`ESC ESC`): wait for the first to take effect.
+    tmux.wait("the list again", |s| {
+        s.contains("┌ Processes ") && s.contains("filter: name~chat")
+    });
     // Esc again clears the filter.
     tmux.keys(&["Escape"]);
     tmux.wait("the filter cleared", |s| s.contains("filter: none"));
