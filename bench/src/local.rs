@@ -7,13 +7,85 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// The sizes of the local scenarios, shared by every runtime measured.
+pub(crate) mod size {
+    /// Messages of `local-oneway`.
+    pub(crate) fn oneway(quick: bool) -> u64 {
+        if quick { 1_000_000 } else { 10_000_000 }
+    }
+    /// Ring shapes: (processes, laps).
+    pub(crate) fn ring(quick: bool) -> &'static [(usize, u64)] {
+        if quick {
+            &[(1_000, 100), (100_000, 1)]
+        } else {
+            &[(1_000, 1_000), (100_000, 10)]
+        }
+    }
+    /// Timed calls of `call-rtt` (a tenth more warm the path up first).
+    pub(crate) fn calls(quick: bool) -> u64 {
+        if quick { 20_000 } else { 200_000 }
+    }
+    /// Processes of `spawn`.
+    pub(crate) fn spawns(quick: bool) -> u64 {
+        if quick { 100_000 } else { 1_000_000 }
+    }
+    /// Processes of `idle-memory`.
+    pub(crate) fn idle(quick: bool) -> usize {
+        if quick { 100_000 } else { 1_000_000 }
+    }
+}
+
+/// The result of `local-oneway`.
+pub(crate) fn oneway_sample(n: u64, secs: f64) -> Sample {
+    Sample {
+        scenario: "local-oneway",
+        params: vec![("messages", json!(n))],
+        figures: vec![("msgs_per_s", n as f64 / secs), ("seconds", secs)],
+    }
+}
+
+/// One result of `ring`.
+pub(crate) fn ring_sample(size: usize, laps: u64, ns_per_hop: f64) -> Sample {
+    Sample {
+        scenario: "ring",
+        params: vec![("processes", json!(size)), ("laps", json!(laps))],
+        figures: vec![("ns_per_hop", ns_per_hop)],
+    }
+}
+
+/// The result of `spawn`.
+pub(crate) fn spawn_sample(n: u64, secs: f64) -> Sample {
+    Sample {
+        scenario: "spawn",
+        params: vec![("processes", json!(n))],
+        figures: vec![("spawns_per_s", n as f64 / secs), ("seconds", secs)],
+    }
+}
+
+/// The result of `idle-memory`: RSS growth over `n` processes, less the
+/// `held` bytes of the benchmark's own handles.
+pub(crate) fn idle_sample(n: usize, before: u64, after: u64, held: u64) -> Sample {
+    let per = (after.saturating_sub(before).saturating_sub(held)) as f64 / n as f64;
+    Sample {
+        scenario: "idle-memory",
+        params: vec![("processes", json!(n))],
+        figures: vec![
+            ("bytes_per_process", per),
+            (
+                "rss_delta_mb",
+                after.saturating_sub(before) as f64 / 1048576.0,
+            ),
+        ],
+    }
+}
+
 fn node() -> Node {
     Node::start(NodeConfig::new("bench@localhost")).expect("node")
 }
 
 /// 1 sender → 1 receiver, `u64` messages.
 pub(crate) async fn oneway(quick: bool) -> Vec<Sample> {
-    let n: u64 = if quick { 1_000_000 } else { 10_000_000 };
+    let n = size::oneway(quick);
     let node = node();
     let (done_tx, done_rx) = oneshot::channel();
     let receiver = node.spawn::<u64, _, _>(move |mut ctx| async move {
@@ -34,11 +106,7 @@ pub(crate) async fn oneway(quick: bool) -> Vec<Sample> {
     let sum = done_rx.await.unwrap();
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(sum, n * (n - 1) / 2);
-    vec![Sample {
-        scenario: "local-oneway",
-        params: vec![("messages", json!(n))],
-        figures: vec![("msgs_per_s", n as f64 / secs), ("seconds", secs)],
-    }]
+    vec![oneway_sample(n, secs)]
 }
 
 #[derive(Debug)]
@@ -111,40 +179,25 @@ mod parking_lot_free {
 }
 
 pub(crate) async fn ring(quick: bool) -> Vec<Sample> {
-    let shapes: &[(usize, u64)] = if quick {
-        &[(1_000, 100), (100_000, 1)]
-    } else {
-        &[(1_000, 1_000), (100_000, 10)]
-    };
     let mut out = Vec::new();
-    for &(size, laps) in shapes {
-        let ns = ring_once(size, laps).await;
-        out.push(Sample {
-            scenario: "ring",
-            params: vec![("processes", json!(size)), ("laps", json!(laps))],
-            figures: vec![("ns_per_hop", ns)],
-        });
+    for &(size, laps) in size::ring(quick) {
+        out.push(ring_sample(size, laps, ring_once(size, laps).await));
     }
     out
 }
 
 /// Sequential calls from a client process to a GenServer.
 pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
-    let n: u64 = if quick { 20_000 } else { 200_000 };
+    let n = size::calls(quick);
     let node = node();
     let server = crate::remote::Echo::start(&node, ()).await.unwrap();
     let (tx, rx) = oneshot::channel();
     node.spawn::<(), _, _>(move |_ctx| async move {
-        let mut h = crate::report::rtt_histogram();
-        for i in 0..n / 10 {
-            server.call(i, Duration::from_secs(5)).await.unwrap();
-        }
-        for i in 0..n {
-            let t = Instant::now();
-            let r = server.call(i, Duration::from_secs(5)).await.unwrap();
-            h.record(t.elapsed().as_nanos() as u64).unwrap();
-            assert_eq!(r, i);
-        }
+        let server = &server;
+        let h = crate::report::time_calls(n, |i| async move {
+            server.call(i, Duration::from_secs(5)).await.unwrap()
+        })
+        .await;
         tx.send(h).unwrap();
     });
     let h = rx.await.unwrap();
@@ -154,7 +207,7 @@ pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
 /// Spawn and exit of many processes, spawned by one process (as a BEAM
 /// benchmark spawns from a process).
 pub(crate) async fn spawn(quick: bool) -> Vec<Sample> {
-    let n: u64 = if quick { 100_000 } else { 1_000_000 };
+    let n = size::spawns(quick);
     let node = node();
     let start = Instant::now();
     node.spawn::<(), _, _>(move |ctx| async move {
@@ -172,14 +225,11 @@ pub(crate) async fn spawn(quick: bool) -> Vec<Sample> {
     }
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(node.introspect().process_count(), 0);
-    vec![Sample {
-        scenario: "spawn",
-        params: vec![("processes", json!(n))],
-        figures: vec![("spawns_per_s", n as f64 / secs), ("seconds", secs)],
-    }]
+    vec![spawn_sample(n, secs)]
 }
 
-fn rss_bytes() -> u64 {
+/// Resident memory of this OS process.
+pub(crate) fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()
@@ -191,7 +241,7 @@ fn rss_bytes() -> u64 {
 
 /// Resident memory added per idle process waiting in `recv`.
 pub(crate) async fn idle_memory(quick: bool) -> Vec<Sample> {
-    let n: usize = if quick { 100_000 } else { 1_000_000 };
+    let n = size::idle(quick);
     let node = node();
     // Warm up the allocator and runtime so the delta is the processes'.
     let warm: Vec<_> = (0..1000)
@@ -218,19 +268,11 @@ pub(crate) async fn idle_memory(quick: bool) -> Vec<Sample> {
     // Let every process run to its first `recv`.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_bytes();
-    let per = (after.saturating_sub(before).saturating_sub(vec_bytes)) as f64 / n as f64;
     for p in &pids {
         p.send(0);
     }
     while node.introspect().process_count() > 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    vec![Sample {
-        scenario: "idle-memory",
-        params: vec![("processes", json!(n))],
-        figures: vec![
-            ("bytes_per_process", per),
-            ("rss_delta_mb", (after - before) as f64 / 1048576.0),
-        ],
-    }]
+    vec![idle_sample(n, before, after, vec_bytes)]
 }

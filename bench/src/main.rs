@@ -13,6 +13,7 @@
 mod agent;
 mod codec;
 mod local;
+mod peers;
 mod remote;
 mod report;
 mod tui;
@@ -53,6 +54,31 @@ enum Scenario {
     All,
 }
 
+/// The runtime a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Runtime {
+    /// This project's runtime.
+    Clustertop,
+    /// actix 0.13 (local scenarios).
+    Actix,
+    /// ractor 0.16 (local scenarios).
+    Ractor,
+    /// kameo 0.22 (local scenarios).
+    Kameo,
+}
+
+impl Runtime {
+    /// The name in result lines.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Runtime::Clustertop => "clustertop",
+            Runtime::Actix => "actix",
+            Runtime::Ractor => "ractor",
+            Runtime::Kameo => "kameo",
+        }
+    }
+}
+
 /// Benchmarks of the clustertop runtime.
 #[derive(Debug, Parser)]
 #[command(name = "clustertop-bench", version)]
@@ -66,6 +92,9 @@ struct Args {
     /// One JSON object per result line.
     #[arg(long)]
     json: bool,
+    /// The runtime to measure (a peer runs the scenarios it can express).
+    #[arg(long, value_enum, default_value = "clustertop")]
+    runtime: Runtime,
     /// Scheduler threads (default: the number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
@@ -93,7 +122,10 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let out = report::Out { json: args.json };
+    let out = report::Out {
+        json: args.json,
+        runtime: args.runtime.name(),
+    };
     let repeat = match args.scenario {
         // RSS only measures the first run: later runs reuse freed memory.
         // Tracing, once installed, stays for the rest of the process.
@@ -102,6 +134,25 @@ fn main() -> ExitCode {
     };
     let mut runs = Vec::with_capacity(repeat);
     for _ in 0..repeat {
+        let peer = match args.runtime {
+            Runtime::Clustertop => None,
+            // actix runs its own system (a single-threaded tokio runtime).
+            Runtime::Actix => Some(peers::actix::run(args.scenario, args.quick)),
+            Runtime::Ractor => Some(rt.block_on(peers::ractor::run(args.scenario, args.quick))),
+            Runtime::Kameo => Some(rt.block_on(peers::kameo::run(args.scenario, args.quick))),
+        };
+        if let Some(samples) = peer {
+            let Some(samples) = samples else {
+                eprintln!(
+                    "{} does not run {}",
+                    args.runtime.name(),
+                    args.scenario.to_possible_value().expect("named").get_name()
+                );
+                return ExitCode::from(3);
+            };
+            runs.push(samples);
+            continue;
+        }
         runs.push(rt.block_on(async {
             match args.scenario {
                 Scenario::LocalOneway => local::oneway(args.quick).await,

@@ -70,10 +70,10 @@ pub(crate) async fn serve() {
                 }
                 SinkMsg::Small(_) | SinkMsg::Bulk(_) => {
                     n += 1;
-                    if n % batch == 0 {
-                        if let Some(t) = &to {
-                            t.send(n);
-                        }
+                    if n % batch == 0
+                        && let Some(t) = &to
+                    {
+                        t.send(n);
                     }
                 }
             }
@@ -234,15 +234,11 @@ pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
         .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     node.spawn::<(), _, _>(move |_ctx| async move {
-        let mut h = crate::report::rtt_histogram();
-        for i in 0..n / 10 {
-            echo.call(i, Duration::from_secs(5)).await.unwrap();
-        }
-        for i in 0..n {
-            let t = Instant::now();
-            assert_eq!(echo.call(i, Duration::from_secs(5)).await.unwrap(), i);
-            h.record(t.elapsed().as_nanos() as u64).unwrap();
-        }
+        let echo = &echo;
+        let h = crate::report::time_calls(n, |i| async move {
+            echo.call(i, Duration::from_secs(5)).await.unwrap()
+        })
+        .await;
         tx.send(h).unwrap();
     });
     let h = rx.await.unwrap();

@@ -15,6 +15,8 @@ pub(crate) struct Sample {
 
 pub(crate) struct Out {
     pub(crate) json: bool,
+    /// The runtime measured, as result lines name it.
+    pub(crate) runtime: &'static str,
 }
 
 impl Out {
@@ -35,7 +37,7 @@ impl Out {
         if self.json {
             let mut m = Map::new();
             m.insert("scenario".into(), s.scenario.into());
-            m.insert("runtime".into(), "clustertop".into());
+            m.insert("runtime".into(), self.runtime.into());
             for (k, v) in &s.params {
                 m.insert((*k).into(), v.clone());
             }
@@ -70,6 +72,26 @@ impl Out {
 /// A histogram for round-trip times in nanoseconds (1 ns to 60 s).
 pub(crate) fn rtt_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+/// Times `n` sequential calls of `call(i)` (after `n / 10` to warm the
+/// path up), each checked to echo its argument.
+pub(crate) async fn time_calls<F, Fut>(n: u64, mut call: F) -> hdrhistogram::Histogram<u64>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    for i in 0..n / 10 {
+        assert_eq!(call(i).await, i);
+    }
+    let mut h = rtt_histogram();
+    for i in 0..n {
+        let t = std::time::Instant::now();
+        let r = call(i).await;
+        h.record(t.elapsed().as_nanos() as u64).expect("in range");
+        assert_eq!(r, i);
+    }
+    h
 }
 
 /// The percentiles of a round-trip histogram (in ns) as a result, in µs.
