@@ -1,13 +1,24 @@
 #!/usr/bin/env escript
-%%! +P 4000000 +sbwt none +sbwtdcpu none +sbwtdio none
-%% The clustertop-bench scenarios on the BEAM, for side-by-side figures.
+%%! +P 4000000
+%% The clustertop-bench scenarios on the BEAM, for side-by-side figures
+%% (`clustertop-bench compare` runs it beside the Rust runtimes).
 %%
 %%   escript bench/peers/beam.escript all [--quick]
-%%   escript bench/peers/beam.escript local-oneway|ring|call-rtt|spawn|idle-memory [--quick]
+%%   escript bench/peers/beam.escript SCENARIO [--quick]
+%%
+%% SCENARIO: local-oneway, ring, call-rtt, spawn, idle-memory, and between
+%% two nodes (a second VM, `serve`, on 127.0.0.1 with a cookie; epmd is
+%% started when not running): remote-oneway, remote-bulk, remote-call-rtt.
 %%
 %% Prints one JSON object per result, as `clustertop-bench --json` does,
 %% with "runtime":"beam". Run each scenario in a fresh VM (`all` does).
+%% The VM runs with its default scheduler settings (busy-wait included);
+%% only the process limit is raised, for a million processes.
 -mode(compile).
+-behaviour(gen_server).
+-export([init/1, handle_call/3, handle_cast/2]).
+
+-define(COOKIE, 'clustertop-bench').
 
 main(["all" | Rest]) ->
     Self = escript:script_name(),
@@ -15,7 +26,10 @@ main(["all" | Rest]) ->
       fun(S) ->
               io:put_chars(os:cmd("escript " ++ Self ++ " " ++ S ++ " " ++ string:join(Rest, " ")))
       end,
-      ["local-oneway", "ring", "call-rtt", "spawn", "idle-memory"]);
+      ["local-oneway", "ring", "call-rtt", "spawn", "idle-memory",
+       "remote-oneway", "remote-bulk", "remote-call-rtt"]);
+main(["serve", Name]) ->
+    serve(list_to_atom(Name));
 main([Scenario | Rest]) ->
     Quick = lists:member("--quick", Rest),
     run(Scenario, Quick);
@@ -55,16 +69,11 @@ run("ring", Quick) ->
               report("ring", [{processes, Size}, {laps, Laps}, {ns_per_hop, round(Ns * 10) / 10}])
       end, Shapes);
 
-%% Sequential gen_server-style calls (the BEAM's call path: monitor, send,
-%% selective receive, demonitor).
+%% Sequential gen_server:call/2 round trips to a local gen_server.
 run("call-rtt", Quick) ->
     N = case Quick of true -> 20000; false -> 200000 end,
-    Server = spawn(fun server_loop/0),
-    [call(Server, I) || I <- lists:seq(1, N div 10)],
-    Samples = [begin T = now_ns(), call(Server, I), now_ns() - T end || I <- lists:seq(1, N)],
-    Sorted = list_to_tuple(lists:sort(Samples)),
-    Q = fun(P) -> element(max(1, round(P * N)), Sorted) / 1000 end,
-    report("call-rtt", [{calls, N}, {p50_us, Q(0.5)}, {p99_us, Q(0.99)}, {p999_us, Q(0.999)}]);
+    {ok, Server} = gen_server:start(?MODULE, [], []),
+    report_rtt("call-rtt", N, time_calls(Server, N));
 
 %% Spawn and exit of many processes, from one process.
 run("spawn", Quick) ->
@@ -87,9 +96,134 @@ run("idle-memory", Quick) ->
     report("idle-memory", [{processes, N}, {bytes_per_process, round((After - Before - ListBytes) / N)}]),
     [P ! stop || P <- Pids],
     ok;
+%% 16-byte messages to a process on the second node, from 1 and from 4
+%% senders, at most 200,000 unacknowledged.
+run("remote-oneway", Quick) ->
+    Total = case Quick of true -> 200000; false -> 3000000 end,
+    Node = remote_node(),
+    lists:foreach(
+      fun(Senders) ->
+              Secs = pump(Node, Senders, Total, 10000, 200000, {small, <<7:128>>}),
+              report("remote-oneway", [{senders, Senders}, {messages, Total}, {payload_bytes, 16},
+                                       {msgs_per_s, round(Total / Secs)}, {seconds, Secs}])
+      end, [1, 4]);
+
+%% 1 MiB binaries to the second node, at most 64 unacknowledged.
+run("remote-bulk", Quick) ->
+    Total = case Quick of true -> 200; false -> 2000 end,
+    Node = remote_node(),
+    Secs = pump(Node, 1, Total, 8, 64, {bulk, binary:copy(<<42>>, 1 bsl 20)}),
+    report("remote-bulk", [{messages, Total}, {payload_bytes, 1 bsl 20},
+                           {mb_per_s, round(Total * 1.048576 / Secs * 10) / 10}, {seconds, Secs}]);
+
+%% Sequential gen_server:call/2 round trips to the second node.
+run("remote-call-rtt", Quick) ->
+    N = case Quick of true -> 5000; false -> 50000 end,
+    Node = remote_node(),
+    report_rtt("remote-call-rtt", N, time_calls({echo, Node}, N));
 run(Other, _) ->
-    io:format("unknown scenario ~s~n", [Other]),
+    io:format(standard_error, "unknown scenario ~s~n", [Other]),
     halt(2).
+
+%% The echo gen_server.
+init([]) -> {ok, nostate}.
+handle_call(V, _From, S) -> {reply, V, S}.
+handle_cast(_, S) -> {noreply, S}.
+
+time_calls(Server, N) ->
+    [V = gen_server:call(Server, V) || V <- lists:seq(1, N div 10)],
+    [begin T = now_ns(), V = gen_server:call(Server, V), now_ns() - T end || V <- lists:seq(1, N)].
+
+report_rtt(Scenario, N, Samples) ->
+    Sorted = list_to_tuple(lists:sort(Samples)),
+    Q = fun(P) -> element(max(1, round(P * N)), Sorted) / 1000 end,
+    report(Scenario, [{calls, N}, {p99_us, Q(0.99)}, {p50_us, Q(0.5)}, {p999_us, Q(0.999)},
+                      {max_us, element(N, Sorted) / 1000}]).
+
+%% Starts this VM's distribution and a second VM (`serve`), connected;
+%% returns the second node's name. The second VM ends with this one.
+remote_node() ->
+    _ = os:cmd("epmd -daemon"),
+    Id = os:getpid(),
+    {ok, _} = net_kernel:start(list_to_atom("bench_client_" ++ Id ++ "@127.0.0.1"),
+                               #{name_domain => longnames}),
+    erlang:set_cookie(?COOKIE),
+    Server = "bench_server_" ++ Id ++ "@127.0.0.1",
+    Port = open_port({spawn_executable, os:find_executable("escript")},
+                     [{args, [escript:script_name(), "serve", Server]},
+                      {line, 256}, use_stdio, exit_status]),
+    receive
+        {Port, {data, {eol, "ready"}}} -> ok;
+        {Port, {exit_status, S}} -> error({server_exited, S})
+    after 30000 -> error(server_timeout)
+    end,
+    Node = list_to_atom(Server),
+    true = net_kernel:connect_node(Node),
+    Node.
+
+%% The second node: a sink that acks every batch, and the echo
+%% gen_server, registered; ends when its standard input closes.
+serve(Name) ->
+    {ok, _} = net_kernel:start(Name, #{name_domain => longnames}),
+    erlang:set_cookie(?COOKIE),
+    register(sink, spawn(fun() -> sink(none, 0, 0) end)),
+    {ok, _} = gen_server:start({local, echo}, ?MODULE, [], []),
+    io:format("ready~n"),
+    eof = io:get_line(""),
+    halt(0).
+
+sink(To, Batch, N) ->
+    receive
+        {start, T, B} -> sink(T, B, 0);
+        {_, _Payload} ->
+            N1 = N + 1,
+            case N1 rem Batch of
+                0 -> To ! {acked, N1};
+                _ -> ok
+            end,
+            sink(To, Batch, N1)
+    end.
+
+%% `Senders` processes send `Total` copies of `Msg` to the sink, keeping
+%% at most `Window` unacknowledged; returns the seconds until all are
+%% acknowledged.
+pump(Node, Senders, Total, Batch, Window, Msg) ->
+    Parent = self(),
+    Acked = atomics:new(1, []),
+    Sent = atomics:new(1, []),
+    Acker = spawn(fun() -> acker(Acked, Total, Parent) end),
+    {sink, Node} ! {start, Acker, Batch},
+    T0 = now_ns(),
+    [spawn(fun() -> send_loop({sink, Node}, Msg, Sent, Acked, Total, Window) end)
+     || _ <- lists:seq(1, Senders)],
+    receive all_acked -> ok end,
+    (now_ns() - T0) / 1.0e9.
+
+acker(Acked, Total, Parent) ->
+    receive
+        {acked, N} ->
+            atomics:put(Acked, 1, N),
+            case N >= Total of
+                true -> Parent ! all_acked;
+                false -> acker(Acked, Total, Parent)
+            end
+    end.
+
+send_loop(To, Msg, Sent, Acked, Total, Window) ->
+    N = atomics:add_get(Sent, 1, 1) - 1,
+    case N >= Total of
+        true -> ok;
+        false ->
+            wait_window(N, Acked, Window),
+            To ! Msg,
+            send_loop(To, Msg, Sent, Acked, Total, Window)
+    end.
+
+wait_window(N, Acked, Window) ->
+    case N >= atomics:get(Acked, 1) + Window of
+        true -> erlang:yield(), wait_window(N, Acked, Window);
+        false -> ok
+    end.
 
 receive_n(0, Sum, Parent) -> Parent ! {done, Sum};
 receive_n(N, Sum, Parent) -> receive V -> receive_n(N - 1, Sum + V, Parent) end.
@@ -108,17 +242,6 @@ ring_node(Next, Parent) ->
         {next, N} -> ring_node(N, Parent);
         {token, 0} -> Parent ! ring_done;
         {token, H} -> Next ! {token, H - 1}, ring_node(Next, Parent)
-    end.
-
-server_loop() ->
-    receive {call, From, Ref, V} -> From ! {Ref, V}, server_loop() end.
-
-call(Server, V) ->
-    Ref = erlang:monitor(process, Server),
-    Server ! {call, self(), Ref, V},
-    receive
-        {Ref, R} -> erlang:demonitor(Ref, [flush]), R;
-        {'DOWN', Ref, _, _, Reason} -> exit(Reason)
     end.
 
 spawn_n(0, _) -> ok;

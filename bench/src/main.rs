@@ -3,6 +3,7 @@
 //! ```text
 //! clustertop-bench <scenario> [--quick] [--json]
 //! clustertop-bench all [--quick] [--json]
+//! clustertop-bench compare [--quick|--full] [--only SCENARIO]... [--with RUNTIME]... [--out FILE]
 //! ```
 //!
 //! Each scenario prints one result per line: with `--json`, one JSON object
@@ -12,6 +13,7 @@
 
 mod agent;
 mod codec;
+mod compare;
 mod local;
 mod peers;
 mod remote;
@@ -52,6 +54,9 @@ enum Scenario {
     Serve,
     /// Every scenario, each in its own process.
     All,
+    /// Every runtime (clustertop, the BEAM, actix, ractor, kameo) on each
+    /// scenario, interleaved, as markdown tables.
+    Compare,
 }
 
 /// The runtime a scenario runs on.
@@ -86,9 +91,24 @@ struct Args {
     /// What to measure.
     #[arg(value_enum)]
     scenario: Scenario,
-    /// Smaller sizes, for a smoke run.
-    #[arg(long)]
+    /// Smaller sizes, for a smoke run (compare: one round).
+    #[arg(long, conflicts_with = "full")]
     quick: bool,
+    /// compare: five rounds (the figures for bench/RESULTS.md).
+    #[arg(long)]
+    full: bool,
+    /// compare: only this scenario (repeatable).
+    #[arg(long, value_enum)]
+    only: Vec<Scenario>,
+    /// compare: rounds (default 3; 1 with --quick, 5 with --full).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// compare: only these runtimes (repeatable; default all).
+    #[arg(long = "with", value_enum)]
+    with: Vec<compare::Peer>,
+    /// compare: also write the tables, with the machine, to this file.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
     /// One JSON object per result line.
     #[arg(long)]
     json: bool,
@@ -108,6 +128,17 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.scenario == Scenario::All {
         return run_all(&args);
+    }
+    if args.scenario == Scenario::Compare {
+        return compare::run(&compare::Options {
+            quick: args.quick,
+            full: args.full,
+            only: args.only.clone(),
+            rounds: args.rounds,
+            runtimes: args.with.clone(),
+            threads: args.threads,
+            out: args.out.clone(),
+        });
     }
     if args.scenario == Scenario::Serve {
         let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -167,7 +198,9 @@ fn main() -> ExitCode {
                 Scenario::AgentOverhead => agent::overhead(args.quick).await,
                 Scenario::AgentSample => agent::sampler(args.quick).await,
                 Scenario::TuiRender => tui::render(args.quick),
-                Scenario::All | Scenario::Serve => unreachable!("handled above"),
+                Scenario::All | Scenario::Serve | Scenario::Compare => {
+                    unreachable!("handled above")
+                }
             }
         }));
     }
@@ -179,7 +212,7 @@ fn run_all(args: &Args) -> ExitCode {
     let exe = std::env::current_exe().expect("own path");
     let mut ok = true;
     for s in Scenario::value_variants() {
-        if matches!(s, Scenario::All | Scenario::Serve) {
+        if matches!(s, Scenario::All | Scenario::Serve | Scenario::Compare) {
             continue;
         }
         let name = s.to_possible_value().expect("named").get_name().to_owned();
