@@ -445,8 +445,11 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
         request: S::Call,
         timeout: Duration,
     ) -> Result<S::Reply, CallError> {
-        let started = std::time::Instant::now();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let node = self.node();
+        let clock = *node.clock();
+        let deadlines = node.deadlines();
+        let started = clock.now_ns();
+        let deadline = started.saturating_add(crate::deadline::saturating_ns(timeout));
         let (tx, rx) = oneshot::channel();
         let msg = ServerMsg(Inner::Call(
             request,
@@ -458,13 +461,13 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
         let node_down = || CallError::NodeDown(self.node_name().to_owned());
         // A reply parked with the distribution layer is forgotten however
         // this call ends: answered, timed out, or dropped by its caller.
-        let _parked = match tokio::time::timeout_at(deadline, self.send_tracked(msg)).await {
+        let _parked = match deadlines.until(deadline, self.send_tracked(msg)).await {
             Ok(Ok(parked)) => parked,
             Ok(Err(_)) if self.is_local() => return Err(CallError::NoProcess),
             Ok(Err(_)) => return Err(node_down()),
             Err(_) => return Err(CallError::Timeout),
         };
-        let result = match tokio::time::timeout_at(deadline, rx).await {
+        let result = match deadlines.until(deadline, rx).await {
             Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(failure))) => match failure {
                 ReplyFailure::Exited(ExitReason::NoProc) => Err(CallError::NoProcess),
@@ -474,21 +477,19 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
                 | ReplyFailure::UnknownName(e)
                 | ReplyFailure::TypeMismatch(e) => Err(CallError::BadReply(e)),
                 ReplyFailure::NoReply => {
-                    tokio::time::sleep_until(deadline).await;
+                    deadlines.sleep_until(deadline).await;
                     Err(CallError::Timeout)
                 }
             },
-            Ok(Err(_)) if self.is_local() => {
-                match tokio::time::timeout_at(deadline, self.exited()).await {
-                    Ok(reason) => Err(CallError::Exited(reason)),
-                    Err(_) => Err(CallError::Timeout),
-                }
-            }
+            Ok(Err(_)) if self.is_local() => match deadlines.until(deadline, self.exited()).await {
+                Ok(reason) => Err(CallError::Exited(reason)),
+                Err(_) => Err(CallError::Timeout),
+            },
             Ok(Err(_)) => Err(node_down()),
             Err(_) => Err(CallError::Timeout),
         };
-        self.node()
-            .record_call(short_type_name::<S>(), started.elapsed());
+        let elapsed = Duration::from_nanos(clock.now_ns().saturating_sub(started));
+        node.record_call(short_type_name::<S>(), elapsed);
         result
     }
 

@@ -2,6 +2,7 @@
 
 pub mod app;
 mod clock;
+mod deadline;
 pub mod dist;
 mod error;
 mod exit;

@@ -98,6 +98,8 @@ struct NodeInner {
     creation: u32,
     clock: Clock,
     handle: tokio::runtime::Handle,
+    /// Deadlines of calls waiting for their replies.
+    deadlines: Arc<crate::deadline::Deadlines>,
     started_at: SystemTime,
     next_serial: AtomicU64,
     next_ref: AtomicU64,
@@ -126,12 +128,14 @@ impl Node {
         started_at: SystemTime,
         layer: Option<Layer>,
     ) -> Node {
+        let clock = Clock::new(clock);
         Node {
             inner: Arc::new(NodeInner {
                 instruments: Instruments::new(&name),
                 name,
                 creation,
-                clock: Clock::new(clock),
+                clock,
+                deadlines: crate::deadline::Deadlines::new(clock, handle.clone()),
                 handle,
                 started_at,
                 next_serial: AtomicU64::new(1),
@@ -296,6 +300,11 @@ impl Node {
 
     pub(crate) fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// Deadlines for waits that almost always end early (call replies).
+    pub(crate) fn deadlines(&self) -> &Arc<crate::deadline::Deadlines> {
+        &self.inner.deadlines
     }
 
     /// The tokio runtime the node's processes run on.

@@ -185,12 +185,13 @@ impl<T> Task<T> {
     /// [`TaskError::Timeout`], or [`TaskError::Exited`] if the task ended
     /// without a result.
     pub async fn await_timeout(self, timeout: Duration) -> Result<T, TaskError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        match tokio::time::timeout_at(deadline, self.rx).await {
+        let deadlines = self.process.node().deadlines().clone();
+        let deadline = deadlines.deadline_in(timeout);
+        match deadlines.until(deadline, self.rx).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(_)) => {
                 let reason = self.process.exited();
-                match tokio::time::timeout_at(deadline, reason).await {
+                match deadlines.until(deadline, reason).await {
                     Ok(reason) => Err(TaskError::Exited(reason)),
                     Err(_) => Err(TaskError::Timeout),
                 }

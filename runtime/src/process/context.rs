@@ -104,7 +104,9 @@ impl<M: Message> Context<M> {
 
     /// Like [`recv`](Self::recv), giving up after `timeout`.
     pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Received<M>> {
-        tokio::time::timeout(timeout, self.recv()).await.ok()
+        let deadlines = self.node().deadlines().clone();
+        let deadline = deadlines.deadline_in(timeout);
+        deadlines.until(deadline, self.recv()).await.ok()
     }
 
     /// Takes the next message if one is queued.
