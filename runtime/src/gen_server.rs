@@ -489,7 +489,7 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
             Err(_) => Err(CallError::Timeout),
         };
         let elapsed = Duration::from_nanos(clock.now_ns().saturating_sub(started));
-        node.record_call(short_type_name::<S>(), elapsed);
+        node.record_call::<S>(elapsed);
         result
     }
 
