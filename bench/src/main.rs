@@ -14,6 +14,7 @@
 mod agent;
 mod codec;
 mod compare;
+mod idle;
 mod local;
 mod peers;
 mod remote;
@@ -50,8 +51,12 @@ enum Scenario {
     AgentSample,
     /// Frame time of every clustertop view for a 1 M-process cluster.
     TuiRender,
+    /// CPU used by an idle 3-node cluster with the agent on.
+    IdleCpu,
     /// Runs the server node for the remote scenarios (used internally).
     Serve,
+    /// Runs one idle node of `idle-cpu` (used internally).
+    ServeIdle,
     /// Every scenario, each in its own process.
     All,
     /// Every runtime (clustertop, the BEAM, actix, ractor, kameo) on each
@@ -109,6 +114,12 @@ struct Args {
     /// compare: also write the tables, with the machine, to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// serve-idle: the node's name.
+    #[arg(long, hide = true)]
+    name: Option<String>,
+    /// serve-idle: a node to connect to (repeatable).
+    #[arg(long, hide = true)]
+    peer: Vec<String>,
     /// One JSON object per result line.
     #[arg(long)]
     json: bool,
@@ -145,6 +156,12 @@ fn main() -> ExitCode {
         rt.block_on(remote::serve());
         return ExitCode::SUCCESS;
     }
+    if args.scenario == Scenario::ServeIdle {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let name = args.name.clone().unwrap_or_else(|| "idle@localhost".into());
+        rt.block_on(idle::serve_idle(&name, &args.peer));
+        return ExitCode::SUCCESS;
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -160,7 +177,7 @@ fn main() -> ExitCode {
     let repeat = match args.scenario {
         // RSS only measures the first run: later runs reuse freed memory.
         // Tracing, once installed, stays for the rest of the process.
-        Scenario::IdleMemory | Scenario::AgentOverhead => 1,
+        Scenario::IdleMemory | Scenario::AgentOverhead | Scenario::IdleCpu => 1,
         _ => args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1),
     };
     let mut runs = Vec::with_capacity(repeat);
@@ -198,7 +215,8 @@ fn main() -> ExitCode {
                 Scenario::AgentOverhead => agent::overhead(args.quick).await,
                 Scenario::AgentSample => agent::sampler(args.quick).await,
                 Scenario::TuiRender => tui::render(args.quick),
-                Scenario::All | Scenario::Serve | Scenario::Compare => {
+                Scenario::IdleCpu => idle::idle_cpu(args.quick).await,
+                Scenario::All | Scenario::Serve | Scenario::ServeIdle | Scenario::Compare => {
                     unreachable!("handled above")
                 }
             }
@@ -212,7 +230,10 @@ fn run_all(args: &Args) -> ExitCode {
     let exe = std::env::current_exe().expect("own path");
     let mut ok = true;
     for s in Scenario::value_variants() {
-        if matches!(s, Scenario::All | Scenario::Serve | Scenario::Compare) {
+        if matches!(
+            s,
+            Scenario::All | Scenario::Serve | Scenario::ServeIdle | Scenario::Compare
+        ) {
             continue;
         }
         let name = s.to_possible_value().expect("named").get_name().to_owned();

@@ -1,0 +1,137 @@
+//! `idle-cpu`: what an idle cluster costs. Three nodes, each its own OS
+//! process with the agent on (default settings: a sample every second)
+//! and a full mesh over loopback with the default heartbeat, doing no
+//! work; the CPU time each process uses over a window (30 s, 5 s with
+//! `--quick`), from `/proc/<pid>/stat`, after 3 s to settle.
+
+use crate::report::Sample;
+use clustertop_agent::{Agent, AgentConfig};
+use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::{Node, NodeConfig};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const COOKIE: &str = "clustertop-bench-idle";
+const NODES: usize = 3;
+
+/// One idle node with the agent (used internally): joins the mesh through
+/// the first of `peers`, waits to see the rest, prints `listening ADDR`,
+/// and runs until killed.
+pub(crate) async fn serve_idle(name: &str, peers: &[String]) {
+    let node = Node::start(
+        NodeConfig::new(name)
+            .dist(DistConfig::listen("127.0.0.1:0".parse().expect("addr")).cookie(COOKIE)),
+    )
+    .expect("node");
+    // The first node is enough: the mesh connects the others.
+    if let Some(p) = peers.first() {
+        node.connect(p).await.expect("connect");
+    }
+    let want = peers.len().min(NODES - 1);
+    while node.nodes().len() < want {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _agent = Agent::start(&node, AgentConfig::default())
+        .await
+        .expect("agent");
+    println!("listening {}", node.listen_addr().expect("listening"));
+    std::future::pending::<()>().await;
+}
+
+/// A node's OS process, killed when dropped.
+struct Idle(Child);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(name: &str, peers: &[String]) -> (Idle, String) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut child = Command::new(exe)
+        .args(["serve-idle", "--name", name])
+        .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node process");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("its address");
+    let addr = line.trim().trim_start_matches("listening ").to_owned();
+    (Idle(child), addr)
+}
+
+/// User + system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parens.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13
+    // after the name and state.
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    n(11) + n(12)
+}
+
+fn ticks_per_s() -> f64 {
+    // The kernel's USER_HZ: 100 on every Linux this runs on; read it
+    // through getconf where present.
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+pub(crate) async fn idle_cpu(quick: bool) -> Vec<Sample> {
+    let window = Duration::from_secs(if quick { 5 } else { 30 });
+    let mut nodes = Vec::new();
+    let mut addrs: Vec<String> = Vec::new();
+    for i in 0..NODES {
+        let (child, addr) = start(&format!("idle-{i}@localhost"), &addrs);
+        nodes.push(child);
+        addrs.push(addr);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for n in &mut nodes {
+        assert!(
+            n.0.try_wait().expect("status").is_none(),
+            "an idle node exited early"
+        );
+    }
+    let pids: Vec<u32> = nodes.iter().map(|n| n.0.id()).collect();
+    let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    let start = Instant::now();
+    tokio::time::sleep(window).await;
+    let secs = start.elapsed().as_secs_f64();
+    let after: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    for n in &mut nodes {
+        assert!(
+            n.0.try_wait().expect("status").is_none(),
+            "an idle node exited while measured"
+        );
+    }
+    let hz = ticks_per_s();
+    let per_node: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a - b) as f64 / hz / secs * 1000.0)
+        .collect();
+    let mean = per_node.iter().sum::<f64>() / per_node.len() as f64;
+    let max = per_node.iter().copied().fold(0.0, f64::max);
+    vec![Sample {
+        scenario: "idle-cpu",
+        params: vec![
+            ("nodes", json!(NODES)),
+            ("window_s", json!(window.as_secs())),
+        ],
+        figures: vec![("cpu_ms_per_s_per_node", mean), ("cpu_ms_per_s_max", max)],
+    }]
+}
