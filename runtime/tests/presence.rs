@@ -185,6 +185,13 @@ async fn a_node_that_goes_down_leaves_and_comes_back_without_duplicates() {
     assert!(a.node.nodes().is_empty(), "left when the link went down");
     assert!(listed(&a, "lobby").is_empty());
 
+    // Each end declares the link down on its own clock: wait for b's too,
+    // or b would still count the old link as up and not connect again.
+    support::wait_for("b to see the link down", LIMIT, || {
+        b.node.nodes().is_empty()
+    })
+    .await;
+
     // Healed: the same incarnation's entries come back, once.
     a.node.set_partitioned("b@localhost", false);
     b.node.set_partitioned("a@localhost", false);

@@ -117,26 +117,30 @@ pub(crate) async fn run<R, W>(
     dist.connection_closed(&node, &peer, reason);
 }
 
-/// Whether a peer has been silent for a whole tick, checked every quarter
-/// of one: a peer is declared silent after 4 checks in a row without a
-/// frame, between 1 and 1.25 ticks after its last frame (the heartbeats
-/// come every quarter). A frame costs a flag, not a clock read or a timer:
-/// a timer armed per read would be registered and cancelled around
-/// almost every message, and each registration with none pending wakes
-/// the thread parked on tokio's time driver.
+/// Silence checks per tick.
+const CHECKS: u32 = 8;
+
+/// Whether a peer has been silent for a whole tick, checked every eighth
+/// of one: a peer is declared silent after 8 checks in a row without a
+/// frame, between 1 and 1.125 ticks after its last frame (heartbeats come
+/// every quarter). A frame costs a flag, not a clock read or a timer: a
+/// timer armed per read would be registered and cancelled around almost
+/// every message, and each registration with none pending wakes the
+/// thread parked on tokio's time driver. The two ends of a link each
+/// decide on their own, up to an eighth of a tick apart.
 struct Silence {
     check: std::pin::Pin<Box<tokio::time::Sleep>>,
-    quarter: std::time::Duration,
+    every: std::time::Duration,
     heard: bool,
     silent: u32,
 }
 
 impl Silence {
     fn new(tick: std::time::Duration) -> Self {
-        let quarter = tick / 4;
+        let every = tick / CHECKS;
         Silence {
-            check: Box::pin(tokio::time::sleep(quarter)),
-            quarter,
+            check: Box::pin(tokio::time::sleep(every)),
+            every,
             heard: false,
             silent: 0,
         }
@@ -146,7 +150,7 @@ impl Silence {
         self.heard = true;
     }
 
-    /// Resolves once the peer has been silent for 4 checks in a row.
+    /// Resolves once the peer has been silent for a tick of checks in a row.
     /// Cancel-safe: a check is counted and the next armed in one poll.
     async fn timed_out(&mut self) {
         loop {
@@ -156,10 +160,10 @@ impl Silence {
             } else {
                 self.silent += 1;
             }
-            if self.silent >= 4 {
+            if self.silent >= CHECKS {
                 return;
             }
-            let next = Instant::now() + self.quarter;
+            let next = Instant::now() + self.every;
             self.check.as_mut().reset(next);
         }
     }
