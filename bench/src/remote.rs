@@ -9,7 +9,7 @@ use crate::report::Sample;
 use clustertop_runtime::dist::DistConfig;
 use clustertop_runtime::gen_server::ServerMsg;
 use clustertop_runtime::{
-    CallResult, ExitReason, GenServer, Node, NodeConfig, Pid, Received, ServerContext,
+    CallResult, ExitReason, GenServer, Node, NodeConfig, Payload, Pid, Received, ServerContext,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,8 +28,9 @@ pub(crate) enum SinkMsg {
     Start { to: Pid<u64>, batch: u64 },
     /// A small payload.
     Small([u8; 16]),
-    /// A large payload.
-    Bulk(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A large payload: out of band, written from the sender's buffer and
+    /// sliced from the receiver's.
+    Bulk(Payload),
 }
 
 /// The call-RTT server.
@@ -138,7 +139,7 @@ async fn pump(
     total: u64,
     batch: u64,
     window: u64,
-    make: fn() -> SinkMsg,
+    make: impl Fn() -> SinkMsg + Clone + Send + 'static,
 ) -> f64 {
     let sink = node
         .named_on::<SinkMsg>("bench-server@localhost", "sink")
@@ -165,7 +166,7 @@ async fn pump(
     let sent = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     for _ in 0..senders {
-        let (sink, sent, acked) = (sink.clone(), sent.clone(), acked.clone());
+        let (sink, sent, acked, make) = (sink.clone(), sent.clone(), acked.clone(), make.clone());
         node.spawn::<(), _, _>(move |_ctx| async move {
             loop {
                 let n = sent.fetch_add(1, Ordering::Relaxed);
@@ -211,8 +212,10 @@ pub(crate) async fn oneway(quick: bool) -> Vec<Sample> {
 pub(crate) async fn bulk(quick: bool) -> Vec<Sample> {
     let total: u64 = if quick { 200 } else { 2_000 };
     let (_server, node) = client("bench-client@localhost").await;
-    let secs = pump(&node, 1, total, 8, 64, || {
-        SinkMsg::Bulk(vec![42u8; 1 << 20])
+    let block = Payload::from(vec![42u8; 1 << 20]);
+    let secs = pump(&node, 1, total, 8, 64, move || {
+        // One buffer, shared by every message (as the BEAM sends one binary).
+        SinkMsg::Bulk(block.clone())
     })
     .await;
     let mb = total as f64 * 1.048576;

@@ -48,6 +48,7 @@ pub mod proto;
 #[cfg(not(feature = "testing"))]
 #[allow(unreachable_pub)] // public with the `testing` feature
 pub(crate) mod proto;
+pub(crate) mod payload;
 pub(crate) mod remote;
 pub(crate) mod replies;
 mod route;

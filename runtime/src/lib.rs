@@ -43,6 +43,7 @@ pub use introspect::{Introspect, ProcessDetail, ProcessInfo, ProcessRef, Supervi
 pub use mailbox::MailboxConfig;
 pub use node::{Node, NodeStats};
 pub use panic::install_panic_hook;
+pub use dist::payload::Payload;
 pub use pid::{Message, Pid, ProcessId};
 pub use process::{
     Context, CurrentProcess, ProcessKind, ProcessStatus, SpawnOptions, current_process,

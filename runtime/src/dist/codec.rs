@@ -91,6 +91,31 @@ pub(crate) fn decode_message(body: &[u8]) -> Option<Result<MessageRef<'_>, Decod
 /// # Errors
 /// If the encoded frame would exceed `max_frame` bytes (nothing is appended).
 pub fn encode(frame: &Frame, buf: &mut BytesMut, max_frame: usize) -> Result<(), EncodeError> {
+    if let Frame::Message {
+        to,
+        from,
+        kind,
+        tag,
+        trace,
+        payload,
+        out_of_band,
+    } = frame
+        && !out_of_band.is_empty()
+    {
+        // The out-of-band bytes follow the payload, copied here; the link's
+        // writer sends them from their own buffers instead.
+        let start = buf.len();
+        let extra: usize = out_of_band.iter().map(|b| b.len()).sum();
+        let header = (to, from, kind, tag, trace);
+        encode_message_header(&header, payload.len() + extra, buf, max_frame)?;
+        if buf.len() > start {
+            buf.extend_from_slice(payload);
+            for b in out_of_band {
+                buf.extend_from_slice(b);
+            }
+        }
+        return Ok(());
+    }
     let start = buf.len();
     buf.put_u32(0);
     buf.put_u8(WIRE_VERSION);
@@ -233,6 +258,7 @@ mod tests {
             tag: u64::MAX,
             trace: None,
             payload: vec![1, 2, 3, 4],
+            out_of_band: vec![],
         };
         let mut buf = BytesMut::new();
         encode(&frame, &mut buf, DEFAULT_MAX_FRAME).unwrap();
@@ -270,6 +296,7 @@ mod tests {
                 tag: 77,
                 trace: None,
                 payload: payload.clone(),
+                out_of_band: vec![],
             };
             let mut whole = BytesMut::new();
             encode(&frame, &mut whole, DEFAULT_MAX_FRAME).unwrap();
@@ -288,6 +315,39 @@ mod tests {
             split.extend_from_slice(&payload);
             assert_eq!(whole, split, "payload of {size} bytes");
         }
+    }
+
+    #[test]
+    fn out_of_band_bytes_follow_the_payload_and_are_counted_by_the_kind() {
+        use crate::dist::proto::{MsgKind, Target};
+        let oob = [
+            bytes::Bytes::from(vec![7u8; 5000]),
+            bytes::Bytes::from(vec![8u8; 3]),
+        ];
+        let frame = Frame::Message {
+            to: Target::Name("sink".into()),
+            from: None,
+            kind: MsgKind::Bulk { out_of_band: 5003 },
+            tag: 1,
+            trace: None,
+            payload: vec![1, 2],
+            out_of_band: oob.to_vec(),
+        };
+        let mut buf = BytesMut::new();
+        encode(&frame, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+        let m = decode_message(&buf[4..]).unwrap().unwrap();
+        assert_eq!(m.kind, MsgKind::Bulk { out_of_band: 5003 });
+        assert_eq!(m.payload.len(), 2 + 5003);
+        assert_eq!(&m.payload[..2], &[1, 2]);
+        assert!(m.payload[2..5002].iter().all(|&b| b == 7));
+        assert_eq!(&m.payload[5002..], &[8, 8, 8]);
+        // Over the limit, nothing is appended.
+        let mut small = BytesMut::new();
+        assert!(matches!(
+            encode(&frame, &mut small, 4000),
+            Err(EncodeError::TooLarge { .. })
+        ));
+        assert!(small.is_empty());
     }
 
     #[test]

@@ -126,7 +126,11 @@ pub(crate) struct Peer {
 /// What a frame is taken to weigh in the link's queue.
 pub(crate) fn frame_weight(frame: &Frame) -> usize {
     match frame {
-        Frame::Message { payload, .. } => payload.len() + 48,
+        Frame::Message {
+            payload,
+            out_of_band,
+            ..
+        } => payload.len() + out_of_band.iter().map(bytes::Bytes::len).sum::<usize>() + 48,
         _ => 64,
     }
 }

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// The distribution protocol version carried in the handshake.
 ///
-/// 2: a `Spawn` carries the caller's trace context. Nodes of different
-/// versions refuse each other at the handshake, with both versions named.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 2: a `Spawn` carries the caller's trace context. 3: a message may carry
+/// out-of-band payloads ([`MsgKind::Bulk`]). Nodes of different versions
+/// refuse each other at the handshake, with both versions named.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Flag bit: the node is hidden (not listed, not meshed).
 pub const FLAG_HIDDEN: u32 = 1;
@@ -98,6 +99,14 @@ pub enum Target {
 pub enum MsgKind {
     /// A plain message (`send`; a GenServer's info).
     Send,
+    /// A plain message with out-of-band payloads
+    /// ([`Payload`](crate::Payload)s): the frame's `payload` ends with
+    /// `out_of_band` bytes, the payloads in the order the message encodes
+    /// them.
+    Bulk {
+        /// How many of the payload's bytes are out of band, at its end.
+        out_of_band: u64,
+    },
 }
 
 /// Where a call's reply goes: the calling node and its pending-reply id.
@@ -199,9 +208,14 @@ pub enum Frame {
         tag: u64,
         /// The sender's trace context.
         trace: Option<crate::trace::TraceContext>,
-        /// The message, postcard-encoded.
+        /// The message, postcard-encoded; on the wire, and when decoded
+        /// by [`super::codec::decode`], followed by its out-of-band bytes.
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
+        /// When sending: the out-of-band payloads that follow `payload` on
+        /// the wire, which `kind` counts. Never decoded (empty).
+        #[serde(skip)]
+        out_of_band: Vec<bytes::Bytes>,
     },
     /// Link a process of the sender with one of the receiver.
     Link {

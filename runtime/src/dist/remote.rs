@@ -48,10 +48,24 @@ fn decode_plain<M: RemoteMessage>(input: &Incoming<'_>) -> Result<M, DeliveryErr
             got: input.tag,
         });
     }
-    postcard::from_bytes(input.payload).map_err(|e| DeliveryError::Malformed {
-        expected,
-        error: e.to_string(),
-    })
+    let decoded = postcard::from_bytes(input.payload);
+    let left = OUT_OF_BAND.with(|o| {
+        let mut o = o.borrow_mut();
+        o.as_mut().map(|o| (o.rest.len(), o.error.take()))
+    });
+    match (decoded, left) {
+        (Ok(m), None | Some((0, None))) => Ok(m),
+        (Ok(_), Some((n, _))) => Err(DeliveryError::Malformed {
+            expected,
+            error: format!("{n} out-of-band bytes left over by the message"),
+        }),
+        (Err(e), left) => Err(DeliveryError::Malformed {
+            expected,
+            error: left
+                .and_then(|(_, why)| why)
+                .unwrap_or_else(|| e.to_string()),
+        }),
+    }
 }
 
 impl<M: RemoteMessage> ProcessShared<M> {
@@ -90,16 +104,97 @@ struct Decoding {
 }
 
 /// What the encoding thread knows: the node a message is being encoded
-/// for, and the id of a call's reply handle encoded in it.
+/// for, the id of a call's reply handle encoded in it, and the payloads
+/// that go out of band.
 struct Encoding {
     dist: Arc<Dist>,
     peer: String,
     reply_id: Option<u64>,
+    out_of_band: Vec<bytes::Bytes>,
 }
+
+/// The out-of-band bytes of the message being decoded, not yet claimed.
+struct OutOfBand {
+    rest: bytes::Bytes,
+    /// Whether payloads may be slices of the frame (else each is copied).
+    slice: bool,
+    /// Why a payload could not be taken (the decoder's own error loses it).
+    error: Option<String>,
+}
+
+/// Out-of-band payloads at least this long are slices of the frame they
+/// came in (when the frame allows it); shorter ones are copied.
+const SLICE_MIN: usize = 64 * 1024;
 
 thread_local! {
     static DECODING: RefCell<Option<Decoding>> = const { RefCell::new(None) };
     static ENCODING: RefCell<Option<Encoding>> = const { RefCell::new(None) };
+    static OUT_OF_BAND: RefCell<Option<OutOfBand>> = const { RefCell::new(None) };
+}
+
+/// While a [`Payload`](crate::Payload) is serialized for a message sent to
+/// another node: takes it out of band (except when only measuring) and
+/// says so; `false` anywhere else.
+pub(crate) fn out_of_band(bytes: &bytes::Bytes) -> bool {
+    let measuring = sizing();
+    ENCODING.with(|e| match e.borrow_mut().as_mut() {
+        Some(enc) => {
+            if !measuring {
+                enc.out_of_band.push(bytes.clone());
+            }
+            true
+        }
+        None => false,
+    })
+}
+
+/// The next `len` out-of-band bytes of the message being decoded.
+pub(crate) fn take_out_of_band(len: u64) -> Result<bytes::Bytes, String> {
+    OUT_OF_BAND.with(|o| {
+        let mut o = o.borrow_mut();
+        let Some(o) = o.as_mut() else {
+            return Err("an out-of-band payload in bytes that carry none".to_owned());
+        };
+        let have = o.rest.len();
+        let Some(len) = usize::try_from(len).ok().filter(|&l| l <= have) else {
+            let why = format!("an out-of-band payload of {len} bytes, {have} left in the frame");
+            o.error = Some(why.clone());
+            return Err(why);
+        };
+        let taken = o.rest.split_to(len);
+        Ok(if o.slice && len >= SLICE_MIN {
+            taken
+        } else {
+            bytes::Bytes::copy_from_slice(&taken)
+        })
+    })
+}
+
+/// Makes a message's out-of-band bytes available to its decoding, for its
+/// lifetime.
+pub(crate) struct OutOfBandGuard {
+    prev: Option<OutOfBand>,
+}
+
+impl OutOfBandGuard {
+    /// `slice`: whether payloads may keep slices of `rest`'s buffer.
+    pub(crate) fn new(rest: bytes::Bytes, slice: bool) -> Self {
+        let prev = OUT_OF_BAND.with(|o| {
+            o.replace(Some(OutOfBand {
+                rest,
+                slice,
+                error: None,
+            }))
+        });
+        OutOfBandGuard { prev }
+    }
+}
+
+impl Drop for OutOfBandGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        OUT_OF_BAND.with(|o| *o.borrow_mut() = prev);
+    }
 }
 
 /// Sets the decoding context for its lifetime.
@@ -136,26 +231,42 @@ pub(crate) fn decoding_target() -> Option<Weak<dyn ProcessDyn>> {
     DECODING.with(|d| d.borrow().as_ref().and_then(|d| d.target.clone()))
 }
 
-/// Runs `encode` for a message bound to `peer`; returns its result and the
-/// id of the call reply handle it parked, if any.
+/// What encoding a message for another node left besides its bytes.
+pub(crate) struct Encoded {
+    /// The id of the call reply handle it parked, if any.
+    pub(crate) reply_id: Option<u64>,
+    /// Its out-of-band payloads, in order.
+    pub(crate) out_of_band: Vec<bytes::Bytes>,
+}
+
+/// Runs `encode` for a message bound to `peer`; returns its result, and
+/// the reply handle and out-of-band payloads it left.
 pub(crate) fn encoding_for<R>(
     dist: &Arc<Dist>,
     peer: &str,
     encode: impl FnOnce() -> R,
-) -> (R, Option<u64>) {
+) -> (R, Encoded) {
     let prev = ENCODING.with(|e| {
         e.replace(Some(Encoding {
             dist: dist.clone(),
             peer: peer.to_owned(),
             reply_id: None,
+            out_of_band: Vec::new(),
         }))
     });
     let r = encode();
-    let reply_id = ENCODING.with(|e| {
-        let mine = e.replace(prev);
-        mine.and_then(|m| m.reply_id)
-    });
-    (r, reply_id)
+    let mine = ENCODING.with(|e| e.replace(prev));
+    let encoded = match mine {
+        Some(m) => Encoded {
+            reply_id: m.reply_id,
+            out_of_band: m.out_of_band,
+        },
+        None => Encoded {
+            reply_id: None,
+            out_of_band: Vec::new(),
+        },
+    };
+    (r, encoded)
 }
 
 /// Parks a reply completion for the message being encoded; returns the id.
@@ -224,5 +335,35 @@ impl Node {
                 creation: wire.creation,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_out_of_band_payloads_are_slices_of_the_frame_and_small_ones_copies() {
+        let rest = bytes::Bytes::from(vec![5u8; SLICE_MIN + 5_000]);
+        let base = rest.as_ptr();
+        {
+            let _g = OutOfBandGuard::new(rest.clone(), true);
+            let big = take_out_of_band(SLICE_MIN as u64).unwrap();
+            assert_eq!(big.as_ptr(), base, "sliced, not copied");
+            let small = take_out_of_band(4_000).unwrap();
+            assert_ne!(small.as_ptr(), base.wrapping_add(SLICE_MIN));
+            assert_eq!(&small[..], &[5u8; 4_000][..]);
+            let e = take_out_of_band(2_000).unwrap_err();
+            assert_eq!(
+                e,
+                "an out-of-band payload of 2000 bytes, 1000 left in the frame"
+            );
+        }
+        {
+            let _g = OutOfBandGuard::new(rest, false);
+            let copied = take_out_of_band(SLICE_MIN as u64).unwrap();
+            assert_ne!(copied.as_ptr(), base, "the frame may not be pinned");
+        }
+        assert!(take_out_of_band(1).is_err(), "no frame: nothing to take");
     }
 }

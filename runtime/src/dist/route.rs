@@ -52,8 +52,10 @@ impl<M: RemoteMessage> RemoteRoute<M> for DistRoute<M> {
 
     fn send(&self, msg: &M) -> Result<Option<ParkedReply>, ()> {
         let dist = &self.dist;
-        let (payload, reply_id) = remote::encoding_for(dist, &self.node, || (self.encode)(msg));
-        let parked = reply_id.map(|id| ParkedReply::new(dist.clone(), id));
+        let (payload, encoded) = remote::encoding_for(dist, &self.node, || (self.encode)(msg));
+        let parked = encoded
+            .reply_id
+            .map(|id| ParkedReply::new(dist.clone(), id));
         let payload = match payload {
             Ok(p) => p,
             Err(e) => {
@@ -64,13 +66,19 @@ impl<M: RemoteMessage> RemoteRoute<M> for DistRoute<M> {
         let from = process::note_send()
             .filter(|id| id.node_index() == 0)
             .map(|id| id.serial());
+        let out_of_band = encoded.out_of_band;
+        let kind = match out_of_band.iter().map(|b| b.len() as u64).sum() {
+            0 => MsgKind::Send,
+            n => MsgKind::Bulk { out_of_band: n },
+        };
         let frame = Frame::Message {
             to: self.target.clone(),
             from,
-            kind: MsgKind::Send,
+            kind,
             tag: self.tag,
             trace: trace::current_context(),
             payload,
+            out_of_band,
         };
         if dist.send_frame(&self.peer, &self.node, frame) {
             if let Some(p) = self.peer.read().as_ref() {

@@ -4,8 +4,12 @@
 //! # Cost
 //! The writer drains every frame queued for the peer into one buffer (up to
 //! 256 KiB) before it writes, so a burst of small frames costs one
-//! `write()` per batch rather than one per frame. The reader decodes each
-//! frame from the read buffer without copying it.
+//! `write()` per batch rather than one per frame. Payloads of 64 KiB and
+//! more (a large message, or a [`Payload`](crate::Payload) sent out of
+//! band) are not copied into the batch: they are written from their own
+//! buffers, with vectored writes. The reader decodes each frame from the
+//! read buffer without copying it, and hands out-of-band payloads of
+//! 64 KiB and more to the message as slices of the frame.
 //!
 //! # Disconnection
 //! The reader decides when a connection ends (EOF, I/O error, malformed
@@ -20,7 +24,7 @@ use super::proto::{Frame, MsgKind, RefuseReason, Target};
 use super::remote;
 use crate::node::Node;
 use crate::transport::NodeDownReason;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -214,9 +218,32 @@ async fn read_loop<R: AsyncRead + Unpin>(
         // The hot frame: decoded in place, its payload never copied.
         match codec::decode_message(&body) {
             Some(Ok(m)) => {
-                deliver_message(
-                    node, dist, peer, m.to, m.from, m.kind, m.tag, m.trace, m.payload,
-                );
+                let codec::MessageRef {
+                    to,
+                    from,
+                    kind,
+                    tag,
+                    trace,
+                    payload,
+                } = m;
+                let inline = match inline_len(&kind, payload.len()) {
+                    Ok(n) => n,
+                    Err(e) => return protocol_error(dist, peer, &e),
+                };
+                if inline == payload.len() {
+                    let input = (payload, None);
+                    deliver_message(node, dist, peer, to, from, tag, trace, input);
+                    continue;
+                }
+                // Out-of-band payloads: slices of the frame, when the frame
+                // is mostly them and owns its buffer.
+                let start = payload.as_ptr() as usize - body.as_ptr() as usize;
+                let (len, body) = (payload.len(), body.freeze());
+                let slice =
+                    len - inline >= body.len() / 2 && detach_read_buffer(reader, body.len());
+                let rest = body.slice(start + inline..start + len);
+                let input = (&body[start..start + inline], Some((rest, slice)));
+                deliver_message(node, dist, peer, to, from, tag, trace, input);
                 continue;
             }
             Some(Err(e)) => {
@@ -251,8 +278,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 kind,
                 tag,
                 trace,
-                payload,
-            } => deliver_message(node, dist, peer, to, from, kind, tag, trace, &payload),
+                mut payload,
+                out_of_band: _,
+            } => {
+                let inline = match inline_len(&kind, payload.len()) {
+                    Ok(n) => n,
+                    Err(e) => return protocol_error(dist, peer, &e),
+                };
+                let rest = bytes::Bytes::from(payload.split_off(inline));
+                let oob = (!rest.is_empty()).then_some((rest, false));
+                deliver_message(node, dist, peer, to, from, tag, trace, (&payload, oob));
+            }
             frame @ (Frame::Link { .. }
             | Frame::Unlink { .. }
             | Frame::Exit { .. }
@@ -311,6 +347,45 @@ fn shapes_the_cluster(frame: &Frame) -> bool {
     )
 }
 
+/// How many bytes of a received message's payload are inline; the rest
+/// are its out-of-band payloads.
+fn inline_len(kind: &MsgKind, payload_len: usize) -> Result<usize, DecodeError> {
+    match *kind {
+        MsgKind::Send => Ok(payload_len),
+        MsgKind::Bulk { out_of_band } => usize::try_from(out_of_band)
+            .ok()
+            .and_then(|n| payload_len.checked_sub(n))
+            .ok_or_else(|| {
+                DecodeError::Malformed(format!(
+                    "{out_of_band} out-of-band bytes in a payload of {payload_len}"
+                ))
+            }),
+    }
+}
+
+/// Gives the read buffer a fresh allocation (copying the few bytes read
+/// past the frame just split off), so that the frame is left alone in its
+/// buffer and a payload sliced from it pins nothing else. Whether the
+/// frame may be sliced: not when its buffer is much larger than it (what
+/// is left of that buffer past the frame, its remaining capacity, is over
+/// the frame's size), nor when more than a read's worth is buffered.
+fn detach_read_buffer<R>(reader: &mut Reader<R>, frame_len: usize) -> bool {
+    const READ_AHEAD_MAX: usize = 64 * 1024;
+    let buffered = reader.read_buffer_mut();
+    if buffered.len() > READ_AHEAD_MAX {
+        return false;
+    }
+    let alone = buffered.capacity() <= frame_len.max(READ_AHEAD_MAX);
+    let mut fresh = BytesMut::with_capacity(READ_AHEAD_MAX);
+    fresh.extend_from_slice(buffered);
+    *buffered = fresh;
+    alone
+}
+
+/// A received message: its inline bytes, and its out-of-band bytes with
+/// whether payloads may be slices of them.
+type MessageInput<'a> = (&'a [u8], Option<(bytes::Bytes, bool)>);
+
 #[allow(clippy::too_many_arguments)]
 fn deliver_message(
     node: &Node,
@@ -318,10 +393,9 @@ fn deliver_message(
     peer: &Peer,
     to: Target,
     from: Option<u64>,
-    kind: MsgKind,
     tag: u64,
     trace: Option<crate::trace::TraceContext>,
-    payload: &[u8],
+    (payload, out_of_band): MessageInput<'_>,
 ) {
     let target = match &to {
         Target::Pid { serial, creation } if *creation == node.creation() => {
@@ -340,9 +414,8 @@ fn deliver_message(
         },
         None => crate::ProcessId::NONE,
     };
-    // Plain sends are the only kind of message so far.
-    let MsgKind::Send = kind;
     let input = crate::transport::Incoming { tag, payload };
+    let _out_of_band = out_of_band.map(|(rest, slice)| remote::OutOfBandGuard::new(rest, slice));
     remote::deliver(node, target, input, from, trace, &|| match &to {
         Target::Pid { serial, creation } => format!("<0.{serial}.{creation}>"),
         Target::Name(name) => format!("{name:?}"),
@@ -369,8 +442,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut seq = 0u64;
     let mut frames = 0u64;
-    // The payload of a large message, written after `buf` without copying.
-    let mut tail: Option<Vec<u8>> = None;
+    // What goes before `buf`: earlier parts of the batch and large payloads
+    // written from their own buffers, in order.
+    let mut chunks: Vec<Bytes> = Vec::new();
     // What the frames taken off the queue weighed (see `Peer::send`), and
     // the control frames among them.
     let mut weight = 0usize;
@@ -386,13 +460,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 let Some(frame) = frame else { break };
                 weight += frame_weight(&frame);
                 control += control_weight(&frame);
-                frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer);
-                while buf.len() < BATCH_BYTES && tail.is_none() {
+                frames += encode_one(frame, &mut buf, &mut chunks, max_frame, &peer);
+                while buf.len() < BATCH_BYTES && chunks.is_empty() {
                     match rx.try_recv() {
                         Ok(frame) => {
                             weight += frame_weight(&frame);
                             control += control_weight(&frame);
-                            frames += encode_one(frame, &mut buf, &mut tail, max_frame, &peer);
+                            frames += encode_one(frame, &mut buf, &mut chunks, max_frame, &peer);
                         }
                         Err(_) => break,
                     }
@@ -402,12 +476,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 seq += 1;
                 peer.ping(seq);
                 let hb = Frame::Heartbeat { seq, reply: false };
-                frames += encode_one(hb, &mut buf, &mut tail, max_frame, &peer);
+                frames += encode_one(hb, &mut buf, &mut chunks, max_frame, &peer);
             }
         }
         if peer.is_cut() {
             buf.clear();
-            tail = None;
+            chunks.clear();
             frames = 0;
             peer.written(
                 std::mem::take(&mut weight),
@@ -416,17 +490,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             );
             continue;
         }
-        if buf.is_empty() {
+        if buf.is_empty() && chunks.is_empty() {
             continue;
         }
-        let mut bytes = buf.len();
-        let payload = tail.take();
+        let bytes = buf.len() + chunks.iter().map(Bytes::len).sum::<usize>();
         let written = tokio::time::timeout(stall, async {
-            writer.write_all(&buf).await?;
-            if let Some(payload) = &payload {
-                writer.write_all(payload).await?;
+            if chunks.is_empty() {
+                writer.write_all(&buf).await
+            } else {
+                if !buf.is_empty() {
+                    chunks.push(buf.split().freeze());
+                }
+                write_chunks(&mut writer, &mut chunks).await
             }
-            std::io::Result::Ok(())
         })
         .await;
         match written {
@@ -438,7 +514,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 break;
             }
         }
-        bytes += payload.map_or(0, |p| p.len());
         peer.count_out(frames, bytes);
         peer.written(
             std::mem::take(&mut weight),
@@ -454,14 +529,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let _ = writer.shutdown().await;
 }
 
-/// Message payloads at least this large are written from their own buffer
-/// after the frame header, not copied into the batch.
+/// Message payloads (inline, or out of band) at least this large are
+/// written from their own buffers, not copied into the batch.
 const LARGE_PAYLOAD: usize = 64 * 1024;
 
 fn encode_one(
     frame: Frame,
     buf: &mut BytesMut,
-    tail: &mut Option<Vec<u8>>,
+    chunks: &mut Vec<Bytes>,
     max_frame: usize,
     peer: &Peer,
 ) -> u64 {
@@ -473,11 +548,25 @@ fn encode_one(
             tag,
             trace,
             payload,
-        } if payload.len() >= LARGE_PAYLOAD => {
+            out_of_band,
+        } if payload.len() >= LARGE_PAYLOAD
+            || out_of_band.iter().any(|b| b.len() >= LARGE_PAYLOAD) =>
+        {
             let header = (to, from, kind, tag, trace);
-            let r = codec::encode_message_header(&header, payload.len(), buf, max_frame);
+            let len = payload.len() + out_of_band.iter().map(Bytes::len).sum::<usize>();
+            let r = codec::encode_message_header(&header, len, buf, max_frame);
             if r.is_ok() {
-                *tail = Some(payload);
+                for piece in std::iter::once(Bytes::from(payload)).chain(out_of_band) {
+                    if piece.len() >= LARGE_PAYLOAD {
+                        // Written from its own buffer, after what precedes it.
+                        if !buf.is_empty() {
+                            chunks.push(buf.split().freeze());
+                        }
+                        chunks.push(piece);
+                    } else {
+                        buf.extend_from_slice(&piece);
+                    }
+                }
             }
             r
         }
@@ -490,6 +579,41 @@ fn encode_one(
             0
         }
     }
+}
+
+/// Writes `chunks` in order, as few writes as the writer takes (vectored),
+/// and empties the list.
+async fn write_chunks<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    chunks: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    use bytes::Buf;
+    // At most this many buffers per write (well under IOV_MAX).
+    const SLICES: usize = 64;
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = chunks[first..]
+            .iter()
+            .take(SLICES)
+            .map(|c| std::io::IoSlice::new(c))
+            .collect();
+        let mut n = writer.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let chunk = &mut chunks[first];
+            if n >= chunk.len() {
+                n -= chunk.len();
+                first += 1;
+            } else {
+                chunk.advance(n);
+                n = 0;
+            }
+        }
+    }
+    chunks.clear();
+    Ok(())
 }
 
 /// Reports a failed handshake: the error as the connect result, and a log
