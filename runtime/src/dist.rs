@@ -42,13 +42,13 @@ pub(crate) mod handshake;
 mod layer;
 mod links;
 mod node_table;
+pub(crate) mod payload;
 mod peers;
 #[cfg(feature = "testing")]
 pub mod proto;
 #[cfg(not(feature = "testing"))]
 #[allow(unreachable_pub)] // public with the `testing` feature
 pub(crate) mod proto;
-pub(crate) mod payload;
 pub(crate) mod remote;
 pub(crate) mod replies;
 mod route;

@@ -29,6 +29,7 @@ pub mod trace;
 mod transport;
 
 pub use clock::ClockSource;
+pub use dist::payload::Payload;
 pub use error::{
     CallError, GlobalNameError, LookupError, NoProcess, RegistryError, SendError, StartError,
 };
@@ -43,7 +44,6 @@ pub use introspect::{Introspect, ProcessDetail, ProcessInfo, ProcessRef, Supervi
 pub use mailbox::MailboxConfig;
 pub use node::{Node, NodeStats};
 pub use panic::install_panic_hook;
-pub use dist::payload::Payload;
 pub use pid::{Message, Pid, ProcessId};
 pub use process::{
     Context, CurrentProcess, ProcessKind, ProcessStatus, SpawnOptions, current_process,
