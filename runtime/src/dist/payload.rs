@@ -1,36 +1,6 @@
 //! [`Payload`]: bytes a message carries to another node without being
-//! copied into the frame, or out of it.
-//!
-//! A message field of type `Payload` (rather than `Vec<u8>`) is sent the
-//! way the BEAM sends a large binary: the frame holds a marker with its
-//! length, and the bytes themselves follow the frame's other contents,
-//! written from the sender's own buffer with vectored writes. The
-//! receiving node hands the message a slice of the frame it read, so a
-//! 1 MiB payload is copied only by the kernel, once on each side.
-//!
-//! # When the bytes go out of band
-//! - Payloads of at least [`Payload::OUT_OF_BAND_MIN`] (4 KiB) in a
-//!   message sent to a process on another node. Smaller ones, and
-//!   payloads in call replies, remote-spawn arguments and anything
-//!   encoded outside a send (PubSub encodes each message once for every
-//!   node), are written inline, like a `Vec<u8>`.
-//! - The receiver slices the frame only for large out-of-band payloads
-//!   (≥ 64 KiB) of a frame that is mostly those payloads; it copies the
-//!   others, so a small payload kept in a mailbox never pins a large read
-//!   buffer. Either way a received payload holds at most the frame it came
-//!   in (bounded by the connection's frame limit).
-//! - A `Serialize` implementation of your own that encodes a message into
-//!   bytes while the message is being sent (a nested `postcard::to_vec`
-//!   inside `serialize`) would move its payloads out of the nested bytes:
-//!   decoding those bytes later fails with a clear error. Encode such
-//!   fields as `Vec<u8>`, or encode before sending.
-//!
-//! With a human-readable format (JSON) a payload is a plain byte string.
-//!
-//! # Cost
-//! Cloning is a reference count. Sending one out of band costs a
-//! reference-count increment and a slot in the frame's list; receiving
-//! one, a reference-count increment (or a copy, as above).
+//! copied into the frame, or out of it. What it guarantees and costs is on
+//! the type.
 
 use bytes::Bytes;
 use serde::de::{Deserializer, Error as _};
@@ -39,8 +9,38 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::Deref;
 
-/// Shared, immutable bytes that cross nodes without copies; see the
-/// [module docs](self).
+/// Shared, immutable bytes that cross nodes without copies.
+///
+/// A message field of type `Payload` (rather than `Vec<u8>`) is sent the
+/// way the BEAM sends a large binary: the frame holds a marker with its
+/// length, and the bytes themselves follow the frame's other contents,
+/// written from the sender's own buffer with vectored writes. The
+/// receiving node hands the message a slice of the frame it read, so a
+/// 1 MiB payload is copied only by the kernel, once on each side.
+///
+/// # When the bytes go out of band
+/// - Payloads of at least [`Payload::OUT_OF_BAND_MIN`] (4 KiB) in a
+///   message sent to a process on another node. Smaller ones, and
+///   payloads in call replies, remote-spawn arguments and anything
+///   encoded outside a send (PubSub encodes each message once for every
+///   node), are written inline, like a `Vec<u8>`.
+/// - The receiver slices the frame only for large out-of-band payloads
+///   (≥ 64 KiB) of a frame that is mostly those payloads; it copies the
+///   others, so a small payload kept in a mailbox never pins a large read
+///   buffer. Either way a received payload holds at most the frame it came
+///   in (bounded by the connection's frame limit).
+/// - A `Serialize` implementation of your own that encodes a message into
+///   bytes while the message is being sent (a nested `postcard::to_vec`
+///   inside `serialize`) would move its payloads out of the nested bytes:
+///   decoding those bytes later fails with a clear error. Encode such
+///   fields as `Vec<u8>`, or encode before sending.
+///
+/// With a human-readable format (JSON) a payload is a plain byte string.
+///
+/// # Cost
+/// Cloning is a reference count. Sending one out of band costs a
+/// reference-count increment and a slot in the frame's list; receiving
+/// one, a reference-count increment (or a copy, as above).
 ///
 /// ```
 /// use clustertop_runtime::Payload;
