@@ -46,9 +46,9 @@ use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
-use std::task::{Poll, ready};
+use std::task::Poll;
 
 /// What a process is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -174,8 +174,8 @@ pub(crate) struct ProcessCore {
     pub(crate) behaviour: &'static str,
     pub(crate) system: bool,
     pub(crate) kind: ProcessKind,
-    /// The spawning process, or [`ProcessId::NONE`].
-    parent: ProcessId,
+    /// The serial of the spawning process (always on this node), or 0.
+    parent: u64,
     /// Set when the parent was a supervisor.
     pub(crate) supervised: bool,
     pub(crate) spawned_at: u64,
@@ -191,6 +191,10 @@ pub(crate) struct ProcessCore {
     /// Between taking a message and next finding the mailbox empty (see
     /// the module docs); written by the owner only.
     pub(crate) in_handler: AtomicBool,
+    /// Set, under the `rel` lock, once the exit has been announced: no
+    /// relation or name may be added after. (Here rather than in
+    /// [`Relations`], where it would take a padded word of its own.)
+    pub(crate) closed: AtomicBool,
     /// The size of the process's body future (its task's state), bytes.
     pub(crate) task_bytes: u32,
     pub(crate) rel: Mutex<Relations>,
@@ -205,12 +209,19 @@ impl ProcessCore {
     /// The exit reason, once the process has exited.
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
         let rel = self.rel.lock();
-        if rel.closed { rel.reason.clone() } else { None }
+        if self.closed.load(Relaxed) {
+            rel.reason.clone()
+        } else {
+            None
+        }
     }
 
     /// The process that spawned this one.
     pub(crate) fn parent(&self) -> Option<ProcessId> {
-        (self.parent != ProcessId::NONE).then_some(self.parent)
+        (self.parent != 0).then_some(ProcessId {
+            serial: self.parent,
+            ..self.id
+        })
     }
 }
 
@@ -222,7 +233,53 @@ pub(crate) struct ProcessShared<M> {
     pub(crate) mailbox: Mailbox<M>,
     /// How to decode messages from other nodes; set once the process is
     /// reachable from them.
-    pub(crate) remote: OnceLock<Decoder<M>>,
+    pub(crate) remote: RemoteDecoder<M>,
+}
+
+/// A process's decoder for messages from other nodes, set at most once:
+/// one word (a `OnceLock` takes two, and the record's size is a product
+/// promise), pointing to a static.
+pub(crate) struct RemoteDecoder<M> {
+    ptr: std::sync::atomic::AtomicPtr<()>,
+    _type: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<M> RemoteDecoder<M> {
+    fn new() -> Self {
+        RemoteDecoder {
+            ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+            _type: std::marker::PhantomData,
+        }
+    }
+
+    /// Installs `decoder` unless one is installed already.
+    pub(crate) fn set(&self, decoder: &'static Decoder<M>) {
+        let ptr = std::ptr::from_ref(decoder).cast_mut().cast::<()>();
+        let _ = self.ptr.compare_exchange(
+            std::ptr::null_mut(),
+            ptr,
+            std::sync::atomic::Ordering::Release,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn get(&self) -> Option<Decoder<M>> {
+        let ptr = self.ptr.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: only `set` stores a non-null pointer, and it stores a
+        // `&'static Decoder<M>` for this same `M`: the pointee lives
+        // forever and is never written.
+        (!ptr.is_null()).then(|| unsafe { *ptr.cast::<Decoder<M>>() })
+    }
+}
+
+impl<M> std::fmt::Debug for RemoteDecoder<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get().is_some() {
+            "RemoteDecoder(set)"
+        } else {
+            "RemoteDecoder(unset)"
+        })
+    }
 }
 
 /// The object-safe view of a process of any message type, held by the
@@ -420,7 +477,10 @@ where
             behaviour: opts.behaviour.unwrap_or_else(std::any::type_name::<M>),
             system: opts.system,
             kind: opts.kind,
-            parent: parent.unwrap_or(ProcessId::NONE),
+            parent: parent.map_or(0, |p| {
+                debug_assert!(p.node == 0 && p.creation == id.creation);
+                p.serial
+            }),
             supervised: parent_kind == ProcessKind::Supervisor,
             spawned_at: now,
             status: AtomicU8::new(STATUS_WAITING),
@@ -429,11 +489,12 @@ where
             killed: AtomicBool::new(false),
             suspended: AtomicBool::new(false),
             in_handler: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             task_bytes: (std::mem::size_of::<Runner<M, Fut>>()).min(u32::MAX as usize) as u32,
             rel: Mutex::new(rel),
         },
         mailbox: Mailbox::new(opts.mailbox),
-        remote: OnceLock::new(),
+        remote: RemoteDecoder::new(),
     });
     shared.core.stats.last_active.store(now, Relaxed);
     let dynamic: Arc<dyn ProcessDyn> = shared.clone();
@@ -447,16 +508,16 @@ where
             deliver_exit(&*dynamic, target, ExitReason::NoProc);
         }
     }
+    drop(dynamic);
     let fut = body(Context::new(shared.clone()));
     let runner = Runner {
         shared: shared.clone(),
         waker_stored: false,
-        fut,
+        fut: Some(fut),
     };
-    node.handle().spawn(async move {
-        let reason = runner.await;
-        exit::finish(dynamic, reason);
-    });
+    // The runner is the whole task: no wrapper future around it, which
+    // would push the task past tokio's 256-byte cell for a small body.
+    node.handle().spawn(runner);
     Pid::local(shared)
 }
 
@@ -466,8 +527,11 @@ pin_project_lite::pin_project! {
     struct Runner<M, F> {
         shared: Arc<ProcessShared<M>>,
         waker_stored: bool,
+        // Dropped as soon as it finishes (or the process is killed), before
+        // the exit is announced: what the body held is released by the
+        // time links and monitors fire.
         #[pin]
-        fut: F,
+        fut: Option<F>,
     }
 }
 
@@ -477,17 +541,23 @@ where
     F: Future,
     F::Output: IntoExitReason,
 {
-    type Output = ExitReason;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<ExitReason> {
-        let this = self.project();
-        let core = &this.shared.core;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let shared = this.shared;
+        let core = &shared.core;
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            // Finished already (a task is not polled after that).
+            return Poll::Ready(());
+        };
         if !*this.waker_stored {
             core.rel.lock().waker = Some(cx.waker().clone());
             *this.waker_stored = true;
         }
         if core.killed.load(Relaxed) {
-            return Poll::Ready(take_kill_reason(core));
+            let reason = take_kill_reason(core);
+            return finish(shared, this.fut, reason);
         }
         if core.suspended.load(Relaxed) {
             // A send found a link over its busy limit: stay off the
@@ -513,7 +583,6 @@ where
         core.status.store(STATUS_RUNNING, Relaxed);
         s.last_active.store(t0, Relaxed);
         let prev = CURRENT.with(|c| c.replace(core as *const ProcessCore));
-        let fut = this.fut;
         let result = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         CURRENT.with(|c| c.set(prev));
         let t1 = clock.now_ns();
@@ -521,14 +590,34 @@ where
         bump(&s.polls, 1);
         s.last_active.store(t1, Relaxed);
         core.status.store(STATUS_WAITING, Relaxed);
-        match result {
-            Ok(poll) => {
-                let out = ready!(poll);
-                Poll::Ready(out.into_exit_reason())
-            }
-            Err(payload) => Poll::Ready(ExitReason::Panic(panic_message(&*payload))),
-        }
+        let reason = match result {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => out.into_exit_reason(),
+            Err(payload) => ExitReason::Panic(panic_message(&*payload)),
+        };
+        finish(shared, this.fut, reason)
     }
+}
+
+/// Ends a process: drops its body (a panic in a drop becomes the exit
+/// reason, if the body had none of its own), then announces the exit.
+fn finish<M: Message, F>(
+    shared: &Arc<ProcessShared<M>>,
+    fut: Pin<&mut Option<F>>,
+    reason: ExitReason,
+) -> Poll<()> {
+    let dropped = catch_unwind(AssertUnwindSafe(|| {
+        let mut fut = fut;
+        fut.set(None);
+    }));
+    let reason = match (dropped, reason) {
+        (Err(payload), ExitReason::Normal | ExitReason::Shutdown) => {
+            ExitReason::Panic(panic_message(&*payload))
+        }
+        (_, reason) => reason,
+    };
+    exit::finish(shared.clone(), reason);
+    Poll::Ready(())
 }
 
 fn take_kill_reason(core: &ProcessCore) -> ExitReason {
@@ -539,7 +628,7 @@ fn take_kill_reason(core: &ProcessCore) -> ExitReason {
 pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
     let waker = {
         let mut rel = core.rel.lock();
-        if rel.closed || core.killed.load(Relaxed) {
+        if core.closed.load(Relaxed) || core.killed.load(Relaxed) {
             return;
         }
         rel.reason = Some(reason);
@@ -551,8 +640,10 @@ pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
     }
 }
 
-// Memory per process is a product promise (see bench/README.md): keep the
-// shared record within one 368-byte allocation (352 before the utilisation
-// and work counters and the task size).
+// Memory per process is a product promise (see bench/README.md): the shared
+// record is at most 344 bytes, so that with its `Arc` counts it is one
+// 368-byte malloc chunk, and with a small body's 272-byte task chunk (tokio
+// aligns task cells to 128 bytes) it keeps a heap growing by spawns aligned
+// to 128: no alignment gap between one process's allocations and the next.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 368);
+const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 344);

@@ -58,7 +58,7 @@ impl Node {
     pub fn register(&self, name: &str, pid: ProcessId) -> Result<(), RegistryError> {
         let p = self.lookup(pid).ok_or(RegistryError::NoProcess)?;
         let mut rel = p.core().rel.lock();
-        if rel.closed {
+        if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(RegistryError::NoProcess);
         }
         if let Some(existing) = &rel.name {
@@ -183,7 +183,7 @@ impl Groups<'_> {
     pub fn join(&self, group: &str, pid: ProcessId) -> Result<(), RegistryError> {
         let p = self.node.lookup(pid).ok_or(RegistryError::NoProcess)?;
         let mut rel = p.core().rel.lock();
-        if rel.closed {
+        if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(RegistryError::NoProcess);
         }
         if rel

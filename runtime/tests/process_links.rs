@@ -211,3 +211,75 @@ async fn link_to_dead_process_is_an_error() {
     });
     assert_eq!(rx.await.unwrap(), Err(clustertop_runtime::NoProcess));
 }
+
+/// Sets its flag when dropped; panics in its drop when asked to.
+struct Held {
+    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    panic_on_drop: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if self.panic_on_drop {
+            panic!("dropping what the body held");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_a_body_held_is_released_before_its_exit_is_announced() {
+    let node = support::node();
+    let cases = [
+        (false, false, ExitReason::custom("done")),
+        (false, true, ExitReason::Killed),
+        (
+            true,
+            false,
+            ExitReason::Panic("dropping what the body held".into()),
+        ),
+    ];
+    for (panic_on_drop, kill, expected) in cases {
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = Held {
+            dropped: dropped.clone(),
+            panic_on_drop,
+        };
+        let (go_tx, go_rx) = oneshot::channel::<()>();
+        let target = node.spawn::<(), _, _>(move |_ctx| async move {
+            let _held = held;
+            let _ = go_rx.await;
+            if panic_on_drop {
+                ExitReason::Normal
+            } else {
+                ExitReason::custom("done")
+            }
+        });
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (seen_tx, seen_rx) = oneshot::channel();
+        let target_id = target.id();
+        node.spawn::<(), _, _>(move |mut ctx| async move {
+            ctx.monitor(target_id);
+            ready_tx.send(()).unwrap();
+            let down = ctx.recv().await;
+            // What the target held, as the Down arrives.
+            let released = dropped.load(std::sync::atomic::Ordering::SeqCst);
+            seen_tx.send((down, released)).unwrap();
+        });
+        ready_rx.await.unwrap();
+        if kill {
+            node.exit(target_id, ExitReason::Kill);
+        } else {
+            go_tx.send(()).unwrap();
+        }
+        let (down, released) = seen_rx.await.unwrap();
+        match down {
+            Received::Down(Down { pid, reason, .. }) => {
+                assert_eq!((pid, &reason), (target_id, &expected));
+            }
+            other => panic!("expected DOWN, got {other:?}"),
+        }
+        assert!(released, "released before the Down ({expected:?})");
+    }
+}

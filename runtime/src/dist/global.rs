@@ -402,7 +402,7 @@ impl Global<'_> {
                     Err(GlobalError::Taken(name.to_owned()))
                 } else {
                     let mut rel = core.rel.lock();
-                    if rel.closed {
+                    if core.closed.load(std::sync::atomic::Ordering::Relaxed) {
                         Err(GlobalError::NoProcess)
                     } else {
                         rel.push(Relation::Global(name.into()));

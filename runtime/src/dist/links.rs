@@ -88,7 +88,7 @@ impl Dist {
                 let remote = self.peer_pid(peer, from);
                 let linked = local(to, to_creation).is_some_and(|p| {
                     let mut rel = p.core().rel.lock();
-                    if rel.closed {
+                    if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
                         return false;
                     }
                     if !rel.has_link(remote) {
@@ -142,7 +142,7 @@ impl Dist {
                 let watcher = self.peer_pid(peer, from);
                 let added = local(to, to_creation).is_some_and(|p| {
                     let mut rel = p.core().rel.lock();
-                    if rel.closed {
+                    if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
                         return false;
                     }
                     rel.push(Relation::MonitoredBy(MonitorRef(mref), watcher));

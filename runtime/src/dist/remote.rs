@@ -68,11 +68,18 @@ fn decode_plain<M: RemoteMessage>(input: &Incoming<'_>) -> Result<M, DeliveryErr
     }
 }
 
+/// The plain decoder of `M`, as a static the process record can point to.
+struct Plain<M>(std::marker::PhantomData<M>);
+
+impl<M: RemoteMessage> Plain<M> {
+    const DECODER: &'static crate::transport::Decoder<M> = &(decode_plain::<M> as _);
+}
+
 impl<M: RemoteMessage> ProcessShared<M> {
     /// Lets the process take messages from other nodes: installs the
     /// decoder of its message type.
     pub(crate) fn enable_remote(&self) {
-        self.remote.get_or_init(|| decode_plain::<M>);
+        self.remote.set(Plain::<M>::DECODER);
     }
 }
 

@@ -59,7 +59,8 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     core.status.store(STATUS_EXITING, Relaxed);
     let (items, name) = {
         let mut rel = core.rel.lock();
-        rel.closed = true;
+        core.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         rel.reason = Some(reason.clone());
         rel.waker = None;
         (std::mem::take(&mut rel.items), rel.name.take())

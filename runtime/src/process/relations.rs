@@ -35,7 +35,6 @@ pub(crate) enum Relation {
 pub(crate) struct Relations {
     pub(crate) items: Vec<Relation>,
     pub(crate) name: Option<Arc<str>>,
-    pub(crate) closed: bool,
     pub(crate) waker: Option<Waker>,
     /// While alive: the reason a pending kill will exit with. Once
     /// `closed`: the exit reason.
@@ -138,7 +137,11 @@ pub(crate) fn link(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Resul
     let other = node.lookup(target).ok_or(NoProcess)?;
     {
         let mut rel = other.core().rel.lock();
-        if rel.closed {
+        if other
+            .core()
+            .closed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return Err(NoProcess);
         }
         if !rel.has_link(my_id) {
@@ -224,7 +227,7 @@ pub(crate) fn monitor(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Mo
     }
     let added = node.lookup(target).is_some_and(|t| {
         let mut rel = t.core().rel.lock();
-        if rel.closed {
+        if t.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
             return false;
         }
         rel.push(Relation::MonitoredBy(mref, my_id));
@@ -270,7 +273,7 @@ pub(crate) fn demonitor(node: &Node, me: &ProcessCore, mref: MonitorRef) -> bool
 pub(crate) fn exit_waiter(p: &ProcessCore) -> oneshot::Receiver<ExitReason> {
     let (tx, rx) = oneshot::channel();
     let mut rel = p.rel.lock();
-    if rel.closed {
+    if p.closed.load(std::sync::atomic::Ordering::Relaxed) {
         let reason = rel.reason.clone().unwrap_or(ExitReason::NoProc);
         drop(rel);
         let _ = tx.send(reason);
