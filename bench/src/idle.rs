@@ -1,8 +1,14 @@
-//! `idle-cpu`: what an idle cluster costs. Three nodes, each its own OS
-//! process with the agent on (default settings: a sample every second)
-//! and a full mesh over loopback with the default heartbeat, doing no
-//! work; the CPU time each process uses over a window (30 s, 5 s with
-//! `--quick`), from `/proc/<pid>/stat`, after 3 s to settle.
+//! What an idle cluster costs.
+//!
+//! - `idle-cpu`: three nodes, each its own OS process with the agent on
+//!   (default settings: a sample every second) and a full mesh over
+//!   loopback with the default heartbeat, doing no work; the CPU time each
+//!   process uses over a window (30 s, 5 s with `--quick`), from
+//!   `/proc/<pid>/stat`, after 3 s to settle.
+//! - `scale-mesh`: sixteen such nodes. The first starts alone; the other
+//!   fifteen start at once and each connects to the first only: the time
+//!   until every one of them sees all fifteen others (the mesh completes
+//!   itself), process start included; then the same idle CPU window.
 
 use crate::report::Sample;
 use clustertop_agent::{Agent, AgentConfig};
@@ -15,11 +21,12 @@ use std::time::{Duration, Instant};
 
 const COOKIE: &str = "clustertop-bench-idle";
 const NODES: usize = 3;
+const SCALE_NODES: usize = 16;
 
 /// One idle node with the agent (used internally): joins the mesh through
-/// the first of `peers`, waits to see the rest, prints `listening ADDR`,
-/// and runs until killed.
-pub(crate) async fn serve_idle(name: &str, peers: &[String]) {
+/// the first of `peers`, waits to see `expect` other nodes, prints
+/// `listening ADDR`, and runs until killed.
+pub(crate) async fn serve_idle(name: &str, peers: &[String], expect: usize) {
     let node = Node::start(
         NodeConfig::new(name)
             .dist(DistConfig::listen("127.0.0.1:0".parse().expect("addr")).cookie(COOKIE)),
@@ -29,8 +36,7 @@ pub(crate) async fn serve_idle(name: &str, peers: &[String]) {
     if let Some(p) = peers.first() {
         node.connect(p).await.expect("connect");
     }
-    let want = peers.len().min(NODES - 1);
-    while node.nodes().len() < want {
+    while node.nodes().len() < expect {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let _agent = Agent::start(&node, AgentConfig::default())
@@ -50,20 +56,32 @@ impl Drop for Idle {
     }
 }
 
-fn start(name: &str, peers: &[String]) -> (Idle, String) {
+/// Starts a node's process; read its address with [`address`].
+fn launch(name: &str, peers: &[String], expect: usize) -> Idle {
     let exe = std::env::current_exe().expect("own path");
-    let mut child = Command::new(exe)
-        .args(["serve-idle", "--name", name])
+    let child = Command::new(exe)
+        .args([
+            "serve-idle",
+            "--name",
+            name,
+            "--expect",
+            &expect.to_string(),
+        ])
         .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
         .stdout(Stdio::piped())
         .spawn()
         .expect("node process");
+    Idle(child)
+}
+
+/// Waits until the node's process has printed its address (it does once it
+/// sees the nodes it expects) and returns it.
+fn address(node: &mut Idle) -> String {
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
+    BufReader::new(node.0.stdout.take().expect("piped"))
         .read_line(&mut line)
         .expect("its address");
-    let addr = line.trim().trim_start_matches("listening ").to_owned();
-    (Idle(child), addr)
+    line.trim().trim_start_matches("listening ").to_owned()
 }
 
 /// User + system CPU time of a process, in clock ticks.
@@ -91,16 +109,51 @@ fn ticks_per_s() -> f64 {
 }
 
 pub(crate) async fn idle_cpu(quick: bool) -> Vec<Sample> {
-    let window = Duration::from_secs(if quick { 5 } else { 30 });
     let mut nodes = Vec::new();
     let mut addrs: Vec<String> = Vec::new();
     for i in 0..NODES {
-        let (child, addr) = start(&format!("idle-{i}@localhost"), &addrs);
-        nodes.push(child);
-        addrs.push(addr);
+        let mut node = launch(&format!("idle-{i}@localhost"), &addrs, i);
+        addrs.push(address(&mut node));
+        nodes.push(node);
     }
+    let (mean, max, window) = idle_window(&mut nodes, quick).await;
+    vec![Sample {
+        scenario: "idle-cpu",
+        params: vec![("nodes", json!(NODES)), ("window_s", json!(window))],
+        figures: vec![("cpu_ms_per_s_per_node", mean), ("cpu_ms_per_s_max", max)],
+    }]
+}
+
+pub(crate) async fn scale_mesh(quick: bool) -> Vec<Sample> {
+    let mut first = launch("scale-0@localhost", &[], 0);
+    let entry = vec![address(&mut first)];
+    let start = Instant::now();
+    let mut nodes: Vec<Idle> = (1..SCALE_NODES)
+        .map(|i| launch(&format!("scale-{i}@localhost"), &entry, SCALE_NODES - 1))
+        .collect();
+    for node in &mut nodes {
+        address(node);
+    }
+    let mesh_ms = start.elapsed().as_secs_f64() * 1000.0;
+    nodes.insert(0, first);
+    let (mean, max, window) = idle_window(&mut nodes, quick).await;
+    vec![Sample {
+        scenario: "scale-mesh",
+        params: vec![("nodes", json!(SCALE_NODES)), ("window_s", json!(window))],
+        figures: vec![
+            ("mesh_ms", mesh_ms),
+            ("cpu_ms_per_s_per_node", mean),
+            ("cpu_ms_per_s_max", max),
+        ],
+    }]
+}
+
+/// After 3 s to settle, the CPU each node's process uses over the window
+/// (30 s, 5 s quick): mean and max in ms per second, and the window in s.
+async fn idle_window(nodes: &mut [Idle], quick: bool) -> (f64, f64, u64) {
+    let window = Duration::from_secs(if quick { 5 } else { 30 });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    for n in &mut nodes {
+    for n in nodes.iter_mut() {
         assert!(
             n.0.try_wait().expect("status").is_none(),
             "an idle node exited early"
@@ -112,7 +165,7 @@ pub(crate) async fn idle_cpu(quick: bool) -> Vec<Sample> {
     tokio::time::sleep(window).await;
     let secs = start.elapsed().as_secs_f64();
     let after: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
-    for n in &mut nodes {
+    for n in nodes.iter_mut() {
         assert!(
             n.0.try_wait().expect("status").is_none(),
             "an idle node exited while measured"
@@ -126,12 +179,5 @@ pub(crate) async fn idle_cpu(quick: bool) -> Vec<Sample> {
         .collect();
     let mean = per_node.iter().sum::<f64>() / per_node.len() as f64;
     let max = per_node.iter().copied().fold(0.0, f64::max);
-    vec![Sample {
-        scenario: "idle-cpu",
-        params: vec![
-            ("nodes", json!(NODES)),
-            ("window_s", json!(window.as_secs())),
-        ],
-        figures: vec![("cpu_ms_per_s_per_node", mean), ("cpu_ms_per_s_max", max)],
-    }]
+    (mean, max, window.as_secs())
 }

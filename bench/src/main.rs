@@ -53,6 +53,8 @@ enum Scenario {
     TuiRender,
     /// CPU used by an idle 3-node cluster with the agent on.
     IdleCpu,
+    /// 16 nodes: time to a full mesh, and idle CPU per node with the agent on.
+    ScaleMesh,
     /// Runs the server node for the remote scenarios (used internally).
     Serve,
     /// Runs one idle node of `idle-cpu` (used internally).
@@ -120,6 +122,9 @@ struct Args {
     /// serve-idle: a node to connect to (repeatable).
     #[arg(long, hide = true)]
     peer: Vec<String>,
+    /// serve-idle: how many other nodes to see before it reports ready.
+    #[arg(long, hide = true, default_value_t = 0)]
+    expect: usize,
     /// One JSON object per result line.
     #[arg(long)]
     json: bool,
@@ -159,7 +164,7 @@ fn main() -> ExitCode {
     if args.scenario == Scenario::ServeIdle {
         let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
         let name = args.name.clone().unwrap_or_else(|| "idle@localhost".into());
-        rt.block_on(idle::serve_idle(&name, &args.peer));
+        rt.block_on(idle::serve_idle(&name, &args.peer, args.expect));
         return ExitCode::SUCCESS;
     }
     let threads = args
@@ -177,7 +182,10 @@ fn main() -> ExitCode {
     let repeat = match args.scenario {
         // RSS only measures the first run: later runs reuse freed memory.
         // Tracing, once installed, stays for the rest of the process.
-        Scenario::IdleMemory | Scenario::AgentOverhead | Scenario::IdleCpu => 1,
+        Scenario::IdleMemory
+        | Scenario::AgentOverhead
+        | Scenario::IdleCpu
+        | Scenario::ScaleMesh => 1,
         _ => args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1),
     };
     let mut runs = Vec::with_capacity(repeat);
@@ -216,6 +224,7 @@ fn main() -> ExitCode {
                 Scenario::AgentSample => agent::sampler(args.quick).await,
                 Scenario::TuiRender => tui::render(args.quick),
                 Scenario::IdleCpu => idle::idle_cpu(args.quick).await,
+                Scenario::ScaleMesh => idle::scale_mesh(args.quick).await,
                 Scenario::All | Scenario::Serve | Scenario::ServeIdle | Scenario::Compare => {
                     unreachable!("handled above")
                 }
