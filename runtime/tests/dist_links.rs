@@ -9,14 +9,6 @@ use tokio::sync::{mpsc, oneshot};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-async fn pair(tick: Duration) -> (Node, Node) {
-    let a = support::dist_node("a@localhost", "c", tick);
-    let b = support::dist_node("b@localhost", "c", tick);
-    b.connect(&support::addr(&a)).await.unwrap();
-    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    (a, b)
-}
-
 /// A process on `a` that waits for a command: `Some(reason)` exits with it.
 fn target(a: &Node) -> (Pid<Option<String>>, ProcessId) {
     let pid = a.spawn::<Option<String>, _, _>(|mut ctx| async move {
@@ -51,7 +43,7 @@ async fn seen_from(b: &Node, a_pid: &Pid<Option<String>>) -> ProcessId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_crash_reaches_a_linked_process() {
-    let (a, b) = pair(Duration::from_secs(60)).await;
+    let (a, b) = support::pair(Duration::from_secs(60)).await;
     let (victim, _) = target(&a);
     let remote = seen_from(&b, &victim).await;
 
@@ -85,7 +77,7 @@ async fn a_remote_crash_reaches_a_linked_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_trapping_linked_process_dies_with_the_remote_reason_both_ways() {
-    let (a, b) = pair(Duration::from_secs(60)).await;
+    let (a, b) = support::pair(Duration::from_secs(60)).await;
     let (victim, _) = target(&a);
     let remote = seen_from(&b, &victim).await;
     let (linked_tx, linked_rx) = oneshot::channel();
@@ -131,7 +123,7 @@ async fn a_non_trapping_linked_process_dies_with_the_remote_reason_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_monitors_fire_down_once_and_noproc_for_the_dead() {
-    let (a, b) = pair(Duration::from_secs(60)).await;
+    let (a, b) = support::pair(Duration::from_secs(60)).await;
     let (victim, _) = target(&a);
     let remote = seen_from(&b, &victim).await;
     let (dead, _) = target(&a);
@@ -193,7 +185,7 @@ async fn remote_monitors_fire_down_once_and_noproc_for_the_dead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_node_fires_links_and_monitors_with_noconnection() {
     let tick = Duration::from_millis(500);
-    let (a, b) = pair(tick).await;
+    let (a, b) = support::pair(tick).await;
     let (victim, _) = target(&a);
     let remote = seen_from(&b, &victim).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -254,7 +246,7 @@ async fn losing_the_node_fires_links_and_monitors_with_noconnection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_signals_reach_remote_processes() {
-    let (a, b) = pair(Duration::from_secs(60)).await;
+    let (a, b) = support::pair(Duration::from_secs(60)).await;
     let (victim, _) = target(&a);
     let remote = seen_from(&b, &victim).await;
     let gone = victim.exited();

@@ -22,14 +22,6 @@ struct Pong {
     from_node: String,
 }
 
-async fn pair() -> (Node, Node) {
-    let a = support::dist_node("a@localhost", "c", TICK);
-    let b = support::dist_node("b@localhost", "c", TICK);
-    b.connect(&support::addr(&a)).await.unwrap();
-    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    (a, b)
-}
-
 /// Registers on `node` a process that answers every `Ping` to its sender.
 fn ponger(node: &Node) -> mpsc::UnboundedReceiver<Option<String>> {
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
@@ -51,7 +43,7 @@ fn ponger(node: &Node) -> mpsc::UnboundedReceiver<Option<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_by_name_and_reply_to_a_remote_pid() {
-    let (a, b) = pair().await;
+    let (a, b) = support::pair(TICK).await;
     let mut seen = ponger(&a);
     let (tx, mut rx) = mpsc::unbounded_channel();
     b.spawn::<Pong, _, _>(move |mut ctx| async move {
@@ -81,7 +73,7 @@ async fn send_by_name_and_reply_to_a_remote_pid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_is_kept_across_the_link() {
-    let (a, b) = pair().await;
+    let (a, b) = support::pair(TICK).await;
     const N: u64 = 20_000;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let sink = a.spawn::<u64, _, _>(move |mut ctx| async move {
@@ -108,7 +100,7 @@ async fn order_is_kept_across_the_link() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_of_the_wrong_type_is_a_dead_letter() {
-    let (a, b) = pair().await;
+    let (a, b) = support::pair(TICK).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sink = a.spawn::<u64, _, _>(move |mut ctx| async move {
         while let Received::Msg(v) = ctx.recv().await {
@@ -147,7 +139,7 @@ async fn a_payload_of_the_wrong_type_is_a_dead_letter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sending_to_an_unconnected_node_is_a_dead_letter() {
-    let (a, b) = pair().await;
+    let (a, b) = support::pair(TICK).await;
     let _seen = ponger(&a);
     let mut a_events = a.node_events().unwrap();
     let mut b_events = b.node_events().unwrap();

@@ -46,14 +46,6 @@ fn blob(id: u32, back_to: Option<Pid<Blob>>) -> Blob {
     }
 }
 
-async fn pair() -> (Node, Node) {
-    let a = support::dist_node("a@localhost", "c", TICK);
-    let b = support::dist_node("b@localhost", "c", TICK);
-    b.connect(&support::addr(&a)).await.unwrap();
-    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    (a, b)
-}
-
 /// A process on `node`, registered as `blobs`, that sends every blob back
 /// to its `back_to` (the payloads it received, re-sent) and reports it.
 fn echo(node: &Node) -> mpsc::UnboundedReceiver<Blob> {
@@ -83,7 +75,7 @@ fn bytes_out(from: &Node, to: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_cross_nodes_intact_and_are_sent_once() {
-    let (a, b) = pair().await;
+    let (a, b) = support::pair(TICK).await;
     let mut seen_on_b = echo(&b);
     let (back_tx, mut back) = mpsc::unbounded_channel();
     let home = a.spawn::<Blob, _, _>(move |mut ctx| async move {
@@ -172,7 +164,7 @@ fn raw_message(kind: MsgKind, payload: Vec<u8>) -> Frame {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_band_bytes_that_do_not_add_up_drop_the_message_or_the_link() {
-    let (a, b) = pair().await;
+    let (a, b) = support::pair(TICK).await;
     let mut seen_on_a = echo(&a);
     let small = Blob {
         id: 7,

@@ -65,6 +65,16 @@ pub fn addr(node: &Node) -> String {
     node.listen_addr().expect("listening").to_string()
 }
 
+/// Two distributed nodes, `a@localhost` and `b@localhost` (cookie `c`),
+/// `b` connected to `a`, once `a` sees `b`.
+pub async fn pair(tick: Duration) -> (Node, Node) {
+    let a = dist_node("a@localhost", "c", tick);
+    let b = dist_node("b@localhost", "c", tick);
+    b.connect(&addr(&a)).await.unwrap();
+    wait_nodes(&a, &["b@localhost"], Duration::from_secs(10)).await;
+    (a, b)
+}
+
 /// Waits (on node events, not by polling) until `node.nodes()` equals
 /// `expected` (sorted), for at most `limit`.
 pub async fn wait_nodes(node: &Node, expected: &[&str], limit: Duration) {
