@@ -51,7 +51,6 @@ fn blob(id: u32, back_to: Option<Pid<Blob>>) -> Blob {
 fn echo(node: &Node) -> mpsc::UnboundedReceiver<Blob> {
     let (tx, rx) = mpsc::unbounded_channel();
     let pid = node.spawn::<Blob, _, _>(move |mut ctx| async move {
-        ctx.enable_remote();
         while let Received::Msg(b) = ctx.recv().await {
             if let Some(to) = &b.back_to {
                 to.send(Blob {
@@ -62,6 +61,9 @@ fn echo(node: &Node) -> mpsc::UnboundedReceiver<Blob> {
             let _ = tx.send(b);
         }
     });
+    // Before its name is known: a message that arrives before the body
+    // first runs is taken too.
+    pid.enable_remote();
     node.register("blobs", pid.id()).unwrap();
     rx
 }
@@ -104,7 +106,11 @@ async fn payloads_cross_nodes_intact_and_are_sent_once() {
     );
     assert_eq!(got.more, sent.more);
     // The payloads crossed once: the frame is their bytes plus a header.
-    let wire = (bytes_out(&a, "b@localhost") - before) as usize;
+    // (The writer counts a frame once written, which can be after b has
+    // read it.)
+    let wire = || (bytes_out(&a, "b@localhost") - before) as usize;
+    support::wait_for("a counts the frame", LIMIT, || wire() >= payload_bytes).await;
+    let wire = wire();
     assert!(
         wire >= payload_bytes && wire < payload_bytes + 1024,
         "{wire} bytes on the wire for {payload_bytes} bytes of payloads"
@@ -228,6 +234,10 @@ async fn out_of_band_bytes_that_do_not_add_up_drop_the_message_or_the_link() {
         a.dist_stats().decode_errors == 1
     })
     .await;
+    // b sees the link close when a's reader stops, which can be before a
+    // has dropped its record of b; until then a refuses a second
+    // connection from b as a duplicate.
+    support::wait_nodes(&a, &[], LIMIT).await;
     b.connect(&support::addr(&a)).await.unwrap();
     support::remote_call_works(&b, &a).await;
 }
