@@ -43,6 +43,30 @@ fn clock_ticks() -> u64 {
     if v > 0 { v as u64 } else { 100 }
 }
 
+/// Asks the kernel to back the (not yet touched) buffer of `v` with huge
+/// pages where it can, when the buffer is large: a sample of a million
+/// processes fills 60 MB of fresh rows, and with 4 KiB pages the page
+/// faults were about 40 % of its time. A hint only: with transparent
+/// huge pages off (or on always) nothing changes.
+pub(crate) fn prefer_huge_pages<T>(v: &Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
+    let end = (v.as_ptr() as usize + bytes) & !(HUGE - 1);
+    if end > start {
+        #[cfg(target_os = "linux")]
+        // SAFETY: the range lies inside `v`'s allocation, and
+        // MADV_HUGEPAGE changes how the kernel backs it, never its
+        // contents.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
 /// Logical CPUs available to this process.
 pub(crate) fn cpus() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)

@@ -2,13 +2,15 @@
 //! the runtime's monotonic counters into rates and rankings.
 //!
 //! # Cost
-//! One pass over the process table (relaxed loads per process, a mailbox
-//! head peek only for non-empty mailboxes) into a compact row of 56 bytes
-//! per process, a sort by serial, and a merge with the previous sample to
-//! take differences. Names (a lock per process) are read only for the rows
-//! a request returns. At one million processes that is 56 MB for a sample
-//! (112 MB for the moment the new one is built beside the old); see
-//! bench/README.md for the measured time.
+//! One scan of the node's dense counter slabs
+//! ([`Introspect::scan`](clustertop_runtime::Introspect::scan): 128
+//! sequential bytes per process, and a mailbox head peek only for
+//! non-empty mailboxes) into a compact row of 60 bytes per process, in
+//! slot order, and a merge with the previous sample, slot by slot, to take
+//! differences: no sort. Names (a lock per process) are read only for the
+//! rows a request returns. At one million processes that is 57 MiB for a
+//! sample (twice that for the moment the new one is built beside the
+//! old); see bench/README.md for the measured time.
 //!
 //! Node-wide message totals are the sums of per-process differences, so
 //! they only grow; what a process receives after the last sample before it
@@ -53,7 +55,12 @@ fn memory_units(bytes: u64) -> u32 {
 /// One process in one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Row {
-    pub(crate) serial: u64,
+    /// The serial, in two halves: a row of 4-byte fields packs to 60
+    /// bytes, not 64.
+    serial: [u32; 2],
+    /// Where its counters live (see `ProcessCounters::slot`): samples are
+    /// in slot order.
+    slot: u32,
     recv_lo: u32,
     sent_lo: u32,
     busy_us_lo: u32,
@@ -78,9 +85,16 @@ pub(crate) struct Row {
     cpu: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<Row>() == 56);
+const _: () = assert!(std::mem::size_of::<Row>() == 60);
+
+fn halves(serial: u64) -> [u32; 2] {
+    [serial as u32, (serial >> 32) as u32]
+}
 
 impl Row {
+    pub(crate) fn serial(&self) -> u64 {
+        u64::from(self.serial[0]) | u64::from(self.serial[1]) << 32
+    }
     pub(crate) fn cpu_permille(&self) -> u16 {
         u16::from(self.cpu) * SHARE_UNIT
     }
@@ -115,7 +129,8 @@ impl Row {
     /// its figures now, with no rates yet.
     pub(crate) fn unsampled(info: &clustertop_runtime::ProcessInfo) -> Row {
         Row {
-            serial: info.id.serial(),
+            serial: halves(info.id.serial()),
+            slot: u32::MAX,
             recv_lo: info.received as u32,
             sent_lo: info.sent as u32,
             busy_us_lo: info.busy.as_micros() as u32,
@@ -166,7 +181,7 @@ impl RowContext<'_> {
 
     fn sort_fields(&self, r: &Row) -> SortFields<'_> {
         SortFields {
-            warnings: self.warnings(r.serial),
+            warnings: self.warnings(r.serial()),
             mailbox_len: u64::from(r.mailbox),
             mailbox_growth_per_s: i64::from(r.growth),
             oldest_message_age_us: r.oldest_us(),
@@ -176,7 +191,7 @@ impl RowContext<'_> {
             polls_per_s: u64::from(r.polls_per_s),
             memory_bytes: r.memory_bytes(),
             node: self.node,
-            serial: r.serial,
+            serial: r.serial(),
         }
     }
 }
@@ -192,8 +207,11 @@ pub(crate) struct LongHandler {
 /// One reading of the process table.
 #[derive(Debug, Default)]
 pub(crate) struct Sample {
-    /// Sorted by serial.
+    /// In slot order.
     pub(crate) rows: Vec<Row>,
+    /// The node sampled, to find a process's row by its slot (a sample
+    /// built by hand has none, and is searched row by row).
+    pub(crate) node: Option<Node>,
     /// Behaviour names, indexed by `Row::behaviour`.
     pub(crate) behaviours: Vec<&'static str>,
     /// Handlers running longer than the configured limit.
@@ -287,8 +305,80 @@ impl Sampler {
     }
 }
 
+/// `x` rounded half away from zero, as [`f64::round`] does, without its
+/// library call (x86-64's baseline has no rounding instruction): five per
+/// row of a million-process sample.
+#[inline]
+fn round(x: f64) -> i64 {
+    (x + 0.5f64.copysign(x)) as i64
+}
+
+/// Behaviour names by the address of their text: one multiply, for keys
+/// that are already well spread.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The sample's index of each behaviour name, by the name's address (the
+/// runtime hands out one address per name).
+struct BehaviourIndex {
+    names: Vec<&'static str>,
+    by_address: HashMap<usize, u16, std::hash::BuildHasherDefault<AddressHasher>>,
+    last: (usize, u16),
+}
+
+impl BehaviourIndex {
+    fn new(names: Vec<&'static str>) -> Self {
+        let by_address = names
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.as_ptr() as usize, i as u16))
+            .collect();
+        BehaviourIndex {
+            names,
+            by_address,
+            last: (0, UNKNOWN_BEHAVIOUR),
+        }
+    }
+
+    fn of(&mut self, name: &'static str) -> u16 {
+        let address = name.as_ptr() as usize;
+        if self.last.0 == address {
+            return self.last.1;
+        }
+        let names = &mut self.names;
+        let index = *self.by_address.entry(address).or_insert_with(|| {
+            if names.len() < usize::from(UNKNOWN_BEHAVIOUR) {
+                names.push(name);
+                (names.len() - 1) as u16
+            } else {
+                UNKNOWN_BEHAVIOUR
+            }
+        });
+        self.last = (address, index);
+        index
+    }
+}
+
 /// Reads the process table. `interval` is the time since `prev` was taken
 /// (for rates); `long_handler` the threshold for [`LongHandler`]s.
+///
+/// One pass: the scan visits processes in slot order, as `prev`'s rows
+/// are, so each row is matched with its predecessor (same slot, same
+/// serial) and its rates computed as it is read.
 pub(crate) fn take(
     node: &Node,
     prev: &Sample,
@@ -296,71 +386,58 @@ pub(crate) fn take(
     long_handler: Duration,
     at_unix_ms: u64,
 ) -> Sample {
-    let mut behaviours: Vec<&'static str> = prev.behaviours.clone();
-    let mut index: HashMap<usize, u16> = behaviours
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.as_ptr() as usize, i as u16))
-        .collect();
-    let mut rows = Vec::with_capacity(
-        node.introspect().process_count() + node.introspect().process_count() / 16 + 16,
-    );
+    let mut behaviours = BehaviourIndex::new(prev.behaviours.clone());
+    let introspect = node.introspect();
+    let count = introspect.process_count();
+    let mut rows = Vec::with_capacity(count + count / 16 + 16);
+    crate::os::prefer_huge_pages(&rows);
     let mut long_handlers = Vec::new();
     // One clock read for the pass: a process new since the last sample
     // has its rates over its own age, not over the whole interval.
     let now = node.uptime();
-    node.introspect().for_each_process(|p| {
-        let name = p.behaviour();
-        let behaviour = *index.entry(name.as_ptr() as usize).or_insert_with(|| {
-            if behaviours.len() < usize::from(UNKNOWN_BEHAVIOUR) {
-                behaviours.push(name);
-                (behaviours.len() - 1) as u16
-            } else {
-                UNKNOWN_BEHAVIOUR
-            }
-        });
-        if let Some(running) = p.handling_for() {
-            if running >= long_handler {
-                long_handlers.push(LongHandler {
-                    serial: p.id().serial(),
-                    running,
-                });
-            }
-        }
-        let (busy, utilised) = p.busy_and_utilised();
-        rows.push(Row {
-            serial: p.id().serial(),
-            recv_lo: p.received() as u32,
-            sent_lo: p.sent() as u32,
-            busy_us_lo: busy.as_micros() as u32,
-            util_us_lo: utilised.as_micros() as u32,
-            polls_lo: p.polls() as u32,
-            mailbox: p.mailbox_len().min(u64::from(u32::MAX)) as u32,
-            growth: 0,
-            // Until the merge below: the process's age, in ms.
-            rate: now
-                .saturating_sub(p.spawned_at())
-                .as_millis()
-                .min(u128::from(u32::MAX)) as u32,
-            polls_per_s: 0,
-            memory: memory_units(p.memory()),
-            util: 0,
-            cpu: 0,
-            oldest_ms: p.oldest_message_age().map_or(NO_OLDEST, |a| {
-                a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
-            }),
-            tag: behaviour | status_bits(p.status()) | if p.is_system() { SYSTEM } else { 0 },
-        });
-    });
-    rows.sort_unstable_by_key(|r| r.serial);
     let secs = interval.as_secs_f64().max(1e-3);
+    let per_interval = 1.0 / secs;
     let (mut msgs_in, mut msgs_out) = (prev.messages_in_total, prev.messages_out_total);
     let mut old = prev.rows.iter().peekable();
-    for row in &mut rows {
-        while old.next_if(|o| o.serial < row.serial).is_some() {}
-        let before = old.next_if(|o| o.serial == row.serial);
-        let age_ms = row.rate;
-        let (recv, sent, busy_us, util_us, polls, mailbox) = match before {
+    introspect.scan(|p| {
+        let serial = p.id.serial();
+        if let Some(running) = p.handling_for {
+            if running >= long_handler {
+                long_handlers.push(LongHandler { serial, running });
+            }
+        }
+        let oldest = match p.mailbox_len {
+            0 => None,
+            _ => introspect.oldest_message_age(p.id),
+        };
+        let mut row = Row {
+            serial: halves(serial),
+            slot: p.slot,
+            recv_lo: p.received as u32,
+            sent_lo: p.sent as u32,
+            busy_us_lo: p.busy.as_micros() as u32,
+            util_us_lo: p.utilised.as_micros() as u32,
+            polls_lo: p.polls as u32,
+            mailbox: p.mailbox_len.min(u64::from(u32::MAX)) as u32,
+            growth: 0,
+            rate: 0,
+            polls_per_s: 0,
+            memory: memory_units(p.memory),
+            util: 0,
+            cpu: 0,
+            oldest_ms: oldest.map_or(NO_OLDEST, |a| {
+                a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
+            }),
+            tag: behaviours.of(p.behaviour)
+                | status_bits(p.status)
+                | if p.system { SYSTEM } else { 0 },
+        };
+        // The previous sample's row at this slot, if it was this process.
+        while old.next_if(|o| o.slot < p.slot).is_some() {}
+        let before = old
+            .next_if(|o| o.slot == p.slot)
+            .filter(|o| o.serial == row.serial);
+        let (recv, sent, busy_us, util_us, polls, mailbox, per_s) = match before {
             Some(o) => (
                 row.recv_lo.wrapping_sub(o.recv_lo),
                 row.sent_lo.wrapping_sub(o.sent_lo),
@@ -368,6 +445,7 @@ pub(crate) fn take(
                 row.util_us_lo.wrapping_sub(o.util_us_lo),
                 row.polls_lo.wrapping_sub(o.polls_lo),
                 i64::from(o.mailbox),
+                per_interval,
             ),
             // New since the last sample: everything it did counts, over
             // its own age.
@@ -378,34 +456,35 @@ pub(crate) fn take(
                 row.util_us_lo,
                 row.polls_lo,
                 0,
+                1.0 / now
+                    .saturating_sub(p.spawned_at)
+                    .as_secs_f64()
+                    .clamp(1e-3, secs),
             ),
-        };
-        let secs = if before.is_some() {
-            secs
-        } else {
-            (f64::from(age_ms) / 1e3).clamp(1e-3, secs)
         };
         msgs_in += u64::from(recv);
         msgs_out += u64::from(sent);
         let growth = i64::from(row.mailbox) - mailbox;
         let handled = (i64::from(recv) - growth).max(0);
-        row.growth = (growth as f64 / secs).round() as i32;
-        row.rate = (handled as f64 / secs).round() as u32;
+        row.growth = round(growth as f64 * per_s) as i32;
+        row.rate = round(handled as f64 * per_s) as u32;
         let share = |us: u32| {
-            let permille = (f64::from(us) / 1e6 / secs * 1000.0).min(1000.0);
-            (permille / f64::from(SHARE_UNIT)).round() as u8
+            let permille = (f64::from(us) * per_s * 1e-3).min(1000.0);
+            round(permille / f64::from(SHARE_UNIT)) as u8
         };
         row.cpu = share(busy_us);
         row.util = share(util_us);
-        row.polls_per_s = (f64::from(polls) / secs).round() as u32;
-    }
+        row.polls_per_s = round(f64::from(polls) * per_s) as u32;
+        rows.push(row);
+    });
     Sample {
         rows,
-        behaviours,
+        behaviours: behaviours.names,
         long_handlers,
         messages_in_total: msgs_in,
         messages_out_total: msgs_out,
         at_unix_ms,
+        node: Some(node.clone()),
         ..Sample::default()
     }
 }
@@ -416,12 +495,20 @@ impl Sample {
         self.rows.capacity() * std::mem::size_of::<Row>()
     }
 
-    /// The row of `serial`, if it was alive at the sample.
+    /// The row of `serial`, if it was alive at the sample and still is
+    /// (found through its slot: a lookup in the process table and a
+    /// binary search).
     pub(crate) fn row(&self, serial: u64) -> Option<&Row> {
+        let Some(node) = &self.node else {
+            return self.rows.iter().find(|r| r.serial() == serial);
+        };
+        let introspect = node.introspect();
+        let slot = introspect.slot_of(introspect.local_process_id(serial))?;
         self.rows
-            .binary_search_by_key(&serial, |r| r.serial)
+            .binary_search_by_key(&slot, |r| r.slot)
             .ok()
             .map(|i| &self.rows[i])
+            .filter(|r| r.serial() == serial)
     }
 
     /// The behaviour name of `r`.
@@ -500,7 +587,7 @@ fn matches(
             .unwrap_or(false)
             || needle.is_some_and(|n| {
                 names
-                    .get(&r.serial)
+                    .get(&r.serial())
                     .is_some_and(|name| name.to_lowercase().contains(n))
             }))
 }
@@ -511,10 +598,10 @@ pub(crate) fn process_row(r: &Row, behaviour: &str, ctx: &RowContext<'_>) -> Pro
     ProcessRow {
         pid: PidRef {
             node: ctx.node.to_owned(),
-            serial: r.serial,
+            serial: r.serial(),
             creation: ctx.creation,
         },
-        name: ctx.names.get(&r.serial).cloned(),
+        name: ctx.names.get(&r.serial()).cloned(),
         behaviour: behaviour.to_owned(),
         system: r.system(),
         status: r.status(),
@@ -526,7 +613,7 @@ pub(crate) fn process_row(r: &Row, behaviour: &str, ctx: &RowContext<'_>) -> Pro
         cpu_permille: r.cpu_permille(),
         polls_per_s: u64::from(r.polls_per_s),
         memory_bytes: r.memory_bytes(),
-        warnings: ctx.warnings(r.serial),
+        warnings: ctx.warnings(r.serial()),
     }
 }
 
@@ -552,7 +639,8 @@ pub(crate) fn status(s: clustertop_runtime::ProcessStatus) -> ProcessStatus {
 #[cfg(test)]
 pub(crate) fn test_row(serial: u64, mailbox: u32, growth: i32, rate: u32) -> Row {
     Row {
-        serial,
+        serial: halves(serial),
+        slot: serial as u32,
         recv_lo: 0,
         sent_lo: 0,
         busy_us_lo: 0,

@@ -180,6 +180,17 @@ async fn sample_cost(n: usize) -> Sample {
     while node.introspect().process_count() < n {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Every process has run up to its first wait: the sample measures a
+    // quiet node, not one still busy starting its processes.
+    loop {
+        let mut started = 0;
+        node.introspect()
+            .scan(|p| started += usize::from(p.polls > 0));
+        if started >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let agent = Agent::start(
         &node,
         AgentConfig {

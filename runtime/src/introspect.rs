@@ -7,6 +7,7 @@
 //!
 //! Counters are monotonic; derive rates from two snapshots.
 
+use crate::counters::ProcessCounters;
 use crate::latency::BehaviourLatency;
 use crate::node::Node;
 use crate::pid::ProcessId;
@@ -136,7 +137,7 @@ impl ProcessRef<'_> {
     }
     /// Messages sent since spawn.
     pub fn sent(&self) -> u64 {
-        self.p.core().stats.sent.load(Relaxed)
+        self.p.core().counts.sent.load(Relaxed)
     }
     /// How long the oldest queued message has waited (peeks the mailbox
     /// head only when the mailbox is not empty).
@@ -149,7 +150,7 @@ impl ProcessRef<'_> {
     /// How long its current handler has been running; `None` between
     /// handlers.
     pub fn handling_for(&self) -> Option<Duration> {
-        match self.p.core().stats.handling_since.load(Relaxed) {
+        match self.p.core().counts.handling_since.load(Relaxed) {
             0 => None,
             since => Some(self.node.clock().since(since)),
         }
@@ -171,11 +172,11 @@ impl ProcessRef<'_> {
     /// When it was spawned, as time since the node started (no clock
     /// read).
     pub fn spawned_at(&self) -> Duration {
-        Duration::from_nanos(self.p.core().spawned_at)
+        Duration::from_nanos(self.p.core().counts.spawned_at())
     }
     /// Polls since spawn (see [`ProcessInfo::polls`]).
     pub fn polls(&self) -> u64 {
-        self.p.core().stats.polls.load(Relaxed)
+        self.p.core().counts.polls.load(Relaxed)
     }
     /// Bytes the runtime holds for it (see [`ProcessInfo::memory`]).
     pub fn memory(&self) -> u64 {
@@ -183,7 +184,7 @@ impl ProcessRef<'_> {
     }
     /// Running, waiting or exiting.
     pub fn status(&self) -> ProcessStatus {
-        status_from(self.p.core().status.load(Relaxed))
+        status_from(self.p.core().counts.status.load(Relaxed))
     }
     /// All figures.
     pub fn info(&self) -> ProcessInfo {
@@ -192,43 +193,11 @@ impl ProcessRef<'_> {
 }
 
 fn busy_and_utilised(p: &dyn ProcessDyn, node: &Node) -> (Duration, Duration) {
-    let core = p.core();
-    let s = &core.stats;
-    let mut busy = s.busy_ns.load(Relaxed);
-    let mut awaited = s.awaited_ns.load(Relaxed);
-    let running = status_from(core.status.load(Relaxed)) == ProcessStatus::Running;
-    let in_handler = core.in_handler.load(Relaxed);
-    if running || in_handler {
-        let since = node
-            .clock()
-            .now_ns()
-            .saturating_sub(s.last_active.load(Relaxed));
-        if running {
-            busy += since;
-        } else {
-            // Suspended inside a handler since its last poll ended.
-            awaited += since;
-        }
-    }
-    (
-        Duration::from_nanos(busy),
-        Duration::from_nanos(busy + awaited),
-    )
+    p.core().counts.busy_and_utilised(node.clock().now_ns())
 }
 
-/// The allocation header of an `Arc`, and an estimate of what tokio keeps
-/// beside a task's future (its header, scheduler handle, trailer and
-/// cache-line padding; tokio 1.4x, 64-bit targets).
-const ARC_HEADER: u64 = 16;
-const TASK_OVERHEAD: u64 = 128;
-
 fn memory(p: &dyn ProcessDyn) -> u64 {
-    let (record, per_message) = p.sizes();
-    ARC_HEADER
-        + record as u64
-        + TASK_OVERHEAD
-        + u64::from(p.core().task_bytes)
-        + p.mailbox_len().saturating_mul(per_message as u64)
+    p.core().counts.memory()
 }
 
 fn name_of(node: &Node, id: ProcessId) -> Option<String> {
@@ -238,7 +207,7 @@ fn name_of(node: &Node, id: ProcessId) -> Option<String> {
 
 fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
     let core = p.core();
-    let s = &core.stats;
+    let s = &core.counts;
     let (name, (links, monitors)) = {
         let rel = core.rel.lock();
         (rel.name.as_ref().map(|n| n.to_string()), rel.count())
@@ -249,7 +218,7 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         id: core.id,
         name,
         behaviour: core.behaviour,
-        status: status_from(core.status.load(Relaxed)),
+        status: status_from(s.status.load(Relaxed)),
         kind: core.kind,
         system: core.system,
         mailbox_len: p.mailbox_len(),
@@ -261,7 +230,7 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
         utilised,
         polls: s.polls.load(Relaxed),
         memory: memory(p),
-        spawned_at: Duration::from_nanos(core.spawned_at),
+        spawned_at: Duration::from_nanos(s.spawned_at()),
         idle_for: clock.since(s.last_active.load(Relaxed)),
         handling_for: match s.handling_since.load(Relaxed) {
             0 => None,
@@ -357,6 +326,43 @@ impl<'a> Introspect<'a> {
         self.node
             .table()
             .for_each(|p| f(ProcessRef { p, node: self.node }));
+    }
+
+    /// Visits the counters of every live process, in slot order (see
+    /// [`ProcessCounters::slot`]). Reads the node's dense counter slabs,
+    /// not the processes: about 128 sequential bytes per process, with no
+    /// lock held while `f` runs, so `f` may look processes up. The cheap
+    /// way to read every process's figures; use
+    /// [`oldest_message_age`](Self::oldest_message_age) for the few whose
+    /// mailboxes are not empty.
+    pub fn scan(&self, f: impl FnMut(&ProcessCounters)) {
+        let creation = self.node.creation();
+        self.node.table().counters().scan(
+            self.node.clock().now_ns(),
+            |serial| ProcessId {
+                node: 0,
+                serial,
+                creation,
+            },
+            f,
+        );
+    }
+
+    /// The slot of a live process's counters (see
+    /// [`ProcessCounters::slot`]).
+    pub fn slot_of(&self, pid: ProcessId) -> Option<u32> {
+        self.node.lookup(pid).map(|p| p.core().counts.slot())
+    }
+
+    /// How long the oldest queued message of `pid` has waited; `None` if
+    /// its mailbox is empty or it is not alive. Takes its mailbox's locks
+    /// for a moment.
+    pub fn oldest_message_age(&self, pid: ProcessId) -> Option<Duration> {
+        let p = self.node.lookup(pid)?;
+        if p.mailbox_len() == 0 {
+            return None;
+        }
+        p.oldest_at().map(|at| self.node.clock().since(at))
     }
 
     /// A snapshot of every live process, sorted by id.

@@ -2,6 +2,7 @@
 
 pub mod app;
 mod clock;
+mod counters;
 mod deadline;
 pub mod dist;
 mod error;
@@ -29,6 +30,7 @@ pub mod trace;
 mod transport;
 
 pub use clock::ClockSource;
+pub use counters::ProcessCounters;
 pub use dist::payload::Payload;
 pub use error::{
     CallError, GlobalNameError, LookupError, NoProcess, RegistryError, SendError, StartError,

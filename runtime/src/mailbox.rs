@@ -13,7 +13,9 @@
 //! - FIFO per sender: a sender's messages are appended under one lock, in
 //!   call order, and the owner consumes local before inbox.
 //! - `len` is exact and O(1): two monotonic counters, `enqueued` (written
-//!   under the inbox lock) and `dequeued` (written only by the owner).
+//!   under the inbox lock) and `dequeued` (written only by the owner). They
+//!   live in the process's block of the node's counter slab (see
+//!   [`crate::counters`]), which every method is handed.
 //! - After `close`, pushes fail with `Closed` and the queued messages are
 //!   dropped.
 //!
@@ -24,13 +26,14 @@
 //! beyond the queue's own amortized growth; a drained queue that grew past
 //! 4096 slots is shrunk so a burst does not pin memory.
 
+use crate::counters::{Counters, bump};
 use crate::pid::ProcessId;
 use crate::signal::Item;
 use crate::trace::TraceContext;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll, Waker};
 use tokio::sync::Notify;
 
@@ -82,8 +85,6 @@ struct Inbox<M> {
 pub(crate) struct Mailbox<M> {
     inbox: Mutex<Inbox<M>>,
     local: Mutex<VecDeque<Envelope<M>>>,
-    enqueued: AtomicU64,
-    dequeued: AtomicU64,
     bounded: Option<Box<Bounded>>,
 }
 
@@ -108,30 +109,32 @@ impl<M> Mailbox<M> {
                 closed: false,
             }),
             local: Mutex::new(VecDeque::new()),
-            enqueued: AtomicU64::new(0),
-            dequeued: AtomicU64::new(0),
             bounded,
         }
     }
 
     /// Appends `env`; `respect_bound` is false for system messages, which a
     /// full mailbox must still accept.
-    pub(crate) fn push(&self, env: Envelope<M>, respect_bound: bool) -> Result<(), PushError<M>> {
+    pub(crate) fn push(
+        &self,
+        env: Envelope<M>,
+        respect_bound: bool,
+        counts: &Counters,
+    ) -> Result<(), PushError<M>> {
         let mut inbox = self.inbox.lock();
         if inbox.closed {
             return Err(PushError::Closed(env));
         }
         if respect_bound {
             if let Some(b) = &self.bounded {
-                if self.len() >= b.capacity {
+                if counts.mailbox_len() >= b.capacity {
                     return Err(PushError::Full(env));
                 }
             }
         }
         inbox.queue.push_back(env);
         // Only written under the inbox lock: a plain store suffices.
-        self.enqueued
-            .store(self.enqueued.load(Relaxed) + 1, Relaxed);
+        bump(&counts.enqueued, 1);
         let waker = inbox.waker.take();
         drop(inbox);
         if let Some(w) = waker {
@@ -141,15 +144,19 @@ impl<M> Mailbox<M> {
     }
 
     /// Appends `env`, waiting for room if the mailbox is bounded and full.
-    pub(crate) async fn push_wait(&self, mut env: Envelope<M>) -> Result<(), PushError<M>> {
+    pub(crate) async fn push_wait(
+        &self,
+        mut env: Envelope<M>,
+        counts: &Counters,
+    ) -> Result<(), PushError<M>> {
         let Some(b) = &self.bounded else {
-            return self.push(env, true);
+            return self.push(env, true, counts);
         };
         loop {
             let notified = b.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.push(env, true) {
+            match self.push(env, true, counts) {
                 Err(PushError::Full(e)) => env = e,
                 other => return other,
             }
@@ -158,19 +165,19 @@ impl<M> Mailbox<M> {
     }
 
     /// Owner only: takes the next message or registers the waker.
-    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Envelope<M>> {
-        match self.pop_or_register(Some(cx.waker())) {
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>, counts: &Counters) -> Poll<Envelope<M>> {
+        match self.pop_or_register(Some(cx.waker()), counts) {
             Some(env) => Poll::Ready(env),
             None => Poll::Pending,
         }
     }
 
     /// Owner only: takes the next message if there is one.
-    pub(crate) fn try_pop(&self) -> Option<Envelope<M>> {
-        self.pop_or_register(None)
+    pub(crate) fn try_pop(&self, counts: &Counters) -> Option<Envelope<M>> {
+        self.pop_or_register(None, counts)
     }
 
-    fn pop_or_register(&self, waker: Option<&Waker>) -> Option<Envelope<M>> {
+    fn pop_or_register(&self, waker: Option<&Waker>, counts: &Counters) -> Option<Envelope<M>> {
         let mut local = self.local.lock();
         if local.is_empty() {
             let mut inbox = self.inbox.lock();
@@ -191,30 +198,11 @@ impl<M> Mailbox<M> {
         let env = local.pop_front();
         drop(local);
         // Only the owner writes `dequeued`.
-        self.dequeued
-            .store(self.dequeued.load(Relaxed) + 1, Relaxed);
+        bump(&counts.dequeued, 1);
         if let Some(b) = &self.bounded {
             b.space.notify_one();
         }
         env
-    }
-
-    /// Exact number of queued messages.
-    pub(crate) fn len(&self) -> u64 {
-        // `dequeued` first: both only grow and enqueued >= dequeued, so the
-        // difference never underflows.
-        let d = self.dequeued.load(Relaxed);
-        self.enqueued.load(Relaxed).saturating_sub(d)
-    }
-
-    /// Total messages ever accepted.
-    pub(crate) fn received(&self) -> u64 {
-        self.enqueued.load(Relaxed)
-    }
-
-    /// Messages taken out since creation (monotonic while open).
-    pub(crate) fn taken(&self) -> u64 {
-        self.dequeued.load(Relaxed)
     }
 
     /// Enqueue time of the oldest queued message.
@@ -237,13 +225,15 @@ impl<M> Mailbox<M> {
     }
 
     /// Owner only: refuses further messages and drops what is queued.
-    pub(crate) fn close(&self) {
+    pub(crate) fn close(&self, counts: &Counters) {
         let (a, b) = {
             let mut local = self.local.lock();
             let mut inbox = self.inbox.lock();
             inbox.closed = true;
             inbox.waker = None;
-            self.dequeued.store(self.enqueued.load(Relaxed), Relaxed);
+            counts
+                .dequeued
+                .store(counts.enqueued.load(Relaxed), Relaxed);
             (
                 std::mem::take(&mut *local),
                 std::mem::take(&mut inbox.queue),
@@ -261,8 +251,7 @@ impl<M> Mailbox<M> {
 impl<M> fmt::Debug for Mailbox<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mailbox")
-            .field("len", &self.len())
-            .field("received", &self.received())
+            .field("bounded", &self.bounded.as_ref().map(|b| b.capacity))
             .finish()
     }
 }

@@ -182,10 +182,11 @@ impl<M: Message> Pid<M> {
     pub fn send(&self, msg: M) {
         match &self.route {
             Route::Local(shared) => {
-                if let Err(e) = shared
-                    .mailbox
-                    .push(self.envelope(shared, Item::Msg(msg)), true)
-                {
+                if let Err(e) = shared.mailbox.push(
+                    self.envelope(shared, Item::Msg(msg)),
+                    true,
+                    &shared.core.counts,
+                ) {
                     self.dead_letter(&e);
                 }
             }
@@ -220,7 +221,11 @@ impl<M: Message> Pid<M> {
         match &self.route {
             Route::Local(shared) => shared
                 .mailbox
-                .push(self.envelope(shared, Item::Msg(msg)), true)
+                .push(
+                    self.envelope(shared, Item::Msg(msg)),
+                    true,
+                    &shared.core.counts,
+                )
                 .map_err(|e| self.send_error(e)),
             Route::Remote(r) => match r.send(&msg) {
                 Ok(_) => Ok(()),
@@ -242,7 +247,7 @@ impl<M: Message> Pid<M> {
                 let env = self.envelope(shared, Item::Msg(msg));
                 shared
                     .mailbox
-                    .push_wait(env)
+                    .push_wait(env, &shared.core.counts)
                     .await
                     .map_err(|e| self.send_error(e))
             }

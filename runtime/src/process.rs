@@ -34,6 +34,7 @@ pub use context::Context;
 pub(crate) use exit::deliver_exit;
 pub(crate) use relations::{Relation, Relations, exit_waiter};
 
+use crate::counters::Counts;
 use crate::exit::{ExitReason, IntoExitReason, panic_message};
 use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::node::Node;
@@ -47,7 +48,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::Poll;
 
 /// What a process is doing right now.
@@ -129,41 +130,9 @@ impl SpawnOptions {
     }
 }
 
-/// Per-process counters. Every field is written by one writer (the owner
-/// task), so updates are relaxed load + store, never a locked RMW.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub(crate) sent: AtomicU64,
-    /// Time spent being polled, ns.
-    pub(crate) busy_ns: AtomicU64,
-    /// Time spent between polls while inside a handler (awaiting), ns.
-    pub(crate) awaited_ns: AtomicU64,
-    /// Polls since spawn: the runtime's measure of work done.
-    pub(crate) polls: AtomicU64,
-    /// When the current poll began (while running), or when the last one
-    /// ended (while not), ns on the node clock.
-    pub(crate) last_active: AtomicU64,
-    /// When the current handler (a GenServer callback) began, ns on the
-    /// node clock; 0 between handlers.
-    pub(crate) handling_since: AtomicU64,
-}
-
-#[inline]
-pub(crate) fn bump(counter: &AtomicU64, by: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
-}
-
-const STATUS_WAITING: u8 = 0;
-const STATUS_RUNNING: u8 = 1;
-const STATUS_EXITING: u8 = 2;
-
-pub(crate) fn status_from(v: u8) -> ProcessStatus {
-    match v {
-        STATUS_RUNNING => ProcessStatus::Running,
-        STATUS_EXITING => ProcessStatus::Exiting,
-        _ => ProcessStatus::Waiting,
-    }
-}
+pub(crate) use crate::counters::{
+    STATUS_EXITING, STATUS_RUNNING, STATUS_WAITING, bump, status_from,
+};
 
 /// The untyped part of a process, shared by its handles, the table and the
 /// exit path.
@@ -178,32 +147,25 @@ pub(crate) struct ProcessCore {
     parent: u64,
     /// Set when the parent was a supervisor.
     pub(crate) supervised: bool,
-    pub(crate) spawned_at: u64,
-    /// Waiting, running or exiting (kept beside the flags below rather
-    /// than in [`Stats`], so it takes no padded word of its own).
-    pub(crate) status: AtomicU8,
-    pub(crate) stats: Stats,
+    /// Its counters (status, mailbox counts, busy time…), in the node's
+    /// dense slab where observers read them (see [`crate::counters`]).
+    pub(crate) counts: Counts,
     pub(crate) trap_exit: AtomicBool,
     pub(crate) killed: AtomicBool,
     /// Set when a send found a link over its busy limit: the process is
     /// not polled again until the link drains.
     pub(crate) suspended: AtomicBool,
-    /// Between taking a message and next finding the mailbox empty (see
-    /// the module docs); written by the owner only.
-    pub(crate) in_handler: AtomicBool,
     /// Set, under the `rel` lock, once the exit has been announced: no
     /// relation or name may be added after. (Here rather than in
     /// [`Relations`], where it would take a padded word of its own.)
     pub(crate) closed: AtomicBool,
-    /// The size of the process's body future (its task's state), bytes.
-    pub(crate) task_bytes: u32,
     pub(crate) rel: Mutex<Relations>,
 }
 
 impl ProcessCore {
     /// Whether the exit path has started.
     pub(crate) fn has_exited(&self) -> bool {
-        self.status.load(Relaxed) == STATUS_EXITING
+        self.counts.status.load(Relaxed) == STATUS_EXITING
     }
 
     /// The exit reason, once the process has exited.
@@ -222,6 +184,13 @@ impl ProcessCore {
             serial: self.parent,
             ..self.id
         })
+    }
+}
+
+impl Drop for ProcessCore {
+    fn drop(&mut self) {
+        // No handle to the process is left: its block may serve another.
+        self.node.table().counters().release(self.counts);
     }
 }
 
@@ -305,8 +274,6 @@ pub(crate) trait ProcessDyn: Send + Sync + 'static {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// Whether the process takes messages from other nodes.
     fn accepts_remote(&self) -> bool;
-    /// The in-memory size of its shared record, and of one queued message.
-    fn sizes(&self) -> (usize, usize);
 }
 
 impl<M: Message> ProcessDyn for ProcessShared<M> {
@@ -316,20 +283,14 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
     fn accepts_remote(&self) -> bool {
         self.remote.get().is_some()
     }
-    fn sizes(&self) -> (usize, usize) {
-        (
-            std::mem::size_of::<Self>(),
-            std::mem::size_of::<crate::mailbox::Envelope<M>>(),
-        )
-    }
     fn mailbox_len(&self) -> u64 {
-        self.mailbox.len()
+        self.core.counts.mailbox_len()
     }
     fn received(&self) -> u64 {
-        self.mailbox.received()
+        self.core.counts.enqueued.load(Relaxed)
     }
     fn handled(&self) -> u64 {
-        self.mailbox.taken()
+        self.core.counts.dequeued.load(Relaxed)
     }
     fn oldest_at(&self) -> Option<u64> {
         self.mailbox.oldest_at()
@@ -362,7 +323,7 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
             at: self.core.node.clock().now_ns(),
             trace: None,
         };
-        self.mailbox.push(env, false).is_ok()
+        self.mailbox.push(env, false, &self.core.counts).is_ok()
     }
     fn deliver_remote(
         &self,
@@ -378,14 +339,14 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
             at: self.core.node.clock().now_ns(),
             trace: trace.map(Box::new),
         };
-        match self.mailbox.push(env, true) {
+        match self.mailbox.push(env, true, &self.core.counts) {
             Ok(()) => Ok(()),
             Err(crate::mailbox::PushError::Full(_)) => Err(DeliveryError::Full),
             Err(crate::mailbox::PushError::Closed(_)) => Err(DeliveryError::NoProcess),
         }
     }
     fn close_mailbox(&self) {
-        self.mailbox.close()
+        self.mailbox.close(&self.core.counts)
     }
     fn message_type(&self) -> &'static str {
         std::any::type_name::<M>()
@@ -447,10 +408,17 @@ pub(crate) fn current_id() -> Option<ProcessId> {
 #[inline]
 pub(crate) fn note_send() -> Option<ProcessId> {
     with_current(|c| {
-        bump(&c.stats.sent, 1);
+        bump(&c.counts.sent, 1);
         c.id
     })
 }
+
+/// The allocation header of an `Arc`, and an estimate of what tokio keeps
+/// beside a task's future (its header, scheduler handle, trailer and
+/// cache-line padding; tokio 1.4x, 64-bit targets): counted in a process's
+/// memory.
+const ARC_HEADER: usize = 16;
+const TASK_OVERHEAD: usize = 128;
 
 /// Spawns a process on `node`.
 pub(crate) fn spawn<M, F, Fut>(node: &Node, opts: SpawnOptions, body: F) -> Pid<M>
@@ -470,11 +438,23 @@ where
             rel.push(Relation::Link(p));
         }
     }
+    let behaviour = opts.behaviour.unwrap_or_else(std::any::type_name::<M>);
+    let counts = node.table().counters().alloc(&crate::counters::Spawned {
+        serial: id.serial,
+        behaviour,
+        system: opts.system,
+        spawned_at: now,
+        base_bytes: ARC_HEADER
+            + std::mem::size_of::<ProcessShared<M>>()
+            + TASK_OVERHEAD
+            + std::mem::size_of::<Runner<M, Fut>>(),
+        envelope_bytes: std::mem::size_of::<crate::mailbox::Envelope<M>>(),
+    });
     let shared = Arc::new(ProcessShared {
         core: ProcessCore {
             id,
             node: node.clone(),
-            behaviour: opts.behaviour.unwrap_or_else(std::any::type_name::<M>),
+            behaviour,
             system: opts.system,
             kind: opts.kind,
             parent: parent.map_or(0, |p| {
@@ -482,21 +462,16 @@ where
                 p.serial
             }),
             supervised: parent_kind == ProcessKind::Supervisor,
-            spawned_at: now,
-            status: AtomicU8::new(STATUS_WAITING),
-            stats: Stats::default(),
+            counts,
             trap_exit: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             suspended: AtomicBool::new(false),
-            in_handler: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            task_bytes: (std::mem::size_of::<Runner<M, Fut>>()).min(u32::MAX as usize) as u32,
             rel: Mutex::new(rel),
         },
         mailbox: Mailbox::new(opts.mailbox),
         remote: RemoteDecoder::new(),
     });
-    shared.core.stats.last_active.store(now, Relaxed);
     let dynamic: Arc<dyn ProcessDyn> = shared.clone();
     node.table().insert(id.serial, dynamic.clone());
     node.count_spawn();
@@ -572,15 +547,15 @@ where
         }
         let clock = core.node.clock();
         let t0 = clock.now_ns();
-        let s = &core.stats;
-        if core.in_handler.load(Relaxed) {
+        let s = &core.counts;
+        if s.in_handler.load(Relaxed) {
             // Suspended inside a handler since the last poll ended.
             bump(
                 &s.awaited_ns,
                 t0.saturating_sub(s.last_active.load(Relaxed)),
             );
         }
-        core.status.store(STATUS_RUNNING, Relaxed);
+        s.status.store(STATUS_RUNNING, Relaxed);
         s.last_active.store(t0, Relaxed);
         let prev = CURRENT.with(|c| c.replace(core as *const ProcessCore));
         let result = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
@@ -589,7 +564,7 @@ where
         bump(&s.busy_ns, t1.saturating_sub(t0));
         bump(&s.polls, 1);
         s.last_active.store(t1, Relaxed);
-        core.status.store(STATUS_WAITING, Relaxed);
+        s.status.store(STATUS_WAITING, Relaxed);
         let reason = match result {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(out)) => out.into_exit_reason(),

@@ -6,7 +6,12 @@
 //! shard at a time under its read lock, so an observer walking a million
 //! processes never pauses the whole node: at worst it delays spawns and
 //! exits that hash to the shard it is reading.
+//!
+//! Beside the map, the table keeps every process's counters in dense slabs
+//! ([`crate::counters`]): an observer that wants the figures of every
+//! process scans those instead of walking the map.
 
+use crate::counters::Slab;
 use crate::process::ProcessDyn;
 use dashmap::DashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -40,13 +45,20 @@ impl Hasher for SerialHasher {
 
 pub(crate) struct ProcessTable {
     map: DashMap<u64, Arc<dyn ProcessDyn>, BuildHasherDefault<SerialHasher>>,
+    counters: Slab,
 }
 
 impl ProcessTable {
     pub(crate) fn new() -> Self {
         ProcessTable {
             map: DashMap::with_hasher_and_shard_amount(Default::default(), SHARDS),
+            counters: Slab::default(),
         }
+    }
+
+    /// The processes' counter blocks.
+    pub(crate) fn counters(&self) -> &Slab {
+        &self.counters
     }
 
     pub(crate) fn insert(&self, serial: u64, p: Arc<dyn ProcessDyn>) {
@@ -106,9 +118,9 @@ fn prefetch(ptr: *const u8) {
     let _ = ptr;
 }
 
-/// Cache lines of a process read by an observer's walk: the allocation's
-/// first 384 bytes hold the mailbox's counters and the process's stats.
-const PREFETCH_LINES: usize = 6;
+/// Cache lines of a process read by an observer's walk (its id,
+/// behaviour, flags and relations lock, in the record's first lines).
+const PREFETCH_LINES: usize = 4;
 
 impl std::fmt::Debug for ProcessTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -80,6 +80,82 @@ async fn introspection_reports_counters_and_parentage() {
     assert_eq!(seen, 2);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_scan_reads_every_live_process_as_its_info_does() {
+    let node = support::node();
+    let quiet = node.spawn::<u8, _, _>(|mut ctx| async move {
+        let _ = ctx.recv().await;
+        std::future::pending::<()>().await;
+    });
+    let full = node.spawn_opts::<u8, _, _>(
+        clustertop_runtime::SpawnOptions::new().behaviour("full"),
+        |_ctx| std::future::pending::<()>(),
+    );
+    for i in 0..5 {
+        full.send(i);
+    }
+    quiet.send(0);
+    let done = node.spawn::<u8, _, _>(|_ctx| async {});
+    done.exited().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+
+    let scan = || {
+        let mut seen = Vec::new();
+        node.introspect().scan(|c| seen.push(*c));
+        seen
+    };
+    let seen = scan();
+    // Live processes only, in slot order.
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].slot < w[1].slot));
+    for c in &seen {
+        let info = node.introspect().process_info(c.id).unwrap();
+        assert_eq!(
+            (c.behaviour, c.mailbox_len, c.received, c.sent, c.polls),
+            (
+                info.behaviour,
+                info.mailbox_len,
+                info.received,
+                info.sent,
+                info.polls
+            )
+        );
+        assert_eq!(
+            (c.busy, c.utilised, c.memory),
+            (info.busy, info.utilised, info.memory)
+        );
+        assert_eq!(c.spawned_at, info.spawned_at);
+        assert_eq!(node.introspect().slot_of(c.id), Some(c.slot));
+    }
+    let f = seen.iter().find(|c| c.id == full.id()).unwrap();
+    assert_eq!((f.behaviour, f.mailbox_len), ("full", 5));
+    assert_eq!(
+        node.introspect().oldest_message_age(full.id()),
+        Some(Duration::from_millis(1))
+    );
+    assert_eq!(node.introspect().oldest_message_age(quiet.id()), None);
+
+    // An exited process leaves the scan at once, though a handle keeps its
+    // record; a process spawned next may take its slot.
+    let slot = f.slot;
+    node.exit(full.id(), clustertop_runtime::ExitReason::Kill);
+    full.exited().await;
+    assert!(scan().iter().all(|c| c.id != full.id()));
+    drop(full);
+    let next = node.spawn_opts::<u8, _, _>(
+        clustertop_runtime::SpawnOptions::new().behaviour("next"),
+        |_ctx| std::future::pending::<()>(),
+    );
+    let now = scan();
+    assert_eq!(now.len(), 2);
+    let n = now.iter().find(|c| c.id == next.id()).unwrap();
+    assert_eq!((n.behaviour, n.mailbox_len, n.received), ("next", 0, 0));
+    if n.slot == slot {
+        // The block was reused: with fresh counters (above).
+        assert_ne!(n.id, f.id);
+    }
+}
+
 /// A GenServer whose casts await: its time in handlers is wall time, not
 /// poll time.
 struct Sleeper;

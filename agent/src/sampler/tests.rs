@@ -206,3 +206,52 @@ async fn a_process_new_since_the_last_sample_has_its_rates_over_its_own_age() {
     // One message queued in 200 ms: 5 a second, not 0.1.
     assert_eq!(row.growth, 5, "{row:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_process_in_a_reused_slot_is_not_compared_with_the_one_before() {
+    use clustertop_runtime::{ClockSource, ExitReason, Node, NodeConfig};
+    use std::time::Duration;
+    let node = Node::start(NodeConfig::new("slots@localhost").clock(ClockSource::Tokio)).unwrap();
+    let spawn = |n: u8| {
+        let p = node.spawn::<u8, _, _>(|_ctx| std::future::pending::<()>());
+        for i in 0..n {
+            p.send(i);
+        }
+        p
+    };
+    let a = spawn(50);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = take(
+        &node,
+        &Sample::default(),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        0,
+    );
+    assert_eq!(first.row(a.id().serial()).unwrap().mailbox, 50);
+    // `a` exits and its record goes: the next process spawned in its
+    // shard of the counter slab takes its slot. Spawn until one does.
+    let slot = node.introspect().slot_of(a.id()).unwrap();
+    let gone = a.id().serial();
+    node.exit(a.id(), ExitReason::Kill);
+    a.exited().await;
+    drop(a);
+    let mut b = spawn(0);
+    while node.introspect().slot_of(b.id()) != Some(slot) {
+        b = spawn(0);
+    }
+    b.send(1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = take(
+        &node,
+        &first,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        0,
+    );
+    let row = second.row(b.id().serial()).expect("sampled");
+    // New, with its own figures: one message queued over its own age,
+    // not 49 fewer than `a` held.
+    assert_eq!((row.mailbox, row.growth), (1, 1), "{row:?}");
+    assert!(second.row(gone).is_none(), "the exited process has no row");
+}

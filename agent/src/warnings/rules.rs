@@ -57,8 +57,8 @@ impl Round<'_> {
 pub(crate) fn mailboxes(r: &Round<'_>, sample: &Sample) -> Vec<Observation> {
     let cfg = r.cfg;
     let observe = |row: &Row| Observation {
-        subject: Subject::Mailbox(row.serial),
-        pid: r.pid(row.serial),
+        subject: Subject::Mailbox(row.serial()),
+        pid: r.pid(row.serial()),
         on: u64::from(row.mailbox) >= cfg.mailbox_on && row.growth > 0,
         off: u64::from(row.mailbox) < cfg.mailbox_off || row.growth < 0,
         kind: WarningKind::MailboxGrowing {
@@ -104,14 +104,14 @@ pub(crate) fn saturated(
     let mut next = HashMap::new();
     for row in &sample.rows {
         if !row.system() && row.growth > 0 && busy(row) {
-            let streak = streaks.0.get(&row.serial).copied().unwrap_or(0);
-            next.insert(row.serial, streak.saturating_add(1));
+            let streak = streaks.0.get(&row.serial()).copied().unwrap_or(0);
+            next.insert(row.serial(), streak.saturating_add(1));
         }
     }
     streaks.0 = next;
     let observe = |row: &Row, streak: u32| Observation {
-        subject: Subject::Saturated(row.serial),
-        pid: r.pid(row.serial),
+        subject: Subject::Saturated(row.serial()),
+        pid: r.pid(row.serial()),
         on: streak >= cfg.saturated_samples.max(1),
         off: row.growth < 0
             || row.mailbox == 0

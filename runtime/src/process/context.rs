@@ -58,13 +58,13 @@ impl<M: Message> Context<M> {
     /// When the current poll of this process began, ns on the node clock
     /// (a load, not a clock read).
     pub(crate) fn poll_started_ns(&self) -> u64 {
-        self.shared.core.stats.last_active.load(Relaxed)
+        self.shared.core.counts.last_active.load(Relaxed)
     }
 
     /// Marks the start (`since` > 0, ns on the node clock) or the end (0)
     /// of a handler, for observers that flag long-running handlers.
     pub(crate) fn set_handling_since(&self, since: u64) {
-        self.shared.core.stats.handling_since.store(since, Relaxed);
+        self.shared.core.counts.handling_since.store(since, Relaxed);
     }
 
     pub(crate) fn behaviour(&self) -> &'static str {
@@ -88,14 +88,14 @@ impl<M: Message> Context<M> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            match self.shared.mailbox.poll_pop(cx) {
+            match self.shared.mailbox.poll_pop(cx, &self.shared.core.counts) {
                 Poll::Ready(env) => {
                     self.streak += 1;
                     Poll::Ready(self.take(env))
                 }
                 Poll::Pending => {
                     self.streak = 0;
-                    self.shared.core.in_handler.store(false, Relaxed);
+                    self.shared.core.counts.in_handler.store(false, Relaxed);
                     Poll::Pending
                 }
             }
@@ -111,17 +111,17 @@ impl<M: Message> Context<M> {
 
     /// Takes the next message if one is queued.
     pub fn try_recv(&mut self) -> Option<Received<M>> {
-        match self.shared.mailbox.try_pop() {
+        match self.shared.mailbox.try_pop(&self.shared.core.counts) {
             Some(env) => Some(self.take(env)),
             None => {
-                self.shared.core.in_handler.store(false, Relaxed);
+                self.shared.core.counts.in_handler.store(false, Relaxed);
                 None
             }
         }
     }
 
     fn take(&mut self, env: crate::mailbox::Envelope<M>) -> Received<M> {
-        self.shared.core.in_handler.store(true, Relaxed);
+        self.shared.core.counts.in_handler.store(true, Relaxed);
         self.last_trace = env.trace;
         self.last_from = env.from;
         self.last_at = env.at;

@@ -56,7 +56,7 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     let core = process.core();
     let node = &core.node;
     let id = core.id;
-    core.status.store(STATUS_EXITING, Relaxed);
+    core.counts.status.store(STATUS_EXITING, Relaxed);
     let (items, name) = {
         let mut rel = core.rel.lock();
         core.closed
@@ -67,6 +67,8 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     };
     process.close_mailbox();
     node.table().remove(id.serial);
+    // Out of the table, out of observers' scans.
+    core.counts.retire();
     if let Some(name) = &name {
         node.registry().release_name(name, id);
     }
