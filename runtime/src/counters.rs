@@ -104,13 +104,21 @@ pub(crate) struct Counters {
     envelope_bytes: AtomicU32,
     /// Whether it is a system process.
     system: AtomicBool,
+    /// The serial of the process that spawned it (on this node), or 0.
+    pub(crate) parent: AtomicU64,
+    /// The process's decoder for messages from other nodes: a pointer to
+    /// a static `Decoder<M>` of its message type, or null (see
+    /// `RemoteDecoder`).
+    pub(crate) decoder: std::sync::atomic::AtomicPtr<()>,
+    /// The block's place in the scan order (set with its chunk).
+    slot: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Counters>() == 128);
 const _: () = assert!(std::mem::offset_of!(Counters, enqueued) == 64);
 
 impl Counters {
-    const fn new() -> Self {
+    const fn new(slot: u32) -> Self {
         Counters {
             dequeued: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -128,7 +136,20 @@ impl Counters {
             base_bytes: AtomicU32::new(0),
             envelope_bytes: AtomicU32::new(0),
             system: AtomicBool::new(false),
+            parent: AtomicU64::new(0),
+            decoder: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+            slot,
         }
+    }
+
+    /// The name of the process's behaviour.
+    pub(crate) fn behaviour(&self) -> &'static str {
+        behaviour_name(self.behaviour.load(Relaxed))
+    }
+
+    /// The block's place in the scan order.
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot
     }
 
     /// When the process was spawned, ns on the node clock.
@@ -186,16 +207,17 @@ pub(crate) struct Spawned {
     pub(crate) behaviour: &'static str,
     pub(crate) system: bool,
     pub(crate) spawned_at: u64,
+    /// The spawning process's serial, or 0.
+    pub(crate) parent: u64,
     /// Bytes held besides the queued messages, not counting the block.
     pub(crate) base_bytes: usize,
     pub(crate) envelope_bytes: usize,
 }
 
-/// A process's block, held by its record.
+/// A process's block, held by its record: one pointer.
 #[derive(Clone, Copy)]
 pub(crate) struct Counts {
     ptr: NonNull<Counters>,
-    slot: u32,
 }
 
 // SAFETY: a `Counts` points into a chunk owned by a `Slab`; chunks are
@@ -218,18 +240,13 @@ impl std::ops::Deref for Counts {
 impl std::fmt::Debug for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Counts")
-            .field("slot", &self.slot)
+            .field("slot", &self.slot())
             .field("serial", &self.serial.load(Relaxed))
             .finish()
     }
 }
 
 impl Counts {
-    /// The block's place in the scan order.
-    pub(crate) fn slot(&self) -> u32 {
-        self.slot
-    }
-
     /// Takes the process out of scans (it has left the process table).
     /// Its owner may still write the block until the record is dropped.
     pub(crate) fn retire(&self) {
@@ -241,8 +258,13 @@ impl Counts {
 struct Chunk(Box<[Counters]>);
 
 impl Chunk {
-    fn new() -> Chunk {
-        Chunk((0..CHUNK).map(|_| Counters::new()).collect())
+    /// The chunk whose first block has slot `first`.
+    fn new(first: u32) -> Chunk {
+        Chunk(
+            (0..CHUNK as u32)
+                .map(|i| Counters::new(first + i))
+                .collect(),
+        )
     }
     fn base(&self) -> NonNull<Counters> {
         NonNull::from(&self.0[0])
@@ -307,7 +329,9 @@ impl Slab {
                         1u64 << SLOT_BITS
                     );
                     if i as usize == shard.chunks.len() * CHUNK {
-                        shard.chunks.push(Chunk::new());
+                        shard
+                            .chunks
+                            .push(Chunk::new((shard_index as u32) << SLOT_BITS | i));
                     }
                     shard.used += 1;
                     i
@@ -316,10 +340,8 @@ impl Slab {
             let chunk = &shard.chunks[index as usize / CHUNK];
             (NonNull::from(&chunk.0[index as usize % CHUNK]), index)
         };
-        let counts = Counts {
-            ptr,
-            slot: (shard_index as u32) << SLOT_BITS | index,
-        };
+        let counts = Counts { ptr };
+        debug_assert_eq!(counts.slot(), (shard_index as u32) << SLOT_BITS | index);
         // Reset before publishing the serial: a scan that sees the serial
         // sees these values or later ones.
         let c = &*counts;
@@ -345,6 +367,8 @@ impl Slab {
         c.envelope_bytes
             .store(u32::try_from(s.envelope_bytes).unwrap_or(u32::MAX), Relaxed);
         c.system.store(s.system, Relaxed);
+        c.parent.store(s.parent, Relaxed);
+        c.decoder.store(std::ptr::null_mut(), Relaxed);
         c.serial.store(s.serial, Release);
         counts
     }
@@ -352,11 +376,11 @@ impl Slab {
     /// Gives a block back (its record is being dropped).
     pub(crate) fn release(&self, counts: Counts) {
         counts.retire();
-        let shard = (counts.slot >> SLOT_BITS) as usize;
-        self.shards[shard]
+        let slot = counts.slot();
+        self.shards[(slot >> SLOT_BITS) as usize]
             .lock()
             .free
-            .push(counts.slot & ((1 << SLOT_BITS) - 1));
+            .push(slot & ((1 << SLOT_BITS) - 1));
     }
 
     /// Bytes held by the blocks and the free lists.
@@ -563,6 +587,7 @@ mod tests {
             behaviour: "test",
             system: false,
             spawned_at: 5,
+            parent: 0,
             base_bytes: 100,
             envelope_bytes: 48,
         }

@@ -113,7 +113,7 @@ impl std::fmt::Debug for ProcessRef<'_> {
 impl ProcessRef<'_> {
     /// The process id.
     pub fn id(&self) -> ProcessId {
-        self.p.core().id
+        self.p.core().id()
     }
     /// Messages queued now.
     pub fn mailbox_len(&self) -> u64 {
@@ -133,7 +133,7 @@ impl ProcessRef<'_> {
     }
     /// Behaviour or type name.
     pub fn behaviour(&self) -> &'static str {
-        self.p.core().behaviour
+        self.p.core().behaviour()
     }
     /// Messages sent since spawn.
     pub fn sent(&self) -> u64 {
@@ -215,9 +215,9 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
     let clock = node.clock();
     let (busy, utilised) = busy_and_utilised(p, node);
     ProcessInfo {
-        id: core.id,
+        id: core.id(),
         name,
-        behaviour: core.behaviour,
+        behaviour: core.behaviour(),
         status: status_from(s.status.load(Relaxed)),
         kind: core.kind,
         system: core.system,
@@ -439,9 +439,9 @@ impl<'a> Introspect<'a> {
             let core = p.p.core();
             if core.kind == ProcessKind::Supervisor || core.supervised {
                 all.push((
-                    core.id,
+                    core.id(),
                     if core.supervised { core.parent() } else { None },
-                    core.behaviour,
+                    core.behaviour(),
                     core.kind,
                 ));
             }
@@ -494,7 +494,7 @@ impl<'a> Introspect<'a> {
             let core = p.p.core();
             if !core.supervised && core.kind != ProcessKind::Supervisor && !core.system {
                 total += 1;
-                lowest.push((core.id, core.behaviour));
+                lowest.push((core.id(), core.behaviour()));
                 if lowest.len() > limit {
                     lowest.pop();
                 }

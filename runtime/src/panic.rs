@@ -23,8 +23,8 @@ pub fn install_panic_hook() {
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
                 tracing::error!(
-                    pid = %core.id,
-                    behaviour = core.behaviour,
+                    pid = %core.id(),
+                    behaviour = core.behaviour(),
                     location,
                     "process panicked: {message}"
                 );

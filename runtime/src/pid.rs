@@ -101,7 +101,7 @@ impl<M: Message> Pid<M> {
     /// The untyped id of the process.
     pub fn id(&self) -> ProcessId {
         match &self.route {
-            Route::Local(s) => s.core.id,
+            Route::Local(s) => s.core.id(),
             Route::Remote(r) => r.id(),
         }
     }
@@ -310,7 +310,7 @@ impl<M> Clone for Pid<M> {
 impl<M: 'static> Pid<M> {
     fn raw_id(&self) -> ProcessId {
         match &self.route {
-            Route::Local(s) => s.core.id,
+            Route::Local(s) => s.core.id(),
             Route::Remote(r) => r.id(),
         }
     }

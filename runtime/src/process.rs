@@ -138,13 +138,11 @@ pub(crate) use crate::counters::{
 /// exit path.
 #[derive(Debug)]
 pub(crate) struct ProcessCore {
-    pub(crate) id: ProcessId,
+    /// Its serial: with the node's creation, its id (see [`Self::id`]).
+    pub(crate) serial: u64,
     pub(crate) node: Node,
-    pub(crate) behaviour: &'static str,
     pub(crate) system: bool,
     pub(crate) kind: ProcessKind,
-    /// The serial of the spawning process (always on this node), or 0.
-    parent: u64,
     /// Set when the parent was a supervisor.
     pub(crate) supervised: bool,
     /// Its counters (status, mailbox counts, busy time…), in the node's
@@ -178,12 +176,30 @@ impl ProcessCore {
         }
     }
 
+    /// The process id.
+    #[inline]
+    pub(crate) fn id(&self) -> ProcessId {
+        ProcessId {
+            node: 0,
+            serial: self.serial,
+            creation: self.node.creation(),
+        }
+    }
+
+    /// Its behaviour or type name (kept in its counter block).
+    pub(crate) fn behaviour(&self) -> &'static str {
+        self.counts.behaviour()
+    }
+
     /// The process that spawned this one.
     pub(crate) fn parent(&self) -> Option<ProcessId> {
-        (self.parent != 0).then_some(ProcessId {
-            serial: self.parent,
-            ..self.id
-        })
+        match self.counts.parent.load(Relaxed) {
+            0 => None,
+            serial => Some(ProcessId {
+                serial,
+                ..self.id()
+            }),
+        }
     }
 }
 
@@ -200,31 +216,15 @@ impl Drop for ProcessCore {
 pub(crate) struct ProcessShared<M> {
     pub(crate) core: ProcessCore,
     pub(crate) mailbox: Mailbox<M>,
-    /// How to decode messages from other nodes; set once the process is
-    /// reachable from them.
-    pub(crate) remote: RemoteDecoder<M>,
 }
 
-/// A process's decoder for messages from other nodes, set at most once:
-/// one word (a `OnceLock` takes two, and the record's size is a product
-/// promise), pointing to a static.
-pub(crate) struct RemoteDecoder<M> {
-    ptr: std::sync::atomic::AtomicPtr<()>,
-    _type: std::marker::PhantomData<fn() -> M>,
-}
-
-impl<M> RemoteDecoder<M> {
-    fn new() -> Self {
-        RemoteDecoder {
-            ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
-            _type: std::marker::PhantomData,
-        }
-    }
-
-    /// Installs `decoder` unless one is installed already.
-    pub(crate) fn set(&self, decoder: &'static Decoder<M>) {
+impl<M> ProcessShared<M> {
+    /// Installs the process's decoder for messages from other nodes unless
+    /// one is installed already. One word, in the process's counter block
+    /// (the record's size is a product promise), pointing to a static.
+    pub(crate) fn set_remote(&self, decoder: &'static Decoder<M>) {
         let ptr = std::ptr::from_ref(decoder).cast_mut().cast::<()>();
-        let _ = self.ptr.compare_exchange(
+        let _ = self.core.counts.decoder.compare_exchange(
             std::ptr::null_mut(),
             ptr,
             std::sync::atomic::Ordering::Release,
@@ -232,22 +232,18 @@ impl<M> RemoteDecoder<M> {
         );
     }
 
-    pub(crate) fn get(&self) -> Option<Decoder<M>> {
-        let ptr = self.ptr.load(std::sync::atomic::Ordering::Acquire);
-        // SAFETY: only `set` stores a non-null pointer, and it stores a
-        // `&'static Decoder<M>` for this same `M`: the pointee lives
-        // forever and is never written.
+    /// The decoder, once the process is reachable from other nodes.
+    pub(crate) fn remote(&self) -> Option<Decoder<M>> {
+        let ptr = self
+            .core
+            .counts
+            .decoder
+            .load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: only `set_remote` stores a non-null pointer (the block is
+        // reset to null before it serves a process), and it stores a
+        // `&'static Decoder<M>` for this process's own `M`: the pointee
+        // lives forever and is never written.
         (!ptr.is_null()).then(|| unsafe { *ptr.cast::<Decoder<M>>() })
-    }
-}
-
-impl<M> std::fmt::Debug for RemoteDecoder<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.get().is_some() {
-            "RemoteDecoder(set)"
-        } else {
-            "RemoteDecoder(unset)"
-        })
     }
 }
 
@@ -281,7 +277,7 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
         &self.core
     }
     fn accepts_remote(&self) -> bool {
-        self.remote.get().is_some()
+        self.remote().is_some()
     }
     fn mailbox_len(&self) -> u64 {
         self.core.counts.mailbox_len()
@@ -331,7 +327,7 @@ impl<M: Message> ProcessDyn for ProcessShared<M> {
         from: ProcessId,
         trace: Option<crate::trace::TraceContext>,
     ) -> Result<(), DeliveryError> {
-        let decode = self.remote.get().ok_or(DeliveryError::NotRemote)?;
+        let decode = self.remote().ok_or(DeliveryError::NotRemote)?;
         let msg = decode(input)?;
         let env = crate::mailbox::Envelope {
             item: crate::signal::Item::Msg(msg),
@@ -391,9 +387,9 @@ pub struct CurrentProcess {
 /// relations lock briefly for its name.
 pub fn current_process() -> Option<CurrentProcess> {
     with_current(|c| CurrentProcess {
-        id: c.id,
+        id: c.id(),
         name: c.rel.lock().name.as_ref().map(|n| n.to_string()),
-        behaviour: c.behaviour,
+        behaviour: c.behaviour(),
         system: c.system,
         node: c.node.name().to_owned(),
     })
@@ -401,7 +397,7 @@ pub fn current_process() -> Option<CurrentProcess> {
 
 /// The id of the process being polled on this thread, if any.
 pub(crate) fn current_id() -> Option<ProcessId> {
-    with_current(|c| c.id)
+    with_current(|c| c.id())
 }
 
 /// Counts a send by the current process and returns its id.
@@ -409,7 +405,7 @@ pub(crate) fn current_id() -> Option<ProcessId> {
 pub(crate) fn note_send() -> Option<ProcessId> {
     with_current(|c| {
         bump(&c.counts.sent, 1);
-        c.id
+        c.id()
     })
 }
 
@@ -431,7 +427,7 @@ where
     let id = node.next_process_id();
     let now = node.clock().now_ns();
     let (parent, parent_kind) =
-        with_current(|c| (Some(c.id), c.kind)).unwrap_or((None, ProcessKind::Worker));
+        with_current(|c| (Some(c.id()), c.kind)).unwrap_or((None, ProcessKind::Worker));
     let mut rel = Relations::default();
     if opts.link {
         if let Some(p) = parent {
@@ -444,6 +440,10 @@ where
         behaviour,
         system: opts.system,
         spawned_at: now,
+        parent: parent.map_or(0, |p| {
+            debug_assert!(p.node == 0 && p.creation == id.creation);
+            p.serial
+        }),
         base_bytes: ARC_HEADER
             + std::mem::size_of::<ProcessShared<M>>()
             + TASK_OVERHEAD
@@ -452,15 +452,10 @@ where
     });
     let shared = Arc::new(ProcessShared {
         core: ProcessCore {
-            id,
+            serial: id.serial,
             node: node.clone(),
-            behaviour,
             system: opts.system,
             kind: opts.kind,
-            parent: parent.map_or(0, |p| {
-                debug_assert!(p.node == 0 && p.creation == id.creation);
-                p.serial
-            }),
             supervised: parent_kind == ProcessKind::Supervisor,
             counts,
             trap_exit: AtomicBool::new(false),
@@ -470,7 +465,6 @@ where
             rel: Mutex::new(rel),
         },
         mailbox: Mailbox::new(opts.mailbox),
-        remote: RemoteDecoder::new(),
     });
     let dynamic: Arc<dyn ProcessDyn> = shared.clone();
     node.table().insert(id.serial, dynamic.clone());
@@ -539,7 +533,7 @@ where
             // scheduler until it drains, as the BEAM suspends a process
             // sending on a busy distribution port.
             if let Some(transport) = core.node.transport() {
-                if transport.poll_resume(core.id.serial, cx).is_pending() {
+                if transport.poll_resume(core.id().serial, cx).is_pending() {
                     return Poll::Pending;
                 }
             }
@@ -616,9 +610,11 @@ pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
 }
 
 // Memory per process is a product promise (see bench/README.md): the shared
-// record is at most 344 bytes, so that with its `Arc` counts it is one
-// 368-byte malloc chunk, and with a small body's 272-byte task chunk (tokio
+// record is at most 216 bytes, so that with its `Arc` counts it is one
+// 240-byte malloc chunk, and with a small body's 272-byte task chunk (tokio
 // aligns task cells to 128 bytes) it keeps a heap growing by spawns aligned
 // to 128: no alignment gap between one process's allocations and the next.
+// (Measured: a record of 232 bytes costs 190 more bytes per process.) Its
+// counters live in the node's slab, 128 bytes more (see `counters`).
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 344);
+const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 216);

@@ -32,7 +32,7 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     pub(crate) fn release_name(&self, name: &Arc<str>, pid: ProcessId) {
         let mut names = self.names.write();
-        if names.get(name).is_some_and(|p| p.core().id == pid) {
+        if names.get(name).is_some_and(|p| p.core().id() == pid) {
             names.remove(name);
         }
     }
@@ -68,7 +68,7 @@ impl Node {
         if let Some(holder) = names.get(name) {
             return Err(RegistryError::Taken {
                 name: name.to_owned(),
-                holder: holder.core().id,
+                holder: holder.core().id(),
             });
         }
         let name: Arc<str> = name.into();
@@ -101,7 +101,11 @@ impl Node {
 
     /// The process registered under `name`.
     pub fn whereis(&self, name: &str) -> Option<ProcessId> {
-        self.registry().names.read().get(name).map(|p| p.core().id)
+        self.registry()
+            .names
+            .read()
+            .get(name)
+            .map(|p| p.core().id())
     }
 
     /// A typed handle to the process registered under `name`.
@@ -135,7 +139,7 @@ impl Node {
             .names
             .read()
             .iter()
-            .map(|(n, p)| (n.to_string(), p.core().id))
+            .map(|(n, p)| (n.to_string(), p.core().id()))
             .collect()
     }
 

@@ -206,7 +206,7 @@ impl Dist {
             }) else {
                 continue;
             };
-            let lost: Vec<Relation> = {
+            let lost: thin_vec::ThinVec<Relation> = {
                 let mut rel = p.core().rel.lock();
                 let (lost, kept) = std::mem::take(&mut rel.items)
                     .into_iter()

@@ -350,7 +350,9 @@ impl Dist {
             return;
         }
         crate::process::with_current(|core| {
-            self.suspended.lock().insert(core.id.serial(), peer.clone());
+            self.suspended
+                .lock()
+                .insert(core.id().serial(), peer.clone());
             core.suspended.store(true, Relaxed);
         });
     }

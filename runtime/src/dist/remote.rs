@@ -79,7 +79,7 @@ impl<M: RemoteMessage> ProcessShared<M> {
     /// Lets the process take messages from other nodes: installs the
     /// decoder of its message type.
     pub(crate) fn enable_remote(&self) {
-        self.remote.set(Plain::<M>::DECODER);
+        self.set_remote(Plain::<M>::DECODER);
     }
 }
 

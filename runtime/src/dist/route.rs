@@ -147,8 +147,8 @@ impl<M: RemoteMessage> Serialize for Pid<M> {
                 shared.enable_remote();
                 WirePid {
                     node: shared.core.node.name().to_owned(),
-                    creation: shared.core.id.creation(),
-                    serial: shared.core.id.serial(),
+                    creation: shared.core.id().creation(),
+                    serial: shared.core.id().serial(),
                 }
                 .serialize(s)
             }

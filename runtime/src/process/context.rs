@@ -42,7 +42,7 @@ impl<M: Message> Context<M> {
 
     /// This process's id.
     pub fn id(&self) -> ProcessId {
-        self.shared.core.id
+        self.shared.core.id()
     }
 
     /// A typed handle to this process.
@@ -68,7 +68,7 @@ impl<M: Message> Context<M> {
     }
 
     pub(crate) fn behaviour(&self) -> &'static str {
-        self.shared.core.behaviour
+        self.shared.core.behaviour()
     }
 
     /// The process that spawned this one, if it was spawned from a process.
@@ -200,7 +200,7 @@ impl<M: Message> Context<M> {
 impl<M> fmt::Debug for Context<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("id", &self.shared.core.id)
+            .field("id", &self.shared.core.id())
             .finish_non_exhaustive()
     }
 }

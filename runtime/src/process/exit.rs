@@ -55,7 +55,7 @@ fn notify_remote(node: &crate::Node, id: ProcessId, item: &Relation, reason: &Ex
 pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     let core = process.core();
     let node = &core.node;
-    let id = core.id;
+    let id = core.id();
     core.counts.status.store(STATUS_EXITING, Relaxed);
     let (items, name) = {
         let mut rel = core.rel.lock();
@@ -75,7 +75,7 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     node.record_exit(crate::exits::ProcessExit {
         id,
         name,
-        behaviour: core.behaviour,
+        behaviour: core.behaviour(),
         reason: reason.clone(),
         at: std::time::Duration::from_nanos(node.clock().now_ns()),
     });
@@ -119,8 +119,8 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     node.count_exit(&reason);
     match &reason {
         ExitReason::Normal | ExitReason::Shutdown => {
-            tracing::trace!(pid = %id, behaviour = core.behaviour, %reason, "process exited")
+            tracing::trace!(pid = %id, behaviour = core.behaviour(), %reason, "process exited")
         }
-        _ => tracing::warn!(pid = %id, behaviour = core.behaviour, %reason, "process exited"),
+        _ => tracing::warn!(pid = %id, behaviour = core.behaviour(), %reason, "process exited"),
     }
 }

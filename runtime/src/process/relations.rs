@@ -33,7 +33,9 @@ pub(crate) enum Relation {
 
 #[derive(Debug, Default)]
 pub(crate) struct Relations {
-    pub(crate) items: Vec<Relation>,
+    /// A thin vector (one word; most processes have no relations, and
+    /// the record's size is a product promise).
+    pub(crate) items: thin_vec::ThinVec<Relation>,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) waker: Option<Waker>,
     /// While alive: the reason a pending kill will exit with. Once
@@ -127,7 +129,7 @@ impl Relations {
 
 /// Links `me` and `target` both ways.
 pub(crate) fn link(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Result<(), NoProcess> {
-    let my_id = me.core().id;
+    let my_id = me.core().id();
     if target == my_id {
         return Ok(());
     }
@@ -159,7 +161,7 @@ pub(crate) fn link(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Resul
 /// by a `Link` frame. An unreachable node makes the link fire at once with
 /// `noconnection`, as on the BEAM.
 fn link_remote(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> Result<(), NoProcess> {
-    let my_id = me.core().id;
+    let my_id = me.core().id();
     {
         let mut rel = me.core().rel.lock();
         if !rel.has_link(target) {
@@ -186,14 +188,14 @@ pub(crate) fn unlink(node: &Node, me: &ProcessCore, target: ProcessId) {
     if target.node != 0 {
         if let Some(t) = node.transport() {
             let _ = t.signal(RemoteSignal::Unlink {
-                from: me.id.serial,
+                from: me.id().serial,
                 to: target,
             });
         }
         return;
     }
     if let Some(other) = node.lookup(target) {
-        other.core().rel.lock().remove_link(me.id);
+        other.core().rel.lock().remove_link(me.id());
     }
 }
 
@@ -201,7 +203,7 @@ pub(crate) fn unlink(node: &Node, me: &ProcessCore, target: ProcessId) {
 /// `noproc` at once.
 pub(crate) fn monitor(node: &Node, me: &dyn ProcessDyn, target: ProcessId) -> MonitorRef {
     let mref = node.next_ref();
-    let my_id = me.core().id;
+    let my_id = me.core().id();
     if target.node != 0 {
         me.core()
             .rel
@@ -256,7 +258,7 @@ pub(crate) fn demonitor(node: &Node, me: &ProcessCore, mref: MonitorRef) -> bool
     if target.node != 0 {
         if let Some(t) = node.transport() {
             let _ = t.signal(RemoteSignal::Demonitor {
-                from: me.id.serial,
+                from: me.id().serial,
                 to: target,
                 mref,
             });
@@ -264,7 +266,7 @@ pub(crate) fn demonitor(node: &Node, me: &ProcessCore, mref: MonitorRef) -> bool
         return true;
     }
     if let Some(t) = node.lookup(target) {
-        t.core().rel.lock().remove_monitored_by(mref, me.id);
+        t.core().rel.lock().remove_monitored_by(mref, me.id());
     }
     true
 }
