@@ -66,7 +66,9 @@ pub(crate) fn status_from(v: u8) -> ProcessStatus {
 /// One process's counters. Each is written by one writer at a time (the
 /// owner task, or a sender under the mailbox's inbox lock), so updates are
 /// relaxed load + store, never a locked read-modify-write.
-#[repr(C, align(64))]
+/// Aligned to 128: a block is one pair of cache lines, which the CPU's
+/// adjacent-line prefetcher fetches together.
+#[repr(C, align(128))]
 pub(crate) struct Counters {
     // First cache line: written by the owner.
     /// Messages taken out of the mailbox.
