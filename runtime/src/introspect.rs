@@ -3,7 +3,9 @@
 //! Every figure here comes from relaxed atomic loads or from a lock held for
 //! a few instructions (a process's relations, a mailbox's head), so an
 //! observer never pauses the processes it reads. A walk over all processes
-//! visits the table shard by shard (see [`crate::table`]).
+//! visits the table shard by shard (see [`crate::table`]); a scan of every
+//! process's counters ([`Introspect::scan`]) reads the node's dense counter
+//! slabs instead, about 128 sequential bytes per process.
 //!
 //! Counters are monotonic; derive rates from two snapshots.
 
