@@ -8,8 +8,9 @@
 //! non-empty mailboxes) into a compact row of 60 bytes per process, in
 //! slot order, and a merge with the previous sample, slot by slot, to take
 //! differences: no sort. Names (a lock per process) are read only for the
-//! rows a request returns. At one million processes that is 57 MiB for a
-//! sample (twice that for the moment the new one is built beside the
+//! rows a request returns. At one million processes that is 61 MiB for a
+//! sample (60-byte rows, with a sixteenth more room for processes spawned
+//! meanwhile; twice that for the moment the new one is built beside the
 //! old); see bench/README.md for the measured time.
 //!
 //! Node-wide message totals are the sums of per-process differences, so
