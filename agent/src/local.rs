@@ -92,7 +92,8 @@ pub(crate) fn detail(state: &State) -> NodeDetail {
         links: links(state),
         scheduler_threads: rt.num_workers() as u32,
         runtime_tasks: rt.num_alive_tasks() as u64,
-        runtime_queue_depth: rt.global_queue_depth() as u64,
+        runtime_queue_depth: (rt.global_queue_depth()
+            + state.node.introspect().runnable_processes()) as u64,
     }
 }
 

@@ -92,10 +92,12 @@ pub struct NodeDetail {
     pub links: Vec<LinkStats>,
     /// Scheduler threads of its runtime.
     pub scheduler_threads: u32,
-    /// Tasks alive on its runtime (processes, connections and others).
+    /// Tasks alive on its runtime besides its processes: connections,
+    /// timers, and one process driver per scheduler thread.
     pub runtime_tasks: u64,
-    /// Tasks waiting in its runtime's global queue (a gauge; high values
-    /// mean the schedulers are behind).
+    /// Tasks and processes waiting for a scheduler thread: its runtime's
+    /// global queue and its processes queued on the drivers (a gauge; high
+    /// values mean the schedulers are behind).
     pub runtime_queue_depth: u64,
 }
 

@@ -317,6 +317,14 @@ impl<'a> Introspect<'a> {
         }
     }
 
+    /// Processes ready to run and waiting for a driver (the node's
+    /// scheduler queues; a process about to run next on a driver is not
+    /// counted). A gauge: a high value means the scheduler threads are
+    /// behind.
+    pub fn runnable_processes(&self) -> usize {
+        self.node.scheduler().queued()
+    }
+
     /// Number of live processes (O(shards)).
     pub fn process_count(&self) -> usize {
         self.node.table().len()

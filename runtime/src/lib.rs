@@ -20,6 +20,7 @@ mod panic;
 mod pid;
 mod process;
 mod registry;
+mod sched;
 mod signal;
 mod start;
 pub mod supervisor;

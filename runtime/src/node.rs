@@ -1,8 +1,9 @@
 //! A node: the process table, registry, clock and counters that processes
 //! share, and the entry points to spawn, look up and signal processes.
 //!
-//! A node runs its processes as tasks on the tokio runtime it was started
-//! in. `Node` is a cheap handle (one `Arc`); clone it freely.
+//! A node runs its processes on the tokio runtime it was started in, on
+//! its scheduler's drivers (one tokio task per worker; see `sched`).
+//! `Node` is a cheap handle (one `Arc`); clone it freely.
 //!
 //! # Metrics
 //! Node-wide series are registered with the `metrics` recorder current at
@@ -98,6 +99,8 @@ struct NodeInner {
     creation: u32,
     clock: Clock,
     handle: tokio::runtime::Handle,
+    /// The drivers that poll the node's processes.
+    scheduler: crate::sched::Scheduler,
     /// Deadlines of calls waiting for their replies.
     deadlines: Arc<crate::deadline::Deadlines>,
     started_at: SystemTime,
@@ -136,6 +139,7 @@ impl Node {
                 creation,
                 clock,
                 deadlines: crate::deadline::Deadlines::new(clock, handle.clone()),
+                scheduler: crate::sched::Scheduler::start(&handle),
                 handle,
                 started_at,
                 next_serial: AtomicU64::new(1),
@@ -310,6 +314,10 @@ impl Node {
     /// The tokio runtime the node's processes run on.
     pub fn handle(&self) -> &tokio::runtime::Handle {
         &self.inner.handle
+    }
+
+    pub(crate) fn scheduler(&self) -> &crate::sched::Scheduler {
+        &self.inner.scheduler
     }
 
     pub(crate) fn table(&self) -> &ProcessTable {

@@ -409,12 +409,12 @@ pub(crate) fn note_send() -> Option<ProcessId> {
     })
 }
 
-/// The allocation header of an `Arc`, and an estimate of what tokio keeps
-/// beside a task's future (its header, scheduler handle, trailer and
-/// cache-line padding; tokio 1.4x, 64-bit targets): counted in a process's
-/// memory.
+/// The allocation header of an `Arc`, and what a process's task keeps
+/// beside its future (the task header: state, awaiter, vtable and panic
+/// flag, 40 bytes, and the scheduler handle, 8; async-task 4.7, 64-bit
+/// targets): counted in a process's memory.
 const ARC_HEADER: usize = 16;
-const TASK_OVERHEAD: usize = 128;
+const TASK_OVERHEAD: usize = 48;
 
 /// Spawns a process on `node`.
 pub(crate) fn spawn<M, F, Fut>(node: &Node, opts: SpawnOptions, body: F) -> Pid<M>
@@ -484,9 +484,8 @@ where
         waker_stored: false,
         fut: Some(fut),
     };
-    // The runner is the whole task: no wrapper future around it, which
-    // would push the task past tokio's 256-byte cell for a small body.
-    node.handle().spawn(runner);
+    // The runner is the whole task: no wrapper future around it.
+    node.scheduler().spawn(runner);
     Pid::local(shared)
 }
 
@@ -611,10 +610,7 @@ pub(crate) fn kill(core: &ProcessCore, reason: ExitReason) {
 
 // Memory per process is a product promise (see bench/README.md): the shared
 // record is at most 216 bytes, so that with its `Arc` counts it is one
-// 240-byte malloc chunk, and with a small body's 272-byte task chunk (tokio
-// aligns task cells to 128 bytes) it keeps a heap growing by spawns aligned
-// to 128: no alignment gap between one process's allocations and the next.
-// (Measured: a record of 232 bytes costs 190 more bytes per process.) Its
-// counters live in the node's slab, 128 bytes more (see `counters`).
+// 240-byte malloc chunk; a small body's task is one more (144 bytes), and
+// its counters live in the node's slab, 128 bytes more (see `counters`).
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<ProcessShared<u64>>() <= 216);
