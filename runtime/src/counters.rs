@@ -91,6 +91,9 @@ pub(crate) struct Counters {
     pub(crate) status: AtomicU8,
     /// Between taking a message and next finding the mailbox empty.
     pub(crate) in_handler: AtomicBool,
+    /// Messages in the mailbox's owner-side batch (see `mailbox`): read
+    /// and written by the owner only.
+    pub(crate) batch: AtomicU32,
     // Second cache line: the senders' count, and what is set at spawn.
     /// Messages accepted into the mailbox (written under its inbox lock).
     pub(crate) enqueued: AtomicU64,
@@ -120,6 +123,12 @@ const _: () = assert!(std::mem::size_of::<Counters>() == 128);
 const _: () = assert!(std::mem::offset_of!(Counters, enqueued) == 64);
 
 impl Counters {
+    /// A block outside any slab, for unit tests of its users.
+    #[cfg(test)]
+    pub(crate) fn detached() -> Self {
+        Counters::new(0)
+    }
+
     const fn new(slot: u32) -> Self {
         Counters {
             dequeued: AtomicU64::new(0),
@@ -131,6 +140,7 @@ impl Counters {
             handling_since: AtomicU64::new(0),
             status: AtomicU8::new(STATUS_WAITING),
             in_handler: AtomicBool::new(false),
+            batch: AtomicU32::new(0),
             enqueued: AtomicU64::new(0),
             serial: AtomicU64::new(0),
             spawned_at: AtomicU64::new(0),
@@ -362,6 +372,7 @@ impl Slab {
         c.spawned_at.store(s.spawned_at, Relaxed);
         c.status.store(STATUS_WAITING, Relaxed);
         c.in_handler.store(false, Relaxed);
+        c.batch.store(0, Relaxed);
         c.behaviour.store(behaviour_index(s.behaviour), Relaxed);
         let base = s.base_bytes + std::mem::size_of::<Counters>();
         c.base_bytes

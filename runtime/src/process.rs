@@ -12,9 +12,11 @@
 //!   that never yields cannot be killed, as with any cooperative scheduler.
 //!
 //! # Cost per poll
-//! Two clock reads (about 10 ns each with the default clock) to account busy
-//! time, a thread-local store to publish the current process, a relaxed load
-//! of the kill flag, and a few relaxed stores to owner-only counters.
+//! Two clock reads (about 10 ns each with the default clock; 30 in some
+//! virtual machines) to account busy time — one when the poll follows
+//! another process's on the same driver turn, whose end it starts from —
+//! a thread-local store to publish the current process, a relaxed load of
+//! the kill flag, and a few relaxed stores to owner-only counters.
 //!
 //! # Time in handlers
 //! A process is *in a handler* from the moment it takes a message out of
@@ -515,6 +517,9 @@ where
         let mut this = self.project();
         let shared = this.shared;
         let core = &shared.core;
+        // Taken first, so that whatever this poll does instead of running
+        // the body (a kill's exit path) is not counted in the next one.
+        let prev_end = crate::sched::take_poll_end();
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             // Finished already (a task is not polled after that).
             return Poll::Ready(());
@@ -539,7 +544,10 @@ where
             core.suspended.store(false, Relaxed);
         }
         let clock = core.node.clock();
-        let t0 = clock.now_ns();
+        let t0 = match prev_end {
+            0 => clock.now_ns(),
+            t => t,
+        };
         let s = &core.counts;
         if s.in_handler.load(Relaxed) {
             // Suspended inside a handler since the last poll ended.
@@ -559,7 +567,10 @@ where
         s.last_active.store(t1, Relaxed);
         s.status.store(STATUS_WAITING, Relaxed);
         let reason = match result {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                crate::sched::poll_end(t1);
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(out)) => out.into_exit_reason(),
             Err(payload) => ExitReason::Panic(panic_message(&*payload)),
         };
