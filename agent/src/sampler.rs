@@ -129,29 +129,66 @@ impl Row {
     /// A row for a process the last sample did not see (spawned since):
     /// its figures now, with no rates yet.
     pub(crate) fn unsampled(info: &clustertop_runtime::ProcessInfo) -> Row {
+        Row::from_figures(
+            &Figures {
+                serial: info.id.serial(),
+                received: info.received,
+                sent: info.sent,
+                busy: info.busy,
+                utilised: info.utilised,
+                polls: info.polls,
+                mailbox_len: info.mailbox_len,
+                memory: info.memory,
+                oldest: info.oldest_message_age,
+                status: info.status,
+                system: info.system,
+            },
+            u32::MAX,
+            UNKNOWN_BEHAVIOUR,
+        )
+    }
+
+    /// A row of `f`'s figures at `slot`, its behaviour `behaviour`, with no
+    /// rates yet.
+    #[inline]
+    fn from_figures(f: &Figures, slot: u32, behaviour: u16) -> Row {
         Row {
-            serial: halves(info.id.serial()),
-            slot: u32::MAX,
-            recv_lo: info.received as u32,
-            sent_lo: info.sent as u32,
-            busy_us_lo: info.busy.as_micros() as u32,
-            util_us_lo: info.utilised.as_micros() as u32,
-            polls_lo: info.polls as u32,
-            mailbox: info.mailbox_len.min(u64::from(u32::MAX)) as u32,
+            serial: halves(f.serial),
+            slot,
+            recv_lo: f.received as u32,
+            sent_lo: f.sent as u32,
+            busy_us_lo: f.busy.as_micros() as u32,
+            util_us_lo: f.utilised.as_micros() as u32,
+            polls_lo: f.polls as u32,
+            mailbox: f.mailbox_len.min(u64::from(u32::MAX)) as u32,
             growth: 0,
             rate: 0,
             polls_per_s: 0,
-            memory: memory_units(info.memory),
+            memory: memory_units(f.memory),
             util: 0,
             cpu: 0,
-            oldest_ms: info.oldest_message_age.map_or(NO_OLDEST, |a| {
+            oldest_ms: f.oldest.map_or(NO_OLDEST, |a| {
                 a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
             }),
-            tag: UNKNOWN_BEHAVIOUR
-                | status_bits(info.status)
-                | if info.system { SYSTEM } else { 0 },
+            tag: behaviour | status_bits(f.status) | if f.system { SYSTEM } else { 0 },
         }
     }
+}
+
+/// The figures of one process a row is built from, as the runtime's full
+/// info and its counter scan both give them.
+struct Figures {
+    serial: u64,
+    received: u64,
+    sent: u64,
+    busy: Duration,
+    utilised: Duration,
+    polls: u64,
+    mailbox_len: u64,
+    memory: u64,
+    oldest: Option<Duration>,
+    status: clustertop_runtime::ProcessStatus,
+    system: bool,
 }
 
 fn status_bits(s: clustertop_runtime::ProcessStatus) -> u16 {
@@ -411,28 +448,23 @@ pub(crate) fn take(
             0 => None,
             _ => introspect.oldest_message_age(p.id),
         };
-        let mut row = Row {
-            serial: halves(serial),
-            slot: p.slot,
-            recv_lo: p.received as u32,
-            sent_lo: p.sent as u32,
-            busy_us_lo: p.busy.as_micros() as u32,
-            util_us_lo: p.utilised.as_micros() as u32,
-            polls_lo: p.polls as u32,
-            mailbox: p.mailbox_len.min(u64::from(u32::MAX)) as u32,
-            growth: 0,
-            rate: 0,
-            polls_per_s: 0,
-            memory: memory_units(p.memory),
-            util: 0,
-            cpu: 0,
-            oldest_ms: oldest.map_or(NO_OLDEST, |a| {
-                a.as_millis().min(u128::from(NO_OLDEST - 1)) as u32
-            }),
-            tag: behaviours.of(p.behaviour)
-                | status_bits(p.status)
-                | if p.system { SYSTEM } else { 0 },
-        };
+        let mut row = Row::from_figures(
+            &Figures {
+                serial,
+                received: p.received,
+                sent: p.sent,
+                busy: p.busy,
+                utilised: p.utilised,
+                polls: p.polls,
+                mailbox_len: p.mailbox_len,
+                memory: p.memory,
+                oldest,
+                status: p.status,
+                system: p.system,
+            },
+            p.slot,
+            behaviours.of(p.behaviour),
+        );
         // The previous sample's row at this slot, if it was this process.
         while old.next_if(|o| o.slot < p.slot).is_some() {}
         let before = old
