@@ -8,7 +8,11 @@
 //! - `scale-mesh`: sixteen such nodes. The first starts alone; the other
 //!   fifteen start at once and each connects to the first only: the time
 //!   until every one of them sees all fifteen others (the mesh completes
-//!   itself), process start included; then the same idle CPU window.
+//!   itself), process start included; then the same idle CPU window; then
+//!   a client attached to the first node, as clustertop attaches, asks
+//!   for the cluster overview and for the cluster-wide top 20 processes
+//!   (the default ranking, every node asked) 200 times each (50 with
+//!   `--quick`), one after the other: p50 and p99 of each.
 
 use crate::report::Sample;
 use clustertop_agent::{Agent, AgentConfig};
@@ -137,15 +141,75 @@ pub(crate) async fn scale_mesh(quick: bool) -> Vec<Sample> {
     let mesh_ms = start.elapsed().as_secs_f64() * 1000.0;
     nodes.insert(0, first);
     let (mean, max, window) = idle_window(&mut nodes, quick).await;
+    let asks = if quick { 50 } else { 200 };
+    let (overview, top) = attached_latency(&entry[0], asks).await;
     vec![Sample {
         scenario: "scale-mesh",
-        params: vec![("nodes", json!(SCALE_NODES)), ("window_s", json!(window))],
+        params: vec![
+            ("nodes", json!(SCALE_NODES)),
+            ("window_s", json!(window)),
+            ("asks", json!(asks)),
+        ],
         figures: vec![
             ("mesh_ms", mesh_ms),
             ("cpu_ms_per_s_per_node", mean),
             ("cpu_ms_per_s_max", max),
+            ("overview_p50_ms", overview.0),
+            ("overview_p99_ms", overview.1),
+            ("top20_p50_ms", top.0),
+            ("top20_p99_ms", top.1),
         ],
     }]
+}
+
+/// Attaches to `addr` and times `asks` overviews, then `asks` cluster-wide
+/// top-20 pages: (p50, p99) of each, in ms.
+async fn attached_latency(addr: &str, asks: usize) -> ((f64, f64), (f64, f64)) {
+    use clustertop_client::{Client, ClientConfig};
+    use clustertop_proto::{ProcessFilter, ProcessQuery, SortKey};
+    let client = Client::connect(ClientConfig::new(addr).cookie(COOKIE))
+        .await
+        .expect("attach");
+    // Every node's agent has answered at least once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.overview().await.expect("overview").nodes.len() < SCALE_NODES {
+        assert!(
+            Instant::now() < deadline,
+            "the overview never listed every node"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut overview = Vec::with_capacity(asks);
+    for _ in 0..asks {
+        let t = Instant::now();
+        let o = client.overview().await.expect("overview");
+        overview.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(o.nodes.len(), SCALE_NODES);
+    }
+    let query = ProcessQuery {
+        filter: ProcessFilter {
+            include_system: true,
+            ..ProcessFilter::default()
+        },
+        sort: SortKey::Default,
+        descending: true,
+        offset: 0,
+        limit: 20,
+    };
+    let mut top = Vec::with_capacity(asks);
+    for _ in 0..asks {
+        let t = Instant::now();
+        let page = client.processes(query.clone()).await.expect("processes");
+        top.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(page.rows.len() as u64, page.total_matching.min(20));
+    }
+    (p50_p99(&mut overview), p50_p99(&mut top))
+}
+
+fn p50_p99(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
 }
 
 /// After 3 s to settle, the CPU each node's process uses over the window
