@@ -1,7 +1,7 @@
 //! The agent's cost: throughput of a message-heavy workload with the agent
-//! off, on, and on with tracing at 1 % sampling exported to a local OTLP
-//! receiver; and the time one sample of the process table takes at 100 k
-//! and 1 M processes.
+//! off, on, on with a client attached and polling every second, and on
+//! with tracing at 1 % sampling exported to a local OTLP receiver; and the
+//! time one sample of the process table takes at 100 k and 1 M processes.
 
 use crate::report::Sample;
 use clustertop_agent::{Agent, AgentConfig};
@@ -117,12 +117,21 @@ async fn tracing_on() -> (
 /// switched off again in a process, so this runs once per process.
 pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
     let n: u64 = if quick { 2_000_000 } else { 20_000_000 };
-    let node = Node::start(NodeConfig::new("bench@localhost")).expect("node");
+    // Distributed, so that a client can attach as clustertop does.
+    let node = Node::start(
+        NodeConfig::new("bench@localhost").dist(
+            clustertop_runtime::dist::DistConfig::listen("127.0.0.1:0".parse().expect("addr"))
+                .cookie(COOKIE),
+        ),
+    )
+    .expect("node");
+    let addr = node.listen_addr().expect("listening").to_string();
     // A warm-up run, so the first measured one does not pay for it.
     workload(&node, n / 4).await;
     // Off and on alternate, three times each: this machine's throughput
     // drifts between runs more than the agent costs.
-    let (mut offs, mut ons, mut fasts) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut offs, mut ons, mut fasts, mut watched) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let fast = AgentConfig {
         interval: Duration::from_millis(100),
         ..AgentConfig::default()
@@ -137,12 +146,23 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
         fasts.push(workload(&node, n).await);
         agent.stop();
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let agent = Agent::start(&node, AgentConfig::default()).await.unwrap();
+        let poller = attach_and_poll(&addr).await;
+        watched.push(workload(&node, n).await);
+        poller.abort();
+        agent.stop();
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (off, on, on_fast) = (median(&mut offs), median(&mut ons), median(&mut fasts));
+    let (off, on, on_fast, on_watched) = (
+        median(&mut offs),
+        median(&mut ons),
+        median(&mut fasts),
+        median(&mut watched),
+    );
     let (guard, spans) = tracing_on().await;
     let agent = Agent::start(&node, AgentConfig::default()).await.unwrap();
     let traced = workload(&node, n).await;
@@ -160,11 +180,40 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
             ("msgs_per_s_agent_1s", on),
             ("msgs_per_s_agent_100ms", on_fast),
             ("lost_pct_agent_100ms", lost(on_fast)),
+            ("msgs_per_s_agent_attached", on_watched),
+            ("lost_pct_agent_attached", lost(on_watched)),
             ("msgs_per_s_agent_traced_1pct", traced),
             ("lost_pct_agent_traced_1pct", lost(traced)),
             ("spans_exported", exported as f64),
         ],
     }]
+}
+
+const COOKIE: &str = "clustertop-bench-agent";
+
+/// Attaches a client to `addr` and, every second as clustertop does,
+/// asks for the overview and the top 20 processes, until aborted.
+async fn attach_and_poll(addr: &str) -> tokio::task::JoinHandle<()> {
+    use clustertop_client::{Client, ClientConfig};
+    use clustertop_proto::{ProcessFilter, ProcessQuery, SortKey};
+    let client = Client::connect(ClientConfig::new(addr).cookie(COOKIE))
+        .await
+        .expect("attach");
+    tokio::spawn(async move {
+        let query = ProcessQuery {
+            filter: ProcessFilter::default(),
+            sort: SortKey::Default,
+            descending: true,
+            offset: 0,
+            limit: 20,
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            client.overview().await.expect("overview");
+            client.processes(query.clone()).await.expect("processes");
+        }
+    })
 }
 
 /// Time of one sample of `n` idle processes, median of three, and the
