@@ -250,7 +250,7 @@ impl Local {
         let tick = self.ticks.get().wrapping_add(1);
         self.ticks.set(tick);
         if let Some(r) = self.next.take() {
-            let n = self.next_in_a_row.get() + 1;
+            let n = self.next_in_a_row.get().saturating_add(1);
             if n <= NEXT_IN_A_ROW || self.queue.is_empty() {
                 self.next_in_a_row.set(n);
                 return Some(r);
