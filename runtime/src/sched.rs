@@ -176,9 +176,7 @@ impl Scheduler {
         task.detach();
         runnable.schedule();
     }
-}
 
-impl Scheduler {
     /// Processes waiting in the drivers' queues and the injection queue.
     pub(crate) fn queued(&self) -> usize {
         let s = &self.shared;
