@@ -17,7 +17,9 @@
 //! # Liveness
 //! Every connection sends a heartbeat every `tick_time / 4`; a peer from
 //! which nothing arrives for `tick_time` is declared down, so a silent peer
-//! is down within 1.25 ticks at most.
+//! is down within 1.25 ticks at most. A peer that connects again while
+//! its old connection is still held here (half-open) does not wait for
+//! that: the old one is probed and, if silent, closed first (see `peers`).
 //!
 //! # Bad input
 //! A frame that fails to decode, an oversized length prefix or a handshake
@@ -410,5 +412,17 @@ impl crate::Node {
         if let Some(d) = self.dist() {
             d.block(node, blocked);
         }
+    }
+
+    /// Fault injection: the connection to `node` held now carries nothing
+    /// in either direction from here on, and this side sees no close of it
+    /// either (a half-open socket); new connections with `node` are taken
+    /// as usual. For tests (feature `testing`). Returns whether `node` was
+    /// connected.
+    #[cfg(feature = "testing")]
+    pub fn cut_connection(&self, node: &str) -> bool {
+        self.dist()
+            .and_then(|d| d.peer(node))
+            .is_some_and(|p| p.cut(true))
     }
 }

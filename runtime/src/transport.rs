@@ -69,6 +69,10 @@ pub enum NodeDownReason {
     /// whole tick time, or its queue of control frames (replies to its own
     /// requests) passed its bound.
     NotReading,
+    /// The peer connected again while this connection was held, and nothing
+    /// arrived on this one when it was asked for a heartbeat: the peer had
+    /// closed its end without this side seeing it.
+    Stale,
 }
 
 impl std::fmt::Display for NodeDownReason {
@@ -80,6 +84,7 @@ impl std::fmt::Display for NodeDownReason {
             NodeDownReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
             NodeDownReason::Io(e) => write!(f, "i/o error: {e}"),
             NodeDownReason::NotReading => f.write_str("the peer stopped reading"),
+            NodeDownReason::Stale => f.write_str("stale: the peer connected again"),
         }
     }
 }

@@ -184,6 +184,29 @@ async fn a_second_node_with_a_connected_name_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_is_taken_while_its_old_connection_is_half_open() {
+    let a = support::dist_node("a@localhost", "secret", TICK);
+    let b1 = support::dist_node("b@localhost", "secret", TICK);
+    b1.connect(&support::addr(&a)).await.unwrap();
+    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
+    let mut events = a.node_events().unwrap();
+    // b1 goes without a seeing it (its FIN lost, a half-open socket).
+    assert!(a.cut_connection("b@localhost"));
+    assert!(b1.disconnect("a@localhost"));
+    drop(b1);
+
+    let b2 = support::dist_node("b@localhost", "secret", TICK);
+    b2.connect(&support::addr(&a)).await.unwrap();
+    let (reason, _) = support::wait_down(&mut events, "b@localhost", LIMIT).await;
+    assert_eq!(reason, NodeDownReason::Stale);
+    // The acceptor takes the connection just after it says so.
+    support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
+    let held: Vec<u32> = a.peer_stats().iter().map(|p| p.creation).collect();
+    assert_eq!(held, [b2.creation()], "the new incarnation is held");
+    assert_eq!(a.dist_stats().stale_closed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_peer_is_down_within_two_ticks_and_heals() {
     let tick = Duration::from_millis(500);
     let a = support::dist_node("a@localhost", "secret", tick);

@@ -3,6 +3,7 @@
 
 mod support;
 
+use clustertop_runtime::dist::{NodeDownReason, NodeEvent};
 use clustertop_runtime::{Down, Exit, ExitReason, Node, Pid, ProcessId, Received};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -33,7 +34,7 @@ async fn seen_from(b: &Node, a_pid: &Pid<Option<String>>) -> ProcessId {
     b.register("inbox", receiver.id()).unwrap();
     a_pid
         .node()
-        .send_named_on("b@localhost", "inbox", a_pid.clone())
+        .send_named_on(b.name(), "inbox", a_pid.clone())
         .unwrap();
     let id = tokio::time::timeout(LIMIT, rx).await.unwrap().unwrap();
     assert_ne!(id.node_index(), 0, "a remote pid");
@@ -255,4 +256,79 @@ async fn exit_signals_reach_remote_processes() {
         tokio::time::timeout(LIMIT, gone).await.unwrap(),
         ExitReason::Shutdown
     );
+}
+
+/// `other` reconnects to `holder`, which still holds their old connection
+/// half-open (cut on its side, closed on `other`'s): the old one is found
+/// stale, its down processing runs (`noconnection` to a monitor, the `Down`
+/// event) before the new one is up, and the new one carries relations.
+async fn reconnect_over_a_half_open_connection(holder: &Node, other: &Node) {
+    let (victim, _) = target(other);
+    let remote = seen_from(holder, &victim).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    holder.spawn::<(), _, _>(move |mut ctx| async move {
+        ctx.monitor(remote);
+        loop {
+            tx.send(ctx.recv().await).unwrap();
+        }
+    });
+    let monitors = |n: usize| {
+        let id = victim.id();
+        move || other.introspect().process_info(id).unwrap().monitors == n
+    };
+    support::wait_for("the remote monitor", LIMIT, monitors(1)).await;
+
+    let mut holder_events = holder.node_events().unwrap();
+    let mut other_events = other.node_events().unwrap();
+    assert!(holder.cut_connection(other.name()));
+    assert!(other.disconnect(holder.name()));
+    support::wait_down(&mut other_events, holder.name(), LIMIT).await;
+    support::wait_for("the old monitor to go", LIMIT, monitors(0)).await;
+    assert_eq!(holder.nodes(), [other.name()], "the holder saw nothing");
+
+    assert_eq!(
+        other.connect(&support::addr(holder)).await.unwrap(),
+        holder.name()
+    );
+    let (reason, _) = support::wait_down(&mut holder_events, other.name(), LIMIT).await;
+    assert_eq!(reason, NodeDownReason::Stale);
+    match tokio::time::timeout(LIMIT, holder_events.recv()).await {
+        Ok(Ok(NodeEvent::Up { node, .. })) => assert_eq!(node, other.name()),
+        e => panic!("expected the new connection up after the down, got {e:?}"),
+    }
+    match tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Received::Down(d) => assert_eq!((d.pid, d.reason), (remote, ExitReason::NoConnection)),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(holder.dist_stats().stale_closed, 1);
+    assert_eq!(holder.nodes(), [other.name()]);
+    assert_eq!(other.nodes(), [holder.name()]);
+
+    // The new connection carries a new monitor.
+    holder.spawn::<(), _, _>(move |mut ctx| async move {
+        ctx.monitor(remote);
+        let _ = ctx.recv().await;
+    });
+    support::wait_for("the new remote monitor", LIMIT, monitors(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_over_a_half_open_connection_that_it_would_replace() {
+    // b dialed a; a dialing now wins the tie-break at b (the smaller name's
+    // connection is kept), which alone would have swapped the connections
+    // without a down on b.
+    let (a, b) = support::pair(Duration::from_secs(60)).await;
+    reconnect_over_a_half_open_connection(&b, &a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_over_a_half_open_connection_it_would_lose_to() {
+    // b dialed a and dials again; the tie-break at a keeps a's held
+    // connection, which alone would have refused b as a duplicate.
+    let (a, b) = support::pair(Duration::from_secs(60)).await;
+    reconnect_over_a_half_open_connection(&a, &b).await;
 }

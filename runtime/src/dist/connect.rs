@@ -113,7 +113,7 @@ impl Dist {
     {
         let mut reader = FramedRead::new(r, codec::length_codec(PREAUTH_MAX_FRAME));
         let mut hs = Handshake::acceptor(dist.local.clone(), nonce());
-        let admit = |p: &PeerInfo| dist.admit(p, false);
+        let admit = |p: &PeerInfo| dist.admit(p);
         let result = tokio::time::timeout(
             dist.config.handshake_timeout,
             session::handshake(
@@ -123,6 +123,7 @@ impl Dist {
                 &mut w,
                 dist.config.max_frame,
                 &admit,
+                Some(&dist),
             ),
         )
         .await
@@ -209,6 +210,7 @@ impl Dist {
                 &mut w,
                 dist.config.max_frame,
                 &|_: &PeerInfo| Ok(()),
+                None,
             ),
         )
         .await

@@ -6,6 +6,18 @@
 //! When two nodes connect to each other at once, both keep the connection
 //! initiated by the node whose name sorts first and close the other, so
 //! exactly one survives.
+//!
+//! A connection from a node this node holds a connection with is settled
+//! after the cookie is proved, never on the claim of an unauthenticated
+//! `Hello` (so a stranger learns nothing of who is connected). The held
+//! connection is asked for a heartbeat: if anything arrives on it within a
+//! quarter of the handshake timeout, it is alive and the usual rules hold
+//! (the same incarnation: the tie-break; another incarnation: refused as
+//! `NameInUse`). If nothing does, the peer has closed its end without this
+//! side seeing it (a half-open socket, a FIN still in flight, a restarted
+//! node): the old connection is closed as [`NodeDownReason::Stale`], its
+//! down processing (`noconnection` exits, `DOWN` messages, failed calls,
+//! the `Down` event) runs to the end, and then the new one is admitted.
 
 use super::admission::Admission;
 use super::faults::{Blocked, Cut};
@@ -27,7 +39,10 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{AcqRel, Acquire, Relaxed},
+};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -84,6 +99,9 @@ pub struct DistStats {
     pub decode_errors: u64,
     /// Calls to other nodes waiting for a reply now (a gauge).
     pub pending_calls: u64,
+    /// Connections closed as stale: their peer connected again and they
+    /// did not answer a heartbeat.
+    pub stale_closed: u64,
 }
 
 #[derive(Default)]
@@ -96,6 +114,7 @@ pub(super) struct Counters {
     bad_cookie: AtomicU64,
     handshake_failures: AtomicU64,
     decode_errors: AtomicU64,
+    stale: AtomicU64,
 }
 
 /// One established connection.
@@ -121,7 +140,17 @@ pub(crate) struct Peer {
     rtt_ns: AtomicU64,
     ping: Mutex<(u64, Option<Instant>)>,
     up_at: Instant,
+    /// Liveness probes waiting for a frame (see [`Peer::answers`]); the
+    /// reader checks it once per frame, one load.
+    probing: AtomicUsize,
+    heard: tokio::sync::Notify,
+    /// Cancelled once the connection's down processing has run.
+    pub(crate) gone: CancellationToken,
 }
+
+/// The sequence number of a liveness probe's heartbeat: apart from the
+/// writer's own, which count up from 1.
+const PROBE_SEQ: u64 = u64::MAX;
 
 /// What a frame is taken to weigh in the link's queue.
 pub(crate) fn frame_weight(frame: &Frame) -> usize {
@@ -207,6 +236,13 @@ impl Peer {
         self.cut.is_set()
     }
 
+    /// Cuts or restores this connection (fault injection); `true`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn cut(&self, on: bool) -> bool {
+        self.cut.set(on);
+        true
+    }
+
     pub(crate) fn close_reason(&self) -> NodeDownReason {
         self.close_reason
             .lock()
@@ -223,6 +259,31 @@ impl Peer {
     pub(crate) fn count_in(&self, bytes: usize) {
         self.frames_in.fetch_add(1, Relaxed);
         self.bytes_in.fetch_add(bytes as u64, Relaxed);
+        if self.probing.load(Acquire) != 0 {
+            self.heard.notify_waiters();
+        }
+    }
+
+    /// Whether the peer answers on this connection within `timeout`: a
+    /// heartbeat is sent, and any frame that arrives after it counts.
+    /// `false` at once if the connection closes meanwhile.
+    pub(crate) async fn answers(&self, timeout: Duration) -> bool {
+        let heard = self.heard.notified();
+        tokio::pin!(heard);
+        heard.as_mut().enable();
+        self.probing.fetch_add(1, AcqRel);
+        let sent = self.send(Frame::Heartbeat {
+            seq: PROBE_SEQ,
+            reply: false,
+        });
+        let answered = sent
+            && tokio::select! {
+                () = heard => true,
+                () = self.cancel.cancelled() => false,
+                () = tokio::time::sleep(timeout) => false,
+            };
+        self.probing.fetch_sub(1, AcqRel);
+        answered
     }
 
     pub(crate) fn count_out(&self, frames: u64, bytes: usize) {
@@ -409,12 +470,45 @@ impl Dist {
         }
     }
 
-    /// Whether to take a connection from `peer`.
-    pub(super) fn admit(&self, peer: &PeerInfo, initiated_here: bool) -> Result<(), RefuseReason> {
+    /// Whether to go on with a handshake from `peer` (on its `Hello`, before
+    /// it has proved the cookie): only a blocked name is refused here; a
+    /// conflict with a held connection is settled once the peer is
+    /// authenticated ([`Dist::settle`]).
+    pub(super) fn admit(&self, peer: &PeerInfo) -> Result<(), RefuseReason> {
         if self.blocked.contains(&peer.name) {
             return Err(RefuseReason::Blocked);
         }
-        self.admit_locked(&self.peers.lock(), peer, initiated_here)
+        Ok(())
+    }
+
+    /// Settles an authenticated connection from `peer` against the one held
+    /// with the same name, if any (see the module docs): `Ok` to take it.
+    pub(super) async fn settle(&self, peer: &PeerInfo) -> Result<(), RefuseReason> {
+        self.admit(peer)?;
+        let (verdict, held) = {
+            let peers = self.peers.lock();
+            let Some(held) = peers.get(&peer.name).cloned() else {
+                return Ok(());
+            };
+            (self.admit_locked(&peers, peer, false), held)
+        };
+        // Even a connection the new one would replace is asked: replaced
+        // alive, it hands over without a down (two nodes that connected to
+        // each other at once); stale, the peer has already run its down
+        // processing, and this side must too.
+        if held.answers(self.config.handshake_timeout / 4).await {
+            return verdict;
+        }
+        self.counters.stale.fetch_add(1, Relaxed);
+        tracing::warn!(
+            peer = %peer.name,
+            addr = %held.addr,
+            "the peer connected again and its old connection did not answer: closing it as stale"
+        );
+        held.close(NodeDownReason::Stale);
+        held.gone.cancelled().await;
+        self.admit(peer)?;
+        self.admit_locked(&self.peers.lock(), peer, false)
     }
 
     fn admit_locked(
@@ -477,6 +571,9 @@ impl Dist {
             rtt_ns: AtomicU64::new(0),
             ping: Mutex::new((0, None)),
             up_at: Instant::now(),
+            probing: AtomicUsize::new(0),
+            heard: tokio::sync::Notify::new(),
+            gone: CancellationToken::new(),
         });
         let replaced = {
             if self.blocked.contains(&peer.info.name) {
@@ -715,6 +812,7 @@ impl Dist {
             bad_cookie: c.bad_cookie.load(Relaxed),
             handshake_failures: c.handshake_failures.load(Relaxed),
             decode_errors: c.decode_errors.load(Relaxed),
+            stale_closed: c.stale.load(Relaxed),
             pending_calls: self.replies.len() as u64,
         }
     }

@@ -40,7 +40,10 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// The admission decision the acceptor consults on `Hello`.
 pub(crate) type Admit<'a> = &'a (dyn Fn(&PeerInfo) -> Result<(), RefuseReason> + Sync);
 
-/// Runs `hs` to its end over the connection.
+/// Runs `hs` to its end over the connection. An acceptor passes its
+/// connection table as `settle`: an authenticated peer is settled against
+/// a connection held with it ([`Dist::settle`]) before `Established` is
+/// sent, and refused with the reason if the held one stays.
 pub(crate) async fn handshake<R, W>(
     hs: &mut Handshake,
     first: Option<Frame>,
@@ -48,6 +51,7 @@ pub(crate) async fn handshake<R, W>(
     writer: &mut W,
     max_frame: usize,
     admit: Admit<'_>,
+    settle: Option<&Dist>,
 ) -> Result<PeerInfo, ConnectError>
 where
     R: AsyncRead + Unpin,
@@ -69,6 +73,15 @@ where
         match hs.next(frame, admit) {
             Step::Continue(send) => write_frames(writer, &send, max_frame).await?,
             Step::Established { send, peer } => {
+                if let Some(dist) = settle
+                    && let Err(reason) = dist.settle(&peer).await
+                {
+                    let refused = Frame::Refused {
+                        reason: reason.clone(),
+                    };
+                    let _ = write_frames(writer, &[refused], max_frame).await;
+                    return Err(ConnectError::Handshake(HandshakeError::Refused(reason)));
+                }
                 write_frames(writer, &send, max_frame).await?;
                 return Ok(peer);
             }
@@ -119,6 +132,7 @@ pub(crate) async fn run<R, W>(
     peer.cancel.cancel();
     let _ = writer_task.await;
     dist.connection_closed(&node, &peer, reason);
+    peer.gone.cancel();
 }
 
 /// Silence checks per tick.
@@ -494,7 +508,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             continue;
         }
         let bytes = buf.len() + chunks.iter().map(Bytes::len).sum::<usize>();
-        let written = tokio::time::timeout(stall, async {
+        let write = tokio::time::timeout(stall, async {
             if chunks.is_empty() {
                 writer.write_all(&buf).await
             } else {
@@ -503,8 +517,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
                 write_chunks(&mut writer, &mut chunks).await
             }
-        })
-        .await;
+        });
+        // A write blocked on a peer that does not read ends with the
+        // connection, not a tick later.
+        let written = tokio::select! {
+            written = write => written,
+            () = peer.cancel.cancelled() => break,
+        };
         match written {
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,
