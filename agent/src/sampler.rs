@@ -575,30 +575,50 @@ impl Sample {
                     .is_none_or(|n| b.to_lowercase().contains(n))
             })
             .collect();
-        let mut hits: Vec<&Row> = self
-            .rows
-            .iter()
-            .filter(|r| matches(r, f, &behaviour_hits, needle.as_deref(), ctx.names))
-            .collect();
-        let total = hits.len() as u64;
-        let want = (query.offset.saturating_add(u64::from(query.limit))).min(total) as usize;
-        let cmp = |a: &&Row, b: &&Row| {
-            query
-                .sort
-                .compare_dir(query.descending, &ctx.sort_fields(a), &ctx.sort_fields(b))
-        };
-        if want == 0 {
-            return (Vec::new(), total);
+        let want = query.offset.saturating_add(u64::from(query.limit));
+        let want = usize::try_from(want)
+            .unwrap_or(usize::MAX)
+            .min(self.rows.len());
+        let cmp =
+            |a: &SortFields<'_>, b: &SortFields<'_>| query.sort.compare_dir(query.descending, a, b);
+        let by_fields = |a: &(&Row, SortFields<'_>), b: &(&Row, SortFields<'_>)| cmp(&a.1, &b.1);
+        // The first `want` in order, in one pass: candidates gather in a
+        // buffer of at most 2 × want, which is cut back to the best `want`
+        // when full; after a cut, a row must beat the last one kept to
+        // enter. Each row's figures are read once (one warnings lookup), and
+        // most rows of a large node cost one comparison.
+        let mut total = 0u64;
+        let mut best: Vec<(&Row, SortFields<'_>)> =
+            Vec::with_capacity(want.saturating_mul(2).min(1 << 16));
+        let mut bar: Option<SortFields<'_>> = None;
+        for r in &self.rows {
+            if !matches(r, f, &behaviour_hits, needle.as_deref(), ctx.names) {
+                continue;
+            }
+            total += 1;
+            if want == 0 {
+                continue;
+            }
+            let fields = ctx.sort_fields(r);
+            if bar.is_some_and(|b| cmp(&fields, &b).is_ge()) {
+                continue;
+            }
+            best.push((r, fields));
+            if best.len() >= want.saturating_mul(2) {
+                best.select_nth_unstable_by(want - 1, by_fields);
+                best.truncate(want);
+                bar = Some(best[want - 1].1);
+            }
         }
-        if want < hits.len() {
-            hits.select_nth_unstable_by(want - 1, cmp);
-            hits.truncate(want);
+        if best.len() > want {
+            best.select_nth_unstable_by(want - 1, by_fields);
+            best.truncate(want);
         }
-        hits.sort_unstable_by(cmp);
-        let page = hits
+        best.sort_unstable_by(by_fields);
+        let page = best
             .into_iter()
-            .skip(query.offset as usize)
-            .map(|r| self.process_row(r, ctx))
+            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .map(|(r, _)| self.process_row(r, ctx))
             .collect();
         (page, total)
     }

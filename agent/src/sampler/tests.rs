@@ -255,3 +255,52 @@ async fn a_process_in_a_reused_slot_is_not_compared_with_the_one_before() {
     assert_eq!((row.mailbox, row.growth), (1, 1), "{row:?}");
     assert!(second.row(gone).is_none(), "the exited process has no row");
 }
+
+#[test]
+fn a_page_is_the_same_slice_of_the_whole_order_for_any_offset_and_limit() {
+    // Few distinct values, so most comparisons are ties broken by serial;
+    // some processes have warnings.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let rows: Vec<Row> = (1..=2_000)
+        .map(|i| test_row(i, next(4) as u32, next(5) as i32 - 2, next(3) as u32))
+        .collect();
+    let mut ctx = Ctx::new();
+    for i in (1..=2_000).step_by(97) {
+        ctx.warnings.insert(i, 1 + (i % 2) as u32);
+    }
+    let s = sample(rows);
+    let c = ctx.get();
+    for sort in [
+        SortKey::Default,
+        SortKey::MailboxLen,
+        SortKey::MailboxGrowth,
+        SortKey::MessageRate,
+        SortKey::Pid,
+    ] {
+        for descending in [true, false] {
+            let mut whole: Vec<&Row> = s.rows.iter().collect();
+            whole
+                .sort_by(|a, b| sort.compare_dir(descending, &c.sort_fields(a), &c.sort_fields(b)));
+            let whole: Vec<u64> = whole.iter().map(|r| r.serial()).collect();
+            for offset in [0u64, 7, 100, 1_990, 2_500] {
+                for limit in [0u32, 1, 5, 50, 3_000] {
+                    let (page, total) = s.query(&query(sort, descending, offset, limit), &c);
+                    assert_eq!(total, 2_000);
+                    let start = (offset as usize).min(whole.len());
+                    let end = (start + limit as usize).min(whole.len());
+                    assert_eq!(
+                        serials(&page),
+                        whole[start..end],
+                        "{sort:?} descending={descending} offset={offset} limit={limit}"
+                    );
+                }
+            }
+        }
+    }
+}
