@@ -1,7 +1,12 @@
 //! The agent's cost: throughput of a message-heavy workload with the agent
 //! off, on, on with a client attached and polling every second, and on
-//! with tracing at 1 % sampling exported to a local OTLP receiver; and the
-//! time one sample of the process table takes at 100 k and 1 M processes.
+//! with tracing at 1 % and at 100 % sampling exported to a local OTLP
+//! receiver; and the time one sample of the process table takes at 100 k
+//! and 1 M processes.
+//!
+//! Tracing, once installed, stays for the rest of a process, so its runs
+//! are separate processes (`agent-traced`), alternated with runs of the
+//! agent off in processes of their own: off, 1 %, 100 %, three times.
 
 use crate::report::Sample;
 use clustertop_agent::{Agent, AgentConfig};
@@ -79,9 +84,12 @@ impl TraceService for SpanCounter {
     }
 }
 
-/// Installs logs (to nowhere), the agent's log ring and span export at 1 %
-/// to a receiver started here; returns the guard and the span count.
-async fn tracing_on() -> (
+/// Installs logs (to nowhere), the agent's log ring and span export at
+/// `ratio` to a receiver started here; returns the guard and the span
+/// count.
+async fn tracing_on(
+    ratio: f64,
+) -> (
     clustertop_otel::TelemetryGuard,
     std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
@@ -103,7 +111,7 @@ async fn tracing_on() -> (
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         protocol: Some(clustertop_otel::OtlpProtocol::Grpc),
         service_name: Some("clustertop-bench".into()),
-        sample_ratio: Some(0.01),
+        sample_ratio: Some(ratio),
     });
     config.extra_layer = Some(clustertop_agent::log_layer(
         clustertop_proto::LogLevel::Info,
@@ -147,7 +155,7 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
         agent.stop();
         tokio::time::sleep(Duration::from_millis(50)).await;
         let agent = Agent::start(&node, AgentConfig::default()).await.unwrap();
-        let poller = attach_and_poll(&addr).await;
+        let poller = attach_and_poll(&addr, COOKIE).await;
         watched.push(workload(&node, n).await);
         poller.abort();
         agent.stop();
@@ -163,14 +171,18 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
         median(&mut fasts),
         median(&mut watched),
     );
-    let (guard, spans) = tracing_on().await;
-    let agent = Agent::start(&node, AgentConfig::default()).await.unwrap();
-    let traced = workload(&node, n).await;
-    agent.stop();
-    guard.flush();
-    let exported = spans.load(std::sync::atomic::Ordering::Relaxed);
-    drop(guard);
+    let mut traced: [Vec<(f64, f64)>; 3] = Default::default();
+    for _ in 0..3 {
+        for (i, ratio) in [None, Some(0.01), Some(1.0)].into_iter().enumerate() {
+            traced[i].push(traced_child(quick, ratio));
+        }
+    }
+    let [proc_off, one, all] = traced.map(|mut runs| {
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        runs[runs.len() / 2]
+    });
     let lost = |with: f64| (1.0 - with / off) * 100.0;
+    let lost_proc = |with: f64| (1.0 - with / proc_off.0) * 100.0;
     vec![Sample {
         scenario: "agent-overhead",
         params: vec![("messages", json!(n))],
@@ -182,21 +194,82 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
             ("lost_pct_agent_100ms", lost(on_fast)),
             ("msgs_per_s_agent_attached", on_watched),
             ("lost_pct_agent_attached", lost(on_watched)),
-            ("msgs_per_s_agent_traced_1pct", traced),
-            ("lost_pct_agent_traced_1pct", lost(traced)),
-            ("spans_exported", exported as f64),
+            ("msgs_per_s_off_own_process", proc_off.0),
+            ("msgs_per_s_traced_1pct", one.0),
+            ("lost_pct_traced_1pct", lost_proc(one.0)),
+            ("spans_exported_1pct", one.1),
+            ("msgs_per_s_traced_100pct", all.0),
+            ("lost_pct_traced_100pct", lost_proc(all.0)),
+            ("spans_exported_100pct", all.1),
         ],
     }]
+}
+
+/// Runs `agent-traced` in a child process: (msg/s, spans exported).
+fn traced_child(quick: bool, ratio: Option<f64>) -> (f64, f64) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("agent-traced");
+    if quick {
+        cmd.arg("--quick");
+    }
+    if let Some(r) = ratio {
+        cmd.arg("--trace-ratio").arg(r.to_string());
+    }
+    let out = cmd.output().expect("agent-traced runs");
+    assert!(out.status.success(), "agent-traced failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert_eq!(f.len(), 2, "agent-traced printed {text:?}");
+    (f[0], f[1])
+}
+
+/// One run of the workload in this process (used internally): with a
+/// `ratio`, the agent on and spans sampled at `ratio` exported to a
+/// receiver here; without, the agent off and no tracing. After a warm-up
+/// run, prints `MSGS_PER_S SPANS_EXPORTED`.
+pub(crate) async fn traced_run(quick: bool, ratio: Option<f64>) {
+    let n: u64 = if quick { 2_000_000 } else { 20_000_000 };
+    let node = Node::start(NodeConfig::new("bench@localhost")).expect("node");
+    let telemetry = match ratio {
+        Some(r) => Some(tracing_on(r).await),
+        None => None,
+    };
+    let agent = match ratio {
+        Some(_) => Some(Agent::start(&node, AgentConfig::default()).await.unwrap()),
+        None => None,
+    };
+    workload(&node, n / 4).await;
+    let before = telemetry.as_ref().map_or(0, |(_, spans)| {
+        spans.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let rate = workload(&node, n).await;
+    if let Some(agent) = agent {
+        agent.stop();
+    }
+    let spans = match telemetry {
+        Some((guard, spans)) => {
+            guard.flush();
+            let exported = spans.load(std::sync::atomic::Ordering::Relaxed) - before;
+            drop(guard);
+            exported
+        }
+        None => 0,
+    };
+    println!("{rate} {spans}");
 }
 
 const COOKIE: &str = "clustertop-bench-agent";
 
 /// Attaches a client to `addr` and, every second as clustertop does,
 /// asks for the overview and the top 20 processes, until aborted.
-async fn attach_and_poll(addr: &str) -> tokio::task::JoinHandle<()> {
+pub(crate) async fn attach_and_poll(addr: &str, cookie: &str) -> tokio::task::JoinHandle<()> {
     use clustertop_client::{Client, ClientConfig};
     use clustertop_proto::{ProcessFilter, ProcessQuery, SortKey};
-    let client = Client::connect(ClientConfig::new(addr).cookie(COOKIE))
+    let client = Client::connect(ClientConfig::new(addr).cookie(cookie))
         .await
         .expect("attach");
     tokio::spawn(async move {

@@ -53,12 +53,19 @@ enum Scenario {
     TuiRender,
     /// CPU used by an idle 3-node cluster with the agent on.
     IdleCpu,
-    /// 16 nodes: time to a full mesh, and idle CPU per node with the agent on.
+    /// 16 nodes: time to a full mesh, idle CPU per node with the agent on,
+    /// an attached client's latency, remote throughput while it polls.
     ScaleMesh,
+    /// 4 nodes of 250 k processes: the agent's memory per node and the
+    /// first page sorted by mailbox growth.
+    ScaleProcesses,
     /// Runs the server node for the remote scenarios (used internally).
     Serve,
     /// Runs one idle node of `idle-cpu` (used internally).
     ServeIdle,
+    /// One traced run of `agent-overhead` in its own process (used
+    /// internally).
+    AgentTraced,
     /// Every scenario, each in its own process.
     All,
     /// Every runtime (clustertop, the BEAM, actix, ractor, kameo) on each
@@ -125,6 +132,12 @@ struct Args {
     /// serve-idle: how many other nodes to see before it reports ready.
     #[arg(long, hide = true, default_value_t = 0)]
     expect: usize,
+    /// agent-traced: the sampling ratio (none: the agent off, no tracing).
+    #[arg(long, hide = true)]
+    trace_ratio: Option<f64>,
+    /// serve-idle: idle processes to hold.
+    #[arg(long, hide = true, default_value_t = 0)]
+    processes: usize,
     /// One JSON object per result line.
     #[arg(long)]
     json: bool,
@@ -161,10 +174,20 @@ fn main() -> ExitCode {
         rt.block_on(remote::serve());
         return ExitCode::SUCCESS;
     }
+    if args.scenario == Scenario::AgentTraced {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        rt.block_on(agent::traced_run(args.quick, args.trace_ratio));
+        return ExitCode::SUCCESS;
+    }
     if args.scenario == Scenario::ServeIdle {
         let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
         let name = args.name.clone().unwrap_or_else(|| "idle@localhost".into());
-        rt.block_on(idle::serve_idle(&name, &args.peer, args.expect));
+        rt.block_on(idle::serve_idle(
+            &name,
+            &args.peer,
+            args.expect,
+            args.processes,
+        ));
         return ExitCode::SUCCESS;
     }
     let threads = args
@@ -185,7 +208,8 @@ fn main() -> ExitCode {
         Scenario::IdleMemory
         | Scenario::AgentOverhead
         | Scenario::IdleCpu
-        | Scenario::ScaleMesh => 1,
+        | Scenario::ScaleMesh
+        | Scenario::ScaleProcesses => 1,
         _ => args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1),
     };
     let mut runs = Vec::with_capacity(repeat);
@@ -225,7 +249,12 @@ fn main() -> ExitCode {
                 Scenario::TuiRender => tui::render(args.quick),
                 Scenario::IdleCpu => idle::idle_cpu(args.quick).await,
                 Scenario::ScaleMesh => idle::scale_mesh(args.quick).await,
-                Scenario::All | Scenario::Serve | Scenario::ServeIdle | Scenario::Compare => {
+                Scenario::ScaleProcesses => idle::scale_processes(args.quick).await,
+                Scenario::All
+                | Scenario::Serve
+                | Scenario::ServeIdle
+                | Scenario::AgentTraced
+                | Scenario::Compare => {
                     unreachable!("handled above")
                 }
             }
@@ -241,7 +270,11 @@ fn run_all(args: &Args) -> ExitCode {
     for s in Scenario::value_variants() {
         if matches!(
             s,
-            Scenario::All | Scenario::Serve | Scenario::ServeIdle | Scenario::Compare
+            Scenario::All
+                | Scenario::Serve
+                | Scenario::ServeIdle
+                | Scenario::AgentTraced
+                | Scenario::Compare
         ) {
             continue;
         }

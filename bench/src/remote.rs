@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const COOKIE: &str = "clustertop-bench";
+/// The server node's name.
+const SERVER: &str = "bench-server@localhost";
 
 /// Messages to the sink: data, or a request to ack every `batch` messages.
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,13 +55,9 @@ impl GenServer for Echo {
     }
 }
 
-/// Runs the server node until killed: `sink` and `echo` services.
-pub(crate) async fn serve() {
-    let node = Node::start(
-        NodeConfig::new("bench-server@localhost")
-            .dist(DistConfig::listen("127.0.0.1:0".parse().unwrap()).cookie(COOKIE)),
-    )
-    .expect("server node");
+/// Starts the `sink` process on `node`, registered as `sink`: it counts the
+/// data messages it gets and acks every `batch` of them.
+pub(crate) fn spawn_sink(node: &Node) {
     let sink = node.spawn::<SinkMsg, _, _>(|mut ctx| async move {
         let (mut to, mut batch, mut n) = (None::<Pid<u64>>, u64::MAX, 0u64);
         while let Received::Msg(msg) = ctx.recv().await {
@@ -82,6 +80,16 @@ pub(crate) async fn serve() {
     });
     sink.enable_remote();
     node.register("sink", sink.id()).unwrap();
+}
+
+/// Runs the server node until killed: `sink` and `echo` services.
+pub(crate) async fn serve() {
+    let node = Node::start(
+        NodeConfig::new(SERVER)
+            .dist(DistConfig::listen("127.0.0.1:0".parse().unwrap()).cookie(COOKIE)),
+    )
+    .expect("server node");
+    spawn_sink(&node);
     clustertop_runtime::gen_server::start::<Echo>(
         &node,
         (),
@@ -131,19 +139,19 @@ async fn client(name: &str) -> (Server, Node) {
     (server, node)
 }
 
-/// `senders` processes send `total` messages made by `make` to the sink,
-/// keeping at most `window` unacknowledged; returns seconds elapsed.
-async fn pump(
+/// `senders` processes send `total` messages made by `make` to the sink on
+/// `to`, keeping at most `window` unacknowledged; returns seconds elapsed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn pump(
     node: &Node,
+    to: &str,
     senders: u64,
     total: u64,
     batch: u64,
     window: u64,
     make: impl Fn() -> SinkMsg + Clone + Send + 'static,
 ) -> f64 {
-    let sink = node
-        .named_on::<SinkMsg>("bench-server@localhost", "sink")
-        .unwrap();
+    let sink = node.named_on::<SinkMsg>(to, "sink").unwrap();
     let acked = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let acker = {
@@ -192,7 +200,7 @@ pub(crate) async fn oneway(quick: bool) -> Vec<Sample> {
     let (_server, node) = client("bench-client@localhost").await;
     let mut out = Vec::new();
     for senders in [1u64, 4] {
-        let secs = pump(&node, senders, total, 10_000, 200_000, || {
+        let secs = pump(&node, SERVER, senders, total, 10_000, 200_000, || {
             SinkMsg::Small([7; 16])
         })
         .await;
@@ -213,7 +221,7 @@ pub(crate) async fn bulk(quick: bool) -> Vec<Sample> {
     let total: u64 = if quick { 200 } else { 2_000 };
     let (_server, node) = client("bench-client@localhost").await;
     let block = Payload::from(vec![42u8; 1 << 20]);
-    let secs = pump(&node, 1, total, 8, 64, move || {
+    let secs = pump(&node, SERVER, 1, total, 8, 64, move || {
         // One buffer, shared by every message (as the BEAM sends one binary).
         SinkMsg::Bulk(block.clone())
     })
@@ -232,9 +240,7 @@ pub(crate) async fn bulk(quick: bool) -> Vec<Sample> {
 pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
     let n: u64 = if quick { 5_000 } else { 50_000 };
     let (_server, node) = client("bench-client@localhost").await;
-    let echo = node
-        .named_on::<ServerMsg<Echo>>("bench-server@localhost", "echo")
-        .unwrap();
+    let echo = node.named_on::<ServerMsg<Echo>>(SERVER, "echo").unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     node.spawn::<(), _, _>(move |_ctx| async move {
         let echo = &echo;
