@@ -10,6 +10,12 @@
 //! The BEAM runs `bench/peers/beam.escript` on Debian's `erlang-base`,
 //! installed with `apt-get` when `escript` is missing and this process
 //! runs as root; otherwise the BEAM column is left out, with a notice.
+//!
+//! ractor's remote scenarios run `bench/ractor-remote` (ractor_cluster),
+//! a package of its own outside the workspace, since ractor's `cluster`
+//! feature changes the local API the local ractor peer is written
+//! against. It is built with `cargo` on first use; without it those rows
+//! leave ractor out, with a notice.
 
 use crate::{Runtime, Scenario};
 use clap::ValueEnum;
@@ -22,6 +28,9 @@ use std::time::{Duration, Instant};
 
 /// The escript that runs the scenarios on the BEAM.
 const BEAM_ESCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/beam.escript");
+
+/// The package of ractor's remote scenarios.
+const RACTOR_REMOTE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ractor-remote");
 
 /// The lock file, for the versions of the Rust peers measured.
 const LOCK: &str = include_str!("../../Cargo.lock");
@@ -79,12 +88,40 @@ impl Peer {
     }
 
     /// Whether this runtime runs `s` (the Rust peers have the local
-    /// scenarios; actix has no distribution, and ractor's and kameo's are
-    /// not measured yet).
-    fn runs(self, s: Scenario) -> bool {
+    /// scenarios; ractor the remote ones too, through `ractor_remote`
+    /// when it is built; actix has no distribution, and kameo's is not
+    /// measured yet).
+    fn runs(self, s: Scenario, ractor_remote: bool) -> bool {
         match self {
             Peer::Clustertop | Peer::Beam => true,
-            Peer::Actix | Peer::Ractor | Peer::Kameo => LOCAL.contains(&s),
+            Peer::Ractor => LOCAL.contains(&s) || ractor_remote,
+            Peer::Actix | Peer::Kameo => LOCAL.contains(&s),
+        }
+    }
+}
+
+/// The binary of ractor's remote scenarios, built first if need be.
+fn ractor_remote() -> Option<PathBuf> {
+    let dir = PathBuf::from(RACTOR_REMOTE);
+    let exe = dir.join("target/release/clustertop-bench-ractor-remote");
+    eprintln!("building ractor's remote peer ({RACTOR_REMOTE})");
+    let built = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .status();
+    match built {
+        Ok(s) if s.success() && exe.exists() => Some(exe),
+        Ok(s) => {
+            eprintln!(
+                "notice: building ractor's remote peer failed ({s}): ractor is left out of the remote scenarios"
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "notice: cargo is not available ({e}): ractor is left out of the remote scenarios"
+            );
+            None
         }
     }
 }
@@ -174,6 +211,12 @@ pub(crate) fn run(opts: &Options) -> ExitCode {
         runtimes.retain(|r| *r != Peer::Beam);
     }
 
+    let remote = scenarios.iter().any(|s| !LOCAL.contains(s));
+    let ractor_remote = if remote && runtimes.contains(&Peer::Ractor) {
+        ractor_remote()
+    } else {
+        None
+    };
     let exe = std::env::current_exe().expect("own path");
     let mut results: BTreeMap<RowKey, BTreeMap<Peer, Vec<f64>>> = BTreeMap::new();
     let mut order: Vec<RowKey> = Vec::new();
@@ -182,10 +225,18 @@ pub(crate) fn run(opts: &Options) -> ExitCode {
         let name = scenario_name(scenario);
         let name = name.as_str();
         for round in 1..=rounds {
-            for &peer in runtimes.iter().filter(|p| p.runs(scenario)) {
+            let peers = runtimes
+                .iter()
+                .filter(|p| p.runs(scenario, ractor_remote.is_some()));
+            for &peer in peers {
                 eprintln!("[{name} round {round}/{rounds}] {}", peer.name());
-                let mut cmd = match peer.rust() {
-                    Some(rt) => {
+                let mut cmd = match (peer.rust(), &ractor_remote) {
+                    (Some(Runtime::Ractor), Some(bin)) if !LOCAL.contains(&scenario) => {
+                        let mut c = Command::new(bin);
+                        c.arg(name);
+                        c
+                    }
+                    (Some(rt), _) => {
                         let mut c = Command::new(&exe);
                         c.args([name, "--json", "--repeat", "1", "--runtime"]);
                         c.arg(rt.name());
@@ -194,7 +245,7 @@ pub(crate) fn run(opts: &Options) -> ExitCode {
                         }
                         c
                     }
-                    None => {
+                    (None, _) => {
                         let mut c = Command::new("escript");
                         c.args([BEAM_ESCRIPT, name]);
                         c
@@ -508,9 +559,17 @@ fn beam_available() -> bool {
     false
 }
 
+/// The lock file of ractor's remote peer.
+const RACTOR_REMOTE_LOCK: &str = include_str!("../ractor-remote/Cargo.lock");
+
 /// The version of a package in the lock file.
 fn locked(name: &str) -> String {
-    let mut lines = LOCK.lines();
+    locked_in(LOCK, name)
+}
+
+/// The version of a package in the lock file `lock`.
+fn locked_in(lock: &str, name: &str) -> String {
+    let mut lines = lock.lines();
     while let Some(l) = lines.next() {
         if l == format!("name = \"{name}\"")
             && let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = "))
@@ -567,10 +626,11 @@ fn machine() -> String {
     .unwrap_or_else(|| "not installed".to_owned());
     let date = first_line("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
     format!(
-        "- Date: {date}\n- Machine: {cores} cores ({model}), {mem_gib:.0} GiB RAM, {os}, Linux {kernel}\n- Rust: {rustc}, release profile; clustertop {}; actix {}, ractor {}, kameo {}\n- BEAM: {otp} (Debian's erlang-base, default scheduler settings)\n",
+        "- Date: {date}\n- Machine: {cores} cores ({model}), {mem_gib:.0} GiB RAM, {os}, Linux {kernel}\n- Rust: {rustc}, release profile; clustertop {}; actix {}, ractor {} (remote: ractor_cluster {}), kameo {}\n- BEAM: {otp} (Debian's erlang-base, default scheduler settings)\n",
         env!("CARGO_PKG_VERSION"),
         locked("actix"),
         locked("ractor"),
+        locked_in(RACTOR_REMOTE_LOCK, "ractor_cluster"),
         locked("kameo"),
     )
 }

@@ -354,8 +354,7 @@ pub(crate) async fn scale_processes(quick: bool) -> Vec<Sample> {
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     let rss: Vec<f64> = agents.iter().map(|a| mib(a.0)).collect();
     let sample: Vec<f64> = agents.iter().map(|a| mib(a.1)).collect();
-    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let ((rss_mean, rss_max), (sample_mean, _)) = (mean_max(&rss), mean_max(&sample));
     drop(nodes);
     vec![Sample {
         scenario: "scale-processes",
@@ -368,9 +367,9 @@ pub(crate) async fn scale_processes(quick: bool) -> Vec<Sample> {
         figures: vec![
             ("first_page_p50_ms", p50),
             ("first_page_p99_ms", p99),
-            ("agent_rss_mib_per_node", mean(&rss)),
-            ("agent_rss_mib_max", max(&rss)),
-            ("agent_sample_mib_per_node", mean(&sample)),
+            ("agent_rss_mib_per_node", rss_mean),
+            ("agent_rss_mib_max", rss_max),
+            ("agent_sample_mib_per_node", sample_mean),
         ],
     }]
 }
@@ -454,7 +453,12 @@ async fn idle_window(nodes: &mut [Idle], quick: bool) -> (f64, f64, u64) {
         .zip(&after)
         .map(|(b, a)| (a - b) as f64 / hz / secs * 1000.0)
         .collect();
-    let mean = per_node.iter().sum::<f64>() / per_node.len() as f64;
-    let max = per_node.iter().copied().fold(0.0, f64::max);
+    let (mean, max) = mean_max(&per_node);
     (mean, max, window.as_secs())
+}
+
+/// The mean and the maximum of `v`.
+fn mean_max(v: &[f64]) -> (f64, f64) {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    (mean, v.iter().copied().fold(0.0, f64::max))
 }
