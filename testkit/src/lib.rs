@@ -58,11 +58,36 @@ pub fn find_program(name: &str, env: Option<&str>) -> Option<PathBuf> {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (for a server a
 /// test starts on a fixed address, or restarts on the same one).
+///
+/// The port is below the kernel's ephemeral range: a port from that range
+/// (what binding port 0 gives) can be taken by any outgoing connection
+/// between this check and the server's bind, and tests that run in
+/// parallel make many. Below it, only a server that binds it can take it;
+/// the ports given out in one test binary differ from each other.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&first| first > LOW + 1_000)
+        .unwrap_or(32_768);
+    let span = high - LOW;
+    // A different start in each process, so that two test binaries run at
+    // once are unlikely to walk the same ports.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..span {
+        let port = LOW + seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(port).expect("below the ephemeral range");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 below {high}");
 }
 
 /// A plain HTTP/1.0 GET on 127.0.0.1 (a 5 s read timeout); the body, if
