@@ -45,6 +45,7 @@ mod layer;
 mod links;
 mod node_table;
 pub(crate) mod payload;
+mod peer;
 mod peers;
 #[cfg(feature = "testing")]
 pub mod proto;
@@ -67,14 +68,15 @@ pub use global::{
     Global, GlobalError, GlobalHolder, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn,
 };
 pub use handshake::HandshakeError;
+pub use peer::PeerStats;
 pub(crate) use peers::Dist;
-pub use peers::{DistStats, PeerStats};
+pub use peers::DistStats;
 pub use proto::RefuseReason;
 pub use spawn::{RemoteSpawnError, TASK_SUPERVISOR};
 pub use tls::{TlsConfig, TlsError};
 
 /// A route's cached handle to the connection it sends through.
-pub(crate) type PeerCache = parking_lot::RwLock<Option<std::sync::Arc<peers::Peer>>>;
+pub(crate) type PeerCache = parking_lot::RwLock<Option<std::sync::Arc<peer::Peer>>>;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -15,7 +15,8 @@
 //!
 //! [`DistConfig::global_resolver`]: super::DistConfig
 
-use super::peers::{Dist, Peer};
+use super::peer::Peer;
+use super::peers::Dist;
 use super::proto::{Frame, WirePid};
 use crate::exit::ExitReason;
 use crate::node::Node;

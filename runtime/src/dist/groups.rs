@@ -6,7 +6,8 @@
 //! exchange their memberships; when a node goes down its members vanish
 //! from every replica.
 
-use super::peers::{Dist, Peer};
+use super::peer::Peer;
+use super::peers::Dist;
 use super::proto::{Frame, WirePid};
 use crate::node::Node;
 use crate::pid::Pid;

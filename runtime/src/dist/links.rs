@@ -8,7 +8,8 @@
 //! monitor a `DOWN`, both with reason `noconnection`, without walking the
 //! whole process table.
 
-use super::peers::{Dist, Peer};
+use super::peer::Peer;
+use super::peers::Dist;
 use super::proto::Frame;
 use crate::exit::ExitReason;
 use crate::node::Node;

@@ -19,7 +19,8 @@
 use super::ConnectError;
 use super::codec::{self, DecodeError};
 use super::handshake::{Handshake, HandshakeError, PeerInfo, Step};
-use super::peers::{Dist, Peer, control_weight, frame_weight};
+use super::peer::{Peer, control_weight, frame_weight};
+use super::peers::Dist;
 use super::proto::{Frame, MsgKind, RefuseReason, Target};
 use super::remote;
 use crate::node::Node;
