@@ -9,7 +9,10 @@
 //! band) are not copied into the batch: they are written from their own
 //! buffers, with vectored writes. The reader decodes each frame from the
 //! read buffer without copying it, and hands out-of-band payloads of
-//! 64 KiB and more to the message as slices of the frame.
+//! 64 KiB and more to the message as slices of the frame. The buffers of
+//! frames handed out this way are kept (at most 4, 16 MiB in all, per
+//! connection) and taken back once their payloads are dropped, so a
+//! stream of large messages reuses memory that is already faulted in.
 //!
 //! # Disconnection
 //! The reader decides when a connection ends (EOF, I/O error, malformed
@@ -195,6 +198,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     reader: &mut Reader<R>,
 ) -> NodeDownReason {
     let mut silence = Silence::new(dist.config.tick_time);
+    let mut buffers = ReadBuffers::default();
     loop {
         let next = tokio::select! {
             biased;
@@ -254,8 +258,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 // is mostly them and owns its buffer.
                 let start = payload.as_ptr() as usize - body.as_ptr() as usize;
                 let (len, body) = (payload.len(), body.freeze());
-                let slice =
-                    len - inline >= body.len() / 2 && detach_read_buffer(reader, body.len());
+                let slice = len - inline >= body.len() / 2 && buffers.detach(reader, body.len());
                 let rest = body.slice(start + inline..start + len);
                 let input = (&body[start..start + inline], Some((rest, slice)));
                 deliver_message(node, dist, peer, to, from, tag, trace, input);
@@ -378,23 +381,89 @@ fn inline_len(kind: &MsgKind, payload_len: usize) -> Result<usize, DecodeError> 
     }
 }
 
-/// Gives the read buffer a fresh allocation (copying the few bytes read
-/// past the frame just split off), so that the frame is left alone in its
-/// buffer and a payload sliced from it pins nothing else. Whether the
-/// frame may be sliced: not when its buffer is much larger than it (what
-/// is left of that buffer past the frame, its remaining capacity, is over
-/// the frame's size), nor when more than a read's worth is buffered.
-fn detach_read_buffer<R>(reader: &mut Reader<R>, frame_len: usize) -> bool {
-    const READ_AHEAD_MAX: usize = 64 * 1024;
-    let buffered = reader.read_buffer_mut();
-    if buffered.len() > READ_AHEAD_MAX {
-        return false;
+/// Read buffers whose frames were handed out as payload slices, kept so
+/// that each is taken back once every payload sliced from it is dropped.
+/// A stream of large messages then cycles through a few allocations that
+/// are already faulted in, instead of allocating, faulting in and freeing
+/// one per frame.
+///
+/// # Bound
+/// At most [`SPARES`] buffers, and at most [`SPARE_BYTES`] in all (a
+/// buffer's size is taken as its frame's): what a connection holds once
+/// the payloads it delivered are gone. Only an authenticated peer's frames
+/// reach it.
+#[derive(Default)]
+struct ReadBuffers {
+    /// Buffers (emptied) with the size each can be taken back at.
+    spare: std::collections::VecDeque<(BytesMut, usize)>,
+    bytes: usize,
+    /// Buffers allocated because none could be taken back.
+    allocated: u64,
+}
+
+/// Most read buffers a connection keeps for reuse.
+const SPARES: usize = 4;
+/// Most bytes of read buffers a connection keeps for reuse.
+const SPARE_BYTES: usize = 16 << 20;
+/// The read buffer's size between large frames: what a read fills.
+const READ_AHEAD_MAX: usize = 64 * 1024;
+
+impl ReadBuffers {
+    /// Gives the read buffer another allocation (copying the few bytes read
+    /// past the frame just split off), so that the frame is left alone in
+    /// its buffer and a payload sliced from it pins nothing else. Returns
+    /// whether the frame may be sliced: not when its buffer is much larger
+    /// than it (what is left of that buffer past the frame, its remaining
+    /// capacity, is over the frame's size), nor when more than a read's
+    /// worth is buffered.
+    ///
+    /// The new allocation is a kept buffer whose payloads are all gone,
+    /// else a new one sized for a frame like this one; the old buffer is
+    /// kept when the frame is alone in it.
+    fn detach<R>(&mut self, reader: &mut Reader<R>, frame_len: usize) -> bool {
+        let buffered = reader.read_buffer_mut();
+        if buffered.len() > READ_AHEAD_MAX {
+            return false;
+        }
+        let size = frame_len.max(READ_AHEAD_MAX);
+        let alone = buffered.capacity() <= size;
+        let mut fresh = self.take_back().unwrap_or_else(|| {
+            self.allocated += 1;
+            BytesMut::with_capacity(size + READ_AHEAD_MAX)
+        });
+        fresh.extend_from_slice(buffered);
+        let mut old = std::mem::replace(buffered, fresh);
+        if alone && size <= SPARE_BYTES {
+            old.clear();
+            self.keep(old, size);
+        }
+        alone
     }
-    let alone = buffered.capacity() <= frame_len.max(READ_AHEAD_MAX);
-    let mut fresh = BytesMut::with_capacity(READ_AHEAD_MAX);
-    fresh.extend_from_slice(buffered);
-    *buffered = fresh;
-    alone
+
+    /// A kept buffer that no payload uses any more, at its whole size.
+    fn take_back(&mut self) -> Option<BytesMut> {
+        // Its remaining capacity is at most `size` (it was alone), so
+        // asking for one byte more either takes the whole allocation back
+        // (only when this is its last handle) or fails without allocating.
+        let i = self
+            .spare
+            .iter_mut()
+            .position(|(buf, size)| buf.try_reclaim(*size + 1))?;
+        let (buf, size) = self.spare.remove(i)?;
+        self.bytes -= size;
+        Some(buf)
+    }
+
+    fn keep(&mut self, buf: BytesMut, size: usize) {
+        while self.spare.len() >= SPARES || self.bytes + size > SPARE_BYTES {
+            let Some((_, dropped)) = self.spare.pop_front() else {
+                break;
+            };
+            self.bytes -= dropped;
+        }
+        self.bytes += size;
+        self.spare.push_back((buf, size));
+    }
 }
 
 /// A received message: its inline bytes, and its out-of-band bytes with
@@ -658,5 +727,67 @@ pub(crate) fn handshake_error_kind(e: &ConnectError) -> &'static str {
             "protocol"
         }
         _ => "io",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Frames of `len` bytes each, length-prefixed, as the peer writes them.
+    fn frames(count: usize, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..count {
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+            out.extend(std::iter::repeat_n(i as u8, len));
+        }
+        out
+    }
+
+    /// Reads `count` frames of `len`, detaching each as the reader does for
+    /// a payload it slices; `hold` says how many payloads stay alive at
+    /// once. Returns the buffers allocated, and the distinct allocations
+    /// the payloads lived in.
+    async fn read_stream(count: usize, len: usize, hold: usize) -> (u64, usize) {
+        let (mut w, r) = tokio::io::duplex(256 * 1024);
+        let writer = tokio::spawn(async move { w.write_all(&frames(count, len)).await });
+        let mut reader = FramedRead::new(r, codec::length_codec(4 << 20));
+        let mut buffers = ReadBuffers::default();
+        let mut held = std::collections::VecDeque::new();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..count {
+            let body = reader.next().await.unwrap().unwrap();
+            assert_eq!(body.len(), len);
+            let body = body.freeze();
+            assert!(buffers.detach(&mut reader, len), "frame {i} alone");
+            assert!(body.iter().all(|&b| b == i as u8), "frame {i} intact");
+            seen.insert(body.as_ptr() as usize);
+            held.push_back(body);
+            if held.len() > hold {
+                held.pop_front();
+            }
+        }
+        writer.await.unwrap().unwrap();
+        assert!(buffers.spare.len() <= SPARES && buffers.bytes <= SPARE_BYTES);
+        (buffers.allocated, seen.len())
+    }
+
+    #[tokio::test]
+    async fn large_frames_reuse_the_buffers_their_dropped_payloads_lived_in() {
+        // One payload alive at a time: while frame k is read, payload k-1
+        // lives and k-2's buffer is free, so three buffers serve the whole
+        // stream (the reader's first buffer is too small to be taken back).
+        let (allocated, distinct) = read_stream(64, 1 << 20, 1).await;
+        assert_eq!(allocated, 3, "buffers allocated");
+        assert!(distinct <= 4, "payloads in {distinct} allocations");
+    }
+
+    #[tokio::test]
+    async fn a_buffer_is_not_reused_while_a_payload_still_lives_in_it() {
+        // Every payload held to the end: each needs its own allocation,
+        // and each still reads as it was sent (checked in read_stream).
+        let (allocated, distinct) = read_stream(12, 256 * 1024, usize::MAX).await;
+        assert_eq!((allocated, distinct), (12, 12));
     }
 }
