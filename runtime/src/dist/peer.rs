@@ -151,7 +151,11 @@ impl Peer {
             self.close(NodeDownReason::NotReading);
             return false;
         }
-        self.queued.fetch_add(frame_weight(&frame), Relaxed);
+        if self.queued.fetch_add(frame_weight(&frame), Relaxed) == 0 {
+            // The writer has written all it had: this send wakes it, and a
+            // driver's turn is not what it should wait for.
+            crate::sched::end_turn_soon();
+        }
         self.tx.send(frame).is_ok()
     }
 
