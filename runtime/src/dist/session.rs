@@ -429,7 +429,9 @@ impl ReadBuffers {
         let alone = buffered.capacity() <= size;
         let mut fresh = self.take_back().unwrap_or_else(|| {
             self.allocated += 1;
-            BytesMut::with_capacity(size + READ_AHEAD_MAX)
+            // Room for the next frame if it is like this one, up to what
+            // would be kept: a larger frame grows the buffer as it comes.
+            BytesMut::with_capacity(size.min(SPARE_BYTES) + READ_AHEAD_MAX)
         });
         fresh.extend_from_slice(buffered);
         let mut old = std::mem::replace(buffered, fresh);
