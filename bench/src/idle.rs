@@ -51,9 +51,17 @@ pub(crate) async fn serve_idle(name: &str, peers: &[String], expect: usize, proc
             .dist(DistConfig::listen("127.0.0.1:0".parse().expect("addr")).cookie(COOKIE)),
     )
     .expect("node");
-    // The first node is enough: the mesh connects the others.
+    // The first node is enough: the mesh connects the others. All the
+    // nodes start at once from one address, past the seed's handshakes per
+    // IP (8 by default), which closes the excess at once: retry, as a
+    // joining node would.
     if let Some(p) = peers.first() {
-        node.connect(p).await.expect("connect");
+        let mut attempt = 0u64;
+        while let Err(e) = node.connect(p).await {
+            attempt += 1;
+            assert!(attempt < 50, "connect to {p}: {e}");
+            tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
+        }
     }
     while node.nodes().len() < expect {
         tokio::time::sleep(Duration::from_millis(10)).await;
