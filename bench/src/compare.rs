@@ -11,11 +11,13 @@
 //! installed with `apt-get` when `escript` is missing and this process
 //! runs as root; otherwise the BEAM column is left out, with a notice.
 //!
-//! ractor's remote scenarios run `bench/ractor-remote` (ractor_cluster),
-//! a package of its own outside the workspace, since ractor's `cluster`
-//! feature changes the local API the local ractor peer is written
-//! against. It is built with `cargo` on first use; without it those rows
-//! leave ractor out, with a notice.
+//! ractor's remote scenarios run `bench/ractor-remote` (ractor_cluster)
+//! and kameo's run `bench/kameo-remote` (kameo's remote actors on
+//! libp2p), packages of their own outside the workspace: ractor's
+//! `cluster` feature changes the local API the local ractor peer is
+//! written against, and kameo's `remote` feature brings in libp2p. Each
+//! is built with `cargo` on first use; without it those rows leave that
+//! runtime out, with a notice.
 
 use crate::{Runtime, Scenario};
 use clap::ValueEnum;
@@ -29,8 +31,20 @@ use std::time::{Duration, Instant};
 /// The escript that runs the scenarios on the BEAM.
 const BEAM_ESCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/beam.escript");
 
-/// The package of ractor's remote scenarios.
-const RACTOR_REMOTE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ractor-remote");
+/// The packages of the Rust peers' remote scenarios: runtime, package
+/// directory, binary.
+const REMOTE_PACKAGES: [(Peer, &str, &str); 2] = [
+    (
+        Peer::Ractor,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/ractor-remote"),
+        "clustertop-bench-ractor-remote",
+    ),
+    (
+        Peer::Kameo,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/kameo-remote"),
+        "clustertop-bench-kameo-remote",
+    ),
+];
 
 /// The lock file, for the versions of the Rust peers measured.
 const LOCK: &str = include_str!("../../Cargo.lock");
@@ -87,24 +101,26 @@ impl Peer {
         }
     }
 
-    /// Whether this runtime runs `s` (the Rust peers have the local
-    /// scenarios; ractor the remote ones too, through `ractor_remote`
-    /// when it is built; actix has no distribution, and kameo's is not
-    /// measured yet).
-    fn runs(self, s: Scenario, ractor_remote: bool) -> bool {
+    /// Whether this runtime runs `s`: the Rust peers have the local
+    /// scenarios; ractor and kameo the remote ones too when their remote
+    /// package is built (`remote`); actix has no distribution.
+    fn runs(self, s: Scenario, remote: bool) -> bool {
         match self {
             Peer::Clustertop | Peer::Beam => true,
-            Peer::Ractor => LOCAL.contains(&s) || ractor_remote,
-            Peer::Actix | Peer::Kameo => LOCAL.contains(&s),
+            Peer::Ractor | Peer::Kameo => LOCAL.contains(&s) || remote,
+            Peer::Actix => LOCAL.contains(&s),
         }
     }
 }
 
-/// The binary of ractor's remote scenarios, built first if need be.
-fn ractor_remote() -> Option<PathBuf> {
-    let dir = PathBuf::from(RACTOR_REMOTE);
-    let exe = dir.join("target/release/clustertop-bench-ractor-remote");
-    eprintln!("building ractor's remote peer ({RACTOR_REMOTE})");
+/// The binary of `peer`'s remote scenarios, built first if need be;
+/// `None` (with a notice) when `peer` has none or it cannot be built.
+fn remote_package(peer: Peer) -> Option<PathBuf> {
+    let &(_, dir, bin) = REMOTE_PACKAGES.iter().find(|(p, ..)| *p == peer)?;
+    let name = peer.name();
+    let dir = PathBuf::from(dir);
+    let exe = dir.join("target/release").join(bin);
+    eprintln!("building {name}'s remote peer ({})", dir.display());
     let built = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--release", "--quiet", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
@@ -113,13 +129,13 @@ fn ractor_remote() -> Option<PathBuf> {
         Ok(s) if s.success() && exe.exists() => Some(exe),
         Ok(s) => {
             eprintln!(
-                "notice: building ractor's remote peer failed ({s}): ractor is left out of the remote scenarios"
+                "notice: building {name}'s remote peer failed ({s}): {name} is left out of the remote scenarios"
             );
             None
         }
         Err(e) => {
             eprintln!(
-                "notice: cargo is not available ({e}): ractor is left out of the remote scenarios"
+                "notice: cargo is not available ({e}): {name} is left out of the remote scenarios"
             );
             None
         }
@@ -169,15 +185,11 @@ fn headlines(scenario: &str) -> &'static [(&'static str, &'static str, Better)] 
     }
 }
 
-/// Keys of a result line that identify it (sizes), not figures.
-const PARAMS: [&str; 6] = [
-    "processes",
-    "laps",
-    "senders",
-    "messages",
-    "calls",
-    "payload_bytes",
-];
+/// Keys of a result line that identify what it measured (the shape of
+/// the work), not figures. How long a run was (`messages`, `calls`) is
+/// left out: a runtime may run fewer messages to the same rate when the
+/// full count would take minutes (kameo's remote one-way).
+const PARAMS: [&str; 4] = ["processes", "laps", "senders", "payload_bytes"];
 
 /// A table row: scenario, its identifying parameters, a figure.
 type RowKey = (String, String, &'static str);
@@ -212,10 +224,13 @@ pub(crate) fn run(opts: &Options) -> ExitCode {
     }
 
     let remote = scenarios.iter().any(|s| !LOCAL.contains(s));
-    let ractor_remote = if remote && runtimes.contains(&Peer::Ractor) {
-        ractor_remote()
+    let remote_bins: BTreeMap<Peer, PathBuf> = if remote {
+        runtimes
+            .iter()
+            .filter_map(|&p| Some((p, remote_package(p)?)))
+            .collect()
     } else {
-        None
+        BTreeMap::new()
     };
     let exe = std::env::current_exe().expect("own path");
     let mut results: BTreeMap<RowKey, BTreeMap<Peer, Vec<f64>>> = BTreeMap::new();
@@ -227,11 +242,11 @@ pub(crate) fn run(opts: &Options) -> ExitCode {
         for round in 1..=rounds {
             let peers = runtimes
                 .iter()
-                .filter(|p| p.runs(scenario, ractor_remote.is_some()));
+                .filter(|p| p.runs(scenario, remote_bins.contains_key(p)));
             for &peer in peers {
                 eprintln!("[{name} round {round}/{rounds}] {}", peer.name());
-                let mut cmd = match (peer.rust(), &ractor_remote) {
-                    (Some(Runtime::Ractor), Some(bin)) if !LOCAL.contains(&scenario) => {
+                let mut cmd = match (peer.rust(), remote_bins.get(&peer)) {
+                    (Some(_), Some(bin)) if !LOCAL.contains(&scenario) => {
                         let mut c = Command::new(bin);
                         c.arg(name);
                         c
@@ -559,8 +574,9 @@ fn beam_available() -> bool {
     false
 }
 
-/// The lock file of ractor's remote peer.
+/// The lock files of ractor's and kameo's remote peers.
 const RACTOR_REMOTE_LOCK: &str = include_str!("../ractor-remote/Cargo.lock");
+const KAMEO_REMOTE_LOCK: &str = include_str!("../kameo-remote/Cargo.lock");
 
 /// The version of a package in the lock file.
 fn locked(name: &str) -> String {
@@ -626,11 +642,12 @@ fn machine() -> String {
     .unwrap_or_else(|| "not installed".to_owned());
     let date = first_line("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
     format!(
-        "- Date: {date}\n- Machine: {cores} cores ({model}), {mem_gib:.0} GiB RAM, {os}, Linux {kernel}\n- Rust: {rustc}, release profile; clustertop {}; actix {}, ractor {} (remote: ractor_cluster {}), kameo {}\n- BEAM: {otp} (Debian's erlang-base, default scheduler settings)\n",
+        "- Date: {date}\n- Machine: {cores} cores ({model}), {mem_gib:.0} GiB RAM, {os}, Linux {kernel}\n- Rust: {rustc}, release profile; clustertop {}; actix {}, ractor {} (remote: ractor_cluster {}), kameo {} (remote: libp2p {})\n- BEAM: {otp} (Debian's erlang-base, default scheduler settings)\n",
         env!("CARGO_PKG_VERSION"),
         locked("actix"),
         locked("ractor"),
         locked_in(RACTOR_REMOTE_LOCK, "ractor_cluster"),
         locked("kameo"),
+        locked_in(KAMEO_REMOTE_LOCK, "libp2p"),
     )
 }
