@@ -6,7 +6,11 @@
 //!
 //! Tracing, once installed, stays for the rest of a process, so its runs
 //! are separate processes (`agent-traced`), alternated with runs of the
-//! agent off in processes of their own: off, 1 %, 100 %, three times.
+//! agent off in processes of their own: off, 1 %, 100 %, five times. Each
+//! such process also reports the CPU time (user + system, every thread)
+//! its measured run took per message: on a shared host, whose steal moves
+//! throughput by several percent from one process to the next, the CPU a
+//! message costs is the steadier figure of what tracing adds.
 
 use crate::report::Sample;
 use clustertop_agent::{Agent, AgentConfig};
@@ -171,18 +175,28 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
         median(&mut fasts),
         median(&mut watched),
     );
-    let mut traced: [Vec<(f64, f64)>; 3] = Default::default();
-    for _ in 0..3 {
+    let mut traced: [Vec<Traced>; 3] = Default::default();
+    for _ in 0..TRACED_ROUNDS {
         for (i, ratio) in [None, Some(0.01), Some(1.0)].into_iter().enumerate() {
             traced[i].push(traced_child(quick, ratio));
         }
     }
-    let [proc_off, one, all] = traced.map(|mut runs| {
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        runs[runs.len() / 2]
+    // Medians of each figure on its own.
+    let [proc_off, one, all] = traced.map(|runs| {
+        let mid = |f: fn(&Traced) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        Traced {
+            msgs_per_s: mid(|t| t.msgs_per_s),
+            spans: mid(|t| t.spans),
+            cpu_ns_per_msg: mid(|t| t.cpu_ns_per_msg),
+        }
     });
     let lost = |with: f64| (1.0 - with / off) * 100.0;
-    let lost_proc = |with: f64| (1.0 - with / proc_off.0) * 100.0;
+    let lost_proc = |with: f64| (1.0 - with / proc_off.msgs_per_s) * 100.0;
+    let more_cpu = |with: f64| (with / proc_off.cpu_ns_per_msg - 1.0) * 100.0;
     vec![Sample {
         scenario: "agent-overhead",
         params: vec![("messages", json!(n))],
@@ -194,19 +208,37 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
             ("lost_pct_agent_100ms", lost(on_fast)),
             ("msgs_per_s_agent_attached", on_watched),
             ("lost_pct_agent_attached", lost(on_watched)),
-            ("msgs_per_s_off_own_process", proc_off.0),
-            ("msgs_per_s_traced_1pct", one.0),
-            ("lost_pct_traced_1pct", lost_proc(one.0)),
-            ("spans_exported_1pct", one.1),
-            ("msgs_per_s_traced_100pct", all.0),
-            ("lost_pct_traced_100pct", lost_proc(all.0)),
-            ("spans_exported_100pct", all.1),
+            ("msgs_per_s_off_own_process", proc_off.msgs_per_s),
+            ("msgs_per_s_traced_1pct", one.msgs_per_s),
+            ("lost_pct_traced_1pct", lost_proc(one.msgs_per_s)),
+            ("spans_exported_1pct", one.spans),
+            ("msgs_per_s_traced_100pct", all.msgs_per_s),
+            ("lost_pct_traced_100pct", lost_proc(all.msgs_per_s)),
+            ("spans_exported_100pct", all.spans),
+            ("cpu_ns_per_msg_off_own_process", proc_off.cpu_ns_per_msg),
+            ("cpu_ns_per_msg_traced_1pct", one.cpu_ns_per_msg),
+            ("more_cpu_pct_traced_1pct", more_cpu(one.cpu_ns_per_msg)),
+            ("cpu_ns_per_msg_traced_100pct", all.cpu_ns_per_msg),
+            ("more_cpu_pct_traced_100pct", more_cpu(all.cpu_ns_per_msg)),
         ],
     }]
 }
 
-/// Runs `agent-traced` in a child process: (msg/s, spans exported).
-fn traced_child(quick: bool, ratio: Option<f64>) -> (f64, f64) {
+/// Rounds of traced processes: off, 1 %, 100 %, this many times.
+const TRACED_ROUNDS: usize = 5;
+
+/// What one `agent-traced` process measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct Traced {
+    msgs_per_s: f64,
+    spans: f64,
+    /// CPU time of the whole process (every thread, user + system) in
+    /// the measured run, per message.
+    cpu_ns_per_msg: f64,
+}
+
+/// Runs `agent-traced` in a child process.
+fn traced_child(quick: bool, ratio: Option<f64>) -> Traced {
     let exe = std::env::current_exe().expect("own path");
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("agent-traced");
@@ -223,14 +255,30 @@ fn traced_child(quick: bool, ratio: Option<f64>) -> (f64, f64) {
         .split_whitespace()
         .filter_map(|v| v.parse().ok())
         .collect();
-    assert_eq!(f.len(), 2, "agent-traced printed {text:?}");
-    (f[0], f[1])
+    assert_eq!(f.len(), 3, "agent-traced printed {text:?}");
+    Traced {
+        msgs_per_s: f[0],
+        spans: f[1],
+        cpu_ns_per_msg: f[2],
+    }
+}
+
+/// CPU time this process has used, every thread, user and system.
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` writes one `rusage` through a valid pointer.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage");
+    // SAFETY: zeroed, then filled in by a successful `getrusage`.
+    let u = unsafe { usage.assume_init() };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 /// One run of the workload in this process (used internally): with a
 /// `ratio`, the agent on and spans sampled at `ratio` exported to a
 /// receiver here; without, the agent off and no tracing. After a warm-up
-/// run, prints `MSGS_PER_S SPANS_EXPORTED`.
+/// run, prints `MSGS_PER_S SPANS_EXPORTED CPU_NS_PER_MESSAGE`.
 pub(crate) async fn traced_run(quick: bool, ratio: Option<f64>) {
     let n: u64 = if quick { 2_000_000 } else { 20_000_000 };
     let node = Node::start(NodeConfig::new("bench@localhost")).expect("node");
@@ -246,7 +294,9 @@ pub(crate) async fn traced_run(quick: bool, ratio: Option<f64>) {
     let before = telemetry.as_ref().map_or(0, |(_, spans)| {
         spans.load(std::sync::atomic::Ordering::Relaxed)
     });
+    let cpu = process_cpu();
     let rate = workload(&node, n).await;
+    let cpu_ns_per_msg = (process_cpu() - cpu).as_nanos() as f64 / n as f64;
     if let Some(agent) = agent {
         agent.stop();
     }
@@ -259,7 +309,7 @@ pub(crate) async fn traced_run(quick: bool, ratio: Option<f64>) {
         }
         None => 0,
     };
-    println!("{rate} {spans}");
+    println!("{rate} {spans} {cpu_ns_per_msg}");
 }
 
 const COOKIE: &str = "clustertop-bench-agent";
