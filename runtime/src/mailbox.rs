@@ -60,7 +60,9 @@ pub(crate) struct Envelope<M> {
     pub(crate) item: Item<M>,
     /// The sending process; [`ProcessId::NONE`] if sent from outside one.
     pub(crate) from: ProcessId,
-    /// Enqueue time, ns on the node clock.
+    /// Enqueue time, ns on the node clock. A message sent from a process
+    /// of the same node carries the start of the sender's poll instead
+    /// (no clock read per send): early by at most what that poll had run.
     pub(crate) at: u64,
     /// Boxed so an untraced envelope pays 8 bytes, not 26; allocated only
     /// when a propagator is installed and the sender is inside a span.

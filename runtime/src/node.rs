@@ -302,6 +302,12 @@ impl Node {
         self.inner.layer.as_ref().map(Layer::transport)
     }
 
+    /// Whether `other` is a handle to this same node.
+    #[inline]
+    pub(crate) fn is(&self, other: &Node) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     pub(crate) fn clock(&self) -> &Clock {
         &self.inner.clock
     }

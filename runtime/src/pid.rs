@@ -255,12 +255,21 @@ impl<M: Message> Pid<M> {
         }
     }
 
+    /// A sent message's envelope. Sent from a process of the same node,
+    /// it is stamped with the start of the sender's poll (no clock read;
+    /// see [`process::note_send_to`]); from elsewhere, with the clock.
     #[inline]
     fn envelope(&self, shared: &ProcessShared<M>, item: Item<M>) -> Envelope<M> {
+        let node = &shared.core.node;
+        let (from, at) = match process::note_send_to(node) {
+            Some((from, at)) if at != 0 => (from, at),
+            Some((from, _)) => (from, node.clock().now_ns()),
+            None => (ProcessId::NONE, node.clock().now_ns()),
+        };
         Envelope {
             item,
-            from: process::note_send().unwrap_or(ProcessId::NONE),
-            at: shared.core.node.clock().now_ns(),
+            from,
+            at,
             trace: trace::current_context().map(Box::new),
         }
     }

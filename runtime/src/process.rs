@@ -411,6 +411,24 @@ pub(crate) fn note_send() -> Option<ProcessId> {
     })
 }
 
+/// Counts a send by the current process to a process of `node`, and
+/// returns the sender's id and the time that stands for the send: when
+/// the sender's current poll began, if it runs on `node` (the same clock),
+/// else 0. A send stamped so costs no clock read; its stamp is early by
+/// at most what the sender's poll has run so far.
+#[inline]
+pub(crate) fn note_send_to(node: &Node) -> Option<(ProcessId, u64)> {
+    with_current(|c| {
+        bump(&c.counts.sent, 1);
+        let at = if c.node.is(node) {
+            c.counts.last_active.load(Relaxed)
+        } else {
+            0
+        };
+        (c.id(), at)
+    })
+}
+
 /// The allocation header of an `Arc`, and what a process's task keeps
 /// beside its future (the task header: state, awaiter, vtable and panic
 /// flag, 40 bytes, and the scheduler handle, 8; async-task 4.7, 64-bit

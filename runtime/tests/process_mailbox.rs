@@ -76,6 +76,59 @@ async fn blocked_process_reports_exact_depth_and_growing_age() {
     assert_eq!(pid.exited().await, clustertop_runtime::ExitReason::Normal);
 }
 
+/// A message sent from a process of the same node is stamped with the
+/// start of the sender's poll (no clock read); one sent from a process of
+/// another node in the same OS process, whose clock started elsewhere,
+/// is stamped on the receiver's clock.
+#[tokio::test(start_paused = true)]
+async fn a_message_from_a_process_of_another_node_is_stamped_on_the_receivers_clock() {
+    use clustertop_runtime::{ClockSource, Node, NodeConfig};
+    let here = support::node();
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let there = Node::start(NodeConfig::new("there@localhost").clock(ClockSource::Tokio))
+        .expect("node starts");
+    // A poll starting at 0 on a clock reads as no stamp at all.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let held = here.spawn(move |mut ctx| async move {
+        release_rx.await.unwrap();
+        while ctx.try_recv().is_some() {}
+    });
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let to = held.clone();
+    let near = held.clone();
+    there.spawn::<(), _, _>(move |_ctx| async move {
+        to.send(1u32);
+        sent_tx.send(()).unwrap();
+    });
+    sent_rx.await.unwrap();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    here.spawn::<(), _, _>(move |_ctx| async move {
+        near.send(2u32);
+    });
+    support::wait_for("both messages queued", Duration::from_secs(1), || {
+        here.introspect()
+            .process_info(held.id())
+            .is_some_and(|i| i.mailbox_len == 2)
+    })
+    .await;
+    let age = here
+        .introspect()
+        .process_info(held.id())
+        .unwrap()
+        .oldest_message_age
+        .unwrap();
+    // On the receiver's clock the first message waited the 2 s advanced
+    // (and the wait's few ms); on the other node's, 60 s more.
+    assert!(
+        age >= Duration::from_secs(2) && age < Duration::from_secs(10),
+        "the oldest message's age is {age:?}"
+    );
+    let detail = here.introspect().process_detail(held.id(), 2).unwrap();
+    assert_eq!(detail.mailbox_head, vec!["1", "2"]);
+    release_tx.send(()).unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn sends_to_dead_process_are_silent_dead_letters() {
     let node = support::node();
