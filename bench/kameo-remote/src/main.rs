@@ -28,6 +28,9 @@
 //! libp2p's noise handshake authenticates peers by key; there is no
 //! cookie.
 
+#[path = "../../remote-peer.rs"]
+mod peer;
+
 use futures::StreamExt;
 use kameo::actor::{ActorRef, RemoteActorRef, Spawn};
 use kameo::message::{Context, Message};
@@ -36,14 +39,15 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, noise, tcp, yamux};
+use peer::{Run, Server, line, rtt_line};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+const RUNTIME: &str = "kameo";
 const SINK: &str = "bench-sink";
 const ECHO: &str = "bench-echo";
 const ACKER: &str = "bench-acker";
@@ -232,16 +236,6 @@ async fn serve(client: Multiaddr) {
     std::future::pending::<()>().await;
 }
 
-/// The second node's OS process, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts the second node, connects to it, and waits until each side
 /// finds the other's actors. Returns the process and the acked count.
 async fn connect() -> (
@@ -251,23 +245,8 @@ async fn connect() -> (
     Arc<AtomicU64>,
 ) {
     let (me, dial) = swarm().await;
-    let exe = std::env::current_exe().expect("own path");
-    let mut child = Command::new(exe)
-        .arg("serve")
-        .arg(me.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server process");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .expect("its address");
-    let server = Server(child);
-    let addr: Multiaddr = line
-        .trim()
-        .trim_start_matches("listening ")
-        .parse()
-        .expect("an address");
+    let (server, addr) = Server::start(&[me.to_string()]);
+    let addr: Multiaddr = addr.parse().expect("an address");
 
     dial.send(addr).expect("swarm running");
     let acked = Arc::new(AtomicU64::new(0));
@@ -333,19 +312,6 @@ async fn pump(
     start.elapsed().as_secs_f64()
 }
 
-fn line(scenario: &str, params: &[(&str, serde_json::Value)], figures: &[(&str, f64)]) {
-    let mut m = serde_json::Map::new();
-    m.insert("scenario".into(), scenario.into());
-    m.insert("runtime".into(), "kameo".into());
-    for (k, v) in params {
-        m.insert((*k).into(), v.clone());
-    }
-    for (k, v) in figures {
-        m.insert((*k).into(), (*v).into());
-    }
-    println!("{}", serde_json::Value::Object(m));
-}
-
 async fn oneway(quick: bool) {
     // A tenth of the other runtimes' count: at kameo's rate (about 15 k
     // messages a second here) theirs would take minutes a run.
@@ -354,6 +320,7 @@ async fn oneway(quick: bool) {
     for senders in [1u64, 4] {
         let secs = pump(&sink, &acked, senders, total, 10_000, Data(vec![7; 16])).await;
         line(
+            RUNTIME,
             "remote-oneway",
             &[
                 ("senders", senders.into()),
@@ -373,6 +340,7 @@ async fn bulk(quick: bool) {
     let secs = pump(&sink, &acked, 1, total, 8, Data(vec![42u8; 1 << 20])).await;
     let mb = total as f64 * 1.048576;
     line(
+        RUNTIME,
         "remote-bulk",
         &[
             ("messages", total.into()),
@@ -392,48 +360,26 @@ async fn call_rtt(quick: bool) {
         us.push(t.elapsed().as_secs_f64() * 1e6);
         assert_eq!(v, i);
     }
-    us.sort_by(f64::total_cmp);
-    let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
-    line(
-        "remote-call-rtt",
-        &[("calls", n.into())],
-        &[
-            ("p99_us", at(0.99)),
-            ("p50_us", at(0.5)),
-            ("p999_us", at(0.999)),
-            ("max_us", at(1.0)),
-        ],
-    );
+    rtt_line(RUNTIME, us);
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let Some(scenario) = args.iter().find(|a| !a.starts_with("--")) else {
-        eprintln!(
-            "usage: clustertop-bench-kameo-remote remote-oneway|remote-bulk|remote-call-rtt [--quick]"
-        );
-        return ExitCode::from(2);
+    let (run, quick) = match peer::args("clustertop-bench-kameo-remote") {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match scenario.as_str() {
-        "serve" => {
-            let Some(client) = args.get(1).and_then(|a| a.parse().ok()) else {
+    let rt = peer::tokio_runtime();
+    match run {
+        Run::Serve(args) => {
+            let Some(client) = args.first().and_then(|a| a.parse().ok()) else {
                 eprintln!("usage: clustertop-bench-kameo-remote serve CLIENT-MULTIADDR");
                 return ExitCode::from(2);
             };
             rt.block_on(serve(client))
         }
-        "remote-oneway" => rt.block_on(oneway(quick)),
-        "remote-bulk" => rt.block_on(bulk(quick)),
-        "remote-call-rtt" => rt.block_on(call_rtt(quick)),
-        other => {
-            eprintln!("kameo does not run {other} here");
-            return ExitCode::from(3);
-        }
+        Run::Oneway => rt.block_on(oneway(quick)),
+        Run::Bulk => rt.block_on(bulk(quick)),
+        Run::CallRtt => rt.block_on(call_rtt(quick)),
     }
     ExitCode::SUCCESS
 }

@@ -15,15 +15,19 @@
 //! of `clustertop-bench`'s own remote scenarios, so `compare` sets the two
 //! side by side. The second node is a separate OS process on loopback.
 
+#[path = "../../remote-peer.rs"]
+mod peer;
+
+use peer::{Run, Server, line, rtt_line};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, NodeSessionMessage, RactorClusterMessage};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const COOKIE: &str = "clustertop-bench";
+const RUNTIME: &str = "ractor";
 const SINK: &str = "bench-sink";
 const ECHO: &str = "bench-echo";
 const ACKER: &str = "bench-acker";
@@ -195,36 +199,12 @@ async fn serve() {
     std::future::pending::<()>().await;
 }
 
-/// The second node's OS process, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts the second node, connects to it, and waits until its sink and
 /// echo server are in this node's process groups (and this node's acker
 /// in its). Returns the process and the acked count.
 async fn connect() -> (Server, ActorRef<SinkMsg>, ActorRef<EchoMsg>, Arc<AtomicU64>) {
-    let exe = std::env::current_exe().expect("own path");
-    let mut child = Command::new(exe)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server process");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .expect("its port");
-    let server = Server(child);
-    let port: u16 = line
-        .trim()
-        .trim_start_matches("listening ")
-        .parse()
-        .expect("a port");
+    let (server, port) = Server::start(&[]);
+    let port: u16 = port.parse().expect("a port");
 
     let acked = Arc::new(AtomicU64::new(0));
     Actor::spawn(None, Acker, acked.clone())
@@ -294,19 +274,6 @@ async fn pump(
     start.elapsed().as_secs_f64()
 }
 
-fn line(scenario: &str, params: &[(&str, serde_json::Value)], figures: &[(&str, f64)]) {
-    let mut m = serde_json::Map::new();
-    m.insert("scenario".into(), scenario.into());
-    m.insert("runtime".into(), "ractor".into());
-    for (k, v) in params {
-        m.insert((*k).into(), v.clone());
-    }
-    for (k, v) in figures {
-        m.insert((*k).into(), (*v).into());
-    }
-    println!("{}", serde_json::Value::Object(m));
-}
-
 async fn oneway(quick: bool) {
     let total: u64 = if quick { 200_000 } else { 3_000_000 };
     let (_server, sink, _, acked) = connect().await;
@@ -316,6 +283,7 @@ async fn oneway(quick: bool) {
         })
         .await;
         line(
+            RUNTIME,
             "remote-oneway",
             &[
                 ("senders", senders.into()),
@@ -339,6 +307,7 @@ async fn bulk(quick: bool) {
     .await;
     let mb = total as f64 * 1.048576;
     line(
+        RUNTIME,
         "remote-bulk",
         &[
             ("messages", total.into()),
@@ -358,42 +327,26 @@ async fn call_rtt(quick: bool) {
         us.push(t.elapsed().as_secs_f64() * 1e6);
         assert_eq!(v, i);
     }
-    us.sort_by(f64::total_cmp);
-    let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
-    line(
-        "remote-call-rtt",
-        &[("calls", n.into())],
-        &[
-            ("p99_us", at(0.99)),
-            ("p50_us", at(0.5)),
-            ("p999_us", at(0.999)),
-            ("max_us", at(1.0)),
-        ],
-    );
+    rtt_line(RUNTIME, us);
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let Some(scenario) = args.iter().find(|a| !a.starts_with("--")) else {
-        eprintln!(
-            "usage: clustertop-bench-ractor-remote remote-oneway|remote-bulk|remote-call-rtt [--quick]"
-        );
-        return ExitCode::from(2);
+    let (run, quick) = match peer::args("clustertop-bench-ractor-remote") {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match scenario.as_str() {
-        "serve" => rt.block_on(serve()),
-        "remote-oneway" => rt.block_on(oneway(quick)),
-        "remote-bulk" => rt.block_on(bulk(quick)),
-        "remote-call-rtt" => rt.block_on(call_rtt(quick)),
-        other => {
-            eprintln!("ractor does not run {other} here");
-            return ExitCode::from(3);
+    let rt = peer::tokio_runtime();
+    match run {
+        Run::Serve(args) => {
+            if !args.is_empty() {
+                eprintln!("usage: clustertop-bench-ractor-remote serve");
+                return ExitCode::from(2);
+            }
+            rt.block_on(serve())
         }
+        Run::Oneway => rt.block_on(oneway(quick)),
+        Run::Bulk => rt.block_on(bulk(quick)),
+        Run::CallRtt => rt.block_on(call_rtt(quick)),
     }
     ExitCode::SUCCESS
 }
