@@ -73,7 +73,7 @@ impl Drop for Server {
 }
 
 /// Prints one result line with the keys of `clustertop-bench --json`.
-pub fn line(
+fn line(
     runtime: &str,
     scenario: &str,
     params: &[(&str, serde_json::Value)],
@@ -89,6 +89,35 @@ pub fn line(
         m.insert((*k).into(), (*v).into());
     }
     println!("{}", serde_json::Value::Object(m));
+}
+
+/// Prints a line of remote-oneway: `total` messages of 16 bytes from
+/// `senders` senders in `secs`.
+pub fn oneway_line(runtime: &str, senders: u64, total: u64, secs: f64) {
+    line(
+        runtime,
+        "remote-oneway",
+        &[
+            ("senders", senders.into()),
+            ("messages", total.into()),
+            ("payload_bytes", 16.into()),
+        ],
+        &[("msgs_per_s", total as f64 / secs), ("seconds", secs)],
+    );
+}
+
+/// Prints remote-bulk's line: `total` messages of 1 MiB in `secs`.
+pub fn bulk_line(runtime: &str, total: u64, secs: f64) {
+    let mb = total as f64 * 1.048576;
+    line(
+        runtime,
+        "remote-bulk",
+        &[
+            ("messages", total.into()),
+            ("payload_bytes", (1u64 << 20).into()),
+        ],
+        &[("mb_per_s", mb / secs), ("seconds", secs)],
+    );
 }
 
 /// Prints remote-call-rtt's line from the round trips, µs.

@@ -39,7 +39,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, noise, tcp, yamux};
-use peer::{Run, Server, line, rtt_line};
+use peer::{Run, Server, bulk_line, oneway_line, rtt_line};
 use serde::{Deserialize, Serialize};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -319,16 +319,7 @@ async fn oneway(quick: bool) {
     let (_server, sink, _, acked) = connect().await;
     for senders in [1u64, 4] {
         let secs = pump(&sink, &acked, senders, total, 10_000, Data(vec![7; 16])).await;
-        line(
-            RUNTIME,
-            "remote-oneway",
-            &[
-                ("senders", senders.into()),
-                ("messages", total.into()),
-                ("payload_bytes", 16.into()),
-            ],
-            &[("msgs_per_s", total as f64 / secs), ("seconds", secs)],
-        );
+        oneway_line(RUNTIME, senders, total, secs);
     }
 }
 
@@ -338,16 +329,7 @@ async fn bulk(quick: bool) {
     // A remote message is encoded from a reference: one block serves
     // every send.
     let secs = pump(&sink, &acked, 1, total, 8, Data(vec![42u8; 1 << 20])).await;
-    let mb = total as f64 * 1.048576;
-    line(
-        RUNTIME,
-        "remote-bulk",
-        &[
-            ("messages", total.into()),
-            ("payload_bytes", (1u64 << 20).into()),
-        ],
-        &[("mb_per_s", mb / secs), ("seconds", secs)],
-    );
+    bulk_line(RUNTIME, total, secs);
 }
 
 async fn call_rtt(quick: bool) {

@@ -18,7 +18,7 @@
 #[path = "../../remote-peer.rs"]
 mod peer;
 
-use peer::{Run, Server, line, rtt_line};
+use peer::{Run, Server, bulk_line, oneway_line, rtt_line};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, NodeSessionMessage, RactorClusterMessage};
 use std::process::ExitCode;
@@ -282,16 +282,7 @@ async fn oneway(quick: bool) {
             SinkMsg::Small(vec![7; 16])
         })
         .await;
-        line(
-            RUNTIME,
-            "remote-oneway",
-            &[
-                ("senders", senders.into()),
-                ("messages", total.into()),
-                ("payload_bytes", 16.into()),
-            ],
-            &[("msgs_per_s", total as f64 / secs), ("seconds", secs)],
-        );
+        oneway_line(RUNTIME, senders, total, secs);
     }
 }
 
@@ -305,16 +296,7 @@ async fn bulk(quick: bool) {
         SinkMsg::Bulk(block.clone())
     })
     .await;
-    let mb = total as f64 * 1.048576;
-    line(
-        RUNTIME,
-        "remote-bulk",
-        &[
-            ("messages", total.into()),
-            ("payload_bytes", (1u64 << 20).into()),
-        ],
-        &[("mb_per_s", mb / secs), ("seconds", secs)],
-    );
+    bulk_line(RUNTIME, total, secs);
 }
 
 async fn call_rtt(quick: bool) {
