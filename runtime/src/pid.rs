@@ -261,15 +261,11 @@ impl<M: Message> Pid<M> {
     #[inline]
     fn envelope(&self, shared: &ProcessShared<M>, item: Item<M>) -> Envelope<M> {
         let node = &shared.core.node;
-        let (from, at) = match process::note_send_to(node) {
-            Some((from, at)) if at != 0 => (from, at),
-            Some((from, _)) => (from, node.clock().now_ns()),
-            None => (ProcessId::NONE, node.clock().now_ns()),
-        };
+        let (from, at) = process::note_send_to(node).unwrap_or((ProcessId::NONE, None));
         Envelope {
             item,
             from,
-            at,
+            at: at.unwrap_or_else(|| node.clock().now_ns()),
             trace: trace::current_context().map(Box::new),
         }
     }

@@ -413,18 +413,18 @@ pub(crate) fn note_send() -> Option<ProcessId> {
 
 /// Counts a send by the current process to a process of `node`, and
 /// returns the sender's id and the time that stands for the send: when
-/// the sender's current poll began, if it runs on `node` (the same clock),
-/// else 0. A send stamped so costs no clock read; its stamp is early by
-/// at most what the sender's poll has run so far.
+/// the sender's current poll began, if it runs on `node` (the same clock)
+/// and that is stamped (not 0). A send stamped so costs no clock read;
+/// its stamp is early by at most what the sender's poll has run so far.
 #[inline]
-pub(crate) fn note_send_to(node: &Node) -> Option<(ProcessId, u64)> {
+pub(crate) fn note_send_to(node: &Node) -> Option<(ProcessId, Option<u64>)> {
     with_current(|c| {
         bump(&c.counts.sent, 1);
-        let at = if c.node.is(node) {
-            c.counts.last_active.load(Relaxed)
-        } else {
-            0
-        };
+        let at = c
+            .node
+            .is(node)
+            .then(|| c.counts.last_active.load(Relaxed))
+            .filter(|&t| t != 0);
         (c.id(), at)
     })
 }

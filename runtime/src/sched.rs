@@ -420,19 +420,18 @@ mod tests {
             let ran_at = Arc::new(AtomicU64::new(0));
             let (tx, rx) = tokio::sync::oneshot::channel();
             let tx = Arc::new(Mutex::new(Some(tx)));
-            let turn = Arc::new(AtomicU64::new(0));
             let wakers: Arc<Mutex<[Option<Waker>; 2]>> = Arc::default();
             for me in 0..2u64 {
-                let (hops, clock, ran_at, tx, turn, wakers) = (
+                let (hops, clock, ran_at, tx, wakers) = (
                     hops.clone(),
                     clock.clone(),
                     ran_at.clone(),
                     tx.clone(),
-                    turn.clone(),
                     wakers.clone(),
                 );
                 sched.spawn(std::future::poll_fn(move |cx| {
-                    if turn.load(Ordering::SeqCst) % 2 == me {
+                    // Even hops are task 0's, odd ones task 1's.
+                    if hops.load(Ordering::SeqCst) % 2 == me {
                         let hop = hops.fetch_add(1, Ordering::SeqCst);
                         if me == 0 && hop == at {
                             if hurry {
@@ -444,7 +443,6 @@ mod tests {
                                 let _ = tx.lock().take().map(|tx| tx.send(()));
                             });
                         }
-                        turn.fetch_add(1, Ordering::SeqCst);
                         if let Some(w) = wakers.lock()[(1 - me) as usize].take() {
                             w.wake();
                         }
