@@ -18,25 +18,29 @@
 //! id; the answer is matched to it, so any number may be in flight.
 //! [`Client::ask`] takes any request of the protocol and returns the type
 //! its [`Call::Reply`] names; the other methods are shorthands for it.
+//!
+//! The answers come from a [`Source`]: [`AgentSource`] for a clustertop
+//! cluster, another implementation for another kind of cluster (see
+//! `clustertop-beam`), opened with [`Client::open`]. Everything above the
+//! client sees only the protocol.
 
+mod agent;
+pub mod source;
+
+pub use agent::AgentSource;
 use clustertop_proto::{
-    AGENT_NAME, AgentCall, AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview,
-    GetProcess, GetTree, GetWarnings, Hello, HelloReply, LogFilter, LogRecord, MetricsSnapshot,
-    NodeDetail, PidRef, ProcessDetail, ProcessPage, ProcessQuery, ProtoError, Request, Response,
-    SubscribeLogs, SupervisionTree, Unsubscribe, Warning,
+    Call, ClusterOverview, GetMetrics, GetNode, GetOverview, GetProcess, GetTree, GetWarnings,
+    Hello, HelloReply, LogFilter, LogRecord, MetricsSnapshot, NodeDetail, PidRef, ProcessDetail,
+    ProcessPage, ProcessQuery, ProtoError, Response, SubscribeLogs, SupervisionTree, Unsubscribe,
+    Warning,
 };
-use clustertop_runtime::dist::RefuseReason;
 /// The cookie's environment variable, and a fresh random cookie (for a
 /// front end that starts a cluster of its own, as `clustertop demo` does).
 pub use clustertop_runtime::dist::{COOKIE_ENV, CookieError, random_cookie};
-use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError};
-use clustertop_runtime::{Node, NodeConfig, NodeError, Pid, Received};
-use parking_lot::Mutex;
-use std::collections::HashMap;
+pub use source::{LogSink, Source};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Where and how to attach.
 #[derive(Debug, Clone)]
@@ -135,54 +139,6 @@ pub enum ClientError {
     },
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
-type Streams = Arc<Mutex<StreamTable>>;
-
-/// Chunks kept for a subscription whose id is not known yet: an agent may
-/// push the first records (the backlog) before its answer to the
-/// subscription arrives.
-const EARLY_CHUNKS: usize = 64;
-
-/// The open log streams, and the chunks that came before their stream.
-#[derive(Debug, Default)]
-struct StreamTable {
-    open: HashMap<u64, mpsc::Sender<LogChunk>>,
-    early: std::collections::VecDeque<(u64, LogChunk)>,
-}
-
-impl StreamTable {
-    /// Opens the stream of `subscription`, with the chunks that came first.
-    fn open(&mut self, subscription: u64, tx: mpsc::Sender<LogChunk>) {
-        let early = std::mem::take(&mut self.early);
-        for (id, chunk) in early {
-            if id == subscription {
-                let _ = tx.try_send(chunk);
-            } else {
-                self.early.push_back((id, chunk));
-            }
-        }
-        self.open.insert(subscription, tx);
-    }
-
-    /// A pushed chunk: to its stream, else kept (a bounded few) for a
-    /// stream about to open.
-    fn deliver(&mut self, subscription: u64, chunk: LogChunk) {
-        match self.open.get(&subscription) {
-            // A full stream drops the chunk rather than queue without
-            // bound.
-            Some(tx) => {
-                let _ = tx.try_send(chunk);
-            }
-            None => {
-                if self.early.len() >= EARLY_CHUNKS {
-                    self.early.pop_front();
-                }
-                self.early.push_back((subscription, chunk));
-            }
-        }
-    }
-}
-
 /// Records pushed for a log subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogChunk {
@@ -196,75 +152,51 @@ pub struct LogChunk {
 /// An attached client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    node: Node,
-    entry: String,
-    agent: Pid<AgentCall<Pid<AgentReply>>>,
-    inbox: Pid<AgentReply>,
-    pending: Pending,
-    streams: Streams,
-    next_id: Arc<AtomicU64>,
-    timeout: Duration,
+    source: Arc<dyn Source>,
     hello: HelloReply,
 }
 
 impl Client {
     /// Starts a hidden node, connects to the entry node and opens a
-    /// session with its agent. Must be called inside a tokio runtime.
+    /// session with its agent ([`AgentSource`]). Must be called inside a
+    /// tokio runtime.
     ///
     /// # Errors
     /// [`ClientError::NoNode`], [`ClientError::BadCookie`],
     /// [`ClientError::Timeout`] or an unsupported protocol version
     /// ([`ClientError::Agent`]).
     pub async fn connect(config: ClientConfig) -> Result<Client, ClientError> {
-        let name = config.name.clone().unwrap_or_else(|| {
-            static NEXT: AtomicU64 = AtomicU64::new(1);
-            let n = NEXT.fetch_add(1, Relaxed);
-            format!("clustertop-{}-{n}@localhost", std::process::id())
-        });
-        let mut dist = DistConfig::default()
-            .hidden(true)
-            .handshake_timeout(config.timeout);
-        dist.connect_timeout = config.timeout;
-        if let Some(c) = &config.cookie {
-            dist = dist.cookie(c.clone());
-        }
-        let node = Node::start(NodeConfig::new(name).dist(dist)).map_err(|e| match e {
-            NodeError::Cookie(c) => ClientError::Cookie(c),
-            other => ClientError::Local(other.to_string()),
-        })?;
-        let entry = node
-            .connect(&config.addr)
-            .await
-            .map_err(|e| connect_error(&config.addr, e))?;
-        let agent = node
-            .named_on::<AgentCall<Pid<AgentReply>>>(&entry, AGENT_NAME)
-            .map_err(|e| ClientError::Local(e.to_string()))?;
-        let pending: Pending = Arc::default();
-        let streams: Streams = Arc::default();
-        let inbox = spawn_inbox(&node, pending.clone(), streams.clone());
-        fail_fast_when_down(&node, &entry, pending.clone(), streams.clone());
-        let mut client = Client {
-            node,
-            entry,
-            agent,
-            inbox,
-            pending,
-            streams,
-            next_id: Arc::new(AtomicU64::new(1)),
-            timeout: config.timeout,
+        let source = AgentSource::connect(&config).await?;
+        Client::open(Arc::new(source), &config.client, config.version).await
+    }
+
+    /// Opens a session over `source`: offers protocol `version` in Hello,
+    /// and falls back to an older one the source names if this crate
+    /// speaks it too.
+    ///
+    /// # Errors
+    /// As [`Client::ask`]; an unsupported version is
+    /// [`ClientError::Agent`].
+    pub async fn open(
+        source: Arc<dyn Source>,
+        client: &str,
+        version: u32,
+    ) -> Result<Client, ClientError> {
+        let mut this = Client {
+            source,
             hello: HelloReply {
                 version: 0,
                 node: String::new(),
                 agent_version: String::new(),
             },
         };
-        let mut offer = config.version;
-        client.hello = loop {
+        let mut offer = version;
+        this.hello = loop {
             let hello = Hello {
                 version: offer,
-                client: config.client.clone(),
+                client: client.to_owned(),
             };
-            match client.ask(hello).await {
+            match this.ask(hello).await {
                 Ok(reply) => break reply,
                 // An older agent: speak its newest version if this client
                 // speaks it too.
@@ -275,12 +207,12 @@ impl Client {
                 Err(e) => return Err(e),
             }
         };
-        Ok(client)
+        Ok(this)
     }
 
     /// The entry node's name.
     pub fn entry(&self) -> &str {
-        &self.entry
+        self.source.entry()
     }
 
     /// The agent's answer to Hello: the session's version, the agent's.
@@ -288,14 +220,14 @@ impl Client {
         &self.hello
     }
 
-    /// The client's own (hidden) node.
-    pub fn node(&self) -> &Node {
-        &self.node
+    /// Where the answers come from.
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.source
     }
 
     /// Whether the connection to the entry node is up.
     pub fn is_connected(&self) -> bool {
-        self.node.hidden_nodes().contains(&self.entry) || self.node.nodes().contains(&self.entry)
+        self.source.is_connected()
     }
 
     /// Asks the entry node's agent and waits for the answer, of the type
@@ -312,42 +244,18 @@ impl Client {
         // goes out.
         if self.hello.version != 0 && C::SINCE > self.hello.version {
             return Err(ClientError::Unsupported {
-                node: self.entry.clone(),
+                node: self.entry().to_owned(),
                 request: C::NAME,
                 needs: C::SINCE,
                 session: self.hello.version,
             });
         }
-        match C::reply(self.request(request.into()).await?) {
+        match C::reply(self.source.request(request.into()).await?) {
             Ok(reply) => Ok(reply),
             Err(Response::Error(e)) => Err(ClientError::Agent(e)),
             Err(other) => Err(unexpected(&other)),
         }
     }
-
-    /// Sends `request` and waits for whatever answers it.
-    async fn request(&self, request: Request) -> Result<Response, ClientError> {
-        if !self.is_connected() {
-            return Err(ClientError::Disconnected(self.entry.clone()));
-        }
-        let id = self.next_id.fetch_add(1, Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().insert(id, tx);
-        self.agent.send(AgentCall {
-            id,
-            reply_to: self.inbox.clone(),
-            request,
-        });
-        let answer = tokio::time::timeout(self.timeout, rx).await;
-        self.pending.lock().remove(&id);
-        match answer {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(ClientError::Disconnected(self.entry.clone())),
-            Err(_) if !self.is_connected() => Err(ClientError::Disconnected(self.entry.clone())),
-            Err(_) => Err(ClientError::Timeout(self.timeout)),
-        }
-    }
-
     /// Every node of the cluster, its warnings and top processes.
     ///
     /// # Errors
@@ -441,7 +349,7 @@ impl Client {
     ) -> Result<LogStream, ClientError> {
         let subscription = self.ask(SubscribeLogs { filter, backlog }).await?;
         let (tx, rx) = mpsc::channel(buffer.max(1));
-        self.streams.lock().open(subscription, tx);
+        self.source.logs().open(subscription, tx);
         Ok(LogStream {
             subscription,
             rx,
@@ -454,13 +362,13 @@ impl Client {
     /// # Errors
     /// As [`Client::ask`].
     pub async fn unsubscribe(&self, subscription: u64) -> Result<(), ClientError> {
-        self.streams.lock().open.remove(&subscription);
+        self.source.logs().remove(subscription);
         self.ask(Unsubscribe { subscription }).await.map(drop)
     }
 
     /// Closes the connection.
     pub fn close(&self) {
-        self.node.disconnect(&self.entry);
+        self.source.close();
     }
 }
 
@@ -493,126 +401,7 @@ impl LogStream {
     }
 }
 
-/// When the connection to the entry node goes down, every request
-/// waiting on it fails at once (as [`ClientError::Disconnected`]) and
-/// every log stream ends, rather than each waiting out its timeout.
-fn fail_fast_when_down(node: &Node, entry: &str, pending: Pending, streams: Streams) {
-    let Some(mut events) = node.node_events() else {
-        return;
-    };
-    // A connection that went down between the connect and the
-    // subscription: checked once the subscription exists.
-    let connected = node
-        .nodes()
-        .iter()
-        .chain(&node.hidden_nodes())
-        .any(|n| n == entry);
-    let entry = entry.to_owned();
-    tokio::spawn(async move {
-        if connected {
-            loop {
-                match events.recv().await {
-                    Ok(clustertop_runtime::dist::NodeEvent::Down { node, .. }) if node == entry => {
-                        break;
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        }
-        // Dropping the senders fails the waiting requests and ends the
-        // streams.
-        pending.lock().clear();
-        let mut table = streams.lock();
-        table.open.clear();
-        table.early.clear();
-    });
-}
-
-fn spawn_inbox(node: &Node, pending: Pending, streams: Streams) -> Pid<AgentReply> {
-    let pid = node.spawn::<AgentReply, _, _>(move |mut ctx| async move {
-        loop {
-            let Received::Msg(reply) = ctx.recv().await else {
-                continue;
-            };
-            if reply.id != 0 {
-                if let Some(tx) = pending.lock().remove(&reply.id) {
-                    let _ = tx.send(reply.response);
-                }
-                continue;
-            }
-            if let Response::Logs {
-                subscription,
-                records,
-                dropped_total,
-            } = reply.response
-            {
-                streams.lock().deliver(
-                    subscription,
-                    LogChunk {
-                        records,
-                        dropped_total,
-                    },
-                );
-            }
-        }
-    });
-    pid.enable_remote();
-    pid
-}
-
-fn connect_error(addr: &str, e: ConnectError) -> ClientError {
-    match e {
-        ConnectError::Handshake(
-            HandshakeError::Refused(RefuseReason::BadCookie)
-            | HandshakeError::PeerRefused(RefuseReason::BadCookie),
-        ) => ClientError::BadCookie(addr.to_owned()),
-        ConnectError::Timeout => ClientError::NoNode {
-            addr: addr.to_owned(),
-            reason: "timed out".into(),
-        },
-        other => ClientError::NoNode {
-            addr: addr.to_owned(),
-            reason: other.to_string(),
-        },
-    }
-}
-
 fn unexpected(r: &Response) -> ClientError {
     let text = format!("{r:?}");
     ClientError::Unexpected(text.chars().take(120).collect())
-}
-
-#[cfg(test)]
-mod stream_tests {
-    use super::*;
-
-    fn chunk(n: u64) -> LogChunk {
-        LogChunk {
-            records: Vec::new(),
-            dropped_total: n,
-        }
-    }
-
-    #[test]
-    fn chunks_pushed_before_the_subscription_is_known_reach_its_stream() {
-        let mut table = StreamTable::default();
-        table.deliver(7, chunk(1));
-        table.deliver(8, chunk(2));
-        table.deliver(7, chunk(3));
-        let (tx, mut rx) = mpsc::channel(8);
-        table.open(7, tx);
-        table.deliver(7, chunk(4));
-        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
-            .map(|c| c.dropped_total)
-            .collect();
-        assert_eq!(got, [1, 3, 4]);
-        // Another subscription's early chunk waits for its own stream.
-        assert_eq!(table.early.len(), 1);
-        // The early ones are bounded.
-        for i in 0..1_000 {
-            table.deliver(99, chunk(i));
-        }
-        assert_eq!(table.early.len(), EARLY_CHUNKS);
-    }
 }
