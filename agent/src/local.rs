@@ -39,6 +39,7 @@ pub(crate) fn summary(state: &State) -> NodeSummary {
         dead_letters_total: stats.dead_letters,
         crashes_total: stats.crashed,
         version: VERSION.to_owned(),
+        beam: None,
     }
 }
 
@@ -62,6 +63,7 @@ pub(crate) fn empty_summary(name: String, status: NodeStatus) -> NodeSummary {
         dead_letters_total: 0,
         crashes_total: 0,
         version: String::new(),
+        beam: None,
     }
 }
 
@@ -226,6 +228,7 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
         handling_time: state.windows.lock().handling(d.info.behaviour),
         spawned_at_unix_ms: unix_ms(started),
         trap_exit: d.info.trap_exit,
+        beam: None,
     })
 }
 

@@ -667,6 +667,7 @@ pub(crate) fn process_row(r: &Row, behaviour: &str, ctx: &RowContext<'_>) -> Pro
         polls_per_s: u64::from(r.polls_per_s),
         memory_bytes: r.memory_bytes(),
         warnings: ctx.warnings(r.serial()),
+        beam: None,
     }
 }
 

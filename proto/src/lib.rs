@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod beam;
 mod call;
 mod logs;
 mod metrics;
@@ -9,6 +10,7 @@ mod registry;
 mod telemetry;
 mod version;
 
+pub use beam::{BeamMemory, BeamNode, BeamProcess, BeamProcessDetail};
 pub use call::{
     Call, GetMetrics, GetNode, GetOverview, GetProcess, GetTree, GetWarnings, SubscribeLogs,
     Unsubscribe,

@@ -60,6 +60,8 @@ pub struct NodeSummary {
     pub crashes_total: u64,
     /// The software version of the node's runtime.
     pub version: String,
+    /// A BEAM node's own figures (`None` for our nodes).
+    pub beam: Option<crate::BeamNode>,
 }
 
 /// Link statistics of one node towards one peer.
@@ -163,6 +165,17 @@ pub enum WarningKind {
     },
     /// A node does not answer.
     NodeDown,
+    /// A BEAM process doing far more work than the others: reductions per
+    /// second above the limit, sample after sample.
+    ReductionsHog {
+        /// Reductions per second.
+        per_s: u64,
+    },
+    /// A BEAM process holding more memory than the limit.
+    MemoryHog {
+        /// Bytes.
+        bytes: u64,
+    },
 }
 
 /// A warning, raised with hysteresis so it does not flicker.

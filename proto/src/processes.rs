@@ -67,6 +67,8 @@ pub struct ProcessRow {
     pub memory_bytes: u64,
     /// Number of active warnings about it.
     pub warnings: u32,
+    /// A BEAM process's own figures (`None` for ours).
+    pub beam: Option<crate::BeamProcess>,
 }
 
 /// How to order a process list.
@@ -86,7 +88,8 @@ pub enum SortKey {
     Utilisation,
     /// Poll-time (CPU) share over the last interval.
     Cpu,
-    /// Polls per second over the last interval.
+    /// Polls per second over the last interval (for a BEAM process, its
+    /// reductions per second).
     Work,
     /// Memory held.
     Memory,
@@ -169,7 +172,11 @@ impl ProcessRow {
             handled_per_s: self.handled_per_s,
             util_permille: self.util_permille,
             cpu_permille: self.cpu_permille,
-            polls_per_s: self.polls_per_s,
+            // The BEAM's measure of work is its reductions.
+            polls_per_s: self
+                .beam
+                .as_ref()
+                .map_or(self.polls_per_s, |b| b.reductions_per_s),
             memory_bytes: self.memory_bytes,
             node: &self.pid.node,
             serial: self.pid.serial,
@@ -265,6 +272,8 @@ pub struct ProcessDetail {
     pub spawned_at_unix_ms: u64,
     /// Whether it traps exits.
     pub trap_exit: bool,
+    /// A BEAM process's own figures (`None` for ours).
+    pub beam: Option<crate::BeamProcessDetail>,
 }
 
 /// One node of a supervision tree.

@@ -27,10 +27,18 @@ use serde::{Deserialize, Serialize};
 /// warning; every warning names its process; the detail of a process
 /// that has exited answers [`ProtoError::Exited`] with its reason. Rows
 /// and warnings changed shape, so 5 is also the oldest version spoken.
-pub const VERSION: u32 = 5;
+///
+/// 6: figures a BEAM node has and ours lack, as optional fields of node
+/// summaries, process rows and details ([`BeamNode`](crate::BeamNode),
+/// [`BeamProcess`](crate::BeamProcess),
+/// [`BeamProcessDetail`](crate::BeamProcessDetail)); the
+/// [`ReductionsHog`](crate::WarningKind::ReductionsHog) and
+/// [`MemoryHog`](crate::WarningKind::MemoryHog) warnings. Rows changed
+/// shape again, so 6 is the oldest version spoken.
+pub const VERSION: u32 = 6;
 /// The oldest version this crate still speaks, as an agent answering a
 /// client and as a client falling back to an older agent.
-pub const MIN_VERSION: u32 = 5;
+pub const MIN_VERSION: u32 = 6;
 
 /// Opens a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

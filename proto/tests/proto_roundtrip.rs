@@ -28,6 +28,7 @@ fn row() -> ProcessRow {
         polls_per_s: 310,
         memory_bytes: 5 << 20,
         warnings: 1,
+        beam: None,
     }
 }
 
@@ -50,6 +51,7 @@ fn node(name: &str) -> NodeSummary {
         dead_letters_total: 3,
         crashes_total: 1,
         version: "0.1.0".into(),
+        beam: None,
     }
 }
 
@@ -190,6 +192,7 @@ fn responses() -> Vec<Response> {
             handling_time: Some(percentiles()),
             spawned_at_unix_ms: 9,
             trap_exit: true,
+            beam: None,
         }),
         Response::Tree(SupervisionTree {
             node: "a@host".into(),

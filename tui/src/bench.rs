@@ -80,6 +80,7 @@ impl Synthetic {
                     dead_letters_total: t,
                     crashes_total: t / 10,
                     version: "0.1.0".into(),
+                    beam: None,
                 })
                 .collect(),
             links: names[1..]
@@ -174,6 +175,7 @@ fn rows(names: &[String], n: usize, t: u64) -> Vec<ProcessRow> {
                 polls_per_s: 9_000,
                 memory_bytes: 2_000 + 48 * (100_000 / (i + 1) + t),
                 warnings: u32::from(i < 5),
+                beam: None,
             }
         })
         .collect()

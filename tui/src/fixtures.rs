@@ -36,6 +36,7 @@ pub(crate) fn summary(name: &str, at: u64, msgs: u64, cpu_us: u64) -> NodeSummar
         dead_letters_total: 3,
         crashes_total: 12,
         version: "0.1.0".into(),
+        beam: None,
     }
 }
 
@@ -55,6 +56,7 @@ pub(crate) fn row(node: &str, serial: u64, name: Option<&str>, behaviour: &str) 
         polls_per_s: 0,
         memory_bytes: 1_024,
         warnings: 0,
+        beam: None,
     }
 }
 
@@ -193,6 +195,7 @@ pub(crate) fn detail() -> ProcessDetail {
         }),
         spawned_at_unix_ms: T0 - 7_980_000,
         trap_exit: false,
+        beam: None,
     }
 }
 

@@ -162,6 +162,10 @@ pub(crate) fn warning(w: &Warning) -> String {
             format!("{on}: link to {} went down {flaps} times", short_node(peer))
         }
         WarningKind::NodeDown => format!("{on}: node down"),
+        WarningKind::ReductionsHog { per_s } => {
+            format!("{on} {pid}: {} reductions/s", count(*per_s))
+        }
+        WarningKind::MemoryHog { bytes: b } => format!("{on} {pid}: holds {}", bytes(*b)),
     }
 }
 

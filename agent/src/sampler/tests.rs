@@ -174,6 +174,7 @@ fn a_wire_row_carries_the_sample_and_nothing_else() {
             polls_per_s: 31,
             memory_bytes: 4_096,
             warnings: 0,
+            beam: None,
         }
     );
 }
