@@ -9,6 +9,7 @@ mod processes;
 mod registry;
 mod telemetry;
 mod version;
+pub mod warnings;
 
 pub use beam::{BeamMemory, BeamNode, BeamProcess, BeamProcessDetail};
 pub use call::{
@@ -33,6 +34,7 @@ pub use telemetry::{
     ProcessTraces, Series, SeriesValue, Telemetry, TraceRow, merge_buckets, quantile,
 };
 pub use version::{Hello, HelloReply, MIN_VERSION, ProtoError, VERSION, fallback, negotiate};
+pub use warnings::WarningConfig;
 
 use serde::{Deserialize, Serialize};
 

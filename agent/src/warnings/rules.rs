@@ -24,6 +24,7 @@
 
 use super::{Observation, Subject, WarningConfig};
 use crate::sampler::{Row, Sample};
+use clustertop_proto::warnings::mailbox_observation;
 use clustertop_proto::{PidRef, WarningKind};
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -56,17 +57,14 @@ impl Round<'_> {
 /// tracked, so a warning clears after its hold time.
 pub(crate) fn mailboxes(r: &Round<'_>, sample: &Sample) -> Vec<Observation> {
     let cfg = r.cfg;
-    let observe = |row: &Row| Observation {
-        subject: Subject::Mailbox(row.serial()),
-        pid: r.pid(row.serial()),
-        on: u64::from(row.mailbox) >= cfg.mailbox_on && row.growth > 0,
-        off: u64::from(row.mailbox) < cfg.mailbox_off || row.growth < 0,
-        kind: WarningKind::MailboxGrowing {
-            len: u64::from(row.mailbox),
-            growth_per_s: i64::from(row.growth),
-        },
-        hold: cfg.hold,
-        clear_hold: cfg.hold,
+    let observe = |row: &Row| {
+        mailbox_observation(
+            cfg,
+            Subject::Mailbox(row.serial()),
+            r.pid(row.serial()),
+            u64::from(row.mailbox),
+            i64::from(row.growth),
+        )
     };
     let mut out: Vec<Observation> = sample
         .rows

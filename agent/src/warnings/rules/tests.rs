@@ -260,7 +260,7 @@ fn a_busy_process_whose_mailbox_grows_three_samples_in_a_row_is_saturated() {
             growth_per_s: 10
         }
     );
-    assert_eq!(engine.per_process().get(&1), Some(&1));
+    assert_eq!(super::super::per_process(&engine).get(&1), Some(&1));
     // A sample where it drains a little does not clear it at once...
     let draining = || vec![test_row_util(1, 25, -5, 992)];
     assert_eq!(step(&mut engine, draining()).len(), 1);
