@@ -200,6 +200,27 @@ pub struct ProcessFilter {
     pub include_system: bool,
 }
 
+impl ProcessFilter {
+    /// Whether `row` passes this filter (its node filter included): the
+    /// rule every source applies to full rows.
+    pub fn admits(&self, row: &ProcessRow) -> bool {
+        let needle = self.name_contains.as_deref().map(str::to_lowercase);
+        self.node.as_deref().is_none_or(|n| row.pid.node == n)
+            && (self.include_system || !row.system)
+            && self.min_mailbox_len.is_none_or(|m| row.mailbox_len >= m)
+            && self
+                .min_growth_per_s
+                .is_none_or(|g| row.mailbox_growth_per_s > g)
+            && needle.is_none_or(|n| {
+                row.behaviour.to_lowercase().contains(&n)
+                    || row
+                        .name
+                        .as_deref()
+                        .is_some_and(|name| name.to_lowercase().contains(&n))
+            })
+    }
+}
+
 /// A request for a page of processes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessQuery {

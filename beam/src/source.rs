@@ -1,0 +1,869 @@
+//! [`BeamSource`]: the attach protocol answered for a BEAM cluster.
+//!
+//! A sampler task takes one round every [`BeamConfig::interval`]: it asks
+//! the entry node for `nodes()`, connects to every node it has not (a
+//! node that is down is tried again at most every 5 s), samples each node
+//! at once (see [`crate::sample`] for the calls), turns counters into
+//! rates against the previous round, and runs the warnings engine over
+//! the figures. Requests read the last round; the detail of one process
+//! and the supervision tree are read when asked.
+//!
+//! # Status of a node
+//! `up` when its last sample answered; `slow` when the connection is up
+//! but the sample did not answer within the timeout; `down` when the
+//! connection is gone (a node that was killed is `down` at the next
+//! round: its socket closes) or cannot be made.
+//!
+//! # Cost on this side
+//! The last round's rows of every node, and per process the figures of
+//! the round before (for rates) and its names: a few hundred bytes per
+//! process of the cluster.
+
+use crate::sample::{self, DictNames, NameCache, NodeFigures, ProcFigures};
+use crate::{BeamError, Conn, detail};
+use clustertop_client::source::{Answer, LogSink, Source};
+use clustertop_client::{ClientConfig, ClientError};
+use clustertop_proto::warnings::{Hysteresis, Observation, mailbox_observation};
+use clustertop_proto::{
+    BeamNode, BeamProcess, ClusterOverview, MetricsSnapshot, NodeDetail, NodeStatus, NodeSummary,
+    PidRef, ProcessPage, ProcessQuery, ProcessRow, ProcessStatus, ProtoError, Request, Response,
+    SortKey, Warning, WarningConfig, WarningKind,
+};
+use eetf::Pid;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// How often a node that is down is tried again.
+const RETRY_DOWN: Duration = Duration::from_secs(5);
+
+/// Rows in the overview's top list, as our agents send.
+const TOP_K: usize = 20;
+
+/// Where and how to attach to a BEAM cluster.
+#[derive(Debug, Clone)]
+pub struct BeamConfig {
+    /// The entry node, `name@host`.
+    pub node: String,
+    /// The cookie; `None` finds it as `erl` does ([`crate::resolve_cookie`]).
+    pub cookie: Option<String>,
+    /// This side's (hidden) node name; by default
+    /// `clustertop_<os pid>_<n>@<the entry node's host>`, so it is short or
+    /// fully qualified as the cluster's names are.
+    pub name: Option<String>,
+    /// Limit for connecting and for each call (default 5 s).
+    pub timeout: Duration,
+    /// Time between two samples of every node (default 1 s).
+    pub interval: Duration,
+    /// The warnings' thresholds.
+    pub warnings: WarningConfig,
+}
+
+impl BeamConfig {
+    /// Attach to `node` with the default cookie.
+    pub fn new(node: impl Into<String>) -> Self {
+        BeamConfig {
+            node: node.into(),
+            cookie: None,
+            name: None,
+            timeout: Duration::from_secs(5),
+            interval: Duration::from_secs(1),
+            warnings: WarningConfig::default(),
+        }
+    }
+
+    /// Uses `cookie`.
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.cookie = Some(cookie.into());
+        self
+    }
+
+    /// Sets the connect and call timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the sampling interval.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+}
+
+/// The attach protocol answered for a BEAM cluster. Open a
+/// [`clustertop_client::Client`] over it with [`BeamSource::client`].
+#[derive(Debug)]
+pub struct BeamSource {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) cfg: BeamConfig,
+    cookie: String,
+    me: String,
+    pub(crate) entry: Conn,
+    logs: LogSink,
+    state: Mutex<State>,
+    rounds: watch::Sender<u64>,
+}
+
+/// What a warning is about, per node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Subject {
+    Mailbox(u64),
+    Reductions(u64),
+    Memory(u64),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    nodes: BTreeMap<String, NodeState>,
+}
+
+#[derive(Debug)]
+struct NodeState {
+    conn: Option<Conn>,
+    addr: Option<String>,
+    release: Option<(String, String)>,
+    status: NodeStatus,
+    last_seen_ms: Option<u64>,
+    next_try: Instant,
+    sampled_at_ms: u64,
+    figures: Option<NodeFigures>,
+    reductions_per_s: u64,
+    prev_at: Option<Instant>,
+    prev: HashMap<u64, (u64, u64)>,
+    rows: Vec<ProcessRow>,
+    names: NameCache,
+    engine: Hysteresis<Subject>,
+    warnings: Vec<Warning>,
+}
+
+impl NodeState {
+    fn new() -> Self {
+        NodeState {
+            conn: None,
+            addr: None,
+            release: None,
+            status: NodeStatus::Down {
+                last_seen_unix_ms: None,
+            },
+            last_seen_ms: None,
+            next_try: Instant::now(),
+            sampled_at_ms: 0,
+            figures: None,
+            reductions_per_s: 0,
+            prev_at: None,
+            prev: HashMap::new(),
+            rows: Vec::new(),
+            names: NameCache::default(),
+            engine: Hysteresis::default(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// One node's round, gathered without the state's lock.
+struct NodeRound {
+    conn: Conn,
+    release: Option<(String, String)>,
+    figures: NodeFigures,
+    procs: Vec<ProcFigures>,
+    names: Vec<(Pid, DictNames)>,
+    at: Instant,
+}
+
+/// The serial a BEAM pid takes in [`PidRef`]: its number, with the
+/// (nearly always 0) serial above it, so `<0.123.0>` shows as 123.
+pub(crate) fn serial_of(pid: &Pid) -> u64 {
+    u64::from(pid.id) | u64::from(pid.serial) << 32
+}
+
+/// The BEAM pid of a [`PidRef`] on its node.
+pub(crate) fn pid_of(p: &PidRef) -> Pid {
+    Pid::new(
+        p.node.as_str(),
+        p.serial as u32,
+        (p.serial >> 32) as u32,
+        p.creation,
+    )
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl BeamSource {
+    /// Connects to the entry node and starts sampling. Must be called
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`BeamError::NoCookie`], and the connection's errors
+    /// ([`Conn::connect`]).
+    pub async fn connect(cfg: BeamConfig) -> Result<BeamSource, BeamError> {
+        let cookie = crate::resolve_cookie(cfg.cookie.as_deref())?;
+        let (_, host) = crate::conn::split_name(&cfg.node)?;
+        let me = cfg.name.clone().unwrap_or_else(|| {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let n = NEXT.fetch_add(1, Relaxed);
+            format!("clustertop_{}_{n}@{host}", std::process::id())
+        });
+        let entry = Conn::connect(&cfg.node, &me, &cookie, cfg.timeout).await?;
+        let release = sample::release(&entry, cfg.timeout).await?;
+        let mut state = State::default();
+        let mut first = NodeState::new();
+        first.conn = Some(entry.clone());
+        first.release = Some(release);
+        state.nodes.insert(cfg.node.clone(), first);
+        let (rounds, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            cfg,
+            cookie,
+            me,
+            entry,
+            logs: LogSink::default(),
+            state: Mutex::new(state),
+            rounds,
+        });
+        tokio::spawn(sampler(Arc::downgrade(&shared)));
+        Ok(BeamSource { shared })
+    }
+
+    /// Opens a client over this source.
+    ///
+    /// # Errors
+    /// As [`clustertop_client::Client::open`].
+    pub async fn client(self) -> Result<clustertop_client::Client, ClientError> {
+        let version = clustertop_proto::VERSION;
+        let name = ClientConfig::new("").client;
+        clustertop_client::Client::open(Arc::new(self), &name, version).await
+    }
+
+    /// Waits until `n` rounds have been sampled since the connect: rates
+    /// need two, and a warning holds for [`WarningConfig::hold`] before it
+    /// is raised, so a one-shot reader (`clustertop snapshot`) waits for
+    /// enough rounds to cover the hold.
+    pub async fn wait_rounds(&self, n: u64) {
+        let mut rx = self.shared.rounds.subscribe();
+        let _ = rx.wait_for(|r| *r >= n).await;
+    }
+
+    /// Rounds a one-shot reader waits for so that rates are known and a
+    /// warning can have held: one more than the hold in intervals.
+    pub fn settle_rounds(&self) -> u64 {
+        let cfg = &self.shared.cfg;
+        let interval = cfg.interval.as_millis().max(1);
+        2 + (cfg.warnings.hold.as_millis().div_ceil(interval)) as u64
+    }
+}
+
+async fn sampler(shared: std::sync::Weak<Shared>) {
+    let interval = match shared.upgrade() {
+        Some(s) => s.cfg.interval,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if !shared.entry.is_up() {
+            shared.mark_all_down();
+            shared.rounds.send_modify(|r| *r += 1);
+            return;
+        }
+        shared.round().await;
+        shared.rounds.send_modify(|r| *r += 1);
+    }
+}
+
+impl Shared {
+    fn mark_all_down(&self) {
+        let mut state = self.state.lock();
+        for n in state.nodes.values_mut() {
+            n.status = NodeStatus::Down {
+                last_seen_unix_ms: n.last_seen_ms,
+            };
+        }
+    }
+
+    async fn round(self: &Arc<Self>) {
+        let timeout = self.cfg.timeout;
+        if let Ok(found) = sample::nodes(&self.entry, timeout).await {
+            let mut state = self.state.lock();
+            for name in found {
+                state.nodes.entry(name).or_insert_with(NodeState::new);
+            }
+        }
+        // Which node to sample over which connection, and what of each is
+        // known already.
+        let now = Instant::now();
+        let plan: Vec<(String, Option<Conn>, HashSet<u64>, bool)> = {
+            let mut state = self.state.lock();
+            state
+                .nodes
+                .iter_mut()
+                .filter_map(|(name, n)| {
+                    let live = n.conn.as_ref().filter(|c| c.is_up()).cloned();
+                    if live.is_none() && n.next_try > now {
+                        return None;
+                    }
+                    if live.is_none() {
+                        n.next_try = now + RETRY_DOWN;
+                    }
+                    let known = n.rows.iter().map(|r| r.pid.serial).collect();
+                    Some((name.clone(), live, known, n.release.is_none()))
+                })
+                .collect()
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, conn, known, want_release) in plan {
+            let this = self.clone();
+            tasks.spawn(async move {
+                let r = this.sample_node(&name, conn, &known, want_release).await;
+                (name, r)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(r) = done {
+                results.push(r);
+            }
+        }
+        let at_ms = now_ms();
+        let mut state = self.state.lock();
+        for (name, result) in results {
+            let n = state
+                .nodes
+                .entry(name.clone())
+                .or_insert_with(NodeState::new);
+            match result {
+                Ok(r) => n.fold(&name, r, at_ms, &self.cfg.warnings),
+                Err((conn, e)) => {
+                    let slow = matches!(e, BeamError::Timeout { .. })
+                        && conn.as_ref().is_some_and(Conn::is_up);
+                    if conn.is_some() {
+                        n.conn = conn;
+                    }
+                    n.status = if slow {
+                        NodeStatus::Slow
+                    } else {
+                        NodeStatus::Down {
+                            last_seen_unix_ms: n.last_seen_ms,
+                        }
+                    };
+                    if !slow {
+                        n.rows.clear();
+                        n.prev.clear();
+                        n.prev_at = None;
+                        n.warnings.clear();
+                        n.engine = Hysteresis::default();
+                    }
+                    tracing::debug!(node = %name, error = %e, "BEAM node not sampled");
+                }
+            }
+        }
+    }
+
+    /// Connects when `conn` is `None`, then samples.
+    async fn sample_node(
+        &self,
+        name: &str,
+        conn: Option<Conn>,
+        known: &HashSet<u64>,
+        want_release: bool,
+    ) -> Result<NodeRound, (Option<Conn>, BeamError)> {
+        let timeout = self.cfg.timeout;
+        let conn = match conn {
+            Some(c) => c,
+            None => Conn::connect(name, &self.me, &self.cookie, timeout)
+                .await
+                .map_err(|e| (None, e))?,
+        };
+        let fail = |e| (Some(conn.clone()), e);
+        let release = if want_release {
+            Some(sample::release(&conn, timeout).await.map_err(fail)?)
+        } else {
+            None
+        };
+        let (figures, procs) = tokio::join!(
+            sample::node_figures(&conn, timeout),
+            sample::processes(&conn, timeout)
+        );
+        let (figures, procs) = (figures.map_err(fail)?, procs.map_err(fail)?);
+        let unnamed: Vec<Pid> = procs
+            .iter()
+            .filter(|p| sample::spawned_by_proc_lib(p) && !known.contains(&serial_of(&p.pid)))
+            .map(|p| p.pid.clone())
+            .collect();
+        let names = if unnamed.is_empty() {
+            Vec::new()
+        } else {
+            sample::dict_names(&conn, &unnamed, timeout)
+                .await
+                .map_err(fail)?
+        };
+        Ok(NodeRound {
+            conn,
+            release,
+            figures,
+            procs,
+            names,
+            at: Instant::now(),
+        })
+    }
+
+    /// The connection to `node`, if up.
+    pub(crate) fn conn(&self, node: &str) -> Option<Conn> {
+        let state = self.state.lock();
+        state
+            .nodes
+            .get(node)
+            .and_then(|n| n.conn.clone())
+            .filter(Conn::is_up)
+    }
+
+    /// The last round's row of `pid`.
+    pub(crate) fn row(&self, pid: &PidRef) -> Option<ProcessRow> {
+        let state = self.state.lock();
+        state
+            .nodes
+            .get(&pid.node)?
+            .rows
+            .iter()
+            .find(|r| r.pid.serial == pid.serial)
+            .cloned()
+    }
+
+    /// Every node this source knows, and whether it is up.
+    pub(crate) fn node_names(&self) -> Vec<(String, bool)> {
+        let state = self.state.lock();
+        state
+            .nodes
+            .iter()
+            .map(|(name, n)| (name.clone(), n.status == NodeStatus::Up))
+            .collect()
+    }
+
+    /// The last round's rows of `node`.
+    pub(crate) fn rows_of(&self, node: &str) -> Vec<ProcessRow> {
+        let state = self.state.lock();
+        state
+            .nodes
+            .get(node)
+            .map(|n| n.rows.clone())
+            .unwrap_or_default()
+    }
+
+    fn summaries(&self) -> Vec<NodeSummary> {
+        let state = self.state.lock();
+        let mut out: Vec<NodeSummary> = state
+            .nodes
+            .iter()
+            .map(|(name, n)| n.summary(name))
+            .collect();
+        // The entry node first, as our agents answer.
+        out.sort_by_key(|s| s.name != self.cfg.node);
+        out
+    }
+
+    fn warnings(&self) -> Vec<Warning> {
+        let state = self.state.lock();
+        let mut out = Vec::new();
+        for (name, n) in &state.nodes {
+            if let NodeStatus::Down { last_seen_unix_ms } = n.status {
+                out.push(Warning {
+                    node: name.clone(),
+                    pid: None,
+                    name: None,
+                    behaviour: None,
+                    kind: WarningKind::NodeDown,
+                    since_unix_ms: last_seen_unix_ms.unwrap_or(0),
+                });
+            }
+            out.extend(n.warnings.iter().cloned());
+        }
+        out
+    }
+
+    fn overview(&self) -> ClusterOverview {
+        let mut top = self.query(&ProcessQuery {
+            filter: Default::default(),
+            sort: SortKey::Default,
+            descending: true,
+            offset: 0,
+            limit: TOP_K as u32,
+        });
+        top.rows.truncate(TOP_K);
+        ClusterOverview {
+            entry: self.cfg.node.clone(),
+            nodes: self.summaries(),
+            links: Vec::new(),
+            warnings: self.warnings(),
+            top_processes: top.rows,
+        }
+    }
+
+    fn query(&self, q: &ProcessQuery) -> ProcessPage {
+        let state = self.state.lock();
+        let mut rows: Vec<&ProcessRow> = state
+            .nodes
+            .values()
+            .flat_map(|n| &n.rows)
+            .filter(|r| q.filter.admits(r))
+            .collect();
+        let total = rows.len() as u64;
+        rows.sort_by(|a, b| {
+            q.sort
+                .compare_dir(q.descending, &a.sort_fields(), &b.sort_fields())
+        });
+        let sampled_at = state
+            .nodes
+            .values()
+            .map(|n| n.sampled_at_ms)
+            .max()
+            .unwrap_or(0);
+        ProcessPage {
+            rows: rows
+                .into_iter()
+                .skip(usize::try_from(q.offset).unwrap_or(usize::MAX))
+                .take(q.limit as usize)
+                .cloned()
+                .collect(),
+            total_matching: total,
+            sampled_at_unix_ms: sampled_at,
+        }
+    }
+
+    fn node_detail(&self, node: &str) -> Result<NodeDetail, ProtoError> {
+        let state = self.state.lock();
+        let n = state
+            .nodes
+            .get(node)
+            .ok_or_else(|| ProtoError::NoSuchNode(node.to_owned()))?;
+        let f = n.figures.clone().unwrap_or_default();
+        Ok(NodeDetail {
+            summary: n.summary(node),
+            links: Vec::new(),
+            scheduler_threads: f.schedulers,
+            runtime_tasks: 0,
+            runtime_queue_depth: f.run_queue,
+        })
+    }
+
+    async fn answer(self: &Arc<Self>, request: Request) -> Result<Response, ProtoError> {
+        // Requests other than Hello read the first round: wait for it.
+        if !matches!(request, Request::Hello(_)) {
+            let mut rx = self.rounds.subscribe();
+            let waited = tokio::time::timeout(self.cfg.timeout * 2, rx.wait_for(|r| *r >= 1));
+            if waited.await.is_err() {
+                return Err(ProtoError::NodeTimeout(self.cfg.node.clone()));
+            }
+        }
+        Ok(match request {
+            Request::Hello(h) => {
+                let version = clustertop_proto::negotiate(h.version, clustertop_proto::VERSION)?;
+                let release = {
+                    let state = self.state.lock();
+                    state
+                        .nodes
+                        .get(&self.cfg.node)
+                        .and_then(|n| n.release.clone())
+                };
+                Response::Hello(clustertop_proto::HelloReply {
+                    version,
+                    node: self.cfg.node.clone(),
+                    agent_version: match release {
+                        Some((otp, erts)) => format!(
+                            "BEAM (OTP {otp}, {erts}) read by clustertop-beam {}",
+                            env!("CARGO_PKG_VERSION")
+                        ),
+                        None => format!(
+                            "BEAM, read by clustertop-beam {}",
+                            env!("CARGO_PKG_VERSION")
+                        ),
+                    },
+                })
+            }
+            Request::ClusterOverview(_) => Response::Overview(self.overview()),
+            Request::NodeDetail(g) => Response::Node(self.node_detail(&g.node)?),
+            Request::ProcessList(q) => Response::Processes(self.query(&q)),
+            Request::ProcessInfo(g) => Response::Process(detail::process(self, &g.pid).await?),
+            Request::SupervisionTree(g) => Response::Tree(detail::tree(self, &g.node).await?),
+            Request::Metrics(_) => Response::Metrics(MetricsSnapshot {
+                sampled_at_unix_ms: now_ms(),
+                histograms: Vec::new(),
+            }),
+            Request::Warnings(_) => Response::Warnings(self.warnings()),
+            Request::SubscribeLogs(_) | Request::Unsubscribe(_) => {
+                return Err(ProtoError::Other(NO_LOGS.into()));
+            }
+            Request::Registry(_) => Response::Registry(detail::registry(self).await),
+            Request::ProcessRegistry(g) => {
+                Response::ProcessRegistry(detail::process_registry(self, &g.pid).await?)
+            }
+            Request::Telemetry(_) => Response::Telemetry(clustertop_proto::Telemetry {
+                nodes: Vec::new(),
+                missing: Vec::new(),
+            }),
+            Request::ProcessTraces(_) => {
+                return Err(ProtoError::Other(
+                    "a BEAM node keeps no traces of its handlings for clustertop (tracing would \
+                     need code loaded into it)"
+                        .into(),
+                ));
+            }
+        })
+    }
+}
+
+/// Why a BEAM cluster has no log tail here.
+pub const NO_LOGS: &str = "logs are not available from a BEAM node: reading them needs a \
+     logger handler loaded into the node, and clustertop loads no code into a BEAM cluster";
+
+impl NodeState {
+    fn summary(&self, name: &str) -> NodeSummary {
+        let up = self.status == NodeStatus::Up;
+        let f = self.figures.clone().filter(|_| up).unwrap_or_default();
+        let (otp, erts) = self.release.clone().unwrap_or_default();
+        NodeSummary {
+            name: name.to_owned(),
+            addr: self.addr.clone(),
+            status: self.status,
+            sampled_at_unix_ms: self.sampled_at_ms,
+            uptime_ms: f.uptime_ms,
+            processes: f.process_count,
+            messages_in_total: 0,
+            messages_out_total: 0,
+            messages_in_per_s: 0,
+            messages_out_per_s: 0,
+            cpu_permille: 0,
+            rss_bytes: f.memory.total,
+            cpu_time_us_total: 0,
+            cpus: f.schedulers,
+            dead_letters_total: 0,
+            crashes_total: 0,
+            version: format!("OTP {otp}"),
+            beam: up.then(|| BeamNode {
+                otp_release: otp,
+                erts_version: erts,
+                process_limit: f.process_limit,
+                run_queue: f.run_queue,
+                reductions_per_s: self.reductions_per_s,
+                memory: f.memory,
+                ports: f.port_count,
+                port_limit: f.port_limit,
+                schedulers: f.schedulers,
+                dist_busy: Vec::new(),
+            }),
+        }
+    }
+
+    /// Folds a round into the state: rates against the previous round,
+    /// rows, warnings.
+    fn fold(&mut self, name: &str, r: NodeRound, at_ms: u64, cfg: &WarningConfig) {
+        self.addr = Some(r.conn.addr().to_owned());
+        self.conn = Some(r.conn);
+        if let Some(rel) = r.release {
+            self.release = Some(rel);
+        }
+        self.status = NodeStatus::Up;
+        self.last_seen_ms = Some(at_ms);
+        self.sampled_at_ms = at_ms;
+        let elapsed = self.prev_at.map(|p| r.at.duration_since(p).as_secs_f64());
+        let rate = |now: u64, before: u64| -> f64 {
+            elapsed
+                .filter(|e| *e > 0.0)
+                .map_or(0.0, |e| (now as f64 - before as f64) / e)
+        };
+        if let Some(prev) = &self.figures {
+            self.reductions_per_s =
+                rate(r.figures.reductions_total, prev.reductions_total).max(0.0) as u64;
+        }
+        for (pid, names) in r.names {
+            self.names.insert(&pid, names);
+        }
+        self.names.retain_live(&r.procs);
+        let mut next_prev = HashMap::with_capacity(r.procs.len());
+        let creation_of = |p: &Pid| p.creation;
+        let mut rows = Vec::with_capacity(r.procs.len());
+        for p in &r.procs {
+            let serial = serial_of(&p.pid);
+            let (growth, reds) = match self.prev.get(&serial) {
+                Some(&(q, red)) => (
+                    rate(p.queue, q).round() as i64,
+                    rate(p.reductions, red).max(0.0) as u64,
+                ),
+                None => (0, 0),
+            };
+            next_prev.insert(serial, (p.queue, p.reductions));
+            let dict = self.names.get(&p.pid);
+            let behaviour = dict
+                .and_then(|d| d.label.clone().or_else(|| d.initial_call.clone()))
+                .or_else(|| p.initial_call.clone())
+                .unwrap_or_default();
+            rows.push(ProcessRow {
+                pid: PidRef {
+                    node: name.to_owned(),
+                    serial,
+                    creation: creation_of(&p.pid),
+                },
+                name: p.name.clone(),
+                behaviour,
+                system: sample::system_process(p),
+                status: match p.status.as_str() {
+                    "running" | "runnable" => ProcessStatus::Running,
+                    "exiting" => ProcessStatus::Exiting,
+                    _ => ProcessStatus::Waiting,
+                },
+                mailbox_len: p.queue,
+                mailbox_growth_per_s: growth,
+                oldest_message_age_us: None,
+                handled_per_s: 0,
+                util_permille: 0,
+                cpu_permille: 0,
+                polls_per_s: 0,
+                memory_bytes: p.memory,
+                warnings: 0,
+                beam: Some(BeamProcess {
+                    reductions_per_s: reds,
+                    reductions_total: p.reductions,
+                    current_function: p.current_function.clone(),
+                }),
+            });
+        }
+        self.prev = next_prev;
+        self.prev_at = Some(r.at);
+        self.figures = Some(r.figures);
+        self.warn(name, &mut rows, at_ms, cfg);
+        self.rows = rows;
+    }
+
+    /// One round of the warnings engine over the rows.
+    fn warn(&mut self, node: &str, rows: &mut [ProcessRow], at_ms: u64, cfg: &WarningConfig) {
+        let tracked: HashSet<Subject> = self.engine.subjects().into_iter().collect();
+        let mut obs = Vec::new();
+        for row in rows.iter() {
+            let serial = row.pid.serial;
+            let beam = row.beam.clone().unwrap_or_default();
+            let pid = Some(row.pid.clone());
+            if (!row.system && row.mailbox_len >= cfg.mailbox_off)
+                || tracked.contains(&Subject::Mailbox(serial))
+            {
+                obs.push(mailbox_observation(
+                    cfg,
+                    Subject::Mailbox(serial),
+                    pid.clone(),
+                    row.mailbox_len,
+                    row.mailbox_growth_per_s,
+                ));
+            }
+            if beam.reductions_per_s >= cfg.reductions_hog_per_s / 2
+                || tracked.contains(&Subject::Reductions(serial))
+            {
+                obs.push(Observation {
+                    subject: Subject::Reductions(serial),
+                    pid: pid.clone(),
+                    on: beam.reductions_per_s >= cfg.reductions_hog_per_s,
+                    off: beam.reductions_per_s < cfg.reductions_hog_per_s / 2,
+                    kind: WarningKind::ReductionsHog {
+                        per_s: beam.reductions_per_s,
+                    },
+                    hold: cfg.hold,
+                    clear_hold: cfg.hold,
+                });
+            }
+            let memory_off = cfg.memory_hog_bytes / 4 * 3;
+            if row.memory_bytes >= memory_off || tracked.contains(&Subject::Memory(serial)) {
+                obs.push(Observation {
+                    subject: Subject::Memory(serial),
+                    pid,
+                    on: row.memory_bytes >= cfg.memory_hog_bytes,
+                    off: row.memory_bytes < memory_off,
+                    kind: WarningKind::MemoryHog {
+                        bytes: row.memory_bytes,
+                    },
+                    hold: cfg.hold,
+                    clear_hold: cfg.hold,
+                });
+            }
+        }
+        self.engine.round(obs, at_ms);
+        let mut per_process: HashMap<u64, u32> = HashMap::new();
+        for s in self.engine.active_subjects() {
+            let (Subject::Mailbox(serial) | Subject::Reductions(serial) | Subject::Memory(serial)) =
+                s;
+            *per_process.entry(*serial).or_default() += 1;
+        }
+        let by_serial: HashMap<u64, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.pid.serial, i))
+            .collect();
+        for (serial, count) in &per_process {
+            if let Some(&i) = by_serial.get(serial) {
+                rows[i].warnings = *count;
+            }
+        }
+        self.warnings = self.engine.active(node);
+        for w in &mut self.warnings {
+            let row = w
+                .pid
+                .as_ref()
+                .and_then(|p| by_serial.get(&p.serial))
+                .map(|&i| &rows[i]);
+            if let Some(row) = row {
+                w.name = row.name.clone();
+                w.behaviour = Some(row.behaviour.clone());
+            }
+        }
+    }
+}
+
+impl Source for BeamSource {
+    fn entry(&self) -> &str {
+        &self.shared.cfg.node
+    }
+
+    fn is_connected(&self) -> bool {
+        self.shared.entry.is_up()
+    }
+
+    fn request(&self, request: Request) -> Answer<'_> {
+        Box::pin(async move {
+            match self.shared.answer(request).await {
+                Ok(r) => Ok(r),
+                Err(e) => Ok(Response::Error(e)),
+            }
+        })
+    }
+
+    fn logs(&self) -> &LogSink {
+        &self.shared.logs
+    }
+
+    fn close(&self) {
+        self.shared.entry.close();
+        let state = self.shared.state.lock();
+        for n in state.nodes.values() {
+            if let Some(c) = &n.conn {
+                c.close();
+            }
+        }
+    }
+}
+
+impl Drop for BeamSource {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
