@@ -256,11 +256,13 @@ impl BeamSource {
     }
 
     /// Rounds a one-shot reader waits for so that rates are known and a
-    /// warning can have held: one more than the hold in intervals.
+    /// warning can have held: the first round has no rates, the second
+    /// starts the hold, which must then have passed (one more round for
+    /// the rounds' jitter).
     pub fn settle_rounds(&self) -> u64 {
         let cfg = &self.shared.cfg;
         let interval = cfg.interval.as_millis().max(1);
-        2 + (cfg.warnings.hold.as_millis().div_ceil(interval)) as u64
+        3 + (cfg.warnings.hold.as_millis().div_ceil(interval)) as u64
     }
 }
 

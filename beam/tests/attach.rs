@@ -3,7 +3,7 @@
 //! mailbox warning, its detail and its place in the supervision tree, a
 //! killed node shown as down, and no module loaded into the target.
 
-mod support;
+use clustertop_testkit::erlang as support;
 
 use clustertop_beam::{BeamConfig, BeamSource, Conn};
 use clustertop_client::Client;

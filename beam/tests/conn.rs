@@ -1,7 +1,7 @@
 //! One connection to a real BEAM node: EPMD, the handshake as a hidden
 //! node, calls through `rex`, a wrong cookie, a node that dies.
 
-mod support;
+use clustertop_testkit::erlang as support;
 
 use clustertop_beam::{BeamError, Conn};
 use std::time::Duration;

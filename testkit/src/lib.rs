@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+pub mod erlang;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 

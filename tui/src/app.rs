@@ -9,12 +9,13 @@
 
 use crate::error::CliError;
 use crate::state::{State, Tab};
+use crate::target::Target;
 use crate::view;
-use clustertop_client::{Client, ClientConfig, ClientError};
+use clustertop_client::{Client, ClientError};
 use clustertop_proto::{
     ClusterOverview, GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, LogFilter,
-    LogLevel, LogRecord, MetricsSnapshot, NodeStatus, PidRef, ProcessDetail, ProcessPage,
-    ProcessQuery, ProcessRegistry, ProcessTraces, ProtoError, Registry, SupervisionTree, Telemetry,
+    LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessPage, ProcessQuery,
+    ProcessRegistry, ProcessTraces, ProtoError, Registry, SupervisionTree, Telemetry,
 };
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -86,12 +87,12 @@ pub(crate) struct Extras {
 }
 
 pub(crate) async fn run(
-    config: ClientConfig,
+    config: Target,
     interval: Duration,
     extras: Extras,
 ) -> Result<(), CliError> {
     // Attach before touching the terminal, so an error is a plain line.
-    let client = Client::connect(config.clone()).await?;
+    let client = config.connect().await?;
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
@@ -107,11 +108,11 @@ pub(crate) async fn run(
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     client: Client,
-    config: ClientConfig,
+    config: Target,
     interval: Duration,
     extras: Extras,
 ) -> Result<(), CliError> {
-    let mut state = State::new(&config.addr, interval.as_millis() as u64);
+    let mut state = State::new(config.label(), interval.as_millis() as u64);
     state.notes = extras.notes;
     if !extras.jaeger_ui.is_empty() {
         state.jaeger_ui = extras.jaeger_ui;
@@ -256,12 +257,12 @@ const ATTACH_TRY: Duration = Duration::from_secs(1);
 /// answers.
 async fn connection(
     mut client: Client,
-    config: ClientConfig,
+    config: Target,
     interval: Duration,
     mut want: watch::Receiver<Want>,
     tx: mpsc::Sender<Update>,
 ) {
-    let mut addr = config.addr.clone();
+    let mut addr = config.label().to_owned();
     // Where the other nodes can be attached to, from the last overview.
     let mut others: Vec<String> = Vec::new();
     loop {
@@ -270,7 +271,7 @@ async fn connection(
             let w = want.borrow_and_update().clone();
             if !w.paused {
                 match refresh(&client, &w, &tx).await {
-                    Ok(o) => others = attach_addresses(&o, client.entry(), &addr),
+                    Ok(o) => others = config.others(&o, client.entry(), &addr),
                     Err(ClientError::Agent(e)) => {
                         let _ = tx.send(Update::Status(e.to_string())).await;
                     }
@@ -296,14 +297,13 @@ async fn connection(
             let mut tried = Vec::new();
             let mut last_error = String::new();
             let mut candidates = others.clone();
-            candidates.extend([config.addr.clone(), lost.clone()]);
+            candidates.extend([config.label().to_owned(), lost.clone()]);
             for candidate in candidates {
                 if tried.contains(&candidate) {
                     continue;
                 }
-                let mut c = config.clone();
-                c.addr = candidate.clone();
-                match tokio::time::timeout(ATTACH_TRY, Client::connect(c)).await {
+                let c = config.at(&candidate);
+                match tokio::time::timeout(ATTACH_TRY, c.connect()).await {
                     Ok(Ok(client)) => {
                         let _ = tx
                             .send(Update::Attached {
@@ -330,25 +330,6 @@ async fn connection(
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
     }
-}
-
-/// The addresses the cluster's other live nodes can be attached at: each
-/// node's listen address, with an unspecified host (`0.0.0.0`, `::`)
-/// replaced by the host `current` (the address we attached at) names.
-fn attach_addresses(o: &ClusterOverview, entry: &str, current: &str) -> Vec<String> {
-    let host = current.rsplit_once(':').map_or(current, |(h, _)| h);
-    o.nodes
-        .iter()
-        .filter(|n| n.name != entry && n.status == NodeStatus::Up)
-        .filter_map(|n| {
-            let a: std::net::SocketAddr = n.addr.as_deref()?.parse().ok()?;
-            Some(if a.ip().is_unspecified() {
-                format!("{host}:{}", a.port())
-            } else {
-                a.to_string()
-            })
-        })
-        .collect()
 }
 
 /// One refresh of what the view wants; returns the overview.

@@ -5,6 +5,7 @@ use crate::demo::{Demo, DemoError, DemoFile, TargetsFile};
 use crate::error::CliError;
 use crate::format;
 use crate::stack::Stack;
+use crate::target::Target;
 use clap::{Parser, Subcommand};
 use clustertop_client::{COOKIE_ENV, random_cookie};
 use clustertop_client::{Client, ClientConfig, ClientError};
@@ -26,8 +27,15 @@ pub(crate) struct Args {
     /// 127.0.0.1:4370.
     #[arg(long, global = true, env = "CLUSTERTOP_NODE", value_name = "ADDR")]
     node: Option<String>,
+    /// Attach to an Erlang/Elixir cluster instead, through this node
+    /// (`name@host`, its port from EPMD), as a hidden node, loading no
+    /// code into it; before or after the subcommand. The cookie: --cookie,
+    /// else ERLANG_COOKIE, else ~/.erlang.cookie.
+    #[arg(long, global = true, value_name = "NAME@HOST", conflicts_with = "node")]
+    beam: Option<String>,
     /// The cluster's cookie (else CLUSTERTOP_COOKIE, else a demo's running
-    /// at --node, from ~/.clustertop.demo, else ~/.clustertop.cookie).
+    /// at --node, from ~/.clustertop.demo, else ~/.clustertop.cookie; for
+    /// --beam, else ERLANG_COOKIE, else ~/.erlang.cookie).
     #[arg(long, global = true)]
     cookie: Option<String>,
     /// The view's refresh interval, in milliseconds.
@@ -70,7 +78,9 @@ enum Command {
         #[arg(long, value_name = "MS")]
         interval: Option<u64>,
     },
-    /// Print one cluster overview (nodes, top processes, warnings).
+    /// Print one cluster overview (nodes, top processes, warnings). With
+    /// --beam, the cluster is sampled for a few seconds first, so that
+    /// rates and warnings are known.
     Snapshot {
         /// As JSON (the attach protocol's overview).
         #[arg(long)]
@@ -164,11 +174,16 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             .or_else(DemoFile::entry)
             .unwrap_or_else(|| DEFAULT_NODE.to_owned())
     };
-    match args.command {
-        None => {
-            let config = client_config(&entry(), args.cookie.as_deref());
-            crate::app::run(config, interval, extras(&args.jaeger_ui, Vec::new())).await
+    let target = || match &args.beam {
+        Some(node) => {
+            let mut c = clustertop_beam::BeamConfig::new(node.clone());
+            c.cookie = args.cookie.clone();
+            Target::Beam(c)
         }
+        None => Target::Agent(client_config(&entry(), args.cookie.as_deref())),
+    };
+    match args.command {
+        None => crate::app::run(target(), interval, extras(&args.jaeger_ui, Vec::new())).await,
         Some(Command::Demo {
             nodes,
             port,
@@ -177,9 +192,9 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             stack,
             interval: demo_interval,
         }) => {
-            if let Some(node) = &args.node {
+            if let Some(node) = args.node.as_ref().or(args.beam.as_ref()) {
                 return Err(CliError::Usage(format!(
-                    "--node {node}: the demo starts its own cluster (choose its port with --port)"
+                    "{node}: the demo starts its own cluster (choose its port with --port)"
                 )));
             }
             let interval = demo_interval.map_or(interval, |ms| Duration::from_millis(ms.max(100)));
@@ -236,7 +251,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             }
             let config = client_config(&demo.entry, Some(&cookie));
             let result = crate::app::run(
-                config,
+                Target::Agent(config),
                 interval,
                 extras(&args.jaeger_ui, stack.lines.clone()),
             )
@@ -246,7 +261,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             result
         }
         Some(Command::Snapshot { json }) => {
-            let client = Client::connect(client_config(&entry(), args.cookie.as_deref())).await?;
+            let client = target().connect_settled().await?;
             let overview = client.overview().await?;
             // Each node's endpoints and series, from an agent that has them.
             let telemetry = match client.ask(GetTelemetry::default()).await {
@@ -308,6 +323,9 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             grep,
             tail,
         }) => {
+            if args.beam.is_some() {
+                return Err(CliError::Usage(clustertop_beam::NO_LOGS.to_owned()));
+            }
             let client = Client::connect(client_config(&entry(), args.cookie.as_deref())).await?;
             let node = match only_node {
                 Some(want) => Some(resolve_node(&client, &want).await?),

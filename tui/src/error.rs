@@ -10,6 +10,9 @@ pub(crate) enum CliError {
     /// timeout).
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Attaching to a BEAM node failed (EPMD, cookie, connection).
+    #[error(transparent)]
+    Beam(#[from] clustertop_beam::BeamError),
     /// There is no terminal to draw on.
     #[error(
         "the interactive view needs a terminal ({0}); `clustertop snapshot` prints one overview"

@@ -23,6 +23,7 @@ mod keymap;
 mod snapshot;
 mod stack;
 mod state;
+mod target;
 mod view;
 
 use clap::Parser;

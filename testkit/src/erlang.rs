@@ -1,14 +1,14 @@
 //! Real Erlang nodes for the tests: `erl -sname`, a shared cookie, EPMD
-//! (which `erl` starts when it is not running), and a slow `gen_server`
-//! compiled with `erlc` into a temporary directory.
+//! (which `erl` starts when it is not running), and the test modules of
+//! `testkit/erlang/` (a slow `gen_server` under a supervisor) compiled with
+//! `erlc` into a temporary directory, on every node's code path.
 
-#![allow(dead_code, unreachable_pub)]
-
-use clustertop_testkit::{KillOnDrop, require_program};
+use crate::{KillOnDrop, require_program};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The cookie of the test nodes.
 pub const COOKIE: &str = "clustertop-beam-test";
 
 /// The host part `erl -sname` gives this machine's nodes.
@@ -37,7 +37,7 @@ pub fn code_dir() -> PathBuf {
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("clustertop-beam-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/slow_server.erl");
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("erlang/slow_server.erl");
         let out = Command::new("erlc")
             .arg("-o")
             .arg(&dir)
@@ -55,6 +55,7 @@ pub fn code_dir() -> PathBuf {
 }
 
 /// A running `erl` node, killed on drop.
+#[derive(Debug)]
 pub struct ErlNode {
     /// `name@host`.
     pub name: String,

@@ -1,9 +1,9 @@
-%% A gen_server that handles a cast in 20 ms, fed 100 casts a second by
-%% a feeder: its mailbox grows by about 50 messages a second. Under a
-%% supervisor, as an application's processes are.
+%% A gen_server that handles a cast in 20 ms (50 a second), fed 500
+%% casts a second by a feeder: its mailbox grows by about 450 messages a
+%% second. Under a supervisor, as an application's processes are; the one
+%% module is the callback module of both.
 -module(slow_server).
 -behaviour(gen_server).
--behaviour(supervisor).
 -export([start/0, start_link/0, feeder/0]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
@@ -33,6 +33,6 @@ feeder() ->
     feed().
 
 feed() ->
-    gen_server:cast(slow_server, work),
+    [gen_server:cast(slow_server, work) || _ <- lists:seq(1, 5)],
     timer:sleep(10),
     feed().
