@@ -508,3 +508,136 @@ pub(crate) fn process_traces() -> ProcessTraces {
         ],
     }
 }
+
+/// A BEAM cluster: the same three nodes (one down) with BEAM figures,
+/// and a slow `gen_server` on top.
+pub(crate) fn beam_overview(offset_ms: u64) -> ClusterOverview {
+    let at = T0 + offset_ms;
+    let beam = |name: &str| NodeSummary {
+        messages_in_total: 0,
+        messages_out_total: 0,
+        messages_in_per_s: 0,
+        messages_out_per_s: 0,
+        cpu_permille: 0,
+        cpu_time_us_total: 0,
+        dead_letters_total: 0,
+        crashes_total: 0,
+        rss_bytes: 48_000_000,
+        version: "OTP 25".into(),
+        beam: Some(BeamNode {
+            otp_release: "25".into(),
+            erts_version: "erts-13.1.5".into(),
+            process_limit: 262_144,
+            run_queue: 2,
+            reductions_per_s: 1_450_000,
+            memory: BeamMemory {
+                total: 48_000_000,
+                processes: 12_000_000,
+                binary: 900_000,
+                ets: 1_200_000,
+                atom: 560_000,
+                code: 11_000_000,
+            },
+            ports: 14,
+            port_limit: 65_536,
+            schedulers: 2,
+            dist_busy: Vec::new(),
+        }),
+        ..summary(name, at, 0, 0)
+    };
+    ClusterOverview {
+        entry: "a@host".into(),
+        nodes: vec![
+            beam("a@host"),
+            beam("b@host"),
+            NodeSummary {
+                status: NodeStatus::Down {
+                    last_seen_unix_ms: Some(T0 - 12_000),
+                },
+                processes: 0,
+                uptime_ms: 0,
+                beam: None,
+                ..summary("c@host", at, 0, 0)
+            },
+        ],
+        links: Vec::new(),
+        warnings: vec![Warning {
+            node: "a@host".into(),
+            pid: Some(pid("a@host", 86)),
+            name: Some("slow_server".into()),
+            behaviour: Some("slow_server:init/1".into()),
+            kind: WarningKind::MailboxGrowing {
+                len: 5_649,
+                growth_per_s: 450,
+            },
+            since_unix_ms: T0 - 3_000,
+        }],
+        top_processes: beam_rows(),
+    }
+}
+
+pub(crate) fn beam_rows() -> Vec<ProcessRow> {
+    let beam_row = |serial, name: Option<&str>, behaviour: &str, current: &str, reds| ProcessRow {
+        beam: Some(BeamProcess {
+            reductions_per_s: reds,
+            reductions_total: reds * 600,
+            current_function: Some(current.to_owned()),
+        }),
+        ..row("a@host", serial, name, behaviour)
+    };
+    vec![
+        ProcessRow {
+            mailbox_len: 5_649,
+            mailbox_growth_per_s: 450,
+            memory_bytes: 869_000,
+            warnings: 1,
+            ..beam_row(
+                86,
+                Some("slow_server"),
+                "slow_server:init/1",
+                "timer:sleep/1",
+                517,
+            )
+        },
+        beam_row(87, None, "slow_server:feeder/0", "timer:sleep/1", 901),
+        beam_row(
+            85,
+            Some("slow_sup"),
+            "supervisor:slow_server/1",
+            "gen_server:loop/7",
+            0,
+        ),
+    ]
+}
+
+pub(crate) fn beam_detail() -> ProcessDetail {
+    let row = beam_rows().remove(0);
+    ProcessDetail {
+        row,
+        totals: ProcessTotals::default(),
+        links: vec![pid("a@host", 85)],
+        monitored_by: vec![],
+        monitoring: vec![],
+        supervisor_path: vec![pid("a@host", 85)],
+        mailbox_head: vec![],
+        top_senders: vec![],
+        handling_time: None,
+        spawned_at_unix_ms: 0,
+        trap_exit: false,
+        beam: Some(BeamProcessDetail {
+            pid: "<0.86.0>".into(),
+            status: "waiting".into(),
+            initial_call: Some("slow_server:init/1".into()),
+            label: None,
+            heap_bytes: 376_000,
+            total_heap_bytes: 752_000,
+            stack_bytes: 96,
+            stacktrace: vec![
+                "timer:sleep/1 (timer.erl:219)".into(),
+                "slow_server:handle_cast/2 (slow_server.erl:31)".into(),
+                "gen_server:try_handle_cast/3 (gen_server.erl:1121)".into(),
+            ],
+            group_leader: Some("<0.70.0>".into()),
+        }),
+    }
+}

@@ -30,6 +30,17 @@ pub(crate) fn rate(per_s: f64) -> String {
     }
 }
 
+/// A large count in few characters: `262k`, `1.0M`, `950`.
+pub(crate) fn compact(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else if n >= 10_000 {
+        format!("{}k", n / 1_000)
+    } else {
+        count(n)
+    }
+}
+
 /// Mailbox growth: `+1.2k/s`, `-40/s`, `0`.
 pub(crate) fn growth(per_s: i64) -> String {
     match per_s {

@@ -197,6 +197,10 @@ pub(crate) fn text(o: &ClusterOverview) -> String {
         plural(o.nodes.len(), "node", "nodes"),
         down
     ));
+    if o.nodes.iter().any(|n| n.beam.is_some()) {
+        beam_text(o, &mut out);
+        return out;
+    }
     let rows: Vec<[String; 7]> = o
         .nodes
         .iter()
@@ -250,6 +254,72 @@ pub(crate) fn text(o: &ClusterOverview) -> String {
         3,
     );
     out
+}
+
+/// A BEAM cluster's overview: its own figures in place of ours.
+fn beam_text(o: &ClusterOverview, out: &mut String) {
+    let rows: Vec<[String; 9]> = o
+        .nodes
+        .iter()
+        .map(|n| {
+            let b = n.beam.clone().unwrap_or_default();
+            let up = n.beam.is_some();
+            let dash = |s: String| if up { s } else { "–".to_owned() };
+            [
+                format::printable(&n.name).into_owned(),
+                format::status(&n.status).to_owned(),
+                dash(format::printable(&b.otp_release).into_owned()),
+                dash(format::duration_ms(n.uptime_ms)),
+                dash(format!(
+                    "{}/{}",
+                    format::count(n.processes),
+                    format::count(b.process_limit)
+                )),
+                dash(format::count(b.run_queue)),
+                dash(format::rate(b.reductions_per_s as f64)),
+                dash(format::bytes(b.memory.total)),
+                dash(format::bytes(b.memory.binary)),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        [
+            "NODE", "STATUS", "OTP", "UPTIME", "PROCS", "RUNQ", "REDS/S", "MEMORY", "BINARY",
+        ],
+        &rows,
+        3,
+    );
+    out.push_str(&format!("\nWARNINGS ({})\n", o.warnings.len()));
+    for w in &o.warnings {
+        out.push_str(&format!("  {}\n", format::printable(&format::warning(w))));
+    }
+    out.push('\n');
+    let rows: Vec<[String; 8]> = o
+        .top_processes
+        .iter()
+        .map(|p| {
+            let b = p.beam.clone().unwrap_or_default();
+            [
+                format::printable(&format::pid(&p.pid)).into_owned(),
+                format::printable(&p.pid.node).into_owned(),
+                format::printable(&format::process_name(p)).into_owned(),
+                format::printable(b.current_function.as_deref().unwrap_or("")).into_owned(),
+                format::count(p.mailbox_len),
+                format::growth(p.mailbox_growth_per_s),
+                format::rate(b.reductions_per_s as f64),
+                format::bytes(p.memory_bytes),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        [
+            "PID", "NODE", "NAME", "CURRENT", "MAILBOX", "GROWTH", "REDS/S", "MEMORY",
+        ],
+        &rows,
+        4,
+    );
 }
 
 /// Columns as wide as their widest cell; the first `left` left-aligned,

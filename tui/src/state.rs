@@ -246,6 +246,18 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// Whether the cluster is a BEAM cluster (its nodes carry BEAM
+    /// figures): the views then show the BEAM's columns.
+    pub(crate) fn is_beam(&self) -> bool {
+        self.overview
+            .as_ref()
+            .is_some_and(|o| o.nodes.iter().any(|n| n.beam.is_some()))
+            || self
+                .processes
+                .as_ref()
+                .is_some_and(|p| p.rows.iter().any(|r| r.beam.is_some()))
+    }
+
     /// The node the views are narrowed to: picked with `n`, else named by
     /// the filter.
     pub(crate) fn node_scope(&self) -> Option<String> {

@@ -102,7 +102,16 @@ fn header_line(state: &State) -> Line<'static> {
             };
             spans.push(nodes);
             spans.push(Span::raw(format!(" {} procs ", format::count(procs))));
-            if let Some(rate) = state.rates.cluster.last() {
+            if state.is_beam() {
+                // A BEAM node counts reductions, not messages.
+                let reds: u64 = o
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.beam.as_ref())
+                    .map(|b| b.reductions_per_s)
+                    .sum();
+                spans.push(Span::raw(format!(" {} reds/s ", format::rate(reds as f64))));
+            } else if let Some(rate) = state.rates.cluster.last() {
                 spans.push(Span::raw(format!(" {} msg/s ", format::rate(rate))));
             }
         }
@@ -236,7 +245,10 @@ fn help(frame: &mut Frame<'_>, body: Rect) {
 /// sampling interval (1 s by default).
 pub(crate) const COLUMNS: &[(&str, &str)] = &[
     ("⚠", "active warnings (the Warnings view says which)"),
-    ("PID", "<node.serial>"),
+    (
+        "PID",
+        "<node.serial> (BEAM: <node.N> for the node's own <0.N.0>)",
+    ),
     ("MAILBOX", "messages queued now"),
     ("GROWTH", "mailbox growth per second"),
     ("OLDEST", "age of the oldest queued message"),
@@ -256,8 +268,14 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
     ),
     (
         "MEMORY",
-        "record, task state and queued messages; not their heap data",
+        "record, task state and queued messages; not their heap data (BEAM: \
+         process_info memory: heap, stack, queue and the process's own record)",
     ),
+    (
+        "REDS/S",
+        "(BEAM) reductions per second: the BEAM's measure of work done",
+    ),
+    ("CURRENT", "(BEAM) the function the process is in now"),
     (
         "p50 / p99",
         "(Metrics) 10 s windows: behaviours' p50s averaged by count; worst p99",

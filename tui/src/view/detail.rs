@@ -78,102 +78,106 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     };
     let now = now.unwrap_or(d.spawned_at_unix_ms);
     let mut lines: Vec<Line<'_>> = exit_line.into_iter().collect();
-    lines.extend([
-        Line::from(vec![
-            bold("status "),
-            Span::raw(if state.detail_exit.is_some() {
-                "exited (the figures below are its last)".to_owned()
-            } else {
-                format!("{:?}", r.status).to_lowercase()
-            }),
-            bold("   spawned "),
-            Span::raw(format!(
-                "{} ago",
-                format::duration_ms(now.saturating_sub(d.spawned_at_unix_ms))
-            )),
-            bold("   supervisors "),
-            Span::raw(refs(&d.supervisor_path)),
-            bold("   traps exits "),
-            Span::raw(if d.trap_exit { "yes" } else { "no" }),
-        ]),
-        Line::from(vec![
-            bold("mailbox "),
-            Span::styled(
-                format::count(r.mailbox_len),
-                if r.warnings > 0 {
-                    Style::new().fg(Color::Yellow)
+    if let Some(b) = &d.beam {
+        lines.extend(beam_lines(d, b, &refs));
+    } else {
+        lines.extend([
+            Line::from(vec![
+                bold("status "),
+                Span::raw(if state.detail_exit.is_some() {
+                    "exited (the figures below are its last)".to_owned()
                 } else {
-                    Style::new()
-                },
-            ),
-            bold("   oldest "),
-            Span::raw(
-                r.oldest_message_age_us
-                    .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
-            ),
-            bold("   growth "),
-            Span::raw(format::growth(r.mailbox_growth_per_s)),
-            bold("   util "),
-            Span::raw(format::permille(r.util_permille)),
-            bold("   cpu "),
-            Span::raw(format::permille(r.cpu_permille)),
-            bold("   memory "),
-            Span::raw(format::bytes(r.memory_bytes)),
-        ]),
-        Line::from(vec![
-            bold("handled "),
-            Span::raw(format::count(d.totals.handled_total)),
-            bold("   received "),
-            Span::raw(format::count(d.totals.received_total)),
-            bold("   sent "),
-            Span::raw(format::count(d.totals.sent_total)),
-            bold("   msgs/s "),
-            Span::raw(format::rate(r.handled_per_s as f64)),
-        ]),
-        Line::from(vec![
-            bold("in handlers "),
-            Span::raw(format::duration_ms(d.totals.util_us_total / 1000)),
-            bold("   on cpu "),
-            Span::raw(format::duration_ms(d.totals.cpu_us_total / 1000)),
-            bold("   polls "),
-            Span::raw(format::count(d.totals.polls_total)),
-            bold("   polls/s "),
-            Span::raw(format::rate(r.polls_per_s as f64)),
-        ]),
-        Line::from(vec![
-            bold("handling time "),
-            Span::raw(d.handling_time.map_or("–".to_owned(), |p| {
-                format!(
-                    "p50 {}  p90 {}  p99 {}  max {}  ({} in 60 s)",
-                    format::micros(p.p50_us),
-                    format::micros(p.p90_us),
-                    format::micros(p.p99_us),
-                    format::micros(p.max_us),
-                    format::count(p.count)
-                )
-            })),
-        ]),
-        Line::from(vec![
-            bold("links "),
-            Span::raw(refs(&d.links)),
-            bold("   monitored by "),
-            Span::raw(refs(&d.monitored_by)),
-            bold("   monitoring "),
-            Span::raw(refs(&d.monitoring)),
-        ]),
-        Line::from(vec![
-            bold("top senders "),
-            Span::raw(if d.top_senders.is_empty() {
-                "none".to_owned()
-            } else {
-                d.top_senders
-                    .iter()
-                    .map(|(p, share)| format!("{} {share}%", format::pid(p)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }),
-        ]),
-    ]);
+                    format!("{:?}", r.status).to_lowercase()
+                }),
+                bold("   spawned "),
+                Span::raw(format!(
+                    "{} ago",
+                    format::duration_ms(now.saturating_sub(d.spawned_at_unix_ms))
+                )),
+                bold("   supervisors "),
+                Span::raw(refs(&d.supervisor_path)),
+                bold("   traps exits "),
+                Span::raw(if d.trap_exit { "yes" } else { "no" }),
+            ]),
+            Line::from(vec![
+                bold("mailbox "),
+                Span::styled(
+                    format::count(r.mailbox_len),
+                    if r.warnings > 0 {
+                        Style::new().fg(Color::Yellow)
+                    } else {
+                        Style::new()
+                    },
+                ),
+                bold("   oldest "),
+                Span::raw(
+                    r.oldest_message_age_us
+                        .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
+                ),
+                bold("   growth "),
+                Span::raw(format::growth(r.mailbox_growth_per_s)),
+                bold("   util "),
+                Span::raw(format::permille(r.util_permille)),
+                bold("   cpu "),
+                Span::raw(format::permille(r.cpu_permille)),
+                bold("   memory "),
+                Span::raw(format::bytes(r.memory_bytes)),
+            ]),
+            Line::from(vec![
+                bold("handled "),
+                Span::raw(format::count(d.totals.handled_total)),
+                bold("   received "),
+                Span::raw(format::count(d.totals.received_total)),
+                bold("   sent "),
+                Span::raw(format::count(d.totals.sent_total)),
+                bold("   msgs/s "),
+                Span::raw(format::rate(r.handled_per_s as f64)),
+            ]),
+            Line::from(vec![
+                bold("in handlers "),
+                Span::raw(format::duration_ms(d.totals.util_us_total / 1000)),
+                bold("   on cpu "),
+                Span::raw(format::duration_ms(d.totals.cpu_us_total / 1000)),
+                bold("   polls "),
+                Span::raw(format::count(d.totals.polls_total)),
+                bold("   polls/s "),
+                Span::raw(format::rate(r.polls_per_s as f64)),
+            ]),
+            Line::from(vec![
+                bold("handling time "),
+                Span::raw(d.handling_time.map_or("–".to_owned(), |p| {
+                    format!(
+                        "p50 {}  p90 {}  p99 {}  max {}  ({} in 60 s)",
+                        format::micros(p.p50_us),
+                        format::micros(p.p90_us),
+                        format::micros(p.p99_us),
+                        format::micros(p.max_us),
+                        format::count(p.count)
+                    )
+                })),
+            ]),
+            Line::from(vec![
+                bold("links "),
+                Span::raw(refs(&d.links)),
+                bold("   monitored by "),
+                Span::raw(refs(&d.monitored_by)),
+                bold("   monitoring "),
+                Span::raw(refs(&d.monitoring)),
+            ]),
+            Line::from(vec![
+                bold("top senders "),
+                Span::raw(if d.top_senders.is_empty() {
+                    "none".to_owned()
+                } else {
+                    d.top_senders
+                        .iter()
+                        .map(|(p, share)| format!("{} {share}%", format::pid(p)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+            ]),
+        ]);
+    }
     if let Some(reg) = &state.detail_registry {
         let list = |items: Vec<String>| {
             if items.is_empty() {
@@ -242,6 +246,11 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         }
     }
     lines.push(Line::from(bold("mailbox head")));
+    if d.beam.is_some() && d.mailbox_head.is_empty() {
+        lines.push(Line::from(
+            "  not read: reading a BEAM process's queue copies it on its node",
+        ));
+    }
     for m in &d.mailbox_head {
         lines.push(Line::from(format!("  {m}")));
     }
@@ -262,4 +271,78 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             .style(Style::new().fg(Color::Yellow)),
         spark,
     );
+}
+
+/// A BEAM process's figures: what `process_info` says of it.
+fn beam_lines(
+    d: &clustertop_proto::ProcessDetail,
+    b: &clustertop_proto::BeamProcessDetail,
+    refs: &dyn Fn(&[clustertop_proto::PidRef]) -> String,
+) -> Vec<Line<'static>> {
+    let bold = |s: &str| Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD));
+    let r = &d.row;
+    let work = r.beam.clone().unwrap_or_default();
+    let text = |s: &str| Span::raw(format::printable(s).into_owned());
+    let mut lines = vec![
+        Line::from(vec![
+            bold("pid "),
+            text(&b.pid),
+            bold("   status "),
+            text(&b.status),
+            bold("   initial call "),
+            text(b.initial_call.as_deref().unwrap_or("–")),
+            bold("   traps exits "),
+            Span::raw(if d.trap_exit { "yes" } else { "no" }),
+        ]),
+        Line::from(vec![
+            bold("supervisors "),
+            Span::raw(refs(&d.supervisor_path)),
+            bold("   label "),
+            text(b.label.as_deref().unwrap_or("–")),
+            bold("   group leader "),
+            text(b.group_leader.as_deref().unwrap_or("–")),
+        ]),
+        Line::from(vec![
+            bold("mailbox "),
+            Span::styled(
+                format::count(r.mailbox_len),
+                if r.warnings > 0 {
+                    Style::new().fg(Color::Yellow)
+                } else {
+                    Style::new()
+                },
+            ),
+            bold("   growth "),
+            Span::raw(format::growth(r.mailbox_growth_per_s)),
+            bold("   reductions "),
+            Span::raw(format::count(work.reductions_total)),
+            bold("   reds/s "),
+            Span::raw(format::rate(work.reductions_per_s as f64)),
+        ]),
+        Line::from(vec![
+            bold("memory "),
+            Span::raw(format::bytes(r.memory_bytes)),
+            bold("   heap "),
+            Span::raw(format::bytes(b.heap_bytes)),
+            bold("   total heap "),
+            Span::raw(format::bytes(b.total_heap_bytes)),
+            bold("   stack "),
+            Span::raw(format::bytes(b.stack_bytes)),
+        ]),
+        Line::from(vec![
+            bold("links "),
+            Span::raw(refs(&d.links)),
+            bold("   monitored by "),
+            Span::raw(refs(&d.monitored_by)),
+            bold("   monitoring "),
+            Span::raw(refs(&d.monitoring)),
+        ]),
+        Line::from(bold("stacktrace")),
+    ];
+    lines.extend(
+        b.stacktrace
+            .iter()
+            .map(|f| Line::from(format!("  {}", format::printable(f)))),
+    );
+    lines
 }

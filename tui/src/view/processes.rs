@@ -31,6 +31,8 @@ enum Col {
     Memory,
     Cpu,
     Work,
+    /// A BEAM process's current function.
+    Current,
 }
 
 /// The columns shown at every width.
@@ -45,6 +47,30 @@ const ALWAYS: [Col; 7] = [
 ];
 /// The others, most wanted first.
 const OPTIONAL: [Col; 5] = [Col::Rate, Col::Oldest, Col::Memory, Col::Cpu, Col::Work];
+/// A BEAM cluster's columns: its figures (reductions, the current
+/// function) instead of ours it has no counterpart for (handled
+/// messages, time in handlers, poll time, the oldest message's age).
+const ALWAYS_BEAM: [Col; 7] = [
+    Col::Mark,
+    Col::Pid,
+    Col::Node,
+    Col::Name,
+    Col::Mailbox,
+    Col::Growth,
+    Col::Work,
+];
+const OPTIONAL_BEAM: [Col; 2] = [Col::Memory, Col::Current];
+const ORDER_BEAM: [Col; 9] = [
+    Col::Mark,
+    Col::Pid,
+    Col::Node,
+    Col::Name,
+    Col::Current,
+    Col::Mailbox,
+    Col::Growth,
+    Col::Work,
+    Col::Memory,
+];
 /// The place of every column, left to right.
 const ORDER: [Col; 12] = [
     Col::Mark,
@@ -77,6 +103,7 @@ impl Col {
             Col::Cpu => 5,
             Col::Work => 7,
             Col::Memory => 8,
+            Col::Current => 26,
         }
     }
 
@@ -101,8 +128,10 @@ impl Col {
         )
     }
 
-    fn header(self) -> Cell<'static> {
+    fn header(self, beam: bool) -> Cell<'static> {
         let text = match self {
+            Col::Work if beam => "REDS/S",
+            Col::Current => "CURRENT",
             Col::Mark => "⚠",
             Col::Pid => "PID",
             Col::Node => "NODE",
@@ -117,7 +146,7 @@ impl Col {
             Col::Memory => "MEMORY",
         };
         match self {
-            Col::Mark | Col::Pid | Col::Node | Col::Name => Cell::from(text),
+            Col::Mark | Col::Pid | Col::Node | Col::Name | Col::Current => Cell::from(text),
             _ => right(text.to_owned()),
         }
     }
@@ -137,25 +166,45 @@ impl Col {
             Col::Rate => right(format::rate(r.handled_per_s as f64)),
             Col::Util => right(format::permille(r.util_permille)),
             Col::Cpu => right(format::permille(r.cpu_permille)),
-            Col::Work => right(format::rate(r.polls_per_s as f64)),
+            Col::Work => right(format::rate(
+                r.beam
+                    .as_ref()
+                    .map_or(r.polls_per_s, |b| b.reductions_per_s) as f64,
+            )),
             Col::Memory => right(format::bytes(r.memory_bytes)),
+            Col::Current => Cell::from(
+                r.beam
+                    .as_ref()
+                    .and_then(|b| b.current_function.clone())
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
 
-/// The columns that fit in `width`, the sorted one always among them.
-fn columns(width: u16, sort: SortKey) -> Vec<Col> {
+/// The columns that fit in `width`, the sorted one always among them;
+/// a BEAM cluster's set when `beam`.
+fn columns(width: u16, sort: SortKey, beam: bool) -> Vec<Col> {
+    let (always, optional, order): (&[Col], &[Col], &[Col]) = if beam {
+        (&ALWAYS_BEAM, &OPTIONAL_BEAM, &ORDER_BEAM)
+    } else {
+        (&ALWAYS, &OPTIONAL, &ORDER)
+    };
     let used = |cols: &[Col]| cols.iter().map(|c| c.len() + 1).sum::<u16>();
-    let mut shown: Vec<Col> = ALWAYS.to_vec();
-    if let Some(sorted) = OPTIONAL.iter().find(|c| c.sorted_by(sort)) {
+    let mut shown: Vec<Col> = always.to_vec();
+    if let Some(sorted) = optional.iter().find(|c| c.sorted_by(sort)) {
         shown.push(*sorted);
     }
-    for c in OPTIONAL {
+    for &c in optional {
         if !shown.contains(&c) && used(&shown) + c.len() < width {
             shown.push(c);
         }
     }
-    ORDER.into_iter().filter(|c| shown.contains(c)).collect()
+    order
+        .iter()
+        .copied()
+        .filter(|c| shown.contains(c))
+        .collect()
 }
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
@@ -180,8 +229,9 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         frame.render_widget(waiting("processes").block(block(title)), area);
         return;
     };
-    let cols = columns(area.width.saturating_sub(2), state.sort);
-    let header = Row::new(cols.iter().map(|c| c.header()).collect::<Vec<_>>())
+    let beam = state.is_beam();
+    let cols = columns(area.width.saturating_sub(2), state.sort, beam);
+    let header = Row::new(cols.iter().map(|c| c.header(beam)).collect::<Vec<_>>())
         .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = state.visible_rows().into_iter().map(|r| {
         let style = if r.warnings > 0 {

@@ -257,3 +257,36 @@ fn fell_over_to_another_node() {
     s.on_attached("127.0.0.1:4371", "b@host", "127.0.0.1:4370");
     check("fell_over", &s);
 }
+
+/// A BEAM cluster: the Nodes, Processes and Detail views show the BEAM's
+/// figures in place of ours.
+fn beam_state(tab: Tab) -> State {
+    let mut s = State::new("a@host", 1000);
+    s.on_overview(fixtures::beam_overview(0));
+    s.on_overview(fixtures::beam_overview(2_000));
+    s.on_processes(clustertop_proto::ProcessPage {
+        rows: fixtures::beam_rows(),
+        total_matching: 3,
+        sampled_at_unix_ms: fixtures::T0,
+    });
+    s.tab = tab;
+    s
+}
+
+#[test]
+fn beam_nodes() {
+    check("beam_nodes", &beam_state(Tab::Nodes));
+}
+
+#[test]
+fn beam_processes() {
+    check("beam_processes", &beam_state(Tab::Processes));
+}
+
+#[test]
+fn beam_process_detail() {
+    let mut s = beam_state(Tab::Processes);
+    s.apply(Action::Enter);
+    s.on_detail(fixtures::beam_detail());
+    check("beam_detail", &s);
+}
