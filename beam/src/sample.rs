@@ -72,10 +72,12 @@ pub(crate) async fn node_figures(conn: &Conn, timeout: Duration) -> Result<NodeF
     let call = |m: &'static str, f: &'static str, args: Vec<Term>| conn.call(m, f, args, timeout);
     let info = |item: &'static str| call("erlang", "system_info", vec![atom(item)]);
     let stat = |item: &'static str| call("erlang", "statistics", vec![atom(item)]);
-    let (memory, reductions, run_queue, wall, procs, proc_limit, ports, port_limit, scheds) = tokio::join!(
+    // The run queues first and alone: the calls below run at once, each
+    // in a process of its own, and would be counted in them.
+    let run_queue = stat("total_run_queue_lengths_all").await;
+    let (memory, reductions, wall, procs, proc_limit, ports, port_limit, scheds) = tokio::join!(
         call("erlang", "memory", vec![]),
         stat("reductions"),
-        stat("total_run_queue_lengths_all"),
         stat("wall_clock"),
         info("process_count"),
         info("process_limit"),

@@ -404,3 +404,61 @@ fn a_signal_ends_the_view_like_q_and_restores_the_terminal() {
         );
     }
 }
+
+#[test]
+fn a_beam_cluster_in_a_terminal_shows_its_nodes_the_slow_server_first_and_its_detail() {
+    use clustertop_testkit::erlang::{self, COOKIE, ErlNode, unique};
+    if erlang::erlang("beam tmux").is_none() {
+        return;
+    }
+    let a = ErlNode::start(&unique("ta"), "slow_server:start()");
+    let ping = format!("pong = net_adm:ping('{}')", a.name);
+    let b = ErlNode::start(&unique("tb"), &ping);
+    let c = ErlNode::start(&unique("tc"), &ping);
+    let command = format!(
+        "{BIN} --beam {} --cookie {COOKIE}; echo BEAM-EXITED-$?",
+        a.name
+    );
+    let Some(tmux) = Tmux::start("clustertop-beam", &command) else {
+        return;
+    };
+    // The processes: the slow server first, marked, with the BEAM's
+    // columns.
+    let screen = tmux.wait("the slow server on top", |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        let Some(h) = lines.iter().position(|l| l.contains("NAME / BEHAVIOUR")) else {
+            return false;
+        };
+        let top = lines.get(h + 1).copied().unwrap_or("");
+        top.starts_with("│▲ <ta_") && top.contains("slow_server  slow_server:init")
+    });
+    assert!(
+        screen.contains("REDS/S") && screen.contains("CURRENT"),
+        "{screen}"
+    );
+    assert!(screen.contains("3 nodes"), "{screen}");
+
+    // Every node, with the BEAM's figures.
+    tmux.keys(&["1"]);
+    tmux.wait("the nodes view", |s| {
+        s.contains("Nodes (3) — BEAM")
+            && [&a.name, &b.name, &c.name]
+                .iter()
+                .all(|n| s.contains(n.as_str()))
+            && s.contains("REDS/S")
+    });
+
+    // The slow server's detail: where it is, its supervisor.
+    tmux.keys(&["2", "Enter"]);
+    tmux.wait("the slow server's detail", |s| {
+        s.contains("slow_server  slow_server:init/1  on ta_")
+            && s.contains("stacktrace")
+            && s.contains("pid <0.")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait("the detail closed", |s| !s.contains("— Esc back"));
+
+    tmux.keys(&["q"]);
+    tmux.wait("the view quit", |s| s.contains("BEAM-EXITED-0"));
+    assert_eq!(tmux.pane("#{alternate_on}"), "0");
+}

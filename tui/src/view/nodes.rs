@@ -182,8 +182,16 @@ const BEAM_COLS: [BeamCol; 11] = [
 /// process count against the limit, run queue, reductions, memory by
 /// type, ports, busy distribution links).
 fn render_beam(frame: &mut Frame<'_>, area: Rect, state: &State, o: &ClusterOverview) {
-    // Mark, name (at least 10) and status, then the columns that fit.
-    let mut used = 1 + 1 + 10 + 1 + 10 + 1;
+    // Mark, the names (10 to 40 wide) and status, then the columns that
+    // fit.
+    let name_w = o
+        .nodes
+        .iter()
+        .map(|n| n.name.chars().count() as u16)
+        .max()
+        .unwrap_or(10)
+        .clamp(10, 40);
+    let mut used = 1 + 1 + name_w + 1 + 10 + 1;
     let cols: Vec<&BeamCol> = BEAM_COLS
         .iter()
         .enumerate()
@@ -211,7 +219,7 @@ fn render_beam(frame: &mut Frame<'_>, area: Rect, state: &State, o: &ClusterOver
     });
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Min(10),
+        Constraint::Min(name_w),
         Constraint::Length(10),
     ];
     widths.extend(cols.iter().map(|c| Constraint::Length(c.1)));
