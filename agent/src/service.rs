@@ -17,9 +17,10 @@ use crate::state::{State, VERSION, now_ms};
 use clustertop_proto::{
     AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview, GetProcess,
     GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, GetTree, GetWarnings, Hello,
-    HelloReply, MetricsSnapshot, NodeDetail, NodeStatus, ProcessDetail, ProcessPage, ProcessQuery,
-    ProcessRegistry, ProcessRow, ProtoError, Registry, Request, Response, SortKey, SubscribeLogs,
-    SupervisionTree, Telemetry, Unsubscribe, Warning, WarningKind,
+    HelloReply, MailboxPeek, MetricsSnapshot, NodeDetail, NodeStatus, PeekMailbox, ProcessDetail,
+    ProcessPage, ProcessQuery, ProcessRegistry, ProcessRow, ProtoError, Registry, Request,
+    Response, SortKey, SubscribeLogs, SupervisionTree, Telemetry, Unsubscribe, Warning,
+    WarningKind,
 };
 use clustertop_runtime::Pid;
 use std::sync::Arc;
@@ -59,6 +60,15 @@ pub(crate) async fn answer(
             respond::<GetProcessRegistry>(process_registry(state, r).await)
         }
         Request::Telemetry(r) => respond::<GetTelemetry>(telemetry(state, r).await),
+        Request::PeekMailbox(r) => {
+            let limit = r.limit.min(PeekMailbox::MAX) as usize;
+            let detail = process(state, GetProcess { pid: r.pid }).await;
+            respond::<PeekMailbox>(detail.map(|d| MailboxPeek {
+                queued: d.row.mailbox_len,
+                messages: d.mailbox_head.into_iter().take(limit).collect(),
+                note: None,
+            }))
+        }
         Request::ProcessTraces(r) => {
             let node = r.pid.node.clone();
             respond::<GetProcessTraces>(

@@ -3,7 +3,12 @@
 //!
 //! # Bounds on the target
 //! - A process's detail is one `process_info/2` call; its queued messages
-//!   are never read here (see `PeekMailbox`).
+//!   are not read then.
+//! - Its queued messages are read only when asked ([`peek_mailbox`]):
+//!   `process_info(P, messages)` copies the whole queue inside the node.
+//!   Where the node has `erl_eval` loaded, one expression keeps the first
+//!   N there and only they cross the wire; elsewhere the whole queue is
+//!   sent, and only for a queue of at most [`MAX_QUEUE_SENT`] messages.
 //! - A tree asks each supervisor of the node for its children through
 //!   `gen:call(Sup, '$gen_call', which_children, 1000)`: bounded by that
 //!   timeout, unlike `supervisor:which_children/1`, whose call has none,
@@ -14,11 +19,12 @@ use crate::BeamError;
 use crate::sample::ok;
 use crate::source::{Shared, now_ms, pid_of, serial_of};
 use crate::term::{
-    Term, as_atom, as_text, as_tuple, as_u64, atom, int, into_list, list, mfa, prop, show,
+    Term, as_atom, as_text, as_tuple, as_u64, atom, int, into_list, list, mfa, prop, show, tuple,
 };
 use clustertop_proto::{
-    BeamProcessDetail, NameRow, NameScope, NodeRegistry, PidRef, ProcessDetail, ProcessRegistry,
-    ProcessRow, ProcessTotals, ProtoError, Registry, SupervisionTree, TreeNode,
+    BeamProcessDetail, MailboxPeek, NameRow, NameScope, NodeRegistry, PeekMailbox, PidRef,
+    ProcessDetail, ProcessRegistry, ProcessRow, ProcessTotals, ProtoError, Registry,
+    SupervisionTree, TreeNode,
 };
 use eetf::Pid;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,6 +33,10 @@ use std::time::Duration;
 
 /// A supervisor's children: `(child id, pid, is a supervisor)`.
 type Children = Vec<(String, Option<Pid>, bool)>;
+
+/// The longest queue sent whole to read its head (where the node has no
+/// `erl_eval` to cut it there).
+pub const MAX_QUEUE_SENT: u64 = 10_000;
 
 /// Supervisors asked for their children in one tree.
 pub const MAX_SUPERVISORS: usize = 500;
@@ -508,5 +518,136 @@ pub(crate) async fn process_registry(
         groups: Vec::new(),
         subscriptions: Vec::new(),
         presences: Vec::new(),
+    })
+}
+
+/// `erlang:F(Args...)` in the abstract format `erl_eval` evaluates.
+fn remote_call(m: &str, f: &str, args: Vec<Term>) -> Term {
+    let line = || int(1);
+    tuple(vec![
+        atom("call"),
+        line(),
+        tuple(vec![
+            atom("remote"),
+            line(),
+            tuple(vec![atom("atom"), line(), atom(m)]),
+            tuple(vec![atom("atom"), line(), atom(f)]),
+        ]),
+        list(args),
+    ])
+}
+
+/// The first queued messages of a process. See the module's bounds.
+pub(crate) async fn peek_mailbox(
+    shared: &Arc<Shared>,
+    p: &PeekMailbox,
+) -> Result<MailboxPeek, ProtoError> {
+    let conn = conn_of(shared, &p.pid.node)?;
+    let timeout = shared.cfg.timeout;
+    let pid = Term::Pid(pid_of(&p.pid));
+    let limit = u64::from(p.limit.min(PeekMailbox::MAX));
+    let queued = conn
+        .call(
+            "erlang",
+            "process_info",
+            vec![pid.clone(), atom("message_queue_len")],
+            timeout,
+        )
+        .await
+        .map_err(protocol)?;
+    let Some(queued) = as_tuple(&queued).and_then(|t| t.get(1)).and_then(as_u64) else {
+        return Err(ProtoError::NoSuchProcess);
+    };
+    let line = || int(1);
+    // lists:sublist(element(2, erlang:process_info(P, messages)), N)
+    let expr = remote_call(
+        "lists",
+        "sublist",
+        vec![
+            remote_call(
+                "erlang",
+                "element",
+                vec![
+                    tuple(vec![atom("integer"), line(), int(2)]),
+                    remote_call(
+                        "erlang",
+                        "process_info",
+                        vec![
+                            tuple(vec![atom("var"), line(), atom("P")]),
+                            tuple(vec![atom("atom"), line(), atom("messages")]),
+                        ],
+                    ),
+                ],
+            ),
+            tuple(vec![atom("integer"), line(), int(limit as i64)]),
+        ],
+    );
+    let bindings = list(vec![tuple(vec![atom("P"), pid.clone()])]);
+    let shown = |msgs: Vec<Term>| -> Vec<String> {
+        msgs.iter()
+            .take(limit as usize)
+            .map(|m| show(m, 300))
+            .collect()
+    };
+    match conn
+        .call(
+            "erl_eval",
+            "exprs",
+            vec![list(vec![expr]), bindings],
+            timeout,
+        )
+        .await
+    {
+        Ok(value) => {
+            let msgs = match as_tuple(&value) {
+                Some([_, v, _]) => into_list(v.clone()).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            let messages = shown(msgs);
+            return Ok(MailboxPeek {
+                note: Some(format!(
+                    "the first {} of {queued}; the node copied its whole queue to read them, \
+                     and sent only these",
+                    messages.len()
+                )),
+                messages,
+                queued,
+            });
+        }
+        Err(BeamError::NotLoaded { .. }) => {}
+        Err(e) => return Err(protocol(e)),
+    }
+    if queued > MAX_QUEUE_SENT {
+        return Ok(MailboxPeek {
+            messages: Vec::new(),
+            queued,
+            note: Some(format!(
+                "not read: {queued} messages queued, and without erl_eval loaded on the node \
+                 the whole queue would be copied and sent (done up to {MAX_QUEUE_SENT})"
+            )),
+        });
+    }
+    let all = conn
+        .call(
+            "erlang",
+            "process_info",
+            vec![pid, atom("messages")],
+            timeout,
+        )
+        .await
+        .map_err(protocol)?;
+    let msgs = as_tuple(&all)
+        .and_then(|t| t.get(1))
+        .and_then(|l| into_list(l.clone()))
+        .unwrap_or_default();
+    let messages = shown(msgs);
+    Ok(MailboxPeek {
+        note: Some(format!(
+            "the first {} of {queued}; the whole queue was copied and sent (erl_eval is not \
+             loaded on the node)",
+            messages.len()
+        )),
+        messages,
+        queued,
     })
 }

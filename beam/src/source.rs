@@ -617,6 +617,7 @@ impl Shared {
                 nodes: Vec::new(),
                 missing: Vec::new(),
             }),
+            Request::PeekMailbox(p) => Response::Mailbox(detail::peek_mailbox(self, &p).await?),
             Request::ProcessTraces(_) => {
                 return Err(ProtoError::Other(
                     "a BEAM node keeps no traces of its handlings for clustertop (tracing would \

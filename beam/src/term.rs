@@ -110,23 +110,128 @@ pub(crate) fn tagged<'a>(t: &'a Term, tag: &str) -> Option<&'a [Term]> {
     }
 }
 
-/// A term as Erlang's `~p` would roughly print it, cut at `max` chars.
+/// A term as Erlang's `~p` prints it on one line (atoms quoted only where
+/// Erlang quotes them, printable lists and binaries as text), cut at
+/// `max` characters: a huge term costs only what is printed.
 pub(crate) fn show(t: &Term, max: usize) -> String {
-    let text = match t {
-        Term::Atom(a) => a.name.clone(),
-        Term::ByteList(_) | Term::Binary(_) => match as_text(t) {
-            Some(s) if matches!(t, Term::Binary(_)) => format!("<<{s:?}>>"),
-            Some(s) => format!("{s:?}"),
-            None => t.to_string(),
-        },
-        _ => t.to_string(),
-    };
-    if text.chars().count() <= max {
-        return text;
+    let mut out = String::new();
+    print(t, &mut out, max.saturating_add(1));
+    if out.chars().count() <= max {
+        return out;
     }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let mut cut: String = out.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+/// Whether an atom prints without quotes.
+fn bare_atom(name: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case",
+        "catch", "cond", "div", "end", "fun", "if", "let", "maybe", "not", "of", "or", "orelse",
+        "receive", "rem", "try", "when", "xor",
+    ];
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@')
+        && !RESERVED.contains(&name)
+}
+
+fn printable(bytes: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    (!s.is_empty() && s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t')).then_some(s)
+}
+
+/// Appends `t` to `out` until `out` holds `budget` characters.
+fn print(t: &Term, out: &mut String, budget: usize) {
+    if out.len() >= budget {
+        return;
+    }
+    let seq = |items: &[Term], out: &mut String| {
+        for (i, e) in items.iter().enumerate() {
+            if out.len() >= budget {
+                return;
+            }
+            if i > 0 {
+                out.push(',');
+            }
+            print(e, out, budget);
+        }
+    };
+    match t {
+        Term::Atom(a) if bare_atom(&a.name) => out.push_str(&a.name),
+        Term::Atom(a) => {
+            out.push('\'');
+            out.push_str(&a.name.replace('\\', "\\\\").replace('\'', "\\'"));
+            out.push('\'');
+        }
+        Term::ByteList(b) => match printable(&b.bytes) {
+            Some(s) => out.push_str(&format!("{s:?}")),
+            None => {
+                out.push('[');
+                let items: Vec<String> = b.bytes.iter().map(u8::to_string).collect();
+                out.push_str(&items.join(","));
+                out.push(']');
+            }
+        },
+        Term::Binary(b) => match printable(&b.bytes) {
+            Some(s) => out.push_str(&format!("<<{s:?}>>")),
+            None => {
+                out.push_str("<<");
+                for (i, byte) in b.bytes.iter().enumerate() {
+                    if out.len() >= budget {
+                        break;
+                    }
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&byte.to_string());
+                }
+                out.push_str(">>");
+            }
+        },
+        Term::List(l) => {
+            match as_text(t).filter(|s| !s.is_empty() && printable(s.as_bytes()).is_some()) {
+                Some(s) if l.elements.iter().all(|e| as_u64(e).is_some()) => {
+                    out.push_str(&format!("{s:?}"))
+                }
+                _ => {
+                    out.push('[');
+                    seq(&l.elements, out);
+                    out.push(']');
+                }
+            }
+        }
+        Term::ImproperList(l) => {
+            out.push('[');
+            seq(&l.elements, out);
+            out.push('|');
+            print(&l.last, out, budget);
+            out.push(']');
+        }
+        Term::Tuple(tu) => {
+            out.push('{');
+            seq(&tu.elements, out);
+            out.push('}');
+        }
+        Term::Map(m) => {
+            out.push_str("#{");
+            for (i, (k, v)) in m.map.iter().enumerate() {
+                if out.len() >= budget {
+                    break;
+                }
+                if i > 0 {
+                    out.push(',');
+                }
+                print(k, out, budget);
+                out.push_str(" => ");
+                print(v, out, budget);
+            }
+            out.push('}');
+        }
+        Term::Pid(p) => out.push_str(&format!("<{}.{}.{}>", p.node.name, p.id, p.serial)),
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 /// `{M, F, A}` as `m:f/a`.
@@ -184,5 +289,19 @@ mod tests {
         let shown = show(&long, 40);
         assert_eq!(shown.chars().count(), 40);
         assert!(shown.ends_with('…'));
+        // As Erlang prints: atoms quoted only where needed.
+        let cast = tuple(vec![atom("$gen_cast"), atom("work")]);
+        assert_eq!(show(&cast, 100), "{'$gen_cast',work}");
+        let msg = list(vec![
+            atom("ok"),
+            atom("Caps"),
+            atom("end"),
+            Term::ByteList(eetf::ByteList::from(b"hi".to_vec())),
+            int(7),
+        ]);
+        assert_eq!(show(&msg, 100), "[ok,'Caps','end',\"hi\",7]");
+        // A huge list is printed only as far as shown.
+        let huge = list((0..1_000_000).map(|_| atom("x")).collect());
+        assert_eq!(show(&huge, 10).chars().count(), 10);
     }
 }

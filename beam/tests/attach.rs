@@ -150,6 +150,19 @@ async fn a_three_node_cluster_shows_the_slow_server_first_and_a_killed_node_as_d
     }
     assert!(detail.links.contains(sup), "linked to its supervisor");
 
+    // Its queue is read only when asked: the first 5, cut on the node
+    // (its `-eval` loaded erl_eval).
+    let peek = client
+        .ask(clustertop_proto::PeekMailbox {
+            pid: top.pid.clone(),
+            limit: 5,
+        })
+        .await
+        .unwrap();
+    assert_eq!(peek.messages, ["{'$gen_cast',work}"; 5]);
+    assert!(peek.queued >= 50);
+    assert!(peek.note.as_deref().unwrap().contains("sent only these"));
+
     // The tree: slow_sup at a root, with its two children.
     let tree = client.tree(&a.name).await.unwrap();
     let slow_sup = tree
@@ -204,4 +217,48 @@ async fn a_three_node_cluster_shows_the_slow_server_first_and_a_killed_node_as_d
     // Nothing was loaded into the entry node.
     assert_eq!(loaded(&check).await, before);
     drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_erl_eval_has_its_short_queues_read_whole_and_nothing_loaded() {
+    if support::erlang("attach").is_none() {
+        return;
+    }
+    // The test's own node unloads erl_eval (its -eval is done with it).
+    let a = ErlNode::start(
+        &unique("s"),
+        "slow_server:start(), true = code:delete(erl_eval)",
+    );
+    let source = BeamSource::connect(config(&a.name)).await.unwrap();
+    let client: Client = source.client().await.unwrap();
+    let top = eventually("the slow server", || async {
+        let o = client.overview().await.ok()?;
+        o.top_processes
+            .into_iter()
+            .find(|p| p.name.as_deref() == Some("slow_server") && p.mailbox_len > 3)
+    })
+    .await;
+    let peek = client
+        .ask(clustertop_proto::PeekMailbox {
+            pid: top.pid.clone(),
+            limit: 3,
+        })
+        .await
+        .unwrap();
+    assert_eq!(peek.messages.len(), 3);
+    let note = peek.note.unwrap();
+    assert!(note.contains("erl_eval is not loaded"), "{note}");
+    // Asking did not load it.
+    let me = format!("{}@{}", unique("check"), short_host());
+    let check = Conn::connect(&a.name, &me, COOKIE, LIMIT).await.unwrap();
+    let loaded = check
+        .call(
+            "erlang",
+            "module_loaded",
+            vec![clustertop_beam::Term::Atom("erl_eval".into())],
+            LIMIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, clustertop_beam::Term::Atom("false".into()));
 }

@@ -10,9 +10,9 @@
 
 use crate::{
     ClusterOverview, GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, Hello,
-    HelloReply, LogFilter, MetricsSnapshot, NodeDetail, PidRef, ProcessDetail, ProcessPage,
-    ProcessQuery, ProcessRegistry, ProcessTraces, Registry, Request, Response, SupervisionTree,
-    Telemetry, Warning,
+    HelloReply, LogFilter, MailboxPeek, MetricsSnapshot, NodeDetail, PeekMailbox, PidRef,
+    ProcessDetail, ProcessPage, ProcessQuery, ProcessRegistry, ProcessTraces, Registry, Request,
+    Response, SupervisionTree, Telemetry, Warning,
 };
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +140,7 @@ calls! {
     GetProcessRegistry => Request::ProcessRegistry, Response::ProcessRegistry(ProcessRegistry), since 3;
     GetTelemetry => Request::Telemetry, Response::Telemetry(Telemetry), since 4;
     GetProcessTraces => Request::ProcessTraces, Response::ProcessTraces(ProcessTraces), since 4;
+    PeekMailbox => Request::PeekMailbox, Response::Mailbox(MailboxPeek), since 6;
 }
 
 /// `impl Call` for requests answered with a subscription's id, in a

@@ -22,8 +22,9 @@ pub use nodes::{
     ClusterOverview, LinkStats, NodeDetail, NodeStatus, NodeSummary, Warning, WarningKind,
 };
 pub use processes::{
-    ExitSummary, PidRef, ProcessDetail, ProcessFilter, ProcessPage, ProcessQuery, ProcessRow,
-    ProcessStatus, ProcessTotals, RestartIntensity, SortFields, SortKey, SupervisionTree, TreeNode,
+    ExitSummary, MailboxPeek, PeekMailbox, PidRef, ProcessDetail, ProcessFilter, ProcessPage,
+    ProcessQuery, ProcessRow, ProcessStatus, ProcessTotals, RestartIntensity, SortFields, SortKey,
+    SupervisionTree, TreeNode,
 };
 pub use registry::{
     GetProcessRegistry, GetRegistry, GroupRow, NameRow, NameScope, NodeRegistry, PresenceRow,
@@ -100,6 +101,9 @@ pub enum Request {
     Telemetry(GetTelemetry),
     /// One process's last traced handlings (version 4).
     ProcessTraces(GetProcessTraces),
+    /// The first queued messages of one process, read when asked
+    /// (version 6).
+    PeekMailbox(PeekMailbox),
 }
 
 /// What an agent answers (or pushes, for log subscriptions).
@@ -156,4 +160,6 @@ pub enum Response {
     Telemetry(Telemetry),
     /// Answer to [`Request::ProcessTraces`] (version 4).
     ProcessTraces(ProcessTraces),
+    /// Answer to [`Request::PeekMailbox`] (version 6).
+    Mailbox(MailboxPeek),
 }

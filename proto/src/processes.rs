@@ -357,3 +357,32 @@ pub struct SupervisionTree {
     /// ...of this many.
     pub unsupervised_total: u64,
 }
+
+/// The first queued messages of one process, read only when asked:
+/// reading a BEAM process's queue copies the whole queue on its node, so
+/// a view asks for it on a key, never on every refresh. Answered with
+/// [`MailboxPeek`]. Since version 6.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeekMailbox {
+    /// The process.
+    pub pid: PidRef,
+    /// At most this many messages (capped at [`PeekMailbox::MAX`]).
+    pub limit: u32,
+}
+
+impl PeekMailbox {
+    /// The most messages one peek returns.
+    pub const MAX: u32 = 100;
+}
+
+/// The head of a process's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MailboxPeek {
+    /// The first queued messages, oldest first, printed (each cut to a
+    /// few hundred characters).
+    pub messages: Vec<String>,
+    /// Messages queued when they were read.
+    pub queued: u64,
+    /// What reading them cost, or why fewer (or none) were read.
+    pub note: Option<String>,
+}

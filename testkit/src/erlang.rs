@@ -71,6 +71,10 @@ impl ErlNode {
 
     /// As [`ErlNode::start`], with another cookie.
     pub fn start_with_cookie(sname: &str, cookie: &str, eval: &str) -> ErlNode {
+        Self::start_args(sname, cookie, &["-eval", eval])
+    }
+
+    fn start_args(sname: &str, cookie: &str, args: &[&str]) -> ErlNode {
         let child = Command::new("erl")
             .args([
                 "-sname",
@@ -82,7 +86,7 @@ impl ErlNode {
             ])
             .arg("-pa")
             .arg(code_dir())
-            .args(["-eval", eval])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -14,8 +14,9 @@ use crate::view;
 use clustertop_client::{Client, ClientError};
 use clustertop_proto::{
     ClusterOverview, GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, LogFilter,
-    LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessPage, ProcessQuery,
-    ProcessRegistry, ProcessTraces, ProtoError, Registry, SupervisionTree, Telemetry,
+    LogLevel, LogRecord, MailboxPeek, MetricsSnapshot, PeekMailbox, PidRef, ProcessDetail,
+    ProcessPage, ProcessQuery, ProcessRegistry, ProcessTraces, ProtoError, Registry,
+    SupervisionTree, Telemetry,
 };
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
@@ -31,6 +32,8 @@ struct Want {
     detail: Option<PidRef>,
     tree_node: Option<String>,
     paused: bool,
+    /// Bumped by each ask to read the detailed process's mailbox head.
+    peek: u64,
 }
 
 impl Want {
@@ -41,6 +44,7 @@ impl Want {
             detail: s.detail.clone(),
             tree_node: s.tree_node(),
             paused: s.paused,
+            peek: s.peek_asked,
         }
     }
 }
@@ -60,6 +64,8 @@ enum Update {
     TelemetryUnavailable(String),
     ProcessRegistry(PidRef, ProcessRegistry),
     ProcessTraces(PidRef, ProcessTraces),
+    Mailbox(PidRef, MailboxPeek),
+    LogsUnavailable(String),
     Logs(Vec<LogRecord>, u64),
     Status(String),
     Disconnected(String),
@@ -164,6 +170,8 @@ async fn event_loop(
                                 | Update::Attached { .. }
                                 | Update::Status(_)
                                 | Update::Logs(..)
+                                | Update::Mailbox(..)
+                                | Update::LogsUnavailable(_)
                         )
                     {
                         apply(&mut state, u);
@@ -239,6 +247,8 @@ fn apply(state: &mut State, update: Update) {
         Update::TelemetryUnavailable(why) => state.telemetry.unavailable = Some(why),
         Update::ProcessRegistry(pid, r) => state.on_process_registry(&pid, r),
         Update::ProcessTraces(pid, t) => state.on_process_traces(&pid, t),
+        Update::Mailbox(pid, m) => state.on_mailbox(&pid, m),
+        Update::LogsUnavailable(why) => state.logs_unavailable = Some(why),
         Update::Logs(r, dropped) => state.on_logs(r, dropped),
         Update::Status(s) => state.status = Some(s),
         Update::Disconnected(why) => state.on_disconnected(why),
@@ -265,11 +275,19 @@ async fn connection(
     let mut addr = config.label().to_owned();
     // Where the other nodes can be attached to, from the last overview.
     let mut others: Vec<String> = Vec::new();
+    // The last ask to read a mailbox head that was served.
+    let mut peeked = want.borrow().peek;
     loop {
         follow_logs(&client, tx.clone()).await;
         loop {
             let w = want.borrow_and_update().clone();
             if !w.paused {
+                if w.peek != peeked {
+                    peeked = w.peek;
+                    if let Some(pid) = &w.detail {
+                        peek(&client, pid, &tx).await;
+                    }
+                }
                 match refresh(&client, &w, &tx).await {
                     Ok(o) => others = config.others(&o, client.entry(), &addr),
                     Err(ClientError::Agent(e)) => {
@@ -330,6 +348,25 @@ async fn connection(
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
     }
+}
+
+/// How many queued messages a key reads.
+const PEEK: u32 = 20;
+
+/// Reads the head of `pid`'s mailbox, once: on a BEAM node that copies
+/// its queue, so never on every refresh.
+async fn peek(client: &Client, pid: &PidRef, tx: &mpsc::Sender<Update>) {
+    let update = match client
+        .ask(PeekMailbox {
+            pid: pid.clone(),
+            limit: PEEK,
+        })
+        .await
+    {
+        Ok(m) => Update::Mailbox(pid.clone(), m),
+        Err(e) => Update::Status(format!("mailbox not read: {e}")),
+    };
+    let _ = tx.send(update).await;
 }
 
 /// One refresh of what the view wants; returns the overview.
@@ -438,6 +475,11 @@ async fn follow_logs(client: &Client, tx: mpsc::Sender<Update>) {
                     }
                 }
             });
+        }
+        // A cluster that has none says why (a BEAM cluster: reading its
+        // logs would need code loaded into it).
+        Err(ClientError::Agent(e)) => {
+            let _ = tx.send(Update::LogsUnavailable(e.to_string())).await;
         }
         Err(e) => {
             let _ = tx.send(Update::Status(format!("no log tail: {e}"))).await;

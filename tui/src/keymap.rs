@@ -27,6 +27,7 @@ pub(crate) enum Action {
     Pause,
     LevelNext,
     CopyTrace,
+    PeekMailbox,
     Help,
 }
 
@@ -231,6 +232,14 @@ pub(crate) const KEYMAP: &[Binding] = &[
         action: Action::CopyTrace,
         label: "y",
         help: "copy the Jaeger URL of the selected trace (process detail)",
+        short: None,
+    },
+    Binding {
+        keys: &[ch('m')],
+        action: Action::PeekMailbox,
+        label: "m",
+        help: "read the first 20 queued messages (process detail); a BEAM node copies the \
+               queue to read it",
         short: None,
     },
     Binding {

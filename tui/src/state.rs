@@ -12,8 +12,9 @@ pub(crate) use rates::{NodeRates, Series};
 
 use crate::keymap::Action;
 use clustertop_proto::{
-    ClusterOverview, LogLevel, LogRecord, MetricsSnapshot, PidRef, ProcessDetail, ProcessFilter,
-    ProcessPage, ProcessQuery, ProcessRegistry, ProcessTraces, SortKey, SupervisionTree, TreeNode,
+    ClusterOverview, LogLevel, LogRecord, MailboxPeek, MetricsSnapshot, PidRef, ProcessDetail,
+    ProcessFilter, ProcessPage, ProcessQuery, ProcessRegistry, ProcessTraces, SortKey,
+    SupervisionTree, TreeNode,
 };
 use registry::RegistryState;
 use std::collections::{HashSet, VecDeque};
@@ -131,6 +132,14 @@ pub(crate) struct State {
     pub(crate) detail_registry: Option<ProcessRegistry>,
     /// The detailed process's last traced handlings, and the one selected.
     pub(crate) detail_traces: Option<ProcessTraces>,
+    /// The detailed process's mailbox head, read when asked (`m`).
+    pub(crate) detail_peek: Option<MailboxPeek>,
+    /// Asks to read a mailbox head so far (the connection reads one per
+    /// ask).
+    pub(crate) peek_asked: u64,
+    /// Why the cluster has no log tail (a BEAM cluster's), when it has
+    /// none.
+    pub(crate) logs_unavailable: Option<String>,
     pub(crate) trace_selected: usize,
     /// Where Jaeger's UI is, for trace links.
     pub(crate) jaeger_ui: String,
@@ -197,6 +206,9 @@ impl State {
             detail_exit: None,
             detail_registry: None,
             detail_traces: None,
+            detail_peek: None,
+            peek_asked: 0,
+            logs_unavailable: None,
             trace_selected: 0,
             jaeger_ui: DEFAULT_JAEGER_UI.to_owned(),
             clipboard: None,
@@ -401,6 +413,12 @@ impl State {
             Action::Bottom => self.move_by(i64::MAX / 2),
             Action::Enter => self.enter(),
             Action::CopyTrace => self.copy_trace(),
+            Action::PeekMailbox => {
+                if self.detail.is_some() {
+                    self.peek_asked += 1;
+                    self.status = Some("reading the mailbox head…".into());
+                }
+            }
             Action::Back => {
                 if self.log_open.is_some() {
                     self.log_open = None;
@@ -583,8 +601,16 @@ impl State {
         self.detail_exit = None;
         self.detail_registry = None;
         self.detail_traces = None;
+        self.detail_peek = None;
         self.trace_selected = 0;
         self.detail_mailbox = Series::default();
+    }
+
+    /// A mailbox head read for `pid`.
+    pub(crate) fn on_mailbox(&mut self, pid: &PidRef, m: MailboxPeek) {
+        if self.detail.as_ref() == Some(pid) {
+            self.detail_peek = Some(m);
+        }
     }
 
     /// The detailed process has exited: why and when.

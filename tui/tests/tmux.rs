@@ -454,9 +454,21 @@ fn a_beam_cluster_in_a_terminal_shows_its_nodes_the_slow_server_first_and_its_de
         s.contains("slow_server  slow_server:init/1  on ta_")
             && s.contains("stacktrace")
             && s.contains("pid <0.")
+            && s.contains("m reads the first 20")
+    });
+    // Its queue, read on the key.
+    tmux.keys(&["m"]);
+    tmux.wait("the mailbox head", |s| {
+        s.contains("{'$gen_cast',work}") && s.contains("sent only these")
     });
     tmux.keys(&["Escape"]);
     tmux.wait("the detail closed", |s| !s.contains("— Esc back"));
+
+    // No log tail, and why.
+    tmux.keys(&["5"]);
+    tmux.wait("the logs view saying why", |s| {
+        s.contains("No log tail") && s.contains("loads no code")
+    });
 
     tmux.keys(&["q"]);
     tmux.wait("the view quit", |s| s.contains("BEAM-EXITED-0"));

@@ -246,13 +246,24 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         }
     }
     lines.push(Line::from(bold("mailbox head")));
-    if d.beam.is_some() && d.mailbox_head.is_empty() {
-        lines.push(Line::from(
-            "  not read: reading a BEAM process's queue copies it on its node",
-        ));
-    }
-    for m in &d.mailbox_head {
-        lines.push(Line::from(format!("  {m}")));
+    match &state.detail_peek {
+        // Read on a key: what was read, and what it cost.
+        Some(peek) => {
+            if let Some(note) = &peek.note {
+                lines.push(Line::from(format!("  ({})", format::printable(note))));
+            }
+            for m in &peek.messages {
+                lines.push(Line::from(format!("  {}", format::printable(m))));
+            }
+        }
+        None if d.beam.is_some() => lines.push(Line::from(
+            "  not read: m reads the first 20 (the node copies the whole queue to read them)",
+        )),
+        None => {
+            for m in &d.mailbox_head {
+                lines.push(Line::from(format!("  {m}")));
+            }
+        }
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
     let data = state.detail_mailbox.recent(usize::from(spark.width));

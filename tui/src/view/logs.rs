@@ -9,7 +9,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 fn color(level: LogLevel) -> Color {
     match level {
@@ -22,6 +22,15 @@ fn color(level: LogLevel) -> Color {
 }
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
+    if let Some(why) = &state.logs_unavailable {
+        frame.render_widget(
+            Paragraph::new(format!("No log tail: {}", format::printable(why)))
+                .wrap(Wrap { trim: false })
+                .block(block(" Logs ".into())),
+            area,
+        );
+        return;
+    }
     let records = state.visible_logs();
     let title = format!(
         " Logs ── {} ── level ≥ {} ── node: {} ── grep: {} ── {} dropped ",
