@@ -255,6 +255,32 @@ impl BeamSource {
         let _ = rx.wait_for(|r| *r >= n).await;
     }
 
+    /// Rounds sampled since the connect.
+    pub fn rounds(&self) -> u64 {
+        *self.shared.rounds.borrow()
+    }
+
+    /// Bytes received and sent over every node's connection so far,
+    /// framing included (what attaching costs the network).
+    pub fn traffic(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let state = self.shared.state.lock();
+        let mut conns: Vec<&Conn> = state
+            .nodes
+            .values()
+            .filter_map(|n| n.conn.as_ref())
+            .collect();
+        if !conns.iter().any(|c| c.peer() == self.shared.entry.peer()) {
+            conns.push(&self.shared.entry);
+        }
+        conns.iter().fold((0, 0), |(i, o), c| {
+            (
+                i + c.stats().bytes_in.load(Relaxed),
+                o + c.stats().bytes_out.load(Relaxed),
+            )
+        })
+    }
+
     /// Rounds a one-shot reader waits for so that rates are known and a
     /// warning can have held: the first round has no rates, the second
     /// starts the hold, which must then have passed (one more round for

@@ -194,7 +194,7 @@ fn address(node: &mut Idle) -> String {
 }
 
 /// User + system CPU time of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
+pub(crate) fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) in parens.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -205,7 +205,7 @@ fn cpu_ticks(pid: u32) -> u64 {
     n(11) + n(12)
 }
 
-fn ticks_per_s() -> f64 {
+pub(crate) fn ticks_per_s() -> f64 {
     // The kernel's USER_HZ: 100 on every Linux this runs on; read it
     // through getconf where present.
     Command::new("getconf")

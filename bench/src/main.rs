@@ -12,6 +12,7 @@
 //! not skewed by earlier runs.
 
 mod agent;
+mod beam;
 mod codec;
 mod compare;
 mod idle;
@@ -59,6 +60,10 @@ enum Scenario {
     /// 4 nodes of 250 k processes: the agent's memory per node and the
     /// first page sorted by mailbox growth.
     ScaleProcesses,
+    /// What attaching to a BEAM node costs it: its CPU and the bytes per
+    /// refresh at 10 k and 100 k processes (`--processes N` for another
+    /// size).
+    BeamAttach,
     /// Runs the server node for the remote scenarios (used internally).
     Serve,
     /// Runs one idle node of `idle-cpu` (used internally).
@@ -135,8 +140,9 @@ struct Args {
     /// agent-traced: the sampling ratio (none: the agent off, no tracing).
     #[arg(long, hide = true)]
     trace_ratio: Option<f64>,
-    /// serve-idle: idle processes to hold.
-    #[arg(long, hide = true, default_value_t = 0)]
+    /// serve-idle: idle processes to hold; beam-attach: the one size to
+    /// measure.
+    #[arg(long, default_value_t = 0)]
     processes: usize,
     /// One JSON object per result line.
     #[arg(long)]
@@ -209,7 +215,8 @@ fn main() -> ExitCode {
         | Scenario::AgentOverhead
         | Scenario::IdleCpu
         | Scenario::ScaleMesh
-        | Scenario::ScaleProcesses => 1,
+        | Scenario::ScaleProcesses
+        | Scenario::BeamAttach => 1,
         _ => args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1),
     };
     let mut runs = Vec::with_capacity(repeat);
@@ -250,6 +257,7 @@ fn main() -> ExitCode {
                 Scenario::IdleCpu => idle::idle_cpu(args.quick).await,
                 Scenario::ScaleMesh => idle::scale_mesh(args.quick).await,
                 Scenario::ScaleProcesses => idle::scale_processes(args.quick).await,
+                Scenario::BeamAttach => beam::attach(args.quick, args.processes).await,
                 Scenario::All
                 | Scenario::Serve
                 | Scenario::ServeIdle
