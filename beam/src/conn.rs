@@ -94,6 +94,8 @@ struct Inner {
     pending: Mutex<HashMap<u64, oneshot::Sender<Term>>>,
     /// Modules the node answered it has loaded.
     loaded: Mutex<std::collections::HashSet<String>>,
+    /// Terms kept for the life of the connection (a parsed expression).
+    memo: Mutex<HashMap<&'static str, Term>>,
     next_ref: AtomicU64,
     up: AtomicBool,
     since: Instant,
@@ -203,6 +205,7 @@ impl Conn {
             out,
             pending: Mutex::default(),
             loaded: Mutex::default(),
+            memo: Mutex::default(),
             next_ref: AtomicU64::new(1),
             up: AtomicBool::new(true),
             since: Instant::now(),
@@ -235,6 +238,16 @@ impl Conn {
     /// How long it has been up.
     pub fn up_for(&self) -> Duration {
         self.inner.since.elapsed()
+    }
+
+    /// A term kept under `key` for the life of the connection.
+    pub(crate) fn memo(&self, key: &'static str) -> Option<Term> {
+        self.inner.memo.lock().get(key).cloned()
+    }
+
+    /// Keeps `value` under `key` for the life of the connection.
+    pub(crate) fn set_memo(&self, key: &'static str, value: Term) {
+        self.inner.memo.lock().insert(key, value);
     }
 
     /// What it has carried.

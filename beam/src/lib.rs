@@ -28,6 +28,7 @@ mod term;
 
 pub use conn::{Conn, ConnStats};
 pub use cookie::{COOKIE_ENV, resolve_cookie};
+pub use sample::TableMode;
 pub use source::{BeamConfig, BeamSource, NO_LOGS};
 use std::time::Duration;
 #[doc(hidden)]

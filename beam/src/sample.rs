@@ -9,6 +9,9 @@
 //!   `erlang:process_info/2` to every pid with the items of a row. The
 //!   pids travel back to the node, so a process costs about 40 bytes out,
 //!   150 in (the item list, repeated) and 150 back.
+//! - On a node of more than [`FULL_TABLE_MAX`] processes (where
+//!   `erl_eval` is loaded), the node ranks its own processes instead and
+//!   sends only the top ones ([`TableMode`]).
 //! - For a process spawned through `proc_lib` (every `gen_server`,
 //!   `supervisor`, `gen_statem`, `Task`...) its dictionary, once, for its
 //!   `$initial_call` and `$label`; the names are kept until it exits.
@@ -21,6 +24,29 @@ use crate::term::{
 use eetf::{ExternalFun, Pid};
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// How a node's process table is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableMode {
+    /// The whole table up to [`FULL_TABLE_MAX`] processes, the top ones
+    /// above (where the node has `erl_eval` loaded; else the whole table).
+    #[default]
+    Auto,
+    /// Every process, read with built-in functions: exact rates for all,
+    /// about 370 bytes per process over the wire each refresh.
+    Full,
+    /// The top [`TOP_K`] processes by queue, by memory and by reductions
+    /// (and those shown last round), ranked on the node by one `erl_eval`
+    /// expression: a few hundred rows over the wire whatever the node's
+    /// size; other processes are not listed.
+    Top,
+}
+
+/// The most processes [`TableMode::Auto`] reads whole.
+pub const FULL_TABLE_MAX: u64 = 20_000;
+
+/// Processes [`TableMode::Top`] keeps per ranking.
+pub const TOP_K: usize = 200;
 
 /// What each row asks `process_info/2` for.
 const ROW_ITEMS: [&str; 7] = [
@@ -240,6 +266,88 @@ pub(crate) async fn dict_names(
             (pid, names)
         })
         .collect())
+}
+
+/// The expression a node evaluates (`erl_eval`) to rank its own processes
+/// and send only the top ones: the `K` processes with the longest queues,
+/// the `K` holding most memory and the `K` with most reductions, and the
+/// processes in `Watch` (those shown last round, so their rates go on),
+/// each with the row's items. The ranking runs in compiled code
+/// (`lists:zipwith/3` of `process_info/2`, `lists:keysort/2`); only the few
+/// expressions around it are interpreted.
+///
+/// The body is one fun applied at once, so its variables (the whole pid
+/// list among them) stay inside it and do not come back with the value.
+const TOP_SOURCE: &str = "(fun() -> Ps = erlang:processes(), N = length(Ps), \
+    Top = fun(I) -> L = lists:zip(Ps, lists:zipwith(fun erlang:process_info/2, Ps, \
+        lists:duplicate(N, I))), lists:sublist(lists:reverse(lists:keysort(2, L)), K) end, \
+    Pick = lists:usort([P || {P, _} <- Top(message_queue_len) ++ Top(memory) ++ \
+        Top(reductions)] ++ Watch), \
+    {N, lists:zip(Pick, lists:zipwith(fun erlang:process_info/2, Pick, \
+        lists:duplicate(length(Pick), Items)))} end)().";
+
+/// The top processes of the node, ranked on the node itself (see
+/// [`TOP_SOURCE`]): `(process count, rows)`. The expression is parsed on
+/// the node (`erl_scan`, `erl_parse`) and evaluated by `erl_eval`: all
+/// three must be loaded there ([`BeamError::NotLoaded`] otherwise).
+pub(crate) async fn processes_top(
+    conn: &Conn,
+    k: usize,
+    watch: &[Pid],
+    timeout: Duration,
+) -> Result<(u64, Vec<ProcFigures>), BeamError> {
+    let bad = |what: &str| BeamError::Protocol {
+        node: conn.peer().to_owned(),
+        reason: format!("ranking the processes on the node: {what}"),
+    };
+    // Parsed once per connection: the abstract form is plain data.
+    let exprs = match conn.memo(TOP_SOURCE) {
+        Some(e) => e,
+        None => {
+            let source = Term::ByteList(eetf::ByteList::from(TOP_SOURCE.as_bytes().to_vec()));
+            let scanned = conn
+                .call("erl_scan", "string", vec![source], timeout)
+                .await?;
+            let tokens = match as_tuple(&scanned) {
+                Some([ok, tokens, _]) if as_atom(ok) == Some("ok") => tokens.clone(),
+                _ => return Err(bad("the expression did not scan")),
+            };
+            let parsed = conn
+                .call("erl_parse", "parse_exprs", vec![tokens], timeout)
+                .await?;
+            let exprs = ok(&parsed)
+                .ok_or_else(|| bad("the expression did not parse"))?
+                .clone();
+            conn.set_memo(TOP_SOURCE, exprs.clone());
+            exprs
+        }
+    };
+    let items = list(ROW_ITEMS.iter().map(|i| atom(i)).collect());
+    let watch = list(watch.iter().cloned().map(Term::Pid).collect());
+    let bindings = list(vec![
+        term::tuple(vec![atom("K"), term::int(k as i64)]),
+        term::tuple(vec![atom("Items"), items]),
+        term::tuple(vec![atom("Watch"), watch]),
+    ]);
+    let value = conn
+        .call("erl_eval", "exprs", vec![exprs, bindings], timeout)
+        .await?;
+    let Some([_, result, _]) = as_tuple(&value) else {
+        return Err(bad("erl_eval answered no value"));
+    };
+    let Some([total, rows]) = as_tuple(result) else {
+        return Err(bad("the expression's value is not {N, Rows}"));
+    };
+    let rows = into_list(rows.clone()).unwrap_or_default();
+    Ok((
+        as_u64(total).unwrap_or(0),
+        rows.iter()
+            .filter_map(|r| match as_tuple(r) {
+                Some([Term::Pid(pid), info]) => row(pid.clone(), info),
+                _ => None,
+            })
+            .collect(),
+    ))
 }
 
 /// Whether a row's process was spawned through `proc_lib` (its real

@@ -19,7 +19,7 @@
 //! the round before (for rates) and its names: a few hundred bytes per
 //! process of the cluster.
 
-use crate::sample::{self, DictNames, NameCache, NodeFigures, ProcFigures};
+use crate::sample::{self, DictNames, NameCache, NodeFigures, ProcFigures, TableMode};
 use crate::{BeamError, Conn, detail};
 use clustertop_client::source::{Answer, LogSink, Source};
 use clustertop_client::{ClientConfig, ClientError};
@@ -60,6 +60,9 @@ pub struct BeamConfig {
     pub interval: Duration,
     /// The warnings' thresholds.
     pub warnings: WarningConfig,
+    /// How each node's process table is read (default: whole up to
+    /// 20,000 processes, the top ones above).
+    pub table: TableMode,
 }
 
 impl BeamConfig {
@@ -72,6 +75,7 @@ impl BeamConfig {
             timeout: Duration::from_secs(5),
             interval: Duration::from_secs(1),
             warnings: WarningConfig::default(),
+            table: TableMode::Auto,
         }
     }
 
@@ -335,7 +339,8 @@ impl Shared {
         // Which node to sample over which connection, and what of each is
         // known already.
         let now = Instant::now();
-        let plan: Vec<(String, Option<Conn>, HashSet<u64>, bool)> = {
+        type Plan = (String, Option<Conn>, HashSet<u64>, Vec<Pid>, bool);
+        let plan: Vec<Plan> = {
             let mut state = self.state.lock();
             state
                 .nodes
@@ -349,15 +354,18 @@ impl Shared {
                         n.next_try = now + RETRY_DOWN;
                     }
                     let known = n.rows.iter().map(|r| r.pid.serial).collect();
-                    Some((name.clone(), live, known, n.release.is_none()))
+                    let watch = n.rows.iter().map(|r| pid_of(&r.pid)).collect();
+                    Some((name.clone(), live, known, watch, n.release.is_none()))
                 })
                 .collect()
         };
         let mut tasks = tokio::task::JoinSet::new();
-        for (name, conn, known, want_release) in plan {
+        for (name, conn, known, watch, want_release) in plan {
             let this = self.clone();
             tasks.spawn(async move {
-                let r = this.sample_node(&name, conn, &known, want_release).await;
+                let r = this
+                    .sample_node(&name, conn, &known, &watch, want_release)
+                    .await;
                 (name, r)
             });
         }
@@ -408,6 +416,7 @@ impl Shared {
         name: &str,
         conn: Option<Conn>,
         known: &HashSet<u64>,
+        watch: &[Pid],
         want_release: bool,
     ) -> Result<NodeRound, (Option<Conn>, BeamError)> {
         let timeout = self.cfg.timeout;
@@ -423,11 +432,26 @@ impl Shared {
         } else {
             None
         };
-        let (figures, procs) = tokio::join!(
-            sample::node_figures(&conn, timeout),
-            sample::processes(&conn, timeout)
-        );
-        let (figures, procs) = (figures.map_err(fail)?, procs.map_err(fail)?);
+        // The node's figures first: its run queue would count the table's
+        // calls.
+        let figures = sample::node_figures(&conn, timeout).await.map_err(fail)?;
+        let top = match self.cfg.table {
+            TableMode::Full => false,
+            TableMode::Top => true,
+            TableMode::Auto => figures.process_count > sample::FULL_TABLE_MAX,
+        };
+        let procs = if top {
+            match sample::processes_top(&conn, sample::TOP_K, watch, timeout).await {
+                Ok((_, procs)) => procs,
+                // No erl_eval there: the whole table, as below.
+                Err(BeamError::NotLoaded { .. }) if self.cfg.table == TableMode::Auto => {
+                    sample::processes(&conn, timeout).await.map_err(fail)?
+                }
+                Err(e) => return Err(fail(e)),
+            }
+        } else {
+            sample::processes(&conn, timeout).await.map_err(fail)?
+        };
         let unnamed: Vec<Pid> = procs
             .iter()
             .filter(|p| sample::spawned_by_proc_lib(p) && !known.contains(&serial_of(&p.pid)))

@@ -262,3 +262,46 @@ async fn a_node_without_erl_eval_has_its_short_queues_read_whole_and_nothing_loa
         .unwrap();
     assert_eq!(loaded, clustertop_beam::Term::Atom("false".into()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranked_on_the_node_only_the_top_processes_cross_and_the_slow_server_leads() {
+    if support::erlang("attach").is_none() {
+        return;
+    }
+    let a = ErlNode::start(
+        &unique("k"),
+        "slow_server:start(), [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 2000)]",
+    );
+    let mut cfg = config(&a.name);
+    cfg.table = clustertop_beam::TableMode::Top;
+    let source = BeamSource::connect(cfg).await.unwrap();
+    let client: Client = source.client().await.unwrap();
+    let overview = eventually("the slow server first, warned", || async {
+        let o = client.overview().await.ok()?;
+        let top = o.top_processes.first()?;
+        (top.name.as_deref() == Some("slow_server") && top.warnings > 0).then_some(o)
+    })
+    .await;
+    // The node holds over 2,000 processes; three rankings of 200, and
+    // last round's rows (again at most 600), were sent.
+    assert!(overview.nodes[0].processes > 2_000);
+    let page = client
+        .processes(ProcessQuery {
+            filter: clustertop_proto::ProcessFilter {
+                include_system: true,
+                ..Default::default()
+            },
+            sort: SortKey::Default,
+            descending: true,
+            offset: 0,
+            limit: 5_000,
+        })
+        .await
+        .unwrap();
+    assert!(
+        page.total_matching <= 2 * 3 * 200 && page.total_matching >= 200,
+        "{} rows",
+        page.total_matching
+    );
+    assert!(first(&page.rows).mailbox_growth_per_s > 0);
+}

@@ -8,6 +8,10 @@
 //! over `erlang:processes/0`, the names of new `proc_lib` processes), and
 //! over the next rounds (10; 3 with `--quick`) the node's CPU time above
 //! its baseline is divided by the rounds: the target's CPU per refresh.
+//! Both ways of reading the process table are measured: `full` (every
+//! process through `process_info/2`, built-in functions only) and `top`
+//! (the node ranks its processes with one `erl_eval` expression and sends
+//! the top 200 by queue, memory and reductions).
 //! The bytes both ways over the connection, per refresh, come from the
 //! source's own counters, and the wall time of a refresh from the rounds'
 //! pace (a refresh longer than the 1 s interval shows as more than
@@ -20,7 +24,7 @@
 
 use crate::idle::{cpu_ticks, ticks_per_s};
 use crate::report::Sample;
-use clustertop_beam::{BeamConfig, BeamSource, Conn, Term};
+use clustertop_beam::{BeamConfig, BeamSource, Conn, TableMode, Term};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,12 +65,14 @@ pub(crate) async fn attach(quick: bool, processes: usize) -> Vec<Sample> {
     let rounds = if quick { 3 } else { 10 };
     let mut out = Vec::new();
     for n in sizes {
-        out.push(one(n, rounds).await);
+        for table in [TableMode::Full, TableMode::Top] {
+            out.push(one(n, rounds, table).await);
+        }
     }
     out
 }
 
-async fn one(n: usize, rounds: u64) -> Sample {
+async fn one(n: usize, rounds: u64, table: TableMode) -> Sample {
     let sname = format!("bench_beam_{}_{n}", std::process::id());
     let node = format!("{sname}@{}", host());
     let eval = format!("[spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, {n})]");
@@ -127,6 +133,7 @@ async fn one(n: usize, rounds: u64) -> Sample {
 
     let mut cfg = BeamConfig::new(node.clone()).cookie(COOKIE);
     cfg.timeout = timeout;
+    cfg.table = table;
     let source = BeamSource::connect(cfg).await.expect("attach");
     // The first round reads every proc_lib process's names once: measured
     // from the round after it.
@@ -142,7 +149,17 @@ async fn one(n: usize, rounds: u64) -> Sample {
     drop(erl);
     Sample {
         scenario: "beam-attach",
-        params: vec![("processes", json!(n)), ("rounds", json!(r1 - r0))],
+        params: vec![
+            ("processes", json!(n)),
+            (
+                "table",
+                json!(match table {
+                    TableMode::Top => "top",
+                    _ => "full",
+                }),
+            ),
+            ("rounds", json!(r1 - r0)),
+        ],
         figures: vec![
             (
                 "target_cpu_ms_per_refresh",
