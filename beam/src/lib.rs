@@ -29,7 +29,7 @@ mod term;
 pub use conn::{Conn, ConnStats};
 pub use cookie::{COOKIE_ENV, resolve_cookie};
 pub use sample::TableMode;
-pub use source::{BeamConfig, BeamSource, NO_LOGS};
+pub use source::{BeamConfig, BeamSource, NO_LOGS, PACE};
 use std::time::Duration;
 #[doc(hidden)]
 pub use term::Term;

@@ -305,3 +305,31 @@ async fn ranked_on_the_node_only_the_top_processes_cross_and_the_slow_server_lea
     );
     assert!(first(&page.rows).mailbox_growth_per_s > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_table_is_read_again_only_after_its_pace() {
+    if support::erlang("attach").is_none() {
+        return;
+    }
+    let a = ErlNode::start(&unique("p"), "slow_server:start()");
+    // Rounds every 200 ms; the table read again only after 100,000 times
+    // its last read took (minutes): the node's figures move, the rows stay.
+    let mut cfg = config(&a.name).interval(Duration::from_millis(200));
+    cfg.pace = 100_000;
+    let source = BeamSource::connect(cfg).await.unwrap();
+    source.wait_rounds(1).await;
+    let client: Client = source.client().await.unwrap();
+    let first = client.overview().await.unwrap();
+    let len = |o: &clustertop_proto::ClusterOverview| {
+        o.top_processes
+            .iter()
+            .find(|p| p.name.as_deref() == Some("slow_server"))
+            .map(|p| p.mailbox_len)
+    };
+    // Five rounds.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let later = client.overview().await.unwrap();
+    assert!(later.nodes[0].uptime_ms > first.nodes[0].uptime_ms);
+    assert_eq!(len(&later), len(&first), "the rows are the first read's");
+    assert!(len(&first).is_some());
+}

@@ -134,6 +134,9 @@ async fn one(n: usize, rounds: u64, table: TableMode) -> Sample {
     let mut cfg = BeamConfig::new(node.clone()).cookie(COOKIE);
     cfg.timeout = timeout;
     cfg.table = table;
+    // Every round reads the table: the cost of one read. (By default a
+    // node's table is read again after ten times its last read took.)
+    cfg.pace = 0;
     let source = BeamSource::connect(cfg).await.expect("attach");
     // The first round reads every proc_lib process's names once: measured
     // from the round after it.
@@ -143,6 +146,7 @@ async fn one(n: usize, rounds: u64, table: TableMode) -> Sample {
     source.wait_rounds(r0 + rounds).await;
     let (r1, c1, wall) = (source.rounds(), cpu_ticks(pid), w0.elapsed());
     let (in1, out1) = source.traffic();
+    let read_ms = source.last_table_read_ms();
     let done = (r1 - r0) as f64;
     let cpu_s = (c1 - c0) as f64 / hz - idle_per_s * wall.as_secs_f64();
     drop(source);
@@ -168,6 +172,7 @@ async fn one(n: usize, rounds: u64, table: TableMode) -> Sample {
             ("bytes_from_target_per_refresh", (in1 - in0) as f64 / done),
             ("bytes_to_target_per_refresh", (out1 - out0) as f64 / done),
             ("refresh_ms", wall.as_secs_f64() * 1000.0 / done),
+            ("read_ms", read_ms),
             ("target_idle_cpu_ms_per_s", idle_per_s * 1000.0),
         ],
     }
