@@ -496,12 +496,16 @@ impl Shared {
                 Ok((_, procs)) => procs,
                 // No erl_eval there: the whole table, as below.
                 Err(BeamError::NotLoaded { .. }) if self.cfg.table == TableMode::Auto => {
-                    sample::processes(&conn, timeout).await.map_err(fail)?
+                    sample::whole_table(&conn, watch, timeout)
+                        .await
+                        .map_err(fail)?
                 }
                 Err(e) => return Err(fail(e)),
             }
         } else {
-            sample::processes(&conn, timeout).await.map_err(fail)?
+            sample::whole_table(&conn, watch, timeout)
+                .await
+                .map_err(fail)?
         };
         let table_took = table_start.elapsed();
         let unnamed: Vec<Pid> = procs
