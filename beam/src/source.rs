@@ -389,7 +389,18 @@ impl Shared {
                         n.next_try = now + RETRY_DOWN;
                     }
                     let known = n.rows.iter().map(|r| r.pid.serial).collect();
-                    let watch = n.rows.iter().map(|r| pid_of(&r.pid)).collect();
+                    // The rows that ranked last read (those with a
+                    // current function): their rates and functions go on.
+                    let watch = n
+                        .rows
+                        .iter()
+                        .filter(|r| {
+                            r.beam
+                                .as_ref()
+                                .is_some_and(|b| b.current_function.is_some())
+                        })
+                        .map(|r| pid_of(&r.pid))
+                        .collect();
                     let table = n.table_at.is_none_or(|at| {
                         now >= at + (n.table_took * self.cfg.pace).max(self.cfg.interval / 2)
                     });
