@@ -224,11 +224,7 @@ pub(crate) fn text(o: &ClusterOverview) -> String {
         &rows,
         2,
     );
-    out.push_str(&format!("\nWARNINGS ({})\n", o.warnings.len()));
-    for w in &o.warnings {
-        out.push_str(&format!("  {}\n", format::printable(&format::warning(w))));
-    }
-    out.push('\n');
+    warnings_text(o, &mut out);
     let rows: Vec<[String; 8]> = o
         .top_processes
         .iter()
@@ -254,6 +250,15 @@ pub(crate) fn text(o: &ClusterOverview) -> String {
         3,
     );
     out
+}
+
+/// The warnings block of the text overview.
+fn warnings_text(o: &ClusterOverview, out: &mut String) {
+    out.push_str(&format!("\nWARNINGS ({})\n", o.warnings.len()));
+    for w in &o.warnings {
+        out.push_str(&format!("  {}\n", format::printable(&format::warning(w))));
+    }
+    out.push('\n');
 }
 
 /// A BEAM cluster's overview: its own figures in place of ours.
@@ -290,11 +295,7 @@ fn beam_text(o: &ClusterOverview, out: &mut String) {
         &rows,
         3,
     );
-    out.push_str(&format!("\nWARNINGS ({})\n", o.warnings.len()));
-    for w in &o.warnings {
-        out.push_str(&format!("  {}\n", format::printable(&format::warning(w))));
-    }
-    out.push('\n');
+    warnings_text(o, out);
     let rows: Vec<[String; 8]> = o
         .top_processes
         .iter()

@@ -101,14 +101,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             ]),
             Line::from(vec![
                 bold("mailbox "),
-                Span::styled(
-                    format::count(r.mailbox_len),
-                    if r.warnings > 0 {
-                        Style::new().fg(Color::Yellow)
-                    } else {
-                        Style::new()
-                    },
-                ),
+                mailbox_span(r),
                 bold("   oldest "),
                 Span::raw(
                     r.oldest_message_age_us
@@ -315,14 +308,7 @@ fn beam_lines(
         ]),
         Line::from(vec![
             bold("mailbox "),
-            Span::styled(
-                format::count(r.mailbox_len),
-                if r.warnings > 0 {
-                    Style::new().fg(Color::Yellow)
-                } else {
-                    Style::new()
-                },
-            ),
+            mailbox_span(r),
             bold("   growth "),
             Span::raw(format::growth(r.mailbox_growth_per_s)),
             bold("   reductions "),
@@ -356,4 +342,16 @@ fn beam_lines(
             .map(|f| Line::from(format!("  {}", format::printable(f)))),
     );
     lines
+}
+
+/// A process's queue length, yellow while a warning is about it.
+fn mailbox_span(r: &clustertop_proto::ProcessRow) -> Span<'static> {
+    Span::styled(
+        format::count(r.mailbox_len),
+        if r.warnings > 0 {
+            Style::new().fg(Color::Yellow)
+        } else {
+            Style::new()
+        },
+    )
 }
