@@ -3,8 +3,9 @@
 //! # What a sample calls on the node
 //! - `erlang:memory/0`, `erlang:statistics/1` (reductions, the run
 //!   queues, wall clock), `erlang:system_info/1` (process and port counts
-//!   and limits, schedulers online), each a call of its own; the release
-//!   and version once per connection.
+//!   and limits, schedulers online, the distribution's ports and busy
+//!   limit), `erlang:port_info/2` (each distribution port's queue), each
+//!   a call of its own; the release and version once per connection.
 //! - `erlang:processes/0`, then `lists:zipwith/3` applying
 //!   `erlang:process_info/2` to every pid with the items of a row. The
 //!   pids travel back to the node, so a process costs about 40 bytes out,
@@ -132,6 +133,9 @@ pub(crate) struct NodeFigures {
     pub(crate) port_limit: u64,
     pub(crate) schedulers: u32,
     pub(crate) memory: clustertop_proto::BeamMemory,
+    /// The peers whose distribution port queues at least
+    /// `dist_buf_busy_limit` bytes: sends to them block their senders.
+    pub(crate) dist_busy: Vec<String>,
 }
 
 /// One process at one instant.
@@ -184,6 +188,7 @@ pub(crate) async fn node_figures(conn: &Conn, timeout: Duration) -> Result<NodeF
         port_count: as_u64(&ports?).unwrap_or(0),
         port_limit: as_u64(&port_limit?).unwrap_or(0),
         schedulers: as_u64(&scheds?).map_or(0, |n| n as u32),
+        dist_busy: dist_busy(conn, timeout).await?,
         memory: clustertop_proto::BeamMemory {
             total: mem("total"),
             processes: mem("processes"),
@@ -193,6 +198,35 @@ pub(crate) async fn node_figures(conn: &Conn, timeout: Duration) -> Result<NodeF
             code: mem("code"),
         },
     })
+}
+
+/// The peers whose distribution port's queue is at the busy limit:
+/// `system_info(dist_ctrl)` names each connection's port (a connection
+/// carried by a process instead is left out), `port_info(Port,
+/// queue_size)` its queue, `system_info(dist_buf_busy_limit)` the limit.
+async fn dist_busy(conn: &Conn, timeout: Duration) -> Result<Vec<String>, BeamError> {
+    let info = |item: &'static str| conn.call("erlang", "system_info", vec![atom(item)], timeout);
+    let (ctrl, limit) = tokio::join!(info("dist_ctrl"), info("dist_buf_busy_limit"));
+    let limit = as_u64(&limit?).unwrap_or(u64::MAX);
+    let mut busy = Vec::new();
+    for link in into_list(ctrl?).unwrap_or_default() {
+        let Some([peer, port @ Term::Port(_)]) = as_tuple(&link) else {
+            continue;
+        };
+        let queue = conn
+            .call(
+                "erlang",
+                "port_info",
+                vec![port.clone(), atom("queue_size")],
+                timeout,
+            )
+            .await?;
+        let queued = as_tuple(&queue).and_then(|t| t.get(1)).and_then(as_u64);
+        if queued.is_some_and(|q| q >= limit) {
+            busy.extend(as_atom(peer).map(str::to_owned));
+        }
+    }
+    Ok(busy)
 }
 
 /// The node's release and emulator version.

@@ -784,7 +784,7 @@ impl NodeState {
                 ports: f.port_count,
                 port_limit: f.port_limit,
                 schedulers: f.schedulers,
-                dist_busy: Vec::new(),
+                dist_busy: f.dist_busy.clone(),
             }),
         }
     }

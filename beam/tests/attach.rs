@@ -103,6 +103,8 @@ async fn a_three_node_cluster_shows_the_slow_server_first_and_a_killed_node_as_d
     assert!(!beam.otp_release.is_empty());
     assert!(beam.process_limit >= entry.processes && entry.processes > 20);
     assert!(beam.memory.total >= beam.memory.processes && beam.memory.processes > 0);
+    // Three quiet nodes: no distribution link is busy.
+    assert!(beam.dist_busy.is_empty(), "{:?}", beam.dist_busy);
     let top = first(&overview.top_processes);
     assert!(top.mailbox_len >= 50, "{top:?}");
     assert!(top.mailbox_growth_per_s > 0, "{top:?}");
