@@ -90,6 +90,24 @@ pub(crate) const SORTS: [SortKey; 10] = [
     SortKey::Pid,
 ];
 
+/// Whether a BEAM cluster's rows have the figure `key` sorts by (they
+/// have no handled-message rate, utilisation, poll time or message age).
+fn beam_sorts(key: SortKey) -> bool {
+    !matches!(
+        key,
+        SortKey::OldestMessage | SortKey::MessageRate | SortKey::Utilisation | SortKey::Cpu
+    )
+}
+
+/// A sort column's name (`beam`: a BEAM cluster's, where the work is
+/// reductions).
+pub(crate) fn sort_label(key: SortKey, beam: bool) -> &'static str {
+    match key {
+        SortKey::Work if beam => "reductions/s",
+        other => sort_name(other),
+    }
+}
+
 /// A sort column's name.
 pub(crate) fn sort_name(key: SortKey) -> &'static str {
     match key {
@@ -431,8 +449,13 @@ impl State {
                 }
             }
             Action::SortNext => {
+                // A BEAM cluster has no figure for some keys: skipped.
+                let beam = self.is_beam();
                 let i = SORTS.iter().position(|s| *s == self.sort).unwrap_or(0);
-                self.sort = SORTS[(i + 1) % SORTS.len()];
+                self.sort = (1..=SORTS.len())
+                    .map(|step| SORTS[(i + step) % SORTS.len()])
+                    .find(|k| !beam || beam_sorts(*k))
+                    .unwrap_or(SortKey::Default);
                 self.descending = self.sort != SortKey::Pid;
                 self.reset_page();
             }

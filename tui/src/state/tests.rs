@@ -271,3 +271,26 @@ fn records_of_different_nodes_are_merged_by_time() {
     let order: Vec<u64> = s.logs.iter().map(|r| r.at_unix_us).collect();
     assert_eq!(order, [10, 20, 30, 40]);
 }
+
+#[test]
+fn a_beam_clusters_sort_keys_are_those_its_rows_have() {
+    let mut s = State::new("a@host", 1000);
+    s.on_overview(crate::fixtures::beam_overview(0));
+    let mut seen = Vec::new();
+    for _ in 0..SORTS.len() {
+        s.apply(Action::SortNext);
+        seen.push(s.sort);
+    }
+    assert_eq!(
+        seen[..6],
+        [
+            SortKey::MailboxLen,
+            SortKey::MailboxGrowth,
+            SortKey::Memory,
+            SortKey::Work,
+            SortKey::Pid,
+            SortKey::Default
+        ]
+    );
+    assert_eq!(super::sort_label(SortKey::Work, true), "reductions/s");
+}

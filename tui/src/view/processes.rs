@@ -2,7 +2,7 @@
 
 use super::{block, waiting};
 use crate::format;
-use crate::state::{State, sort_name};
+use crate::state::{State, sort_label};
 use clustertop_proto::{ProcessRow, SortKey};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
@@ -210,7 +210,7 @@ fn columns(width: u16, sort: SortKey, beam: bool) -> Vec<Col> {
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let title = format!(
         " Processes ── sort: {} {} ── filter: {} ── {} ── {} ",
-        sort_name(state.sort),
+        sort_label(state.sort, state.is_beam()),
         if state.descending { "▼" } else { "▲" },
         match state.filter.to_query() {
             q if q.is_empty() => "none".to_owned(),
