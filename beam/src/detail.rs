@@ -277,25 +277,117 @@ async fn which_children(conn: &crate::Conn, sup: &Pid, timeout: Duration) -> Opt
     )
 }
 
+/// The registered processes of the node that are supervisors (their
+/// `$initial_call` is `supervisor:*`): `erlang:registered/0`, then
+/// `erlang:whereis/1` and their dictionaries in one call each.
+async fn registered_supervisors(
+    conn: &crate::Conn,
+    node: &str,
+    timeout: Duration,
+) -> Vec<(PidRef, String)> {
+    let Ok(names) = conn.call("erlang", "registered", vec![], timeout).await else {
+        return Vec::new();
+    };
+    let name_list = into_list(names.clone()).unwrap_or_default();
+    let Ok(pids) = conn
+        .call(
+            "lists",
+            "map",
+            vec![
+                Term::ExternalFun(Box::new(eetf::ExternalFun {
+                    module: "erlang".into(),
+                    function: "whereis".into(),
+                    arity: 1,
+                })),
+                names,
+            ],
+            timeout,
+        )
+        .await
+    else {
+        return Vec::new();
+    };
+    let (pids, by_pid): (Vec<Pid>, HashMap<(u32, u32), String>) = into_list(pids)
+        .unwrap_or_default()
+        .into_iter()
+        .zip(&name_list)
+        .filter_map(|(p, name)| match p {
+            Term::Pid(p) => Some((p.clone(), ((p.id, p.serial), show(name, 80)))),
+            _ => None,
+        })
+        .unzip();
+    let Ok(named) = crate::sample::dict_names(conn, &pids, timeout).await else {
+        return Vec::new();
+    };
+    named
+        .into_iter()
+        .filter(|(_, d)| {
+            d.initial_call
+                .as_deref()
+                .is_some_and(|c| c.starts_with("supervisor:"))
+        })
+        .map(|(p, _)| {
+            let name = by_pid.get(&(p.id, p.serial)).cloned().unwrap_or_default();
+            let pid = PidRef {
+                node: node.to_owned(),
+                serial: serial_of(&p),
+                creation: p.creation,
+            };
+            (pid, name)
+        })
+        .collect()
+}
+
+/// Names the tree's processes that the rows did not, from `names`.
+fn name_from(node: &mut TreeNode, names: &HashMap<u64, String>) {
+    if node.name.is_none() {
+        node.name = names.get(&node.pid.serial).cloned();
+    }
+    for child in &mut node.children {
+        name_from(child, names);
+    }
+}
+
 /// The supervision trees of `node`: every supervisor (a process whose
-/// initial call is `supervisor:*`) is asked for its children; the roots
-/// are those no other supervisor lists.
+/// initial call is `supervisor:*`) is asked for its children, and the
+/// supervisors among those in turn; the roots are those no other
+/// supervisor lists.
 pub(crate) async fn tree(shared: &Arc<Shared>, node: &str) -> Result<SupervisionTree, ProtoError> {
     let conn = conn_of(shared, node)?;
     let timeout = shared.cfg.timeout;
     let rows = shared.rows_of(node);
     let by_serial: HashMap<u64, &ProcessRow> = rows.iter().map(|r| (r.pid.serial, r)).collect();
-    let supervisors: Vec<&ProcessRow> = rows
+    // The supervisors to start from: those among the rows, and where the
+    // rows are only the top of a large node, the registered ones; the
+    // supervisors their children name are asked in turn.
+    let mut start: Vec<PidRef> = rows
         .iter()
         .filter(|r| r.behaviour.starts_with("supervisor:"))
-        .take(MAX_SUPERVISORS)
+        .map(|r| r.pid.clone())
         .collect();
-    let mut children: BTreeMap<u64, Children> = BTreeMap::new();
-    for sup in &supervisors {
-        let pid = pid_of(&sup.pid);
-        if let Some(kids) = which_children(&conn, &pid, timeout).await {
-            children.insert(sup.pid.serial, kids);
+    let mut names: HashMap<u64, String> = HashMap::new();
+    if !shared.table_is_whole(node) {
+        for (pid, name) in registered_supervisors(&conn, node, timeout).await {
+            names.insert(pid.serial, name);
+            start.push(pid);
         }
+    }
+    let mut children: BTreeMap<u64, Children> = BTreeMap::new();
+    let mut queue: std::collections::VecDeque<PidRef> = start.iter().cloned().collect();
+    let mut asked = HashSet::new();
+    while let Some(sup) = queue.pop_front() {
+        if asked.len() >= MAX_SUPERVISORS || !asked.insert(sup.serial) {
+            continue;
+        }
+        let Some(kids) = which_children(&conn, &pid_of(&sup), timeout).await else {
+            continue;
+        };
+        for (_, child, is_sup) in &kids {
+            if let (Some(child), true) = (child, is_sup) {
+                queue.push_back(pid_ref(child));
+            }
+        }
+        children.insert(sup.serial, kids);
     }
     let listed: HashSet<u64> = children
         .values()
@@ -304,18 +396,14 @@ pub(crate) async fn tree(shared: &Arc<Shared>, node: &str) -> Result<Supervision
         .collect();
     let mut placed = HashSet::new();
     let mut roots = Vec::new();
-    for sup in &supervisors {
-        if listed.contains(&sup.pid.serial) {
+    let mut seen_roots = HashSet::new();
+    for sup in &start {
+        if listed.contains(&sup.serial) || !seen_roots.insert(sup.serial) {
             continue;
         }
-        roots.push(build(
-            &sup.pid,
-            None,
-            true,
-            &children,
-            &by_serial,
-            &mut placed,
-        ));
+        let mut root = build(sup, None, true, &children, &by_serial, &mut placed);
+        name_from(&mut root, &names);
+        roots.push(root);
     }
     let mut unsupervised: Vec<&ProcessRow> = rows
         .iter()

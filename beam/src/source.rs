@@ -159,6 +159,8 @@ struct NodeState {
     /// next read waits [`BeamConfig::pace`] times as long.
     table_at: Option<Instant>,
     table_took: Duration,
+    /// Whether the last read had every process.
+    table_whole: bool,
     prev_at: Option<Instant>,
     prev: HashMap<u64, (u64, u64)>,
     rows: Vec<ProcessRow>,
@@ -184,6 +186,7 @@ impl NodeState {
             reductions_per_s: 0,
             table_at: None,
             table_took: Duration::ZERO,
+            table_whole: false,
             prev_at: None,
             prev: HashMap::new(),
             rows: Vec::new(),
@@ -203,6 +206,8 @@ struct NodeRound {
     procs: Option<Vec<ProcFigures>>,
     /// How long reading it took.
     table_took: Duration,
+    /// Whether it has every process.
+    whole: bool,
     names: Vec<(Pid, DictNames)>,
     at: Instant,
 }
@@ -492,6 +497,7 @@ impl Shared {
                 figures,
                 procs: None,
                 table_took: Duration::ZERO,
+                whole: false,
                 names: Vec::new(),
                 at: Instant::now(),
             });
@@ -502,11 +508,13 @@ impl Shared {
             TableMode::Top => true,
             TableMode::Auto => figures.process_count > sample::FULL_TABLE_MAX,
         };
+        let mut whole = !top;
         let procs = if top {
             match sample::processes_top(&conn, sample::TOP_K, watch, timeout).await {
                 Ok((_, procs)) => procs,
                 // No erl_eval there: the whole table, as below.
                 Err(BeamError::NotLoaded { .. }) if self.cfg.table == TableMode::Auto => {
+                    whole = true;
                     sample::whole_table(&conn, watch, timeout)
                         .await
                         .map_err(fail)?
@@ -537,6 +545,7 @@ impl Shared {
             figures,
             procs: Some(procs),
             table_took,
+            whole,
             names,
             at: Instant::now(),
         })
@@ -562,6 +571,13 @@ impl Shared {
             .iter()
             .find(|r| r.pid.serial == pid.serial)
             .cloned()
+    }
+
+    /// Whether the last read of `node`'s process table read every
+    /// process (not only the top ones).
+    pub(crate) fn table_is_whole(&self, node: &str) -> bool {
+        let state = self.state.lock();
+        state.nodes.get(node).is_some_and(|n| n.table_whole)
     }
 
     /// Every node this source knows, and whether it is up.
@@ -823,6 +839,7 @@ impl NodeState {
         };
         self.table_at = Some(r.at);
         self.table_took = r.table_took;
+        self.table_whole = r.whole;
         let rate = |now: u64, before: u64| per_s(now, before, self.prev_at);
         for (pid, names) in r.names {
             self.names.insert(&pid, names);

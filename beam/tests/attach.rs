@@ -309,6 +309,21 @@ async fn ranked_on_the_node_only_the_top_processes_cross_and_the_slow_server_lea
         page.total_matching
     );
     assert!(first(&page.rows).mailbox_growth_per_s > 0);
+    // The tree does not depend on which rows were sent: it starts from
+    // the registered supervisors too, and walks down their children.
+    let tree = client.tree(&a.name).await.unwrap();
+    let roots: Vec<&str> = tree
+        .roots
+        .iter()
+        .filter_map(|r| r.name.as_deref())
+        .collect();
+    assert!(roots.contains(&"kernel_sup"), "{roots:?}");
+    let slow_sup = tree
+        .roots
+        .iter()
+        .find(|r| r.name.as_deref() == Some("slow_sup"))
+        .unwrap_or_else(|| panic!("slow_sup among {roots:?}"));
+    assert_eq!(slow_sup.children.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
