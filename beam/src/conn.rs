@@ -14,8 +14,10 @@
 //!   most 64 KiB (their length is 16 bits), within the connect timeout.
 //! - After: one frame at a time, of at most [`MAX_FRAME`] bytes; a longer
 //!   one closes the connection (logged, counted in
-//!   [`ConnStats::bad_frames`]). A frame that does not decode closes it
-//!   too. Messages that answer no open call are counted and dropped.
+//!   [`ConnStats::bad_frames`]). Before it is decoded, every length and
+//!   count its terms claim is checked against its bytes and its nesting
+//!   against [`crate::frame::MAX_DEPTH`] ([`crate::frame`]): a frame that
+//!   fails, or does not decode, closes the connection too. Messages that answer no open call are counted and dropped.
 //! - Open calls: those the caller waits on; each is timed out and
 //!   forgotten.
 //! - A peer silent for [`SILENCE`] (four of its ticks) is taken as gone.
@@ -454,6 +456,7 @@ fn decode(buf: &[u8]) -> Result<Message, String> {
     if tag != PASS_THROUGH {
         return Err(format!("type tag {tag}, not {PASS_THROUGH}"));
     }
+    crate::frame::check(body).map_err(|e| e.to_string())?;
     let mut reader = body;
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Message::read_from(&mut reader)

@@ -22,6 +22,7 @@
 pub mod conn;
 mod cookie;
 pub mod detail;
+pub mod frame;
 pub mod sample;
 mod source;
 mod term;

@@ -76,3 +76,68 @@ async fn a_wrong_cookie_and_an_unknown_node_are_told_apart() {
 fn atom(name: &str) -> clustertop_beam::Term {
     clustertop_beam::Term::Atom(name.into())
 }
+
+/// A node of the test's own that completes the handshake, then sends
+/// `frame`: registered in EPMD as `name`, listening on all addresses.
+async fn hostile_node(name: &str, frame: Vec<u8>) -> tokio::task::JoinHandle<()> {
+    use erl_dist::epmd::{EpmdClient, NodeEntry};
+    use erl_dist::handshake::{HandshakeStatus, ServerSideHandshake};
+    use erl_dist::node::{Creation, LocalNode};
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    // `erl` starts EPMD when it is not running; so does this.
+    let _ = std::process::Command::new("epmd").arg("-daemon").status();
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let epmd = tokio::net::TcpStream::connect(("127.0.0.1", 4369))
+        .await
+        .unwrap();
+    let (registration, creation) = EpmdClient::new(epmd.compat())
+        .register(NodeEntry::new_hidden(name, port))
+        .await
+        .unwrap();
+    let local = LocalNode::new(
+        format!("{name}@{}", short_host()).parse().unwrap(),
+        Creation::new(creation.get()),
+    );
+    tokio::spawn(async move {
+        let _registered = registration;
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut hs = ServerSideHandshake::new(stream.compat(), local, COOKIE);
+        hs.execute_recv_name().await.unwrap();
+        let (stream, _) = hs.execute_rest(HandshakeStatus::Ok).await.unwrap();
+        let mut stream = stream.into_inner();
+        stream.write_all(&frame).await.unwrap();
+        // Held open: only this side's check may close the connection.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+}
+
+#[tokio::test]
+async fn a_frame_whose_terms_claim_more_than_it_holds_closes_that_connection_only() {
+    if support::erlang("conn").is_none() {
+        return;
+    }
+    // A reply claiming a list of 4 billion elements, in a frame of 11
+    // bytes: decoded as claimed, it would abort this process.
+    let mut bomb = vec![0, 0, 0, 7, 112, 131, 108, 0xff, 0xff, 0xff, 0xff];
+    let name = unique("hostile");
+    let _node = hostile_node(&name, std::mem::take(&mut bomb)).await;
+    let target = format!("{name}@{}", short_host());
+    let conn = Conn::connect(&target, &me(), COOKIE, T).await.unwrap();
+    let start = std::time::Instant::now();
+    while conn.is_up() {
+        assert!(start.elapsed() < T, "the connection stayed up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        conn.stats()
+            .bad_frames
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // This process goes on: another node is reached as before.
+    let good = ErlNode::start(&unique("g"), "ok");
+    let other = Conn::connect(&good.name, &me(), COOKIE, T).await.unwrap();
+    assert!(other.call("erlang", "node", vec![], T).await.is_ok());
+}
