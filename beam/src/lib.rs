@@ -23,6 +23,7 @@ pub mod conn;
 mod cookie;
 pub mod detail;
 pub mod frame;
+mod node;
 pub mod sample;
 mod source;
 mod term;

@@ -65,17 +65,6 @@ const ROW_ITEMS: [&str; 6] = [
     "status",
 ];
 
-/// The items of a row that ranks: [`ROW_ITEMS`] and the current function.
-const RANKED_ITEMS: [&str; 7] = [
-    "registered_name",
-    "initial_call",
-    "message_queue_len",
-    "reductions",
-    "memory",
-    "status",
-    "current_function",
-];
-
 /// Processes per ranking whose current function is read.
 pub const RANKED: usize = 200;
 
@@ -431,7 +420,14 @@ pub(crate) async fn processes_top(
             exprs
         }
     };
-    let items = list(RANKED_ITEMS.iter().map(|i| atom(i)).collect());
+    // A ranked row's items: a row's and the current function.
+    let items = list(
+        ROW_ITEMS
+            .iter()
+            .chain(&["current_function"])
+            .map(|i| atom(i))
+            .collect(),
+    );
     let watch = list(watch.iter().cloned().map(Term::Pid).collect());
     let bindings = list(vec![
         term::tuple(vec![atom("K"), term::int(k as i64)]),

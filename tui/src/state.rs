@@ -5,10 +5,13 @@
 pub(crate) mod filter;
 mod rates;
 pub(crate) mod registry;
+mod sort;
 pub(crate) mod telemetry;
 
 pub(crate) use filter::Filter;
 pub(crate) use rates::{NodeRates, Series};
+use sort::beam_sorts;
+pub(crate) use sort::{SORTS, sort_label};
 
 use crate::keymap::Action;
 use clustertop_proto::{
@@ -74,54 +77,6 @@ pub(crate) enum Help {
     Closed,
     Keys,
     Columns,
-}
-
-/// The sort columns, in the order `s` steps through them.
-pub(crate) const SORTS: [SortKey; 10] = [
-    SortKey::Default,
-    SortKey::MailboxLen,
-    SortKey::MailboxGrowth,
-    SortKey::OldestMessage,
-    SortKey::MessageRate,
-    SortKey::Utilisation,
-    SortKey::Cpu,
-    SortKey::Memory,
-    SortKey::Work,
-    SortKey::Pid,
-];
-
-/// Whether a BEAM cluster's rows have the figure `key` sorts by (they
-/// have no handled-message rate, utilisation, poll time or message age).
-fn beam_sorts(key: SortKey) -> bool {
-    !matches!(
-        key,
-        SortKey::OldestMessage | SortKey::MessageRate | SortKey::Utilisation | SortKey::Cpu
-    )
-}
-
-/// A sort column's name (`beam`: a BEAM cluster's, where the work is
-/// reductions).
-pub(crate) fn sort_label(key: SortKey, beam: bool) -> &'static str {
-    match key {
-        SortKey::Work if beam => "reductions/s",
-        other => sort_name(other),
-    }
-}
-
-/// A sort column's name.
-pub(crate) fn sort_name(key: SortKey) -> &'static str {
-    match key {
-        SortKey::Default => "warnings, mailbox growth",
-        SortKey::MailboxLen => "mailbox",
-        SortKey::MailboxGrowth => "mailbox growth",
-        SortKey::OldestMessage => "oldest message",
-        SortKey::MessageRate => "msgs/s",
-        SortKey::Utilisation => "utilisation",
-        SortKey::Cpu => "cpu",
-        SortKey::Memory => "memory",
-        SortKey::Work => "polls/s",
-        SortKey::Pid => "pid",
-    }
 }
 
 /// Jaeger's UI when neither `--jaeger-ui` nor `CLUSTERTOP_JAEGER_UI` says.

@@ -149,14 +149,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
                     )
                 })),
             ]),
-            Line::from(vec![
-                bold("links "),
-                Span::raw(refs(&d.links)),
-                bold("   monitored by "),
-                Span::raw(refs(&d.monitored_by)),
-                bold("   monitoring "),
-                Span::raw(refs(&d.monitoring)),
-            ]),
+            links_line(d, &refs),
             Line::from(vec![
                 bold("top senders "),
                 Span::raw(if d.top_senders.is_empty() {
@@ -326,14 +319,7 @@ fn beam_lines(
             bold("   stack "),
             Span::raw(format::bytes(b.stack_bytes)),
         ]),
-        Line::from(vec![
-            bold("links "),
-            Span::raw(refs(&d.links)),
-            bold("   monitored by "),
-            Span::raw(refs(&d.monitored_by)),
-            bold("   monitoring "),
-            Span::raw(refs(&d.monitoring)),
-        ]),
+        links_line(d, &refs),
         Line::from(bold("stacktrace")),
     ];
     lines.extend(
@@ -354,4 +340,20 @@ fn mailbox_span(r: &clustertop_proto::ProcessRow) -> Span<'static> {
             Style::new()
         },
     )
+}
+
+/// A process's links and monitors.
+fn links_line(
+    d: &clustertop_proto::ProcessDetail,
+    refs: &dyn Fn(&[clustertop_proto::PidRef]) -> String,
+) -> Line<'static> {
+    let bold = |s: &str| Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD));
+    Line::from(vec![
+        bold("links "),
+        Span::raw(refs(&d.links)),
+        bold("   monitored by "),
+        Span::raw(refs(&d.monitored_by)),
+        bold("   monitoring "),
+        Span::raw(refs(&d.monitoring)),
+    ])
 }
