@@ -79,11 +79,23 @@ pub struct ConnStats {
     pub bad_frames: AtomicU64,
 }
 
-/// A connection to one node. Cheap to clone; closed when the last clone
-/// is dropped or [`Conn::close`] is called.
+/// A connection to one node. Cheap to clone; closed (its socket too) when
+/// the last clone is dropped or [`Conn::close`] is called.
 #[derive(Debug, Clone)]
 pub struct Conn {
     inner: Arc<Inner>,
+    /// Closes the connection when the last clone goes (the reader task
+    /// holds `inner`, not this).
+    _owner: Arc<Owner>,
+}
+
+#[derive(Debug)]
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.close("dropped by this side");
+    }
 }
 
 #[derive(Debug)]
@@ -100,6 +112,8 @@ struct Inner {
     memo: Mutex<HashMap<&'static str, Term>>,
     next_ref: AtomicU64,
     up: AtomicBool,
+    /// Told when this side closes the connection.
+    closed: tokio::sync::Notify,
     since: Instant,
     stats: ConnStats,
 }
@@ -210,6 +224,7 @@ impl Conn {
             memo: Mutex::default(),
             next_ref: AtomicU64::new(1),
             up: AtomicBool::new(true),
+            closed: tokio::sync::Notify::new(),
             since: Instant::now(),
             stats: ConnStats::default(),
         });
@@ -219,7 +234,10 @@ impl Conn {
             let why = read_loop(&reader, rd).await;
             reader.down(&why);
         });
-        Ok(Conn { inner })
+        Ok(Conn {
+            _owner: Arc::new(Owner(inner.clone())),
+            inner,
+        })
     }
 
     /// The peer's name.
@@ -259,7 +277,7 @@ impl Conn {
 
     /// Closes the connection: calls waiting on it fail at once.
     pub fn close(&self) {
-        self.inner.down("closed by this side");
+        self.inner.close("closed by this side");
     }
 
     /// Calls `m:f(args...)` on the node through `rex` and waits at most
@@ -369,6 +387,13 @@ impl Conn {
 }
 
 impl Inner {
+    /// Marks the connection down and ends its reader (whose end drops the
+    /// socket).
+    fn close(&self, why: &str) {
+        self.down(why);
+        self.closed.notify_one();
+    }
+
     fn down(&self, why: &str) {
         if self.up.swap(false, Relaxed) {
             tracing::info!(node = %self.peer, reason = why, "BEAM node connection closed");
@@ -397,7 +422,11 @@ impl Inner {
 
 async fn read_loop(inner: &Arc<Inner>, mut rd: OwnedReadHalf) -> String {
     loop {
-        let len = match tokio::time::timeout(SILENCE, rd.read_u32()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(SILENCE, rd.read_u32()) => next,
+            () = inner.closed.notified() => return "closed by this side".into(),
+        };
+        let len = match next {
             Err(_) => return format!("silent for {SILENCE:?}"),
             Ok(Err(e)) => return e.to_string(),
             Ok(Ok(len)) => len as usize,

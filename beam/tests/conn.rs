@@ -41,6 +41,24 @@ async fn calls_reach_the_node_as_a_hidden_node_and_a_dead_node_fails_them_at_onc
         .unwrap_err();
     assert!(matches!(err, BeamError::BadRpc { .. }), "{err}");
     assert!(conn.is_up());
+    // A connection dropped is closed: the node sees the hidden node go.
+    let second_name = me();
+    let second = Conn::connect(&node.name, &second_name, COOKIE, T)
+        .await
+        .unwrap();
+    let hidden_now = || async {
+        conn.call("erlang", "nodes", vec![atom("hidden")], T)
+            .await
+            .unwrap()
+            .to_string()
+    };
+    assert!(hidden_now().await.contains(&second_name));
+    drop(second);
+    let start = std::time::Instant::now();
+    while hidden_now().await.contains(&second_name) {
+        assert!(start.elapsed() < T, "the dropped connection stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // A module the node has not loaded is never called, so never loaded.
     let err = conn
         .call("pg", "which_groups", vec![], T)
