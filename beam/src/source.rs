@@ -702,6 +702,11 @@ impl Source for BeamSource {
 
     fn request(&self, request: Request) -> Answer<'_> {
         Box::pin(async move {
+            // The entry node gone, nothing is answered from what it left:
+            // the caller attaches elsewhere, as for an agent.
+            if !self.shared.entry.is_up() {
+                return Err(ClientError::Disconnected(self.shared.cfg.node.clone()));
+            }
             match self.shared.answer(request).await {
                 Ok(r) => Ok(r),
                 Err(e) => Ok(Response::Error(e)),

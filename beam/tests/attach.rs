@@ -253,6 +253,7 @@ async fn a_node_without_erl_eval_has_its_short_queues_read_whole_and_nothing_loa
     assert_eq!(peek.messages.len(), 3);
     let note = peek.note.unwrap();
     assert!(note.contains("erl_eval is not loaded"), "{note}");
+    assert!(client.is_connected());
     // Asking did not load it.
     let me = format!("{}@{}", unique("check"), short_host());
     let check = Conn::connect(&a.name, &me, COOKIE, LIMIT).await.unwrap();
@@ -266,6 +267,20 @@ async fn a_node_without_erl_eval_has_its_short_queues_read_whole_and_nothing_loa
         .await
         .unwrap();
     assert_eq!(loaded, clustertop_beam::Term::Atom("false".into()));
+
+    // The entry node gone, requests fail as disconnected (the view then
+    // attaches to another node), not with the last figures.
+    let mut a = a;
+    a.kill();
+    eventually("the entry node's loss", || async {
+        matches!(
+            client.overview().await,
+            Err(clustertop_client::ClientError::Disconnected(_))
+        )
+        .then_some(())
+    })
+    .await;
+    assert!(!client.is_connected());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
