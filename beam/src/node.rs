@@ -125,6 +125,8 @@ impl NodeState {
                 port_limit: f.port_limit,
                 schedulers: f.schedulers,
                 dist_busy: f.dist_busy.clone(),
+                rows: self.rows.len() as u64,
+                whole_table: self.table_whole,
             }),
         }
     }

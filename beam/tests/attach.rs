@@ -103,6 +103,7 @@ async fn a_three_node_cluster_shows_the_slow_server_first_and_a_killed_node_as_d
     assert!(!beam.otp_release.is_empty());
     assert!(beam.process_limit >= entry.processes && entry.processes > 20);
     assert!(beam.memory.total >= beam.memory.processes && beam.memory.processes > 0);
+    assert!(beam.whole_table && beam.rows > 20, "{beam:?}");
     // Three quiet nodes: no distribution link is busy.
     assert!(beam.dist_busy.is_empty(), "{:?}", beam.dist_busy);
     let top = first(&overview.top_processes);
@@ -305,6 +306,8 @@ async fn ranked_on_the_node_only_the_top_processes_cross_and_the_slow_server_lea
     // The node holds over 2,000 processes; three rankings of 200, and
     // last round's rows (again at most 600), were sent.
     assert!(overview.nodes[0].processes > 2_000);
+    let beam = overview.nodes[0].beam.as_ref().unwrap();
+    assert!(!beam.whole_table && beam.rows <= 1_200, "{beam:?}");
     let page = client
         .processes(ProcessQuery {
             filter: clustertop_proto::ProcessFilter {

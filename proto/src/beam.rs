@@ -32,6 +32,12 @@ pub struct BeamNode {
     /// limit (`dist_buf_busy_limit`) at the sample: sends to those nodes
     /// block their senders.
     pub dist_busy: Vec<String>,
+    /// Processes the last read of the table brought: all of them, or on
+    /// a large node only those that rank (the top by queue, heap and
+    /// reductions), when fewer than `processes`.
+    pub rows: u64,
+    /// Whether that read had every process.
+    pub whole_table: bool,
 }
 
 /// `erlang:memory/0`, in bytes.

@@ -542,6 +542,8 @@ pub(crate) fn beam_overview(offset_ms: u64) -> ClusterOverview {
             port_limit: 65_536,
             schedulers: 2,
             dist_busy: Vec::new(),
+            rows: 4_102,
+            whole_table: true,
         }),
         ..summary(name, at, 0, 0)
     };

@@ -225,6 +225,11 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             "system hidden"
         },
     );
+    // Said first: at any width, which nodes list only their top rows.
+    let title = match top_only(state) {
+        Some(note) => title.replacen(" Processes ", &format!(" Processes ── {note} "), 1),
+        None => title,
+    };
     let Some(page) = &state.processes else {
         frame.render_widget(waiting("processes").block(block(title)), area);
         return;
@@ -256,4 +261,24 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         )));
     let mut ts = TableState::default().with_selected(Some(state.selected));
     frame.render_stateful_widget(table, area, &mut ts);
+}
+
+/// For a BEAM cluster with nodes read in top mode (too many processes to
+/// read whole): which, and how many of their processes are listed.
+fn top_only(state: &State) -> Option<String> {
+    let o = state.overview.as_ref()?;
+    let parts: Vec<String> = o
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let b = n.beam.as_ref().filter(|b| !b.whole_table)?;
+            Some(format!(
+                "{}: top {} of {}",
+                format::short_node(&n.name),
+                format::count(b.rows),
+                format::compact(n.processes)
+            ))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }

@@ -290,3 +290,16 @@ fn beam_process_detail() {
     s.on_detail(fixtures::beam_detail());
     check("beam_detail", &s);
 }
+
+#[test]
+fn beam_processes_of_a_node_read_in_top_mode() {
+    let mut s = beam_state(Tab::Processes);
+    let mut o = fixtures::beam_overview(4_000);
+    o.nodes[1].processes = 1_000_000;
+    if let Some(b) = o.nodes[1].beam.as_mut() {
+        b.whole_table = false;
+        b.rows = 612;
+    }
+    s.on_overview(o);
+    check("beam_processes_top", &s);
+}
