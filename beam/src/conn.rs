@@ -10,8 +10,11 @@
 //! `true` for it.
 //!
 //! # Bounds (what a peer can make this side hold)
-//! - Before the peer has proved the cookie: handshake messages, each at
-//!   most 64 KiB (their length is 16 bits), within the connect timeout.
+//! - Before the peer has proved the cookie: EPMD's answer (a name and an
+//!   extra field of at most 64 KiB each) and the handshake messages, each
+//!   at most 64 KiB (their lengths are 16 bits), all within the connect
+//!   timeout. Nothing a peer sends then is logged or printed beyond the
+//!   one-line error (wrong cookie, no such node, timed out).
 //! - After: one frame at a time, of at most [`MAX_FRAME`] bytes; a longer
 //!   one closes the connection (logged, counted in
 //!   [`ConnStats::bad_frames`]). Before it is decoded, every length and
@@ -546,9 +549,30 @@ fn handshake_error(node: &str, e: HandshakeError, after_name: bool) -> BeamError
             node: node.to_owned(),
             reason: "the node does not allow this connection (is its host part short and this one long, or the reverse?)".into(),
         },
+        // An unknown status is text the peer chose, before it proved the
+        // cookie: printed cut short, without control characters.
         other => BeamError::Handshake {
             node: node.to_owned(),
-            reason: other.to_string(),
+            reason: printable(&other.to_string(), 200),
         },
+    }
+}
+
+/// `text` without control characters, cut at `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(max)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_peers_text_in_an_error_is_bounded_and_printable() {
+        let hostile = format!("\x1b]0;title\x07{}", "x".repeat(70_000));
+        let shown = super::printable(&hostile, 200);
+        assert_eq!(shown.chars().count(), 200);
+        assert!(!shown.chars().any(char::is_control));
     }
 }
