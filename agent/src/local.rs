@@ -5,7 +5,8 @@
 
 use crate::os;
 use crate::sampler::{self, Row, RowContext};
-use crate::state::{State, VERSION, now_ms};
+use crate::state::{State, VERSION};
+use clustertop_proto::time::{unix_ms, unix_ms_of};
 use clustertop_proto::{
     ExitSummary, Histogram, LinkStats, NodeDetail, NodeStatus, NodeSummary, PidRef, ProcessDetail,
     ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, ProtoError,
@@ -14,7 +15,6 @@ use clustertop_proto::{
 use clustertop_runtime::supervisor::Strategy;
 use clustertop_runtime::{ExitReason, Node, ProcessKind, SupervisionNode};
 use std::collections::HashMap;
-use std::time::UNIX_EPOCH;
 
 /// This node's summary figures.
 pub(crate) fn summary(state: &State) -> NodeSummary {
@@ -25,7 +25,7 @@ pub(crate) fn summary(state: &State) -> NodeSummary {
         name: node.name().to_owned(),
         addr: node.listen_addr().map(|a| a.to_string()),
         status: NodeStatus::Up,
-        sampled_at_unix_ms: now_ms(),
+        sampled_at_unix_ms: unix_ms(),
         uptime_ms: node.uptime().as_millis() as u64,
         processes: stats.processes as u64,
         messages_in_total: sample.messages_in_total,
@@ -49,7 +49,7 @@ pub(crate) fn empty_summary(name: String, status: NodeStatus) -> NodeSummary {
         name,
         addr: None,
         status,
-        sampled_at_unix_ms: now_ms(),
+        sampled_at_unix_ms: unix_ms(),
         uptime_ms: 0,
         processes: 0,
         messages_in_total: 0,
@@ -163,7 +163,7 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
                     clustertop_runtime::ExitReason::Normal
                         | clustertop_runtime::ExitReason::Shutdown
                 ),
-                at_unix_ms: unix_ms(node.started_at() + exit.at),
+                at_unix_ms: unix_ms_of(node.started_at() + exit.at),
             },
             None => ProtoError::NoSuchProcess,
         });
@@ -226,15 +226,10 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
                     .collect()
             }),
         handling_time: state.windows.lock().handling(d.info.behaviour),
-        spawned_at_unix_ms: unix_ms(started),
+        spawned_at_unix_ms: unix_ms_of(started),
         trap_exit: d.info.trap_exit,
         beam: None,
     })
-}
-
-fn unix_ms(t: std::time::SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// This node's supervision trees.
@@ -266,7 +261,7 @@ pub(crate) fn tree(state: &State) -> SupervisionTree {
             last_exit: n.child.and_then(|c| c.last_exit).map(|e| ExitSummary {
                 crashed: !matches!(e.reason, ExitReason::Normal | ExitReason::Shutdown),
                 reason: e.reason.to_string(),
-                at_unix_ms: unix_ms(started + e.at),
+                at_unix_ms: unix_ms_of(started + e.at),
             }),
             children: n.children.into_iter().map(|c| convert(node, c)).collect(),
         }

@@ -24,7 +24,6 @@ use clustertop_proto::{LogFilter, LogLevel, LogRecord, PidRef};
 use parking_lot::{Mutex, RwLock};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
@@ -272,9 +271,7 @@ impl<S: Subscriber> Layer<S> for RingLayer {
                 None => (None, None),
             };
             let record = LogRecord {
-                at_unix_us: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_micros() as u64),
+                at_unix_us: clustertop_proto::time::unix_us(),
                 node: ring.node.clone(),
                 level: level_of(meta.level()),
                 target: meta.target().to_owned(),

@@ -14,8 +14,9 @@
 use crate::error::AgentError;
 use crate::peer::{PEER_NAME, PeerServer};
 use crate::service;
-use crate::state::{State, now_ms};
+use crate::state::State;
 use crate::subscriptions::LogBatch;
+use clustertop_proto::time::unix_ms;
 use clustertop_proto::{AGENT_NAME, AgentCall, AgentReply};
 use clustertop_runtime::dist::NodeEvent;
 use clustertop_runtime::gen_server;
@@ -39,7 +40,7 @@ fn on_node_event(state: &Arc<State>, event: NodeEvent) {
             if hidden {
                 return;
             }
-            state.membership.seen_up(&node, now_ms());
+            state.membership.seen_up(&node, unix_ms());
             if state.logs.client_filters().is_empty() {
                 return;
             }
@@ -49,7 +50,7 @@ fn on_node_event(state: &Arc<State>, event: NodeEvent) {
             });
         }
         NodeEvent::Down { node, .. } => {
-            state.membership.went_down(&node, now_ms());
+            state.membership.went_down(&node, unix_ms());
             state.logs.unfeed_node(&node);
             let gone = state.logs.clients_on(&node);
             if !gone.is_empty() {
@@ -164,7 +165,7 @@ pub(crate) async fn start(state: &Arc<State>) -> Result<(), AgentError> {
     );
     pids.push(sampler.id());
     for n in node.nodes() {
-        state.membership.seen_up(&n, now_ms());
+        state.membership.seen_up(&n, unix_ms());
     }
     *state.pids.lock() = pids;
     Ok(())

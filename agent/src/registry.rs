@@ -8,7 +8,8 @@
 //! asks once per refresh while it is shown).
 
 use crate::sampler::pid_ref;
-use crate::state::{State, now_ms};
+use crate::state::State;
+use clustertop_proto::time::unix_ms;
 use clustertop_proto::{
     GroupRow, NameRow, NameScope, NodeRegistry, PidRef, PresenceRow, ProcessRegistry, TopicRow,
 };
@@ -92,7 +93,7 @@ pub(crate) fn node_registry(state: &State) -> NodeRegistry {
         .collect();
     NodeRegistry {
         node: node.name().to_owned(),
-        sampled_at_unix_ms: now_ms(),
+        sampled_at_unix_ms: unix_ms(),
         topics,
         presences,
         names,

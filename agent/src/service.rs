@@ -13,7 +13,8 @@ use crate::peer::{
     self, Feed, Metrics, Miss, Process, ProcessRegistries, Registries, Summary, Tree, Unfeed,
     Warnings,
 };
-use crate::state::{State, VERSION, now_ms};
+use crate::state::{State, VERSION};
+use clustertop_proto::time::unix_ms;
 use clustertop_proto::{
     AgentReply, Call, ClusterOverview, GetMetrics, GetNode, GetOverview, GetProcess,
     GetProcessRegistry, GetProcessTraces, GetRegistry, GetTelemetry, GetTree, GetWarnings, Hello,
@@ -180,7 +181,7 @@ async fn overview(state: &State) -> ClusterOverview {
         match answer {
             Ok(report) => {
                 if name != state.node.name() {
-                    state.membership.seen_up(&name, now_ms());
+                    state.membership.seen_up(&name, unix_ms());
                 }
                 nodes.push(report.summary);
                 warnings.extend(report.warnings);
@@ -263,7 +264,7 @@ async fn process_list(state: &State, q: ProcessQuery) -> Result<ProcessPage, Pro
         rows,
         total_matching: total,
         sampled_at_unix_ms: if sampled == u64::MAX {
-            now_ms()
+            unix_ms()
         } else {
             sampled
         },
@@ -298,7 +299,7 @@ async fn metrics(state: &State, r: GetMetrics) -> Result<MetricsSnapshot, ProtoE
             .collect(),
     };
     Ok(MetricsSnapshot {
-        sampled_at_unix_ms: now_ms(),
+        sampled_at_unix_ms: unix_ms(),
         histograms,
     })
 }

@@ -16,21 +16,15 @@ use crate::subscriptions::{PushLimits, Subscriptions};
 use crate::telemetry::Readings;
 use crate::warnings::{Inputs, NodeWarnings, SupervisorFigures};
 use clustertop_proto::Warning;
+use clustertop_proto::time::unix_ms;
 use clustertop_runtime::{Node, ProcessId};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The agent's software version.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// What an agent holds in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +106,7 @@ impl State {
     /// the warnings. Returns how long the process-table pass took.
     pub(crate) async fn sample(&self) -> Duration {
         let node = &self.node;
-        let now = now_ms();
+        let now = unix_ms();
         let (sample, elapsed, took) = self
             .sampler
             .sample(node, self.config.warnings.long_handler, now)

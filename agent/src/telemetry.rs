@@ -18,8 +18,8 @@
 //! empty tables. Names and label texts are cut to [`MAX_TEXT`] bytes in
 //! answers.
 
-use crate::state::now_ms;
 use clustertop_otel::series::{self, Reading, SeriesInfo, SeriesKind};
+use clustertop_proto::time::unix_ms;
 use clustertop_proto::{
     Bucket, Endpoint, EndpointKind, EventCount, NodeTelemetry, PidRef, ProcessTraces, Series,
     SeriesValue, TraceRow,
@@ -86,7 +86,7 @@ impl Readings {
     /// answer right after start has the series already).
     pub(crate) fn answer(&mut self, node: &str) -> NodeTelemetry {
         if self.ring.is_empty() {
-            self.sample(now_ms());
+            self.sample(unix_ms());
         }
         let exports = clustertop_otel::exports();
         let mut endpoints = Vec::new();
@@ -108,7 +108,7 @@ impl Readings {
         let (_, events_left_out) = clustertop_otel::telemetry::event_counts();
         let mut out = NodeTelemetry {
             node: node.to_owned(),
-            sampled_at_unix_ms: now_ms(),
+            sampled_at_unix_ms: unix_ms(),
             endpoints,
             series_dropped: series::store().dropped(),
             events_left_out,

@@ -135,7 +135,7 @@ impl Counters {
         let key = ("hits".to_owned(), self.node.name().to_owned());
         self.map.mutate(|m, me| {
             let next = m.get(&key).copied().unwrap_or(0) + 1;
-            m.put(me, key.clone(), next, now_us())
+            m.put(me, key.clone(), next, clustertop_proto::time::unix_us())
         });
     }
 
@@ -158,12 +158,6 @@ impl Counters {
         });
         (article, gcounter, map)
     }
-}
-
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod nodes;
 mod processes;
 mod registry;
 mod telemetry;
+pub mod time;
 mod version;
 pub mod warnings;
 

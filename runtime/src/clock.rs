@@ -1,4 +1,4 @@
-//! Monotonic time for the hot path.
+//! Time: monotonic for the hot path, and the wall clock for records.
 //!
 //! Every envelope is stamped when it is enqueued and every poll of a process
 //! is timed, so reading the clock must be cheap. [`ClockSource::Fast`] reads
@@ -49,4 +49,20 @@ impl Clock {
     pub(crate) fn since(&self, ns: u64) -> Duration {
         Duration::from_nanos(self.now_ns().saturating_sub(ns))
     }
+}
+
+/// Now, in milliseconds since the Unix epoch (0 for a clock set before it):
+/// wall-clock time for records read by people and other nodes, never for
+/// measuring.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Now, in microseconds since the Unix epoch (0 for a clock set before it).
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }

@@ -702,7 +702,7 @@ async fn run<S: GenServer>(
                 context,
                 from: sctx.ctx.last_sender(),
                 handling_ns: last_end.saturating_sub(t0),
-                at_unix_ms: unix_ms(),
+                at_unix_ms: crate::clock::unix_ms(),
             });
         }
         if let Flow::Stop(reason) = flow {
@@ -719,12 +719,6 @@ fn handler_context(traced: bool, span: &tracing::Span) -> Option<crate::trace::T
     } else {
         None
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn link_span(span: &tracing::Span, parent: Option<&crate::trace::TraceContext>) {

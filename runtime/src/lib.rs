@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
-mod clock;
+pub mod clock;
 mod counters;
 mod deadline;
 pub mod dist;

@@ -131,9 +131,7 @@ async fn event_loop(
     let mut events = EventStream::new();
     let mut stop = StopSignals::new()?;
     loop {
-        state.now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        state.now_ms = clustertop_proto::time::unix_ms();
         terminal
             .draw(|f| view::render(f, &state))
             .map_err(CliError::Terminal)?;

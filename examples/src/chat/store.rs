@@ -89,7 +89,7 @@ impl GenServer for MessageStore {
             id: format!("{}-{}", ctx.node().name(), self.next_id),
             sender: add.sender,
             content: add.content,
-            timestamp: now_ms(),
+            timestamp: clustertop_proto::time::unix_ms(),
         };
         self.next_id += 1;
         if self.next_id % 1_000 == 0 {
@@ -177,10 +177,4 @@ impl MessageStore {
             room.pop_front();
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -50,7 +50,8 @@ impl GenServer for FlakyWorker {
     type Info = ();
 
     async fn init(seed: u64, ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
-        let after = 4_000 + (seed.wrapping_mul(2_654_435_761) ^ now_ms()) % 6_000;
+        let after =
+            4_000 + (seed.wrapping_mul(2_654_435_761) ^ clustertop_proto::time::unix_ms()) % 6_000;
         ctx.send_after((), Duration::from_millis(after));
         Ok(FlakyWorker)
     }
@@ -62,12 +63,6 @@ impl GenServer for FlakyWorker {
 
 fn as_behaviour(name: &'static str) -> SpawnOptions {
     SpawnOptions::new().behaviour(name)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Starts node `index`'s part of the workload; `first` is the first node's
@@ -138,7 +133,7 @@ fn chat_bot(chat: &ChatSystem, index: usize) {
     let pid = node.spawn_opts::<(), _, _>(as_behaviour("ChatBot"), move |mut ctx| async move {
         let user = format!("bot-{index}");
         let meta = PresenceMeta {
-            online_at: now_ms(),
+            online_at: clustertop_proto::time::unix_ms(),
             node: ctx.node().name().to_owned(),
             conn: ctx.id().to_string(),
         };

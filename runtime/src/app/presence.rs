@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -250,7 +250,7 @@ impl<M: Meta> Presence<M> {
             }
             keys.len() == 1
         };
-        let ts = now_us();
+        let ts = crate::clock::unix_us();
         self.inner
             .engine
             .mutate(|state, me| (state.put(me, entry, meta, ts), ()));
@@ -457,12 +457,6 @@ fn live_replicas(node: &Node) -> HashMap<String, u32> {
         .filter(|p| !p.hidden)
         .map(|p| (p.node, p.creation))
         .collect()
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The Presence process: monitors tracked processes, retires replicas of
