@@ -16,11 +16,13 @@
 //!   [`MAX_SUPERVISORS`] supervisors are asked per tree.
 
 use crate::BeamError;
+use crate::cluster::Cluster;
+use crate::pids::{erlang_pid, pid_of, pid_ref, serial_of};
 use crate::sample::ok;
-use crate::source::{Shared, now_ms, pid_of, serial_of};
 use crate::term::{
     Term, as_atom, as_text, as_tuple, as_u64, atom, int, into_list, list, mfa, prop, show, tuple,
 };
+use clustertop_proto::time::unix_ms;
 use clustertop_proto::{
     BeamProcessDetail, MailboxPeek, NameRow, NameScope, NodeRegistry, PeekMailbox, PidRef,
     ProcessDetail, ProcessRegistry, ProcessRow, ProcessTotals, ProtoError, Registry,
@@ -78,23 +80,10 @@ fn protocol(e: BeamError) -> ProtoError {
     }
 }
 
-fn conn_of(shared: &Shared, node: &str) -> Result<crate::Conn, ProtoError> {
+fn conn_of(shared: &Cluster, node: &str) -> Result<crate::Conn, ProtoError> {
     shared
         .conn(node)
         .ok_or_else(|| ProtoError::NoSuchNode(node.to_owned()))
-}
-
-/// `<0.123.0>`, as the process's own node prints it.
-pub(crate) fn erlang_pid(p: &Pid) -> String {
-    format!("<0.{}.{}>", p.id, p.serial)
-}
-
-fn pid_ref(p: &Pid) -> PidRef {
-    PidRef {
-        node: p.node.name.clone(),
-        serial: serial_of(p),
-        creation: p.creation,
-    }
 }
 
 fn pids_in(t: Option<&Term>) -> Vec<PidRef> {
@@ -130,11 +119,11 @@ fn frame(t: &Term) -> Option<String> {
 
 /// One process in depth.
 pub(crate) async fn process(
-    shared: &Arc<Shared>,
+    shared: &Arc<Cluster>,
     pid: &PidRef,
 ) -> Result<ProcessDetail, ProtoError> {
     let conn = conn_of(shared, &pid.node)?;
-    let timeout = shared.cfg.timeout;
+    let timeout = shared.cfg.attach.timeout;
     let erl_pid = pid_of(pid);
     let items = list(DETAIL_ITEMS.iter().map(|i| atom(i)).collect());
     let (info, wordsize) = tokio::join!(
@@ -352,9 +341,9 @@ fn name_from(node: &mut TreeNode, names: &HashMap<u64, String>) {
 /// initial call is `supervisor:*`) is asked for its children, and the
 /// supervisors among those in turn; the roots are those no other
 /// supervisor lists.
-pub(crate) async fn tree(shared: &Arc<Shared>, node: &str) -> Result<SupervisionTree, ProtoError> {
+pub(crate) async fn tree(shared: &Arc<Cluster>, node: &str) -> Result<SupervisionTree, ProtoError> {
     let conn = conn_of(shared, node)?;
-    let timeout = shared.cfg.timeout;
+    let timeout = shared.cfg.attach.timeout;
     let rows = shared.rows_of(node);
     let by_serial: HashMap<u64, &ProcessRow> = rows.iter().map(|r| (r.pid.serial, r)).collect();
     // The supervisors to start from: those among the rows, and where the
@@ -486,8 +475,8 @@ fn build(
 }
 
 /// Names (local and global) and `pg` groups of every node that answers.
-pub(crate) async fn registry(shared: &Arc<Shared>) -> Registry {
-    let timeout = shared.cfg.timeout;
+pub(crate) async fn registry(shared: &Arc<Cluster>) -> Registry {
+    let timeout = shared.cfg.attach.timeout;
     let summaries: Vec<(String, bool)> = shared.node_names();
     let mut out = Registry {
         nodes: Vec::new(),
@@ -526,7 +515,7 @@ pub(crate) async fn registry(shared: &Arc<Shared>) -> Registry {
         names.sort_by(|a, b| a.name.cmp(&b.name));
         out.nodes.push(NodeRegistry {
             node: node.clone(),
-            sampled_at_unix_ms: now_ms(),
+            sampled_at_unix_ms: unix_ms(),
             topics: Vec::new(),
             presences: Vec::new(),
             names,
@@ -538,8 +527,8 @@ pub(crate) async fn registry(shared: &Arc<Shared>) -> Registry {
 
 /// `global:registered_names/0` with each name's holder, asked of the
 /// entry node.
-async fn global_names(shared: &Arc<Shared>) -> Vec<(String, PidRef)> {
-    let timeout = shared.cfg.timeout;
+async fn global_names(shared: &Arc<Cluster>) -> Vec<(String, PidRef)> {
+    let timeout = shared.cfg.attach.timeout;
     let conn = &shared.entry;
     let Ok(names) = conn
         .call("global", "registered_names", vec![], timeout)
@@ -590,7 +579,7 @@ async fn groups(conn: &crate::Conn, timeout: Duration) -> Vec<clustertop_proto::
 
 /// One process's names and groups.
 pub(crate) async fn process_registry(
-    shared: &Arc<Shared>,
+    shared: &Arc<Cluster>,
     pid: &PidRef,
 ) -> Result<ProcessRegistry, ProtoError> {
     let row = shared.row(pid).ok_or(ProtoError::NoSuchProcess)?;
@@ -627,11 +616,11 @@ fn remote_call(m: &str, f: &str, args: Vec<Term>) -> Term {
 
 /// The first queued messages of a process. See the module's bounds.
 pub(crate) async fn peek_mailbox(
-    shared: &Arc<Shared>,
+    shared: &Arc<Cluster>,
     p: &PeekMailbox,
 ) -> Result<MailboxPeek, ProtoError> {
     let conn = conn_of(shared, &p.pid.node)?;
-    let timeout = shared.cfg.timeout;
+    let timeout = shared.cfg.attach.timeout;
     let pid = Term::Pid(pid_of(&p.pid));
     let limit = u64::from(p.limit.min(PeekMailbox::MAX));
     let queued = conn

@@ -19,19 +19,23 @@
 //!
 //! The cookie is found as `erl` finds it ([`resolve_cookie`]).
 
+mod cluster;
+mod config;
 pub mod conn;
 mod cookie;
 pub mod detail;
 pub mod frame;
 mod node;
+mod pids;
 pub mod sample;
 mod source;
 mod term;
 
+pub use config::{BeamConfig, PACE};
 pub use conn::{Conn, ConnStats};
 pub use cookie::{COOKIE_ENV, resolve_cookie};
 pub use sample::TableMode;
-pub use source::{BeamConfig, BeamSource, NO_LOGS, PACE};
+pub use source::{BeamSource, NO_LOGS};
 use std::time::Duration;
 #[doc(hidden)]
 pub use term::Term;

@@ -3,8 +3,8 @@
 //! and warnings ([`NodeState::fold`]).
 
 use crate::Conn;
+use crate::pids::serial_of;
 use crate::sample::{self, DictNames, NameCache, NodeFigures, ProcFigures};
-use crate::source::serial_of;
 use clustertop_proto::warnings::{Hysteresis, Observation, mailbox_observation};
 use clustertop_proto::{
     BeamNode, BeamProcess, NodeStatus, NodeSummary, PidRef, ProcessRow, ProcessStatus, Warning,

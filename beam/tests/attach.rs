@@ -7,6 +7,7 @@ use clustertop_testkit::erlang as support;
 
 use clustertop_beam::{BeamConfig, BeamSource, Conn};
 use clustertop_client::Client;
+use clustertop_client::ClientConfig;
 use clustertop_proto::{NodeStatus, ProcessQuery, ProcessRow, SortKey, WarningKind};
 use std::time::{Duration, Instant};
 use support::{COOKIE, ErlNode, short_host, unique};
@@ -49,8 +50,7 @@ async fn loaded(conn: &Conn) -> Vec<String> {
 }
 
 fn config(entry: &str) -> BeamConfig {
-    let mut cfg = BeamConfig::new(entry)
-        .cookie(COOKIE)
+    let mut cfg = BeamConfig::new(ClientConfig::new(entry).cookie(COOKIE))
         .interval(Duration::from_millis(500));
     cfg.warnings.mailbox_on = 50;
     cfg.warnings.mailbox_off = 25;

@@ -131,8 +131,11 @@ async fn one(n: usize, rounds: u64, table: TableMode) -> Sample {
     tokio::time::sleep(baseline_window).await;
     let idle_per_s = (cpu_ticks(pid) - t0) as f64 / hz / baseline_window.as_secs_f64();
 
-    let mut cfg = BeamConfig::new(node.clone()).cookie(COOKIE);
-    cfg.timeout = timeout;
+    let mut cfg = BeamConfig::new(
+        clustertop_client::ClientConfig::new(node.clone())
+            .cookie(COOKIE)
+            .timeout(timeout),
+    );
     cfg.table = table;
     // Every round reads the table: the cost of one read. (By default a
     // node's table is read again after ten times its last read took.)

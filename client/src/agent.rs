@@ -56,9 +56,9 @@ impl AgentSource {
             other => ClientError::Local(other.to_string()),
         })?;
         let entry = node
-            .connect(&config.addr)
+            .connect(&config.entry)
             .await
-            .map_err(|e| connect_error(&config.addr, e))?;
+            .map_err(|e| connect_error(&config.entry, e))?;
         let agent = node
             .named_on::<AgentCall<Pid<AgentReply>>>(&entry, AGENT_NAME)
             .map_err(|e| ClientError::Local(e.to_string()))?;

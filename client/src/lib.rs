@@ -45,8 +45,9 @@ use tokio::sync::mpsc;
 /// Where and how to attach.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// The entry node's address, `host:port`.
-    pub addr: String,
+    /// The entry node: `host:port` of a clustertop node, or `name@host`
+    /// of a BEAM node (`clustertop-beam`).
+    pub entry: String,
     /// The cluster's cookie; `None` reads `CLUSTERTOP_COOKIE`, then
     /// `~/.clustertop.cookie`.
     pub cookie: Option<String>,
@@ -62,10 +63,10 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Attach to the node at `addr` with the default cookie.
-    pub fn new(addr: impl Into<String>) -> Self {
+    /// Attach to the node `entry` with the default cookie.
+    pub fn new(entry: impl Into<String>) -> Self {
         ClientConfig {
-            addr: addr.into(),
+            entry: entry.into(),
             cookie: None,
             name: None,
             timeout: Duration::from_secs(5),

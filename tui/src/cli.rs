@@ -106,23 +106,9 @@ enum Command {
         tail: u32,
     },
     /// Run one demo node (what `demo` starts).
+    #[cfg(feature = "demo")]
     #[command(hide = true)]
-    Node {
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        listen: std::net::SocketAddr,
-        #[arg(long)]
-        connect: Option<String>,
-        #[arg(long)]
-        index: usize,
-        #[arg(long)]
-        first: String,
-        #[arg(long)]
-        slow: String,
-        #[arg(long)]
-        metrics: Option<std::net::SocketAddr>,
-    },
+    Node(clustertop_examples::demo::DemoNodeArgs),
 }
 
 /// A log level on the command line.
@@ -176,9 +162,9 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     };
     let target = || match &args.beam {
         Some(node) => {
-            let mut c = clustertop_beam::BeamConfig::new(node.clone());
-            c.cookie = args.cookie.clone();
-            Target::Beam(c)
+            let mut attach = ClientConfig::new(node.clone());
+            attach.cookie = args.cookie.clone();
+            Target::Beam(clustertop_beam::BeamConfig::new(attach))
         }
         None => Target::Agent(client_config(&entry(), args.cookie.as_deref())),
     };
@@ -339,64 +325,14 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             };
             logs(&client, filter, tail, follow).await
         }
-        Some(Command::Node {
-            name,
-            listen,
-            connect,
-            index,
-            first,
-            slow,
-            metrics,
-        }) => {
-            run_demo_node(DemoNode {
-                name,
-                listen,
-                connect,
-                cookie: args.cookie,
-                index,
-                first,
-                slow,
-                metrics,
-            })
-            .await
+        #[cfg(feature = "demo")]
+        Some(Command::Node(mut node)) => {
+            node.cookie = args.cookie;
+            clustertop_examples::demo::run_node(node)
+                .await
+                .map_err(|e| CliError::DemoNode(e.to_string()))
         }
     }
-}
-
-/// What `clustertop node` runs.
-#[cfg_attr(not(feature = "demo"), allow(dead_code))]
-struct DemoNode {
-    name: String,
-    listen: std::net::SocketAddr,
-    connect: Option<String>,
-    cookie: Option<String>,
-    index: usize,
-    first: String,
-    slow: String,
-    metrics: Option<std::net::SocketAddr>,
-}
-
-/// Runs one demo node: the examples package's demo node program.
-#[cfg(feature = "demo")]
-async fn run_demo_node(n: DemoNode) -> Result<(), CliError> {
-    use clustertop_examples::demo::{DemoNodeArgs, run_node};
-    run_node(DemoNodeArgs {
-        name: n.name,
-        listen: n.listen,
-        connect: n.connect,
-        cookie: n.cookie,
-        index: n.index,
-        first: n.first,
-        slow: n.slow,
-        metrics: n.metrics,
-    })
-    .await
-    .map_err(|e| CliError::DemoNode(e.to_string()))
-}
-
-#[cfg(not(feature = "demo"))]
-async fn run_demo_node(_: DemoNode) -> Result<(), CliError> {
-    Err(DemoError::NotBuilt.into())
 }
 
 /// The full name of the node `want` names (see

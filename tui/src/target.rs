@@ -21,25 +21,19 @@ impl Target {
     /// What the view calls the entry: an address, or a node name.
     pub(crate) fn label(&self) -> &str {
         match self {
-            Target::Agent(c) => &c.addr,
-            Target::Beam(c) => &c.node,
+            Target::Agent(c) => &c.entry,
+            Target::Beam(c) => c.node(),
         }
     }
 
     /// The same target entered at `entry` instead.
     pub(crate) fn at(&self, entry: &str) -> Target {
-        match self {
-            Target::Agent(c) => {
-                let mut c = c.clone();
-                c.addr = entry.to_owned();
-                Target::Agent(c)
-            }
-            Target::Beam(c) => {
-                let mut c = c.clone();
-                c.node = entry.to_owned();
-                Target::Beam(c)
-            }
+        let mut target = self.clone();
+        match &mut target {
+            Target::Agent(c) => c.entry = entry.to_owned(),
+            Target::Beam(c) => c.attach.entry = entry.to_owned(),
         }
+        target
     }
 
     /// Attaches.
