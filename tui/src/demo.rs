@@ -49,6 +49,10 @@ impl Demo {
         cookie: &str,
         otlp: Option<&str>,
     ) -> Result<Demo, DemoError> {
+        // Each node is this binary's `node` command, built with the demo.
+        if !cfg!(feature = "demo") {
+            return Err(DemoError::NotBuilt);
+        }
         let exe = std::env::current_exe().map_err(DemoError::CurrentExe)?;
         let names: Vec<String> = (1..=nodes.max(1))
             .map(|i| format!("demo-{i}@localhost"))
@@ -310,7 +314,6 @@ pub(crate) enum DemoError {
         port: u16,
     },
     /// This build has no demo node (built without the `demo` feature).
-    #[cfg_attr(feature = "demo", allow(dead_code))]
     #[error("this clustertop was built without the demo (feature `demo`)")]
     NotBuilt,
 }

@@ -34,6 +34,7 @@ pub(crate) enum CliError {
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
     /// A demo node could not start.
+    #[cfg(feature = "demo")]
     #[error("{0}")]
     DemoNode(String),
     /// The command line asks for something that cannot be done.

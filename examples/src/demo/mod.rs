@@ -22,25 +22,37 @@ use clustertop_runtime::{Node, NodeConfig};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// One demo node's settings.
-#[derive(Debug, Clone)]
+/// One demo node's settings: the command line of `demo_node` and of
+/// `clustertop node` (both flatten this), which `clustertop demo` gives
+/// each node it starts.
+#[derive(Debug, Clone, clap::Args)]
 pub struct DemoNodeArgs {
     /// Its name.
+    #[arg(long)]
     pub name: String,
     /// Where it listens.
+    #[arg(long)]
     pub listen: std::net::SocketAddr,
     /// The first node's address (every node but the first).
+    #[arg(long)]
     pub connect: Option<String>,
-    /// The cookie (else the environment's, else the cookie file's).
+    /// The cookie (else `CLUSTERTOP_COOKIE`, else `~/.clustertop.cookie`).
+    /// Not an argument of its own here: each command line that flattens
+    /// these takes its `--cookie` where its other commands do.
+    #[arg(skip)]
     pub cookie: Option<String>,
     /// Its place in the cluster, from 1.
+    #[arg(long)]
     pub index: usize,
     /// The first node's name.
+    #[arg(long)]
     pub first: String,
     /// The node whose message store is slow.
+    #[arg(long)]
     pub slow: String,
-    /// Where to serve Prometheus metrics (`None`: no endpoint); when the
+    /// Where to serve Prometheus metrics (none: no endpoint); when the
     /// port is taken, any free port (printed at start).
+    #[arg(long)]
     pub metrics: Option<std::net::SocketAddr>,
 }
 
