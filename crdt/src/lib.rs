@@ -20,6 +20,45 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Digest as _;
 
+/// What a CRDT of this crate may hold as an element, key or value: data
+/// that can be cloned, printed, shipped between nodes and shared between
+/// threads. Every such type is one (a blanket impl); the name only saves
+/// the list of bounds.
+pub trait Value: Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T> Value for T where
+    T: Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
+
+/// `Crdt` for a type that is a [`DotKernel`] in a field named `kernel`
+/// and nothing else: join, split and bottom are the kernel's.
+macro_rules! kernel_crdt {
+    (impl<$($p:ident),*> for $ty:ty where $($bounds:tt)*) => {
+        impl<$($p),*> $crate::Crdt for $ty
+        where
+            $($bounds)*
+        {
+            fn join_changed(&mut self, other: &Self) -> bool {
+                self.kernel.join(&other.kernel)
+            }
+
+            fn split(&self, max_items: usize) -> Vec<Self> {
+                self.kernel
+                    .split(max_items)
+                    .into_iter()
+                    .map(|kernel| Self { kernel })
+                    .collect()
+            }
+
+            fn is_bottom(&self) -> bool {
+                self.kernel.is_bottom()
+            }
+        }
+    };
+}
+use kernel_crdt;
+
 /// A state-based CRDT whose mutators return deltas.
 ///
 /// `join` is the least upper bound: commutative, associative and

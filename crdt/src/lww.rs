@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Crdt;
+use crate::{Crdt, Value};
 use crate::id::ReplicaId;
 
 /// When a value was written: a timestamp (the writer's clock, in any
@@ -67,17 +67,7 @@ impl<T: Clone> LWWRegister<T> {
     }
 }
 
-impl<T> Crdt for LWWRegister<T>
-where
-    T: Clone
-        + PartialEq
-        + std::fmt::Debug
-        + Serialize
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+impl<T: PartialEq + Value> Crdt for LWWRegister<T> {
     fn join_changed(&mut self, other: &Self) -> bool {
         if let Some((_, theirs)) = &other.slot {
             let newer = self.slot.as_ref().is_none_or(|(_, mine)| theirs > mine);

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Crdt;
+use crate::{Value, kernel_crdt};
 use crate::id::{Dot, ReplicaId};
 use crate::kernel::DotKernel;
 
@@ -116,38 +116,4 @@ fn winner<V>(dots: &std::collections::BTreeMap<Dot, Timestamped<V>>) -> (&Dot, &
         .expect("a live key has at least one dot")
 }
 
-impl<K, V> Crdt for AWLWWMap<K, V>
-where
-    K: Ord
-        + Clone
-        + std::fmt::Debug
-        + Serialize
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    V: Clone
-        + PartialEq
-        + std::fmt::Debug
-        + Serialize
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    fn join_changed(&mut self, other: &Self) -> bool {
-        self.kernel.join(&other.kernel)
-    }
-
-    fn split(&self, max_items: usize) -> Vec<Self> {
-        self.kernel
-            .split(max_items)
-            .into_iter()
-            .map(|kernel| Self { kernel })
-            .collect()
-    }
-
-    fn is_bottom(&self) -> bool {
-        self.kernel.is_bottom()
-    }
-}
+kernel_crdt!(impl<K, V> for AWLWWMap<K, V> where K: Ord + Value, V: PartialEq + Value);

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Crdt;
+use crate::{Value, kernel_crdt};
 use crate::id::ReplicaId;
 use crate::kernel::DotKernel;
 
@@ -72,30 +72,4 @@ impl<T: Ord + Clone> ORSet<T> {
     }
 }
 
-impl<T> Crdt for ORSet<T>
-where
-    T: Ord
-        + Clone
-        + std::fmt::Debug
-        + Serialize
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    fn join_changed(&mut self, other: &Self) -> bool {
-        self.kernel.join(&other.kernel)
-    }
-
-    fn split(&self, max_items: usize) -> Vec<Self> {
-        self.kernel
-            .split(max_items)
-            .into_iter()
-            .map(|kernel| Self { kernel })
-            .collect()
-    }
-
-    fn is_bottom(&self) -> bool {
-        self.kernel.is_bottom()
-    }
-}
+kernel_crdt!(impl<T> for ORSet<T> where T: Ord + Value);
