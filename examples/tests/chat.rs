@@ -9,7 +9,7 @@
 mod support;
 
 use clustertop_examples::chat::PresenceMeta;
-use clustertop_examples::chat::web::ServerFrame;
+use clustertop_examples::chat::channel::ServerFrame;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

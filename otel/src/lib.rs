@@ -11,7 +11,8 @@ mod traces;
 pub use exports::{Exports, exports};
 pub use otlp::OtlpConfig;
 
-pub use traces::{OtlpProtocol, TraceConfig};
+pub use otlp::OtlpProtocol;
+pub use traces::TraceConfig;
 /// Where log lines are written ([`TelemetryConfig::log_writer`]).
 pub use tracing_subscriber::fmt::writer::BoxMakeWriter as LogWriter;
 

@@ -19,7 +19,6 @@
 //! queue, `OTEL_BLRP_MAX_QUEUE_SIZE`, default 2,048: beyond it records are
 //! dropped, never blocking the caller).
 
-use crate::OtlpProtocol;
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
@@ -27,6 +26,7 @@ use metrics::{
 use opentelemetry::KeyValue;
 use opentelemetry::logs::LogRecord as _;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -35,6 +35,30 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The current span's OpenTelemetry span context, when it belongs to an
+/// exported trace (what the log records and the
+/// messages sent inside the span carry).
+pub(crate) fn current_span_context() -> Option<SpanContext> {
+    let span = tracing::Span::current();
+    if span.is_none() {
+        return None;
+    }
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then_some(sc)
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtlpProtocol {
+    /// gRPC, port 4317 by convention.
+    #[default]
+    Grpc,
+    /// HTTP with protobuf bodies, port 4318 by convention.
+    HttpProtobuf,
+}
 
 /// Targets whose records never go over OTLP: the exporters' own (sending
 /// them would make more).
@@ -196,7 +220,7 @@ impl<P: LogProcessor> LogProcessor for Enrich<P> {
             }
         }
         if record.trace_context().is_none()
-            && let Some(sc) = crate::traces::current_span_context()
+            && let Some(sc) = current_span_context()
         {
             record.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
         }

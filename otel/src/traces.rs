@@ -2,22 +2,13 @@
 //! implemented with OpenTelemetry, so one request that crosses processes
 //! and nodes is one trace.
 
+use crate::otlp::{OtlpProtocol, current_span_context};
 use clustertop_runtime::trace::{TraceContext, TracePropagator};
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
 };
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-/// The OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OtlpProtocol {
-    /// gRPC, port 4317 by convention.
-    #[default]
-    Grpc,
-    /// HTTP with protobuf bodies, port 4318 by convention.
-    HttpProtobuf,
-}
 
 /// Where and how spans go. Unset fields fall back to the standard
 /// `OTEL_EXPORTER_OTLP_*`, `OTEL_SERVICE_NAME` and `OTEL_TRACES_SAMPLER*`
@@ -224,18 +215,6 @@ fn context_in_span() -> Option<TraceContext> {
 /// The trace and span ids of the current span, as lowercase hex.
 pub(crate) fn current_ids() -> Option<(String, String)> {
     current_span_context().map(|sc| (sc.trace_id().to_string(), sc.span_id().to_string()))
-}
-
-/// The current span's OpenTelemetry span context, when it belongs to an
-/// exported trace.
-pub(crate) fn current_span_context() -> Option<SpanContext> {
-    let span = tracing::Span::current();
-    if span.is_none() {
-        return None;
-    }
-    let cx = span.context();
-    let sc = cx.span().span_context().clone();
-    sc.is_valid().then_some(sc)
 }
 
 #[cfg(test)]

@@ -90,6 +90,8 @@ const LOG_REORDER: usize = 512;
 /// the widest panel draws (each draws its newest samples, the newest at
 /// its right edge).
 pub(crate) const HISTORY: usize = 600;
+/// Traces listed in a process's detail (and so selectable there).
+pub(crate) const TRACE_LINES: usize = 5;
 
 /// The whole state of the interactive view.
 #[derive(Debug)]
@@ -478,7 +480,7 @@ impl State {
                 let len = self
                     .detail_traces
                     .as_ref()
-                    .map_or(0, |t| t.traces.len().min(crate::view::TRACE_LINES));
+                    .map_or(0, |t| t.traces.len().min(TRACE_LINES));
                 self.trace_selected = clamp(self.trace_selected, len);
             }
             Tab::Processes if self.detail.is_none() => {

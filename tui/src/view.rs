@@ -4,7 +4,6 @@
 //! typed), with the help and the process detail drawn over the view.
 
 mod detail;
-pub(crate) use detail::TRACE_LINES;
 mod logs;
 mod metrics;
 mod nodes;

@@ -5,13 +5,67 @@
 //! every new message of the room and every presence diff, and stores what
 //! the user sends. The process exits when the socket closes, which
 //! untracks the user (Presence monitors it).
+//!
+//! # Wire format
+//! JSON text frames. From the client: `{"event":"new_message","content":…}`.
+//! To the client: `joined` (the room's recent messages, oldest first),
+//! `presence_state` (user → metas), `presence_diff` (joins and leaves),
+//! `new_message`, and `error`.
 
-use crate::chat::web::{ClientFrame, ServerFrame};
-use crate::chat::{ChatSystem, NewMessage, PresenceMeta, presence_topic, room_topic};
+use crate::chat::{ChatSystem, Message, NewMessage, PresenceMeta, presence_topic, room_topic};
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use clustertop_runtime::app::presence::PresenceDiff;
 use clustertop_runtime::{Context, Received};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// What a client sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// `handle_in("new_message", %{"content" => content})`.
+    NewMessage {
+        /// The text.
+        content: String,
+    },
+}
+
+/// What a client receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The answer to joining: the room's recent messages, oldest first.
+    Joined {
+        /// The room.
+        room: String,
+        /// The user, as joined.
+        user: String,
+        /// Recent messages.
+        messages: Vec<Message>,
+    },
+    /// Everyone present in the room, by user.
+    PresenceState {
+        /// User → one meta per connection.
+        presences: BTreeMap<String, Vec<PresenceMeta>>,
+    },
+    /// Who arrived and who left.
+    PresenceDiff {
+        /// User → metas that arrived.
+        joins: BTreeMap<String, Vec<PresenceMeta>>,
+        /// User → metas that left.
+        leaves: BTreeMap<String, Vec<PresenceMeta>>,
+    },
+    /// A new message in the room.
+    NewMessage {
+        /// The message.
+        message: Message,
+    },
+    /// A frame the server could not take.
+    Error {
+        /// Why.
+        reason: String,
+    },
+}
 
 /// What a channel process receives besides its socket's frames.
 #[derive(Debug)]
@@ -58,7 +112,7 @@ pub async fn run(
     }
     // after_join: track, then the presence state.
     let meta = PresenceMeta {
-        online_at: now_ms(),
+        online_at: clustertop_proto::time::unix_ms(),
         node: chat.node.name().to_owned(),
         conn: me.id().to_string(),
     };
@@ -116,10 +170,4 @@ pub async fn run(
 async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), axum::Error> {
     let text = serde_json::to_string(frame).expect("frames encode");
     socket.send(WsMessage::Text(text.into())).await
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

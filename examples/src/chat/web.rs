@@ -1,11 +1,8 @@
 //! The chat's web endpoint (the article's `ChatSystemWeb.Endpoint`): the
 //! page at `/`, and the WebSocket at `/ws?room=ROOM&user=USER`.
-//!
-//! # Wire format
-//! JSON text frames. From the client: `{"event":"new_message","content":…}`.
-//! To the client: `joined` (the room's recent messages, oldest first),
-//! `presence_state` (user → metas), `presence_diff` (joins and leaves),
-//! `new_message`, and `error`.
+//! The frames on the socket are the channel's
+//! ([`ClientFrame`](crate::chat::channel::ClientFrame),
+//! [`ServerFrame`](crate::chat::channel::ServerFrame)).
 //!
 //! # Bounds
 //! Anyone who reaches the port can connect, so: room and user names are
@@ -15,7 +12,7 @@
 //! refused with 503.
 
 use crate::chat::channel::{self, ChannelEvent};
-use crate::chat::{ChatError, ChatSystem, Message, PresenceMeta};
+use crate::chat::{ChatError, ChatSystem};
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
@@ -23,8 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use clustertop_runtime::SpawnOptions;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -32,54 +28,6 @@ use std::sync::Arc;
 pub const MAX_CONNECTIONS: usize = 10_000;
 /// The largest frame a client may send.
 pub const MAX_FRAME: usize = 16 * 1024;
-
-/// What a client sends.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ClientFrame {
-    /// `handle_in("new_message", %{"content" => content})`.
-    NewMessage {
-        /// The text.
-        content: String,
-    },
-}
-
-/// What a client receives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ServerFrame {
-    /// The answer to joining: the room's recent messages, oldest first.
-    Joined {
-        /// The room.
-        room: String,
-        /// The user, as joined.
-        user: String,
-        /// Recent messages.
-        messages: Vec<Message>,
-    },
-    /// Everyone present in the room, by user.
-    PresenceState {
-        /// User → one meta per connection.
-        presences: BTreeMap<String, Vec<PresenceMeta>>,
-    },
-    /// Who arrived and who left.
-    PresenceDiff {
-        /// User → metas that arrived.
-        joins: BTreeMap<String, Vec<PresenceMeta>>,
-        /// User → metas that left.
-        leaves: BTreeMap<String, Vec<PresenceMeta>>,
-    },
-    /// A new message in the room.
-    NewMessage {
-        /// The message.
-        message: Message,
-    },
-    /// A frame the server could not take.
-    Error {
-        /// Why.
-        reason: String,
-    },
-}
 
 #[derive(Clone)]
 struct AppState {

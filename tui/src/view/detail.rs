@@ -2,15 +2,12 @@
 
 use super::{block, waiting};
 use crate::format;
-use crate::state::State;
+use crate::state::{State, TRACE_LINES};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, RenderDirection, Sparkline, Wrap};
-
-/// Traces listed in the detail.
-pub(crate) const TRACE_LINES: usize = 5;
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let Some(pid) = &state.detail else {
