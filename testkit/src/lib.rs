@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 
 pub mod erlang;
+pub mod imports;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 
