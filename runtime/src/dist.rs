@@ -3,9 +3,15 @@
 //!
 //! Layers, each in its own module: `proto` (the frame schema), `codec`
 //! (bytes ⇄ frames, pure), `handshake` (the authentication state machine,
-//! pure), `session` (driving a connection: handshake, reader, batched
-//! writer, heartbeats) and `peers` (the connection table, admission, mesh
-//! propagation and node events).
+//! pure), `peer` (one connection's queue and counters), `mesh` (the table
+//! of connections, admission, node events, calls awaiting replies),
+//! `session` (driving a connection: handshake, reader, batched writer,
+//! heartbeats) and `connect` (accepting and making connections).
+//!
+//! Over the mesh, each subsystem owns its state and its frames: `links`
+//! (links and monitors), `global` (`:global`), `groups` (`pg`), `spawn`
+//! (remote spawn and tasks), `flow` (busy links). `layer` holds them in
+//! [`Dist`], the one routing point every session hands its frames to.
 //!
 //! The layer builds on the process core and plugs into it through
 //! `crate::transport`: `layer` implements the core's `Transport` (signals
@@ -37,16 +43,17 @@ mod connect;
 pub(crate) mod cookie;
 mod faults;
 mod fd_limit;
+mod flow;
 mod gen_server;
 mod global;
 mod groups;
 pub(crate) mod handshake;
 mod layer;
 mod links;
+mod mesh;
 mod node_table;
 pub(crate) mod payload;
 mod peer;
-mod peers;
 #[cfg(feature = "testing")]
 pub mod proto;
 #[cfg(not(feature = "testing"))]
@@ -68,9 +75,9 @@ pub use global::{
     Global, GlobalError, GlobalHolder, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn,
 };
 pub use handshake::HandshakeError;
+pub(crate) use layer::Dist;
+pub use mesh::DistStats;
 pub use peer::PeerStats;
-pub(crate) use peers::Dist;
-pub use peers::DistStats;
 pub use proto::RefuseReason;
 pub use spawn::{RemoteSpawnError, TASK_SUPERVISOR};
 pub use tls::{TlsConfig, TlsError};
@@ -286,6 +293,34 @@ pub enum ConnectError {
     Tls(#[source] std::io::Error),
 }
 
+impl ConnectError {
+    /// The kind of a failed handshake, as its counter's `reason` label
+    /// says it: `bad_cookie`, `version`, `refused`, `timeout`, `tls`,
+    /// `protocol` or `io`.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ConnectError::Handshake(HandshakeError::Refused(RefuseReason::BadCookie))
+            | ConnectError::Handshake(HandshakeError::PeerRefused(RefuseReason::BadCookie)) => {
+                "bad_cookie"
+            }
+            ConnectError::Handshake(HandshakeError::Refused(RefuseReason::VersionMismatch {
+                ..
+            }))
+            | ConnectError::Handshake(HandshakeError::PeerRefused(
+                RefuseReason::VersionMismatch { .. },
+            )) => "version",
+            ConnectError::Handshake(HandshakeError::Refused(_))
+            | ConnectError::Handshake(HandshakeError::PeerRefused(_)) => "refused",
+            ConnectError::Timeout => "timeout",
+            ConnectError::Tls(_) => "tls",
+            ConnectError::Decode(_) | ConnectError::Handshake(HandshakeError::Unexpected(_)) => {
+                "protocol"
+            }
+            _ => "io",
+        }
+    }
+}
+
 impl crate::Node {
     /// The distribution layer, on a distributed node.
     pub(crate) fn dist(&self) -> Option<&std::sync::Arc<Dist>> {
@@ -311,12 +346,12 @@ impl crate::Node {
 
     /// Closes the connection to `node`. Returns whether it was connected.
     pub fn disconnect(&self, node: &str) -> bool {
-        self.dist().is_some_and(|d| d.disconnect(node))
+        self.dist().is_some_and(|d| d.mesh.disconnect(node))
     }
 
     /// The connected visible nodes, sorted by name (Erlang's `nodes()`).
     pub fn nodes(&self) -> Vec<String> {
-        self.dist().map(|d| d.nodes(false)).unwrap_or_default()
+        self.dist().map(|d| d.mesh.nodes(false)).unwrap_or_default()
     }
 
     /// Sends `msg` to the process registered as `name` on `node` (Erlang's
@@ -354,7 +389,7 @@ impl crate::Node {
         name: &str,
     ) -> Result<crate::Pid<M>, SendNamedError> {
         let dist = self.dist().ok_or(SendNamedError::NotDistributed)?;
-        let index = dist.node_table().intern(node, 0);
+        let index = dist.mesh.node_table().intern(node, 0);
         Ok(crate::pid::Pid::remote(
             self,
             dist,
@@ -370,29 +405,29 @@ impl crate::Node {
 
     /// The connected hidden nodes (such as attached TUIs), sorted by name.
     pub fn hidden_nodes(&self) -> Vec<String> {
-        self.dist().map(|d| d.nodes(true)).unwrap_or_default()
+        self.dist().map(|d| d.mesh.nodes(true)).unwrap_or_default()
     }
 
     /// The address this node listens on, if it listens.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
-        self.dist().and_then(|d| d.listen_addr())
+        self.dist().and_then(|d| d.mesh.listen_addr())
     }
 
     /// A stream of node up and down events, from now on. `None` on a node
     /// without distribution. A receiver that falls more than 1,024 events
     /// behind loses the oldest (and is told so by the channel).
     pub fn node_events(&self) -> Option<tokio::sync::broadcast::Receiver<NodeEvent>> {
-        self.dist().map(|d| d.subscribe())
+        self.dist().map(|d| d.mesh.subscribe())
     }
 
     /// Counters of every current connection.
     pub fn peer_stats(&self) -> Vec<PeerStats> {
-        self.dist().map(|d| d.peer_stats()).unwrap_or_default()
+        self.dist().map(|d| d.mesh.peer_stats()).unwrap_or_default()
     }
 
     /// Counters of the distribution layer.
     pub fn dist_stats(&self) -> DistStats {
-        self.dist().map(|d| d.stats()).unwrap_or_default()
+        self.dist().map(|d| d.mesh.stats()).unwrap_or_default()
     }
 
     /// Fault injection: queues `frame` as is on the connection to `node`
@@ -401,7 +436,7 @@ impl crate::Node {
     #[cfg(feature = "testing")]
     pub fn send_raw_frame(&self, node: &str, frame: proto::Frame) -> bool {
         self.dist()
-            .and_then(|d| d.peer(node))
+            .and_then(|d| d.mesh.peer(node))
             .is_some_and(|p| p.send(frame))
     }
 
@@ -412,7 +447,7 @@ impl crate::Node {
     #[cfg(feature = "testing")]
     pub fn set_partitioned(&self, node: &str, blocked: bool) {
         if let Some(d) = self.dist() {
-            d.block(node, blocked);
+            d.mesh.block(node, blocked);
         }
     }
 
@@ -424,7 +459,7 @@ impl crate::Node {
     #[cfg(feature = "testing")]
     pub fn cut_connection(&self, node: &str) -> bool {
         self.dist()
-            .and_then(|d| d.peer(node))
+            .and_then(|d| d.mesh.peer(node))
             .is_some_and(|p| p.cut(true))
     }
 }

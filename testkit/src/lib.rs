@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 pub mod erlang;
 pub mod imports;
+pub mod length;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 

@@ -21,7 +21,7 @@
 //! Every strategy runs as a task started by [`Node::start_cluster`]; the
 //! TCP handshake still authenticates every connection it makes.
 
-use super::Dist;
+use super::handshake::LocalInfo;
 use crate::node::Node;
 use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
@@ -175,8 +175,8 @@ struct Heartbeat {
 
 const GOSSIP_MAGIC: &[u8; 4] = b"ctg1";
 
-fn gossip_key(dist: &Dist) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(dist.local.cookie.as_bytes())
+fn gossip_key(local: &LocalInfo) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(local.cookie.as_bytes())
         .expect("HMAC takes keys of any length");
     m.update(b"clustertop-gossip-v1");
     m.finalize().into_bytes().into()
@@ -237,7 +237,7 @@ impl Strategy for Gossip {
                     return;
                 }
             };
-            let key = gossip_key(&dist);
+            let key = gossip_key(&dist.mesh.local);
             let hello = Heartbeat {
                 name: node.name().to_owned(),
                 creation: node.creation(),

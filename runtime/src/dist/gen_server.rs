@@ -70,8 +70,10 @@ fn send_reply(
     id: u64,
     result: Result<serde_bytes::ByteBuf, ReplyFailure>,
 ) -> bool {
-    via.dist()
-        .is_some_and(|d| d.send_frame(&PeerCache::default(), node, Frame::Reply { id, result }))
+    via.dist().is_some_and(|d| {
+        d.mesh
+            .send_frame(&PeerCache::default(), node, Frame::Reply { id, result })
+    })
 }
 
 impl<R> Drop for RemoteReply<R> {
@@ -128,12 +130,12 @@ impl<R: RemoteMessage> Serialize for ReplyTo<R> {
                     });
                     let _ = tx.send(out);
                 });
-                let (id, dist) = remote::park_reply(completion).ok_or_else(|| {
+                let (id, mesh) = remote::park_reply(completion).ok_or_else(|| {
                     S::Error::custom("a reply handle can only be encoded for another node")
                 })?;
                 WireReply {
-                    node: dist.local.name.clone(),
-                    creation: dist.local.creation,
+                    node: mesh.local.name.clone(),
+                    creation: mesh.local.creation,
                     id,
                     caller,
                 }

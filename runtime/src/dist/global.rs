@@ -15,8 +15,8 @@
 //!
 //! [`DistConfig::global_resolver`]: super::DistConfig
 
+use super::mesh::Mesh;
 use super::peer::Peer;
-use super::peers::Dist;
 use super::proto::{Frame, WirePid};
 use crate::exit::ExitReason;
 use crate::node::Node;
@@ -90,17 +90,19 @@ pub enum GlobalError {
     Hidden,
 }
 
+/// This node's replica of the global names, the name locks it holds or
+/// granted, and its lock requests waiting for answers.
 #[derive(Default)]
-pub(crate) struct GlobalState {
+pub(crate) struct GlobalNames {
     names: Mutex<HashMap<String, WirePid>>,
     locks: Mutex<HashMap<String, String>>,
     waiting: Mutex<HashMap<u64, mpsc::UnboundedSender<bool>>>,
     next_id: AtomicU64,
 }
 
-impl fmt::Debug for GlobalState {
+impl fmt::Debug for GlobalNames {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GlobalState")
+        f.debug_struct("GlobalNames")
             .field("names", &self.names.lock().len())
             .finish()
     }
@@ -125,44 +127,28 @@ fn backoff(attempt: u32, salt: u64) -> Duration {
 }
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
-impl Dist {
-    fn visible_peer_names(&self) -> Vec<String> {
-        self.nodes(false)
-    }
-
-    fn broadcast(&self, frame: &Frame) {
-        for name in self.visible_peer_names() {
-            if let Some(p) = self.peer(&name) {
-                let _ = p.send(frame.clone());
-            }
-        }
-    }
-
-    fn is_local_wire(&self, w: &WirePid) -> bool {
-        w.node == self.local.name && w.creation == self.local.creation
-    }
-
+impl GlobalNames {
     /// Takes the lock on `name` for this node across the cluster.
-    async fn lock_global(&self, name: &str) -> bool {
+    async fn lock(&self, mesh: &Mesh, name: &str) -> bool {
         {
-            let mut locks = self.global().locks.lock();
+            let mut locks = self.locks.lock();
             match locks.get(name) {
-                Some(holder) if *holder != self.local.name => return false,
+                Some(holder) if *holder != mesh.local.name => return false,
                 _ => {
-                    locks.insert(name.to_owned(), self.local.name.clone());
+                    locks.insert(name.to_owned(), mesh.local.name.clone());
                 }
             }
         }
-        let peers = self.visible_peer_names();
+        let peers = mesh.nodes(false);
         if peers.is_empty() {
             return true;
         }
-        let id = self.global().next_id.fetch_add(1, Relaxed);
+        let id = self.next_id.fetch_add(1, Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        self.global().waiting.lock().insert(id, tx);
+        self.waiting.lock().insert(id, tx);
         let mut asked = 0;
         for p in &peers {
-            if let Some(peer) = self.peer(p) {
+            if let Some(peer) = mesh.peer(p) {
                 if peer.send(Frame::GlobalLock {
                     name: name.to_owned(),
                     id,
@@ -183,34 +169,34 @@ impl Dist {
         })
         .await
         .unwrap_or(false);
-        self.global().waiting.lock().remove(&id);
+        self.waiting.lock().remove(&id);
         if !all {
-            self.unlock_global(name);
+            self.unlock(mesh, name);
         }
         all
     }
 
-    fn unlock_global(&self, name: &str) {
+    fn unlock(&self, mesh: &Mesh, name: &str) {
         {
-            let mut locks = self.global().locks.lock();
-            if locks.get(name) == Some(&self.local.name) {
+            let mut locks = self.locks.lock();
+            if locks.get(name) == Some(&mesh.local.name) {
                 locks.remove(name);
             }
         }
-        self.broadcast(&Frame::GlobalUnlock {
+        mesh.broadcast_visible(&Frame::GlobalUnlock {
             name: name.to_owned(),
         });
     }
 
     /// Handles a global registry frame from `peer`.
-    pub(crate) fn on_global_frame(&self, node: &Node, peer: &Peer, frame: Frame) {
+    pub(crate) fn on_frame(&self, node: &Node, mesh: &Mesh, peer: &Peer, frame: Frame) {
         match frame {
             Frame::GlobalLock { name, id } => {
                 // A name this node knows to be held is not free to lock: the
                 // asker may not have our names yet (it just connected).
-                let held = self.global().names.lock().contains_key(&name);
+                let held = self.names.lock().contains_key(&name);
                 let granted = !held && {
-                    let mut locks = self.global().locks.lock();
+                    let mut locks = self.locks.lock();
                     match locks.get(&name) {
                         Some(holder) if *holder != peer.info.name => false,
                         _ => {
@@ -222,26 +208,26 @@ impl Dist {
                 let _ = peer.send(Frame::GlobalLockReply { id, granted });
             }
             Frame::GlobalLockReply { id, granted } => {
-                if let Some(tx) = self.global().waiting.lock().get(&id) {
+                if let Some(tx) = self.waiting.lock().get(&id) {
                     let _ = tx.send(granted);
                 }
             }
             Frame::GlobalUnlock { name } => {
-                let mut locks = self.global().locks.lock();
+                let mut locks = self.locks.lock();
                 if locks.get(&name) == Some(&peer.info.name) {
                     locks.remove(&name);
                 }
             }
-            Frame::GlobalRegister { name, pid } => self.learn_name(node, name, pid),
+            Frame::GlobalRegister { name, pid } => self.learn_name(node, mesh, name, pid),
             Frame::GlobalUnregister { name, pid } => {
-                let mut names = self.global().names.lock();
+                let mut names = self.names.lock();
                 if names.get(&name) == Some(&pid) {
                     names.remove(&name);
                 }
             }
             Frame::GlobalSync { names } => {
                 for (name, pid) in names {
-                    self.learn_name(node, name, pid);
+                    self.learn_name(node, mesh, name, pid);
                 }
             }
             _ => {}
@@ -250,9 +236,9 @@ impl Dist {
 
     /// Records that `pid` holds `name`, resolving a conflict if another
     /// process holds it too.
-    fn learn_name(&self, node: &Node, name: String, pid: WirePid) {
+    fn learn_name(&self, node: &Node, mesh: &Mesh, name: String, pid: WirePid) {
         let loser = {
-            let mut names = self.global().names.lock();
+            let mut names = self.names.lock();
             match names.get(&name) {
                 None => {
                     names.insert(name.clone(), pid);
@@ -261,7 +247,7 @@ impl Dist {
                 Some(existing) if *existing == pid => None,
                 Some(existing) => {
                     let existing = existing.clone();
-                    let keep = (self.config.global_resolver.0)(&name, &existing, &pid);
+                    let keep = (mesh.config.global_resolver.0)(&name, &existing, &pid);
                     let (winner, loser) = match keep {
                         Keep::First => (existing, pid),
                         Keep::Second => (pid, existing),
@@ -273,7 +259,7 @@ impl Dist {
         };
         if let Some(loser) = loser {
             tracing::warn!(%name, loser = ?loser, "global name conflict after a partition");
-            if self.is_local_wire(&loser) {
+            if mesh.is_local_wire(&loser) {
                 let id = node.process_id(&loser);
                 if let Some(p) = node.lookup(id) {
                     p.core()
@@ -288,13 +274,12 @@ impl Dist {
     }
 
     /// Sends a newly connected visible peer every name held here.
-    pub(crate) fn sync_globals_to(&self, peer: &Peer) {
+    pub(crate) fn sync_to(&self, mesh: &Mesh, peer: &Peer) {
         let mine: Vec<(String, WirePid)> = self
-            .global()
             .names
             .lock()
             .iter()
-            .filter(|(_, w)| self.is_local_wire(w))
+            .filter(|(_, w)| mesh.is_local_wire(w))
             .map(|(n, w)| (n.clone(), w.clone()))
             .collect();
         if !mine.is_empty() {
@@ -303,23 +288,20 @@ impl Dist {
     }
 
     /// Forgets the names and locks of a node that went down.
-    pub(crate) fn forget_node_globals(&self, name: &str) {
-        self.global().names.lock().retain(|_, w| w.node != name);
-        self.global()
-            .locks
-            .lock()
-            .retain(|_, holder| holder != name);
+    pub(crate) fn node_down(&self, name: &str) {
+        self.names.lock().retain(|_, w| w.node != name);
+        self.locks.lock().retain(|_, holder| holder != name);
     }
 
     /// A local process holding `name` exited.
-    pub(crate) fn release_global_wire(&self, name: &str, wire: WirePid) {
+    pub(crate) fn release(&self, mesh: &Mesh, name: &str, wire: WirePid) {
         {
-            let mut names = self.global().names.lock();
+            let mut names = self.names.lock();
             if names.get(name) == Some(&wire) {
                 names.remove(name);
             }
         }
-        self.broadcast(&Frame::GlobalUnregister {
+        mesh.broadcast_visible(&Frame::GlobalUnregister {
             name: name.to_owned(),
             pid: wire,
         });
@@ -358,7 +340,7 @@ impl Global<'_> {
         pid: &Pid<M>,
     ) -> Result<(), GlobalError> {
         let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
-        if dist.local.hidden {
+        if dist.mesh.local.hidden {
             return Err(GlobalError::Hidden);
         }
         let shared = pid.shared().ok_or(GlobalError::NoProcess)?;
@@ -370,7 +352,7 @@ impl Global<'_> {
     /// from other nodes (a GenServer's `global_name` start option).
     pub(crate) async fn register_id(self, name: &str, pid: ProcessId) -> Result<(), GlobalError> {
         let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
-        if dist.local.hidden {
+        if dist.mesh.local.hidden {
             return Err(GlobalError::Hidden);
         }
         let process = self.node.lookup(pid).ok_or(GlobalError::NoProcess)?;
@@ -390,15 +372,15 @@ impl Global<'_> {
             serial: pid.serial(),
         };
         for attempt in 0..LOCK_TRIES {
-            if dist.global().names.lock().contains_key(name) {
+            if dist.global.names.lock().contains_key(name) {
                 return Err(GlobalError::Taken(name.to_owned()));
             }
-            if !dist.lock_global(name).await {
+            if !dist.global.lock(&dist.mesh, name).await {
                 tokio::time::sleep(backoff(attempt, pid.serial())).await;
                 continue;
             }
             let result = {
-                let mut names = dist.global().names.lock();
+                let mut names = dist.global.names.lock();
                 if names.contains_key(name) {
                     Err(GlobalError::Taken(name.to_owned()))
                 } else {
@@ -413,12 +395,12 @@ impl Global<'_> {
                 }
             };
             if result.is_ok() {
-                dist.broadcast(&Frame::GlobalRegister {
+                dist.mesh.broadcast_visible(&Frame::GlobalRegister {
                     name: name.to_owned(),
                     pid: wire.clone(),
                 });
             }
-            dist.unlock_global(name);
+            dist.global.unlock(&dist.mesh, name);
             return result;
         }
         Err(GlobalError::LockContention(name.to_owned()))
@@ -431,11 +413,11 @@ impl Global<'_> {
     pub fn unregister(self, name: &str) -> Result<(), GlobalError> {
         let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
         let wire = dist
-            .global()
+            .global
             .names
             .lock()
             .get(name)
-            .filter(|w| dist.is_local_wire(w))
+            .filter(|w| dist.mesh.is_local_wire(w))
             .cloned()
             .ok_or_else(|| GlobalError::NotRegistered(name.to_owned()))?;
         if let Some(p) = self.node.lookup(self.node.process_id(&wire)) {
@@ -445,14 +427,14 @@ impl Global<'_> {
                 .items
                 .retain(|r| !matches!(r, Relation::Global(n) if **n == *name));
         }
-        dist.release_global_wire(name, wire);
+        dist.global.release(&dist.mesh, name, wire);
         Ok(())
     }
 
     /// The process holding the global `name`, as a typed handle.
     pub fn whereis<M: super::RemoteMessage>(self, name: &str) -> Option<Pid<M>> {
         let dist = self.node.dist()?;
-        let wire = dist.global().names.lock().get(name).cloned()?;
+        let wire = dist.global.names.lock().get(name).cloned()?;
         Some(self.node.pid_from_wire(dist, wire))
     }
 
@@ -474,7 +456,7 @@ impl Global<'_> {
             .node
             .dist()
             .map(|d| {
-                d.global()
+                d.global
                     .names
                     .lock()
                     .iter()
@@ -496,7 +478,7 @@ impl Global<'_> {
         let mut names: Vec<String> = self
             .node
             .dist()
-            .map(|d| d.global().names.lock().keys().cloned().collect())
+            .map(|d| d.global.names.lock().keys().cloned().collect())
             .unwrap_or_default();
         names.sort();
         names

@@ -6,8 +6,8 @@
 //! exchange their memberships; when a node goes down its members vanish
 //! from every replica.
 
+use super::mesh::Mesh;
 use super::peer::Peer;
-use super::peers::Dist;
 use super::proto::{Frame, WirePid};
 use crate::node::Node;
 use crate::pid::Pid;
@@ -15,7 +15,9 @@ use crate::registry::Groups;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
-/// Members that live on other nodes, by group.
+/// Process groups across nodes (Erlang's `pg`), this node's side: its
+/// replica of the members that live on other nodes, by group, and the
+/// frames that keep it and the other nodes' replicas in step.
 #[derive(Debug, Default)]
 pub(crate) struct RemoteGroups {
     members: Mutex<HashMap<String, Vec<WirePid>>>,
@@ -48,19 +50,18 @@ impl RemoteGroups {
         self.members.lock().keys().cloned().collect()
     }
 
-    pub(crate) fn forget_node(&self, node: &str) {
+    /// Forgets the members of a node that went down.
+    pub(crate) fn node_down(&self, node: &str) {
         let mut m = self.members.lock();
         m.retain(|_, list| {
             list.retain(|p| p.node != node);
             !list.is_empty()
         });
     }
-}
 
-impl Dist {
     /// Tells the cluster a local process joined (`joined`) or left `group`.
-    pub(crate) fn announce_group_wire(&self, group: &str, pid: WirePid, joined: bool) {
-        if self.local.hidden {
+    pub(crate) fn announce(&self, mesh: &Mesh, group: &str, pid: WirePid, joined: bool) {
+        if mesh.local.hidden {
             // Full members only: a hidden node's groups stay its own.
             return;
         }
@@ -75,21 +76,17 @@ impl Dist {
                 pid,
             }
         };
-        for name in self.nodes(false) {
-            if let Some(p) = self.peer(&name) {
-                let _ = p.send(frame.clone());
-            }
-        }
+        mesh.broadcast_visible(&frame);
     }
 
     /// Handles a group frame from `peer`.
-    pub(crate) fn on_group_frame(&self, frame: Frame) {
+    pub(crate) fn on_frame(&self, frame: Frame) {
         match frame {
-            Frame::GroupJoin { group, pid } => self.remote_groups().add(group, pid),
-            Frame::GroupLeave { group, pid } => self.remote_groups().remove(&group, &pid),
+            Frame::GroupJoin { group, pid } => self.add(group, pid),
+            Frame::GroupLeave { group, pid } => self.remove(&group, &pid),
             Frame::GroupSync { members } => {
                 for (group, pid) in members {
-                    self.remote_groups().add(group, pid);
+                    self.add(group, pid);
                 }
             }
             _ => {}
@@ -97,7 +94,7 @@ impl Dist {
     }
 
     /// Sends a newly connected visible peer every local membership.
-    pub(crate) fn sync_groups_to(&self, node: &Node, peer: &Peer) {
+    pub(crate) fn sync_to(&self, node: &Node, mesh: &Mesh, peer: &Peer) {
         let members: Vec<(String, WirePid)> = node
             .local_memberships()
             .into_iter()
@@ -105,7 +102,7 @@ impl Dist {
                 (
                     group,
                     WirePid {
-                        node: self.local.name.clone(),
+                        node: mesh.local.name.clone(),
                         creation: id.creation(),
                         serial: id.serial(),
                     },
@@ -129,7 +126,7 @@ impl Groups<'_> {
             .collect();
         if let Some(dist) = self.node.dist() {
             all.extend(
-                dist.remote_groups()
+                dist.groups
                     .members(group)
                     .into_iter()
                     .map(|w| self.node.pid_from_wire::<M>(dist, w)),

@@ -8,25 +8,27 @@
 //! monitor a `DOWN`, both with reason `noconnection`, without walking the
 //! whole process table.
 
+use super::mesh::Mesh;
 use super::peer::Peer;
-use super::peers::Dist;
 use super::proto::Frame;
 use crate::exit::ExitReason;
 use crate::node::Node;
 use crate::pid::ProcessId;
-use crate::process::{Relation, deliver_exit};
+use crate::process::{ProcessDyn, Relation, deliver_exit};
 use crate::signal::{Down, MonitorRef, SystemMsg};
-use crate::transport::Unreachable;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 
-/// Local serials holding relations with each remote node index.
+/// Links and monitors across nodes: which local processes hold relations
+/// with each remote node index, and the handling of the relation frames.
 #[derive(Debug, Default)]
-pub(crate) struct RemoteRelations {
+pub(crate) struct Relations {
     by_node: Mutex<HashMap<u32, HashSet<u64>>>,
 }
 
-impl RemoteRelations {
+impl Relations {
+    /// `local_serial` holds a link or monitor with a process of
+    /// `node_index`.
     pub(crate) fn track(&self, node_index: u32, local_serial: u64) {
         self.by_node
             .lock()
@@ -38,40 +40,9 @@ impl RemoteRelations {
     fn take(&self, node_index: u32) -> HashSet<u64> {
         self.by_node.lock().remove(&node_index).unwrap_or_default()
     }
-}
-
-impl Dist {
-    /// Queues `frame` for the node incarnation `node_index` stands for.
-    pub(crate) fn send_to_index(&self, node_index: u32, frame: Frame) -> Result<(), Unreachable> {
-        let (name, creation) = self
-            .node_table()
-            .get(node_index)
-            .ok_or(Unreachable::NoConnection)?;
-        match self.peer(&name) {
-            Some(p) if p.info.creation == creation || creation == 0 => {
-                if p.send(frame) {
-                    Ok(())
-                } else {
-                    Err(Unreachable::NoConnection)
-                }
-            }
-            Some(_) => Err(Unreachable::NoProc),
-            None => Err(Unreachable::NoConnection),
-        }
-    }
-
-    fn peer_pid(&self, peer: &Peer, serial: u64) -> ProcessId {
-        ProcessId {
-            node: self
-                .node_table()
-                .intern(&peer.info.name, peer.info.creation),
-            serial,
-            creation: peer.info.creation,
-        }
-    }
 
     /// Handles a link, monitor or exit frame from `peer`.
-    pub(crate) fn on_relation_frame(&self, node: &Node, peer: &Peer, frame: Frame) {
+    pub(crate) fn on_frame(&self, node: &Node, mesh: &Mesh, peer: &Peer, frame: Frame) {
         let local = |serial: u64, creation: u32| {
             node.lookup(ProcessId {
                 node: 0,
@@ -86,7 +57,7 @@ impl Dist {
                 to,
                 to_creation,
             } => {
-                let remote = self.peer_pid(peer, from);
+                let remote = mesh.peer_pid(peer, from);
                 let linked = local(to, to_creation).is_some_and(|p| {
                     let mut rel = p.core().rel.lock();
                     if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
@@ -98,7 +69,7 @@ impl Dist {
                     true
                 });
                 if linked {
-                    self.remote_relations().track(remote.node, to);
+                    self.track(remote.node, to);
                 } else {
                     let _ = peer.send(Frame::Exit {
                         from: to,
@@ -111,7 +82,7 @@ impl Dist {
             }
             Frame::Unlink { from, to } => {
                 if let Some(p) = any_local(to) {
-                    p.core().rel.lock().remove_link(self.peer_pid(peer, from));
+                    p.core().rel.lock().remove_link(mesh.peer_pid(peer, from));
                 }
             }
             Frame::Exit {
@@ -124,7 +95,7 @@ impl Dist {
                 let Some(p) = local(to, to_creation) else {
                     return;
                 };
-                let remote = self.peer_pid(peer, from);
+                let remote = mesh.peer_pid(peer, from);
                 if link {
                     let mut rel = p.core().rel.lock();
                     if !rel.has_link(remote) {
@@ -140,7 +111,7 @@ impl Dist {
                 to_creation,
                 mref,
             } => {
-                let watcher = self.peer_pid(peer, from);
+                let watcher = mesh.peer_pid(peer, from);
                 let added = local(to, to_creation).is_some_and(|p| {
                     let mut rel = p.core().rel.lock();
                     if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
@@ -150,7 +121,7 @@ impl Dist {
                     true
                 });
                 if added {
-                    self.remote_relations().track(watcher.node, to);
+                    self.track(watcher.node, to);
                 } else {
                     let _ = peer.send(Frame::Down {
                         to: from,
@@ -162,7 +133,7 @@ impl Dist {
             }
             Frame::Demonitor { from, to, mref } => {
                 if let Some(p) = any_local(to) {
-                    let watcher = self.peer_pid(peer, from);
+                    let watcher = mesh.peer_pid(peer, from);
                     p.core().rel.lock().items.retain(|r| {
                         !matches!(r, Relation::MonitoredBy(m, w) if m.0 == mref && *w == watcher)
                     });
@@ -174,32 +145,19 @@ impl Dist {
                 from,
                 reason,
             } => {
-                let Some(p) = any_local(to) else { return };
-                let dead = self.peer_pid(peer, from);
-                let was_monitoring = {
-                    let mut rel = p.core().rel.lock();
-                    let before = rel.items.len();
-                    rel.items.retain(
-                        |r| !matches!(r, Relation::Monitoring(m, t) if m.0 == mref && *t == dead),
-                    );
-                    rel.items.len() != before
-                };
-                if was_monitoring {
-                    p.push_system(SystemMsg::Down(Box::new(Down {
-                        monitor: MonitorRef(mref),
-                        pid: dead,
-                        reason,
-                    })));
+                if let Some(p) = any_local(to) {
+                    monitor_fired(&*p, MonitorRef(mref), mesh.peer_pid(peer, from), reason);
                 }
             }
             _ => {}
         }
     }
 
-    /// Fires every link and monitor with a process of the lost node.
-    pub(crate) fn fire_noconnection(&self, node: &Node, name: &str, creation: u32) {
-        let index = self.node_table().intern(name, creation);
-        for serial in self.remote_relations().take(index) {
+    /// Fires every link and monitor with a process of the lost node, with
+    /// reason `noconnection`.
+    pub(crate) fn node_down(&self, node: &Node, mesh: &Mesh, name: &str, creation: u32) {
+        let index = mesh.node_table().intern(name, creation);
+        for serial in self.take(index) {
             let Some(p) = node.lookup(ProcessId {
                 node: 0,
                 serial,
@@ -231,6 +189,25 @@ impl Dist {
                 }
             }
         }
+    }
+}
+
+/// A `DOWN` from `dead`'s node for the monitor `mref` that `p` holds:
+/// delivered if `p` still monitors it (a demonitor meanwhile voids it).
+fn monitor_fired(p: &dyn ProcessDyn, mref: MonitorRef, dead: ProcessId, reason: ExitReason) {
+    let was_monitoring = {
+        let mut rel = p.core().rel.lock();
+        let before = rel.items.len();
+        rel.items
+            .retain(|r| !matches!(r, Relation::Monitoring(m, t) if *m == mref && *t == dead));
+        rel.items.len() != before
+    };
+    if was_monitoring {
+        p.push_system(SystemMsg::Down(Box::new(Down {
+            monitor: mref,
+            pid: dead,
+            reason,
+        })));
     }
 }
 

@@ -16,7 +16,7 @@
 //! for the connection's writer; the receiver decodes it straight into the
 //! mailbox envelope.
 
-use super::Dist;
+use super::mesh::Mesh;
 use super::proto::WirePid;
 use crate::node::Node;
 use crate::pid::ProcessId;
@@ -114,7 +114,7 @@ struct Decoding {
 /// for, the id of a call's reply handle encoded in it, and the payloads
 /// that go out of band.
 struct Encoding {
-    dist: Arc<Dist>,
+    mesh: Arc<Mesh>,
     peer: String,
     reply_id: Option<u64>,
     out_of_band: Vec<bytes::Bytes>,
@@ -249,13 +249,13 @@ pub(crate) struct Encoded {
 /// Runs `encode` for a message bound to `peer`; returns its result, and
 /// the reply handle and out-of-band payloads it left.
 pub(crate) fn encoding_for<R>(
-    dist: &Arc<Dist>,
+    mesh: &Arc<Mesh>,
     peer: &str,
     encode: impl FnOnce() -> R,
 ) -> (R, Encoded) {
     let prev = ENCODING.with(|e| {
         e.replace(Some(Encoding {
-            dist: dist.clone(),
+            mesh: mesh.clone(),
             peer: peer.to_owned(),
             reply_id: None,
             out_of_band: Vec::new(),
@@ -276,14 +276,15 @@ pub(crate) fn encoding_for<R>(
     (r, encoded)
 }
 
-/// Parks a reply completion for the message being encoded; returns the id.
-pub(crate) fn park_reply(completion: super::replies::Completion) -> Option<(u64, Arc<Dist>)> {
+/// Parks a reply completion for the message being encoded; returns the id,
+/// and the mesh it is parked in.
+pub(crate) fn park_reply(completion: super::replies::Completion) -> Option<(u64, Arc<Mesh>)> {
     ENCODING.with(|e| {
         let mut e = e.borrow_mut();
         let enc = e.as_mut()?;
-        let id = enc.dist.replies().register(enc.peer.clone(), completion);
+        let id = enc.mesh.replies().register(enc.peer.clone(), completion);
         enc.reply_id = Some(id);
-        Some((id, enc.dist.clone()))
+        Some((id, enc.mesh.clone()))
     })
 }
 
@@ -328,14 +329,14 @@ impl Node {
         if id.node == 0 {
             return Some(self.name().to_owned());
         }
-        let (name, _creation) = self.dist()?.node_table().get(id.node)?;
+        let (name, _creation) = self.dist()?.mesh.node_table().get(id.node)?;
         Some(name.to_string())
     }
 
     /// The local form of a wire process id.
     pub(crate) fn process_id(&self, wire: &WirePid) -> ProcessId {
         match self.dist() {
-            Some(d) => d.process_id(wire),
+            Some(d) => d.mesh.process_id(wire),
             None => ProcessId {
                 node: u32::MAX,
                 serial: wire.serial,

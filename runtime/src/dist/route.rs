@@ -52,7 +52,8 @@ impl<M: RemoteMessage> RemoteRoute<M> for DistRoute<M> {
 
     fn send(&self, msg: &M) -> Result<Option<ParkedReply>, ()> {
         let dist = &self.dist;
-        let (payload, encoded) = remote::encoding_for(dist, &self.node, || (self.encode)(msg));
+        let (payload, encoded) =
+            remote::encoding_for(&dist.mesh, &self.node, || (self.encode)(msg));
         let parked = encoded
             .reply_id
             .map(|id| ParkedReply::new(dist.clone(), id));
@@ -80,7 +81,7 @@ impl<M: RemoteMessage> RemoteRoute<M> for DistRoute<M> {
             payload,
             out_of_band,
         };
-        if dist.send_frame(&self.peer, &self.node, frame) {
+        if dist.mesh.send_frame(&self.peer, &self.node, frame) {
             if let Some(p) = self.peer.read().as_ref() {
                 dist.check_busy(p);
             }
@@ -197,7 +198,7 @@ impl Node {
         dist: &Arc<Dist>,
         wire: WirePid,
     ) -> Pid<M> {
-        let id = dist.process_id(&wire);
+        let id = dist.mesh.process_id(&wire);
         if id.node_index() == 0 {
             if let Ok(pid) = self.pid::<M>(id) {
                 return pid;

@@ -22,8 +22,8 @@
 use super::ConnectError;
 use super::codec::{self, DecodeError};
 use super::handshake::{Handshake, HandshakeError, PeerInfo, Step};
+use super::mesh::Mesh;
 use super::peer::{Peer, control_weight, frame_weight};
-use super::peers::Dist;
 use super::proto::{Frame, MsgKind, RefuseReason, Target};
 use super::remote;
 use crate::node::Node;
@@ -41,12 +41,38 @@ pub(crate) type Reader<R> = FramedRead<R, LengthDelimitedCodec>;
 
 const BATCH_BYTES: usize = 256 * 1024;
 
+/// Where an established connection's frames go: the layer's one routing
+/// point. A session answers heartbeats and delivers messages itself (the
+/// hot path, without a call through here); every other frame goes to
+/// [`Router::route`], and the connection's end to [`Router::closed`].
+pub(crate) trait Router: Send + Sync + 'static {
+    /// The connection table the session reports to.
+    fn mesh(&self) -> &Mesh;
+
+    /// Hands one authenticated frame from `peer` to the subsystem that
+    /// owns its kind. An error is a frame `peer` may not send: the
+    /// connection closes as a protocol error.
+    fn route(
+        self: &Arc<Self>,
+        node: &Node,
+        peer: &Arc<Peer>,
+        frame: Frame,
+    ) -> Result<(), DecodeError>;
+
+    /// `peer`'s connection has entered the table and its session runs:
+    /// what a newly connected node must learn is sent now.
+    fn established(&self, node: &Node, peer: &Arc<Peer>);
+
+    /// `peer`'s connection has ended, its writer stopped, for `reason`.
+    fn closed(&self, node: &Node, peer: &Arc<Peer>, reason: NodeDownReason);
+}
+
 /// The admission decision the acceptor consults on `Hello`.
 pub(crate) type Admit<'a> = &'a (dyn Fn(&PeerInfo) -> Result<(), RefuseReason> + Sync);
 
 /// Runs `hs` to its end over the connection. An acceptor passes its
 /// connection table as `settle`: an authenticated peer is settled against
-/// a connection held with it ([`Dist::settle`]) before `Established` is
+/// a connection held with it ([`Mesh::settle`]) before `Established` is
 /// sent, and refused with the reason if the held one stays.
 pub(crate) async fn handshake<R, W>(
     hs: &mut Handshake,
@@ -55,7 +81,7 @@ pub(crate) async fn handshake<R, W>(
     writer: &mut W,
     max_frame: usize,
     admit: Admit<'_>,
-    settle: Option<&Dist>,
+    settle: Option<&Mesh>,
 ) -> Result<PeerInfo, ConnectError>
 where
     R: AsyncRead + Unpin,
@@ -77,8 +103,8 @@ where
         match hs.next(frame, admit) {
             Step::Continue(send) => write_frames(writer, &send, max_frame).await?,
             Step::Established { send, peer } => {
-                if let Some(dist) = settle
-                    && let Err(reason) = dist.settle(&peer).await
+                if let Some(mesh) = settle
+                    && let Err(reason) = mesh.settle(&peer).await
                 {
                     let refused = Frame::Refused {
                         reason: reason.clone(),
@@ -120,23 +146,42 @@ async fn write_frames<W: AsyncWrite + Unpin>(
 }
 
 /// Runs an established connection until it ends, then reports why.
-pub(crate) async fn run<R, W>(
+pub(crate) async fn run<D, R, W>(
     node: Node,
-    dist: Arc<Dist>,
+    dist: Arc<D>,
     peer: Arc<Peer>,
     mut reader: Reader<R>,
     writer: W,
     rx: mpsc::UnboundedReceiver<Frame>,
 ) where
+    D: Router,
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let writer_task = tokio::spawn(write_loop(dist.clone(), peer.clone(), writer, rx));
+    let config = &dist.mesh().config;
+    let writer_task = tokio::spawn(write_loop(
+        Limits {
+            max_frame: config.max_frame,
+            tick: config.tick_time,
+            busy_limit: config.busy_limit,
+        },
+        peer.clone(),
+        writer,
+        rx,
+    ));
     let reason = read_loop(&node, &dist, &peer, &mut reader).await;
     peer.cancel.cancel();
     let _ = writer_task.await;
-    dist.connection_closed(&node, &peer, reason);
+    dist.closed(&node, &peer, reason);
     peer.gone.cancel();
+}
+
+/// What the writer needs of the layer's configuration.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_frame: usize,
+    tick: std::time::Duration,
+    busy_limit: usize,
 }
 
 /// Silence checks per tick.
@@ -191,13 +236,14 @@ impl Silence {
     }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
+async fn read_loop<D: Router, R: AsyncRead + Unpin>(
     node: &Node,
-    dist: &Arc<Dist>,
+    dist: &Arc<D>,
     peer: &Arc<Peer>,
     reader: &mut Reader<R>,
 ) -> NodeDownReason {
-    let mut silence = Silence::new(dist.config.tick_time);
+    let mesh = dist.mesh();
+    let mut silence = Silence::new(mesh.config.tick_time);
     let mut buffers = ReadBuffers::default();
     loop {
         let next = tokio::select! {
@@ -223,7 +269,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(None) => return NodeDownReason::ConnectionClosed,
             Ok(Some(Err(e))) if is_oversized(&e) => {
                 // The length prefix exceeds the frame limit.
-                return protocol_error(dist, peer, &e);
+                return protocol_error(mesh, peer, &e);
             }
             Ok(Some(Err(e))) => return NodeDownReason::Io(e.to_string()),
             Ok(Some(Ok(body))) => body,
@@ -247,11 +293,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 } = m;
                 let inline = match inline_len(&kind, payload.len()) {
                     Ok(n) => n,
-                    Err(e) => return protocol_error(dist, peer, &e),
+                    Err(e) => return protocol_error(mesh, peer, &e),
                 };
                 if inline == payload.len() {
                     let input = (payload, None);
-                    deliver_message(node, dist, peer, to, from, tag, trace, input);
+                    deliver_message(node, mesh, peer, to, from, tag, trace, input);
                     continue;
                 }
                 // Out-of-band payloads: slices of the frame, when the frame
@@ -261,35 +307,25 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let slice = len - inline >= body.len() / 2 && buffers.detach(reader, body.len());
                 let rest = body.slice(start + inline..start + len);
                 let input = (&body[start..start + inline], Some((rest, slice)));
-                deliver_message(node, dist, peer, to, from, tag, trace, input);
+                deliver_message(node, mesh, peer, to, from, tag, trace, input);
                 continue;
             }
             Some(Err(e)) => {
-                return protocol_error(dist, peer, &e);
+                return protocol_error(mesh, peer, &e);
             }
             None => {}
         }
         let frame = match codec::decode(&body) {
             Ok(frame) => frame,
             Err(e) => {
-                return protocol_error(dist, peer, &e);
+                return protocol_error(mesh, peer, &e);
             }
         };
-        if peer.info.hidden && shapes_the_cluster(&frame) {
-            // A hidden node (a client) is promised to be read-only: it may
-            // not steer the mesh or the cluster-wide registries.
-            let e = DecodeError::Malformed(format!(
-                "{} frame from a hidden node",
-                super::handshake::frame_kind(&frame)
-            ));
-            return protocol_error(dist, peer, &e);
-        }
         match frame {
             Frame::Heartbeat { seq, reply: false } => {
                 let _ = peer.send(Frame::Heartbeat { seq, reply: true });
             }
             Frame::Heartbeat { seq, reply: true } => peer.pong(seq),
-            Frame::Peers { peers } => dist.learn_peers(node, peers),
             Frame::Message {
                 to,
                 from,
@@ -301,68 +337,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
             } => {
                 let inline = match inline_len(&kind, payload.len()) {
                     Ok(n) => n,
-                    Err(e) => return protocol_error(dist, peer, &e),
+                    Err(e) => return protocol_error(mesh, peer, &e),
                 };
                 let rest = bytes::Bytes::from(payload.split_off(inline));
                 let oob = (!rest.is_empty()).then_some((rest, false));
-                deliver_message(node, dist, peer, to, from, tag, trace, (&payload, oob));
+                deliver_message(node, mesh, peer, to, from, tag, trace, (&payload, oob));
             }
-            frame @ (Frame::Link { .. }
-            | Frame::Unlink { .. }
-            | Frame::Exit { .. }
-            | Frame::Monitor { .. }
-            | Frame::Demonitor { .. }
-            | Frame::Down { .. }) => dist.on_relation_frame(node, peer, frame),
-            frame @ (Frame::GlobalLock { .. }
-            | Frame::GlobalLockReply { .. }
-            | Frame::GlobalUnlock { .. }
-            | Frame::GlobalRegister { .. }
-            | Frame::GlobalUnregister { .. }
-            | Frame::GlobalSync { .. }) => dist.on_global_frame(node, peer, frame),
-            frame @ (Frame::GroupJoin { .. }
-            | Frame::GroupLeave { .. }
-            | Frame::GroupSync { .. }) => dist.on_group_frame(frame),
-            Frame::Spawn {
-                name,
-                what,
-                args,
-                reply,
-                trace,
-            } => dist.on_spawn(node, &peer.info.name, name, what, (args, trace), reply),
-            Frame::Reply { id, result } => {
-                let _guard = remote::DecodingGuard::new(node, None);
-                dist.replies().complete(
-                    id,
-                    result.as_ref().map(|b| b.as_slice()).map_err(Clone::clone),
-                );
-            }
-            other => {
-                let e = DecodeError::Malformed(format!(
-                    "{} frame after the handshake",
-                    super::handshake::frame_kind(&other)
-                ));
-                return protocol_error(dist, peer, &e);
+            frame => {
+                if let Err(e) = dist.route(node, peer, frame) {
+                    return protocol_error(mesh, peer, &e);
+                }
             }
         }
     }
-}
-
-/// Frames that form the mesh or change what every node agrees on (global
-/// names, process groups): only full members may send them.
-fn shapes_the_cluster(frame: &Frame) -> bool {
-    matches!(
-        frame,
-        Frame::Peers { .. }
-            | Frame::GlobalLock { .. }
-            | Frame::GlobalLockReply { .. }
-            | Frame::GlobalUnlock { .. }
-            | Frame::GlobalRegister { .. }
-            | Frame::GlobalUnregister { .. }
-            | Frame::GlobalSync { .. }
-            | Frame::GroupJoin { .. }
-            | Frame::GroupLeave { .. }
-            | Frame::GroupSync { .. }
-    )
 }
 
 /// How many bytes of a received message's payload are inline; the rest
@@ -475,7 +462,7 @@ type MessageInput<'a> = (&'a [u8], Option<(bytes::Bytes, bool)>);
 #[allow(clippy::too_many_arguments)]
 fn deliver_message(
     node: &Node,
-    dist: &Dist,
+    mesh: &Mesh,
     peer: &Peer,
     to: Target,
     from: Option<u64>,
@@ -491,13 +478,7 @@ fn deliver_message(
         Target::Name(name) => node.registered_process(name),
     };
     let from = match from {
-        Some(serial) => crate::ProcessId {
-            node: dist
-                .node_table()
-                .intern(&peer.info.name, peer.info.creation),
-            serial,
-            creation: peer.info.creation,
-        },
+        Some(serial) => mesh.peer_pid(peer, serial),
         None => crate::ProcessId::NONE,
     };
     let input = crate::transport::Incoming { tag, payload };
@@ -509,20 +490,20 @@ fn deliver_message(
 }
 
 /// Counts and logs a frame that breaks the protocol; the reason to close.
-fn protocol_error(dist: &Dist, peer: &Peer, e: &dyn std::fmt::Display) -> NodeDownReason {
+fn protocol_error(mesh: &Mesh, peer: &Peer, e: &dyn std::fmt::Display) -> NodeDownReason {
     let e = e.to_string();
-    dist.count_decode_error(&peer.info.name, peer.addr, &e);
+    mesh.count_decode_error(&peer.info.name, peer.addr, &e);
     NodeDownReason::ProtocolError(e)
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
-    dist: Arc<Dist>,
+    limits: Limits,
     peer: Arc<Peer>,
     mut writer: W,
     mut rx: mpsc::UnboundedReceiver<Frame>,
 ) {
-    let max_frame = dist.config.max_frame;
-    let period = dist.config.tick_time / 4;
+    let max_frame = limits.max_frame;
+    let period = limits.tick / 4;
     let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -536,8 +517,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut weight = 0usize;
     let mut control = 0usize;
     // A peer that reads nothing for a whole tick is not reading.
-    let stall = dist.config.tick_time;
-    let low_water = dist.config.busy_limit / 2;
+    let stall = limits.tick;
+    let low_water = limits.busy_limit / 2;
     loop {
         tokio::select! {
             biased;
@@ -705,31 +686,6 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
     }
     chunks.clear();
     Ok(())
-}
-
-/// Reports a failed handshake: the error as the connect result, and a log
-/// line and counter on this node.
-pub(crate) fn handshake_error_kind(e: &ConnectError) -> &'static str {
-    match e {
-        ConnectError::Handshake(HandshakeError::Refused(RefuseReason::BadCookie))
-        | ConnectError::Handshake(HandshakeError::PeerRefused(RefuseReason::BadCookie)) => {
-            "bad_cookie"
-        }
-        ConnectError::Handshake(HandshakeError::Refused(RefuseReason::VersionMismatch {
-            ..
-        }))
-        | ConnectError::Handshake(HandshakeError::PeerRefused(RefuseReason::VersionMismatch {
-            ..
-        })) => "version",
-        ConnectError::Handshake(HandshakeError::Refused(_))
-        | ConnectError::Handshake(HandshakeError::PeerRefused(_)) => "refused",
-        ConnectError::Timeout => "timeout",
-        ConnectError::Tls(_) => "tls",
-        ConnectError::Decode(_) | ConnectError::Handshake(HandshakeError::Unexpected(_)) => {
-            "protocol"
-        }
-        _ => "io",
-    }
 }
 
 #[cfg(test)]

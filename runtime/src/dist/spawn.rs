@@ -10,10 +10,12 @@
 //! message type other than the behaviour's, or arguments that do not
 //! decode are typed errors.
 
+use super::PeerCache;
+use super::mesh::Mesh;
+use super::peer::Peer;
 use super::proto::{Frame, ReplyFailure, SpawnKind, WirePid};
 use super::remote::{self, RemoteMessage};
 use super::replies::Completion;
-use super::{Dist, PeerCache};
 use crate::exit::ExitReason;
 use crate::node::Node;
 use crate::pid::Pid;
@@ -42,7 +44,8 @@ type TaskFn = dyn Fn(&[u8]) -> Result<BoxFuture<'static, Result<Vec<u8>, String>
 /// The name of the task supervisor that runs tasks for other nodes.
 pub const TASK_SUPERVISOR: &str = "clustertop.tasks";
 
-/// What a node can start for other nodes.
+/// What a node can start for other nodes, by name, and the supervisor
+/// its tasks for them run under.
 #[derive(Default)]
 pub(crate) struct Spawnables {
     behaviours: RwLock<HashMap<String, Arc<SpawnFn>>>,
@@ -127,10 +130,7 @@ impl Node {
                 serial: pid.id().serial(),
             })
         });
-        dist.spawnables()
-            .behaviours
-            .write()
-            .insert(name.to_owned(), f);
+        dist.spawns.behaviours.write().insert(name.to_owned(), f);
     }
 
     /// Lets other nodes run `task` under `name` ([`Node::task_on`]).
@@ -152,7 +152,7 @@ impl Node {
                 postcard::to_allocvec(&out).map_err(|e| e.to_string())
             }) as BoxFuture<'static, _>)
         });
-        dist.spawnables().tasks.write().insert(name.to_owned(), f);
+        dist.spawns.tasks.write().insert(name.to_owned(), f);
     }
 
     /// Starts the behaviour registered as `name` on `node` with `args`;
@@ -221,9 +221,10 @@ impl Node {
         if node == self.name() {
             // This node itself: the same path, without the wire.
             let (tx, rx) = oneshot::channel();
-            dist.start_local(self, name.to_owned(), what, (&args, trace), move |r| {
-                let _ = tx.send(r);
-            });
+            dist.spawns
+                .start_local(self, name.to_owned(), what, (&args, trace), move |r| {
+                    let _ = tx.send(r);
+                });
             return match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(Ok(bytes))) => Ok(bytes),
                 Ok(Ok(Err(failure))) => Err(from_failure(failure, node)),
@@ -235,7 +236,7 @@ impl Node {
         let completion: Completion = Box::new(move |result| {
             let _ = tx.send(result.map(<[u8]>::to_vec));
         });
-        let id = dist.replies().register(node.to_owned(), completion);
+        let id = dist.mesh.replies().register(node.to_owned(), completion);
         let frame = Frame::Spawn {
             name: name.to_owned(),
             what,
@@ -243,8 +244,8 @@ impl Node {
             reply: id,
             trace,
         };
-        if !dist.send_frame(&PeerCache::default(), node, frame) {
-            dist.replies().cancel(id);
+        if !dist.mesh.send_frame(&PeerCache::default(), node, frame) {
+            dist.mesh.replies().cancel(id);
             return Err(RemoteSpawnError::NodeDown(node.to_owned()));
         }
         match tokio::time::timeout(timeout, rx).await {
@@ -252,36 +253,37 @@ impl Node {
             Ok(Ok(Err(failure))) => Err(from_failure(failure, node)),
             Ok(Err(_)) => Err(RemoteSpawnError::NodeDown(node.to_owned())),
             Err(_) => {
-                dist.replies().cancel(id);
+                dist.mesh.replies().cancel(id);
                 Err(RemoteSpawnError::Timeout)
             }
         }
     }
 }
 
-impl Dist {
-    /// Handles a `Spawn` frame: starts what is asked and replies.
-    pub(crate) fn on_spawn(
-        &self,
-        node: &Node,
-        peer_name: &str,
-        name: String,
-        what: SpawnKind,
-        (args, trace): (Vec<u8>, Option<TraceContext>),
-        reply: u64,
-    ) {
-        let (node2, peer) = (node.clone(), peer_name.to_owned());
+impl Spawnables {
+    /// Handles a `Spawn` frame from `peer`: starts what is asked and
+    /// replies through `mesh`.
+    pub(crate) fn on_frame(&self, node: &Node, mesh: &Arc<Mesh>, peer: &Peer, frame: Frame) {
+        let Frame::Spawn {
+            name,
+            what,
+            args,
+            reply,
+            trace,
+        } = frame
+        else {
+            return;
+        };
+        let (mesh, peer) = (mesh.clone(), peer.info.name.clone());
         self.start_local(node, name, what, (&args, trace), move |result| {
-            if let Some(d) = node2.dist() {
-                d.send_frame(
-                    &PeerCache::default(),
-                    &peer,
-                    Frame::Reply {
-                        id: reply,
-                        result: result.map(serde_bytes::ByteBuf::from),
-                    },
-                );
-            }
+            mesh.send_frame(
+                &PeerCache::default(),
+                &peer,
+                Frame::Reply {
+                    id: reply,
+                    result: result.map(serde_bytes::ByteBuf::from),
+                },
+            );
         });
     }
 
@@ -298,7 +300,7 @@ impl Dist {
     ) {
         match what {
             SpawnKind::Process { tag } => {
-                let f = self.spawnables().behaviours.read().get(&name).cloned();
+                let f = self.behaviours.read().get(&name).cloned();
                 let result = match f {
                     None => Err(ReplyFailure::UnknownName(name)),
                     Some(f) => f(node, args, tag).and_then(|wire| {
@@ -309,7 +311,7 @@ impl Dist {
                 done(result);
             }
             SpawnKind::Task => {
-                let f = self.spawnables().tasks.read().get(&name).cloned();
+                let f = self.tasks.read().get(&name).cloned();
                 let fut = match f {
                     None => return done(Err(ReplyFailure::UnknownName(name))),
                     Some(f) => match f(args) {
@@ -331,7 +333,7 @@ impl Dist {
                     None => fut,
                 };
                 let node = node.clone();
-                let sup = self.spawnables().task_sup.clone();
+                let sup = self.task_sup.clone();
                 node.handle().clone().spawn(async move {
                     let sup = sup
                         .get_or_try_init(|| async {

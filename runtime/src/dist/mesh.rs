@@ -1,5 +1,9 @@
-//! The connection table: admission and tie-breaking, establishing and
-//! closing connections, mesh propagation, node events and statistics.
+//! The mesh: the table of this node's connections, and what every
+//! subsystem of the layer asks of it. Admission and tie-breaking, the
+//! table's side of establishing and closing a connection, sending to a
+//! node by name or by index, node events and their watchers, the calls
+//! waiting for replies, counters. It names no subsystem: links, global
+//! names, groups and remote spawn each take the mesh as an argument.
 //!
 //! Connections form a full mesh: when two visible nodes connect, each sends
 //! the other its visible peers, and each connects to the ones it lacks.
@@ -21,30 +25,23 @@
 
 use super::admission::Admission;
 use super::faults::Blocked;
-use super::global::GlobalState;
-use super::groups::RemoteGroups;
 use super::handshake::{LocalInfo, PeerInfo};
-use super::links::RemoteRelations;
 use super::node_table::NodeTable;
 use super::peer::{Peer, PeerStats};
-use super::proto::{Frame, PeerAddr, RefuseReason};
+use super::proto::{Frame, PeerAddr, RefuseReason, WirePid};
 use super::replies::PendingReplies;
-use super::session::{self, Reader};
-use super::spawn::Spawnables;
 use super::{ConnectError, DistConfig};
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::signal::SystemMsg;
-use crate::transport::{NodeDownReason, NodeEvent};
+use crate::transport::{NodeDownReason, NodeEvent, Unreachable};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::task::Poll;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 /// Counters of a node's distribution layer (monotonic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,12 +83,12 @@ pub(super) struct Counters {
     stale: AtomicU64,
 }
 
-/// A node's distribution layer.
-pub(crate) struct Dist {
+/// A node's connections, and what the layer's subsystems share.
+pub(crate) struct Mesh {
     pub(crate) local: LocalInfo,
     pub(crate) config: DistConfig,
     listen_addr: Option<SocketAddr>,
-    pub(super) peers: Mutex<HashMap<String, Arc<Peer>>>,
+    peers: Mutex<HashMap<String, Arc<Peer>>>,
     connecting: Mutex<HashSet<String>>,
     blocked: Blocked,
     events: broadcast::Sender<NodeEvent>,
@@ -100,18 +97,13 @@ pub(crate) struct Dist {
     /// Handshakes in progress.
     pub(super) admission: Arc<Admission>,
     node_table: NodeTable,
+    /// Calls to other nodes waiting for their reply.
     replies: PendingReplies,
-    remote_relations: RemoteRelations,
-    global: GlobalState,
-    remote_groups: RemoteGroups,
-    spawnables: Spawnables,
-    /// Processes suspended on a busy link, by serial.
-    suspended: Mutex<HashMap<u64, Arc<Peer>>>,
 }
 
-impl std::fmt::Debug for Dist {
+impl std::fmt::Debug for Mesh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dist")
+        f.debug_struct("Mesh")
             .field("name", &self.local.name)
             .field("listen", &self.listen_addr)
             .field("peers", &self.peers.lock().len())
@@ -119,12 +111,12 @@ impl std::fmt::Debug for Dist {
     }
 }
 
-impl Dist {
-    /// Binds the listener (if any) and builds the layer.
+impl Mesh {
+    /// Binds the listener (if any) and builds the table.
     pub(crate) fn bind(
         local: LocalInfo,
         config: DistConfig,
-    ) -> std::io::Result<(Arc<Dist>, Option<TcpListener>)> {
+    ) -> std::io::Result<(Mesh, Option<TcpListener>)> {
         let listener = match config.listen {
             Some(addr) => {
                 let std_listener = std::net::TcpListener::bind(addr)?;
@@ -136,7 +128,7 @@ impl Dist {
         let listen_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let mut local = local;
         local.listen = listen_addr.map(|a| a.to_string());
-        let dist = Arc::new(Dist {
+        let mesh = Mesh {
             local,
             config,
             listen_addr,
@@ -149,13 +141,8 @@ impl Dist {
             admission: Arc::default(),
             node_table: NodeTable::default(),
             replies: PendingReplies::default(),
-            remote_relations: RemoteRelations::default(),
-            global: GlobalState::default(),
-            remote_groups: RemoteGroups::default(),
-            spawnables: Spawnables::default(),
-            suspended: Mutex::new(HashMap::new()),
-        });
-        Ok((dist, listener))
+        };
+        Ok((mesh, listener))
     }
 
     pub(crate) fn listen_addr(&self) -> Option<SocketAddr> {
@@ -168,51 +155,6 @@ impl Dist {
 
     pub(crate) fn replies(&self) -> &PendingReplies {
         &self.replies
-    }
-
-    /// After a send on `peer`: suspends the calling process at its next
-    /// `recv` if the link's queue is over the busy limit.
-    pub(crate) fn check_busy(&self, peer: &Arc<Peer>) {
-        if peer.queued() <= self.config.busy_limit {
-            return;
-        }
-        crate::process::with_current(|core| {
-            self.suspended
-                .lock()
-                .insert(core.id().serial(), peer.clone());
-            core.suspended.store(true, Relaxed);
-        });
-    }
-
-    /// For a suspended process: ready once its link has drained.
-    pub(crate) fn poll_resume(&self, serial: u64, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let peer = self.suspended.lock().get(&serial).cloned();
-        let Some(peer) = peer else {
-            return Poll::Ready(());
-        };
-        match peer.poll_drained(self.config.busy_limit / 2, cx) {
-            Poll::Ready(()) => {
-                self.suspended.lock().remove(&serial);
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    pub(crate) fn spawnables(&self) -> &Spawnables {
-        &self.spawnables
-    }
-
-    pub(crate) fn remote_groups(&self) -> &RemoteGroups {
-        &self.remote_groups
-    }
-
-    pub(crate) fn global(&self) -> &GlobalState {
-        &self.global
-    }
-
-    pub(crate) fn remote_relations(&self) -> &RemoteRelations {
-        &self.remote_relations
     }
 
     /// The connection to `name`, if it is up.
@@ -304,71 +246,50 @@ impl Dist {
         }
     }
 
-    /// Registers an established connection and starts its session.
-    pub(super) fn establish<R, W>(
-        self: &Arc<Self>,
-        node: &Node,
-        info: PeerInfo,
-        addr: SocketAddr,
-        initiated_here: bool,
-        reader: Reader<R>,
-        writer: W,
-    ) -> Result<(), RefuseReason>
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let peer = Arc::new(Peer::new(info, addr, initiated_here, tx));
+    /// Enters an authenticated connection in the table, unless a held one
+    /// wins the tie-break or the name is blocked. Returns the connection it
+    /// replaced (already closed), if any.
+    pub(super) fn insert(&self, peer: &Arc<Peer>) -> Result<Option<Arc<Peer>>, RefuseReason> {
         let replaced = {
             if self.blocked.contains(&peer.info.name) {
                 return Err(RefuseReason::Blocked);
             }
             let mut peers = self.peers.lock();
-            self.admit_locked(&peers, &peer.info, initiated_here)?;
+            self.admit_locked(&peers, &peer.info, peer.initiated_here)?;
             peers.insert(peer.info.name.clone(), peer.clone())
         };
         self.counters.established.fetch_add(1, Relaxed);
         if let Some(old) = &replaced {
             old.close(NodeDownReason::Disconnected);
         }
-        tokio::spawn(session::run(
-            node.clone(),
-            self.clone(),
-            peer.clone(),
-            reader,
-            writer,
-            rx,
-        ));
-        if replaced.is_none() {
-            // Hidden nodes are tools (clustertop, a remote shell) that come
-            // and go: a script polling every few seconds must not flood the
-            // log, so they are logged at debug.
-            if peer.info.hidden {
-                tracing::debug!(peer = %peer.info.name, %addr, hidden = true, "node up");
-            } else {
-                tracing::info!(peer = %peer.info.name, %addr, hidden = false, "node up");
-            }
-            self.emit(
-                node,
-                NodeEvent::Up {
-                    node: peer.info.name.clone(),
-                    hidden: peer.info.hidden,
-                },
-            );
-        }
-        if !self.local.hidden && !peer.info.hidden {
-            let _ = peer.send(Frame::Peers {
-                peers: self.visible_peers_except(&peer.info.name),
-            });
-            self.sync_globals_to(&peer);
-            self.sync_groups_to(node, &peer);
-        }
-        Ok(())
+        Ok(replaced)
     }
 
-    /// Called by the session when a connection has ended.
-    pub(crate) fn connection_closed(&self, node: &Node, peer: &Arc<Peer>, reason: NodeDownReason) {
+    /// Logs a new node and tells the watchers.
+    pub(super) fn node_up(&self, node: &Node, peer: &Peer) {
+        // Hidden nodes are tools (clustertop, a remote shell) that come
+        // and go: a script polling every few seconds must not flood the
+        // log, so they are logged at debug.
+        let addr = peer.addr;
+        if peer.info.hidden {
+            tracing::debug!(peer = %peer.info.name, %addr, hidden = true, "node up");
+        } else {
+            tracing::info!(peer = %peer.info.name, %addr, hidden = false, "node up");
+        }
+        self.emit(
+            node,
+            NodeEvent::Up {
+                node: peer.info.name.clone(),
+                hidden: peer.info.hidden,
+            },
+        );
+    }
+
+    /// Takes an ended connection out of the table, if it is still the one
+    /// held for its node, and fails the calls waiting on that node.
+    /// Returns whether it was: then the node is down, and the caller runs
+    /// the subsystems' down processing and [`Mesh::node_down`].
+    pub(crate) fn remove(&self, peer: &Arc<Peer>) -> bool {
         let removed = {
             let mut peers = self.peers.lock();
             match peers.get(&peer.info.name) {
@@ -381,30 +302,36 @@ impl Dist {
         };
         if removed {
             self.replies.fail_node(&peer.info.name);
-            self.forget_node_globals(&peer.info.name);
-            self.remote_groups.forget_node(&peer.info.name);
-            self.fire_noconnection(node, &peer.info.name, peer.info.creation);
-            if peer.info.hidden {
-                // A client (such as clustertop) going away is routine.
-                tracing::debug!(peer = %peer.info.name, addr = %peer.addr, %reason, "hidden node down");
-            } else {
-                tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
-            }
-            self.emit(
-                node,
-                NodeEvent::Down {
-                    node: peer.info.name.clone(),
-                    reason,
-                },
-            );
         }
+        removed
     }
 
-    /// Connects to every visible node `peers` names that is not connected.
-    pub(crate) fn learn_peers(self: &Arc<Self>, node: &Node, peers: Vec<PeerAddr>) {
-        if self.local.hidden {
-            return;
+    /// Logs a node that went down and tells the watchers.
+    pub(crate) fn node_down(&self, node: &Node, peer: &Peer, reason: NodeDownReason) {
+        if peer.info.hidden {
+            // A client (such as clustertop) going away is routine.
+            tracing::debug!(peer = %peer.info.name, addr = %peer.addr, %reason, "hidden node down");
+        } else {
+            tracing::warn!(peer = %peer.info.name, addr = %peer.addr, %reason, "node down");
         }
+        self.emit(
+            node,
+            NodeEvent::Down {
+                node: peer.info.name.clone(),
+                reason,
+            },
+        );
+    }
+
+    /// Of the visible nodes `peers` names, those to connect to now: not
+    /// this node, not connected, not blocked, not being connected to
+    /// (each is marked so until [`Mesh::connect_done`]). None on a hidden
+    /// node, which joins no mesh.
+    pub(crate) fn to_connect(&self, peers: Vec<PeerAddr>) -> Vec<(String, SocketAddr)> {
+        if self.local.hidden {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
         for p in peers {
             if p.name == self.local.name || !crate::node::valid_node_name(&p.name) {
                 continue;
@@ -418,17 +345,88 @@ impl Dist {
             {
                 continue;
             }
-            let (node, dist) = (node.clone(), self.clone());
-            tokio::spawn(async move {
-                if let Err(e) = Dist::connect(&node, &dist, addr).await {
-                    tracing::debug!(peer = %p.name, %addr, error = %e, "mesh connect failed");
-                }
-                dist.connecting.lock().remove(&p.name);
-            });
+            out.push((p.name, addr));
+        }
+        out
+    }
+
+    /// A connect that [`Mesh::to_connect`] handed out has ended.
+    pub(crate) fn connect_done(&self, name: &str) {
+        self.connecting.lock().remove(name);
+    }
+
+    /// Queues `frame` for every connected visible node.
+    pub(crate) fn broadcast_visible(&self, frame: &Frame) {
+        let peers: Vec<Arc<Peer>> = self
+            .peers
+            .lock()
+            .values()
+            .filter(|p| !p.info.hidden)
+            .cloned()
+            .collect();
+        for p in peers {
+            let _ = p.send(frame.clone());
         }
     }
 
-    fn visible_peers_except(&self, except: &str) -> Vec<PeerAddr> {
+    /// Queues `frame` for the node incarnation `node_index` stands for.
+    pub(crate) fn send_to_index(&self, node_index: u32, frame: Frame) -> Result<(), Unreachable> {
+        let (name, creation) = self
+            .node_table
+            .get(node_index)
+            .ok_or(Unreachable::NoConnection)?;
+        match self.peer(&name) {
+            Some(p) if p.info.creation == creation || creation == 0 => {
+                if p.send(frame) {
+                    Ok(())
+                } else {
+                    Err(Unreachable::NoConnection)
+                }
+            }
+            Some(_) => Err(Unreachable::NoProc),
+            None => Err(Unreachable::NoConnection),
+        }
+    }
+
+    /// The id of process `serial` on `peer`'s node.
+    pub(crate) fn peer_pid(&self, peer: &Peer, serial: u64) -> ProcessId {
+        ProcessId {
+            node: self.node_table.intern(&peer.info.name, peer.info.creation),
+            serial,
+            creation: peer.info.creation,
+        }
+    }
+
+    /// The wire form of a local process id.
+    pub(crate) fn local_wire(&self, id: ProcessId) -> WirePid {
+        WirePid {
+            node: self.local.name.clone(),
+            creation: id.creation(),
+            serial: id.serial(),
+        }
+    }
+
+    /// Whether `w` names a process of this node incarnation.
+    pub(crate) fn is_local_wire(&self, w: &WirePid) -> bool {
+        w.node == self.local.name && w.creation == self.local.creation
+    }
+
+    /// The local form of a wire process id (index 0 for this node's own).
+    pub(crate) fn process_id(&self, wire: &WirePid) -> ProcessId {
+        let node = if self.is_local_wire(wire) {
+            0
+        } else {
+            self.node_table.intern(&wire.node, wire.creation)
+        };
+        ProcessId {
+            node,
+            serial: wire.serial,
+            creation: wire.creation,
+        }
+    }
+
+    /// The visible nodes connected, but `except`, with where they listen.
+    pub(crate) fn visible_peers_except(&self, except: &str) -> Vec<PeerAddr> {
         self.peers
             .lock()
             .values()
@@ -466,7 +464,7 @@ impl Dist {
         claimed: Option<&str>,
         e: &ConnectError,
     ) {
-        let kind = session::handshake_error_kind(e);
+        let kind = e.kind();
         // An unauthenticated peer is logged by address; the name it claimed
         // passed the name rule, but is marked as unproved.
         let claimed = claimed.unwrap_or("-");
