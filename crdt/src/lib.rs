@@ -24,7 +24,10 @@ use sha2::Digest as _;
 /// that can be cloned, printed, shipped between nodes and shared between
 /// threads. Every such type is one (a blanket impl); the name only saves
 /// the list of bounds.
-pub trait Value: Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static {}
+pub trait Value:
+    Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
 
 impl<T> Value for T where
     T: Clone + std::fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Crdt, Value};
 use crate::id::ReplicaId;
+use crate::{Crdt, Value};
 
 /// When a value was written: a timestamp (the writer's clock, in any
 /// monotonic unit the application picks, typically microseconds since the

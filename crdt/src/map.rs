@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Value, kernel_crdt};
 use crate::id::{Dot, ReplicaId};
 use crate::kernel::DotKernel;
+use crate::{Value, kernel_crdt};
 
 /// A value and the writer's timestamp.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Value, kernel_crdt};
 use crate::id::ReplicaId;
 use crate::kernel::DotKernel;
+use crate::{Value, kernel_crdt};
 
 /// A set where an add concurrent with a remove of the same element wins;
 /// a remove takes away only the adds it has seen.
