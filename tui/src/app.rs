@@ -41,10 +41,10 @@ impl Want {
         Want {
             tab: s.tab,
             query: s.process_query(),
-            detail: s.detail.clone(),
+            detail: s.detail.pid.clone(),
             tree_node: s.tree_node(),
             paused: s.paused,
-            peek: s.peek_asked,
+            peek: s.detail.peek_asked,
         }
     }
 }
@@ -124,7 +124,7 @@ async fn event_loop(
         state.jaeger_ui = extras.jaeger_ui;
     }
     let size = terminal.size().map_err(CliError::Terminal)?;
-    state.page_rows = view::process_rows(size.height);
+    state.processes.page_rows = view::process_rows(size.height);
     let (want_tx, want_rx) = watch::channel(Want::of(&state));
     let (tx, mut updates) = mpsc::channel(256);
     let conn = tokio::spawn(connection(client, config, interval, want_rx, tx));
@@ -151,7 +151,7 @@ async fn event_loop(
                     }
                 }
                 Some(Ok(Event::Resize(_, height))) => {
-                    state.page_rows = view::process_rows(height);
+                    state.processes.page_rows = view::process_rows(height);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(CliError::Terminal(e)),
@@ -246,7 +246,7 @@ fn apply(state: &mut State, update: Update) {
         Update::ProcessRegistry(pid, r) => state.on_process_registry(&pid, r),
         Update::ProcessTraces(pid, t) => state.on_process_traces(&pid, t),
         Update::Mailbox(pid, m) => state.on_mailbox(&pid, m),
-        Update::LogsUnavailable(why) => state.logs_unavailable = Some(why),
+        Update::LogsUnavailable(why) => state.logs.unavailable = Some(why),
         Update::Logs(r, dropped) => state.on_logs(r, dropped),
         Update::Status(s) => state.status = Some(s),
         Update::Disconnected(why) => state.on_disconnected(why),

@@ -112,7 +112,7 @@ impl Synthetic {
             top_processes: rows(&names, 20, t),
         };
         self.state.on_overview(overview);
-        let page_rows = self.state.page_rows as usize;
+        let page_rows = self.state.processes.page_rows as usize;
         self.state.on_processes(ProcessPage {
             rows: rows(&names, page_rows, t),
             total_matching: self.processes,
@@ -126,7 +126,7 @@ impl Synthetic {
     /// screen; returns how long the frame took.
     pub fn render(&mut self, view: usize, width: u16, height: u16) -> Duration {
         self.state.tab = Tab::ALL[view % Tab::ALL.len()];
-        self.state.page_rows = crate::view::process_rows(height);
+        self.state.processes.page_rows = crate::view::process_rows(height);
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
         let start = Instant::now();
         terminal
@@ -138,13 +138,17 @@ impl Synthetic {
     /// Rows held by the view (process rows of the page and the top list,
     /// and log records), which stays bounded whatever the cluster's size.
     pub fn held(&self) -> usize {
-        self.state.processes.as_ref().map_or(0, |p| p.rows.len())
+        self.state
+            .processes
+            .page
+            .as_ref()
+            .map_or(0, |p| p.rows.len())
             + self
                 .state
                 .overview
                 .as_ref()
                 .map_or(0, |o| o.top_processes.len())
-            + self.state.logs.len()
+            + self.state.logs.records.len()
     }
 }
 

@@ -52,32 +52,7 @@ pub(crate) struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start a local demo cluster and attach to it; quitting stops it.
-    Demo {
-        /// Nodes in the cluster.
-        #[arg(long, default_value_t = 3)]
-        nodes: usize,
-        /// The first node's port (0: any free port).
-        #[arg(long, default_value_t = 4370)]
-        port: u16,
-        /// Start the cluster and print where it is, without the view;
-        /// runs until interrupted or its standard input closes.
-        #[arg(long)]
-        headless: bool,
-        /// Export every node's traces to this OTLP collector (gRPC, for
-        /// example `http://127.0.0.1:4317`); default:
-        /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else no traces.
-        #[arg(long, value_name = "URL")]
-        otlp: Option<String>,
-        /// Also start Jaeger and Prometheus wired to the demo (each when
-        /// installed; a line says how to get a missing one), print their
-        /// URLs, and stop them on quit.
-        #[arg(long)]
-        stack: bool,
-        /// The view's refresh interval, in milliseconds (default: the one
-        /// given before `demo`, else 1000).
-        #[arg(long, value_name = "MS")]
-        interval: Option<u64>,
-    },
+    Demo(DemoArgs),
     /// Print one cluster overview (nodes, top processes, warnings). With
     /// --beam, the cluster is sampled for a few seconds first, so that
     /// rates and warnings are known.
@@ -109,6 +84,35 @@ enum Command {
     #[cfg(feature = "demo")]
     #[command(hide = true)]
     Node(clustertop_examples::demo::DemoNodeArgs),
+}
+
+/// `clustertop demo`'s options.
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// The first node's port (0: any free port).
+    #[arg(long, default_value_t = 4370)]
+    port: u16,
+    /// Start the cluster and print where it is, without the view;
+    /// runs until interrupted or its standard input closes.
+    #[arg(long)]
+    headless: bool,
+    /// Export every node's traces to this OTLP collector (gRPC, for
+    /// example `http://127.0.0.1:4317`); default:
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else no traces.
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// Also start Jaeger and Prometheus wired to the demo (each when
+    /// installed; a line says how to get a missing one), print their
+    /// URLs, and stop them on quit.
+    #[arg(long)]
+    stack: bool,
+    /// The view's refresh interval, in milliseconds (default: the one
+    /// given before `demo`, else 1000).
+    #[arg(long, value_name = "MS")]
+    interval: Option<u64>,
 }
 
 /// A log level on the command line.
@@ -152,7 +156,7 @@ fn client_config(addr: &str, cookie: Option<&str>) -> ClientConfig {
 ///
 /// # Errors
 /// One line for the user.
-pub(crate) async fn run(args: Args) -> Result<(), CliError> {
+pub(crate) async fn run(mut args: Args) -> Result<(), CliError> {
     let interval = Duration::from_millis(args.interval.max(100));
     let entry = || {
         args.node
@@ -168,140 +172,10 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         }
         None => Target::Agent(client_config(&entry(), args.cookie.as_deref())),
     };
-    match args.command {
+    match args.command.take() {
         None => crate::app::run(target(), interval, extras(&args.jaeger_ui, Vec::new())).await,
-        Some(Command::Demo {
-            nodes,
-            port,
-            headless,
-            otlp,
-            stack,
-            interval: demo_interval,
-        }) => {
-            if let Some(node) = args.node.as_ref().or(args.beam.as_ref()) {
-                return Err(CliError::Usage(format!(
-                    "{node}: the demo starts its own cluster (choose its port with --port)"
-                )));
-            }
-            let interval = demo_interval.map_or(interval, |ms| Duration::from_millis(ms.max(100)));
-            // A given cookie, else a random one: never a guessable default.
-            let cookie = match args
-                .cookie
-                .clone()
-                .or_else(|| std::env::var(COOKIE_ENV).ok())
-            {
-                Some(c) => c,
-                None => random_cookie().map_err(DemoError::Cookie)?,
-            };
-            // The stack first: the nodes need the collector's address.
-            let stack = match (stack, TargetsFile::path()) {
-                (false, _) => Stack::default(),
-                (true, Some(targets)) => Stack::start(&targets),
-                (true, None) => {
-                    let mut s = Stack::default();
-                    s.lines
-                        .push("stack: no home directory for the demo's discovery file".into());
-                    s
-                }
-            };
-            let otlp = otlp
-                .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
-                .or_else(|| stack.otlp.clone());
-            let demo = Demo::start(nodes, port, &cookie, otlp.as_deref())?;
-            if headless {
-                let found = demo.file.as_ref().map_or_else(
-                    || "not written: pass --cookie".to_owned(),
-                    |f| format!("in {}", f.shown()),
-                );
-                // One write, and never a panic: a reader that only wants the
-                // first line may close the pipe before the rest.
-                let mut text = format!(
-                    "demo cluster up: {} at {} (cookie {found}; snapshot and logs find it)\n{}\n",
-                    demo.names.join(", "),
-                    demo.entry,
-                    demo.exports()
-                );
-                for line in &stack.lines {
-                    text.push_str(line);
-                    text.push('\n');
-                }
-                {
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-                }
-                wait_for_end().await;
-                drop(demo);
-                drop(stack);
-                return Ok(());
-            }
-            let config = client_config(&demo.entry, Some(&cookie));
-            let result = crate::app::run(
-                Target::Agent(config),
-                interval,
-                extras(&args.jaeger_ui, stack.lines.clone()),
-            )
-            .await;
-            drop(demo);
-            drop(stack);
-            result
-        }
-        Some(Command::Snapshot { json }) => {
-            let client = target().connect_settled().await?;
-            let overview = client.overview().await?;
-            // Each node's endpoints and series, from an agent that has them.
-            let telemetry = match client.ask(GetTelemetry::default()).await {
-                Ok(t) => Some(t),
-                Err(ClientError::Unsupported { .. }) => None,
-                Err(e) => return Err(e.into()),
-            };
-            if json {
-                // The top processes' traces, each with its Jaeger link.
-                let mut traced = None;
-                if telemetry.is_some() {
-                    let jaeger = args
-                        .jaeger_ui
-                        .clone()
-                        .unwrap_or_else(|| crate::state::DEFAULT_JAEGER_UI.to_owned());
-                    let mut all = Vec::new();
-                    for p in &overview.top_processes {
-                        let Ok(t) = client.ask(GetProcessTraces { pid: p.pid.clone() }).await
-                        else {
-                            continue;
-                        };
-                        if t.traces.is_empty() {
-                            continue;
-                        }
-                        let traces: Vec<serde_json::Value> = t
-                            .traces
-                            .iter()
-                            .map(|r| {
-                                let mut v = serde_json::to_value(r).unwrap_or_default();
-                                if let Some(o) = v.as_object_mut() {
-                                    o.insert(
-                                        "jaeger_url".into(),
-                                        crate::state::jaeger_url(&jaeger, &r.trace_id).into(),
-                                    );
-                                }
-                                v
-                            })
-                            .collect();
-                        all.push(serde_json::json!({ "pid": p.pid, "traces": traces }));
-                    }
-                    traced = Some(all);
-                }
-                let value = crate::snapshot::json(&overview, telemetry.as_ref(), traced)?;
-                let text = serde_json::to_string_pretty(&value)?;
-                println!("{text}");
-            } else {
-                print!("{}", crate::snapshot::text(&overview));
-                if let Some(t) = &telemetry {
-                    print!("{}", crate::snapshot::endpoints_text(t));
-                }
-            }
-            client.close();
-            Ok(())
-        }
+        Some(Command::Demo(demo)) => run_demo(&args, demo, interval).await,
+        Some(Command::Snapshot { json }) => snapshot(target(), json, &args.jaeger_ui).await,
         Some(Command::Logs {
             follow,
             only_node,
@@ -327,12 +201,150 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         }
         #[cfg(feature = "demo")]
         Some(Command::Node(mut node)) => {
-            node.cookie = args.cookie;
+            node.cookie = args.cookie.clone();
             clustertop_examples::demo::run_node(node)
                 .await
                 .map_err(|e| CliError::DemoNode(e.to_string()))
         }
     }
+}
+
+/// `clustertop demo`: starts the nodes (and with `--stack` Jaeger and
+/// Prometheus), then attaches the view to them, or with `--headless`
+/// prints where they are and waits.
+async fn run_demo(args: &Args, demo: DemoArgs, interval: Duration) -> Result<(), CliError> {
+    let DemoArgs {
+        nodes,
+        port,
+        headless,
+        otlp,
+        stack,
+        interval: demo_interval,
+    } = demo;
+    if let Some(node) = args.node.as_ref().or(args.beam.as_ref()) {
+        return Err(CliError::Usage(format!(
+            "{node}: the demo starts its own cluster (choose its port with --port)"
+        )));
+    }
+    let interval = demo_interval.map_or(interval, |ms| Duration::from_millis(ms.max(100)));
+    // A given cookie, else a random one: never a guessable default.
+    let cookie = match args
+        .cookie
+        .clone()
+        .or_else(|| std::env::var(COOKIE_ENV).ok())
+    {
+        Some(c) => c,
+        None => random_cookie().map_err(DemoError::Cookie)?,
+    };
+    // The stack first: the nodes need the collector's address.
+    let stack = match (stack, TargetsFile::path()) {
+        (false, _) => Stack::default(),
+        (true, Some(targets)) => Stack::start(&targets),
+        (true, None) => {
+            let mut s = Stack::default();
+            s.lines
+                .push("stack: no home directory for the demo's discovery file".into());
+            s
+        }
+    };
+    let otlp = otlp
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+        .or_else(|| stack.otlp.clone());
+    let demo = Demo::start(nodes, port, &cookie, otlp.as_deref())?;
+    if headless {
+        let found = demo.file.as_ref().map_or_else(
+            || "not written: pass --cookie".to_owned(),
+            |f| format!("in {}", f.shown()),
+        );
+        // One write, and never a panic: a reader that only wants the
+        // first line may close the pipe before the rest.
+        let mut text = format!(
+            "demo cluster up: {} at {} (cookie {found}; snapshot and logs find it)\n{}\n",
+            demo.names.join(", "),
+            demo.entry,
+            demo.exports()
+        );
+        for line in &stack.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        }
+        wait_for_end().await;
+        drop(demo);
+        drop(stack);
+        return Ok(());
+    }
+    let config = client_config(&demo.entry, Some(&cookie));
+    let result = crate::app::run(
+        Target::Agent(config),
+        interval,
+        extras(&args.jaeger_ui, stack.lines.clone()),
+    )
+    .await;
+    drop(demo);
+    drop(stack);
+    result
+}
+
+/// `clustertop snapshot`: one overview, as text or JSON (with each node's
+/// endpoints and series, and the top processes' traces).
+async fn snapshot(target: Target, json: bool, jaeger_ui: &Option<String>) -> Result<(), CliError> {
+    let client = target.connect_settled().await?;
+    let overview = client.overview().await?;
+    // Each node's endpoints and series, from an agent that has them.
+    let telemetry = match client.ask(GetTelemetry::default()).await {
+        Ok(t) => Some(t),
+        Err(ClientError::Unsupported { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        // The top processes' traces, each with its Jaeger link.
+        let mut traced = None;
+        if telemetry.is_some() {
+            let jaeger = jaeger_ui
+                .clone()
+                .unwrap_or_else(|| crate::state::DEFAULT_JAEGER_UI.to_owned());
+            let mut all = Vec::new();
+            for p in &overview.top_processes {
+                let Ok(t) = client.ask(GetProcessTraces { pid: p.pid.clone() }).await else {
+                    continue;
+                };
+                if t.traces.is_empty() {
+                    continue;
+                }
+                let traces: Vec<serde_json::Value> = t
+                    .traces
+                    .iter()
+                    .map(|r| {
+                        let mut v = serde_json::to_value(r).unwrap_or_default();
+                        if let Some(o) = v.as_object_mut() {
+                            o.insert(
+                                "jaeger_url".into(),
+                                crate::state::jaeger_url(&jaeger, &r.trace_id).into(),
+                            );
+                        }
+                        v
+                    })
+                    .collect();
+                all.push(serde_json::json!({ "pid": p.pid, "traces": traces }));
+            }
+            traced = Some(all);
+        }
+        let value = crate::snapshot::json(&overview, telemetry.as_ref(), traced)?;
+        let text = serde_json::to_string_pretty(&value)?;
+        println!("{text}");
+    } else {
+        print!("{}", crate::snapshot::text(&overview));
+        if let Some(t) = &telemetry {
+            print!("{}", crate::snapshot::endpoints_text(t));
+        }
+    }
+    client.close();
+    Ok(())
 }
 
 /// The full name of the node `want` names (see

@@ -43,7 +43,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
     frame.render_widget(header_line(state), header);
     frame.render_widget(Paragraph::new(status), status_area);
     frame.render_widget(tab_line(state), tabs);
-    if state.detail.is_some() {
+    if state.detail.is_open() {
         detail::render(frame, body, state);
     } else {
         match state.tab {

@@ -1,5 +1,8 @@
+use super::logs::LOG_LINES;
+use super::sort::SORTS;
 use super::*;
 use crate::fixtures;
+use clustertop_proto::{LogLevel, ProcessFilter, SortKey};
 use crossterm::event::KeyCode;
 
 fn state() -> State {
@@ -76,20 +79,20 @@ fn latency_series_weigh_p50_and_keep_the_worst_p99() {
 #[test]
 fn sorting_steps_through_the_columns_and_resets_the_page() {
     let mut s = state();
-    s.offset = 30;
+    s.processes.offset = 30;
     s.apply(Action::SortNext);
-    assert_eq!(s.sort, SortKey::MailboxLen);
-    assert!(s.descending);
-    assert_eq!(s.offset, 0);
+    assert_eq!(s.processes.sort, SortKey::MailboxLen);
+    assert!(s.processes.descending);
+    assert_eq!(s.processes.offset, 0);
     s.apply(Action::SortReverse);
     assert!(!s.process_query().descending);
     for _ in 0..8 {
         s.apply(Action::SortNext);
     }
-    assert_eq!(s.sort, SortKey::Pid);
-    assert!(!s.descending, "pids read lowest first");
+    assert_eq!(s.processes.sort, SortKey::Pid);
+    assert!(!s.processes.descending, "pids read lowest first");
     s.apply(Action::SortNext);
-    assert_eq!(s.sort, SortKey::Default);
+    assert_eq!(s.processes.sort, SortKey::Default);
 }
 
 #[test]
@@ -146,29 +149,29 @@ fn the_node_key_cycles_through_nodes_then_all() {
 #[test]
 fn moving_past_the_page_moves_the_page() {
     let mut s = state();
-    s.page_rows = 2;
-    s.processes.as_mut().unwrap().total_matching = 5;
+    s.processes.page_rows = 2;
+    s.processes.page.as_mut().unwrap().total_matching = 5;
     s.apply(Action::Down);
-    assert_eq!((s.offset, s.selected), (0, 1));
+    assert_eq!((s.processes.offset, s.processes.selected), (0, 1));
     s.apply(Action::Down);
-    assert_eq!((s.offset, s.selected), (2, 0));
+    assert_eq!((s.processes.offset, s.processes.selected), (2, 0));
     s.apply(Action::Bottom);
-    assert_eq!((s.offset, s.selected), (4, 0));
+    assert_eq!((s.processes.offset, s.processes.selected), (4, 0));
     s.apply(Action::Top);
-    assert_eq!((s.offset, s.selected), (0, 0));
+    assert_eq!((s.processes.offset, s.processes.selected), (0, 0));
     s.apply(Action::Up);
-    assert_eq!((s.offset, s.selected), (0, 0));
+    assert_eq!((s.processes.offset, s.processes.selected), (0, 0));
 }
 
 #[test]
 fn enter_opens_the_detail_and_esc_goes_back() {
     let mut s = state();
     s.apply(Action::Enter);
-    assert_eq!(s.detail, Some(fixtures::pid("b@host", 311)));
+    assert_eq!(s.detail.pid, Some(fixtures::pid("b@host", 311)));
     s.on_detail(fixtures::detail());
-    assert_eq!(s.detail_mailbox.last(), Some(48_211.0));
+    assert_eq!(s.detail.mailbox.last(), Some(48_211.0));
     s.apply(Action::Back);
-    assert_eq!(s.detail, None);
+    assert_eq!(s.detail.pid, None);
 }
 
 #[test]
@@ -177,20 +180,20 @@ fn the_tree_collapses_and_leaves_open_a_detail() {
     s.apply(Action::View(3));
     s.on_tree(fixtures::tree());
     // Four in the tree, then the one process outside it.
-    assert_eq!(s.tree_rows().len(), 5);
-    assert_eq!(s.tree_rows_supervised(), 4);
+    assert_eq!(s.tree.rows().len(), 5);
+    assert_eq!(s.tree.rows_supervised(), 4);
     s.apply(Action::Enter);
-    assert_eq!(s.tree_rows().len(), 2, "the root collapsed");
+    assert_eq!(s.tree.rows().len(), 2, "the root collapsed");
     s.apply(Action::Enter);
-    assert_eq!(s.tree_rows().len(), 5);
+    assert_eq!(s.tree.rows().len(), 5);
     s.apply(Action::Down);
     s.apply(Action::Enter);
-    assert_eq!(s.detail, Some(fixtures::pid("a@host", 17)));
+    assert_eq!(s.detail.pid, Some(fixtures::pid("a@host", 17)));
     s.apply(Action::Back);
     // The process outside the tree opens its detail too.
     s.apply(Action::Bottom);
     s.apply(Action::Enter);
-    assert_eq!(s.detail, Some(fixtures::pid("a@host", 88)));
+    assert_eq!(s.detail.pid, Some(fixtures::pid("a@host", 88)));
 }
 
 #[test]
@@ -199,8 +202,8 @@ fn logs_are_bounded_and_filtered_by_level_and_node() {
     for _ in 0..(LOG_LINES / 4 + 10) {
         s.on_logs(fixtures::logs(), 3);
     }
-    assert_eq!(s.logs.len(), LOG_LINES);
-    assert_eq!(s.logs_dropped, 3);
+    assert_eq!(s.logs.records.len(), LOG_LINES);
+    assert_eq!(s.logs.dropped, 3);
     s.apply(Action::LevelNext);
     assert!(s.visible_logs().iter().all(|r| r.level >= LogLevel::Warn));
     s.node_pick = Some(1);
@@ -227,16 +230,16 @@ fn paused_logs_gather_below_the_lines_on_screen() {
     let mut s = state();
     s.on_logs(fixtures::logs(), 0);
     s.apply(Action::Pause);
-    let first_visible = s.visible_logs().len() - s.log_scroll;
+    let first_visible = s.visible_logs().len() - s.logs.scroll;
     s.on_logs(fixtures::logs(), 0);
-    assert_eq!(s.logs.len(), 8, "records still gather while paused");
+    assert_eq!(s.logs.records.len(), 8, "records still gather while paused");
     assert_eq!(
-        s.visible_logs().len() - s.log_scroll,
+        s.visible_logs().len() - s.logs.scroll,
         first_visible,
         "the screen stays put"
     );
     s.apply(Action::Pause);
-    assert_eq!(s.log_scroll, 0, "resuming follows the tail again");
+    assert_eq!(s.logs.scroll, 0, "resuming follows the tail again");
 }
 
 #[test]
@@ -245,13 +248,13 @@ fn enter_on_a_warning_opens_its_process_or_its_node() {
     s.apply(Action::View(6));
     assert_eq!(s.tab, Tab::Warnings);
     s.apply(Action::Enter);
-    assert_eq!(s.detail.as_ref().map(|p| p.serial), Some(311));
+    assert_eq!(s.detail.pid.as_ref().map(|p| p.serial), Some(311));
     s.apply(Action::Back);
-    assert!(s.detail.is_none());
+    assert!(s.detail.pid.is_none());
     // The second warning is about a node: the Nodes view, on that node.
     s.apply(Action::Down);
     s.apply(Action::Enter);
-    assert!(s.detail.is_none());
+    assert!(s.detail.pid.is_none());
     assert_eq!(s.tab, Tab::Nodes);
     let o = s.overview.as_ref().unwrap();
     assert_eq!(o.nodes[s.node_selected].name, "c@host");
@@ -268,7 +271,7 @@ fn records_of_different_nodes_are_merged_by_time() {
     // Node a pushes first, node b's earlier records come with its own push.
     s.on_logs(vec![record("a@host", 10), record("a@host", 30)], 0);
     s.on_logs(vec![record("b@host", 20), record("b@host", 40)], 0);
-    let order: Vec<u64> = s.logs.iter().map(|r| r.at_unix_us).collect();
+    let order: Vec<u64> = s.logs.records.iter().map(|r| r.at_unix_us).collect();
     assert_eq!(order, [10, 20, 30, 40]);
 }
 
@@ -279,7 +282,7 @@ fn a_beam_clusters_sort_keys_are_those_its_rows_have() {
     let mut seen = Vec::new();
     for _ in 0..SORTS.len() {
         s.apply(Action::SortNext);
-        seen.push(s.sort);
+        seen.push(s.processes.sort);
     }
     assert_eq!(
         seen[..6],

@@ -2,7 +2,8 @@
 
 use super::{block, waiting};
 use crate::format;
-use crate::state::{State, TRACE_LINES};
+use crate::state::{DetailExit, Series, State, TRACE_LINES};
+use clustertop_proto::{MailboxPeek, PidRef, ProcessDetail, ProcessRegistry, ProcessTraces};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -10,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, RenderDirection, Sparkline, Wrap};
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
-    let Some(pid) = &state.detail else {
+    let Some(pid) = &state.detail.pid else {
         return;
     };
     let now = state
@@ -18,24 +19,8 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         .as_ref()
         .and_then(|o| o.nodes.first())
         .map(|n| n.sampled_at_unix_ms);
-    let exit_line = state.detail_exit.as_ref().map(|e| {
-        let when = match (e.at_unix_ms, now) {
-            (0, _) => String::new(),
-            (at, Some(now)) => format!(
-                " {} ago, at {}",
-                format::duration_ms(now.saturating_sub(at)),
-                format::clock(at * 1000)
-            ),
-            (at, None) => format!(" at {}", format::clock(at * 1000)),
-        };
-        Line::from(Span::styled(
-            format!("exited{when}: {}", format::printable(&e.reason)),
-            Style::new()
-                .fg(if e.crashed { Color::Red } else { Color::Yellow })
-                .add_modifier(Modifier::BOLD),
-        ))
-    });
-    let Some(d) = &state.detail_data else {
+    let exit_line = state.detail.exit.as_ref().map(|e| exit_line(e, now));
+    let Some(d) = &state.detail.data else {
         let title = format!(" {}  — Esc back ", format::pid(pid));
         match exit_line {
             Some(line) => frame.render_widget(
@@ -65,119 +50,167 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Constraint::Length(3),
     ])
     .areas(inner);
-    let bold = |s: &str| Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD));
-    let refs = |ps: &[clustertop_proto::PidRef]| {
-        if ps.is_empty() {
-            "none".to_owned()
-        } else {
-            ps.iter().map(format::pid).collect::<Vec<_>>().join(", ")
-        }
-    };
     let now = now.unwrap_or(d.spawned_at_unix_ms);
     let mut lines: Vec<Line<'_>> = exit_line.into_iter().collect();
-    if let Some(b) = &d.beam {
-        lines.extend(beam_lines(d, b, &refs));
-    } else {
-        lines.extend([
-            Line::from(vec![
-                bold("status "),
-                Span::raw(if state.detail_exit.is_some() {
-                    "exited (the figures below are its last)".to_owned()
-                } else {
-                    format!("{:?}", r.status).to_lowercase()
-                }),
-                bold("   spawned "),
-                Span::raw(format!(
-                    "{} ago",
-                    format::duration_ms(now.saturating_sub(d.spawned_at_unix_ms))
-                )),
-                bold("   supervisors "),
-                Span::raw(refs(&d.supervisor_path)),
-                bold("   traps exits "),
-                Span::raw(if d.trap_exit { "yes" } else { "no" }),
-            ]),
-            Line::from(vec![
-                bold("mailbox "),
-                mailbox_span(r),
-                bold("   oldest "),
-                Span::raw(
-                    r.oldest_message_age_us
-                        .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
-                ),
-                bold("   growth "),
-                Span::raw(format::growth(r.mailbox_growth_per_s)),
-                bold("   util "),
-                Span::raw(format::permille(r.util_permille)),
-                bold("   cpu "),
-                Span::raw(format::permille(r.cpu_permille)),
-                bold("   memory "),
-                Span::raw(format::bytes(r.memory_bytes)),
-            ]),
-            Line::from(vec![
-                bold("handled "),
-                Span::raw(format::count(d.totals.handled_total)),
-                bold("   received "),
-                Span::raw(format::count(d.totals.received_total)),
-                bold("   sent "),
-                Span::raw(format::count(d.totals.sent_total)),
-                bold("   msgs/s "),
-                Span::raw(format::rate(r.handled_per_s as f64)),
-            ]),
-            Line::from(vec![
-                bold("in handlers "),
-                Span::raw(format::duration_ms(d.totals.util_us_total / 1000)),
-                bold("   on cpu "),
-                Span::raw(format::duration_ms(d.totals.cpu_us_total / 1000)),
-                bold("   polls "),
-                Span::raw(format::count(d.totals.polls_total)),
-                bold("   polls/s "),
-                Span::raw(format::rate(r.polls_per_s as f64)),
-            ]),
-            Line::from(vec![
-                bold("handling time "),
-                Span::raw(d.handling_time.map_or("–".to_owned(), |p| {
-                    format!(
-                        "p50 {}  p90 {}  p99 {}  max {}  ({} in 60 s)",
-                        format::micros(p.p50_us),
-                        format::micros(p.p90_us),
-                        format::micros(p.p99_us),
-                        format::micros(p.max_us),
-                        format::count(p.count)
-                    )
-                })),
-            ]),
-            links_line(d, &refs),
-            Line::from(vec![
-                bold("top senders "),
-                Span::raw(if d.top_senders.is_empty() {
-                    "none".to_owned()
-                } else {
-                    d.top_senders
-                        .iter()
-                        .map(|(p, share)| format!("{} {share}%", format::pid(p)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }),
-            ]),
-        ]);
+    match &d.beam {
+        Some(b) => lines.extend(beam_lines(d, b)),
+        None => lines.extend(our_lines(d, state.detail.exit.is_some(), now)),
     }
-    if let Some(reg) = &state.detail_registry {
-        let list = |items: Vec<String>| {
-            if items.is_empty() {
+    if let Some(reg) = &state.detail.registry {
+        lines.extend(registry_lines(reg));
+    }
+    if let Some(t) = state
+        .detail
+        .traces
+        .as_ref()
+        .filter(|t| !t.traces.is_empty())
+    {
+        lines.extend(trace_lines(t, state.detail.trace_selected, now));
+    }
+    lines.extend(mailbox_head(d, state.detail.peek.as_ref()));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+    mailbox_chart(frame, [spark_label, spark], &state.detail.mailbox);
+}
+
+fn bold(s: &str) -> Span<'static> {
+    Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD))
+}
+
+/// Pids, comma-separated, or `none`.
+fn refs(ps: &[PidRef]) -> String {
+    if ps.is_empty() {
+        "none".to_owned()
+    } else {
+        ps.iter().map(format::pid).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// How and when the process exited, red for a crash.
+fn exit_line(e: &DetailExit, now: Option<u64>) -> Line<'static> {
+    let when = match (e.at_unix_ms, now) {
+        (0, _) => String::new(),
+        (at, Some(now)) => format!(
+            " {} ago, at {}",
+            format::duration_ms(now.saturating_sub(at)),
+            format::clock(at * 1000)
+        ),
+        (at, None) => format!(" at {}", format::clock(at * 1000)),
+    };
+    Line::from(Span::styled(
+        format!("exited{when}: {}", format::printable(&e.reason)),
+        Style::new()
+            .fg(if e.crashed { Color::Red } else { Color::Yellow })
+            .add_modifier(Modifier::BOLD),
+    ))
+}
+
+/// One of our processes' figures: status, mailbox, totals, handling
+/// time, relations, top senders.
+fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
+    let r = &d.row;
+    vec![
+        Line::from(vec![
+            bold("status "),
+            Span::raw(if exited {
+                "exited (the figures below are its last)".to_owned()
+            } else {
+                format!("{:?}", r.status).to_lowercase()
+            }),
+            bold("   spawned "),
+            Span::raw(format!(
+                "{} ago",
+                format::duration_ms(now.saturating_sub(d.spawned_at_unix_ms))
+            )),
+            bold("   supervisors "),
+            Span::raw(refs(&d.supervisor_path)),
+            bold("   traps exits "),
+            Span::raw(if d.trap_exit { "yes" } else { "no" }),
+        ]),
+        Line::from(vec![
+            bold("mailbox "),
+            mailbox_span(r),
+            bold("   oldest "),
+            Span::raw(
+                r.oldest_message_age_us
+                    .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
+            ),
+            bold("   growth "),
+            Span::raw(format::growth(r.mailbox_growth_per_s)),
+            bold("   util "),
+            Span::raw(format::permille(r.util_permille)),
+            bold("   cpu "),
+            Span::raw(format::permille(r.cpu_permille)),
+            bold("   memory "),
+            Span::raw(format::bytes(r.memory_bytes)),
+        ]),
+        Line::from(vec![
+            bold("handled "),
+            Span::raw(format::count(d.totals.handled_total)),
+            bold("   received "),
+            Span::raw(format::count(d.totals.received_total)),
+            bold("   sent "),
+            Span::raw(format::count(d.totals.sent_total)),
+            bold("   msgs/s "),
+            Span::raw(format::rate(r.handled_per_s as f64)),
+        ]),
+        Line::from(vec![
+            bold("in handlers "),
+            Span::raw(format::duration_ms(d.totals.util_us_total / 1000)),
+            bold("   on cpu "),
+            Span::raw(format::duration_ms(d.totals.cpu_us_total / 1000)),
+            bold("   polls "),
+            Span::raw(format::count(d.totals.polls_total)),
+            bold("   polls/s "),
+            Span::raw(format::rate(r.polls_per_s as f64)),
+        ]),
+        Line::from(vec![
+            bold("handling time "),
+            Span::raw(d.handling_time.map_or("–".to_owned(), |p| {
+                format!(
+                    "p50 {}  p90 {}  p99 {}  max {}  ({} in 60 s)",
+                    format::micros(p.p50_us),
+                    format::micros(p.p90_us),
+                    format::micros(p.p99_us),
+                    format::micros(p.max_us),
+                    format::count(p.count)
+                )
+            })),
+        ]),
+        links_line(d),
+        Line::from(vec![
+            bold("top senders "),
+            Span::raw(if d.top_senders.is_empty() {
                 "none".to_owned()
             } else {
-                items.join(", ")
-            }
-        };
-        let mut names: Vec<String> = reg.name.iter().cloned().collect();
-        names.extend(reg.global_names.iter().map(|n| format!("{n} (global)")));
-        lines.push(Line::from(vec![
+                d.top_senders
+                    .iter()
+                    .map(|(p, share)| format!("{} {share}%", format::pid(p)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        ]),
+    ]
+}
+
+/// Its names, groups, subscriptions and presences.
+fn registry_lines(reg: &ProcessRegistry) -> Vec<Line<'static>> {
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut names: Vec<String> = reg.name.iter().cloned().collect();
+    names.extend(reg.global_names.iter().map(|n| format!("{n} (global)")));
+    vec![
+        Line::from(vec![
             bold("names "),
             Span::raw(list(names)),
             bold("   groups "),
             Span::raw(list(reg.groups.clone())),
-        ]));
-        lines.push(Line::from(vec![
+        ]),
+        Line::from(vec![
             bold("subscribed to "),
             Span::raw(list(
                 reg.subscriptions
@@ -192,45 +225,48 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
                     .map(|(_, topic, key)| format!("{topic} as {key}"))
                     .collect(),
             )),
-        ]));
-    }
-    if let Some(t) = state
-        .detail_traces
-        .as_ref()
-        .filter(|t| !t.traces.is_empty())
-    {
-        lines.push(Line::from(vec![
-            bold("traces "),
-            Span::raw(format!(
-                "(last {} handled inside sampled traces; j/k select, y copies the Jaeger link)",
-                t.traces.len()
-            )),
-        ]));
-        for (i, row) in t.traces.iter().enumerate().take(TRACE_LINES) {
-            let selected = i == state.trace_selected;
-            let from = row
-                .from
-                .as_ref()
-                .map_or("outside any process".to_owned(), |p| {
-                    format!("from {} on {}", format::pid(p), format::short_node(&p.node))
-                });
-            let text = format!(
-                "{} {}  {}  {from}  {} ago",
-                if selected { "▶" } else { " " },
-                format::printable(&row.trace_id),
-                format::micros(row.handling_us),
-                format::duration_ms(now.saturating_sub(row.at_unix_ms))
-            );
-            lines.push(if selected {
-                Line::styled(text, Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                Line::from(text)
+        ]),
+    ]
+}
+
+/// Its last traced handlings, the `selected` one reversed.
+fn trace_lines(t: &ProcessTraces, selected: usize, now: u64) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(vec![
+        bold("traces "),
+        Span::raw(format!(
+            "(last {} handled inside sampled traces; j/k select, y copies the Jaeger link)",
+            t.traces.len()
+        )),
+    ])];
+    for (i, row) in t.traces.iter().enumerate().take(TRACE_LINES) {
+        let is_selected = i == selected;
+        let from = row
+            .from
+            .as_ref()
+            .map_or("outside any process".to_owned(), |p| {
+                format!("from {} on {}", format::pid(p), format::short_node(&p.node))
             });
-        }
+        let text = format!(
+            "{} {}  {}  {from}  {} ago",
+            if is_selected { "▶" } else { " " },
+            format::printable(&row.trace_id),
+            format::micros(row.handling_us),
+            format::duration_ms(now.saturating_sub(row.at_unix_ms))
+        );
+        lines.push(if is_selected {
+            Line::styled(text, Style::new().add_modifier(Modifier::REVERSED))
+        } else {
+            Line::from(text)
+        });
     }
-    lines.push(Line::from(bold("mailbox head")));
-    match &state.detail_peek {
-        // Read on a key: what was read, and what it cost.
+    lines
+}
+
+/// The first queued messages: read on a key (with what it cost), or as
+/// the detail came (ours), or not read (a BEAM process's, until asked).
+fn mailbox_head(d: &ProcessDetail, peek: Option<&MailboxPeek>) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(bold("mailbox head"))];
+    match peek {
         Some(peek) => {
             if let Some(note) = &peek.note {
                 lines.push(Line::from(format!("  ({})", format::printable(note))));
@@ -248,32 +284,31 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             }
         }
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
-    let data = state.detail_mailbox.recent(usize::from(spark.width));
+    lines
+}
+
+/// The mailbox length over the last refreshes, newest at the right.
+fn mailbox_chart(frame: &mut Frame<'_>, [label, chart]: [Rect; 2], mailbox: &Series) {
+    let data = mailbox.recent(usize::from(chart.width));
     frame.render_widget(
         Line::from(format!(
             "mailbox over the last {} refreshes (max {})",
             data.len(),
             format::count(data.iter().copied().max().unwrap_or(0))
         )),
-        spark_label,
+        label,
     );
     frame.render_widget(
         Sparkline::default()
             .data(&data)
             .direction(RenderDirection::RightToLeft)
             .style(Style::new().fg(Color::Yellow)),
-        spark,
+        chart,
     );
 }
 
 /// A BEAM process's figures: what `process_info` says of it.
-fn beam_lines(
-    d: &clustertop_proto::ProcessDetail,
-    b: &clustertop_proto::BeamProcessDetail,
-    refs: &dyn Fn(&[clustertop_proto::PidRef]) -> String,
-) -> Vec<Line<'static>> {
-    let bold = |s: &str| Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD));
+fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec<Line<'static>> {
     let r = &d.row;
     let work = r.beam.clone().unwrap_or_default();
     let text = |s: &str| Span::raw(format::printable(s).into_owned());
@@ -316,7 +351,7 @@ fn beam_lines(
             bold("   stack "),
             Span::raw(format::bytes(b.stack_bytes)),
         ]),
-        links_line(d, &refs),
+        links_line(d),
         Line::from(bold("stacktrace")),
     ];
     lines.extend(
@@ -340,11 +375,7 @@ fn mailbox_span(r: &clustertop_proto::ProcessRow) -> Span<'static> {
 }
 
 /// A process's links and monitors.
-fn links_line(
-    d: &clustertop_proto::ProcessDetail,
-    refs: &dyn Fn(&[clustertop_proto::PidRef]) -> String,
-) -> Line<'static> {
-    let bold = |s: &str| Span::styled(s.to_owned(), Style::new().add_modifier(Modifier::BOLD));
+fn links_line(d: &ProcessDetail) -> Line<'static> {
     Line::from(vec![
         bold("links "),
         Span::raw(refs(&d.links)),

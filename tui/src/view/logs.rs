@@ -22,7 +22,7 @@ fn color(level: LogLevel) -> Color {
 }
 
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
-    if let Some(why) = &state.logs_unavailable {
+    if let Some(why) = &state.logs.unavailable {
         frame.render_widget(
             Paragraph::new(format!("No log tail: {}", format::printable(why)))
                 .wrap(Wrap { trim: false })
@@ -36,18 +36,18 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         " Logs ── {} ── level ≥ {} ── node: {} ── grep: {} ── {} dropped ",
         if state.paused {
             "paused"
-        } else if state.log_scroll > 0 {
+        } else if state.logs.scroll > 0 {
             "scrolled"
         } else {
             "follow"
         },
-        format::level(state.log_level).to_lowercase(),
+        format::level(state.logs.level).to_lowercase(),
         state.node_scope().unwrap_or_else(|| "all".to_owned()),
         state.filter.name.as_deref().unwrap_or("none"),
-        state.logs_dropped
+        state.logs.dropped
     );
     let height = area.height.saturating_sub(2) as usize;
-    let end = records.len().saturating_sub(state.log_scroll);
+    let end = records.len().saturating_sub(state.logs.scroll);
     let start = end.saturating_sub(height);
     let cursor = end.checked_sub(1);
     let lines: Vec<Line<'_>> = records[start..end]
@@ -63,7 +63,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
                 ),
                 Span::raw(format!(" {}", format::log_rest(r))),
             ])
-            .style(if at_cursor && state.log_scroll > 0 {
+            .style(if at_cursor && state.logs.scroll > 0 {
                 Style::new().add_modifier(Modifier::REVERSED)
             } else {
                 Style::new()
@@ -75,7 +75,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             .block(block(title).title_bottom(" Enter: the bottom record in full  j/k: scroll ")),
         area,
     );
-    if let Some(r) = &state.log_open {
+    if let Some(r) = &state.logs.open {
         record(frame, area, r);
     }
 }

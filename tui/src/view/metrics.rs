@@ -25,8 +25,20 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Constraint::Min(6),
     ])
     .areas(area);
-    // Cluster throughput: the newest sample at the right edge.
-    let shown = usize::from(top.width.saturating_sub(2));
+    cluster_throughput(frame, top, state);
+    let [per_node, latency] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
+    node_throughput(frame, per_node, state);
+    latency_chart(frame, latency, state);
+    let [bottom, series] =
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(bottom);
+    render_series(frame, series, state);
+    histogram(frame, bottom, state);
+}
+
+/// Cluster throughput: the newest sample at the right edge.
+fn cluster_throughput(frame: &mut Frame<'_>, area: Rect, state: &State) {
+    let shown = usize::from(area.width.saturating_sub(2));
     let cluster = state.rates.cluster.recent(shown);
     frame.render_widget(
         Sparkline::default()
@@ -39,16 +51,17 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             .data(&cluster)
             .direction(RenderDirection::RightToLeft)
             .style(Style::new().fg(Color::Cyan)),
-        top,
+        area,
     );
-    let [per_node, latency] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
-    // Per-node throughput, one sparkline each.
+}
+
+/// Per-node throughput, one sparkline each.
+fn node_throughput(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let mut names: Vec<&String> = state.rates.nodes.keys().collect();
     names.sort();
     let outer = block(" Per node msgs/s ".into());
-    let inner = outer.inner(per_node);
-    frame.render_widget(outer, per_node);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
     let rows = Layout::vertical(vec![Constraint::Length(2); names.len().max(1)]).split(inner);
     for (name, row) in names.iter().zip(rows.iter()) {
         let rate = &state.rates.nodes[*name];
@@ -70,7 +83,10 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             spark,
         );
     }
-    // Handling time p50 / p99 over time.
+}
+
+/// Handling time p50 / p99 over time.
+fn latency_chart(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let p50 = state.rates.p50.points();
     let p99 = state.rates.p99.points();
     let ymax = state.rates.p99.max().max(1.0);
@@ -97,11 +113,11 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Line::from("0"),
         Line::from(format::micros(ymax as u64)),
     ]));
-    frame.render_widget(chart, latency);
-    let [bottom, series] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(bottom);
-    render_series(frame, series, state);
-    // The busiest histogram's distribution over the last minute.
+    frame.render_widget(chart, area);
+}
+
+/// The busiest histogram's distribution over the last minute.
+fn histogram(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let busiest = state.metrics.as_ref().and_then(|m| {
         m.histograms
             .iter()
@@ -112,7 +128,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         frame.render_widget(
             ratatui::widgets::Paragraph::new("no handling times yet")
                 .block(block(" Latency histogram ".into())),
-            bottom,
+            area,
         );
         return;
     };
@@ -128,7 +144,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         format::micros(h.last_60s.max_us)
     );
     let outer = block(title);
-    let rows = usize::from(outer.inner(bottom).height).max(1);
+    let rows = usize::from(outer.inner(area).height).max(1);
     let bins = fit_bins(&h.buckets, rows);
     let total: u64 = bins.iter().map(|b| b.1).sum::<u64>().max(1);
     let bars: Vec<Bar<'_>> = bins
@@ -147,7 +163,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             .data(BarGroup::default().bars(&bars))
             .bar_width(1)
             .bar_gap(0),
-        bottom,
+        area,
     );
 }
 

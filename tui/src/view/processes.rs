@@ -210,8 +210,12 @@ fn columns(width: u16, sort: SortKey, beam: bool) -> Vec<Col> {
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let title = format!(
         " Processes ── sort: {} {} ── filter: {} ── {} ── {} ",
-        sort_label(state.sort, state.is_beam()),
-        if state.descending { "▼" } else { "▲" },
+        sort_label(state.processes.sort, state.is_beam()),
+        if state.processes.descending {
+            "▼"
+        } else {
+            "▲"
+        },
         match state.filter.to_query() {
             q if q.is_empty() => "none".to_owned(),
             q => q,
@@ -230,15 +234,15 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Some(note) => title.replacen(" Processes ", &format!(" Processes ── {note} "), 1),
         None => title,
     };
-    let Some(page) = &state.processes else {
+    let Some(page) = &state.processes.page else {
         frame.render_widget(waiting("processes").block(block(title)), area);
         return;
     };
     let beam = state.is_beam();
-    let cols = columns(area.width.saturating_sub(2), state.sort, beam);
+    let cols = columns(area.width.saturating_sub(2), state.processes.sort, beam);
     let header = Row::new(cols.iter().map(|c| c.header(beam)).collect::<Vec<_>>())
         .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = state.visible_rows().into_iter().map(|r| {
+    let rows = state.processes.rows().into_iter().map(|r| {
         let style = if r.warnings > 0 {
             Style::new().fg(Color::Yellow)
         } else if r.system {
@@ -249,17 +253,17 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Row::new(cols.iter().map(|c| c.cell(r)).collect::<Vec<_>>()).style(style)
     });
     let widths: Vec<Constraint> = cols.iter().map(|c| c.width()).collect();
-    let shown_to = page.rows.len() as u64 + state.offset;
+    let shown_to = page.rows.len() as u64 + state.processes.offset;
     let table = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .block(block(title).title_bottom(format!(
             " {}–{} of {} ",
-            (state.offset + 1).min(shown_to),
+            (state.processes.offset + 1).min(shown_to),
             shown_to,
             format::count(page.total_matching)
         )));
-    let mut ts = TableState::default().with_selected(Some(state.selected));
+    let mut ts = TableState::default().with_selected(Some(state.processes.selected));
     frame.render_stateful_widget(table, area, &mut ts);
 }
 

@@ -6,6 +6,7 @@
 use super::{block, waiting};
 use crate::format;
 use crate::state::State;
+use crate::state::registry::RegistryState;
 use clustertop_proto::NameScope;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -49,48 +50,61 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Layout::vertical([Constraint::Fill(2), Constraint::Fill(1)]).areas(left);
     let [names_area, groups_area] =
         Layout::vertical([Constraint::Fill(2), Constraint::Fill(1)]).areas(right);
-
     // Narrow terminals leave out the instance columns.
-    let wide = area.width >= 110;
-    let keep = |mut cells: Vec<Cell<'static>>, n: usize| {
-        if !wide {
-            cells.truncate(n);
-        }
-        cells
+    let cols = Columns {
+        wide: area.width >= 110,
     };
-    let keep_w = |mut w: Vec<Constraint>, n: usize| {
-        if !wide {
-            w.truncate(n);
+    frame.render_widget(topics(reg, cols), topics_area);
+    frame.render_widget(presence(reg, cols), presence_area);
+    frame.render_widget(names(reg, cols, state.filter.system), names_area);
+    frame.render_widget(groups(reg), groups_area);
+}
+
+/// Which columns a table keeps: all when the terminal is wide, else its
+/// first ones.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    wide: bool,
+}
+
+impl Columns {
+    fn keep<T>(self, mut items: Vec<T>, n: usize) -> Vec<T> {
+        if !self.wide {
+            items.truncate(n);
         }
-        w
-    };
-    let keep_h = |mut h: Vec<&'static str>, n: usize| {
-        if !wide {
-            h.truncate(n);
-        }
-        bold_row(h)
-    };
+        items
+    }
+
+    fn header(self, titles: Vec<&'static str>, n: usize) -> Row<'static> {
+        bold_row(self.keep(titles, n))
+    }
+}
+
+/// PubSub topics: subscribers, broadcasts and deliveries per second.
+fn topics(reg: &RegistryState, cols: Columns) -> Table<'static> {
     let missing = reg.missing();
     let note = if missing.is_empty() {
         String::new()
     } else {
         format!(" — no answer from {}", missing.join(", "))
     };
-
     let topics = reg.topics();
-    let rows = topics.iter().map(|t| {
-        Row::new(keep(
-            vec![
-                Cell::from(t.topic.clone()),
-                Cell::from(format::count(t.subscribers)),
-                Cell::from(rate(t.published_per_s)),
-                Cell::from(rate(t.delivered_per_s)),
-                Cell::from(per_node(&t.per_node)),
-                Cell::from(t.instance.clone()),
-            ],
-            5,
-        ))
-    });
+    let rows: Vec<Row<'static>> = topics
+        .iter()
+        .map(|t| {
+            Row::new(cols.keep(
+                vec![
+                    Cell::from(t.topic.clone()),
+                    Cell::from(format::count(t.subscribers)),
+                    Cell::from(rate(t.published_per_s)),
+                    Cell::from(rate(t.delivered_per_s)),
+                    Cell::from(per_node(&t.per_node)),
+                    Cell::from(t.instance.clone()),
+                ],
+                5,
+            ))
+        })
+        .collect();
     let widths = vec![
         Constraint::Min(12),
         Constraint::Length(5),
@@ -100,24 +114,29 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Constraint::Length(12),
     ];
     let header = vec!["TOPIC", "SUBS", "PUB/S", "DELIV/S", "PER NODE", "PUBSUB"];
-    let table = Table::new(rows, keep_w(widths, 5))
-        .header(keep_h(header, 5))
-        .block(block(format!(" PubSub topics ({}){note} ", topics.len())));
-    frame.render_widget(table, topics_area);
+    Table::new(rows, cols.keep(widths, 5))
+        .header(cols.header(header, 5))
+        .block(block(format!(" PubSub topics ({}){note} ", topics.len())))
+}
 
+/// Presence topics: processes and keys tracked, per node.
+fn presence(reg: &RegistryState, cols: Columns) -> Table<'static> {
     let presences = reg.presences();
-    let rows = presences.iter().map(|p| {
-        Row::new(keep(
-            vec![
-                Cell::from(p.topic.clone()),
-                Cell::from(format::count(p.tracked)),
-                Cell::from(format::count(p.keys)),
-                Cell::from(per_node(&p.per_node)),
-                Cell::from(p.instance.clone()),
-            ],
-            4,
-        ))
-    });
+    let rows: Vec<Row<'static>> = presences
+        .iter()
+        .map(|p| {
+            Row::new(cols.keep(
+                vec![
+                    Cell::from(p.topic.clone()),
+                    Cell::from(format::count(p.tracked)),
+                    Cell::from(format::count(p.keys)),
+                    Cell::from(per_node(&p.per_node)),
+                    Cell::from(p.instance.clone()),
+                ],
+                4,
+            ))
+        })
+        .collect();
     let widths = vec![
         Constraint::Min(12),
         Constraint::Length(7),
@@ -126,53 +145,60 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Constraint::Length(14),
     ];
     let header = vec!["TOPIC", "TRACKED", "KEYS", "PER NODE", "PRESENCE"];
-    let table = Table::new(rows, keep_w(widths, 4))
-        .header(keep_h(header, 4))
-        .block(block(format!(" Presence ({}) ", presences.len())));
-    frame.render_widget(table, presence_area);
+    Table::new(rows, cols.keep(widths, 4))
+        .header(cols.header(header, 4))
+        .block(block(format!(" Presence ({}) ", presences.len())))
+}
 
-    let names = reg.names(state.filter.system);
-    let rows = names.iter().map(|n| {
-        Row::new(keep(
-            vec![
-                Cell::from(n.name.clone()),
-                Cell::from(match n.scope {
-                    NameScope::Global => "global",
-                    NameScope::Local => "local",
-                }),
-                Cell::from(format::pid(&n.pid)),
-                Cell::from(n.behaviour.clone().unwrap_or_default()),
-                Cell::from(n.pid.node.clone()),
-            ],
-            3,
-        ))
-    });
-    let table = Table::new(
-        rows,
-        keep_w(
-            vec![
-                Constraint::Min(10),
-                Constraint::Length(6),
-                Constraint::Length(12),
-                Constraint::Min(8),
-                Constraint::Min(10),
-            ],
-            3,
-        ),
-    )
-    .header(keep_h(vec!["NAME", "SCOPE", "PID", "BEHAVIOUR", "NODE"], 3))
-    .block(block(format!(" Names ({}) ", names.len())));
-    frame.render_widget(table, names_area);
+/// Registered names, local and global, with their holders (system
+/// processes' too when `system`).
+fn names(reg: &RegistryState, cols: Columns, system: bool) -> Table<'static> {
+    let names = reg.names(system);
+    let rows: Vec<Row<'static>> = names
+        .iter()
+        .map(|n| {
+            Row::new(cols.keep(
+                vec![
+                    Cell::from(n.name.clone()),
+                    Cell::from(match n.scope {
+                        NameScope::Global => "global",
+                        NameScope::Local => "local",
+                    }),
+                    Cell::from(format::pid(&n.pid)),
+                    Cell::from(n.behaviour.clone().unwrap_or_default()),
+                    Cell::from(n.pid.node.clone()),
+                ],
+                3,
+            ))
+        })
+        .collect();
+    let widths = vec![
+        Constraint::Min(10),
+        Constraint::Length(6),
+        Constraint::Length(12),
+        Constraint::Min(8),
+        Constraint::Min(10),
+    ];
+    let header = vec!["NAME", "SCOPE", "PID", "BEHAVIOUR", "NODE"];
+    Table::new(rows, cols.keep(widths, 3))
+        .header(cols.header(header, 3))
+        .block(block(format!(" Names ({}) ", names.len())))
+}
 
+/// Process groups: members, per node.
+fn groups(reg: &RegistryState) -> Table<'static> {
     let groups = reg.groups();
-    let rows = groups.iter().map(|g| {
-        Row::new(vec![
-            Cell::from(g.group.clone()),
-            Cell::from(format::count(g.members)),
-            Cell::from(per_node(&g.per_node)),
-        ])
-    });
-    let table = Table::new(
+    let rows: Vec<Row<'static>> = groups
+        .iter()
+        .map(|g| {
+            Row::new(vec![
+                Cell::from(g.group.clone()),
+                Cell::from(format::count(g.members)),
+                Cell::from(per_node(&g.per_node)),
+            ])
+        })
+        .collect();
+    Table::new(
         rows,
         [
             Constraint::Min(12),
@@ -181,6 +207,5 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         ],
     )
     .header(bold_row(vec!["GROUP", "MEMBERS", "PER NODE"]))
-    .block(block(format!(" Groups ({}) ", groups.len())));
-    frame.render_widget(table, groups_area);
+    .block(block(format!(" Groups ({}) ", groups.len())))
 }

@@ -89,7 +89,7 @@ fn process_detail_of_a_process_that_exited() {
     let mut s = on(Tab::Processes);
     s.apply(Action::Enter);
     s.on_detail(fixtures::detail());
-    let pid = s.detail.clone().unwrap();
+    let pid = s.detail.pid.clone().unwrap();
     s.on_exited(&pid, exit.clone());
     check("detail_exited", &s);
     // Opened after it exited: its exit, not a wait that never ends.
@@ -104,7 +104,7 @@ fn process_detail_with_its_registry() {
     let mut s = on(Tab::Processes);
     s.apply(Action::Enter);
     s.on_detail(fixtures::detail());
-    let pid = s.detail.clone().unwrap();
+    let pid = s.detail.pid.clone().unwrap();
     s.on_process_registry(&pid, fixtures::process_registry());
     check("detail_registry", &s);
 }
@@ -114,7 +114,7 @@ fn process_detail_with_its_traces() {
     let mut s = on(Tab::Processes);
     s.apply(Action::Enter);
     s.on_detail(fixtures::detail());
-    let pid = s.detail.clone().unwrap();
+    let pid = s.detail.pid.clone().unwrap();
     s.on_process_traces(&pid, fixtures::process_traces());
     s.apply(Action::Down);
     check("detail_traces", &s);
@@ -198,10 +198,10 @@ fn a_log_record_opened_whole() {
     ];
     s.on_logs(vec![crash], 0);
     s.apply(Action::Enter);
-    assert!(s.log_open.is_some());
+    assert!(s.logs.open.is_some());
     check("logs_record", &s);
     s.apply(Action::Back);
-    assert!(s.log_open.is_none());
+    assert!(s.logs.open.is_none());
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn processes_sorted_by_memory_show_the_memory_column_when_narrow() {
     for _ in 0..7 {
         s.apply(Action::SortNext);
     }
-    assert_eq!(s.sort, clustertop_proto::SortKey::Memory);
+    assert_eq!(s.processes.sort, clustertop_proto::SortKey::Memory);
     check("processes_by_memory", &s);
 }
 

@@ -12,11 +12,11 @@ use ratatui::widgets::{List, ListItem, ListState};
 pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let node = state.tree_node().unwrap_or_default();
     let title = format!(" Supervision tree of {node} — n next node, Enter expand/collapse ");
-    let Some(tree) = &state.tree else {
+    let Some(tree) = &state.tree.data else {
         frame.render_widget(waiting("the tree").block(block(title)), area);
         return;
     };
-    let rows = state.tree_rows();
+    let rows = state.tree.rows();
     if rows.is_empty() {
         frame.render_widget(
             ratatui::widgets::Paragraph::new("no processes on this node").block(block(title)),
@@ -29,7 +29,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         .as_ref()
         .and_then(|o| o.nodes.first())
         .map_or(0, |n| n.sampled_at_unix_ms);
-    let supervised = state.tree_rows_supervised();
+    let supervised = state.tree.rows_supervised();
     let mut items: Vec<ListItem<'static>> = Vec::with_capacity(rows.len() + 1);
     for (i, (depth, n)) in rows.iter().enumerate() {
         if i == supervised {
@@ -51,7 +51,10 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
                 .style(Style::new().add_modifier(Modifier::BOLD)),
             );
         }
-        let collapsed = state.collapsed.contains(&(tree.node.clone(), n.pid.serial));
+        let collapsed = state
+            .tree
+            .collapsed
+            .contains(&(tree.node.clone(), n.pid.serial));
         let marker = match (n.children.is_empty(), collapsed) {
             (true, _) => "  ",
             (false, true) => "▸ ",
@@ -111,7 +114,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         .block(block(title))
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     // The header line before the processes outside the trees is not a row.
-    let selected = state.tree_selected + usize::from(state.tree_selected >= supervised);
+    let selected = state.tree.selected + usize::from(state.tree.selected >= supervised);
     let mut ls = ListState::default().with_selected(Some(selected));
     frame.render_stateful_widget(list, area, &mut ls);
 }
