@@ -1,7 +1,7 @@
 //! Distribution: named nodes that authenticate with a shared cookie, form a
 //! full mesh over TCP, and detect dead peers with heartbeats.
 //!
-//! Layers, each in its own module: `proto` (the frame schema), `codec`
+//! Layers, each in its own module: `frame` (the frame schema), `codec`
 //! (bytes ⇄ frames, pure), `handshake` (the authentication state machine,
 //! pure), `peer` (one connection's queue and counters), `mesh` (the table
 //! of connections, admission, node events, calls awaiting replies),
@@ -33,7 +33,7 @@
 //! the node goes on serving its other connections.
 
 mod admission;
-mod cluster;
+mod call;
 #[cfg(feature = "testing")]
 pub mod codec;
 #[cfg(not(feature = "testing"))]
@@ -44,7 +44,12 @@ pub(crate) mod cookie;
 mod faults;
 mod fd_limit;
 mod flow;
-mod gen_server;
+mod formation;
+#[cfg(feature = "testing")]
+pub mod frame;
+#[cfg(not(feature = "testing"))]
+#[allow(unreachable_pub)] // public with the `testing` feature
+pub(crate) mod frame;
 mod global;
 mod groups;
 pub(crate) mod handshake;
@@ -54,11 +59,6 @@ mod mesh;
 mod node_table;
 pub(crate) mod payload;
 mod peer;
-#[cfg(feature = "testing")]
-pub mod proto;
-#[cfg(not(feature = "testing"))]
-#[allow(unreachable_pub)] // public with the `testing` feature
-pub(crate) mod proto;
 pub(crate) mod remote;
 pub(crate) mod replies;
 mod route;
@@ -67,10 +67,11 @@ mod spawn;
 mod tls;
 
 pub use crate::transport::{NodeDownReason, NodeEvent, RemoteMessage};
-pub use cluster::{ClusterHandle, Dns, Gossip, Static, Strategy};
 pub use codec::{DEFAULT_MAX_FRAME, DecodeError};
 pub use cookie::{COOKIE_ENV, COOKIE_FILE, CookieError, random_cookie};
 pub(crate) use fd_limit::raise_open_files_limit;
+pub use formation::{ClusterHandle, Dns, Formation, Gossip, Static};
+pub use frame::RefuseReason;
 pub use global::{
     Global, GlobalError, GlobalHolder, GlobalResolver, Keep, NAME_CONFLICT, ResolveFn,
 };
@@ -78,7 +79,6 @@ pub use handshake::HandshakeError;
 pub(crate) use layer::Dist;
 pub use mesh::DistStats;
 pub use peer::PeerStats;
-pub use proto::RefuseReason;
 pub use spawn::{RemoteSpawnError, TASK_SUPERVISOR};
 pub use tls::{TlsConfig, TlsError};
 
@@ -399,7 +399,7 @@ impl crate::Node {
                 creation: 0,
             },
             node.to_owned(),
-            proto::Target::Name(name.to_owned()),
+            frame::Target::Name(name.to_owned()),
         ))
     }
 
@@ -434,7 +434,7 @@ impl crate::Node {
     /// (feature `testing`), to play a peer that breaks the protocol.
     /// Returns whether that node is connected.
     #[cfg(feature = "testing")]
-    pub fn send_raw_frame(&self, node: &str, frame: proto::Frame) -> bool {
+    pub fn send_raw_frame(&self, node: &str, frame: frame::Frame) -> bool {
         self.dist()
             .and_then(|d| d.mesh.peer(node))
             .is_some_and(|p| p.send(frame))

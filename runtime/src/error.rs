@@ -1,6 +1,6 @@
 //! Errors of the process, registry and messaging APIs.
 
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::pid::ProcessId;
 use std::fmt;
 

@@ -50,7 +50,7 @@
 //! with no subscriber interested in it, the span costs one relaxed load.
 
 use crate::error::{CallError, StartError};
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::mailbox::MailboxConfig;
 use crate::node::Node;
 use crate::pid::{Message, Pid, ProcessId};

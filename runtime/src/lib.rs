@@ -6,8 +6,8 @@ mod counters;
 mod deadline;
 pub mod dist;
 mod error;
-mod exit;
-mod exits;
+mod exit_log;
+mod exit_reason;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -36,10 +36,10 @@ pub use dist::payload::Payload;
 pub use error::{
     CallError, GlobalNameError, LookupError, NoProcess, RegistryError, SendError, StartError,
 };
+pub use exit_log::{EXITS_KEEP, ProcessExit};
 #[doc(hidden)]
-pub use exit::never;
-pub use exit::{ChildStartFailure, ExitReason, IntoExitReason};
-pub use exits::{EXITS_KEEP, ProcessExit};
+pub use exit_reason::never;
+pub use exit_reason::{ChildStartFailure, ExitReason, IntoExitReason};
 pub use gen_server::{
     CallResult, Flow, GenServer, Info, ReplyTo, ServerContext, ServerOptions, ServerPid,
 };

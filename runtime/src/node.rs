@@ -17,7 +17,7 @@
 
 use crate::clock::{Clock, ClockSource};
 use crate::error::LookupError;
-use crate::exit::{ExitReason, IntoExitReason};
+use crate::exit_reason::{ExitReason, IntoExitReason};
 use crate::latency::BehaviourLatency;
 use crate::pid::{Message, Pid, ProcessId};
 use crate::process::{self, Context, ProcessDyn, ProcessShared, SpawnOptions};
@@ -68,7 +68,7 @@ struct Instruments {
     latency: RwLock<HashMap<&'static str, Arc<BehaviourLatency>>>,
     supervisors: parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>>,
     traced: crate::trace::TracedLog,
-    exits: crate::exits::ExitLog,
+    exits: crate::exit_log::ExitLog,
 }
 
 impl Instruments {
@@ -89,7 +89,7 @@ impl Instruments {
             latency: RwLock::new(HashMap::new()),
             supervisors: parking_lot::Mutex::new(HashMap::new()),
             traced: crate::trace::TracedLog::default(),
-            exits: crate::exits::ExitLog::default(),
+            exits: crate::exit_log::ExitLog::default(),
         }
     }
 }
@@ -442,17 +442,17 @@ impl Node {
     }
 
     /// Keeps one exit in the node's recent exits.
-    pub(crate) fn record_exit(&self, exit: crate::exits::ProcessExit) {
+    pub(crate) fn record_exit(&self, exit: crate::exit_log::ProcessExit) {
         self.inner.instruments.exits.record(exit);
     }
 
     /// `pid`'s exit, if it is among the recent ones.
-    pub(crate) fn exit_of(&self, pid: ProcessId) -> Option<crate::exits::ProcessExit> {
+    pub(crate) fn exit_of(&self, pid: ProcessId) -> Option<crate::exit_log::ProcessExit> {
         self.inner.instruments.exits.of(pid)
     }
 
     /// The recent exits, newest first.
-    pub(crate) fn exits(&self) -> Vec<crate::exits::ProcessExit> {
+    pub(crate) fn exits(&self) -> Vec<crate::exit_log::ProcessExit> {
         self.inner.instruments.exits.all()
     }
 

@@ -17,7 +17,7 @@ pub fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let reported = process::with_current(|core| {
-                let message = crate::exit::panic_message(info.payload());
+                let message = crate::exit_reason::panic_message(info.payload());
                 let location = info
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))

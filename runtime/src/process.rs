@@ -29,15 +29,15 @@
 //! extra clock read.
 
 mod context;
-mod exit;
+mod exit_signal;
 mod relations;
 
 pub use context::Context;
-pub(crate) use exit::deliver_exit;
+pub(crate) use exit_signal::deliver_exit;
 pub(crate) use relations::{Relation, Relations, exit_waiter};
 
 use crate::counters::Counts;
-use crate::exit::{ExitReason, IntoExitReason, panic_message};
+use crate::exit_reason::{ExitReason, IntoExitReason, panic_message};
 use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::node::Node;
 use crate::pid::{Message, Pid, ProcessId};
@@ -613,7 +613,7 @@ fn finish<M: Message, F>(
         }
         (_, reason) => reason,
     };
-    exit::finish(shared.clone(), reason);
+    exit_signal::finish(shared.clone(), reason);
     Poll::Ready(())
 }
 

@@ -172,7 +172,8 @@ impl Node {
     }
 }
 
-/// Process groups across the cluster, from [`Node::groups`]. A member
+/// Process groups across the cluster: Erlang's `:pg` (`join`, `leave`,
+/// `get_members`, `get_local_members`), from [`Node::groups`]. A member
 /// leaves its groups when it exits; a node's members leave with the node.
 #[derive(Debug, Clone, Copy)]
 pub struct Groups<'a> {

@@ -1,6 +1,6 @@
 //! System messages: `DOWN` from monitors and `EXIT` from links.
 
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::pid::ProcessId;
 use std::fmt;
 

@@ -19,7 +19,7 @@ mod spec;
 pub use spec::{ChildSpec, Restart, Shutdown};
 
 use crate::error::{CallError, StartError};
-use crate::exit::{ChildStartFailure, ExitReason};
+use crate::exit_reason::{ChildStartFailure, ExitReason};
 use crate::gen_server::{
     self, CallResult, Flow, GenServer, Info, ServerContext, ServerOptions, ServerPid,
 };

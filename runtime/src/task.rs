@@ -8,7 +8,7 @@
 //! [`TaskSupervisor::async_nolink`] does not link.
 
 use crate::error::StartError;
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::{Pid, ProcessId};
 use crate::process::{self, SpawnOptions};

@@ -18,7 +18,7 @@
 //! else here is off the hot path: signals of links and monitors, group
 //! announcements, flow-control resumption of a suspended process.
 
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::{Message, ProcessId};
 use crate::signal::MonitorRef;

@@ -4,7 +4,7 @@
 mod support;
 
 use clustertop_runtime::dist::codec::{self, DEFAULT_MAX_FRAME};
-use clustertop_runtime::dist::proto::{Frame, PROTOCOL_VERSION, PeerAddr, RefuseReason};
+use clustertop_runtime::dist::frame::{Frame, PROTOCOL_VERSION, PeerAddr, RefuseReason};
 use clustertop_runtime::dist::{ConnectError, DistConfig, HandshakeError, NodeDownReason};
 use clustertop_runtime::{Node, NodeConfig};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 mod support;
 
-use clustertop_runtime::dist::proto::{Frame, MsgKind, Target};
+use clustertop_runtime::dist::frame::{Frame, MsgKind, Target};
 use clustertop_runtime::{Node, Payload, Pid, Received};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

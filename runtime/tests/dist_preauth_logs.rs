@@ -6,7 +6,7 @@ mod support;
 
 use clustertop_runtime::dist::DistConfig;
 use clustertop_runtime::dist::codec::{self, DEFAULT_MAX_FRAME};
-use clustertop_runtime::dist::proto::{Frame, PROTOCOL_VERSION, RefuseReason};
+use clustertop_runtime::dist::frame::{Frame, PROTOCOL_VERSION, RefuseReason};
 use clustertop_runtime::{Node, NodeConfig};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

@@ -80,7 +80,7 @@ fn the_process_core_never_names_the_distribution_layer() {
 fn the_check_sees_an_import_into_the_distribution_layer() {
     // The patterns above must catch the shapes an upward import takes.
     for line in [
-        "use crate::dist::proto::Frame;",
+        "use crate::dist::frame::Frame;",
         "if let Some(dist) = node.dist() {",
         "dist: Option<Arc<Dist>>,",
         "use super::dist::{Dist, NodeEvent};",
@@ -340,13 +340,13 @@ const KNOWN_CIRCLES: &[(&str, &[&str])] = &[(
     &[
         "counters.rs",
         "error.rs",
-        "exits.rs",
+        "exit_log.rs",
         "gen_server.rs",
         "mailbox.rs",
         "node.rs",
         "pid.rs",
         "process/context.rs",
-        "process/exit.rs",
+        "process/exit_signal.rs",
         "process/relations.rs",
         "process.rs",
         "registry.rs",

@@ -431,8 +431,8 @@ impl<T: Crdt> Owner<T, ()> for Plain {
     fn local(&mut self, _: &Context<SyncMsg<()>>, _: &Engine<T>, _: ()) {}
 }
 
-/// A CRDT replicated across the cluster: this node's replica. Cheap to
-/// clone.
+/// A CRDT replicated across the cluster: Elixir's `DeltaCrdt`
+/// (`start_link`, `mutate`, `read`), this node's replica. Cheap to clone.
 pub struct Replica<T: Crdt> {
     engine: Arc<Engine<T>>,
     process: crate::ProcessId,

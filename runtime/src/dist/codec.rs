@@ -9,7 +9,7 @@
 //! Encoding appends to a caller-owned buffer: no allocation per frame once
 //! the buffer has grown. Many frames share one buffer and one `write()`.
 
-use super::proto::Frame;
+use super::frame::Frame;
 use bytes::{BufMut, BytesMut};
 use tokio_util::codec::LengthDelimitedCodec;
 
@@ -62,9 +62,9 @@ const MESSAGE_VARIANT: u8 = 7;
 /// A [`Frame::Message`] decoded in place: the payload borrows the frame.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct MessageRef<'a> {
-    pub(crate) to: super::proto::Target,
+    pub(crate) to: super::frame::Target,
     pub(crate) from: Option<u64>,
-    pub(crate) kind: super::proto::MsgKind,
+    pub(crate) kind: super::frame::MsgKind,
     pub(crate) tag: u64,
     pub(crate) trace: Option<crate::trace::TraceContext>,
     #[serde(borrow)]
@@ -210,7 +210,7 @@ pub fn length_codec(max_frame: usize) -> LengthDelimitedCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::proto::{PeerAddr, RefuseReason};
+    use crate::dist::frame::{PeerAddr, RefuseReason};
     use tokio_util::codec::Decoder;
 
     fn roundtrip(frame: Frame) {
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn message_frames_decode_in_place() {
-        use crate::dist::proto::{MsgKind, Target};
+        use crate::dist::frame::{MsgKind, Target};
         let frame = Frame::Message {
             to: Target::Name("sink".into()),
             from: Some(9),
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_message_header_plus_payload_is_the_encoded_frame() {
-        use crate::dist::proto::{MsgKind, Target};
+        use crate::dist::frame::{MsgKind, Target};
         for size in [0usize, 1, 127, 128, 300, 70_000] {
             let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
             let frame = Frame::Message {
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn out_of_band_bytes_follow_the_payload_and_are_counted_by_the_kind() {
-        use crate::dist::proto::{MsgKind, Target};
+        use crate::dist::frame::{MsgKind, Target};
         let oob = [
             bytes::Bytes::from(vec![7u8; 5000]),
             bytes::Bytes::from(vec![8u8; 3]),

@@ -5,9 +5,9 @@
 
 use super::admission::{HandshakeSlot, PREAUTH_MAX_FRAME};
 use super::fd_limit::{Reserve, out_of_descriptors};
+use super::frame::RefuseReason;
 use super::handshake::{Handshake, PeerInfo};
 use super::peer::Peer;
-use super::proto::RefuseReason;
 use super::session::{self, Reader, Router};
 use super::{ConnectError, codec};
 use crate::node::Node;

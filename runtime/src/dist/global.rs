@@ -15,10 +15,10 @@
 //!
 //! [`DistConfig::global_resolver`]: super::DistConfig
 
+use super::frame::{Frame, WirePid};
 use super::mesh::Mesh;
 use super::peer::Peer;
-use super::proto::{Frame, WirePid};
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::{Pid, ProcessId};
 use crate::process::{Relation, deliver_exit};

@@ -6,9 +6,9 @@
 //! exchange their memberships; when a node goes down its members vanish
 //! from every replica.
 
+use super::frame::{Frame, WirePid};
 use super::mesh::Mesh;
 use super::peer::Peer;
-use super::proto::{Frame, WirePid};
 use crate::node::Node;
 use crate::pid::Pid;
 use crate::registry::Groups;

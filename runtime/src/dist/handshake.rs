@@ -21,7 +21,7 @@
 //! connection.
 
 use super::cookie::Cookie;
-use super::proto::{Bytes32, FLAG_HIDDEN, Frame, PROTOCOL_VERSION, RefuseReason};
+use super::frame::{Bytes32, FLAG_HIDDEN, Frame, PROTOCOL_VERSION, RefuseReason};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;

@@ -11,13 +11,13 @@
 
 use super::codec::DecodeError;
 use super::flow::FlowControl;
+use super::frame::{Frame, PeerAddr};
 use super::global::GlobalNames;
 use super::groups::RemoteGroups;
 use super::handshake::LocalInfo;
 use super::links::Relations;
 use super::mesh::Mesh;
 use super::peer::Peer;
-use super::proto::{Frame, PeerAddr};
 use super::remote;
 use super::session::Router;
 use super::spawn::Spawnables;

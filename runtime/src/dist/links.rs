@@ -8,10 +8,10 @@
 //! monitor a `DOWN`, both with reason `noconnection`, without walking the
 //! whole process table.
 
+use super::frame::Frame;
 use super::mesh::Mesh;
 use super::peer::Peer;
-use super::proto::Frame;
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{ProcessDyn, Relation, deliver_exit};

@@ -25,10 +25,10 @@
 
 use super::admission::Admission;
 use super::faults::Blocked;
+use super::frame::{Frame, PeerAddr, RefuseReason, WirePid};
 use super::handshake::{LocalInfo, PeerInfo};
 use super::node_table::NodeTable;
 use super::peer::{Peer, PeerStats};
-use super::proto::{Frame, PeerAddr, RefuseReason, WirePid};
 use super::replies::PendingReplies;
 use super::{ConnectError, DistConfig};
 use crate::node::Node;

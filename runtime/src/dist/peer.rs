@@ -8,8 +8,8 @@
 //! full queue registers its waker under a lock.
 
 use super::faults::Cut;
+use super::frame::Frame;
 use super::handshake::PeerInfo;
-use super::proto::Frame;
 use crate::transport::NodeDownReason;
 use parking_lot::Mutex;
 use std::net::SocketAddr;

@@ -16,8 +16,8 @@
 //! for the connection's writer; the receiver decodes it straight into the
 //! mailbox envelope.
 
+use super::frame::WirePid;
 use super::mesh::Mesh;
-use super::proto::WirePid;
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{ProcessDyn, ProcessShared};

@@ -5,7 +5,7 @@
 //! completes it. If the connection to that node is lost, every call parked
 //! for it fails with `NoConnection`; a call that times out removes its entry.
 
-use super::proto::ReplyFailure;
+use super::frame::ReplyFailure;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

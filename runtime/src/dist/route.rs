@@ -10,7 +10,7 @@
 //! names the live local process if it is ours and of the right type, and
 //! a route to its node otherwise.
 
-use super::proto::{Frame, MsgKind, Target, WirePid};
+use super::frame::{Frame, MsgKind, Target, WirePid};
 use super::remote::{self, RemoteMessage};
 use super::{Dist, PeerCache};
 use crate::node::Node;

@@ -21,10 +21,10 @@
 
 use super::ConnectError;
 use super::codec::{self, DecodeError};
+use super::frame::{Frame, MsgKind, RefuseReason, Target};
 use super::handshake::{Handshake, HandshakeError, PeerInfo, Step};
 use super::mesh::Mesh;
 use super::peer::{Peer, control_weight, frame_weight};
-use super::proto::{Frame, MsgKind, RefuseReason, Target};
 use super::remote;
 use crate::node::Node;
 use crate::transport::NodeDownReason;

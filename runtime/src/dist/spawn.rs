@@ -11,12 +11,12 @@
 //! decode are typed errors.
 
 use super::PeerCache;
+use super::frame::{Frame, ReplyFailure, SpawnKind, WirePid};
 use super::mesh::Mesh;
 use super::peer::Peer;
-use super::proto::{Frame, ReplyFailure, SpawnKind, WirePid};
 use super::remote::{self, RemoteMessage};
 use super::replies::Completion;
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::Pid;
 use crate::process::{Context, SpawnOptions};

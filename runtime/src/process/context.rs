@@ -4,7 +4,7 @@
 use super::relations;
 use super::{ProcessShared, SpawnOptions};
 use crate::error::NoProcess;
-use crate::exit::IntoExitReason;
+use crate::exit_reason::IntoExitReason;
 use crate::node::Node;
 use crate::pid::{Message, Pid, ProcessId};
 use crate::signal::{MonitorRef, Received};

@@ -8,7 +8,7 @@
 
 use super::{ProcessCore, ProcessDyn};
 use crate::error::NoProcess;
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::signal::{Down, MonitorRef, SystemMsg};

@@ -8,7 +8,7 @@
 //! ring, which only exits on the same ring and observers share; the name
 //! is moved in, the reason is an `Arc` clone.
 
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::pid::ProcessId;
 use parking_lot::Mutex;
 use std::collections::VecDeque;

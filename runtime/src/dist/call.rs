@@ -9,10 +9,10 @@
 //! (the server crashed or forgot) reports the server's exit reason, or
 //! `NoReply` if it is still alive five seconds later.
 
-use super::proto::{Frame, ReplyFailure, WirePid, WireReply};
+use super::frame::{Frame, ReplyFailure, WirePid, WireReply};
 use super::remote::{self, RemoteMessage};
 use super::{PeerCache, replies::Completion};
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::gen_server::{GenServer, Inner, ReplyInner, ReplyTo, ServerContext, ServerMsg};
 use crate::node::Node;
 use crate::process::{self, ProcessDyn};

@@ -34,8 +34,10 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::task::AbortHandle;
 
-/// A way to find cluster members.
-pub trait Strategy: Send + 'static {
+/// A way to find cluster members: libcluster's strategies (`Static`,
+/// `Gossip`, `Dns`); named apart from the supervisor's restart
+/// [`Strategy`](crate::supervisor::Strategy).
+pub trait Formation: Send + 'static {
     /// Runs for the node's lifetime, connecting to members it finds.
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()>;
 }
@@ -55,7 +57,7 @@ impl ClusterHandle {
 
 impl Node {
     /// Starts a cluster formation strategy on this node.
-    pub fn start_cluster(&self, strategy: impl Strategy) -> ClusterHandle {
+    pub fn start_cluster(&self, strategy: impl Formation) -> ClusterHandle {
         let fut = Box::new(strategy).run(self.clone());
         ClusterHandle {
             task: self.handle().spawn(fut).abort_handle(),
@@ -126,7 +128,7 @@ impl Retries {
     }
 }
 
-impl Strategy for Static {
+impl Formation for Static {
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let mut retries = Retries::default();
@@ -220,7 +222,7 @@ fn gossip_socket(g: &Gossip) -> std::io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(s.into())
 }
 
-impl Strategy for Gossip {
+impl Formation for Gossip {
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let Some(dist) = node.dist().cloned() else {
@@ -311,7 +313,7 @@ impl Dns {
     }
 }
 
-impl Strategy for Dns {
+impl Formation for Dns {
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let mut retries = Retries::default();

@@ -1,7 +1,7 @@
 //! The exit path of a process and the delivery of exit signals.
 
 use super::{ProcessDyn, Relation, STATUS_EXITING, kill};
-use crate::exit::ExitReason;
+use crate::exit_reason::ExitReason;
 use crate::pid::ProcessId;
 use crate::signal::{Down, Exit, SystemMsg};
 use crate::transport::RemoteSignal;
@@ -72,7 +72,7 @@ pub(crate) fn finish(process: Arc<dyn ProcessDyn>, reason: ExitReason) {
     if let Some(name) = &name {
         node.registry().release_name(name, id);
     }
-    node.record_exit(crate::exits::ProcessExit {
+    node.record_exit(crate::exit_log::ProcessExit {
         id,
         name,
         behaviour: core.behaviour(),
