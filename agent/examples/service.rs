@@ -96,6 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let addr = node
+        .dist()
         .listen_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();

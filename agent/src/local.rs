@@ -23,10 +23,10 @@ pub(crate) fn summary(state: &State) -> NodeSummary {
     let stats = node.stats();
     NodeSummary {
         name: node.name().to_owned(),
-        addr: node.listen_addr().map(|a| a.to_string()),
+        addr: node.dist().listen_addr().map(|a| a.to_string()),
         status: NodeStatus::Up,
         sampled_at_unix_ms: unix_ms(),
-        uptime_ms: node.uptime().as_millis() as u64,
+        uptime_ms: node.introspect().uptime().as_millis() as u64,
         processes: stats.processes as u64,
         messages_in_total: sample.messages_in_total,
         messages_out_total: sample.messages_out_total,
@@ -71,6 +71,7 @@ pub(crate) fn empty_summary(name: String, status: NodeStatus) -> NodeSummary {
 pub(crate) fn links(state: &State) -> Vec<LinkStats> {
     state
         .node
+        .dist()
         .peer_stats()
         .into_iter()
         .map(|p| LinkStats {
@@ -105,7 +106,8 @@ pub(crate) fn metrics(state: &State) -> Vec<Histogram> {
 }
 
 fn names(node: &Node) -> HashMap<u64, String> {
-    node.registered()
+    node.introspect()
+        .registered()
         .into_iter()
         .filter(|(_, id)| id.node_index() == 0)
         .map(|(name, id)| (id.serial(), name))
@@ -163,7 +165,7 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
                     clustertop_runtime::ExitReason::Normal
                         | clustertop_runtime::ExitReason::Shutdown
                 ),
-                at_unix_ms: unix_ms_of(node.started_at() + exit.at),
+                at_unix_ms: unix_ms_of(node.introspect().started_at() + exit.at),
             },
             None => ProtoError::NoSuchProcess,
         });
@@ -199,7 +201,7 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
             break;
         }
     }
-    let started = node.started_at() + d.info.spawned_at;
+    let started = node.introspect().started_at() + d.info.spawned_at;
     Ok(ProcessDetail {
         row,
         totals: ProcessTotals {
@@ -238,7 +240,7 @@ const UNSUPERVISED_SHOWN: usize = 1_000;
 
 pub(crate) fn tree(state: &State) -> SupervisionTree {
     fn convert(node: &Node, n: SupervisionNode) -> TreeNode {
-        let started = node.started_at();
+        let started = node.introspect().started_at();
         TreeNode {
             pid: sampler::pid_ref(node, n.id),
             name: n.name,

@@ -273,6 +273,7 @@ pub(crate) async fn ask<R: PeerAsk>(
     }
     let Ok(peer) = state
         .node
+        .dist()
         .named_on::<ServerMsg<PeerServer>>(node, PEER_NAME)
     else {
         return Err(Miss::Down);

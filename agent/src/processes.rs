@@ -64,7 +64,7 @@ fn on_node_event(state: &Arc<State>, event: NodeEvent) {
             let n = &state.node;
             state
                 .sessions
-                .close_where(|id| n.node_of(id).is_some_and(|name| name == node));
+                .close_where(|id| n.dist().node_of(id).is_some_and(|name| name == node));
         }
     }
 }

@@ -48,6 +48,7 @@ pub(crate) fn node_registry(state: &State) -> NodeRegistry {
         )
     };
     let mut names: Vec<NameRow> = node
+        .introspect()
         .registered()
         .into_iter()
         .map(|(name, id)| {

@@ -236,7 +236,8 @@ fn backed_up<M: Message>(node: &Node, pid: &Pid<M>, backlog: usize) -> bool {
             .process_info(pid.id())
             .is_some_and(|i| i.mailbox_len > (backlog / 1024).max(16) as u64)
     } else {
-        node.peer_stats()
+        node.dist()
+            .peer_stats()
             .iter()
             .find(|p| p.node == pid.node_name())
             .is_some_and(|p| p.queued_bytes > backlog as u64)

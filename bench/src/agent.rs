@@ -137,7 +137,7 @@ pub(crate) async fn overhead(quick: bool) -> Vec<Sample> {
         ),
     )
     .expect("node");
-    let addr = node.listen_addr().expect("listening").to_string();
+    let addr = node.dist().listen_addr().expect("listening").to_string();
     // A warm-up run, so the first measured one does not pay for it.
     workload(&node, n / 4).await;
     // Off and on alternate, three times each: this machine's throughput

@@ -97,7 +97,7 @@ pub(crate) async fn serve() {
     )
     .await
     .unwrap();
-    println!("listening {}", node.listen_addr().unwrap());
+    println!("listening {}", node.dist().listen_addr().unwrap());
     std::future::pending::<()>().await;
 }
 
@@ -151,7 +151,7 @@ pub(crate) async fn pump(
     window: u64,
     make: impl Fn() -> SinkMsg + Clone + Send + 'static,
 ) -> f64 {
-    let sink = node.named_on::<SinkMsg>(to, "sink").unwrap();
+    let sink = node.dist().named_on::<SinkMsg>(to, "sink").unwrap();
     let acked = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let acker = {
@@ -240,7 +240,10 @@ pub(crate) async fn bulk(quick: bool) -> Vec<Sample> {
 pub(crate) async fn call_rtt(quick: bool) -> Vec<Sample> {
     let n: u64 = if quick { 5_000 } else { 50_000 };
     let (_server, node) = client("bench-client@localhost").await;
-    let echo = node.named_on::<ServerMsg<Echo>>(SERVER, "echo").unwrap();
+    let echo = node
+        .dist()
+        .named_on::<ServerMsg<Echo>>(SERVER, "echo")
+        .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     node.spawn::<(), _, _>(move |_ctx| async move {
         let echo = &echo;

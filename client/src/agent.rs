@@ -60,6 +60,7 @@ impl AgentSource {
             .await
             .map_err(|e| connect_error(&config.entry, e))?;
         let agent = node
+            .dist()
             .named_on::<AgentCall<Pid<AgentReply>>>(&entry, AGENT_NAME)
             .map_err(|e| ClientError::Local(e.to_string()))?;
         let pending: Pending = Arc::default();
@@ -112,7 +113,8 @@ impl Source for AgentSource {
     }
 
     fn is_connected(&self) -> bool {
-        self.node.hidden_nodes().contains(&self.entry) || self.node.nodes().contains(&self.entry)
+        self.node.dist().hidden_nodes().contains(&self.entry)
+            || self.node.nodes().contains(&self.entry)
     }
 
     fn request(&self, request: Request) -> Answer<'_> {
@@ -124,7 +126,7 @@ impl Source for AgentSource {
     }
 
     fn close(&self) {
-        self.node.disconnect(&self.entry);
+        self.node.dist().disconnect(&self.entry);
     }
 }
 
@@ -132,7 +134,7 @@ impl Source for AgentSource {
 /// waiting on it fails at once (as [`ClientError::Disconnected`]) and
 /// every log stream ends, rather than each waiting out its timeout.
 fn fail_fast_when_down(node: &Node, entry: &str, pending: Pending, logs: LogSink) {
-    let Some(mut events) = node.node_events() else {
+    let Some(mut events) = node.dist().node_events() else {
         return;
     };
     // A connection that went down between the connect and the
@@ -140,7 +142,7 @@ fn fail_fast_when_down(node: &Node, entry: &str, pending: Pending, logs: LogSink
     let connected = node
         .nodes()
         .iter()
-        .chain(&node.hidden_nodes())
+        .chain(&node.dist().hidden_nodes())
         .any(|n| n == entry);
     let entry = entry.to_owned();
     tokio::spawn(async move {

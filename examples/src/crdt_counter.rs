@@ -107,7 +107,7 @@ impl Counters {
                         _ = gossip.tick() => {
                             for other in ctx.node().nodes() {
                                 let msg = ArticleMsg::State(counter.clone());
-                                let _ = ctx.node().send_named_on(&other, ARTICLE, msg);
+                                let _ = ctx.node().dist().send_named_on(&other, ARTICLE, msg);
                             }
                         }
                     }

@@ -125,12 +125,14 @@ pub async fn boot(args: &NodeArgs, agent: AgentConfig) -> Result<Running, BootEr
             tracing::warn!(%addr, error = %e, "first connection failed; retrying");
         }
     }
-    let formation =
-        (!args.connect.is_empty()).then(|| node.start_cluster(Static::new(args.connect.clone())));
+    let formation = (!args.connect.is_empty())
+        .then(|| node.dist().start_cluster(Static::new(args.connect.clone())));
     let agent = Agent::start(&node, agent).await?;
     println!(
         "listening {}",
-        node.listen_addr().expect("a distributed node listens")
+        node.dist()
+            .listen_addr()
+            .expect("a distributed node listens")
     );
     if let Some(m) = metrics {
         println!("metrics http://{m}/metrics");

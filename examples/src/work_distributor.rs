@@ -39,7 +39,7 @@ pub struct Processed {
 /// on standard output, as the article's `IO.puts`; it is logged either way.
 pub fn start_link(node: &Node, print: bool) {
     let name = node.name().to_owned();
-    node.register_task(TASK, move |item: String| {
+    node.dist().register_task(TASK, move |item: String| {
         let node = name.clone();
         async move { process_item(item, node, print).await }
     });
@@ -70,7 +70,8 @@ pub async fn process_in_parallel(
     let tasks = items.iter().enumerate().map(|(index, item)| {
         let target = nodes[index % nodes.len()].clone();
         async move {
-            node.task_on::<String, Processed>(&target, TASK, item, AWAIT)
+            node.dist()
+                .task_on::<String, Processed>(&target, TASK, item, AWAIT)
                 .await
         }
     });

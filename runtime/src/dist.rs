@@ -11,7 +11,7 @@
 //! Over the mesh, each subsystem owns its state and its frames: `links`
 //! (links and monitors), `global` (`:global`), `groups` (`pg`), `spawn`
 //! (remote spawn and tasks), `flow` (busy links). `layer` holds them in
-//! [`Dist`], the one routing point every session hands its frames to.
+//! `Dist`, the one routing point every session hands its frames to.
 //!
 //! The layer builds on the process core and plugs into it through
 //! `crate::transport`: `layer` implements the core's `Transport` (signals
@@ -323,7 +323,7 @@ impl ConnectError {
 
 impl crate::Node {
     /// The distribution layer, on a distributed node.
-    pub(crate) fn dist(&self) -> Option<&std::sync::Arc<Dist>> {
+    pub(crate) fn dist_layer(&self) -> Option<&std::sync::Arc<Dist>> {
         self.layer()?.get::<Dist>()
     }
 
@@ -335,7 +335,7 @@ impl crate::Node {
     /// [`ConnectError`]: not distributed, unresolvable address, TCP failure,
     /// timeout, or a failed handshake (wrong cookie, name in use, version).
     pub async fn connect(&self, addr: &str) -> Result<String, ConnectError> {
-        let dist = self.dist().ok_or(ConnectError::NotDistributed)?;
+        let dist = self.dist_layer().ok_or(ConnectError::NotDistributed)?;
         let resolved = tokio::net::lookup_host(addr)
             .await
             .map_err(|_| ConnectError::Resolve(addr.to_owned()))?
@@ -344,14 +344,38 @@ impl crate::Node {
         Dist::connect(self, dist, resolved).await
     }
 
-    /// Closes the connection to `node`. Returns whether it was connected.
-    pub fn disconnect(&self, node: &str) -> bool {
-        self.dist().is_some_and(|d| d.mesh.disconnect(node))
-    }
-
     /// The connected visible nodes, sorted by name (Erlang's `nodes()`).
     pub fn nodes(&self) -> Vec<String> {
-        self.dist().map(|d| d.mesh.nodes(false)).unwrap_or_default()
+        self.dist_layer()
+            .map(|d| d.mesh.nodes(false))
+            .unwrap_or_default()
+    }
+
+    /// This node's distribution: connections, names on other nodes,
+    /// remote spawn and tasks, cluster formation, node events and link
+    /// figures (as [`Node::global`](crate::Node::global) is the global registry). On a node
+    /// without distribution its queries answer empty and its actions fail
+    /// with `NotDistributed`.
+    pub fn dist(&self) -> Distribution<'_> {
+        Distribution { node: self }
+    }
+}
+
+/// A node's distribution, from [`Node::dist`](crate::Node::dist) (a copy
+/// of a reference, as [`Global`] is).
+#[derive(Debug, Clone, Copy)]
+pub struct Distribution<'a> {
+    node: &'a crate::Node,
+}
+
+impl Distribution<'_> {
+    fn layer(&self) -> Option<&std::sync::Arc<Dist>> {
+        self.node.dist_layer()
+    }
+
+    /// Closes the connection to `node`. Returns whether it was connected.
+    pub fn disconnect(&self, node: &str) -> bool {
+        self.layer().is_some_and(|d| d.mesh.disconnect(node))
     }
 
     /// Sends `msg` to the process registered as `name` on `node` (Erlang's
@@ -368,8 +392,11 @@ impl crate::Node {
         name: &str,
         msg: M,
     ) -> Result<(), SendNamedError> {
-        if node == self.name() {
-            return self.send_named(name, msg).map_err(SendNamedError::Local);
+        if node == self.node.name() {
+            return self
+                .node
+                .send_named(name, msg)
+                .map_err(SendNamedError::Local);
         }
         self.named_on::<M>(node, name)?.send(msg);
         Ok(())
@@ -388,10 +415,10 @@ impl crate::Node {
         node: &str,
         name: &str,
     ) -> Result<crate::Pid<M>, SendNamedError> {
-        let dist = self.dist().ok_or(SendNamedError::NotDistributed)?;
+        let dist = self.layer().ok_or(SendNamedError::NotDistributed)?;
         let index = dist.mesh.node_table().intern(node, 0);
         Ok(crate::pid::Pid::remote(
-            self,
+            self.node,
             dist,
             crate::ProcessId {
                 node: index,
@@ -405,29 +432,31 @@ impl crate::Node {
 
     /// The connected hidden nodes (such as attached TUIs), sorted by name.
     pub fn hidden_nodes(&self) -> Vec<String> {
-        self.dist().map(|d| d.mesh.nodes(true)).unwrap_or_default()
+        self.layer().map(|d| d.mesh.nodes(true)).unwrap_or_default()
     }
 
     /// The address this node listens on, if it listens.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
-        self.dist().and_then(|d| d.mesh.listen_addr())
+        self.layer().and_then(|d| d.mesh.listen_addr())
     }
 
     /// A stream of node up and down events, from now on. `None` on a node
     /// without distribution. A receiver that falls more than 1,024 events
     /// behind loses the oldest (and is told so by the channel).
     pub fn node_events(&self) -> Option<tokio::sync::broadcast::Receiver<NodeEvent>> {
-        self.dist().map(|d| d.mesh.subscribe())
+        self.layer().map(|d| d.mesh.subscribe())
     }
 
     /// Counters of every current connection.
     pub fn peer_stats(&self) -> Vec<PeerStats> {
-        self.dist().map(|d| d.mesh.peer_stats()).unwrap_or_default()
+        self.layer()
+            .map(|d| d.mesh.peer_stats())
+            .unwrap_or_default()
     }
 
     /// Counters of the distribution layer.
-    pub fn dist_stats(&self) -> DistStats {
-        self.dist().map(|d| d.mesh.stats()).unwrap_or_default()
+    pub fn stats(&self) -> DistStats {
+        self.layer().map(|d| d.mesh.stats()).unwrap_or_default()
     }
 
     /// Fault injection: queues `frame` as is on the connection to `node`
@@ -435,7 +464,7 @@ impl crate::Node {
     /// Returns whether that node is connected.
     #[cfg(feature = "testing")]
     pub fn send_raw_frame(&self, node: &str, frame: frame::Frame) -> bool {
-        self.dist()
+        self.layer()
             .and_then(|d| d.mesh.peer(node))
             .is_some_and(|p| p.send(frame))
     }
@@ -446,7 +475,7 @@ impl crate::Node {
     /// tests (feature `testing`); not for production use.
     #[cfg(feature = "testing")]
     pub fn set_partitioned(&self, node: &str, blocked: bool) {
-        if let Some(d) = self.dist() {
+        if let Some(d) = self.layer() {
             d.mesh.block(node, blocked);
         }
     }
@@ -458,7 +487,7 @@ impl crate::Node {
     /// connected.
     #[cfg(feature = "testing")]
     pub fn cut_connection(&self, node: &str) -> bool {
-        self.dist()
+        self.layer()
             .and_then(|d| d.mesh.peer(node))
             .is_some_and(|p| p.cut(true))
     }

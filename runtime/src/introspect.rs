@@ -98,7 +98,7 @@ pub struct ProcessDetail {
     pub message_type: &'static str,
 }
 
-/// A borrowed view of one process during [`Node::for_each_process`]. Each
+/// A borrowed view of one process during [`Introspect::for_each_process`]. Each
 /// accessor is a relaxed load; [`ProcessRef::info`] gathers them all.
 #[derive(Clone, Copy)]
 pub struct ProcessRef<'a> {
@@ -285,6 +285,23 @@ pub struct Introspect<'a> {
 }
 
 impl<'a> Introspect<'a> {
+    /// Wall-clock time the node started.
+    pub fn started_at(&self) -> std::time::SystemTime {
+        self.node.started_at()
+    }
+
+    /// Time since the node started, on the node clock (the origin of
+    /// every process's spawn and exit times).
+    pub fn uptime(&self) -> std::time::Duration {
+        self.node.uptime()
+    }
+
+    /// Names registered on this node, with their holders (Erlang's
+    /// `registered()`).
+    pub fn registered(&self) -> Vec<(String, ProcessId)> {
+        self.node.registry().names()
+    }
+
     /// Restart figures of every live supervisor, sorted by id.
     pub fn supervisors(&self) -> Vec<Arc<SupervisorStats>> {
         let mut all: Vec<_> = self

@@ -164,12 +164,12 @@ impl Node {
     }
 
     /// Wall-clock time the node started.
-    pub fn started_at(&self) -> SystemTime {
+    pub(crate) fn started_at(&self) -> SystemTime {
         self.inner.started_at
     }
 
     /// Time since the node started, on the node clock.
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         Duration::from_nanos(self.inner.clock.now_ns())
     }
 

@@ -30,6 +30,15 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// Every registered name and its holder.
+    pub(crate) fn names(&self) -> Vec<(String, ProcessId)> {
+        self.names
+            .read()
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.core().id()))
+            .collect()
+    }
+
     pub(crate) fn release_name(&self, name: &Arc<str>, pid: ProcessId) {
         let mut names = self.names.write();
         if names.get(name).is_some_and(|p| p.core().id() == pid) {
@@ -131,16 +140,6 @@ impl Node {
     pub fn send_named<M: Message>(&self, name: &str, msg: M) -> Result<(), LookupError> {
         self.whereis_pid::<M>(name)?.send(msg);
         Ok(())
-    }
-
-    /// Names registered on this node.
-    pub fn registered(&self) -> Vec<(String, ProcessId)> {
-        self.registry()
-            .names
-            .read()
-            .iter()
-            .map(|(n, p)| (n.to_string(), p.core().id()))
-            .collect()
     }
 
     fn announce_group(&self, group: &str, pid: ProcessId, joined: bool) {

@@ -187,7 +187,7 @@ pub struct SupervisorServer {
 }
 
 /// Restart figures of a live supervisor, readable by observers through
-/// [`Node::supervisors`].
+/// [`Introspect::supervisors`](crate::Introspect::supervisors).
 #[derive(Debug)]
 pub struct SupervisorStats {
     /// The supervisor.

@@ -46,6 +46,7 @@ async fn a_sender_on_a_busy_link_is_suspended_and_resumes() {
     b.spawn::<(), _, _>(move |ctx| async move {
         let sink = ctx
             .node()
+            .dist()
             .named_on::<(u64, Vec<u8>)>("a@localhost", "sink")
             .unwrap();
         for seq in 0..N {
@@ -68,7 +69,7 @@ async fn a_sender_on_a_busy_link_is_suspended_and_resumes() {
         last = now;
         assert!(now < N, "the sender was never suspended");
     }
-    let queued = b.peer_stats()[0].queued_bytes as usize;
+    let queued = b.dist().peer_stats()[0].queued_bytes as usize;
     assert!(
         queued <= BUSY + 64 * 1100,
         "the link queued {queued} bytes, past the busy limit"

@@ -41,10 +41,10 @@ async fn wrong_cookie_is_refused_on_both_sides() {
         ),
         "{err}"
     );
-    assert_eq!(intruder.dist_stats().bad_cookie, 1);
+    assert_eq!(intruder.dist().stats().bad_cookie, 1);
     // The acceptor reaches the same verdict from the initiator's proof.
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while a.dist_stats().bad_cookie != 1 {
+    while a.dist().stats().bad_cookie != 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "acceptor did not refuse"
@@ -71,7 +71,7 @@ async fn garbage_bytes_close_only_that_connection() {
         &[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef],
     )
     .await;
-    assert_eq!(a.dist_stats().decode_errors, 1);
+    assert_eq!(a.dist().stats().decode_errors, 1);
     still_serves(&a, "ok@localhost").await;
 }
 
@@ -79,7 +79,7 @@ async fn garbage_bytes_close_only_that_connection() {
 async fn oversized_length_prefix_is_refused_before_allocation() {
     let a = support::dist_node("a@localhost", "secret", TICK);
     send_and_expect_closed(&a, &[0xff, 0xff, 0xff, 0xf0, 1, 2, 3]).await;
-    assert_eq!(a.dist_stats().decode_errors, 1);
+    assert_eq!(a.dist().stats().decode_errors, 1);
     still_serves(&a, "ok@localhost").await;
 }
 
@@ -91,7 +91,7 @@ async fn truncated_frame_times_out_the_handshake() {
     let a = Node::start(NodeConfig::new("a@localhost").dist(config)).unwrap();
     // A length prefix promising 100 bytes, then only 10.
     send_and_expect_closed(&a, &[0, 0, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).await;
-    assert_eq!(a.dist_stats().handshake_failures, 1);
+    assert_eq!(a.dist().stats().handshake_failures, 1);
     still_serves(&a, "ok@localhost").await;
 }
 
@@ -133,14 +133,18 @@ async fn replayed_handshake_is_refused() {
     let proxy = support::Proxy::start(support::addr(&a)).await;
     b.connect(&proxy.addr).await.unwrap();
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    let mut events = a.node_events().unwrap();
-    b.disconnect("a@localhost");
+    let mut events = a.dist().node_events().unwrap();
+    b.dist().disconnect("a@localhost");
     support::wait_down(&mut events, "b@localhost", LIMIT).await;
 
     // Replay everything b sent, on a fresh connection.
     let recording = proxy.recorded.lock().clone();
     send_and_expect_closed(&a, &recording).await;
-    assert_eq!(a.dist_stats().bad_cookie, 1, "the replayed proof must fail");
+    assert_eq!(
+        a.dist().stats().bad_cookie,
+        1,
+        "the replayed proof must fail"
+    );
     assert!(a.nodes().is_empty());
     still_serves(&a, "ok@localhost").await;
 }
@@ -152,14 +156,14 @@ async fn malformed_frame_mid_session_closes_that_link_only() {
     let c = support::dist_node("c@localhost", "secret", TICK);
     c.connect(&support::addr(&a)).await.unwrap();
     let proxy = support::Proxy::start(support::addr(&a)).await;
-    let mut b_events = b.node_events().unwrap();
+    let mut b_events = b.dist().node_events().unwrap();
     b.connect(&proxy.addr).await.unwrap();
     support::wait_nodes(&a, &["b@localhost", "c@localhost"], LIMIT).await;
 
     proxy.inject(vec![0, 0, 0, 3, 1, 0xff, 0xff]);
     let (reason, _) = support::wait_down(&mut b_events, "a@localhost", LIMIT).await;
     assert_eq!(reason, NodeDownReason::ConnectionClosed);
-    assert!(a.dist_stats().decode_errors >= 1);
+    assert!(a.dist().stats().decode_errors >= 1);
     // a still holds c, and b (which met c through the mesh) is unaffected.
     assert!(a.nodes().contains(&"c@localhost".to_string()));
     still_serves(&a, "ok@localhost").await;
@@ -189,10 +193,10 @@ async fn a_restarted_node_is_taken_while_its_old_connection_is_half_open() {
     let b1 = support::dist_node("b@localhost", "secret", TICK);
     b1.connect(&support::addr(&a)).await.unwrap();
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    let mut events = a.node_events().unwrap();
+    let mut events = a.dist().node_events().unwrap();
     // b1 goes without a seeing it (its FIN lost, a half-open socket).
-    assert!(a.cut_connection("b@localhost"));
-    assert!(b1.disconnect("a@localhost"));
+    assert!(a.dist().cut_connection("b@localhost"));
+    assert!(b1.dist().disconnect("a@localhost"));
     drop(b1);
 
     let b2 = support::dist_node("b@localhost", "secret", TICK);
@@ -201,9 +205,9 @@ async fn a_restarted_node_is_taken_while_its_old_connection_is_half_open() {
     assert_eq!(reason, NodeDownReason::Stale);
     // The acceptor takes the connection just after it says so.
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    let held: Vec<u32> = a.peer_stats().iter().map(|p| p.creation).collect();
+    let held: Vec<u32> = a.dist().peer_stats().iter().map(|p| p.creation).collect();
     assert_eq!(held, [b2.creation()], "the new incarnation is held");
-    assert_eq!(a.dist_stats().stale_closed, 1);
+    assert_eq!(a.dist().stats().stale_closed, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,10 +217,10 @@ async fn a_partitioned_peer_is_down_within_two_ticks_and_heals() {
     let b = support::dist_node("b@localhost", "secret", tick);
     b.connect(&support::addr(&a)).await.unwrap();
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    let mut a_events = a.node_events().unwrap();
-    let mut b_events = b.node_events().unwrap();
+    let mut a_events = a.dist().node_events().unwrap();
+    let mut b_events = b.dist().node_events().unwrap();
 
-    a.set_partitioned("b@localhost", true);
+    a.dist().set_partitioned("b@localhost", true);
     let (reason, after) = support::wait_down(&mut a_events, "b@localhost", LIMIT).await;
     assert_eq!(reason, NodeDownReason::HeartbeatTimeout);
     assert!(
@@ -231,7 +235,7 @@ async fn a_partitioned_peer_is_down_within_two_ticks_and_heals() {
     // While cut, reconnecting is refused.
     assert!(b.connect(&support::addr(&a)).await.is_err());
 
-    a.set_partitioned("b@localhost", false);
+    a.dist().set_partitioned("b@localhost", false);
     b.connect(&support::addr(&a)).await.unwrap();
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
 }
@@ -243,7 +247,7 @@ async fn a_hidden_node_cannot_steer_the_mesh() {
         NodeConfig::new("spy@localhost").dist(DistConfig::default().cookie("secret").hidden(true)),
     )
     .unwrap();
-    let mut events = spy.node_events().unwrap();
+    let mut events = spy.dist().node_events().unwrap();
     spy.connect(&support::addr(&a)).await.unwrap();
     let bait = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let steer = Frame::Peers {
@@ -252,11 +256,11 @@ async fn a_hidden_node_cannot_steer_the_mesh() {
             listen: bait.local_addr().unwrap().to_string(),
         }],
     };
-    assert!(spy.send_raw_frame("a@localhost", steer));
+    assert!(spy.dist().send_raw_frame("a@localhost", steer));
     // The node closes that connection as a protocol error...
     let (reason, _) = support::wait_down(&mut events, "a@localhost", LIMIT).await;
     assert_eq!(reason, NodeDownReason::ConnectionClosed);
-    assert_eq!(a.dist_stats().decode_errors, 1);
+    assert_eq!(a.dist().stats().decode_errors, 1);
     // ...and connects nowhere (a connect would come at once).
     assert!(
         tokio::time::timeout(Duration::from_millis(500), bait.accept())
@@ -287,21 +291,24 @@ async fn deaf_peer(a: &Node) -> (Node, support::Proxy) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_asks_and_never_reads_the_answers_is_disconnected() {
     let a = support::dist_node("a@localhost", "secret", TICK);
-    let mut events = a.node_events().unwrap();
+    let mut events = a.dist().node_events().unwrap();
     let (h, _proxy) = deaf_peer(&a).await;
     // Heartbeat requests, each answered by a; the answers pile up. (Paced
     // by h's own queue, so that h is not the one that stops reading.)
     let flood = tokio::spawn(async move {
         let mut seq = 0u64;
         loop {
-            let queued = h.peer_stats().first().map_or(0, |p| p.queued_bytes);
+            let queued = h.dist().peer_stats().first().map_or(0, |p| p.queued_bytes);
             if queued > 256 * 1024 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
             for _ in 0..1024 {
                 seq += 1;
-                if !h.send_raw_frame("a@localhost", Frame::Heartbeat { seq, reply: false }) {
+                if !h
+                    .dist()
+                    .send_raw_frame("a@localhost", Frame::Heartbeat { seq, reply: false })
+                {
                     return;
                 }
             }
@@ -318,7 +325,7 @@ async fn a_peer_that_asks_and_never_reads_the_answers_is_disconnected() {
 async fn a_peer_that_reads_nothing_for_a_tick_is_disconnected() {
     let tick = Duration::from_millis(800);
     let a = support::dist_node("a@localhost", "secret", tick);
-    let mut events = a.node_events().unwrap();
+    let mut events = a.dist().node_events().unwrap();
     // h keeps talking (so a hears from it within a's tick) but, behind the
     // proxy, never reads.
     let h = support::dist_node("h@localhost", "secret", TICK);
@@ -336,14 +343,14 @@ async fn a_peer_that_reads_nothing_for_a_tick_is_disconnected() {
         .spawn::<u8, _, _>(|mut ctx| async move { while ctx.recv().await.into_msg().is_some() {} });
     ear.enable_remote();
     a.register("ear", ear.id()).unwrap();
-    let to_a = h.named_on::<u8>("a@localhost", "ear").unwrap();
+    let to_a = h.dist().named_on::<u8>("a@localhost", "ear").unwrap();
     h.spawn::<(), _, _>(move |mut ctx| async move {
         loop {
             to_a.send(1);
             let _ = ctx.recv_timeout(Duration::from_millis(50)).await;
         }
     });
-    let target = a.named_on::<Vec<u8>>("h@localhost", "sink").unwrap();
+    let target = a.dist().named_on::<Vec<u8>>("h@localhost", "sink").unwrap();
     let sender = a.spawn::<(), _, _>(move |mut ctx| async move {
         loop {
             for _ in 0..64 {

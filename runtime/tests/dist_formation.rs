@@ -37,7 +37,9 @@ async fn static_members_connect_and_reconnect() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap()
     };
-    let _h = b.start_cluster(Static::new([support::addr(&a), c_addr.to_string()]));
+    let _h = b
+        .dist()
+        .start_cluster(Static::new([support::addr(&a), c_addr.to_string()]));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let c = Node::start(
         NodeConfig::new(all[2]).dist(DistConfig::listen(c_addr).cookie("f").tick_time(TICK)),
@@ -46,8 +48,8 @@ async fn static_members_connect_and_reconnect() {
     formed(&[&a, &b, &c], &all).await;
 
     // A dropped connection comes back.
-    let mut events = b.node_events().unwrap();
-    b.disconnect("a@localhost");
+    let mut events = b.dist().node_events().unwrap();
+    b.dist().disconnect("a@localhost");
     support::wait_down(&mut events, "a@localhost", LIMIT).await;
     formed(&[&a, &b, &c], &all).await;
 }
@@ -75,7 +77,7 @@ async fn gossip_forms_a_cluster_and_ignores_other_cookies() {
     let _handles: Vec<_> = nodes
         .iter()
         .chain([&outsider])
-        .map(|n| n.start_cluster(gossip.clone()))
+        .map(|n| n.dist().start_cluster(gossip.clone()))
         .collect();
     formed(&nodes.iter().collect::<Vec<_>>(), &all).await;
     // The outsider's heartbeats fail authentication: nobody connects to it,
@@ -96,12 +98,12 @@ async fn dns_forms_a_cluster_from_localhost() {
         .collect();
     let ports: Vec<u16> = nodes
         .iter()
-        .map(|n| n.listen_addr().unwrap().port())
+        .map(|n| n.dist().listen_addr().unwrap().port())
         .collect();
     let _handles: Vec<_> = nodes
         .iter()
         .map(|n| {
-            n.start_cluster(Dns {
+            n.dist().start_cluster(Dns {
                 query: "localhost".into(),
                 ports: ports.clone(),
                 interval: Duration::from_millis(200),

@@ -89,7 +89,8 @@ async fn cluster() -> (Node, Node) {
 }
 
 fn remote_counter(b: &Node) -> Pid<ServerMsg<Counter>> {
-    b.named_on::<ServerMsg<Counter>>("a@localhost", "counter")
+    b.dist()
+        .named_on::<ServerMsg<Counter>>("a@localhost", "counter")
         .unwrap()
 }
 
@@ -102,7 +103,7 @@ async fn call_and_cast_by_name_on_another_node() {
     counter.cast(5);
     counter.cast(6);
     assert_eq!(counter.call(Req::Get, T).await, Ok(11));
-    assert_eq!(b.dist_stats().pending_calls, 0);
+    assert_eq!(b.dist().stats().pending_calls, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +147,7 @@ async fn a_remote_call_times_out_and_forgets_its_reply() {
             .await,
         Err(CallError::Timeout)
     );
-    assert_eq!(b.dist_stats().pending_calls, 0);
+    assert_eq!(b.dist().stats().pending_calls, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,10 +160,10 @@ async fn losing_the_node_fails_the_call_with_node_down() {
     };
     // Disconnect once the call is in flight (its reply parked on b).
     support::wait_for("the call in flight", LIMIT, || {
-        b.dist_stats().pending_calls == 1
+        b.dist().stats().pending_calls == 1
     })
     .await;
-    a.disconnect("b@localhost");
+    a.dist().disconnect("b@localhost");
     let result = tokio::time::timeout(LIMIT, call).await.unwrap().unwrap();
     assert_eq!(result, Err(CallError::NodeDown("a@localhost".into())));
     // Calling a node that is not connected fails at once.
@@ -188,7 +189,8 @@ async fn a_server_pid_sent_in_a_message_is_callable() {
     receiver.enable_remote();
     b.register("receiver", receiver.id()).unwrap();
     let local = a.whereis_pid::<ServerMsg<Counter>>("counter").unwrap();
-    a.send_named_on("b@localhost", "receiver", Introduce(local))
+    a.dist()
+        .send_named_on("b@localhost", "receiver", Introduce(local))
         .unwrap();
     assert_eq!(
         tokio::time::timeout(LIMIT, rx).await.unwrap().unwrap(),
@@ -207,5 +209,5 @@ async fn a_dropped_remote_call_forgets_its_reply() {
     )
     .await;
     assert!(r.is_err());
-    assert_eq!(b.dist_stats().pending_calls, 0);
+    assert_eq!(b.dist().stats().pending_calls, 0);
 }

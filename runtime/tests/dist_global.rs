@@ -88,8 +88,8 @@ async fn one_holder_per_name_across_the_cluster() {
     .await;
 
     // And when its node goes down.
-    let mut events = a.node_events().unwrap();
-    a.disconnect("c@localhost");
+    let mut events = a.dist().node_events().unwrap();
+    a.dist().disconnect("c@localhost");
     support::wait_down(&mut events, "c@localhost", LIMIT).await;
     assert!(a.global().names().is_empty());
 }
@@ -120,9 +120,9 @@ async fn a_healed_partition_keeps_exactly_one_holder() {
     let tick = Duration::from_millis(400);
     let nodes = mesh(&["a@localhost", "b@localhost"], tick).await;
     let (a, b) = (&nodes[0], &nodes[1]);
-    let mut events = a.node_events().unwrap();
-    a.set_partitioned("b@localhost", true);
-    b.set_partitioned("a@localhost", true);
+    let mut events = a.dist().node_events().unwrap();
+    a.dist().set_partitioned("b@localhost", true);
+    b.dist().set_partitioned("a@localhost", true);
     support::wait_down(&mut events, "b@localhost", LIMIT).await;
     until("b to see a down", || b.nodes().is_empty()).await;
 
@@ -133,8 +133,8 @@ async fn a_healed_partition_keeps_exactly_one_holder() {
     b.global().register("leader", &pb).await.unwrap();
     let (exit_a, exit_b) = (pa.exited(), pb.exited());
 
-    a.set_partitioned("b@localhost", false);
-    b.set_partitioned("a@localhost", false);
+    a.dist().set_partitioned("b@localhost", false);
+    b.dist().set_partitioned("a@localhost", false);
     b.connect(&support::addr(a)).await.unwrap();
     until("both nodes to agree on one holder", || {
         let on_a = a
@@ -199,8 +199,8 @@ async fn process_groups_span_nodes() {
     })
     .await;
     // A node that goes down takes its members along.
-    let mut events = c.node_events().unwrap();
-    c.disconnect("b@localhost");
+    let mut events = c.dist().node_events().unwrap();
+    c.dist().disconnect("b@localhost");
     support::wait_down(&mut events, "b@localhost", LIMIT).await;
     assert!(c.groups().members("workers").is_empty());
     assert_eq!(

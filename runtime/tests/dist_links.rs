@@ -34,6 +34,7 @@ async fn seen_from(b: &Node, a_pid: &Pid<Option<String>>) -> ProcessId {
     b.register("inbox", receiver.id()).unwrap();
     a_pid
         .node()
+        .dist()
         .send_named_on(b.name(), "inbox", a_pid.clone())
         .unwrap();
     let id = tokio::time::timeout(LIMIT, rx).await.unwrap().unwrap();
@@ -207,7 +208,7 @@ async fn losing_the_node_fires_links_and_monitors_with_noconnection() {
         tokio::task::yield_now().await;
     }
     let started = tokio::time::Instant::now();
-    b.set_partitioned("a@localhost", true);
+    b.dist().set_partitioned("a@localhost", true);
     let mut got_exit = false;
     let mut got_down = false;
     while !(got_exit && got_down) {
@@ -278,10 +279,10 @@ async fn reconnect_over_a_half_open_connection(holder: &Node, other: &Node) {
     };
     support::wait_for("the remote monitor", LIMIT, monitors(1)).await;
 
-    let mut holder_events = holder.node_events().unwrap();
-    let mut other_events = other.node_events().unwrap();
-    assert!(holder.cut_connection(other.name()));
-    assert!(other.disconnect(holder.name()));
+    let mut holder_events = holder.dist().node_events().unwrap();
+    let mut other_events = other.dist().node_events().unwrap();
+    assert!(holder.dist().cut_connection(other.name()));
+    assert!(other.dist().disconnect(holder.name()));
     support::wait_down(&mut other_events, holder.name(), LIMIT).await;
     support::wait_for("the old monitor to go", LIMIT, monitors(0)).await;
     assert_eq!(holder.nodes(), [other.name()], "the holder saw nothing");
@@ -304,7 +305,7 @@ async fn reconnect_over_a_half_open_connection(holder: &Node, other: &Node) {
         Received::Down(d) => assert_eq!((d.pid, d.reason), (remote, ExitReason::NoConnection)),
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(holder.dist_stats().stale_closed, 1);
+    assert_eq!(holder.dist().stats().stale_closed, 1);
     assert_eq!(holder.nodes(), [other.name()]);
     assert_eq!(other.nodes(), [holder.name()]);
 

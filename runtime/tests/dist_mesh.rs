@@ -41,7 +41,7 @@ async fn five_nodes_form_a_full_mesh_from_one_seed() {
     assert_eq!(nodes[0].nodes().len(), 4);
     // Each pair shares exactly one connection.
     for node in &nodes {
-        let peers = node.peer_stats();
+        let peers = node.dist().peer_stats();
         assert_eq!(peers.len(), 4, "{} has {:?}", node.name(), peers);
     }
 }
@@ -57,17 +57,17 @@ async fn hidden_nodes_are_not_listed_or_meshed() {
         NodeConfig::new("tui@localhost").dist(DistConfig::default().cookie("c").hidden(true)),
     )
     .unwrap();
-    assert_eq!(tui.listen_addr(), None);
+    assert_eq!(tui.dist().listen_addr(), None);
     assert_eq!(
         tui.connect(&support::addr(&a)).await.unwrap(),
         "a@localhost"
     );
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while a.hidden_nodes().is_empty() {
+    while a.dist().hidden_nodes().is_empty() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::task::yield_now().await;
     }
-    assert_eq!(a.hidden_nodes(), ["tui@localhost"]);
+    assert_eq!(a.dist().hidden_nodes(), ["tui@localhost"]);
     assert_eq!(
         a.nodes(),
         ["b@localhost"],
@@ -76,7 +76,7 @@ async fn hidden_nodes_are_not_listed_or_meshed() {
     assert_eq!(tui.nodes(), ["a@localhost"]);
     // The hidden node is not propagated: b never connects to it, and the
     // hidden node does not connect to b.
-    assert!(b.hidden_nodes().is_empty());
+    assert!(b.dist().hidden_nodes().is_empty());
     assert_eq!(tui.nodes(), ["a@localhost"]);
 }
 
@@ -84,17 +84,17 @@ async fn hidden_nodes_are_not_listed_or_meshed() {
 async fn disconnect_emits_nodedown_on_both_sides() {
     let a = support::dist_node("a@localhost", "c", TICK);
     let b = support::dist_node("b@localhost", "c", TICK);
-    let mut a_events = a.node_events().unwrap();
-    let mut b_events = b.node_events().unwrap();
+    let mut a_events = a.dist().node_events().unwrap();
+    let mut b_events = b.dist().node_events().unwrap();
     b.connect(&support::addr(&a)).await.unwrap();
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
-    assert!(a.disconnect("b@localhost"));
+    assert!(a.dist().disconnect("b@localhost"));
     let (reason, _) = support::wait_down(&mut a_events, "b@localhost", LIMIT).await;
     assert_eq!(reason, NodeDownReason::Disconnected);
     let (reason, _) = support::wait_down(&mut b_events, "a@localhost", LIMIT).await;
     assert_eq!(reason, NodeDownReason::ConnectionClosed);
     assert!(a.nodes().is_empty() && b.nodes().is_empty());
-    assert!(!a.disconnect("b@localhost"));
+    assert!(!a.dist().disconnect("b@localhost"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +125,7 @@ async fn processes_monitoring_nodes_get_up_and_down() {
             hidden: false
         }
     );
-    b.disconnect("a@localhost");
+    b.dist().disconnect("a@localhost");
     let down = tokio::time::timeout(LIMIT, rx.recv())
         .await
         .unwrap()
@@ -148,7 +148,7 @@ async fn heartbeats_measure_rtt_and_count_traffic() {
     support::wait_nodes(&a, &["b@localhost"], LIMIT).await;
     let deadline = tokio::time::Instant::now() + LIMIT;
     loop {
-        let stats = a.peer_stats();
+        let stats = a.dist().peer_stats();
         if let Some(rtt) = stats[0].heartbeat_rtt {
             assert!(rtt < tick, "loopback heartbeat rtt {rtt:?}");
             assert!(stats[0].frames_in >= 2 && stats[0].frames_out >= 2);

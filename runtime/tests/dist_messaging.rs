@@ -27,7 +27,7 @@ fn ponger(node: &Node) -> mpsc::UnboundedReceiver<Option<String>> {
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
     let pid = node.spawn::<Ping, _, _>(move |mut ctx| async move {
         while let Received::Msg(ping) = ctx.recv().await {
-            let sender = ctx.last_sender().and_then(|s| ctx.node().node_of(s));
+            let sender = ctx.last_sender().and_then(|s| ctx.node().dist().node_of(s));
             seen_tx.send(sender).unwrap();
             assert!(!ping.reply_to.is_local());
             ping.reply_to.send(Pong {
@@ -49,6 +49,7 @@ async fn send_by_name_and_reply_to_a_remote_pid() {
     b.spawn::<Pong, _, _>(move |mut ctx| async move {
         let me = ctx.pid();
         ctx.node()
+            .dist()
             .send_named_on("a@localhost", "ponger", Ping { n: 7, reply_to: me })
             .unwrap();
         if let Received::Msg(pong) = ctx.recv().await {
@@ -87,14 +88,17 @@ async fn order_is_kept_across_the_link() {
     a.register("sink", sink.id()).unwrap();
     b.spawn::<(), _, _>(move |ctx| async move {
         for i in 0..N {
-            ctx.node().send_named_on("a@localhost", "sink", i).unwrap();
+            ctx.node()
+                .dist()
+                .send_named_on("a@localhost", "sink", i)
+                .unwrap();
         }
     });
     tokio::time::timeout(LIMIT, done_rx.recv())
         .await
         .unwrap()
         .unwrap();
-    let peer = &a.peer_stats()[0];
+    let peer = &a.dist().peer_stats()[0];
     assert!(peer.frames_in >= N);
 }
 
@@ -110,9 +114,12 @@ async fn a_payload_of_the_wrong_type_is_a_dead_letter() {
     sink.enable_remote();
     a.register("numbers", sink.id()).unwrap();
     let before = a.stats().dead_letters;
-    b.send_named_on("a@localhost", "numbers", "not a number".to_string())
+    b.dist()
+        .send_named_on("a@localhost", "numbers", "not a number".to_string())
         .unwrap();
-    b.send_named_on("a@localhost", "numbers", 42u64).unwrap();
+    b.dist()
+        .send_named_on("a@localhost", "numbers", 42u64)
+        .unwrap();
     // The good message still arrives; the bad one was dropped and counted.
     assert_eq!(
         tokio::time::timeout(LIMIT, rx.recv()).await.unwrap(),
@@ -125,8 +132,12 @@ async fn a_payload_of_the_wrong_type_is_a_dead_letter() {
         ctx.recv().await;
     });
     a.register("local_only", local_only.id()).unwrap();
-    b.send_named_on("a@localhost", "local_only", 1u64).unwrap();
-    b.send_named_on("a@localhost", "nobody", 1u64).unwrap();
+    b.dist()
+        .send_named_on("a@localhost", "local_only", 1u64)
+        .unwrap();
+    b.dist()
+        .send_named_on("a@localhost", "nobody", 1u64)
+        .unwrap();
     let deadline = tokio::time::Instant::now() + LIMIT;
     while a.stats().dead_letters < before + 3 {
         assert!(
@@ -141,12 +152,14 @@ async fn a_payload_of_the_wrong_type_is_a_dead_letter() {
 async fn sending_to_an_unconnected_node_is_a_dead_letter() {
     let (a, b) = support::pair(TICK).await;
     let _seen = ponger(&a);
-    let mut a_events = a.node_events().unwrap();
-    let mut b_events = b.node_events().unwrap();
-    a.disconnect("b@localhost");
+    let mut a_events = a.dist().node_events().unwrap();
+    let mut b_events = b.dist().node_events().unwrap();
+    a.dist().disconnect("b@localhost");
     support::wait_down(&mut a_events, "b@localhost", LIMIT).await;
     support::wait_down(&mut b_events, "a@localhost", LIMIT).await;
     let before = b.stats().dead_letters;
-    b.send_named_on("a@localhost", "ponger", 5u64).unwrap();
+    b.dist()
+        .send_named_on("a@localhost", "ponger", 5u64)
+        .unwrap();
     assert_eq!(b.stats().dead_letters, before + 1);
 }

@@ -112,6 +112,7 @@ async fn three_os_processes_mesh_talk_and_detect_a_kill() {
         let me = ctx.pid();
         for node in ["os1@localhost", "os2@localhost"] {
             ctx.node()
+                .dist()
                 .send_named_on(node, "echo", (me.clone(), format!("hello {node}")))
                 .unwrap();
         }
@@ -150,6 +151,7 @@ async fn three_os_processes_mesh_talk_and_detect_a_kill() {
         let mut sleepers = Vec::new();
         for node in ["os1@localhost", "os2@localhost"] {
             ctx.node()
+                .dist()
                 .send_named_on(node, "sleeper", me.clone())
                 .unwrap();
             if let Received::Msg(pid) = ctx.recv().await {
@@ -174,7 +176,7 @@ async fn three_os_processes_mesh_talk_and_detect_a_kill() {
 
     // Kill os2 outright: its connection closes, the node is down, and the
     // link and monitor fire with noconnection.
-    let mut events = me.node_events().unwrap();
+    let mut events = me.dist().node_events().unwrap();
     n2.child.kill().unwrap();
     let (reason, _) = support::wait_down(&mut events, "os2@localhost", LIMIT).await;
     assert!(
@@ -224,7 +226,7 @@ async fn a_paused_node_rejoins_the_mesh_and_its_global_names_resolve() {
 
     // Paused past the tick: everyone declares it down, and forgets its
     // global names.
-    let mut events = me.node_events().unwrap();
+    let mut events = me.dist().node_events().unwrap();
     c.signal("-STOP");
     support::wait_down(&mut events, "pc@localhost", LIMIT).await;
     support::wait_for("svc-c forgotten", LIMIT, || {

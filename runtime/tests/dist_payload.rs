@@ -69,7 +69,8 @@ fn echo(node: &Node) -> mpsc::UnboundedReceiver<Blob> {
 }
 
 fn bytes_out(from: &Node, to: &str) -> u64 {
-    from.peer_stats()
+    from.dist()
+        .peer_stats()
         .iter()
         .find(|p| p.node == to)
         .map_or(0, |p| p.bytes_out)
@@ -85,7 +86,7 @@ async fn payloads_cross_nodes_intact_and_are_sent_once() {
             let _ = back_tx.send(b);
         }
     });
-    let to_b = a.named_on::<Blob>("b@localhost", "blobs").unwrap();
+    let to_b = a.dist().named_on::<Blob>("b@localhost", "blobs").unwrap();
 
     let before = bytes_out(&a, "b@localhost");
     let sent = blob(1, Some(home.clone()));
@@ -186,7 +187,7 @@ async fn out_of_band_bytes_that_do_not_add_up_drop_the_message_or_the_link() {
     // letter), the link stays.
     let mut extra = inline.clone();
     extra.extend_from_slice(&[9; 10]);
-    assert!(b.send_raw_frame(
+    assert!(b.dist().send_raw_frame(
         "a@localhost",
         raw_message(MsgKind::Bulk { out_of_band: 10 }, extra)
     ));
@@ -208,30 +209,33 @@ async fn out_of_band_bytes_that_do_not_add_up_drop_the_message_or_the_link() {
         bytes.extend_from_slice(&[0; 100]);
         bytes
     };
-    assert!(b.send_raw_frame(
+    assert!(b.dist().send_raw_frame(
         "a@localhost",
         raw_message(MsgKind::Bulk { out_of_band: 100 }, marker)
     ));
     // A good message after both arrives: the link is up.
-    assert!(b.send_raw_frame("a@localhost", raw_message(MsgKind::Send, inline.clone())));
+    assert!(
+        b.dist()
+            .send_raw_frame("a@localhost", raw_message(MsgKind::Send, inline.clone()))
+    );
     let got = tokio::time::timeout(LIMIT, seen_on_a.recv())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(got, small);
     assert_eq!(a.stats().dead_letters, 2);
-    assert_eq!(a.dist_stats().decode_errors, 0);
+    assert_eq!(a.dist().stats().decode_errors, 0);
 
     // A kind that counts more out-of-band bytes than the payload holds
     // breaks the frame's own structure: that link closes, the node goes on.
-    let mut events = b.node_events().unwrap();
-    assert!(b.send_raw_frame(
+    let mut events = b.dist().node_events().unwrap();
+    assert!(b.dist().send_raw_frame(
         "a@localhost",
         raw_message(MsgKind::Bulk { out_of_band: 1000 }, inline)
     ));
     support::wait_down(&mut events, "a@localhost", LIMIT).await;
     support::wait_for("a counts the decode error", LIMIT, || {
-        a.dist_stats().decode_errors == 1
+        a.dist().stats().decode_errors == 1
     })
     .await;
     // b sees the link close when a's reader stops, which can be before a

@@ -29,7 +29,10 @@ async fn connect_from(from: &str, node: &Node) -> TcpStream {
     socket
         .bind(format!("{from}:0").parse::<SocketAddr>().unwrap())
         .unwrap();
-    socket.connect(node.listen_addr().unwrap()).await.unwrap()
+    socket
+        .connect(node.dist().listen_addr().unwrap())
+        .await
+        .unwrap()
 }
 
 /// Whether the node closed `stream` within `limit`.
@@ -47,7 +50,9 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_frame_before_the_handshake_is_refused_at_once() {
     let a = node("a@localhost", |_| {});
-    let mut raw = TcpStream::connect(a.listen_addr().unwrap()).await.unwrap();
+    let mut raw = TcpStream::connect(a.dist().listen_addr().unwrap())
+        .await
+        .unwrap();
     // A 64 KiB frame announced: far past what a handshake needs, far under
     // the 16 MiB allowed once authenticated.
     raw.write_all(&(64u32 * 1024).to_be_bytes()).await.unwrap();
@@ -56,7 +61,7 @@ async fn a_large_frame_before_the_handshake_is_refused_at_once() {
         closed_within(&mut raw, AT_ONCE).await,
         "the node waited for it"
     );
-    assert_eq!(a.dist_stats().decode_errors, 1);
+    assert_eq!(a.dist().stats().decode_errors, 1);
     // Frames as large as configured pass once authenticated.
     let b = support::dist_node("b@localhost", "secret", TICK);
     b.connect(&support::addr(&a)).await.unwrap();
@@ -77,7 +82,7 @@ async fn handshakes_past_the_limit_per_address_are_closed_at_once() {
         }
     }
     assert_eq!(closed, 12, "8 handshakes per address, the rest closed");
-    let stats = a.dist_stats();
+    let stats = a.dist().stats();
     assert_eq!(stats.turned_away, 12);
     assert_eq!(stats.handshakes, 8);
     // Another address is served at once.
@@ -89,7 +94,7 @@ async fn handshakes_past_the_limit_per_address_are_closed_at_once() {
     // Closing the strangers' connections gives their slots back.
     drop(held);
     support::wait_for("the slots given back", LIMIT, || {
-        a.dist_stats().handshakes == 0
+        a.dist().stats().handshakes == 0
     })
     .await;
 }
@@ -111,5 +116,5 @@ async fn handshakes_past_the_node_limit_are_closed_at_once() {
     for s in &mut held {
         assert!(!closed_within(s, Duration::from_millis(100)).await);
     }
-    assert_eq!(a.dist_stats().turned_away, 1);
+    assert_eq!(a.dist().stats().turned_away, 1);
 }

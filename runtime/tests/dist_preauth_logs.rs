@@ -32,7 +32,9 @@ async fn a_name_claimed_before_the_handshake_is_never_logged_verbatim() {
     let a = node("a@localhost");
     let evil = "evil\u{1b}]2;pwned\u{7}@host";
     for name in [evil.to_owned(), format!("{}@host", "x".repeat(900))] {
-        let raw = TcpStream::connect(a.listen_addr().unwrap()).await.unwrap();
+        let raw = TcpStream::connect(a.dist().listen_addr().unwrap())
+            .await
+            .unwrap();
         let (r, mut w) = raw.into_split();
         let mut buf = bytes::BytesMut::new();
         let hello = Frame::Hello {
@@ -57,7 +59,7 @@ async fn a_name_claimed_before_the_handshake_is_never_logged_verbatim() {
         );
     }
     support::wait_for("both failures counted", LIMIT, || {
-        a.dist_stats().handshake_failures == 2
+        a.dist().stats().handshake_failures == 2
     })
     .await;
     let logs = captured.text();

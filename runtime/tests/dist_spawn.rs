@@ -15,25 +15,28 @@ type Greet = (Pid<String>, String);
 async fn cluster(names: &[&str]) -> Vec<Node> {
     let nodes = support::mesh(names, "s", Duration::from_secs(60)).await;
     for n in &nodes {
-        n.register_spawnable::<String, Greet, _, _>("greeter", |mut ctx, greeting| async move {
-            while let Received::Msg((reply_to, name)) = ctx.recv().await {
-                reply_to.send(format!("{greeting} {name} from {}", ctx.node().name()));
-            }
-        });
+        n.dist().register_spawnable::<String, Greet, _, _>(
+            "greeter",
+            |mut ctx, greeting| async move {
+                while let Received::Msg((reply_to, name)) = ctx.recv().await {
+                    reply_to.send(format!("{greeting} {name} from {}", ctx.node().name()));
+                }
+            },
+        );
         // The article's worker: processes an item and says where.
-        n.register_task("process_item", {
+        n.dist().register_task("process_item", {
             let here = n.name().to_owned();
             move |item: u64| {
                 let here = here.clone();
                 async move { format!("item {item} processed on {here}") }
             }
         });
-        n.register_task("fail", |_: ()| async move {
+        n.dist().register_task("fail", |_: ()| async move {
             if true {
                 panic!("task failed on purpose");
             }
         });
-        n.register_task("slow", |ms: u64| async move {
+        n.dist().register_task("slow", |ms: u64| async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         });
     }
@@ -45,6 +48,7 @@ async fn spawn_a_registered_behaviour_on_another_node() {
     let nodes = cluster(&["a@localhost", "b@localhost"]).await;
     let (a, b) = (&nodes[0], &nodes[1]);
     let greeter: Pid<Greet> = a
+        .dist()
         .spawn_on("b@localhost", "greeter", &"hello".to_string(), T)
         .await
         .unwrap();
@@ -65,18 +69,21 @@ async fn spawn_a_registered_behaviour_on_another_node() {
     );
 
     assert_eq!(
-        a.spawn_on::<_, Greet>("b@localhost", "nobody", &(), T)
+        a.dist()
+            .spawn_on::<_, Greet>("b@localhost", "nobody", &(), T)
             .await
             .err(),
         Some(RemoteSpawnError::UnknownName("nobody".into()))
     );
     assert!(matches!(
-        a.spawn_on::<_, u64>("b@localhost", "greeter", &"hi".to_string(), T)
+        a.dist()
+            .spawn_on::<_, u64>("b@localhost", "greeter", &"hi".to_string(), T)
             .await,
         Err(RemoteSpawnError::TypeMismatch(_))
     ));
     assert_eq!(
-        a.spawn_on::<_, Greet>("z@localhost", "greeter", &"hi".to_string(), T)
+        a.dist()
+            .spawn_on::<_, Greet>("z@localhost", "greeter", &"hi".to_string(), T)
             .await
             .err(),
         Some(RemoteSpawnError::NodeDown("z@localhost".into()))
@@ -94,7 +101,11 @@ async fn round_robin_work_distributor_over_three_nodes() {
     let mut results = Vec::new();
     for item in 0..9u64 {
         let node = &targets[item as usize % targets.len()];
-        let r: String = a.task_on(node, "process_item", &item, T).await.unwrap();
+        let r: String = a
+            .dist()
+            .task_on(node, "process_item", &item, T)
+            .await
+            .unwrap();
         results.push(r);
     }
     for (item, r) in results.iter().enumerate() {
@@ -122,19 +133,24 @@ async fn remote_task_failures_are_typed() {
     let nodes = cluster(&["a@localhost", "b@localhost"]).await;
     let a = &nodes[0];
     assert_eq!(
-        a.task_on::<_, ()>("b@localhost", "fail", &(), T).await,
+        a.dist()
+            .task_on::<_, ()>("b@localhost", "fail", &(), T)
+            .await,
         Err(RemoteSpawnError::Exited(ExitReason::Panic(
             "task failed on purpose".into()
         )))
     );
     assert_eq!(
-        a.task_on::<_, ()>("b@localhost", "slow", &5_000u64, Duration::from_millis(100))
+        a.dist()
+            .task_on::<_, ()>("b@localhost", "slow", &5_000u64, Duration::from_millis(100))
             .await,
         Err(RemoteSpawnError::Timeout)
     );
     assert_eq!(
-        a.task_on::<_, ()>("b@localhost", "unknown", &(), T).await,
+        a.dist()
+            .task_on::<_, ()>("b@localhost", "unknown", &(), T)
+            .await,
         Err(RemoteSpawnError::UnknownName("unknown".into()))
     );
-    assert_eq!(a.dist_stats().pending_calls, 0);
+    assert_eq!(a.dist().stats().pending_calls, 0);
 }

@@ -61,7 +61,8 @@ async fn nodes_with_certificates_from_the_ca_talk_over_tls() {
     });
     sink.enable_remote();
     a.register("sink", sink.id()).unwrap();
-    b.send_named_on("a@localhost", "sink", "over tls".to_string())
+    b.dist()
+        .send_named_on("a@localhost", "sink", "over tls".to_string())
         .unwrap();
     assert_eq!(
         tokio::time::timeout(LIMIT, rx).await.unwrap().unwrap(),
@@ -87,11 +88,11 @@ async fn a_certificate_from_another_ca_or_no_tls_is_refused() {
     assert!(plain.connect(&support::addr(&a)).await.is_err());
     assert!(a.nodes().is_empty());
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while a.dist_stats().handshake_failures < 2 {
+    while a.dist().stats().handshake_failures < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            a.dist_stats()
+            a.dist().stats()
         );
         tokio::task::yield_now().await;
     }

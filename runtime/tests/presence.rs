@@ -182,8 +182,8 @@ async fn a_node_that_goes_down_leaves_and_comes_back_without_duplicates() {
     assert_eq!(next_diff(&mut on_a).await.joins["carol"], ["web"]);
 
     // A partition: b's entries leave a's list once the link is declared down.
-    a.node.set_partitioned("b@localhost", true);
-    b.node.set_partitioned("a@localhost", true);
+    a.node.dist().set_partitioned("b@localhost", true);
+    b.node.dist().set_partitioned("a@localhost", true);
     let d = next_diff(&mut on_a).await;
     assert_eq!(d.leaves["carol"], ["web"]);
     assert!(a.node.nodes().is_empty(), "left when the link went down");
@@ -197,8 +197,8 @@ async fn a_node_that_goes_down_leaves_and_comes_back_without_duplicates() {
     .await;
 
     // Healed: the same incarnation's entries come back, once.
-    a.node.set_partitioned("b@localhost", false);
-    b.node.set_partitioned("a@localhost", false);
+    a.node.dist().set_partitioned("b@localhost", false);
+    b.node.dist().set_partitioned("a@localhost", false);
     b.node.connect(&support::addr(&a.node)).await.unwrap();
     assert_eq!(next_diff(&mut on_a).await.joins["carol"], ["web"]);
     assert_eq!(
@@ -207,7 +207,7 @@ async fn a_node_that_goes_down_leaves_and_comes_back_without_duplicates() {
     );
 
     // b restarts: the old incarnation's entries go, the new one's merge.
-    b.node.disconnect("a@localhost");
+    b.node.dist().disconnect("a@localhost");
     let d = next_diff(&mut on_a).await;
     assert_eq!(d.leaves["carol"], ["web"]);
     let b2 = member(support::dist_node("b@localhost", "p2", tick));
@@ -239,7 +239,7 @@ async fn only_local_processes_are_tracked_and_instances_are_listed() {
     let a = member(nodes[0].clone());
     let _b = member(nodes[1].clone());
     // A handle to a process of b, as a sees it.
-    let there = a.node.named_on::<()>("b@localhost", "x").unwrap();
+    let there = a.node.dist().named_on::<()>("b@localhost", "x").unwrap();
     let err = a
         .presence
         .track(there.id(), "t", "k", "m".into())

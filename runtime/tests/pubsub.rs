@@ -178,10 +178,10 @@ async fn exits_unsubscribes_and_departed_nodes_leave_no_subscription() {
 
     // c leaves the cluster: a's broadcasts go to b only.
     let before = ps[0].stats().frames_out;
-    assert!(nodes[0].disconnect("c@localhost"));
-    nodes[2].disconnect("a@localhost");
-    nodes[2].disconnect("b@localhost");
-    nodes[1].disconnect("c@localhost");
+    assert!(nodes[0].dist().disconnect("c@localhost"));
+    nodes[2].dist().disconnect("a@localhost");
+    nodes[2].dist().disconnect("b@localhost");
+    nodes[1].dist().disconnect("c@localhost");
     support::wait_for("c to be gone", LIMIT, || {
         nodes[0].nodes() == ["b@localhost"]
     })

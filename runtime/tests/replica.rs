@@ -70,8 +70,8 @@ async fn replicas_converge_after_a_partition_heals() {
     })
     .await;
 
-    a.set_partitioned("b@localhost", true);
-    b.set_partitioned("a@localhost", true);
+    a.dist().set_partitioned("b@localhost", true);
+    b.dist().set_partitioned("a@localhost", true);
     support::wait_for("the partition to be seen", LIMIT, || {
         a.nodes().is_empty() && b.nodes().is_empty()
     })
@@ -87,8 +87,8 @@ async fn replicas_converge_after_a_partition_heals() {
         "nothing crosses a partition"
     );
 
-    a.set_partitioned("b@localhost", false);
-    b.set_partitioned("a@localhost", false);
+    a.dist().set_partitioned("b@localhost", false);
+    b.dist().set_partitioned("a@localhost", false);
     b.connect(&support::addr(&a)).await.unwrap();
     support::wait_for("both replicas to agree", LIMIT, || ra.get() == rb.get()).await;
     let items: Vec<String> = ra.read(|s| s.iter().cloned().collect());
@@ -112,7 +112,7 @@ async fn a_restarted_node_gets_the_state_back_and_counts_as_a_new_replica() {
     support::wait_for("12 on both", LIMIT, || value(&ra) == 12 && value(&rb) == 12).await;
 
     // b "restarts": the old incarnation leaves, a new one with its name joins.
-    b.disconnect("a@localhost");
+    b.dist().disconnect("a@localhost");
     support::wait_for("a to lose b", LIMIT, || a.nodes().is_empty()).await;
     drop(rb);
     let b2: Node = support::dist_node("b@localhost", "r3", tick);

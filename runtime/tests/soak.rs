@@ -111,7 +111,12 @@ async fn health(me: &Node, node: &str) -> Option<String> {
     let target = node.to_owned();
     me.spawn::<String, _, _>(move |mut ctx| async move {
         let me: Pid<String> = ctx.pid();
-        if ctx.node().send_named_on(&target, "soak_health", me).is_ok() {
+        if ctx
+            .node()
+            .dist()
+            .send_named_on(&target, "soak_health", me)
+            .is_ok()
+        {
             if let Some(Received::Msg(answer)) = ctx.recv_timeout(Duration::from_secs(2)).await {
                 let _ = tx.send(answer);
             }
@@ -157,7 +162,7 @@ async fn a_cluster_under_kills_and_pauses_heals() {
         COOKIE,
         Duration::from_millis(TICK_MS),
     );
-    let _formation = me.start_cluster(Static::new(addrs.clone()));
+    let _formation = me.dist().start_cluster(Static::new(addrs.clone()));
     support::wait_nodes(&me, &all, LIMIT).await;
 
     // Faults: every 10 s one member is killed and restarted, or paused for

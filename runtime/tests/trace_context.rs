@@ -131,7 +131,8 @@ async fn a_remote_task_runs_under_its_callers_trace() {
     let a = support::dist_node("ta@localhost", "c", tick);
     let b = support::dist_node("tb@localhost", "c", tick);
     b.connect(&support::addr(&a)).await.unwrap();
-    a.register_task("double", |x: u32| async move { x * 2 });
+    a.dist()
+        .register_task("double", |x: u32| async move { x * 2 });
     let ctx = TraceContext {
         trace_id: [11; 16],
         span_id: [12; 8],
@@ -142,6 +143,7 @@ async fn a_remote_task_runs_under_its_callers_trace() {
         CURRENT.with(|cur| cur.set(Some(ctx)));
         let r: Result<u32, _> = c
             .node()
+            .dist()
             .task_on("ta@localhost", "double", &21u32, Duration::from_secs(5))
             .await;
         CURRENT.with(|cur| cur.set(None));
@@ -182,7 +184,10 @@ async fn trace_context_crosses_the_wire() {
     };
     b.spawn::<(), _, _>(move |c| async move {
         CURRENT.with(|cur| cur.set(Some(ctx)));
-        c.node().send_named_on("a@localhost", "sink", 1u32).unwrap();
+        c.node()
+            .dist()
+            .send_named_on("a@localhost", "sink", 1u32)
+            .unwrap();
         CURRENT.with(|cur| cur.set(None));
     });
     let got = tokio::time::timeout(Duration::from_secs(10), rx)

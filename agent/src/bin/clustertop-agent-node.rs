@@ -60,7 +60,10 @@ async fn run(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     // One write: a reader that wants the first line only gets both.
-    let mut ready = format!("listening {}\n", node.listen_addr().expect("listening"));
+    let mut ready = format!(
+        "listening {}\n",
+        node.dist().listen_addr().expect("listening")
+    );
     if let Some(m) = telemetry.prometheus_addr() {
         ready.push_str(&format!("metrics http://{m}/metrics\n"));
     }

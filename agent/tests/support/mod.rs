@@ -38,7 +38,7 @@ pub fn node(name: &str) -> Node {
 
 /// The `host:port` a node listens on.
 pub fn addr(node: &Node) -> String {
-    node.listen_addr().expect("listening").to_string()
+    node.dist().listen_addr().expect("listening").to_string()
 }
 
 /// `names.len()` nodes in a full mesh, each with an agent.

@@ -148,7 +148,10 @@ pub async fn run_node(args: DemoNodeArgs) -> Result<(), DemoNodeError> {
         .await
         .map_err(|e| DemoNodeError::Workload(e.to_string()))?;
     // Both lines in one write: the parent reads them together.
-    let mut ready = format!("listening {}\n", node.listen_addr().expect("listening"));
+    let mut ready = format!(
+        "listening {}\n",
+        node.dist().listen_addr().expect("listening")
+    );
     if let Some(m) = telemetry.prometheus_addr() {
         ready.push_str(&format!("metrics http://{m}/metrics\n"));
     }

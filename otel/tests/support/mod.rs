@@ -48,6 +48,7 @@ impl GenServer for Middle {
     async fn handle_call(&mut self, v: u64, ctx: &mut ServerContext<Self>) -> CallResult<u64> {
         let leaf = ctx
             .node()
+            .dist()
             .named_on::<ServerMsg<Leaf>>("c@localhost", "leaf")
             .unwrap();
         CallResult::Reply(leaf.call(v * 10, Duration::from_secs(5)).await.unwrap())
@@ -93,10 +94,10 @@ pub async fn call_across_three_nodes() -> (Node, Node, Node) {
         node("b@localhost"),
         node("c@localhost"),
     );
-    b.connect(&a.listen_addr().unwrap().to_string())
+    b.connect(&a.dist().listen_addr().unwrap().to_string())
         .await
         .unwrap();
-    c.connect(&a.listen_addr().unwrap().to_string())
+    c.connect(&a.dist().listen_addr().unwrap().to_string())
         .await
         .unwrap();
     while a.nodes().len() < 2 || b.nodes().len() < 2 || c.nodes().len() < 2 {
@@ -109,6 +110,7 @@ pub async fn call_across_three_nodes() -> (Node, Node, Node) {
         .await
         .unwrap();
     let middle = a
+        .dist()
         .named_on::<ServerMsg<Middle>>("b@localhost", "middle")
         .unwrap();
     let answer = middle

@@ -1,7 +1,7 @@
 //! Presence (Phoenix.Presence and its Tracker): which processes are present
 //! on which topics, under which keys, with what metadata, cluster-wide.
 //!
-//! Built on a replicated [`AWLWWMap`](crate::app::crdt::AWLWWMap) (one
+//! Built on a replicated [`crate::app::crdt::AWLWWMap`] (one
 //! replica per node, see [`replica`](crate::app::replica)) whose entries
 //! are owned by the node that tracked them: only that node adds, updates or
 //! removes them.
@@ -256,7 +256,7 @@ impl<M: Meta> Presence<M> {
             .mutate(|state, me| (state.put(me, entry, meta, ts), ()));
         if first {
             let me = self.inner.engine.node().name().to_owned();
-            let _ = self.inner.engine.node().send_named_on(
+            let _ = self.inner.engine.node().dist().send_named_on(
                 &me,
                 &self.inner.name,
                 SyncMsg::<Request>::Local(Request::Watch(pid)),
@@ -452,7 +452,8 @@ impl<M: Meta> Inner<M> {
 
 /// The incarnation of each connected visible node.
 fn live_replicas(node: &Node) -> HashMap<String, u32> {
-    node.peer_stats()
+    node.dist()
+        .peer_stats()
         .into_iter()
         .filter(|p| !p.hidden)
         .map(|p| (p.node, p.creation))

@@ -516,6 +516,7 @@ impl Inner {
 
     fn send_frame(&self, node: &str, frame: Frame) -> Result<(), SendNamedError> {
         self.node
+            .dist()
             .send_named_on(node, &self.name, ServerMsg::Frame(frame))?;
         self.frames_out.fetch_add(1, Ordering::Relaxed);
         Ok(())

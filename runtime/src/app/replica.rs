@@ -274,7 +274,7 @@ impl<T: Crdt> Engine<T> {
                 from: self.node.name().to_owned(),
                 digest,
             };
-            let _ = self.node.send_named_on(&node, &self.name, msg);
+            let _ = self.node.dist().send_named_on(&node, &self.name, msg);
         }
     }
 
@@ -318,7 +318,12 @@ impl<T: Crdt> Engine<T> {
                     whole,
                     bytes: bytes.clone(),
                 };
-                if self.node.send_named_on(node, &self.name, msg).is_ok() {
+                if self
+                    .node
+                    .dist()
+                    .send_named_on(node, &self.name, msg)
+                    .is_ok()
+                {
                     let counter = if whole {
                         &self.counters.states_out
                     } else {

@@ -70,7 +70,7 @@ fn send_reply(
     id: u64,
     result: Result<serde_bytes::ByteBuf, ReplyFailure>,
 ) -> bool {
-    via.dist().is_some_and(|d| {
+    via.dist_layer().is_some_and(|d| {
         d.mesh
             .send_frame(&PeerCache::default(), node, Frame::Reply { id, result })
     })

@@ -18,7 +18,7 @@
 //!   connect to each address on the given ports, polling (jittered); an
 //!   unreachable address backs off as in `Static`.
 //!
-//! Every strategy runs as a task started by [`Node::start_cluster`]; the
+//! Every strategy runs as a task started by [`Distribution::start_cluster`](super::Distribution::start_cluster); the
 //! TCP handshake still authenticates every connection it makes.
 
 use super::handshake::LocalInfo;
@@ -55,12 +55,12 @@ impl ClusterHandle {
     }
 }
 
-impl Node {
+impl super::Distribution<'_> {
     /// Starts a cluster formation strategy on this node.
     pub fn start_cluster(&self, strategy: impl Formation) -> ClusterHandle {
-        let fut = Box::new(strategy).run(self.clone());
+        let fut = Box::new(strategy).run(self.node.clone());
         ClusterHandle {
-            task: self.handle().spawn(fut).abort_handle(),
+            task: self.node.handle().spawn(fut).abort_handle(),
         }
     }
 }
@@ -225,10 +225,10 @@ fn gossip_socket(g: &Gossip) -> std::io::Result<tokio::net::UdpSocket> {
 impl Formation for Gossip {
     fn run(self: Box<Self>, node: Node) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let Some(dist) = node.dist().cloned() else {
+            let Some(dist) = node.dist_layer().cloned() else {
                 return;
             };
-            let Some(listen) = node.listen_addr() else {
+            let Some(listen) = node.dist().listen_addr() else {
                 tracing::warn!("gossip needs a listening node");
                 return;
             };
@@ -324,7 +324,7 @@ impl Formation for Dns {
                         for ip in addrs.iter().map(SocketAddr::ip) {
                             for port in &self.ports {
                                 let addr = SocketAddr::new(ip, *port);
-                                if Some(addr) == node.listen_addr() {
+                                if Some(addr) == node.dist().listen_addr() {
                                     continue;
                                 }
                                 let addr = addr.to_string();

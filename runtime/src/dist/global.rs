@@ -339,7 +339,7 @@ impl Global<'_> {
         name: &str,
         pid: &Pid<M>,
     ) -> Result<(), GlobalError> {
-        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
+        let dist = self.node.dist_layer().ok_or(GlobalError::NotDistributed)?;
         if dist.mesh.local.hidden {
             return Err(GlobalError::Hidden);
         }
@@ -351,7 +351,7 @@ impl Global<'_> {
     /// Registers the local process `pid`, which must already take messages
     /// from other nodes (a GenServer's `global_name` start option).
     pub(crate) async fn register_id(self, name: &str, pid: ProcessId) -> Result<(), GlobalError> {
-        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
+        let dist = self.node.dist_layer().ok_or(GlobalError::NotDistributed)?;
         if dist.mesh.local.hidden {
             return Err(GlobalError::Hidden);
         }
@@ -365,7 +365,7 @@ impl Global<'_> {
         pid: ProcessId,
         core: &crate::process::ProcessCore,
     ) -> Result<(), GlobalError> {
-        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
+        let dist = self.node.dist_layer().ok_or(GlobalError::NotDistributed)?;
         let wire = WirePid {
             node: self.node.name().to_owned(),
             creation: self.node.creation(),
@@ -411,7 +411,7 @@ impl Global<'_> {
     /// # Errors
     /// [`GlobalError::NotRegistered`] if no local process holds it.
     pub fn unregister(self, name: &str) -> Result<(), GlobalError> {
-        let dist = self.node.dist().ok_or(GlobalError::NotDistributed)?;
+        let dist = self.node.dist_layer().ok_or(GlobalError::NotDistributed)?;
         let wire = dist
             .global
             .names
@@ -433,7 +433,7 @@ impl Global<'_> {
 
     /// The process holding the global `name`, as a typed handle.
     pub fn whereis<M: super::RemoteMessage>(self, name: &str) -> Option<Pid<M>> {
-        let dist = self.node.dist()?;
+        let dist = self.node.dist_layer()?;
         let wire = dist.global.names.lock().get(name).cloned()?;
         Some(self.node.pid_from_wire(dist, wire))
     }
@@ -454,7 +454,7 @@ impl Global<'_> {
     pub fn holders(self) -> Vec<GlobalHolder> {
         let mut holders: Vec<GlobalHolder> = self
             .node
-            .dist()
+            .dist_layer()
             .map(|d| {
                 d.global
                     .names
@@ -477,7 +477,7 @@ impl Global<'_> {
     pub fn names(self) -> Vec<String> {
         let mut names: Vec<String> = self
             .node
-            .dist()
+            .dist_layer()
             .map(|d| d.global.names.lock().keys().cloned().collect())
             .unwrap_or_default();
         names.sort();

@@ -124,7 +124,7 @@ impl Groups<'_> {
             .into_iter()
             .filter_map(|id| self.node.pid::<M>(id).ok())
             .collect();
-        if let Some(dist) = self.node.dist() {
+        if let Some(dist) = self.node.dist_layer() {
             all.extend(
                 dist.groups
                     .members(group)

@@ -322,20 +322,22 @@ pub(crate) fn deliver(
     }
 }
 
-impl Node {
+impl super::Distribution<'_> {
     /// The name of the node `id` belongs to (this node's for index 0),
     /// if this node knows it.
     pub fn node_of(&self, id: ProcessId) -> Option<String> {
         if id.node == 0 {
-            return Some(self.name().to_owned());
+            return Some(self.node.name().to_owned());
         }
-        let (name, _creation) = self.dist()?.mesh.node_table().get(id.node)?;
+        let (name, _creation) = self.node.dist_layer()?.mesh.node_table().get(id.node)?;
         Some(name.to_string())
     }
+}
 
+impl Node {
     /// The local form of a wire process id.
     pub(crate) fn process_id(&self, wire: &WirePid) -> ProcessId {
-        match self.dist() {
+        match self.dist_layer() {
             Some(d) => d.mesh.process_id(wire),
             None => ProcessId {
                 node: u32::MAX,

@@ -181,7 +181,7 @@ impl<'de, M: RemoteMessage> Deserialize<'de> for Pid<M> {
         let node = remote::decoding_node().ok_or_else(|| {
             serde::de::Error::custom("a Pid can only be decoded by a node receiving a message")
         })?;
-        let dist = node.dist().ok_or_else(|| {
+        let dist = node.dist_layer().ok_or_else(|| {
             serde::de::Error::custom("a Pid can only be decoded by a distributed node")
         })?;
         Ok(node.pid_from_wire(dist, wire))

@@ -3,9 +3,9 @@
 //!
 //! Closures cannot cross nodes, so, as with `:rpc` and named
 //! `Task.Supervisor` children, each node registers what it can start:
-//! [`Node::register_spawnable`] for processes, [`Node::register_task`] for
-//! tasks. [`Node::spawn_on`] starts a registered behaviour on another node
-//! and returns its pid; [`Node::task_on`] runs a registered task there, as
+//! [`Distribution::register_spawnable`](super::Distribution::register_spawnable) for processes, [`Distribution::register_task`](super::Distribution::register_task) for
+//! tasks. [`Distribution::spawn_on`](super::Distribution::spawn_on) starts a registered behaviour on another node
+//! and returns its pid; [`Distribution::task_on`](super::Distribution::task_on) runs a registered task there, as
 //! a process, and awaits its result with a timeout. An unknown name, a
 //! message type other than the behaviour's, or arguments that do not
 //! decode are typed errors.
@@ -99,9 +99,9 @@ fn from_failure(f: ReplyFailure, node: &str) -> RemoteSpawnError {
     }
 }
 
-impl Node {
+impl super::Distribution<'_> {
     /// Lets other nodes start processes running `body` under `name`
-    /// ([`Node::spawn_on`]). The body gets its context and the decoded
+    /// ([`Distribution::spawn_on`](super::Distribution::spawn_on)). The body gets its context and the decoded
     /// arguments; the process accepts remote messages.
     pub fn register_spawnable<A, M, F, Fut>(&self, name: &str, body: F)
     where
@@ -110,7 +110,9 @@ impl Node {
         F: Fn(Context<M>, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let Some(dist) = self.dist() else { return };
+        let Some(dist) = self.node.dist_layer() else {
+            return;
+        };
         let body = Arc::new(body);
         let f: Arc<SpawnFn> = Arc::new(move |node: &Node, args: &[u8], tag: u64| {
             if tag != remote::type_tag::<M>() {
@@ -133,7 +135,7 @@ impl Node {
         dist.spawns.behaviours.write().insert(name.to_owned(), f);
     }
 
-    /// Lets other nodes run `task` under `name` ([`Node::task_on`]).
+    /// Lets other nodes run `task` under `name` ([`Distribution::task_on`](super::Distribution::task_on)).
     pub fn register_task<A, R, F, Fut>(&self, name: &str, task: F)
     where
         A: DeserializeOwned + Send + 'static,
@@ -141,7 +143,9 @@ impl Node {
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
     {
-        let Some(dist) = self.dist() else { return };
+        let Some(dist) = self.node.dist_layer() else {
+            return;
+        };
         let task = Arc::new(task);
         let f: Arc<TaskFn> = Arc::new(move |args: &[u8]| {
             let args: A = postcard::from_bytes(args)
@@ -174,8 +178,11 @@ impl Node {
         let bytes = self.start_remote(node, name, kind, args, timeout).await?;
         let wire: WirePid =
             postcard::from_bytes(&bytes).map_err(|e| RemoteSpawnError::Encoding(e.to_string()))?;
-        let dist = self.dist().ok_or(RemoteSpawnError::NotDistributed)?;
-        Ok(self.pid_from_wire(dist, wire))
+        let dist = self
+            .node
+            .dist_layer()
+            .ok_or(RemoteSpawnError::NotDistributed)?;
+        Ok(self.node.pid_from_wire(dist, wire))
     }
 
     /// Runs the task registered as `name` on `node` with `args` and waits
@@ -195,7 +202,7 @@ impl Node {
         // The caller's side, in a span (when traced) whose context the
         // request carries, so the task's span on `node` is its child.
         let span = if crate::trace::wants_span(crate::trace::current_context().as_ref()) {
-            tracing::debug_span!("task_on", task = name, on = node, node = self.name())
+            tracing::debug_span!("task_on", task = name, on = node, node = self.node.name())
         } else {
             tracing::Span::none()
         };
@@ -214,15 +221,18 @@ impl Node {
         args: &A,
         timeout: Duration,
     ) -> Result<Vec<u8>, RemoteSpawnError> {
-        let dist = self.dist().ok_or(RemoteSpawnError::NotDistributed)?;
+        let dist = self
+            .node
+            .dist_layer()
+            .ok_or(RemoteSpawnError::NotDistributed)?;
         let args =
             postcard::to_allocvec(args).map_err(|e| RemoteSpawnError::Encoding(e.to_string()))?;
         let trace = crate::trace::current_context();
-        if node == self.name() {
+        if node == self.node.name() {
             // This node itself: the same path, without the wire.
             let (tx, rx) = oneshot::channel();
             dist.spawns
-                .start_local(self, name.to_owned(), what, (&args, trace), move |r| {
+                .start_local(self.node, name.to_owned(), what, (&args, trace), move |r| {
                     let _ = tx.send(r);
                 });
             return match tokio::time::timeout(timeout, rx).await {

@@ -62,7 +62,7 @@ pub fn dist_node(name: &str, cookie: &str, tick: Duration) -> Node {
 
 /// The `host:port` a node listens on.
 pub fn addr(node: &Node) -> String {
-    node.listen_addr().expect("listening").to_string()
+    node.dist().listen_addr().expect("listening").to_string()
 }
 
 /// Two distributed nodes, `a@localhost` and `b@localhost` (cookie `c`),
@@ -78,7 +78,7 @@ pub async fn pair(tick: Duration) -> (Node, Node) {
 /// Waits (on node events, not by polling) until `node.nodes()` equals
 /// `expected` (sorted), for at most `limit`.
 pub async fn wait_nodes(node: &Node, expected: &[&str], limit: Duration) {
-    let mut events = node.node_events().expect("distributed");
+    let mut events = node.dist().node_events().expect("distributed");
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if node.nodes() == expected {
@@ -260,7 +260,10 @@ pub async fn remote_call_works(from: &Node, to: &Node) {
             .await
             .unwrap();
     }
-    let echo = from.named_on::<ServerMsg<Echo>>(to.name(), "echo").unwrap();
+    let echo = from
+        .dist()
+        .named_on::<ServerMsg<Echo>>(to.name(), "echo")
+        .unwrap();
     let answer = echo
         .call("ping".into(), Duration::from_secs(5))
         .await

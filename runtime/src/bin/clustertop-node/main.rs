@@ -141,9 +141,12 @@ fn main() -> ExitCode {
         }
         // Keep the members: connect again whenever a connection is lost.
         let _formation = (!args.connect.is_empty())
-            .then(|| node.start_cluster(Static::new(args.connect.clone())));
-        println!("listening {}", node.listen_addr().expect("listening"));
-        let mut events = node.node_events().expect("distributed");
+            .then(|| node.dist().start_cluster(Static::new(args.connect.clone())));
+        println!(
+            "listening {}",
+            node.dist().listen_addr().expect("listening")
+        );
+        let mut events = node.dist().node_events().expect("distributed");
         while let Ok(event) = events.recv().await {
             eprintln!("{event:?}");
         }

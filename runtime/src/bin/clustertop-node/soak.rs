@@ -171,7 +171,10 @@ pub(crate) async fn start(node: &Node, global: Option<&str>) -> Result<(), Strin
             if !others.is_empty() {
                 turn += 1;
                 let other = &others[turn % others.len()];
-                if let Ok(counter) = node.named_on::<ServerMsg<Counter>>(other, "soak_counter") {
+                if let Ok(counter) = node
+                    .dist()
+                    .named_on::<ServerMsg<Counter>>(other, "soak_counter")
+                {
                     if let Ok((_, pid)) = counter
                         .call(CounterCall::Incr, Duration::from_secs(1))
                         .await
