@@ -25,7 +25,7 @@
 //! source.
 
 use clustertop_proto::{
-    PidRef, ProcessFilter, ProcessQuery, ProcessRow, ProcessStatus, SortFields,
+    PidRef, ProcessFigures, ProcessFilter, ProcessQuery, ProcessRow, ProcessStatus, SortFields,
 };
 use clustertop_runtime::{Node, ProcessId};
 use parking_lot::Mutex;
@@ -217,9 +217,10 @@ impl RowContext<'_> {
         self.warnings.get(&serial).copied().unwrap_or(0)
     }
 
-    fn sort_fields(&self, r: &Row) -> SortFields<'_> {
-        SortFields {
-            warnings: self.warnings(r.serial()),
+    /// The wire figures of a compact row: the only place they are built,
+    /// for the rows sent and for ranking the rows that are not.
+    fn figures(&self, r: &Row) -> ProcessFigures {
+        ProcessFigures {
             mailbox_len: u64::from(r.mailbox),
             mailbox_growth_per_s: i64::from(r.growth),
             oldest_message_age_us: r.oldest_us(),
@@ -228,6 +229,13 @@ impl RowContext<'_> {
             cpu_permille: r.cpu_permille(),
             polls_per_s: u64::from(r.polls_per_s),
             memory_bytes: r.memory_bytes(),
+            warnings: self.warnings(r.serial()),
+        }
+    }
+
+    fn sort_fields(&self, r: &Row) -> SortFields<'_> {
+        SortFields {
+            figures: self.figures(r),
             node: self.node,
             serial: r.serial(),
         }
@@ -432,7 +440,7 @@ pub(crate) fn take(
     let mut long_handlers = Vec::new();
     // One clock read for the pass: a process new since the last sample
     // has its rates over its own age, not over the whole interval.
-    let now = node.uptime();
+    let now = node.introspect().uptime();
     let secs = interval.as_secs_f64().max(1e-3);
     let per_interval = 1.0 / secs;
     let (mut msgs_in, mut msgs_out) = (prev.messages_in_total, prev.messages_out_total);
@@ -658,15 +666,7 @@ pub(crate) fn process_row(r: &Row, behaviour: &str, ctx: &RowContext<'_>) -> Pro
         behaviour: behaviour.to_owned(),
         system: r.system(),
         status: r.status(),
-        mailbox_len: u64::from(r.mailbox),
-        mailbox_growth_per_s: i64::from(r.growth),
-        oldest_message_age_us: r.oldest_us(),
-        handled_per_s: u64::from(r.rate),
-        util_permille: r.util_permille(),
-        cpu_permille: r.cpu_permille(),
-        polls_per_s: u64::from(r.polls_per_s),
-        memory_bytes: r.memory_bytes(),
-        warnings: ctx.warnings(r.serial()),
+        figures: ctx.figures(r),
         beam: None,
     }
 }
@@ -674,7 +674,10 @@ pub(crate) fn process_row(r: &Row, behaviour: &str, ctx: &RowContext<'_>) -> Pro
 /// The wire form of a process id of `node`.
 pub(crate) fn pid_ref(node: &Node, id: ProcessId) -> PidRef {
     PidRef {
-        node: node.node_of(id).unwrap_or_else(|| node.name().to_owned()),
+        node: node
+            .dist()
+            .node_of(id)
+            .unwrap_or_else(|| node.name().to_owned()),
         serial: id.serial(),
         creation: id.creation(),
     }

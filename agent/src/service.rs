@@ -65,7 +65,7 @@ pub(crate) async fn answer(
             let limit = r.limit.min(PeekMailbox::MAX) as usize;
             let detail = process(state, GetProcess { pid: r.pid }).await;
             respond::<PeekMailbox>(detail.map(|d| MailboxPeek {
-                queued: d.row.mailbox_len,
+                queued: d.row.figures.mailbox_len,
                 messages: d.mailbox_head.into_iter().take(limit).collect(),
                 note: None,
             }))

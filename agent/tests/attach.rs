@@ -112,13 +112,22 @@ async fn the_overview_shows_every_node_and_the_process_falling_behind() {
         overview.top_processes
     );
     assert_eq!(top.pid.node, "b@localhost");
-    assert!(top.warnings >= 1 && top.mailbox_growth_per_s > 0, "{top:?}");
+    assert!(
+        top.figures.warnings >= 1 && top.figures.mailbox_growth_per_s > 0,
+        "{top:?}"
+    );
     // In a handler (asleep in it) nearly all the time, on a thread hardly
     // at all; and it holds its queue.
-    assert!(top.util_permille >= 900, "{top:?}");
-    assert!(top.cpu_permille < top.util_permille / 2, "{top:?}");
-    assert!(top.polls_per_s > 0, "{top:?}");
-    assert!(top.memory_bytes >= top.mailbox_len * 8, "{top:?}");
+    assert!(top.figures.util_permille >= 900, "{top:?}");
+    assert!(
+        top.figures.cpu_permille < top.figures.util_permille / 2,
+        "{top:?}"
+    );
+    assert!(top.figures.polls_per_s > 0, "{top:?}");
+    assert!(
+        top.figures.memory_bytes >= top.figures.mailbox_len * 8,
+        "{top:?}"
+    );
     assert!(overview.top_processes.iter().all(|r| !r.system));
     assert!(
         overview.links.iter().any(|l| l.peer == "b@localhost"),
@@ -154,7 +163,7 @@ async fn the_overview_shows_every_node_and_the_process_falling_behind() {
     assert!(
         page.rows
             .windows(2)
-            .all(|w| w[0].mailbox_len >= w[1].mailbox_len)
+            .all(|w| w[0].figures.mailbox_len >= w[1].figures.mailbox_len)
     );
 
     // Filtering to one node and to system processes.

@@ -210,17 +210,19 @@ fn row_from_info(pid: &PidRef, info: &Term) -> ProcessRow {
         behaviour: prop(info, "initial_call").and_then(mfa).unwrap_or_default(),
         system: false,
         status: clustertop_proto::ProcessStatus::Waiting,
-        mailbox_len: prop(info, "message_queue_len")
-            .and_then(as_u64)
-            .unwrap_or(0),
-        mailbox_growth_per_s: 0,
-        oldest_message_age_us: None,
-        handled_per_s: 0,
-        util_permille: 0,
-        cpu_permille: 0,
-        polls_per_s: 0,
-        memory_bytes: prop(info, "memory").and_then(as_u64).unwrap_or(0),
-        warnings: 0,
+        figures: clustertop_proto::ProcessFigures {
+            mailbox_len: prop(info, "message_queue_len")
+                .and_then(as_u64)
+                .unwrap_or(0),
+            mailbox_growth_per_s: 0,
+            oldest_message_age_us: None,
+            handled_per_s: 0,
+            util_permille: 0,
+            cpu_permille: 0,
+            polls_per_s: 0,
+            memory_bytes: prop(info, "memory").and_then(as_u64).unwrap_or(0),
+            warnings: 0,
+        },
         beam: Some(clustertop_proto::BeamProcess {
             reductions_per_s: 0,
             reductions_total: prop(info, "reductions").and_then(as_u64).unwrap_or(0),

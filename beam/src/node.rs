@@ -203,15 +203,17 @@ impl NodeState {
                     "exiting" => ProcessStatus::Exiting,
                     _ => ProcessStatus::Waiting,
                 },
-                mailbox_len: p.queue,
-                mailbox_growth_per_s: growth,
-                oldest_message_age_us: None,
-                handled_per_s: 0,
-                util_permille: 0,
-                cpu_permille: 0,
-                polls_per_s: 0,
-                memory_bytes: p.memory,
-                warnings: 0,
+                figures: clustertop_proto::ProcessFigures {
+                    mailbox_len: p.queue,
+                    mailbox_growth_per_s: growth,
+                    oldest_message_age_us: None,
+                    handled_per_s: 0,
+                    util_permille: 0,
+                    cpu_permille: 0,
+                    polls_per_s: 0,
+                    memory_bytes: p.memory,
+                    warnings: 0,
+                },
                 beam: Some(BeamProcess {
                     reductions_per_s: reds,
                     reductions_total: p.reductions,
@@ -233,15 +235,15 @@ impl NodeState {
             let serial = row.pid.serial;
             let beam = row.beam.clone().unwrap_or_default();
             let pid = Some(row.pid.clone());
-            if (!row.system && row.mailbox_len >= cfg.mailbox_off)
+            if (!row.system && row.figures.mailbox_len >= cfg.mailbox_off)
                 || tracked.contains(&Subject::Mailbox(serial))
             {
                 obs.push(mailbox_observation(
                     cfg,
                     Subject::Mailbox(serial),
                     pid.clone(),
-                    row.mailbox_len,
-                    row.mailbox_growth_per_s,
+                    row.figures.mailbox_len,
+                    row.figures.mailbox_growth_per_s,
                 ));
             }
             if beam.reductions_per_s >= cfg.reductions_hog_per_s / 2
@@ -260,14 +262,15 @@ impl NodeState {
                 });
             }
             let memory_off = cfg.memory_hog_bytes / 4 * 3;
-            if row.memory_bytes >= memory_off || tracked.contains(&Subject::Memory(serial)) {
+            if row.figures.memory_bytes >= memory_off || tracked.contains(&Subject::Memory(serial))
+            {
                 obs.push(Observation {
                     subject: Subject::Memory(serial),
                     pid,
-                    on: row.memory_bytes >= cfg.memory_hog_bytes,
-                    off: row.memory_bytes < memory_off,
+                    on: row.figures.memory_bytes >= cfg.memory_hog_bytes,
+                    off: row.figures.memory_bytes < memory_off,
                     kind: WarningKind::MemoryHog {
-                        bytes: row.memory_bytes,
+                        bytes: row.figures.memory_bytes,
                     },
                     hold: cfg.hold,
                     clear_hold: cfg.hold,
@@ -288,7 +291,7 @@ impl NodeState {
             .collect();
         for (serial, count) in &per_process {
             if let Some(&i) = by_serial.get(serial) {
-                rows[i].warnings = *count;
+                rows[i].figures.warnings = *count;
             }
         }
         self.warnings = self.engine.active(node);

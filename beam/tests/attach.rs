@@ -90,7 +90,8 @@ async fn a_three_node_cluster_shows_the_slow_server_first_and_a_killed_node_as_d
             .filter(|n| n.status == NodeStatus::Up)
             .count();
         let top = o.top_processes.first()?;
-        (up == 3 && top.name.as_deref() == Some("slow_server") && top.warnings > 0).then_some(o)
+        (up == 3 && top.name.as_deref() == Some("slow_server") && top.figures.warnings > 0)
+            .then_some(o)
     })
     .await;
     assert_eq!(overview.nodes[0].name, a.name);
@@ -107,8 +108,8 @@ async fn a_three_node_cluster_shows_the_slow_server_first_and_a_killed_node_as_d
     // Three quiet nodes: no distribution link is busy.
     assert!(beam.dist_busy.is_empty(), "{:?}", beam.dist_busy);
     let top = first(&overview.top_processes);
-    assert!(top.mailbox_len >= 50, "{top:?}");
-    assert!(top.mailbox_growth_per_s > 0, "{top:?}");
+    assert!(top.figures.mailbox_len >= 50, "{top:?}");
+    assert!(top.figures.mailbox_growth_per_s > 0, "{top:?}");
     assert_eq!(top.behaviour, "slow_server:init/1");
     let work = top.beam.as_ref().unwrap();
     assert!(work.reductions_total > 0);
@@ -241,7 +242,7 @@ async fn a_node_without_erl_eval_has_its_short_queues_read_whole_and_nothing_loa
         let o = client.overview().await.ok()?;
         o.top_processes
             .into_iter()
-            .find(|p| p.name.as_deref() == Some("slow_server") && p.mailbox_len > 3)
+            .find(|p| p.name.as_deref() == Some("slow_server") && p.figures.mailbox_len > 3)
     })
     .await;
     let peek = client
@@ -300,7 +301,7 @@ async fn ranked_on_the_node_only_the_top_processes_cross_and_the_slow_server_lea
     let overview = eventually("the slow server first, warned", || async {
         let o = client.overview().await.ok()?;
         let top = o.top_processes.first()?;
-        (top.name.as_deref() == Some("slow_server") && top.warnings > 0).then_some(o)
+        (top.name.as_deref() == Some("slow_server") && top.figures.warnings > 0).then_some(o)
     })
     .await;
     // The node holds over 2,000 processes; three rankings of 200, and
@@ -326,7 +327,7 @@ async fn ranked_on_the_node_only_the_top_processes_cross_and_the_slow_server_lea
         "{} rows",
         page.total_matching
     );
-    assert!(first(&page.rows).mailbox_growth_per_s > 0);
+    assert!(first(&page.rows).figures.mailbox_growth_per_s > 0);
     // The tree does not depend on which rows were sent: it starts from
     // the registered supervisors too, and walks down their children.
     let tree = client.tree(&a.name).await.unwrap();
@@ -363,7 +364,7 @@ async fn a_process_table_is_read_again_only_after_its_pace() {
         o.top_processes
             .iter()
             .find(|p| p.name.as_deref() == Some("slow_server"))
-            .map(|p| p.mailbox_len)
+            .map(|p| p.figures.mailbox_len)
     };
     // A second of rounds later (the node's own figures tell).
     let later = eventually("a second of rounds", || async {

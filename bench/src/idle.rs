@@ -77,7 +77,10 @@ pub(crate) async fn serve_idle(name: &str, peers: &[String], expect: usize, proc
         tokio::time::sleep(Duration::from_millis(3_300)).await;
     }
     let added = rss_bytes().saturating_sub(before);
-    println!("listening {}", node.listen_addr().expect("listening"));
+    println!(
+        "listening {}",
+        node.dist().listen_addr().expect("listening")
+    );
     println!("agent {added} {}", agent.memory().sample_bytes);
     std::future::pending::<()>().await;
 }
@@ -336,11 +339,10 @@ pub(crate) async fn scale_processes(quick: bool) -> Vec<Sample> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let page = client.processes(query.clone()).await.expect("processes");
-        let growing = page
-            .rows
-            .iter()
-            .take(NODES)
-            .filter(|r| r.name.as_deref() == Some("slow") && r.mailbox_growth_per_s > 0);
+        let growing =
+            page.rows.iter().take(NODES).filter(|r| {
+                r.name.as_deref() == Some("slow") && r.figures.mailbox_growth_per_s > 0
+            });
         if growing.count() == NODES && page.total_matching >= (NODES * per_node) as u64 {
             break;
         }

@@ -39,6 +39,19 @@ pub struct ProcessRow {
     pub system: bool,
     /// Running, waiting or exiting.
     pub status: ProcessStatus,
+    /// Its figures over the agent's last sampling interval (on the wire
+    /// and in JSON, in line with the fields above).
+    pub figures: ProcessFigures,
+    /// A BEAM process's own figures (`None` for ours).
+    pub beam: Option<crate::BeamProcess>,
+}
+
+/// A process's figures at one sample: what the process list shows and a
+/// [`SortKey`] ranks by. Part of every [`ProcessRow`] (its fields follow
+/// the row's own on the wire and in JSON), and built once from an agent's
+/// compact sample row, which it ranks without building the whole row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProcessFigures {
     /// Messages queued (gauge).
     pub mailbox_len: u64,
     /// Mailbox growth over the agent's last sampling interval, in messages
@@ -67,8 +80,6 @@ pub struct ProcessRow {
     pub memory_bytes: u64,
     /// Number of active warnings about it.
     pub warnings: u32,
-    /// A BEAM process's own figures (`None` for ours).
-    pub beam: Option<crate::BeamProcess>,
 }
 
 /// How to order a process list.
@@ -97,29 +108,14 @@ pub enum SortKey {
     Pid,
 }
 
-/// The figures a [`SortKey`] orders processes by. Agents order their
-/// compact samples and merged [`ProcessRow`]s through it, so every list
-/// is ranked by one rule.
+/// What a [`SortKey`] orders processes by: their figures, and their node
+/// and serial for ties. Agents order their compact samples and merged
+/// [`ProcessRow`]s through it, so every list is ranked by one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SortFields<'a> {
-    /// Active warnings about the process.
-    pub warnings: u32,
-    /// Queued messages.
-    pub mailbox_len: u64,
-    /// Mailbox growth, messages per second.
-    pub mailbox_growth_per_s: i64,
-    /// Age of the oldest queued message, microseconds.
-    pub oldest_message_age_us: Option<u64>,
-    /// Messages handled per second.
-    pub handled_per_s: u64,
-    /// Utilisation, per mille.
-    pub util_permille: u16,
-    /// Poll-time share, per mille.
-    pub cpu_permille: u16,
-    /// Polls per second.
-    pub polls_per_s: u64,
-    /// Memory held, bytes.
-    pub memory_bytes: u64,
+    /// The figures (for a BEAM process, `polls_per_s` holds its
+    /// reductions per second, its measure of work).
+    pub figures: ProcessFigures,
     /// The node the process lives on.
     pub node: &'a str,
     /// Its serial there.
@@ -129,7 +125,8 @@ pub struct SortFields<'a> {
 impl SortKey {
     /// Ascending order of `a` and `b` by this key; ties (and
     /// [`SortKey::Pid`]) go by node, then serial, so pages are stable.
-    pub fn compare(self, a: &SortFields<'_>, b: &SortFields<'_>) -> std::cmp::Ordering {
+    pub fn compare(self, x: &SortFields<'_>, y: &SortFields<'_>) -> std::cmp::Ordering {
+        let (a, b) = (&x.figures, &y.figures);
         let by = match self {
             SortKey::Default => a
                 .warnings
@@ -146,7 +143,7 @@ impl SortKey {
             SortKey::Memory => a.memory_bytes.cmp(&b.memory_bytes),
             SortKey::Pid => std::cmp::Ordering::Equal,
         };
-        by.then_with(|| (a.node, a.serial).cmp(&(b.node, b.serial)))
+        by.then_with(|| (x.node, x.serial).cmp(&(y.node, y.serial)))
     }
 
     /// [`SortKey::compare`], reversed when `descending`.
@@ -164,20 +161,13 @@ impl SortKey {
 impl ProcessRow {
     /// What a [`SortKey`] looks at in this row.
     pub fn sort_fields(&self) -> SortFields<'_> {
+        let mut figures = self.figures;
+        // The BEAM's measure of work is its reductions.
+        if let Some(b) = &self.beam {
+            figures.polls_per_s = b.reductions_per_s;
+        }
         SortFields {
-            warnings: self.warnings,
-            mailbox_len: self.mailbox_len,
-            mailbox_growth_per_s: self.mailbox_growth_per_s,
-            oldest_message_age_us: self.oldest_message_age_us,
-            handled_per_s: self.handled_per_s,
-            util_permille: self.util_permille,
-            cpu_permille: self.cpu_permille,
-            // The BEAM's measure of work is its reductions.
-            polls_per_s: self
-                .beam
-                .as_ref()
-                .map_or(self.polls_per_s, |b| b.reductions_per_s),
-            memory_bytes: self.memory_bytes,
+            figures,
             node: &self.pid.node,
             serial: self.pid.serial,
         }
@@ -207,10 +197,12 @@ impl ProcessFilter {
         let needle = self.name_contains.as_deref().map(str::to_lowercase);
         self.node.as_deref().is_none_or(|n| row.pid.node == n)
             && (self.include_system || !row.system)
-            && self.min_mailbox_len.is_none_or(|m| row.mailbox_len >= m)
+            && self
+                .min_mailbox_len
+                .is_none_or(|m| row.figures.mailbox_len >= m)
             && self
                 .min_growth_per_s
-                .is_none_or(|g| row.mailbox_growth_per_s > g)
+                .is_none_or(|g| row.figures.mailbox_growth_per_s > g)
             && needle.is_none_or(|n| {
                 row.behaviour.to_lowercase().contains(&n)
                     || row

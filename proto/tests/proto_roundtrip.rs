@@ -19,15 +19,17 @@ fn row() -> ProcessRow {
         behaviour: "ChatStore".into(),
         system: false,
         status: ProcessStatus::Running,
-        mailbox_len: 48_211,
-        mailbox_growth_per_s: 1_200,
-        oldest_message_age_us: Some(41_200_000),
-        handled_per_s: 150,
-        util_permille: 990,
-        cpu_permille: 42,
-        polls_per_s: 310,
-        memory_bytes: 5 << 20,
-        warnings: 1,
+        figures: ProcessFigures {
+            mailbox_len: 48_211,
+            mailbox_growth_per_s: 1_200,
+            oldest_message_age_us: Some(41_200_000),
+            handled_per_s: 150,
+            util_permille: 990,
+            cpu_permille: 42,
+            polls_per_s: 310,
+            memory_bytes: 5 << 20,
+            warnings: 1,
+        },
         beam: None,
     }
 }
@@ -298,6 +300,38 @@ fn hello_and_its_error_keep_their_wire_form() {
     assert_eq!(postcard::from_bytes::<Response>(&bytes).unwrap(), refused);
 }
 
+#[test]
+fn a_rows_figures_keep_the_flat_wire_form() {
+    // Version 6 sent a row's figures as fields of the row itself: grouped
+    // in `ProcessFigures`, they are the same bytes in the same place.
+    let r = row();
+    let f = r.figures;
+    let flat = (
+        &r.pid,
+        &r.name,
+        &r.behaviour,
+        r.system,
+        r.status,
+        (
+            f.mailbox_len,
+            f.mailbox_growth_per_s,
+            f.oldest_message_age_us,
+        ),
+        (
+            f.handled_per_s,
+            f.util_permille,
+            f.cpu_permille,
+            f.polls_per_s,
+        ),
+        (f.memory_bytes, f.warnings),
+        &r.beam,
+    );
+    assert_eq!(
+        postcard::to_allocvec(&r).unwrap(),
+        postcard::to_allocvec(&flat).unwrap()
+    );
+}
+
 /// A request's reply comes out of its own response and nothing else.
 #[test]
 fn a_request_names_its_reply() {
@@ -336,21 +370,21 @@ fn sort_keys_order_by_their_figure_then_by_pid() {
         std::cmp::Ordering::Less,
         "ties go by serial"
     );
-    b.mailbox_len = 1;
+    b.figures.mailbox_len = 1;
     assert_eq!(
         SortKey::MailboxLen.compare(&a.sort_fields(), &b.sort_fields()),
         std::cmp::Ordering::Greater
     );
     // The default ranking: warnings, then growth, then mailbox.
-    a.warnings = 0;
-    b.warnings = 1;
+    a.figures.warnings = 0;
+    b.figures.warnings = 1;
     assert_eq!(
         SortKey::Default.compare_dir(true, &a.sort_fields(), &b.sort_fields()),
         std::cmp::Ordering::Greater,
         "descending: the warned row first"
     );
-    b.warnings = 0;
-    b.mailbox_growth_per_s = a.mailbox_growth_per_s + 1;
+    b.figures.warnings = 0;
+    b.figures.mailbox_growth_per_s = a.figures.mailbox_growth_per_s + 1;
     assert_eq!(
         SortKey::Default.compare(&a.sort_fields(), &b.sort_fields()),
         std::cmp::Ordering::Less

@@ -47,55 +47,62 @@ pub(crate) fn row(node: &str, serial: u64, name: Option<&str>, behaviour: &str) 
         behaviour: behaviour.to_owned(),
         system: false,
         status: ProcessStatus::Waiting,
-        mailbox_len: 0,
-        mailbox_growth_per_s: 0,
-        oldest_message_age_us: None,
-        handled_per_s: 0,
-        util_permille: 0,
-        cpu_permille: 0,
-        polls_per_s: 0,
-        memory_bytes: 1_024,
-        warnings: 0,
+        figures: ProcessFigures {
+            mailbox_len: 0,
+            mailbox_growth_per_s: 0,
+            oldest_message_age_us: None,
+            handled_per_s: 0,
+            util_permille: 0,
+            cpu_permille: 0,
+            polls_per_s: 0,
+            memory_bytes: 1_024,
+            warnings: 0,
+        },
         beam: None,
     }
 }
 
 pub(crate) fn slow_consumer() -> ProcessRow {
-    ProcessRow {
-        mailbox_len: 48_211,
-        mailbox_growth_per_s: 1_200,
-        oldest_message_age_us: Some(41_200_000),
-        handled_per_s: 900,
-        util_permille: 1000,
-        cpu_permille: 42,
-        polls_per_s: 910,
-        memory_bytes: 5_200_000,
-        warnings: 1,
-        status: ProcessStatus::Running,
-        ..row("b@host", 311, Some("chat_store"), "ChatStore")
-    }
+    with_figures(
+        ProcessRow {
+            status: ProcessStatus::Running,
+            ..row("b@host", 311, Some("chat_store"), "ChatStore")
+        },
+        |f| {
+            f.mailbox_len = 48_211;
+            f.mailbox_growth_per_s = 1_200;
+            f.oldest_message_age_us = Some(41_200_000);
+            f.handled_per_s = 900;
+            f.util_permille = 1000;
+            f.cpu_permille = 42;
+            f.polls_per_s = 910;
+            f.memory_bytes = 5_200_000;
+            f.warnings = 1;
+        },
+    )
 }
 
 pub(crate) fn rows() -> Vec<ProcessRow> {
     vec![
         slow_consumer(),
-        ProcessRow {
-            mailbox_len: 12,
-            handled_per_s: 14_200,
-            util_permille: 380,
-            cpu_permille: 310,
-            polls_per_s: 14_300,
-            memory_bytes: 2_048,
-            oldest_message_age_us: Some(2_000),
-            ..row("a@host", 88, Some("work_distributor"), "Distributor")
-        },
-        ProcessRow {
-            handled_per_s: 5_100,
-            util_permille: 40,
-            cpu_permille: 40,
-            polls_per_s: 5_100,
-            ..row("a@host", 17, Some("counter"), "Counter")
-        },
+        with_figures(
+            row("a@host", 88, Some("work_distributor"), "Distributor"),
+            |f| {
+                f.mailbox_len = 12;
+                f.handled_per_s = 14_200;
+                f.util_permille = 380;
+                f.cpu_permille = 310;
+                f.polls_per_s = 14_300;
+                f.memory_bytes = 2_048;
+                f.oldest_message_age_us = Some(2_000);
+            },
+        ),
+        with_figures(row("a@host", 17, Some("counter"), "Counter"), |f| {
+            f.handled_per_s = 5_100;
+            f.util_permille = 40;
+            f.cpu_permille = 40;
+            f.polls_per_s = 5_100;
+        }),
         row("b@host", 40, Some("room:lobby"), "ChatMessage"),
     ]
 }
@@ -588,19 +595,21 @@ pub(crate) fn beam_rows() -> Vec<ProcessRow> {
         ..row("a@host", serial, name, behaviour)
     };
     vec![
-        ProcessRow {
-            mailbox_len: 5_649,
-            mailbox_growth_per_s: 450,
-            memory_bytes: 869_000,
-            warnings: 1,
-            ..beam_row(
+        with_figures(
+            beam_row(
                 86,
                 Some("slow_server"),
                 "slow_server:init/1",
                 "timer:sleep/1",
                 517,
-            )
-        },
+            ),
+            |f| {
+                f.mailbox_len = 5_649;
+                f.mailbox_growth_per_s = 450;
+                f.memory_bytes = 869_000;
+                f.warnings = 1;
+            },
+        ),
         beam_row(87, None, "slow_server:feeder/0", "timer:sleep/1", 901),
         beam_row(
             85,
@@ -642,4 +651,10 @@ pub(crate) fn beam_detail() -> ProcessDetail {
             group_leader: Some("<0.70.0>".into()),
         }),
     }
+}
+
+/// `row` with the figures `set` changes.
+fn with_figures(mut row: ProcessRow, set: impl FnOnce(&mut ProcessFigures)) -> ProcessRow {
+    set(&mut row.figures);
+    row
 }

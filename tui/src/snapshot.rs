@@ -5,7 +5,8 @@
 //! The attach protocol's overview, reshaped for `jq`:
 //! - `schema_version`: 1; bumped when a field changes meaning or goes.
 //! - every pid is a string `<node.serial.creation>`
-//!   (`<demo-2@localhost.41.1>`); a process row also has its `node`;
+//!   (`<demo-2@localhost.41.1>`); a process row also has its `node`, and
+//!   its figures (`mailbox_len`, `util_permille`, …) sit beside its pid;
 //! - every enum is a lowercase string, and a variant's fields sit beside
 //!   it: a warning is `{"kind": "mailbox_growing", "len": …,
 //!   "growth_per_s": …, "node": …, "pid": …, "name": …, "behaviour": …}`,
@@ -77,6 +78,11 @@ fn reshape(v: &mut Value) {
                 if key == "labels" {
                     // User text: its keys are never variants.
                     map.insert(key, labels(field));
+                    continue;
+                }
+                if let ("figures", Value::Object(figures)) = (key.as_str(), &mut field) {
+                    // A process row's figures sit beside its pid and name.
+                    map.append(figures);
                     continue;
                 }
                 let tag = key == "status" || key == "kind";
@@ -233,11 +239,11 @@ pub(crate) fn text(o: &ClusterOverview) -> String {
                 format::printable(&format::pid(&p.pid)).into_owned(),
                 format::printable(&p.pid.node).into_owned(),
                 format::printable(&format::process_name(p)).into_owned(),
-                format::count(p.mailbox_len),
-                format::growth(p.mailbox_growth_per_s),
-                format::count(p.handled_per_s),
-                format::permille(p.util_permille),
-                format::bytes(p.memory_bytes),
+                format::count(p.figures.mailbox_len),
+                format::growth(p.figures.mailbox_growth_per_s),
+                format::count(p.figures.handled_per_s),
+                format::permille(p.figures.util_permille),
+                format::bytes(p.figures.memory_bytes),
             ]
         })
         .collect();
@@ -306,10 +312,10 @@ fn beam_text(o: &ClusterOverview, out: &mut String) {
                 format::printable(&p.pid.node).into_owned(),
                 format::printable(&format::process_name(p)).into_owned(),
                 format::printable(b.current_function.as_deref().unwrap_or("")).into_owned(),
-                format::count(p.mailbox_len),
-                format::growth(p.mailbox_growth_per_s),
+                format::count(p.figures.mailbox_len),
+                format::growth(p.figures.mailbox_growth_per_s),
                 format::rate(b.reductions_per_s as f64),
-                format::bytes(p.memory_bytes),
+                format::bytes(p.figures.memory_bytes),
             ]
         })
         .collect();

@@ -56,10 +56,10 @@ fn pages_follow_the_sort_and_count_every_match() {
     let ctx = Ctx::new();
     let (page, total) = s.query(&query(SortKey::MailboxLen, true, 0, 5), &ctx.get());
     assert_eq!(total, 100);
-    let boxes: Vec<u64> = page.iter().map(|r| r.mailbox_len).collect();
+    let boxes: Vec<u64> = page.iter().map(|r| r.figures.mailbox_len).collect();
     assert_eq!(boxes, [100, 99, 98, 97, 96]);
     let (page2, _) = s.query(&query(SortKey::MailboxLen, true, 5, 5), &ctx.get());
-    assert_eq!(page2[0].mailbox_len, 95);
+    assert_eq!(page2[0].figures.mailbox_len, 95);
     let (by_pid, _) = s.query(&query(SortKey::Pid, false, 10, 3), &ctx.get());
     assert_eq!(serials(&by_pid), [11, 12, 13]);
 }
@@ -75,7 +75,7 @@ fn the_default_order_puts_warnings_first_then_growth() {
     ctx.warnings.insert(2, 1);
     let (page, _) = s.query(&query(SortKey::Default, true, 0, 3), &ctx.get());
     assert_eq!(serials(&page), [2, 3, 1]);
-    assert_eq!(page[0].warnings, 1);
+    assert_eq!(page[0].figures.warnings, 1);
 }
 
 #[test]
@@ -165,15 +165,17 @@ fn a_wire_row_carries_the_sample_and_nothing_else() {
             behaviour: "Worker".into(),
             system: false,
             status: ProcessStatus::Running,
-            mailbox_len: 40,
-            mailbox_growth_per_s: -3,
-            oldest_message_age_us: Some(1_500_000),
-            handled_per_s: 12,
-            util_permille: 992,
-            cpu_permille: 248,
-            polls_per_s: 31,
-            memory_bytes: 4_096,
-            warnings: 0,
+            figures: ProcessFigures {
+                mailbox_len: 40,
+                mailbox_growth_per_s: -3,
+                oldest_message_age_us: Some(1_500_000),
+                handled_per_s: 12,
+                util_permille: 992,
+                cpu_permille: 248,
+                polls_per_s: 31,
+                memory_bytes: 4_096,
+                warnings: 0,
+            },
             beam: None,
         }
     );

@@ -15,6 +15,13 @@ fn snapshot() -> Value {
 fn the_json_form_is_versioned_and_shaped_for_jq() {
     let v = snapshot();
     assert_eq!(v["schema_version"], 1);
+    // A process row: its figures beside its pid, not in an object of
+    // their own.
+    let top = &v["top_processes"][0];
+    assert_eq!(top["pid"], "<b@host.311.7>", "{top}");
+    assert_eq!(top["mailbox_len"], 48_211, "{top}");
+    assert_eq!(top["util_permille"], 1000, "{top}");
+    assert!(top.get("figures").is_none(), "{top}");
     // Nodes: a status string, a variant's fields beside it, rates beside
     // the counters.
     assert_eq!(v["nodes"][0]["status"], "up");

@@ -77,7 +77,7 @@ impl DetailState {
 
     pub(crate) fn on_detail(&mut self, d: ProcessDetail) {
         if self.shows(&d.row.pid) {
-            self.mailbox.push(d.row.mailbox_len as f64);
+            self.mailbox.push(d.row.figures.mailbox_len as f64);
             self.data = Some(d);
         }
     }

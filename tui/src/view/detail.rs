@@ -131,17 +131,18 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
             mailbox_span(r),
             bold("   oldest "),
             Span::raw(
-                r.oldest_message_age_us
+                r.figures
+                    .oldest_message_age_us
                     .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
             ),
             bold("   growth "),
-            Span::raw(format::growth(r.mailbox_growth_per_s)),
+            Span::raw(format::growth(r.figures.mailbox_growth_per_s)),
             bold("   util "),
-            Span::raw(format::permille(r.util_permille)),
+            Span::raw(format::permille(r.figures.util_permille)),
             bold("   cpu "),
-            Span::raw(format::permille(r.cpu_permille)),
+            Span::raw(format::permille(r.figures.cpu_permille)),
             bold("   memory "),
-            Span::raw(format::bytes(r.memory_bytes)),
+            Span::raw(format::bytes(r.figures.memory_bytes)),
         ]),
         Line::from(vec![
             bold("handled "),
@@ -151,7 +152,7 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
             bold("   sent "),
             Span::raw(format::count(d.totals.sent_total)),
             bold("   msgs/s "),
-            Span::raw(format::rate(r.handled_per_s as f64)),
+            Span::raw(format::rate(r.figures.handled_per_s as f64)),
         ]),
         Line::from(vec![
             bold("in handlers "),
@@ -161,7 +162,7 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
             bold("   polls "),
             Span::raw(format::count(d.totals.polls_total)),
             bold("   polls/s "),
-            Span::raw(format::rate(r.polls_per_s as f64)),
+            Span::raw(format::rate(r.figures.polls_per_s as f64)),
         ]),
         Line::from(vec![
             bold("handling time "),
@@ -335,7 +336,7 @@ fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec
             bold("mailbox "),
             mailbox_span(r),
             bold("   growth "),
-            Span::raw(format::growth(r.mailbox_growth_per_s)),
+            Span::raw(format::growth(r.figures.mailbox_growth_per_s)),
             bold("   reductions "),
             Span::raw(format::count(work.reductions_total)),
             bold("   reds/s "),
@@ -343,7 +344,7 @@ fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec
         ]),
         Line::from(vec![
             bold("memory "),
-            Span::raw(format::bytes(r.memory_bytes)),
+            Span::raw(format::bytes(r.figures.memory_bytes)),
             bold("   heap "),
             Span::raw(format::bytes(b.heap_bytes)),
             bold("   total heap "),
@@ -365,8 +366,8 @@ fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec
 /// A process's queue length, yellow while a warning is about it.
 fn mailbox_span(r: &clustertop_proto::ProcessRow) -> Span<'static> {
     Span::styled(
-        format::count(r.mailbox_len),
-        if r.warnings > 0 {
+        format::count(r.figures.mailbox_len),
+        if r.figures.warnings > 0 {
             Style::new().fg(Color::Yellow)
         } else {
             Style::new()

@@ -153,25 +153,26 @@ impl Col {
 
     fn cell(self, r: &ProcessRow) -> Cell<'static> {
         match self {
-            Col::Mark => Cell::from(if r.warnings > 0 { "▲" } else { "" }),
+            Col::Mark => Cell::from(if r.figures.warnings > 0 { "▲" } else { "" }),
             Col::Pid => Cell::from(format::pid(&r.pid)),
             Col::Node => Cell::from(format::short_node(&r.pid.node).to_owned()),
             Col::Name => Cell::from(format::process_name(r)),
-            Col::Mailbox => right(format::count(r.mailbox_len)),
-            Col::Growth => right(format::growth(r.mailbox_growth_per_s)),
+            Col::Mailbox => right(format::count(r.figures.mailbox_len)),
+            Col::Growth => right(format::growth(r.figures.mailbox_growth_per_s)),
             Col::Oldest => right(
-                r.oldest_message_age_us
+                r.figures
+                    .oldest_message_age_us
                     .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
             ),
-            Col::Rate => right(format::rate(r.handled_per_s as f64)),
-            Col::Util => right(format::permille(r.util_permille)),
-            Col::Cpu => right(format::permille(r.cpu_permille)),
+            Col::Rate => right(format::rate(r.figures.handled_per_s as f64)),
+            Col::Util => right(format::permille(r.figures.util_permille)),
+            Col::Cpu => right(format::permille(r.figures.cpu_permille)),
             Col::Work => right(format::rate(
                 r.beam
                     .as_ref()
-                    .map_or(r.polls_per_s, |b| b.reductions_per_s) as f64,
+                    .map_or(r.figures.polls_per_s, |b| b.reductions_per_s) as f64,
             )),
-            Col::Memory => right(format::bytes(r.memory_bytes)),
+            Col::Memory => right(format::bytes(r.figures.memory_bytes)),
             Col::Current => Cell::from(
                 r.beam
                     .as_ref()
@@ -243,7 +244,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let header = Row::new(cols.iter().map(|c| c.header(beam)).collect::<Vec<_>>())
         .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = state.processes.rows().into_iter().map(|r| {
-        let style = if r.warnings > 0 {
+        let style = if r.figures.warnings > 0 {
             Style::new().fg(Color::Yellow)
         } else if r.system {
             Style::new().fg(Color::DarkGray)
