@@ -35,8 +35,7 @@
 //! owner's on the block's first cache line, the senders' (the enqueue
 //! count) on the second, so senders and the owner do not share a line.
 
-use crate::pid::ProcessId;
-use crate::process::ProcessStatus;
+use crate::id::ProcessId;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::ptr::NonNull;
@@ -48,6 +47,17 @@ use std::time::Duration;
 pub(crate) const SHARDS: usize = 16;
 /// Blocks per chunk (128 KiB).
 const CHUNK: usize = 1024;
+/// What a process is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcessStatus {
+    /// Not being polled: waiting for a message, a timer or a reply.
+    Waiting,
+    /// Being polled on a scheduler thread.
+    Running,
+    /// Exiting: its exit path is running.
+    Exiting,
+}
+
 /// A slot is `shard << SLOT_BITS | index`.
 const SLOT_BITS: u32 = 26;
 

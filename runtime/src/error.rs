@@ -1,7 +1,7 @@
 //! Errors of the process, registry and messaging APIs.
 
 use crate::exit_reason::ExitReason;
-use crate::pid::ProcessId;
+use crate::id::ProcessId;
 use std::fmt;
 
 /// The process does not exist (or has exited).

@@ -9,7 +9,7 @@
 //! is moved in, the reason is an `Arc` clone.
 
 use crate::exit_reason::ExitReason;
-use crate::pid::ProcessId;
+use crate::id::ProcessId;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::time::Duration;

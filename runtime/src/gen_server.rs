@@ -51,6 +51,7 @@
 
 use crate::error::{CallError, StartError};
 use crate::exit_reason::ExitReason;
+use crate::id::short_type_name;
 use crate::mailbox::MailboxConfig;
 use crate::node::Node;
 use crate::pid::{Message, Pid, ProcessId};
@@ -519,14 +520,6 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
             Err(_) => Err(CallError::Timeout),
         }
     }
-}
-
-/// The last path segment of a type name, without generics: `Counter` for
-/// `my_app::counter::Counter<u64>`.
-pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
 }
 
 /// Starts a server of type `S` with `opts`.

@@ -12,6 +12,7 @@ mod exit_reason;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gen_server;
+mod id;
 mod introspect;
 pub mod latency;
 mod mailbox;

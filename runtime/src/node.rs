@@ -23,7 +23,7 @@ use crate::pid::{Message, Pid, ProcessId};
 use crate::process::{self, Context, ProcessDyn, ProcessShared, SpawnOptions};
 use crate::registry::Registry;
 use crate::signal::MonitorRef;
-use crate::supervisor::SupervisorStats;
+use crate::supervisor::stats::SupervisorStats;
 use crate::table::ProcessTable;
 use crate::transport::{Layer, RemoteSignal, Transport};
 use parking_lot::RwLock;
@@ -409,7 +409,7 @@ impl Node {
         if hit.is_some() {
             return;
         }
-        let behaviour = crate::gen_server::short_type_name::<S>();
+        let behaviour = crate::id::short_type_name::<S>();
         let inst = &self.inner.instruments;
         let found = inst.calls.read().get(behaviour).cloned();
         let both = found.unwrap_or_else(|| {

@@ -37,6 +37,7 @@ pub(crate) use exit_signal::deliver_exit;
 pub(crate) use relations::{Relation, Relations, exit_waiter};
 
 use crate::counters::Counts;
+pub use crate::counters::ProcessStatus;
 use crate::exit_reason::{ExitReason, IntoExitReason, panic_message};
 use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::node::Node;
@@ -52,17 +53,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::Poll;
-
-/// What a process is doing right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProcessStatus {
-    /// Not being polled: waiting for a message, a timer or a reply.
-    Waiting,
-    /// Being polled on a scheduler thread.
-    Running,
-    /// Exiting: its exit path is running.
-    Exiting,
-}
 
 /// What kind of process this is, for the supervision tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -1,7 +1,7 @@
 //! System messages: `DOWN` from monitors and `EXIT` from links.
 
 use crate::exit_reason::ExitReason;
-use crate::pid::ProcessId;
+use crate::id::ProcessId;
 use std::fmt;
 
 /// Identifies one monitor; returned by `monitor` and carried by its [`Down`].
@@ -48,7 +48,7 @@ pub enum Received<M> {
     /// A linked process exited (only when trapping exits).
     Exit(Exit),
     /// A node connected or disconnected (after `monitor_nodes(true)`).
-    Node(crate::transport::NodeEvent),
+    Node(NodeEvent),
 }
 
 impl<M> Received<M> {
@@ -67,7 +67,7 @@ pub(crate) enum Item<M> {
     Msg(M),
     Down(Box<Down>),
     Exit(Box<Exit>),
-    Node(Box<crate::transport::NodeEvent>),
+    Node(Box<NodeEvent>),
 }
 
 impl<M> Item<M> {
@@ -97,7 +97,7 @@ impl<M: fmt::Debug> fmt::Debug for Item<M> {
 pub(crate) enum SystemMsg {
     Down(Box<Down>),
     Exit(Box<Exit>),
-    Node(Box<crate::transport::NodeEvent>),
+    Node(Box<NodeEvent>),
 }
 
 impl SystemMsg {
@@ -106,6 +106,62 @@ impl SystemMsg {
             SystemMsg::Down(d) => Item::Down(d),
             SystemMsg::Exit(e) => Item::Exit(e),
             SystemMsg::Node(n) => Item::Node(n),
+        }
+    }
+}
+
+/// A change in the set of connected nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A connection to `node` is up.
+    Up {
+        /// The peer's name.
+        node: String,
+        /// Whether the peer is hidden.
+        hidden: bool,
+    },
+    /// The connection to `node` is gone.
+    Down {
+        /// The peer's name.
+        node: String,
+        /// Why.
+        reason: NodeDownReason,
+    },
+}
+
+/// Why a connection to a node ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeDownReason {
+    /// Nothing arrived from the peer for a whole tick time.
+    HeartbeatTimeout,
+    /// The peer closed the connection.
+    ConnectionClosed,
+    /// This node disconnected it.
+    Disconnected,
+    /// The peer sent something that is not the protocol.
+    ProtocolError(String),
+    /// The socket failed.
+    Io(String),
+    /// The peer stopped reading: nothing could be written to it for a
+    /// whole tick time, or its queue of control frames (replies to its own
+    /// requests) passed its bound.
+    NotReading,
+    /// The peer connected again while this connection was held, and nothing
+    /// arrived on this one when it was asked for a heartbeat: the peer had
+    /// closed its end without this side seeing it.
+    Stale,
+}
+
+impl std::fmt::Display for NodeDownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeDownReason::HeartbeatTimeout => f.write_str("heartbeat timeout"),
+            NodeDownReason::ConnectionClosed => f.write_str("connection closed"),
+            NodeDownReason::Disconnected => f.write_str("disconnected"),
+            NodeDownReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
+            NodeDownReason::Io(e) => write!(f, "i/o error: {e}"),
+            NodeDownReason::NotReading => f.write_str("the peer stopped reading"),
+            NodeDownReason::Stale => f.write_str("stale: the peer connected again"),
         }
     }
 }

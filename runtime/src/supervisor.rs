@@ -15,8 +15,10 @@
 //! [`Supervisor::dynamic`] starts children on demand, one-for-one.
 
 mod spec;
+pub(crate) mod stats;
 
 pub use spec::{ChildSpec, Restart, Shutdown};
+pub use stats::{ChildExit, ChildSlot, Strategy, SupervisorStats};
 
 use crate::error::{CallError, StartError};
 use crate::exit_reason::{ChildStartFailure, ExitReason};
@@ -26,23 +28,8 @@ use crate::gen_server::{
 use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{self, ProcessKind};
-use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-
-/// Which children restart when one exits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// Only the exited child.
-    #[default]
-    OneForOne,
-    /// Every child.
-    OneForAll,
-    /// The exited child and those started after it.
-    RestForOne,
-}
 
 /// A supervisor's configuration: strategy, intensity and children.
 #[derive(Debug, Clone)]
@@ -157,94 +144,11 @@ struct Child {
     last_exit: Option<ChildExit>,
 }
 
-/// How a child of a supervisor last exited.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildExit {
-    /// Why.
-    pub reason: ExitReason,
-    /// When, as time since the node started.
-    pub at: Duration,
-}
-
-/// A running child as its supervisor publishes it to observers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildSlot {
-    /// Its id in the supervisor.
-    pub id: String,
-    /// How the child in this slot exited before this one started.
-    pub last_exit: Option<ChildExit>,
-}
-
-/// Children a supervisor publishes at most (a dynamic supervisor with more
-/// running children publishes the first ones it started).
-const PUBLISHED_CHILDREN: usize = 4_096;
-
 /// The supervisor's server state. Use [`Supervisor`] to start one.
 pub struct SupervisorServer {
     config: Supervisor,
     children: Vec<Child>,
     stats: Published,
-}
-
-/// Restart figures of a live supervisor, readable by observers through
-/// [`Introspect::supervisors`](crate::Introspect::supervisors).
-#[derive(Debug)]
-pub struct SupervisorStats {
-    /// The supervisor.
-    pub id: ProcessId,
-    /// Its restart intensity: at most this many restarts...
-    pub max_restarts: u32,
-    /// ...within this period.
-    pub period: Duration,
-    /// Which children restart when one exits.
-    pub strategy: Strategy,
-    restarts: AtomicU64,
-    /// When each restart within the period happened (the intensity check
-    /// reads it too).
-    recent: Mutex<VecDeque<tokio::time::Instant>>,
-    /// Running children by pid.
-    slots: Mutex<HashMap<ProcessId, ChildSlot>>,
-}
-
-impl SupervisorStats {
-    /// Children restarted since the supervisor started (monotonic).
-    pub fn restarts_total(&self) -> u64 {
-        self.restarts.load(Relaxed)
-    }
-
-    /// Restarts within the last `period`: what the intensity limit
-    /// (`max_restarts`) is checked against.
-    pub fn restarts_in_period(&self) -> u32 {
-        let now = tokio::time::Instant::now();
-        self.recent
-            .lock()
-            .iter()
-            .filter(|t| now.duration_since(**t) <= self.period)
-            .count() as u32
-    }
-
-    /// The running child `pid`: its id and how its slot's previous child
-    /// exited.
-    pub fn child(&self, pid: ProcessId) -> Option<ChildSlot> {
-        self.slots.lock().get(&pid).cloned()
-    }
-
-    fn publish(&self, pid: ProcessId, child: &Child) {
-        let mut slots = self.slots.lock();
-        if slots.len() < PUBLISHED_CHILDREN {
-            slots.insert(
-                pid,
-                ChildSlot {
-                    id: child.spec.id.to_string(),
-                    last_exit: child.last_exit.clone(),
-                },
-            );
-        }
-    }
-
-    fn unpublish(&self, pid: ProcessId) {
-        self.slots.lock().remove(&pid);
-    }
 }
 
 /// A supervisor's entry in its node's table of supervisors, removed when
@@ -296,15 +200,12 @@ impl GenServer for SupervisorServer {
 
     async fn init(config: Supervisor, ctx: &mut ServerContext<Self>) -> Result<Self, ExitReason> {
         ctx.trap_exit(true);
-        let stats = Arc::new(SupervisorStats {
-            id: ctx.id(),
-            max_restarts: config.max_restarts,
-            period: config.period,
-            strategy: config.strategy,
-            restarts: AtomicU64::new(0),
-            recent: Mutex::new(VecDeque::new()),
-            slots: Mutex::new(HashMap::new()),
-        });
+        let stats = Arc::new(SupervisorStats::new(
+            ctx.id(),
+            config.max_restarts,
+            config.period,
+            config.strategy,
+        ));
         ctx.node()
             .supervisor_table()
             .lock()
@@ -326,7 +227,9 @@ impl GenServer for SupervisorServer {
                         pid: Some(pid),
                         last_exit: None,
                     };
-                    sup.stats.stats.publish(pid, &child);
+                    sup.stats
+                        .stats
+                        .publish(pid, &child.spec.id, child.last_exit.clone());
                     sup.children.push(child);
                 }
                 Err(e) => {
@@ -374,7 +277,9 @@ impl GenServer for SupervisorServer {
                             pid: Some(pid),
                             last_exit: None,
                         };
-                        self.stats.stats.publish(pid, &child);
+                        self.stats
+                            .stats
+                            .publish(pid, &child.spec.id, child.last_exit.clone());
                         self.children.push(child);
                     }
                     SupervisorReply::Started(started)
@@ -468,7 +373,11 @@ impl GenServer for SupervisorServer {
             match start_child(&node, &self.children[i].spec).await {
                 Ok(pid) => {
                     self.children[i].pid = Some(pid);
-                    self.stats.stats.publish(pid, &self.children[i]);
+                    self.stats.stats.publish(
+                        pid,
+                        &self.children[i].spec.id,
+                        self.children[i].last_exit.clone(),
+                    );
                     i += 1;
                 }
                 Err(e) => tracing::warn!(
@@ -491,18 +400,7 @@ impl GenServer for SupervisorServer {
 impl SupervisorServer {
     /// Records a restart; `false` if that exceeds the intensity.
     fn note_restart(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
-        let stats = &self.stats.stats;
-        stats.restarts.fetch_add(1, Relaxed);
-        let mut recent = stats.recent.lock();
-        recent.push_back(now);
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.config.period)
-        {
-            recent.pop_front();
-        }
-        recent.len() <= self.config.max_restarts as usize
+        self.stats.stats.note_restart()
     }
 
     /// Stops running children from the last down to index `from`.

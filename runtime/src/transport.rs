@@ -22,6 +22,7 @@ use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::{Message, ProcessId};
 use crate::signal::MonitorRef;
+pub use crate::signal::{NodeDownReason, NodeEvent};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -32,62 +33,6 @@ use std::task::Poll;
 /// and decode.
 pub trait RemoteMessage: Message + Serialize + DeserializeOwned {}
 impl<T: Message + Serialize + DeserializeOwned> RemoteMessage for T {}
-
-/// A change in the set of connected nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeEvent {
-    /// A connection to `node` is up.
-    Up {
-        /// The peer's name.
-        node: String,
-        /// Whether the peer is hidden.
-        hidden: bool,
-    },
-    /// The connection to `node` is gone.
-    Down {
-        /// The peer's name.
-        node: String,
-        /// Why.
-        reason: NodeDownReason,
-    },
-}
-
-/// Why a connection to a node ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeDownReason {
-    /// Nothing arrived from the peer for a whole tick time.
-    HeartbeatTimeout,
-    /// The peer closed the connection.
-    ConnectionClosed,
-    /// This node disconnected it.
-    Disconnected,
-    /// The peer sent something that is not the protocol.
-    ProtocolError(String),
-    /// The socket failed.
-    Io(String),
-    /// The peer stopped reading: nothing could be written to it for a
-    /// whole tick time, or its queue of control frames (replies to its own
-    /// requests) passed its bound.
-    NotReading,
-    /// The peer connected again while this connection was held, and nothing
-    /// arrived on this one when it was asked for a heartbeat: the peer had
-    /// closed its end without this side seeing it.
-    Stale,
-}
-
-impl std::fmt::Display for NodeDownReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NodeDownReason::HeartbeatTimeout => f.write_str("heartbeat timeout"),
-            NodeDownReason::ConnectionClosed => f.write_str("connection closed"),
-            NodeDownReason::Disconnected => f.write_str("disconnected"),
-            NodeDownReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
-            NodeDownReason::Io(e) => write!(f, "i/o error: {e}"),
-            NodeDownReason::NotReading => f.write_str("the peer stopped reading"),
-            NodeDownReason::Stale => f.write_str("stale: the peer connected again"),
-        }
-    }
-}
 
 /// A signal from a local process to a process on another node. `from` is
 /// the local process's serial (`0`: no process).
