@@ -1,5 +1,8 @@
 //! The process core's view of other nodes: the narrow interface that the
-//! distribution layer (the `dist` module) implements.
+//! distribution layer (the `dist` module) implements, and (in [`inbound`])
+//! the core's own entry points for what arrives from other nodes: a link,
+//! an exit signal, a monitor, a `DOWN`, a lost node, a global name won or
+//! lost, each applied by the core's rules.
 //!
 //! The core — processes, mailboxes, signals, the registry, GenServer,
 //! supervisors — is written against this module alone. It says what it
@@ -18,6 +21,7 @@
 //! else here is off the hot path: signals of links and monitors, group
 //! announcements, flow-control resumption of a suspended process.
 
+pub(crate) mod inbound;
 use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::{Message, ProcessId};

@@ -498,3 +498,46 @@ fn node_keeps_at_most_25_public_functions() {
         found.join("\n")
     );
 }
+
+/// The distribution layer never edits a process's relations or delivers
+/// an exit itself: what arrives from other nodes goes through the core's
+/// entry points (`transport::inbound`), so the rules of links, monitors
+/// and global names live in one place.
+#[test]
+fn distribution_changes_processes_only_through_the_seam() {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dist");
+    let mut files = Vec::new();
+    rust_files(&dist, &mut files);
+    let mut offences = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read source");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for word in [
+                "Relation::",
+                "deliver_exit",
+                ".rel.",
+                "push_system(SystemMsg::Down",
+            ] {
+                if code.contains(word) {
+                    offences.push(format!(
+                        "dist/{}:{}: {}",
+                        path.strip_prefix(&dist).unwrap_or(path).display(),
+                        i + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        files.len() > 10,
+        "expected dist's files, read {}",
+        files.len()
+    );
+    assert!(
+        offences.is_empty(),
+        "the distribution layer reaches into a process:\n{}",
+        offences.join("\n")
+    );
+}

@@ -21,7 +21,7 @@ use super::peer::Peer;
 use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::{Pid, ProcessId};
-use crate::process::{Relation, deliver_exit};
+use crate::transport::inbound;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt;
@@ -262,12 +262,7 @@ impl GlobalNames {
             if mesh.is_local_wire(&loser) {
                 let id = node.process_id(&loser);
                 if let Some(p) = node.lookup(id) {
-                    p.core()
-                        .rel
-                        .lock()
-                        .items
-                        .retain(|r| !matches!(r, Relation::Global(n) if **n == *name));
-                    deliver_exit(&*p, ProcessId::NONE, ExitReason::custom(NAME_CONFLICT));
+                    inbound::lost_global(&*p, &name, ExitReason::custom(NAME_CONFLICT));
                 }
             }
         }
@@ -384,13 +379,13 @@ impl Global<'_> {
                 if names.contains_key(name) {
                     Err(GlobalError::Taken(name.to_owned()))
                 } else {
-                    let mut rel = core.rel.lock();
-                    if core.closed.load(std::sync::atomic::Ordering::Relaxed) {
-                        Err(GlobalError::NoProcess)
-                    } else {
-                        rel.push(Relation::Global(name.into()));
+                    let held = inbound::hold_global(core, name, || {
                         names.insert(name.to_owned(), wire.clone());
+                    });
+                    if held {
                         Ok(())
+                    } else {
+                        Err(GlobalError::NoProcess)
                     }
                 }
             };
@@ -421,11 +416,7 @@ impl Global<'_> {
             .cloned()
             .ok_or_else(|| GlobalError::NotRegistered(name.to_owned()))?;
         if let Some(p) = self.node.lookup(self.node.process_id(&wire)) {
-            p.core()
-                .rel
-                .lock()
-                .items
-                .retain(|r| !matches!(r, Relation::Global(n) if **n == *name));
+            inbound::drop_global(&*p, name);
         }
         dist.global.release(&dist.mesh, name, wire);
         Ok(())

@@ -14,8 +14,8 @@ use super::peer::Peer;
 use crate::exit_reason::ExitReason;
 use crate::node::Node;
 use crate::pid::ProcessId;
-use crate::process::{ProcessDyn, Relation, deliver_exit};
-use crate::signal::{Down, MonitorRef, SystemMsg};
+use crate::signal::MonitorRef;
+use crate::transport::inbound;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 
@@ -58,16 +58,7 @@ impl Relations {
                 to_creation,
             } => {
                 let remote = mesh.peer_pid(peer, from);
-                let linked = local(to, to_creation).is_some_and(|p| {
-                    let mut rel = p.core().rel.lock();
-                    if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
-                        return false;
-                    }
-                    if !rel.has_link(remote) {
-                        rel.push(Relation::Link(remote));
-                    }
-                    true
-                });
+                let linked = local(to, to_creation).is_some_and(|p| inbound::link(&*p, remote));
                 if linked {
                     self.track(remote.node, to);
                 } else {
@@ -82,7 +73,7 @@ impl Relations {
             }
             Frame::Unlink { from, to } => {
                 if let Some(p) = any_local(to) {
-                    p.core().rel.lock().remove_link(mesh.peer_pid(peer, from));
+                    inbound::unlink(&*p, mesh.peer_pid(peer, from));
                 }
             }
             Frame::Exit {
@@ -92,18 +83,9 @@ impl Relations {
                 reason,
                 link,
             } => {
-                let Some(p) = local(to, to_creation) else {
-                    return;
-                };
-                let remote = mesh.peer_pid(peer, from);
-                if link {
-                    let mut rel = p.core().rel.lock();
-                    if !rel.has_link(remote) {
-                        return; // unlinked meanwhile: the signal is void
-                    }
-                    rel.remove_link(remote);
+                if let Some(p) = local(to, to_creation) {
+                    inbound::exit(&*p, mesh.peer_pid(peer, from), reason, link);
                 }
-                deliver_exit(&*p, remote, reason);
             }
             Frame::Monitor {
                 from,
@@ -112,14 +94,8 @@ impl Relations {
                 mref,
             } => {
                 let watcher = mesh.peer_pid(peer, from);
-                let added = local(to, to_creation).is_some_and(|p| {
-                    let mut rel = p.core().rel.lock();
-                    if p.core().closed.load(std::sync::atomic::Ordering::Relaxed) {
-                        return false;
-                    }
-                    rel.push(Relation::MonitoredBy(MonitorRef(mref), watcher));
-                    true
-                });
+                let added = local(to, to_creation)
+                    .is_some_and(|p| inbound::monitor(&*p, MonitorRef(mref), watcher));
                 if added {
                     self.track(watcher.node, to);
                 } else {
@@ -134,9 +110,7 @@ impl Relations {
             Frame::Demonitor { from, to, mref } => {
                 if let Some(p) = any_local(to) {
                     let watcher = mesh.peer_pid(peer, from);
-                    p.core().rel.lock().items.retain(|r| {
-                        !matches!(r, Relation::MonitoredBy(m, w) if m.0 == mref && *w == watcher)
-                    });
+                    inbound::demonitor(&*p, MonitorRef(mref), watcher);
                 }
             }
             Frame::Down {
@@ -146,7 +120,7 @@ impl Relations {
                 reason,
             } => {
                 if let Some(p) = any_local(to) {
-                    monitor_fired(&*p, MonitorRef(mref), mesh.peer_pid(peer, from), reason);
+                    inbound::down(&*p, MonitorRef(mref), mesh.peer_pid(peer, from), reason);
                 }
             }
             _ => {}
@@ -165,57 +139,7 @@ impl Relations {
             }) else {
                 continue;
             };
-            let lost: thin_vec::ThinVec<Relation> = {
-                let mut rel = p.core().rel.lock();
-                let (lost, kept) = std::mem::take(&mut rel.items)
-                    .into_iter()
-                    .partition(|r| relation_node(r) == Some(index));
-                rel.items = kept;
-                lost
-            };
-            for r in lost {
-                match r {
-                    Relation::Link(remote) => {
-                        deliver_exit(&*p, remote, ExitReason::NoConnection);
-                    }
-                    Relation::Monitoring(mref, remote) => {
-                        p.push_system(SystemMsg::Down(Box::new(Down {
-                            monitor: mref,
-                            pid: remote,
-                            reason: ExitReason::NoConnection,
-                        })));
-                    }
-                    _ => {}
-                }
-            }
+            inbound::node_lost(&*p, index);
         }
-    }
-}
-
-/// A `DOWN` from `dead`'s node for the monitor `mref` that `p` holds:
-/// delivered if `p` still monitors it (a demonitor meanwhile voids it).
-fn monitor_fired(p: &dyn ProcessDyn, mref: MonitorRef, dead: ProcessId, reason: ExitReason) {
-    let was_monitoring = {
-        let mut rel = p.core().rel.lock();
-        let before = rel.items.len();
-        rel.items
-            .retain(|r| !matches!(r, Relation::Monitoring(m, t) if *m == mref && *t == dead));
-        rel.items.len() != before
-    };
-    if was_monitoring {
-        p.push_system(SystemMsg::Down(Box::new(Down {
-            monitor: mref,
-            pid: dead,
-            reason,
-        })));
-    }
-}
-
-fn relation_node(r: &Relation) -> Option<u32> {
-    match r {
-        Relation::Link(p) | Relation::MonitoredBy(_, p) | Relation::Monitoring(_, p) => {
-            (p.node != 0).then_some(p.node)
-        }
-        _ => None,
     }
 }
