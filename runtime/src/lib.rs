@@ -1,36 +1,21 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
-pub mod clock;
-mod counters;
-mod deadline;
+mod core;
 pub mod dist;
-mod error;
-mod exit_log;
-mod exit_reason;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod gen_server;
-mod id;
-mod introspect;
-pub mod latency;
-mod mailbox;
-mod node;
-mod panic;
-mod pid;
-mod process;
-mod registry;
-mod sched;
-mod signal;
 mod start;
-pub mod supervisor;
-mod table;
-pub mod task;
-pub mod timer;
-pub mod trace;
-mod transport;
 
+// The process core's modules keep their paths at the crate root: the
+// public ones (`clustertop_runtime::gen_server`, …) and, for the crate,
+// the rest (`crate::pid`, …).
+pub use self::core::{clock, gen_server, latency, supervisor, task, timer, trace};
+pub(crate) use self::core::{
+    counters, deadline, error, exit_log, exit_reason, id, introspect, mailbox, node, panic, pid,
+    process, registry, sched, signal, table, transport,
+};
 pub use clock::ClockSource;
 pub use counters::ProcessCounters;
 pub use dist::payload::Payload;

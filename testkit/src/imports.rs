@@ -176,6 +176,19 @@ impl ImportGraph {
         reexports: &BTreeMap<PathBuf, Vec<&Use>>,
         depth: usize,
     ) -> Option<PathBuf> {
+        match self.target(u, reexports, depth)? {
+            Target::Module(m) => self.file_of(&m),
+            Target::File(f) => Some(f),
+        }
+    }
+
+    /// What the path of `u` names: a module, or an item in a file.
+    fn target(
+        &self,
+        u: &Use,
+        reexports: &BTreeMap<PathBuf, Vec<&Use>>,
+        depth: usize,
+    ) -> Option<Target> {
         let mut segs = u.segments.iter().peekable();
         let mut base: Vec<String> = match segs.peek()?.as_str() {
             "crate" => Vec::new(),
@@ -197,39 +210,65 @@ impl ImportGraph {
         ) {
             segs.next();
         }
-        let mut rest: Vec<&String> = segs.collect();
-        while rest.first().is_some_and(|s| *s == "super") {
+        let mut rest: Vec<String> = segs.cloned().collect();
+        while rest.first().is_some_and(|s| s == "super") {
             base = parent(&base)?;
             rest.remove(0);
         }
-        let mut cur = base;
-        let mut item = None;
-        for seg in rest {
+        self.walk(base, &rest, reexports, depth)
+    }
+
+    /// Follows `segs` down from module `cur`: through child modules, and
+    /// through re-exports (of a module, the walk goes on inside it).
+    fn walk(
+        &self,
+        mut cur: Vec<String>,
+        segs: &[String],
+        reexports: &BTreeMap<PathBuf, Vec<&Use>>,
+        depth: usize,
+    ) -> Option<Target> {
+        for (i, seg) in segs.iter().enumerate() {
             let mut next = cur.clone();
             next.push(seg.clone());
             if self.modules.contains_key(&next) {
                 cur = next;
-            } else {
-                item = Some(seg.clone());
-                break;
+                continue;
             }
+            let file = self.file_of(&cur)?;
+            if depth < 8 {
+                for r in reexports.get(&file).into_iter().flatten() {
+                    if r.name() != Some(seg.as_str()) {
+                        continue;
+                    }
+                    match self.target(r, reexports, depth + 1) {
+                        Some(Target::Module(m)) => {
+                            return self.walk(m, &segs[i + 1..], reexports, depth + 1);
+                        }
+                        Some(found) => return Some(found),
+                        None => {}
+                    }
+                }
+            }
+            return Some(Target::File(file));
         }
-        // An inline module (`mod tests { … }`) lives in its file.
+        Some(Target::Module(cur))
+    }
+
+    /// The file of module `m`; an inline module (`mod tests { … }`) lives
+    /// in its parent's.
+    fn file_of(&self, m: &[String]) -> Option<PathBuf> {
+        let mut cur = m.to_vec();
         while !self.modules.contains_key(&cur) {
             cur = parent(&cur)?;
         }
-        let file = self.modules.get(&cur)?.clone();
-        if let (Some(item), true) = (item, depth < 8) {
-            for r in reexports.get(&file).into_iter().flatten() {
-                if r.name() == Some(item.as_str())
-                    && let Some(f) = self.resolve(r, reexports, depth + 1)
-                {
-                    return Some(f);
-                }
-            }
-        }
-        Some(file)
+        self.modules.get(&cur).cloned()
     }
+}
+
+/// What a path names.
+enum Target {
+    Module(Vec<String>),
+    File(PathBuf),
 }
 
 fn parent(m: &[String]) -> Option<Vec<String>> {
@@ -703,6 +742,26 @@ mod tests {
         assert_eq!(g.explain(&cycles[0]).len(), 3);
         assert!(g.cycles(|p| p.starts_with("d")).len() == 1);
         assert!(g.cycles(|p| p == Path::new("b.rs")).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_reexported_module_is_walked_into() {
+        let dir = std::env::temp_dir().join(format!("imports-mod-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("k/p")).unwrap();
+        let write = |p: &str, s: &str| std::fs::write(dir.join(p), s).unwrap();
+        write("lib.rs", "mod k;\npub(crate) use self::k::{p, q};\n");
+        write("k.rs", "pub(crate) mod p;\npub(crate) mod q;\n");
+        write("k/p.rs", "mod c;\npub(crate) use c::C;\n");
+        write("k/p/c.rs", "pub struct C;\n");
+        write("k/q.rs", "use crate::p::C;\n");
+        let g = ImportGraph::read(&dir);
+        let edges: Vec<String> = g
+            .imports()
+            .map(|i| format!("{} -> {}", i.from.display(), i.to.display()))
+            .collect();
+        assert_eq!(edges, ["k/q.rs -> k/p/c.rs"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

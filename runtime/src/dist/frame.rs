@@ -135,7 +135,7 @@ pub enum SpawnKind {
     Task,
 }
 
-pub use crate::transport::ReplyFailure;
+pub use crate::error::ReplyFailure;
 
 /// One frame of the distribution protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

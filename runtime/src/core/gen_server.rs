@@ -49,6 +49,7 @@
 //! `handle_cast`, `handle_info`) whose parent is the sender's trace context;
 //! with no subscriber interested in it, the span costs one relaxed load.
 
+use crate::error::ReplyFailure;
 use crate::error::{CallError, StartError};
 use crate::exit_reason::ExitReason;
 use crate::id::short_type_name;
@@ -59,7 +60,7 @@ use crate::process::{self, Context, ProcessKind, SpawnOptions};
 use crate::signal::{Down, Exit, MonitorRef, Received};
 use crate::timer::{self, TimerRef};
 use crate::trace;
-use crate::transport::{RemoteReplySink, ReplyFailure};
+use crate::transport::RemoteReplySink;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;

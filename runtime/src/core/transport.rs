@@ -27,8 +27,8 @@ use crate::node::Node;
 use crate::pid::{Message, ProcessId};
 use crate::signal::MonitorRef;
 pub use crate::signal::{NodeDownReason, NodeEvent};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::sync::Arc;
 use std::task::Poll;
@@ -229,25 +229,6 @@ pub(crate) enum DeliveryError {
     Full,
     #[error("no such process")]
     NoProcess,
-}
-
-/// Why a call to another node got no reply (part of the wire schema: a
-/// `Reply` frame carries it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // in `dist::proto` with `testing`
-pub enum ReplyFailure {
-    /// The server exited before replying.
-    Exited(ExitReason),
-    /// The server dropped the reply handle without replying.
-    NoReply,
-    /// The connection to the server's node was lost.
-    NoConnection,
-    /// The reply did not decode as the expected type.
-    Malformed(String),
-    /// No behaviour or task is registered under that name.
-    UnknownName(String),
-    /// The behaviour takes another message type than the caller expects.
-    TypeMismatch(String),
 }
 
 /// The other end of a call made on another node: answering it sends the

@@ -2,6 +2,7 @@
 
 use crate::exit_reason::ExitReason;
 use crate::id::ProcessId;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The process does not exist (or has exited).
@@ -153,4 +154,23 @@ pub enum CallError {
     /// The reply from another node did not decode as the reply type.
     #[error("reply does not decode: {0}")]
     BadReply(String),
+}
+
+/// Why a call to another node got no reply (part of the wire schema: a
+/// `Reply` frame carries it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // in `dist::frame` with `testing`
+pub enum ReplyFailure {
+    /// The server exited before replying.
+    Exited(ExitReason),
+    /// The server dropped the reply handle without replying.
+    NoReply,
+    /// The connection to the server's node was lost.
+    NoConnection,
+    /// The reply did not decode as the expected type.
+    Malformed(String),
+    /// No behaviour or task is registered under that name.
+    UnknownName(String),
+    /// The behaviour takes another message type than the caller expects.
+    TypeMismatch(String),
 }
