@@ -13,23 +13,12 @@
 //! `app` into a private item, fails here with the file and line that made
 //! it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Files above or inside the distribution layer, relative to `src/`:
 /// everything outside the process core's folder (`core/`, `core.rs`).
 fn may_name_dist(rel: &Path) -> bool {
     !(rel.starts_with("core") || rel == Path::new("core.rs"))
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// What names the distribution layer in code: its module path, its
@@ -47,8 +36,7 @@ const FORBIDDEN: &[&str] = &[
 #[test]
 fn the_process_core_never_names_the_distribution_layer() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = clustertop_testkit::rust_files(&src);
     let mut core_files = 0;
     let mut offences = Vec::new();
     for path in files {
@@ -259,8 +247,7 @@ fn the_application_layer_uses_only_the_public_api() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let public = public_root_names(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
     assert!(public.iter().any(|n| n == "Node") && public.iter().any(|n| n == "dist"));
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = clustertop_testkit::rust_files(&src);
     let (mut app_files, mut offences) = (0, Vec::new());
     for path in files {
         let rel = path.strip_prefix(&src).expect("under src").to_owned();
@@ -457,8 +444,7 @@ fn no_function_over_120_lines_in_dist_or_the_tui() {
 #[test]
 fn node_keeps_at_most_25_public_functions() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = clustertop_testkit::rust_files(&src);
     let mut found = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("read source");
@@ -503,8 +489,7 @@ fn node_keeps_at_most_25_public_functions() {
 #[test]
 fn distribution_changes_processes_only_through_the_seam() {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dist");
-    let mut files = Vec::new();
-    rust_files(&dist, &mut files);
+    let files = clustertop_testkit::rust_files(&dist);
     let mut offences = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).expect("read source");

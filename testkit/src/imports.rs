@@ -53,8 +53,7 @@ impl ImportGraph {
     /// # Panics
     /// When `src` cannot be read.
     pub fn read(src: &Path) -> ImportGraph {
-        let mut files = Vec::new();
-        rust_files(src, &mut files);
+        let files = crate::rust_files(src);
         let mut modules = BTreeMap::new();
         let mut texts = BTreeMap::new();
         for path in files {
@@ -273,17 +272,6 @@ enum Target {
 
 fn parent(m: &[String]) -> Option<Vec<String>> {
     (!m.is_empty()).then(|| m[..m.len() - 1].to_vec())
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// `dist/peers.rs` → `["dist", "peers"]`; `lib.rs` → `[]`.

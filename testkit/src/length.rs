@@ -24,8 +24,7 @@ pub struct FnLength {
 /// # Panics
 /// When `dir` cannot be read.
 pub fn longer_than(dir: &Path, max: usize) -> Vec<FnLength> {
-    let mut files = Vec::new();
-    collect(dir, &mut files);
+    let files = crate::rust_files(dir);
     let mut out = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("read source");
@@ -44,21 +43,6 @@ pub fn longer_than(dir: &Path, max: usize) -> Vec<FnLength> {
     }
     out.sort_by(|a, b| b.lines.cmp(&a.lines).then(a.file.cmp(&b.file)));
     out
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    if dir.is_file() {
-        out.push(dir.to_path_buf());
-        return;
-    }
-    for entry in std::fs::read_dir(dir).expect("read dir") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// `(line, name, length)` of each function with a body in `text`.

@@ -141,6 +141,30 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Every `.rs` file under `dir` (or `dir` itself, a file), in no set order:
+/// what the source-reading checks of the workspace read.
+///
+/// # Panics
+/// When `dir` cannot be read.
+pub fn rust_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read a source folder") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    if dir.is_file() {
+        return vec![dir.to_path_buf()];
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
