@@ -67,6 +67,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+/// The target of the per-message `call` and `handle_*` spans, whatever
+/// file they are written in: trace filters name it
+/// (`clustertop_otel::DEFAULT_TRACE_FILTER`).
+pub(crate) const SPAN_TARGET: &str = "clustertop_runtime::gen_server";
+
 /// The handle of a running GenServer of type `S`.
 pub type ServerPid<S> = Pid<ServerMsg<S>>;
 
@@ -431,6 +436,7 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
         // server's handling span is its child, locally and across nodes.
         let span = if trace::wants_span(trace::current_context().as_ref()) {
             tracing::debug_span!(
+                target: SPAN_TARGET,
                 "call",
                 to = %self.id(),
                 node = self.node_name(),
@@ -632,7 +638,7 @@ async fn run<S: GenServer>(
         let flow = match received {
             Received::Msg(ServerMsg(Inner::Call(request, reply))) => {
                 let span = if traced {
-                    tracing::debug_span!("handle_call", pid = %id, node = node_name, behaviour)
+                    tracing::debug_span!(target: SPAN_TARGET, "handle_call", pid = %id, node = node_name, behaviour)
                 } else {
                     tracing::Span::none()
                 };
@@ -659,7 +665,7 @@ async fn run<S: GenServer>(
             }
             Received::Msg(ServerMsg(Inner::Cast(msg))) => {
                 let span = if traced {
-                    tracing::debug_span!("handle_cast", pid = %id, node = node_name, behaviour)
+                    tracing::debug_span!(target: SPAN_TARGET, "handle_cast", pid = %id, node = node_name, behaviour)
                 } else {
                     tracing::Span::none()
                 };
@@ -678,7 +684,7 @@ async fn run<S: GenServer>(
                     Received::Msg(_) => unreachable!("calls, casts and stops are matched above"),
                 };
                 let span = if traced {
-                    tracing::debug_span!("handle_info", pid = %id, node = node_name, behaviour)
+                    tracing::debug_span!(target: SPAN_TARGET, "handle_info", pid = %id, node = node_name, behaviour)
                 } else {
                     tracing::Span::none()
                 };
