@@ -214,14 +214,9 @@ fn row_from_info(pid: &PidRef, info: &Term) -> ProcessRow {
             mailbox_len: prop(info, "message_queue_len")
                 .and_then(as_u64)
                 .unwrap_or(0),
-            mailbox_growth_per_s: 0,
-            oldest_message_age_us: None,
-            handled_per_s: 0,
-            util_permille: 0,
-            cpu_permille: 0,
-            polls_per_s: 0,
             memory_bytes: prop(info, "memory").and_then(as_u64).unwrap_or(0),
-            warnings: 0,
+            // No rates before a second read; no counterpart for the rest.
+            ..Default::default()
         },
         beam: Some(clustertop_proto::BeamProcess {
             reductions_per_s: 0,

@@ -206,13 +206,10 @@ impl NodeState {
                 figures: clustertop_proto::ProcessFigures {
                     mailbox_len: p.queue,
                     mailbox_growth_per_s: growth,
-                    oldest_message_age_us: None,
-                    handled_per_s: 0,
-                    util_permille: 0,
-                    cpu_permille: 0,
-                    polls_per_s: 0,
                     memory_bytes: p.memory,
-                    warnings: 0,
+                    // The BEAM has no counterpart for the rest (its work
+                    // is in `beam`); warnings are counted below.
+                    ..Default::default()
                 },
                 beam: Some(BeamProcess {
                     reductions_per_s: reds,

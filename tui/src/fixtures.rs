@@ -48,15 +48,8 @@ pub(crate) fn row(node: &str, serial: u64, name: Option<&str>, behaviour: &str) 
         system: false,
         status: ProcessStatus::Waiting,
         figures: ProcessFigures {
-            mailbox_len: 0,
-            mailbox_growth_per_s: 0,
-            oldest_message_age_us: None,
-            handled_per_s: 0,
-            util_permille: 0,
-            cpu_permille: 0,
-            polls_per_s: 0,
             memory_bytes: 1_024,
-            warnings: 0,
+            ..ProcessFigures::default()
         },
         beam: None,
     }

@@ -159,7 +159,7 @@ pub enum CallError {
 /// Why a call to another node got no reply (part of the wire schema: a
 /// `Reply` frame carries it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // in `dist::frame` with `testing`
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // re-exported by the wire schema with `testing`
 pub enum ReplyFailure {
     /// The server exited before replying.
     Exited(ExitReason),
