@@ -130,6 +130,9 @@ impl Node {
             now,
             dist.clone().map(Layer::new),
         );
+        if let Some(dist) = &dist {
+            dist.attach(&node);
+        }
         if let (Some(dist), Some(listener)) = (dist, listener) {
             crate::dist::raise_open_files_limit();
             node.handle()

@@ -497,7 +497,7 @@ impl<S: GenServer> Pid<ServerMsg<S>> {
             Err(_) => Err(CallError::Timeout),
         };
         let elapsed = Duration::from_nanos(clock.now_ns().saturating_sub(started));
-        node.record_call::<S>(elapsed);
+        node.behaviours().record_call::<S>(node.name(), elapsed);
         result
     }
 
@@ -600,10 +600,7 @@ async fn run<S: GenServer>(
     };
     if let Some(global) = global {
         let registered = match sctx.node().transport() {
-            Some(t) => {
-                t.register_global(sctx.node().clone(), global.clone(), sctx.id())
-                    .await
-            }
+            Some(t) => t.register_global(global.clone(), sctx.id()).await,
             None => Err(crate::GlobalNameError::NotDistributed),
         };
         if let Err(reason) = registered {
@@ -619,7 +616,7 @@ async fn run<S: GenServer>(
     let id = sctx.id();
     let node_name = sctx.node().name().to_owned();
     let node_name = node_name.as_str();
-    let latency = sctx.node().latency_for(behaviour);
+    let latency = sctx.node().behaviours().latency_for(behaviour);
     let clock = *sctx.node().clock();
     let mut last_end = 0;
     loop {

@@ -15,6 +15,7 @@ use crate::node::Node;
 use crate::pid::ProcessId;
 use crate::process::{ProcessDyn, ProcessKind, ProcessStatus, status_from};
 use crate::supervisor::SupervisorStats;
+use crate::supervisor::stats::Supervisors;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -304,13 +305,7 @@ impl<'a> Introspect<'a> {
 
     /// Restart figures of every live supervisor, sorted by id.
     pub fn supervisors(&self) -> Vec<Arc<SupervisorStats>> {
-        let mut all: Vec<_> = self
-            .node
-            .supervisor_table()
-            .lock()
-            .values()
-            .cloned()
-            .collect();
+        let mut all = self.node.extension::<Supervisors>().live();
         all.sort_by_key(|s| s.id);
         all
     }
@@ -319,7 +314,7 @@ impl<'a> Introspect<'a> {
     /// or been called on this node, sorted by behaviour (see
     /// [`crate::latency`]).
     pub fn latencies(&self) -> Vec<Arc<BehaviourLatency>> {
-        let mut all = self.node.latency_all();
+        let mut all = self.node.behaviours().all();
         all.sort_by_key(|l| l.behaviour);
         all
     }

@@ -17,10 +17,14 @@
 //! Recording is one relaxed `fetch_add` on a bucket (a few nanoseconds;
 //! servers of one behaviour on different cores can share a cache line).
 //! Each GenServer looks its behaviour's histograms up once, at start; a
-//! call looks them up in a read-locked map per completed call.
+//! completed call finds them in a small per-thread cache, or else in a
+//! read-locked map ([`Behaviours::record_call`]).
 
-use std::sync::Arc;
+use parking_lot::RwLock;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 const SUB_BITS: u32 = 4;
 const SUB: usize = 1 << SUB_BITS;
@@ -164,5 +168,94 @@ mod tests {
             let (lo, _) = LatencyHistogram::bucket_range(i);
             assert_eq!(prev_hi + 1, lo, "gap before bucket {i}");
         }
+    }
+}
+
+/// A behaviour's call-duration instruments: the metrics histogram and the
+/// latency histograms an observer reads.
+type CallInstruments = (metrics::Histogram, Arc<BehaviourLatency>);
+
+/// A node's per-behaviour figures: each behaviour's latency histograms and
+/// its `clustertop_call_duration_seconds` histogram (labelled with the node
+/// and the behaviour), created on the behaviour's first use.
+#[derive(Default)]
+pub(crate) struct Behaviours {
+    calls: RwLock<HashMap<&'static str, CallInstruments>>,
+    latency: RwLock<HashMap<&'static str, Arc<BehaviourLatency>>>,
+}
+
+impl std::fmt::Debug for Behaviours {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Behaviours")
+            .field("behaviours", &self.latency.read().len())
+            .finish()
+    }
+}
+
+impl Behaviours {
+    /// The latency histograms of `behaviour`, created on first use.
+    pub(crate) fn latency_for(&self, behaviour: &'static str) -> Arc<BehaviourLatency> {
+        if let Some(l) = self.latency.read().get(behaviour) {
+            return l.clone();
+        }
+        self.latency
+            .write()
+            .entry(behaviour)
+            .or_insert_with(|| BehaviourLatency::new(behaviour))
+            .clone()
+    }
+
+    /// Every behaviour's latency histograms, in no order.
+    pub(crate) fn all(&self) -> Vec<Arc<BehaviourLatency>> {
+        self.latency.read().values().cloned().collect()
+    }
+
+    /// Records a call's round trip to a server of type `S` on the node
+    /// named `node` (whose figures these are).
+    ///
+    /// Cost: a lookup in a 4-entry per-thread cache of the behaviours'
+    /// instruments (by these figures' address and the type); on a miss, one
+    /// read-locked map lookup (both instruments created on the behaviour's
+    /// first call). The cache holds a `Weak` of these figures, so their
+    /// address is never reused while an entry names it.
+    pub(crate) fn record_call<S: ?Sized>(self: &Arc<Self>, node: &str, elapsed: Duration) {
+        type Entry = (Weak<Behaviours>, usize, CallInstruments);
+        thread_local! {
+            static CACHE: std::cell::RefCell<([Option<Entry>; 4], usize)> =
+                const { std::cell::RefCell::new(([None, None, None, None], 0)) };
+        }
+        let record = |(h, l): &CallInstruments| {
+            h.record(elapsed.as_secs_f64());
+            l.call_rtt.record(elapsed.as_nanos() as u64);
+        };
+        let me = Arc::as_ptr(self);
+        let ty = std::any::type_name::<S>().as_ptr() as usize;
+        let hit = CACHE.with(|c| {
+            let c = c.borrow();
+            c.0.iter().flatten().find_map(|(w, t, both)| {
+                (*t == ty && std::ptr::eq(w.as_ptr(), me)).then(|| record(both))
+            })
+        });
+        if hit.is_some() {
+            return;
+        }
+        let behaviour = crate::id::short_type_name::<S>();
+        let found = self.calls.read().get(behaviour).cloned();
+        let both = found.unwrap_or_else(|| {
+            let h = metrics::histogram!(
+                "clustertop_call_duration_seconds",
+                "node" => node.to_owned(),
+                "behaviour" => behaviour
+            );
+            let both = (h, self.latency_for(behaviour));
+            self.calls.write().entry(behaviour).or_insert(both).clone()
+        });
+        record(&both);
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            let slot = c.1 % 4;
+            c.1 = c.1.wrapping_add(1);
+            c.0[slot] = Some((Arc::downgrade(self), ty, both));
+        });
     }
 }

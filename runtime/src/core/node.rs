@@ -18,16 +18,13 @@
 use crate::clock::{Clock, ClockSource};
 use crate::error::LookupError;
 use crate::exit_reason::{ExitReason, IntoExitReason};
-use crate::latency::BehaviourLatency;
+use crate::latency::Behaviours;
 use crate::pid::{Message, Pid, ProcessId};
 use crate::process::{self, Context, ProcessDyn, ProcessShared, SpawnOptions};
-use crate::registry::Registry;
+use crate::registry::store::Registry;
 use crate::signal::MonitorRef;
-use crate::supervisor::stats::SupervisorStats;
 use crate::table::ProcessTable;
 use crate::transport::{Layer, RemoteSignal, Transport};
-use parking_lot::RwLock;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -64,9 +61,7 @@ struct Instruments {
     exited: [metrics::Counter; 5],
     dead_letters: metrics::Counter,
     processes: metrics::Gauge,
-    calls: RwLock<HashMap<&'static str, CallInstruments>>,
-    latency: RwLock<HashMap<&'static str, Arc<BehaviourLatency>>>,
-    supervisors: parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>>,
+    behaviours: Arc<Behaviours>,
     traced: crate::trace::TracedLog,
     exits: crate::exit_log::ExitLog,
 }
@@ -85,9 +80,7 @@ impl Instruments {
             ],
             dead_letters: metrics::counter!("clustertop_dead_letters_total", "node" => node.to_string()),
             processes: metrics::gauge!("clustertop_processes", "node" => node.to_string()),
-            calls: RwLock::new(HashMap::new()),
-            latency: RwLock::new(HashMap::new()),
-            supervisors: parking_lot::Mutex::new(HashMap::new()),
+            behaviours: Arc::default(),
             traced: crate::trace::TracedLog::default(),
             exits: crate::exit_log::ExitLog::default(),
         }
@@ -106,8 +99,8 @@ struct NodeInner {
     started_at: SystemTime,
     next_serial: AtomicU64,
     next_ref: AtomicU64,
-    table: ProcessTable,
-    registry: Registry,
+    table: ProcessTable<dyn ProcessDyn>,
+    registry: Registry<dyn ProcessDyn>,
     counters: NodeCounters,
     instruments: Instruments,
     layer: Option<Layer>,
@@ -118,6 +111,24 @@ struct NodeInner {
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<NodeInner>,
+}
+
+/// A handle to a node that does not keep it alive: for what the node
+/// holds and that must reach the node back (its distribution layer).
+#[derive(Clone)]
+pub(crate) struct WeakNode(Weak<NodeInner>);
+
+impl WeakNode {
+    /// The node, while it is alive.
+    pub(crate) fn upgrade(&self) -> Option<Node> {
+        self.0.upgrade().map(|inner| Node { inner })
+    }
+}
+
+impl fmt::Debug for WeakNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakNode")
+    }
 }
 
 impl Node {
@@ -302,6 +313,11 @@ impl Node {
         self.inner.layer.as_ref().map(Layer::transport)
     }
 
+    /// A handle that does not keep the node alive.
+    pub(crate) fn downgrade(&self) -> WeakNode {
+        WeakNode(Arc::downgrade(&self.inner))
+    }
+
     /// Whether `other` is a handle to this same node.
     #[inline]
     pub(crate) fn is(&self, other: &Node) -> bool {
@@ -326,11 +342,11 @@ impl Node {
         &self.inner.scheduler
     }
 
-    pub(crate) fn table(&self) -> &ProcessTable {
+    pub(crate) fn table(&self) -> &ProcessTable<dyn ProcessDyn> {
         &self.inner.table
     }
 
-    pub(crate) fn registry(&self) -> &Registry {
+    pub(crate) fn registry(&self) -> &Registry<dyn ProcessDyn> {
         &self.inner.registry
     }
 
@@ -381,59 +397,12 @@ impl Node {
         self.inner.instruments.dead_letters.increment(1);
     }
 
-    /// Records a call's round trip to a server of type `S`.
-    ///
-    /// Cost: a lookup in a 4-entry per-thread cache of the behaviours'
-    /// instruments (by node and type); on a miss, one read-locked map
-    /// lookup (both instruments created on the behaviour's first call).
-    /// The cache holds a `Weak` of the node, so a node's address is never
-    /// reused while an entry names it.
-    pub(crate) fn record_call<S: ?Sized>(&self, elapsed: Duration) {
-        type Entry = (Weak<NodeInner>, usize, CallInstruments);
-        thread_local! {
-            static CACHE: std::cell::RefCell<([Option<Entry>; 4], usize)> =
-                const { std::cell::RefCell::new(([None, None, None, None], 0)) };
-        }
-        let record = |(h, l): &CallInstruments| {
-            h.record(elapsed.as_secs_f64());
-            l.call_rtt.record(elapsed.as_nanos() as u64);
-        };
-        let node = Arc::as_ptr(&self.inner);
-        let ty = std::any::type_name::<S>().as_ptr() as usize;
-        let hit = CACHE.with(|c| {
-            let c = c.borrow();
-            c.0.iter().flatten().find_map(|(w, t, both)| {
-                (*t == ty && std::ptr::eq(w.as_ptr(), node)).then(|| record(both))
-            })
-        });
-        if hit.is_some() {
-            return;
-        }
-        let behaviour = crate::id::short_type_name::<S>();
-        let inst = &self.inner.instruments;
-        let found = inst.calls.read().get(behaviour).cloned();
-        let both = found.unwrap_or_else(|| {
-            let h = metrics::histogram!(
-                "clustertop_call_duration_seconds",
-                "node" => self.inner.name.to_string(),
-                "behaviour" => behaviour
-            );
-            let both = (h, self.latency_for(behaviour));
-            inst.calls.write().entry(behaviour).or_insert(both).clone()
-        });
-        record(&both);
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            let slot = c.1 % 4;
-            c.1 = c.1.wrapping_add(1);
-            c.0[slot] = Some((Arc::downgrade(&self.inner), ty, both));
-        });
+    /// The node's per-behaviour figures (latency histograms and call
+    /// durations).
+    pub(crate) fn behaviours(&self) -> &Arc<Behaviours> {
+        &self.inner.instruments.behaviours
     }
 }
-
-/// A behaviour's call-duration instruments: the metrics histogram and the
-/// agent's latency histograms.
-type CallInstruments = (metrics::Histogram, Arc<BehaviourLatency>);
 
 impl Node {
     /// Keeps one message handled inside a sampled trace.
@@ -459,35 +428,6 @@ impl Node {
     /// The last `n` traced handlings of `pid`, newest first.
     pub(crate) fn traced_of(&self, pid: ProcessId, n: usize) -> Vec<crate::trace::TracedHandling> {
         self.inner.instruments.traced.of(pid, n)
-    }
-
-    /// The latency histograms of `behaviour`, created on first use.
-    pub(crate) fn latency_for(&self, behaviour: &'static str) -> Arc<BehaviourLatency> {
-        let map = &self.inner.instruments.latency;
-        if let Some(l) = map.read().get(behaviour) {
-            return l.clone();
-        }
-        map.write()
-            .entry(behaviour)
-            .or_insert_with(|| BehaviourLatency::new(behaviour))
-            .clone()
-    }
-
-    /// Every behaviour's latency histograms, in no order.
-    pub(crate) fn latency_all(&self) -> Vec<Arc<BehaviourLatency>> {
-        self.inner
-            .instruments
-            .latency
-            .read()
-            .values()
-            .cloned()
-            .collect()
-    }
-
-    pub(crate) fn supervisor_table(
-        &self,
-    ) -> &parking_lot::Mutex<HashMap<ProcessId, Arc<SupervisorStats>>> {
-        &self.inner.instruments.supervisors
     }
 }
 

@@ -3,59 +3,17 @@
 //! A name maps to at most one live process and a process has at most one
 //! name; the name is released when the process exits. Groups are sets of
 //! processes under a name; a process leaves all its groups when it exits.
-//! Both live behind read-write locks: lookups take a read lock, changes a
-//! write lock; neither is on the path of a send to a `Pid`.
+//! The maps themselves are in [`store`]; this module applies the rules,
+//! holding a name or a group on the process's own record too, so that its
+//! exit path releases them.
+
+pub(crate) mod store;
 
 use crate::error::{LookupError, RegistryError};
 use crate::node::{Node, downcast};
 use crate::pid::{Message, Pid, ProcessId};
 use crate::process::{ProcessDyn, Relation};
-use parking_lot::RwLock;
-use std::collections::HashMap;
 use std::sync::Arc;
-
-#[derive(Default)]
-pub(crate) struct Registry {
-    names: RwLock<HashMap<Arc<str>, Arc<dyn ProcessDyn>>>,
-    groups: RwLock<HashMap<Arc<str>, Vec<ProcessId>>>,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("names", &self.names.read().len())
-            .field("groups", &self.groups.read().len())
-            .finish()
-    }
-}
-
-impl Registry {
-    /// Every registered name and its holder.
-    pub(crate) fn names(&self) -> Vec<(String, ProcessId)> {
-        self.names
-            .read()
-            .iter()
-            .map(|(n, p)| (n.to_string(), p.core().id()))
-            .collect()
-    }
-
-    pub(crate) fn release_name(&self, name: &Arc<str>, pid: ProcessId) {
-        let mut names = self.names.write();
-        if names.get(name).is_some_and(|p| p.core().id() == pid) {
-            names.remove(name);
-        }
-    }
-
-    pub(crate) fn leave_group(&self, group: &str, pid: ProcessId) {
-        let mut groups = self.groups.write();
-        if let Some(members) = groups.get_mut(group) {
-            members.retain(|p| *p != pid);
-            if members.is_empty() {
-                groups.remove(group);
-            }
-        }
-    }
-}
 
 impl Node {
     /// Registers `pid` under `name` on this node.
@@ -77,11 +35,17 @@ impl Node {
         if let Some(holder) = names.get(name) {
             return Err(RegistryError::Taken {
                 name: name.to_owned(),
-                holder: holder.core().id(),
+                holder: holder.id,
             });
         }
         let name: Arc<str> = name.into();
-        names.insert(name.clone(), p.clone());
+        names.insert(
+            name.clone(),
+            store::Holder {
+                id: pid,
+                process: p.clone(),
+            },
+        );
         rel.name = Some(name);
         Ok(())
     }
@@ -97,7 +61,7 @@ impl Node {
             .write()
             .remove(name)
             .ok_or_else(|| RegistryError::NotRegistered(name.to_owned()))?;
-        let mut rel = p.core().rel.lock();
+        let mut rel = p.process.core().rel.lock();
         if rel.name.as_deref() == Some(name) {
             rel.name = None;
         }
@@ -105,16 +69,12 @@ impl Node {
     }
 
     pub(crate) fn registered_process(&self, name: &str) -> Option<Arc<dyn ProcessDyn>> {
-        self.registry().names.read().get(name).cloned()
+        self.registry().holder(name).map(|h| h.process)
     }
 
     /// The process registered under `name`.
     pub fn whereis(&self, name: &str) -> Option<ProcessId> {
-        self.registry()
-            .names
-            .read()
-            .get(name)
-            .map(|p| p.core().id())
+        self.registry().holder(name).map(|h| h.id)
     }
 
     /// A typed handle to the process registered under `name`.
@@ -124,12 +84,9 @@ impl Node {
     pub fn whereis_pid<M: Message>(&self, name: &str) -> Result<Pid<M>, LookupError> {
         let p = self
             .registry()
-            .names
-            .read()
-            .get(name)
-            .cloned()
+            .holder(name)
             .ok_or_else(|| LookupError::NotRegistered(name.to_owned()))?;
-        downcast(p)
+        downcast(p.process)
     }
 
     /// Sends `msg` to the process registered under `name`.

@@ -18,6 +18,7 @@ mod spec;
 pub(crate) mod stats;
 
 pub use spec::{ChildSpec, Restart, Shutdown};
+use stats::Supervisors;
 pub use stats::{ChildExit, ChildSlot, Strategy, SupervisorStats};
 
 use crate::error::{CallError, StartError};
@@ -160,7 +161,7 @@ struct Published {
 
 impl Drop for Published {
     fn drop(&mut self) {
-        self.node.supervisor_table().lock().remove(&self.stats.id);
+        self.node.extension::<Supervisors>().remove(self.stats.id);
     }
 }
 
@@ -206,10 +207,7 @@ impl GenServer for SupervisorServer {
             config.period,
             config.strategy,
         ));
-        ctx.node()
-            .supervisor_table()
-            .lock()
-            .insert(stats.id, stats.clone());
+        ctx.node().extension::<Supervisors>().insert(stats.clone());
         let mut sup = SupervisorServer {
             children: Vec::with_capacity(config.children.len()),
             config,

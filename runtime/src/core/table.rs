@@ -12,7 +12,6 @@
 //! process scans those instead of walking the map.
 
 use crate::counters::Slab;
-use crate::process::ProcessDyn;
 use dashmap::DashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -43,12 +42,15 @@ impl Hasher for SerialHasher {
     }
 }
 
-pub(crate) struct ProcessTable {
-    map: DashMap<u64, Arc<dyn ProcessDyn>, BuildHasherDefault<SerialHasher>>,
+/// The table, over the processes' type-erased record `P` (the node's is
+/// `dyn ProcessDyn`): the table stores and hands out records and never
+/// looks inside one, so it stands below the process module.
+pub(crate) struct ProcessTable<P: ?Sized> {
+    map: DashMap<u64, Arc<P>, BuildHasherDefault<SerialHasher>>,
     counters: Slab,
 }
 
-impl ProcessTable {
+impl<P: ?Sized + Send + Sync> ProcessTable<P> {
     pub(crate) fn new() -> Self {
         ProcessTable {
             map: DashMap::with_hasher_and_shard_amount(Default::default(), SHARDS),
@@ -61,7 +63,7 @@ impl ProcessTable {
         &self.counters
     }
 
-    pub(crate) fn insert(&self, serial: u64, p: Arc<dyn ProcessDyn>) {
+    pub(crate) fn insert(&self, serial: u64, p: Arc<P>) {
         self.map.insert(serial, p);
     }
 
@@ -69,7 +71,7 @@ impl ProcessTable {
         self.map.remove(&serial);
     }
 
-    pub(crate) fn get(&self, serial: u64) -> Option<Arc<dyn ProcessDyn>> {
+    pub(crate) fn get(&self, serial: u64) -> Option<Arc<P>> {
         self.map.get(&serial).map(|e| e.value().clone())
     }
 
@@ -83,7 +85,7 @@ impl ProcessTable {
     /// Reading a million processes is bound by memory latency (each one is
     /// its own allocation), so the walk runs `LOOKAHEAD` entries ahead of
     /// `f` and prefetches the cache lines an observer reads.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&dyn ProcessDyn)) {
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&P)) {
         const LOOKAHEAD: usize = 64;
         let mut ahead = std::collections::VecDeque::with_capacity(LOOKAHEAD + 1);
         for entry in self.map.iter() {
@@ -122,7 +124,7 @@ fn prefetch(ptr: *const u8) {
 /// behaviour, flags and relations lock, in the record's first lines).
 const PREFETCH_LINES: usize = 4;
 
-impl std::fmt::Debug for ProcessTable {
+impl<P: ?Sized + Send + Sync> std::fmt::Debug for ProcessTable<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessTable")
             .field("len", &self.len())

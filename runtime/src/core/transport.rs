@@ -9,11 +9,13 @@
 //! needs in its own terms (a signal to a process on node index `n`, a
 //! route that sends a typed message, the node events it watches) and never
 //! builds a wire frame, a wire pid or a handshake. The distribution layer
-//! implements [`Transport`] and [`RemoteRoute`], and adds the
-//! distribution-only verbs (`connect`, `named_on`, the global registry,
-//! remote spawn) in `impl Node` blocks of its own. A test
-//! (`tests/layering.rs`) checks that no core file names the distribution
-//! layer.
+//! implements [`Transport`] and [`RemoteRoute`], and offers the
+//! distribution-only verbs (`named_on`, the global registry, remote spawn)
+//! behind `node.dist()`. The seam speaks in ids and bytes and never names
+//! the node: the node holds the layer, and a remote pid keeps its local
+//! node beside its route. A test (`tests/layering.rs`) checks that no core
+//! file names the distribution layer and that this file stays out of the
+//! core's circle.
 //!
 //! # Cost
 //! A remote send is one dynamic call through the pid's route (the route
@@ -23,7 +25,6 @@
 
 pub(crate) mod inbound;
 use crate::exit_reason::ExitReason;
-use crate::node::Node;
 use crate::pid::{Message, ProcessId};
 use crate::signal::MonitorRef;
 pub use crate::signal::{NodeDownReason, NodeEvent};
@@ -95,7 +96,7 @@ impl Unreachable {
 }
 
 /// What the process core asks of the distribution layer. One object per
-/// distributed node, held by the [`Node`].
+/// distributed node, held by the node.
 pub(crate) trait Transport: Any + Send + Sync {
     /// Queues `signal` for the node incarnation its target's index names.
     fn signal(&self, signal: RemoteSignal) -> Result<(), Unreachable>;
@@ -123,7 +124,6 @@ pub(crate) trait Transport: Any + Send + Sync {
     /// other nodes) under the cluster-wide `name`.
     fn register_global(
         &self,
-        node: crate::Node,
         name: String,
         pid: ProcessId,
     ) -> std::pin::Pin<
@@ -164,8 +164,6 @@ pub(crate) trait RemoteRoute<M>: Send + Sync + 'static {
     fn id(&self) -> ProcessId;
     /// The name of the node it lives on.
     fn node_name(&self) -> &str;
-    /// The local node that routes to it.
-    fn via(&self) -> &Node;
     /// Encodes and queues `msg`. `Err` if it cannot go (the node is not
     /// connected, or the message does not encode); otherwise the call reply
     /// parked while encoding it, if the message carried one.

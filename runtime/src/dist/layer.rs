@@ -22,7 +22,7 @@ use super::remote;
 use super::session::Router;
 use super::spawn::Spawnables;
 use super::{ConnectError, DistConfig, connect};
-use crate::node::Node;
+use crate::node::{Node, WeakNode};
 use crate::pid::ProcessId;
 use crate::transport::{NodeDownReason, NodeEvent, RemoteSignal, Transport, Unreachable};
 use std::net::SocketAddr;
@@ -45,6 +45,9 @@ pub(crate) struct Dist {
     pub(crate) spawns: Spawnables,
     /// Processes suspended on a busy link.
     pub(crate) flow: FlowControl,
+    /// The node that holds this layer, set once it is assembled; weak, as
+    /// the node holds the layer.
+    node: std::sync::OnceLock<WeakNode>,
 }
 
 impl Dist {
@@ -61,8 +64,20 @@ impl Dist {
             groups: RemoteGroups::default(),
             spawns: Spawnables::default(),
             flow: FlowControl::default(),
+            node: std::sync::OnceLock::new(),
         });
         Ok((dist, listener))
+    }
+
+    /// Tells the layer which node holds it (once, when the node is
+    /// assembled).
+    pub(crate) fn attach(&self, node: &Node) {
+        let _ = self.node.set(node.downgrade());
+    }
+
+    /// The node that holds this layer, while it runs.
+    fn node(&self) -> Option<Node> {
+        self.node.get().and_then(WeakNode::upgrade)
     }
 
     /// Accepts connections until the node's runtime stops.
@@ -309,7 +324,6 @@ impl Transport for Dist {
 
     fn register_global(
         &self,
-        node: crate::Node,
         name: String,
         pid: ProcessId,
     ) -> std::pin::Pin<
@@ -317,7 +331,9 @@ impl Transport for Dist {
     > {
         use super::GlobalError;
         use crate::GlobalNameError;
+        let node = self.node();
         Box::pin(async move {
+            let node = node.ok_or(GlobalNameError::NotDistributed)?;
             match node.lookup(pid) {
                 Some(p) if !p.accepts_remote() => return Err(GlobalNameError::NotRemote),
                 _ => {}

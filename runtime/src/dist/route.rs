@@ -29,8 +29,6 @@ pub(crate) struct DistRoute<M> {
     node: String,
     /// The process there: by serial or by registered name.
     target: Target,
-    /// The local node that routes to it.
-    via: Node,
     dist: Arc<Dist>,
     tag: u64,
     encode: fn(&M) -> Result<Vec<u8>, postcard::Error>,
@@ -44,10 +42,6 @@ impl<M: RemoteMessage> RemoteRoute<M> for DistRoute<M> {
 
     fn node_name(&self) -> &str {
         &self.node
-    }
-
-    fn via(&self) -> &Node {
-        &self.via
     }
 
     fn send(&self, msg: &M) -> Result<Option<ParkedReply>, ()> {
@@ -125,16 +119,18 @@ impl<M: RemoteMessage> Pid<M> {
         target: Target,
     ) -> Self {
         Pid {
-            route: Route::Remote(Arc::new(DistRoute {
-                id,
-                node,
-                target,
+            route: Route::Remote {
                 via: via.clone(),
-                dist: dist.clone(),
-                tag: remote::type_tag::<M>(),
-                encode: remote::encode::<M>,
-                peer: PeerCache::default(),
-            })),
+                route: Arc::new(DistRoute {
+                    id,
+                    node,
+                    target,
+                    dist: dist.clone(),
+                    tag: remote::type_tag::<M>(),
+                    encode: remote::encode::<M>,
+                    peer: PeerCache::default(),
+                }),
+            },
         }
     }
 }
@@ -153,8 +149,8 @@ impl<M: RemoteMessage> Serialize for Pid<M> {
                 }
                 .serialize(s)
             }
-            Route::Remote(r) => {
-                let r = r
+            Route::Remote { route, .. } => {
+                let r = route
                     .as_any()
                     .downcast_ref::<DistRoute<M>>()
                     .expect("remote routes are made by the distribution layer");

@@ -147,3 +147,24 @@ impl SupervisorStats {
         self.slots.lock().remove(&pid);
     }
 }
+
+/// The live supervisors of a node, by id: a node extension (see
+/// [`Node::extension`](crate::Node::extension)) the supervisors add
+/// themselves to at start and leave when their state is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Supervisors(Mutex<HashMap<ProcessId, std::sync::Arc<SupervisorStats>>>);
+
+impl Supervisors {
+    pub(crate) fn insert(&self, stats: std::sync::Arc<SupervisorStats>) {
+        self.0.lock().insert(stats.id, stats);
+    }
+
+    pub(crate) fn remove(&self, id: ProcessId) {
+        self.0.lock().remove(&id);
+    }
+
+    /// Every live supervisor's figures, in no order.
+    pub(crate) fn live(&self) -> Vec<std::sync::Arc<SupervisorStats>> {
+        self.0.lock().values().cloned().collect()
+    }
+}
