@@ -20,24 +20,26 @@ use std::collections::HashMap;
 pub(crate) fn summary(state: &State) -> NodeSummary {
     let node = &state.node;
     let sample = state.sampler.latest();
-    let stats = node.stats();
+    let figures = &sample.figures;
     NodeSummary {
         name: node.name().to_owned(),
         addr: node.dist().listen_addr().map(|a| a.to_string()),
         status: NodeStatus::Up,
-        sampled_at_unix_ms: unix_ms(),
-        uptime_ms: node.introspect().uptime().as_millis() as u64,
-        processes: stats.processes as u64,
+        // Every figure below was read at the last sample: a viewer divides
+        // the change of a total by the change of this time.
+        sampled_at_unix_ms: sample.at_unix_ms,
+        uptime_ms: figures.uptime_ms,
+        processes: figures.processes,
         messages_in_total: sample.messages_in_total,
         messages_out_total: sample.messages_out_total,
         messages_in_per_s: sample.messages_in_per_s,
         messages_out_per_s: sample.messages_out_per_s,
         cpu_permille: sample.cpu_permille,
-        rss_bytes: os::rss_bytes(),
-        cpu_time_us_total: os::cpu_time_us(),
+        rss_bytes: figures.rss_bytes,
+        cpu_time_us_total: sample.cpu_time_us,
         cpus: os::cpus(),
-        dead_letters_total: stats.dead_letters,
-        crashes_total: stats.crashed,
+        dead_letters_total: figures.dead_letters_total,
+        crashes_total: figures.crashes_total,
         version: VERSION.to_owned(),
         beam: None,
     }

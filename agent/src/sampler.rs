@@ -273,8 +273,34 @@ pub(crate) struct Sample {
     /// share of all cores since the sample before, per mille.
     pub(crate) cpu_time_us: u64,
     pub(crate) cpu_permille: u16,
+    /// The node's own figures, read as the sample began (with its time,
+    /// so that a total and the time it was read travel together).
+    pub(crate) figures: NodeFigures,
     /// When taken, ms since the Unix epoch.
     pub(crate) at_unix_ms: u64,
+}
+
+/// The node's figures read with a sample.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct NodeFigures {
+    pub(crate) uptime_ms: u64,
+    pub(crate) processes: u64,
+    pub(crate) dead_letters_total: u64,
+    pub(crate) crashes_total: u64,
+    pub(crate) rss_bytes: u64,
+}
+
+impl NodeFigures {
+    fn read(node: &Node) -> Self {
+        let stats = node.stats();
+        NodeFigures {
+            uptime_ms: node.introspect().uptime().as_millis() as u64,
+            processes: stats.processes as u64,
+            dead_letters_total: stats.dead_letters,
+            crashes_total: stats.crashed,
+            rss_bytes: crate::os::rss_bytes(),
+        }
+    }
 }
 
 /// The latest sample, swapped whole by each new one (readers clone the
@@ -322,6 +348,10 @@ impl Sampler {
             e
         };
         let started = Instant::now();
+        // Read beside `at_unix_ms`: the figures whose totals a viewer turns
+        // into rates must carry the time they were read.
+        let cpu_time_us = crate::os::cpu_time_us();
+        let figures = NodeFigures::read(node);
         let next = if prev.rows.len() > 10_000 {
             let node = node.clone();
             tokio::task::spawn_blocking(move || {
@@ -339,7 +369,8 @@ impl Sampler {
             |now: u64, before: u64| (now.saturating_sub(before) as f64 / secs).round() as u64;
         next.messages_in_per_s = per_s(next.messages_in_total, prev_totals.0);
         next.messages_out_per_s = per_s(next.messages_out_total, prev_totals.1);
-        next.cpu_time_us = crate::os::cpu_time_us();
+        next.cpu_time_us = cpu_time_us;
+        next.figures = figures;
         if prev_totals.2 > 0 {
             let cores = f64::from(crate::os::cpus().max(1));
             let share = next.cpu_time_us.saturating_sub(prev_totals.2) as f64 / 1e6 / secs / cores;

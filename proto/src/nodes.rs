@@ -30,7 +30,10 @@ pub struct NodeSummary {
     pub addr: Option<String>,
     /// Up, slow or down; the fields below are zero unless up.
     pub status: NodeStatus,
-    /// When the sample was taken, in milliseconds since the Unix epoch.
+    /// When the agent's sample that every figure below comes from was
+    /// taken, in milliseconds since the Unix epoch (0: no sample yet). A
+    /// rate is the change of a total over the change of this time; two
+    /// summaries with the same time carry the same figures.
     pub sampled_at_unix_ms: u64,
     /// Time since the node started, in milliseconds.
     pub uptime_ms: u64,

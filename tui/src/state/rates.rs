@@ -95,7 +95,8 @@ impl NodeRates {
     pub(crate) fn update(&mut self, o: &ClusterOverview) {
         let mut complete = true;
         for n in &o.nodes {
-            if n.status != NodeStatus::Up {
+            // An agent with no sample yet reads as time 0: not a reading.
+            if n.status != NodeStatus::Up || n.sampled_at_unix_ms == 0 {
                 self.nodes.remove(&n.name);
                 self.prev.remove(&n.name);
                 self.fresh.remove(&n.name);

@@ -68,6 +68,21 @@ fn a_restarted_node_gives_no_bogus_rate() {
 }
 
 #[test]
+fn a_node_with_no_sample_yet_is_not_a_reading() {
+    let mut s = State::new("127.0.0.1:4370", 1000);
+    let mut o = fixtures::overview(0);
+    o.nodes[0].sampled_at_unix_ms = 0;
+    o.nodes[0].messages_in_total = 0;
+    s.on_overview(o);
+    s.on_overview(fixtures::overview(1_000));
+    // Its first sample is its first reading: still no rate, and no point
+    // drawn from a total over the time since 1970.
+    assert!(!s.rates.nodes.contains_key("a@host"));
+    s.on_overview(fixtures::overview(3_000));
+    assert!((s.rates.nodes["a@host"].in_per_s - 600_000.0).abs() < 1.0);
+}
+
+#[test]
 fn latency_series_weigh_p50_and_keep_the_worst_p99() {
     let mut s = state();
     s.on_metrics(fixtures::metrics());
