@@ -96,23 +96,22 @@ impl LogRing {
         r.records.push_back((seq, Arc::new(record), size));
     }
 
-    /// A cursor from which a reader gets the last `n` records matching
-    /// `filter` (fewer if the ring holds fewer), then what comes after.
-    pub(crate) fn cursor_before(&self, filter: &LogFilter, n: usize) -> u64 {
+    /// The last `n` records that match `filter`, oldest first, and the
+    /// cursor just past the newest record: what a subscription's backlog
+    /// holds and where its new records start, read under one lock so that
+    /// no record is in both or in neither.
+    pub(crate) fn tail(&self, filter: &LogFilter, n: usize) -> (Vec<LogRecord>, u64) {
         let r = self.inner.lock();
-        if n == 0 {
-            return r.next_seq;
-        }
-        let mut found = 0;
-        for (seq, rec, _) in r.records.iter().rev() {
-            if filter.matches(rec) {
-                found += 1;
-                if found == n {
-                    return *seq;
-                }
-            }
-        }
-        r.records.front().map_or(r.next_seq, |e| e.0)
+        let mut records: Vec<LogRecord> = r
+            .records
+            .iter()
+            .rev()
+            .filter(|(_, rec, _)| filter.matches(rec))
+            .take(n)
+            .map(|(_, rec, _)| LogRecord::clone(rec))
+            .collect();
+        records.reverse();
+        (records, r.next_seq)
     }
 
     /// Up to `max` records from `cursor` on that match `filter`.
@@ -341,17 +340,14 @@ mod tests {
         let rest = ring.read(first.cursor, &LogFilter::default(), 100);
         assert_eq!(rest.records.len(), 7);
 
-        // A backlog: the last two warnings, then what follows.
-        let back = ring.cursor_before(&warn, 2);
-        let got: Vec<_> = ring
-            .read(back, &warn, 100)
-            .records
-            .iter()
-            .map(|r| r.at_unix_us)
-            .collect();
-        assert_eq!(got, [7, 9]);
-        assert_eq!(ring.cursor_before(&warn, 0), 10);
-        assert_eq!(ring.cursor_before(&warn, 50), 0);
+        // A backlog: the last two warnings, and the cursor of what follows.
+        let (back, next) = ring.tail(&warn, 2);
+        let got: Vec<_> = back.iter().map(|r| r.at_unix_us).collect();
+        assert_eq!((got, next), (vec![7, 9], 10));
+        assert!(ring.tail(&warn, 0).0.is_empty());
+        assert_eq!(ring.tail(&warn, 50).0.len(), 5);
+        ring.push(record(11));
+        assert!(ring.read(next, &warn, 100).records.len() == 1);
 
         let small = LogRing::new("a@h".into(), 2 * charge(&record(0)) + 8);
         for i in 0..10 {

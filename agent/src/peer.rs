@@ -188,7 +188,7 @@ peer_asks! {
     Tree => Tree(SupervisionTree), |_, state| local::tree(state);
     Metrics => Metrics(Vec<Histogram>), |_, state| local::metrics(state);
     Warnings => Warnings(Vec<Warning>), |_, state| state.active_warnings();
-    Feed => Feed(()), |f, state| state.logs.feed(f.id, f.filter, f.relay, f.backlog);
+    Feed => Feed(()), |f, state| state.logs.feed(&state.node, f.id, f.filter, f.relay, f.backlog);
     Unfeed => Unfeed(()), |u, state| state.logs.unfeed(u.id, &u.relay_node);
     Registries => Registries(NodeRegistry), |_, state| registry::node_registry(state);
     ProcessRegistries => ProcessRegistries(Option<ProcessRegistry>),

@@ -32,6 +32,8 @@ pub(crate) struct LogBatch {
     records: Vec<LogRecord>,
     /// Records this node dropped for the subscription (monotonic).
     dropped_total: u64,
+    /// Whether these are the node's backlog (see [`Response::Logs`]).
+    backlog: bool,
 }
 
 /// A subscription this node feeds.
@@ -153,7 +155,7 @@ impl Subscriptions {
         let Some(sub) = clients.get_mut(&batch.subscription) else {
             return;
         };
-        sub.dropped.insert(batch.node, batch.dropped_total);
+        sub.dropped.insert(batch.node.clone(), batch.dropped_total);
         if backed_up(node, &sub.client, limits.backlog) {
             sub.relay_dropped += batch.records.len() as u64;
             return;
@@ -163,18 +165,36 @@ impl Subscriptions {
             id: 0,
             response: Response::Logs {
                 subscription: batch.subscription,
+                node: batch.node,
                 records: batch.records,
                 dropped_total,
+                backlog: batch.backlog,
             },
         });
     }
 
     // ---- every node's side ----
 
-    /// Starts feeding subscription `id` of `relay`'s node, first with up
-    /// to `backlog` recent matching records.
-    pub(crate) fn feed(&self, id: u64, filter: LogFilter, relay: Pid<LogBatch>, backlog: u32) {
-        let cursor = self.ring.cursor_before(&filter, backlog as usize);
+    /// Starts feeding subscription `id` of `relay`'s node: at once its
+    /// backlog (up to `backlog` recent matching records, in one batch sent
+    /// even when empty, so the client knows this node's backlog is whole),
+    /// then, every push, what was logged after it.
+    pub(crate) fn feed(
+        &self,
+        node: &Node,
+        id: u64,
+        filter: LogFilter,
+        relay: Pid<LogBatch>,
+        backlog: u32,
+    ) {
+        let (records, cursor) = self.ring.tail(&filter, backlog as usize);
+        relay.send(LogBatch {
+            subscription: id,
+            node: node.name().to_owned(),
+            records,
+            dropped_total: 0,
+            backlog: true,
+        });
         let mut feeds = self.feeds.lock();
         feeds.retain(|f| !(f.id == id && f.relay.node_name() == relay.node_name()));
         feeds.push(Feed {
@@ -217,6 +237,7 @@ impl Subscriptions {
                 node: node.name().to_owned(),
                 records: read.records,
                 dropped_total: feed.dropped,
+                backlog: false,
             });
         }
     }

@@ -178,15 +178,19 @@ fn spawn_inbox(node: &Node, pending: Pending, logs: LogSink) -> Pid<AgentReply> 
             }
             if let Response::Logs {
                 subscription,
+                node,
                 records,
                 dropped_total,
+                backlog,
             } = reply.response
             {
                 logs.deliver(
                     subscription,
                     LogChunk {
+                        node,
                         records,
                         dropped_total,
+                        backlog,
                     },
                 );
             }

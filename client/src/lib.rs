@@ -143,11 +143,17 @@ pub enum ClientError {
 /// Records pushed for a log subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogChunk {
-    /// The records, in the order each node logged them.
+    /// The node the records come from.
+    pub node: String,
+    /// The records, in the order the node logged them.
     pub records: Vec<LogRecord>,
     /// Matching records lost since the subscription began, because this
     /// client or the ring fell behind.
     pub dropped_total: u64,
+    /// Whether these are the node's backlog: its last matching records
+    /// from before the subscription. Each node sends one such chunk first,
+    /// even when empty; every other chunk holds records logged after it.
+    pub backlog: bool,
 }
 
 /// An attached client. Cheap to clone.

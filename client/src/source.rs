@@ -127,8 +127,10 @@ mod tests {
 
     fn chunk(n: u64) -> LogChunk {
         LogChunk {
+            node: "a@h".into(),
             records: Vec::new(),
             dropped_total: n,
+            backlog: false,
         }
     }
 

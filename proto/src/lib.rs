@@ -140,16 +140,23 @@ pub enum Response {
         /// The subscription that ended.
         subscription: u64,
     },
-    /// Pushed to a subscriber: records in the order they were logged on
-    /// each node.
+    /// Pushed to a subscriber: records of one node, in the order it
+    /// logged them.
     Logs {
         /// The subscription they belong to.
         subscription: u64,
+        /// The node that logged them.
+        node: String,
         /// The records.
         records: Vec<LogRecord>,
         /// Records that matched but were dropped because the subscriber
         /// fell behind (a counter since the subscription began).
         dropped_total: u64,
+        /// Whether these are the node's backlog: its last matching records
+        /// before the subscription began (at most the `backlog` asked for).
+        /// Each node sends its backlog first, in one push, even when empty;
+        /// every other push holds records logged after it.
+        backlog: bool,
     },
     /// The request could not be answered.
     Error(ProtoError),

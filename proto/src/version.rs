@@ -35,10 +35,15 @@ use serde::{Deserialize, Serialize};
 /// [`ReductionsHog`](crate::WarningKind::ReductionsHog) and
 /// [`MemoryHog`](crate::WarningKind::MemoryHog) warnings. Rows changed
 /// shape again, so 6 is the oldest version spoken.
-pub const VERSION: u32 = 6;
+///
+/// 7: figures that mean what they say: a node summary's figures all come
+/// from the agent's last sample and carry its time; a log push names its
+/// node and says whether it is that node's backlog (sent once, first, even
+/// when empty). Pushes changed shape, so 7 is the oldest version spoken.
+pub const VERSION: u32 = 7;
 /// The oldest version this crate still speaks, as an agent answering a
 /// client and as a client falling back to an older agent.
-pub const MIN_VERSION: u32 = 6;
+pub const MIN_VERSION: u32 = 7;
 
 /// Opens a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -256,8 +256,10 @@ fn responses() -> Vec<Response> {
         Response::Subscribed { subscription: 3 },
         Response::Logs {
             subscription: 3,
+            node: "a@host".into(),
             records: vec![record()],
             dropped_total: 0,
+            backlog: true,
         },
         Response::Error(ProtoError::NoSuchNode("z@host".into())),
     ]

@@ -76,7 +76,8 @@ enum Command {
         /// Only records whose message contains this text.
         #[arg(long)]
         grep: Option<String>,
-        /// Recent records per node to print first.
+        /// How many of the most recent records to print first, across the
+        /// cluster (0: only what is logged from now on, with `-f`).
         #[arg(long, default_value_t = 20)]
         tail: u32,
     },
@@ -392,17 +393,17 @@ async fn wait_for_end() {
     }
 }
 
-/// Prints records: the backlog sorted by time, then (with `follow`) new
-/// ones as they come.
 /// The longest `logs` waits for the nodes' recent records.
 const BACKLOG_WAIT: Duration = Duration::from_secs(3);
 /// How long `logs -f` holds a record for the other nodes' earlier ones
 /// (agents push every 100 ms).
 const FOLLOW_HOLD: Duration = Duration::from_millis(300);
 
+/// Prints the last `tail` records cluster-wide, sorted by time, then (with
+/// `follow`) the records logged after them as they come.
 async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Result<(), CliError> {
-    // The nodes up now: each sends its backlog in its agent's first push
-    // (every 100 ms), a loaded remote node later.
+    // The nodes up now: each sends its backlog first, in one chunk (empty
+    // when it has no matching record).
     let mut waiting: std::collections::HashSet<String> = client
         .overview()
         .await?
@@ -415,33 +416,37 @@ async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Re
     let mut stream = client
         .subscribe_logs_with_backlog(filter, tail, 1024)
         .await?;
-    // Wait until every node has sent something (then a little more for
-    // the rest of its push), or at most BACKLOG_WAIT: a node with no
-    // matching records sends nothing.
+    // Each node's backlog is its last `tail` records; what was logged
+    // after the subscription began waits for `-f` (or is not printed).
     let mut backlog: Vec<LogRecord> = Vec::new();
-    let start = tokio::time::Instant::now();
-    let mut until = start + BACKLOG_WAIT;
-    while let Ok(Some(chunk)) = tokio::time::timeout_at(until, stream.next()).await {
-        for r in &chunk.records {
-            waiting.remove(&r.node);
-        }
-        backlog.extend(chunk.records);
-        if waiting.is_empty() {
-            until = until.min(tokio::time::Instant::now() + Duration::from_millis(200));
+    let mut held: Vec<(tokio::time::Instant, LogRecord)> = Vec::new();
+    let mut dropped = 0;
+    let until = tokio::time::Instant::now() + BACKLOG_WAIT;
+    while !waiting.is_empty() {
+        let Ok(Some(chunk)) = tokio::time::timeout_at(until, stream.next()).await else {
+            break;
+        };
+        dropped = dropped.max(chunk.dropped_total);
+        if chunk.backlog {
+            waiting.remove(&chunk.node);
+            backlog.extend(chunk.records);
+        } else {
+            let now = tokio::time::Instant::now();
+            held.extend(chunk.records.into_iter().map(|r| (now, r)));
         }
     }
+    // The last `tail` cluster-wide, oldest first.
     backlog.sort_by_key(|r| r.at_unix_us);
-    for r in &backlog {
+    let skip = backlog.len().saturating_sub(tail as usize);
+    for r in &backlog[skip..] {
         println!("{}", format::log_line(r));
     }
     if !follow {
         return Ok(());
     }
-    let mut dropped = 0;
     // Each node pushes its records on its own: records wait FOLLOW_HOLD
     // after they arrive, so that another node's earlier ones can be
     // printed before them.
-    let mut held: Vec<(tokio::time::Instant, LogRecord)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {

@@ -174,6 +174,15 @@ fn snapshot_json_lists_every_node_and_logs_print_records_from_every_node() {
     assert_eq!(fields[0].len(), "00:00:00.000".len(), "{first}");
     assert!(["INFO", "WARN", "ERROR"].contains(&fields[1]), "{first}");
 
+    // `--tail N` prints the last N records cluster-wide, however many
+    // nodes there are and whatever they log meanwhile (three nodes have at
+    // least their three "demo node up" records).
+    for (n, want) in [("0", 0), ("2", 2), ("3", 3)] {
+        let out = demo.run(&["logs", "--tail", n]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().count(), want, "--tail {n}:\n{text}");
+    }
+
     // The plain snapshot names every node too.
     let out = demo.run(&["snapshot"]);
     let text = String::from_utf8(out.stdout).unwrap();
