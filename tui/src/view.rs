@@ -280,6 +280,11 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
         "(Metrics) 10 s windows: behaviours' p50s averaged by count; worst p99",
     ),
     (
+        "Busiest",
+        "(Metrics) the behaviour and node that spent the most time handling \
+         messages over the last 60 s, and its handling-time distribution",
+    ),
+    (
         "CPU/ALL",
         "(Nodes) share of all cores: 100% is every core busy",
     ),

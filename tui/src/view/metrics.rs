@@ -6,7 +6,7 @@
 use super::{block, waiting};
 use crate::format;
 use crate::state::State;
-use clustertop_proto::HistogramKey;
+use clustertop_proto::{Histogram, HistogramKey, MetricsSnapshot};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Modifier;
@@ -116,15 +116,27 @@ fn latency_chart(frame: &mut Frame<'_>, area: Rect, state: &State) {
     frame.render_widget(chart, area);
 }
 
-/// The busiest histogram's distribution over the last minute.
-fn histogram(frame: &mut Frame<'_>, area: Rect, state: &State) {
-    let busiest = state.metrics.as_ref().and_then(|m| {
-        m.histograms
+/// The handling-time histogram of the behaviour that spent the most time
+/// handling messages over the last minute, on any node: the busy one, not
+/// the one that handled the most (a saturated server handles few, slowly).
+/// Time is the sum over the distribution's buckets of count × upper bound,
+/// the same overestimate for every candidate.
+pub(crate) fn busiest(m: &MetricsSnapshot) -> Option<&Histogram> {
+    let busy_us = |h: &Histogram| -> u128 {
+        h.buckets
             .iter()
-            .filter(|h| matches!(h.key, HistogramKey::HandlingTime { .. }))
-            .max_by_key(|h| h.last_60s.count)
-    });
-    let Some(h) = busiest else {
+            .map(|(upper, n)| u128::from(*upper) * u128::from(*n))
+            .sum()
+    };
+    m.histograms
+        .iter()
+        .filter(|h| matches!(h.key, HistogramKey::HandlingTime { .. }))
+        .max_by_key(|h| (busy_us(h), h.last_60s.count))
+}
+
+/// The busiest behaviour's distribution over the last minute.
+fn histogram(frame: &mut Frame<'_>, area: Rect, state: &State) {
+    let Some(h) = state.metrics.as_ref().and_then(busiest) else {
         frame.render_widget(
             ratatui::widgets::Paragraph::new("no handling times yet")
                 .block(block(" Latency histogram ".into())),
@@ -137,13 +149,14 @@ fn histogram(frame: &mut Frame<'_>, area: Rect, state: &State) {
         | HistogramKey::QueueWait { node, behaviour }
         | HistogramKey::CallRtt { node, behaviour } => (node, behaviour),
     };
-    let title = format!(
-        " Handling time of {behaviour} on {node}, last 60 s: p50 {} p99 {} max {} ",
+    // Which behaviour on which node first, so a narrow panel keeps them;
+    // its figures on the bottom border.
+    let outer = block(format!(" Busiest: {behaviour} on {node} ")).title_bottom(format!(
+        " handling, 60 s: p50 {} p99 {} max {} ",
         format::micros(h.last_60s.p50_us),
         format::micros(h.last_60s.p99_us),
         format::micros(h.last_60s.max_us)
-    );
-    let outer = block(title);
+    ));
     let rows = usize::from(outer.inner(area).height).max(1);
     let bins = fit_bins(&h.buckets, rows);
     let total: u64 = bins.iter().map(|b| b.1).sum::<u64>().max(1);

@@ -303,3 +303,36 @@ fn beam_processes_of_a_node_read_in_top_mode() {
     s.on_overview(o);
     check("beam_processes_top", &s);
 }
+
+#[test]
+fn the_latency_panel_shows_the_busy_behaviour_not_the_one_that_handled_most() {
+    use clustertop_proto::{Histogram, HistogramKey, Percentiles};
+    let p = |count, p50_us| Percentiles {
+        count,
+        p50_us,
+        p90_us: p50_us,
+        p99_us: p50_us,
+        max_us: p50_us,
+    };
+    let store = |node: &str, last_60s, buckets| Histogram {
+        key: HistogramKey::HandlingTime {
+            node: node.into(),
+            behaviour: "MessageStore".into(),
+        },
+        last_10s: last_60s,
+        last_60s,
+        buckets,
+    };
+    let mut m = fixtures::metrics();
+    // A healthy store on c: 23,000 handlings of ~100 µs (2.3 s of work);
+    // the saturated one on b: 600 of ~100 ms (60 s of work).
+    m.histograms = vec![
+        store("c@host", p(23_000, 100), vec![(128, 23_000)]),
+        store("b@host", p(600, 100_000), vec![(131_072, 600)]),
+    ];
+    let busiest = super::metrics::busiest(&m).expect("a handling histogram");
+    assert!(
+        matches!(&busiest.key, HistogramKey::HandlingTime { node, .. } if node == "b@host"),
+        "{busiest:?}"
+    );
+}
