@@ -33,12 +33,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// `tag` layout of a [`Row`]: the behaviour's index in the low 13 bits,
-/// then the system flag, then the status in the top two bits.
-const BEHAVIOUR_MASK: u16 = 0x1fff;
-/// The index of a behaviour the sample has no name for (past the 8,191
+/// `tag` layout of a [`Row`]: the behaviour's index in the low 12 bits,
+/// then whether its rates are known, the system flag, and the status in
+/// the top two bits.
+const BEHAVIOUR_MASK: u16 = 0x0fff;
+/// The index of a behaviour the sample has no name for (past the 4,095
 /// kept: a node with that many behaviours is not one we expect).
 const UNKNOWN_BEHAVIOUR: u16 = BEHAVIOUR_MASK;
+/// Set when the row's rates come from two readings (this sample's and the
+/// previous one's); a process first seen at this sample has none yet.
+const RATED: u16 = 1 << 12;
 const SYSTEM: u16 = 1 << 13;
 const STATUS_SHIFT: u16 = 14;
 const STATUS_MASK: u16 = 0b11 << STATUS_SHIFT;
@@ -111,6 +115,10 @@ impl Row {
     }
     pub(crate) fn system(&self) -> bool {
         self.tag & SYSTEM != 0
+    }
+    /// Whether its rates and shares were measured between two samples.
+    pub(crate) fn rated(&self) -> bool {
+        self.tag & RATED != 0
     }
     pub(crate) fn oldest_ms(&self) -> Option<u32> {
         (self.oldest_ms != NO_OLDEST).then_some(self.oldest_ms)
@@ -230,6 +238,7 @@ impl RowContext<'_> {
             polls_per_s: u64::from(r.polls_per_s),
             memory_bytes: r.memory_bytes(),
             warnings: self.warnings(r.serial()),
+            rates_known: r.rated(),
         }
     }
 
@@ -469,9 +478,6 @@ pub(crate) fn take(
     let mut rows = Vec::with_capacity(count + count / 16 + 16);
     crate::os::prefer_huge_pages(&rows);
     let mut long_handlers = Vec::new();
-    // One clock read for the pass: a process new since the last sample
-    // has its rates over its own age, not over the whole interval.
-    let now = node.introspect().uptime();
     let secs = interval.as_secs_f64().max(1e-3);
     let per_interval = 1.0 / secs;
     let (mut msgs_in, mut msgs_out) = (prev.messages_in_total, prev.messages_out_total);
@@ -509,44 +515,31 @@ pub(crate) fn take(
         let before = old
             .next_if(|o| o.slot == p.slot)
             .filter(|o| o.serial == row.serial);
-        let (recv, sent, busy_us, util_us, polls, mailbox, per_s) = match before {
-            Some(o) => (
-                row.recv_lo.wrapping_sub(o.recv_lo),
-                row.sent_lo.wrapping_sub(o.sent_lo),
-                row.busy_us_lo.wrapping_sub(o.busy_us_lo),
-                row.util_us_lo.wrapping_sub(o.util_us_lo),
-                row.polls_lo.wrapping_sub(o.polls_lo),
-                i64::from(o.mailbox),
-                per_interval,
-            ),
-            // New since the last sample: everything it did counts, over
-            // its own age.
-            None => (
-                row.recv_lo,
-                row.sent_lo,
-                row.busy_us_lo,
-                row.util_us_lo,
-                row.polls_lo,
-                0,
-                1.0 / now
-                    .saturating_sub(p.spawned_at)
-                    .as_secs_f64()
-                    .clamp(1e-3, secs),
-            ),
+        // Rates need two readings of the process: a process new since the
+        // last sample has none yet (its totals still count for the node's).
+        let Some(o) = before else {
+            msgs_in += u64::from(row.recv_lo);
+            msgs_out += u64::from(row.sent_lo);
+            rows.push(row);
+            return;
         };
+        let recv = row.recv_lo.wrapping_sub(o.recv_lo);
+        let sent = row.sent_lo.wrapping_sub(o.sent_lo);
         msgs_in += u64::from(recv);
         msgs_out += u64::from(sent);
-        let growth = i64::from(row.mailbox) - mailbox;
+        let growth = i64::from(row.mailbox) - i64::from(o.mailbox);
         let handled = (i64::from(recv) - growth).max(0);
+        let per_s = per_interval;
         row.growth = round(growth as f64 * per_s) as i32;
         row.rate = round(handled as f64 * per_s) as u32;
         let share = |us: u32| {
             let permille = (f64::from(us) * per_s * 1e-3).min(1000.0);
             round(permille / f64::from(SHARE_UNIT)) as u8
         };
-        row.cpu = share(busy_us);
-        row.util = share(util_us);
-        row.polls_per_s = round(f64::from(polls) * per_s) as u32;
+        row.cpu = share(row.busy_us_lo.wrapping_sub(o.busy_us_lo));
+        row.util = share(row.util_us_lo.wrapping_sub(o.util_us_lo));
+        row.polls_per_s = round(f64::from(row.polls_lo.wrapping_sub(o.polls_lo)) * per_s) as u32;
+        row.tag |= RATED;
         rows.push(row);
     });
     Sample {

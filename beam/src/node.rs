@@ -176,7 +176,8 @@ impl NodeState {
         let mut rows = Vec::with_capacity(procs.len());
         for p in &procs {
             let serial = serial_of(&p.pid);
-            let (growth, reds) = match self.prev.get(&serial) {
+            let before = self.prev.get(&serial);
+            let (growth, reds) = match before {
                 Some(&(q, red)) => (
                     rate(p.queue, q).round() as i64,
                     rate(p.reductions, red).max(0.0) as u64,
@@ -207,6 +208,7 @@ impl NodeState {
                     mailbox_len: p.queue,
                     mailbox_growth_per_s: growth,
                     memory_bytes: p.memory,
+                    rates_known: before.is_some(),
                     // The BEAM has no counterpart for the rest (its work
                     // is in `beam`); warnings are counted below.
                     ..Default::default()

@@ -80,6 +80,11 @@ pub struct ProcessFigures {
     pub memory_bytes: u64,
     /// Number of active warnings about it.
     pub warnings: u32,
+    /// Whether the rates and shares above (growth, handled, utilisation,
+    /// CPU, polls) were measured between two readings of the process.
+    /// `false` for a process first seen at this sample: they are 0 and mean
+    /// "not known yet", and a view shows nothing for them.
+    pub rates_known: bool,
 }
 
 /// How to order a process list.

@@ -37,7 +37,9 @@ use serde::{Deserialize, Serialize};
 /// shape again, so 6 is the oldest version spoken.
 ///
 /// 7: figures that mean what they say: a node summary's figures all come
-/// from the agent's last sample and carry its time; a log push names its
+/// from the agent's last sample and carry its time; a process's figures
+/// say whether its rates are known yet
+/// ([`ProcessFigures::rates_known`](crate::ProcessFigures)); a log push names its
 /// node and says whether it is that node's backlog (sent once, first, even
 /// when empty). Pushes changed shape, so 7 is the oldest version spoken.
 pub const VERSION: u32 = 7;

@@ -29,6 +29,7 @@ fn row() -> ProcessRow {
             polls_per_s: 310,
             memory_bytes: 5 << 20,
             warnings: 1,
+            rates_known: true,
         },
         beam: None,
     }

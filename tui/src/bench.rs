@@ -180,6 +180,7 @@ fn rows(names: &[String], n: usize, t: u64) -> Vec<ProcessRow> {
                     polls_per_s: 9_000,
                     memory_bytes: 2_000 + 48 * (100_000 / (i + 1) + t),
                     warnings: u32::from(i < 5),
+                    rates_known: true,
                 },
                 beam: None,
             }

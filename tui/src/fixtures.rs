@@ -49,6 +49,7 @@ pub(crate) fn row(node: &str, serial: u64, name: Option<&str>, behaviour: &str) 
         status: ProcessStatus::Waiting,
         figures: ProcessFigures {
             memory_bytes: 1_024,
+            rates_known: true,
             ..ProcessFigures::default()
         },
         beam: None,

@@ -50,6 +50,19 @@ pub(crate) fn growth(per_s: i64) -> String {
     }
 }
 
+/// A rate or share of a process: `text` once it is measured between two
+/// readings, `–` before (a process first seen at the last sample).
+pub(crate) fn measured(
+    f: &clustertop_proto::ProcessFigures,
+    text: impl FnOnce() -> String,
+) -> String {
+    if f.rates_known {
+        text()
+    } else {
+        "–".to_owned()
+    }
+}
+
 /// Bytes: `212 MB`, `1.4 GB`.
 pub(crate) fn bytes(b: u64) -> String {
     let b = b as f64;

@@ -240,9 +240,11 @@ pub(crate) fn text(o: &ClusterOverview) -> String {
                 format::printable(&p.pid.node).into_owned(),
                 format::printable(&format::process_name(p)).into_owned(),
                 format::count(p.figures.mailbox_len),
-                format::growth(p.figures.mailbox_growth_per_s),
-                format::count(p.figures.handled_per_s),
-                format::permille(p.figures.util_permille),
+                format::measured(&p.figures, || {
+                    format::growth(p.figures.mailbox_growth_per_s)
+                }),
+                format::measured(&p.figures, || format::count(p.figures.handled_per_s)),
+                format::measured(&p.figures, || format::permille(p.figures.util_permille)),
                 format::bytes(p.figures.memory_bytes),
             ]
         })
@@ -313,8 +315,10 @@ fn beam_text(o: &ClusterOverview, out: &mut String) {
                 format::printable(&format::process_name(p)).into_owned(),
                 format::printable(b.current_function.as_deref().unwrap_or("")).into_owned(),
                 format::count(p.figures.mailbox_len),
-                format::growth(p.figures.mailbox_growth_per_s),
-                format::rate(b.reductions_per_s as f64),
+                format::measured(&p.figures, || {
+                    format::growth(p.figures.mailbox_growth_per_s)
+                }),
+                format::measured(&p.figures, || format::rate(b.reductions_per_s as f64)),
                 format::bytes(p.figures.memory_bytes),
             ]
         })

@@ -248,6 +248,11 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
         "PID",
         "<node.serial> (BEAM: <node.N> for the node's own <0.N.0>)",
     ),
+    (
+        "–",
+        "not known: a rate or share needs two samples of the process, so a \
+         process first seen at the last sample has none yet",
+    ),
     ("MAILBOX", "messages queued now"),
     ("GROWTH", "mailbox growth per second"),
     ("OLDEST", "age of the oldest queued message"),

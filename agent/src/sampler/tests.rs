@@ -143,7 +143,7 @@ fn filters_by_name_mailbox_growth_and_system() {
 #[test]
 fn a_wire_row_carries_the_sample_and_nothing_else() {
     let mut r = test_row(9, 40, -3, 12);
-    r.tag |= status_bits(clustertop_runtime::ProcessStatus::Running);
+    r.tag |= status_bits(clustertop_runtime::ProcessStatus::Running) | RATED;
     r.cpu = 62; // 248 per mille
     r.oldest_ms = 1_500;
     r.util = 248; // 992 per mille
@@ -175,6 +175,7 @@ fn a_wire_row_carries_the_sample_and_nothing_else() {
                 polls_per_s: 31,
                 memory_bytes: 4_096,
                 warnings: 0,
+                rates_known: true,
             },
             beam: None,
         }
@@ -182,13 +183,12 @@ fn a_wire_row_carries_the_sample_and_nothing_else() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_process_new_since_the_last_sample_has_its_rates_over_its_own_age() {
+async fn a_process_has_rates_only_from_its_second_reading() {
     use clustertop_runtime::{ClockSource, Node, NodeConfig};
     use std::time::Duration;
     let node = Node::start(NodeConfig::new("age@localhost").clock(ClockSource::Tokio)).unwrap();
-    let empty = Sample::default();
-    // A long interval; the process lives only its last 200 ms, all of it
-    // inside a handler that awaits.
+    // Spawned 1 ms before the sample, one message queued: growth over its
+    // age would read 1,000 a second, a guess from one reading.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let p = node.spawn::<u8, _, _>(|mut ctx| async move {
         ctx.recv().await;
@@ -196,18 +196,35 @@ async fn a_process_new_since_the_last_sample_has_its_rates_over_its_own_age() {
     });
     p.send(1);
     p.send(2);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let s = take(
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let first = take(
         &node,
-        &empty,
-        Duration::from_secs(10),
+        &Sample::default(),
+        Duration::from_secs(1),
         Duration::from_secs(60),
         0,
     );
-    let row = s.row(p.id().serial()).expect("sampled");
+    let row = *first.row(p.id().serial()).expect("sampled");
+    assert!(!row.rated(), "{row:?}");
+    assert_eq!((row.mailbox, row.growth, row.rate, row.util), (1, 0, 0, 0));
+    // Its messages still count in the node's totals.
+    assert!(first.messages_in_total >= 2, "{}", first.messages_in_total);
+
+    // A second reading a second later: rates over that second.
+    p.send(3);
+    p.send(4);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = take(
+        &node,
+        &first,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        0,
+    );
+    let row = second.row(p.id().serial()).expect("sampled");
+    assert!(row.rated(), "{row:?}");
+    assert_eq!(row.growth, 2, "{row:?}");
     assert!(row.util_permille() >= 990, "{row:?}");
-    // One message queued in 200 ms: 5 a second, not 0.1.
-    assert_eq!(row.growth, 5, "{row:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -253,9 +270,13 @@ async fn a_process_in_a_reused_slot_is_not_compared_with_the_one_before() {
         0,
     );
     let row = second.row(b.id().serial()).expect("sampled");
-    // New, with its own figures: one message queued over its own age,
-    // not 49 fewer than `a` held.
-    assert_eq!((row.mailbox, row.growth), (1, 1), "{row:?}");
+    // New, with its own figures: one message queued and no rate yet, not
+    // 49 fewer than `a` held.
+    assert_eq!(
+        (row.mailbox, row.growth, row.rated()),
+        (1, 0, false),
+        "{row:?}"
+    );
     assert!(second.row(gone).is_none(), "the exited process has no row");
 }
 

@@ -136,11 +136,17 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
                     .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
             ),
             bold("   growth "),
-            Span::raw(format::growth(r.figures.mailbox_growth_per_s)),
+            Span::raw(format::measured(&r.figures, || {
+                format::growth(r.figures.mailbox_growth_per_s)
+            })),
             bold("   util "),
-            Span::raw(format::permille(r.figures.util_permille)),
+            Span::raw(format::measured(&r.figures, || {
+                format::permille(r.figures.util_permille)
+            })),
             bold("   cpu "),
-            Span::raw(format::permille(r.figures.cpu_permille)),
+            Span::raw(format::measured(&r.figures, || {
+                format::permille(r.figures.cpu_permille)
+            })),
             bold("   memory "),
             Span::raw(format::bytes(r.figures.memory_bytes)),
         ]),
@@ -152,7 +158,9 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
             bold("   sent "),
             Span::raw(format::count(d.totals.sent_total)),
             bold("   msgs/s "),
-            Span::raw(format::rate(r.figures.handled_per_s as f64)),
+            Span::raw(format::measured(&r.figures, || {
+                format::rate(r.figures.handled_per_s as f64)
+            })),
         ]),
         Line::from(vec![
             bold("in handlers "),
@@ -162,7 +170,9 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
             bold("   polls "),
             Span::raw(format::count(d.totals.polls_total)),
             bold("   polls/s "),
-            Span::raw(format::rate(r.figures.polls_per_s as f64)),
+            Span::raw(format::measured(&r.figures, || {
+                format::rate(r.figures.polls_per_s as f64)
+            })),
         ]),
         Line::from(vec![
             bold("handling time "),
@@ -336,11 +346,15 @@ fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec
             bold("mailbox "),
             mailbox_span(r),
             bold("   growth "),
-            Span::raw(format::growth(r.figures.mailbox_growth_per_s)),
+            Span::raw(format::measured(&r.figures, || {
+                format::growth(r.figures.mailbox_growth_per_s)
+            })),
             bold("   reductions "),
             Span::raw(format::count(work.reductions_total)),
             bold("   reds/s "),
-            Span::raw(format::rate(work.reductions_per_s as f64)),
+            Span::raw(format::measured(&r.figures, || {
+                format::rate(work.reductions_per_s as f64)
+            })),
         ]),
         Line::from(vec![
             bold("memory "),

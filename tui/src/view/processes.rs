@@ -158,20 +158,31 @@ impl Col {
             Col::Node => Cell::from(format::short_node(&r.pid.node).to_owned()),
             Col::Name => Cell::from(format::process_name(r)),
             Col::Mailbox => right(format::count(r.figures.mailbox_len)),
-            Col::Growth => right(format::growth(r.figures.mailbox_growth_per_s)),
+            Col::Growth => right(format::measured(&r.figures, || {
+                format::growth(r.figures.mailbox_growth_per_s)
+            })),
             Col::Oldest => right(
                 r.figures
                     .oldest_message_age_us
                     .map_or("–".to_owned(), |us| format::duration_ms(us / 1000)),
             ),
-            Col::Rate => right(format::rate(r.figures.handled_per_s as f64)),
-            Col::Util => right(format::permille(r.figures.util_permille)),
-            Col::Cpu => right(format::permille(r.figures.cpu_permille)),
-            Col::Work => right(format::rate(
-                r.beam
-                    .as_ref()
-                    .map_or(r.figures.polls_per_s, |b| b.reductions_per_s) as f64,
-            )),
+            Col::Rate => right(format::measured(&r.figures, || {
+                format::rate(r.figures.handled_per_s as f64)
+            })),
+            Col::Util => right(format::measured(&r.figures, || {
+                format::permille(r.figures.util_permille)
+            })),
+            Col::Cpu => right(format::measured(&r.figures, || {
+                format::permille(r.figures.cpu_permille)
+            })),
+            Col::Work => right(format::measured(&r.figures, || {
+                format::rate(
+                    r.beam
+                        .as_ref()
+                        .map_or(r.figures.polls_per_s, |b| b.reductions_per_s)
+                        as f64,
+                )
+            })),
             Col::Memory => right(format::bytes(r.figures.memory_bytes)),
             Col::Current => Cell::from(
                 r.beam

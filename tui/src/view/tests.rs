@@ -336,3 +336,22 @@ fn the_latency_panel_shows_the_busy_behaviour_not_the_one_that_handled_most() {
         "{busiest:?}"
     );
 }
+
+#[test]
+fn a_process_seen_once_shows_no_rates() {
+    let mut s = on(Tab::Processes);
+    let mut page = fixtures::page();
+    let mut fresh = fixtures::row("a@host", 500, Some("presence"), "Presence");
+    fresh.figures.mailbox_len = 1;
+    fresh.figures.rates_known = false;
+    page.rows.push(fresh);
+    s.on_processes(page);
+    let screen = render(&s, 120, 40);
+    let line = screen
+        .lines()
+        .find(|l| l.contains("presence"))
+        .unwrap_or_else(|| panic!("no presence row in:\n{screen}"));
+    // Growth, msg/s, util, cpu and polls/s: nothing yet, not a guess (the
+    // sixth is OLDEST, which this fixture leaves unknown).
+    assert_eq!(line.matches('–').count(), 6, "{line}");
+}
