@@ -8,8 +8,8 @@ use crate::sampler::{self, Row, RowContext};
 use crate::state::{State, VERSION};
 use clustertop_proto::time::{unix_ms, unix_ms_of};
 use clustertop_proto::{
-    ExitSummary, Histogram, LinkStats, NodeDetail, NodeStatus, NodeSummary, PidRef, ProcessDetail,
-    ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, ProtoError,
+    Activity, ExitSummary, Histogram, LinkStats, NodeDetail, NodeStatus, NodeSummary, PidRef,
+    ProcessDetail, ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessTotals, ProtoError,
     RestartIntensity, SortKey, SupervisionTree, TreeNode,
 };
 use clustertop_runtime::supervisor::Strategy;
@@ -232,8 +232,27 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
         handling_time: state.windows.lock().handling(d.info.behaviour),
         spawned_at_unix_ms: unix_ms_of(started),
         trap_exit: d.info.trap_exit,
+        activity: Some(activity(&d.info)),
         beam: None,
     })
+}
+
+/// What `info`'s process is doing, from its status and handler clock
+/// read together.
+fn activity(info: &clustertop_runtime::ProcessInfo) -> Activity {
+    let handling = info.handling_for.map(|d| d.as_micros() as u64);
+    match (info.status, handling) {
+        (clustertop_runtime::ProcessStatus::Exiting, _) => Activity::Exiting,
+        (clustertop_runtime::ProcessStatus::Running, handling_for_us) => {
+            Activity::Running { handling_for_us }
+        }
+        (_, handling_for_us) if info.in_handler || handling_for_us.is_some() => {
+            Activity::Awaiting { handling_for_us }
+        }
+        _ => Activity::Idle {
+            for_us: info.idle_for.as_micros() as u64,
+        },
+    }
 }
 
 /// This node's supervision trees.

@@ -6,7 +6,8 @@ mod support;
 
 use clustertop_client::{Client, ClientConfig, ClientError};
 use clustertop_proto::{
-    HistogramKey, NodeStatus, ProcessFilter, ProcessQuery, ProtoError, SortKey, WarningKind,
+    Activity, HistogramKey, NodeStatus, ProcessFilter, ProcessQuery, ProtoError, SortKey,
+    WarningKind,
 };
 use clustertop_runtime::supervisor::{ChildSpec, Strategy, Supervisor};
 use clustertop_runtime::{
@@ -198,6 +199,20 @@ async fn the_overview_shows_every_node_and_the_process_falling_behind() {
         detail.top_senders
     );
     assert!(detail.top_senders[0].1 >= 99);
+    // Never out of its handler (its mailbox never empties), and sleeping
+    // inside it nearly all the time: not "waiting".
+    match detail.activity {
+        Some(Activity::Awaiting { .. } | Activity::Running { .. }) => {}
+        other => panic!("the saturated consumer is {other:?}"),
+    }
+    // The producer sleeps between ticks, outside any handler.
+    let producer_row = page.rows[1].pid.clone();
+    let detail = client.process(producer_row).await.unwrap();
+    assert!(
+        matches!(detail.activity, Some(Activity::Idle { .. })),
+        "{:?}",
+        detail.activity
+    );
 
     // A pid that does not exist is a typed error.
     let mut gone = top.pid.clone();

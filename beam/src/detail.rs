@@ -175,6 +175,7 @@ pub(crate) async fn process(
         handling_time: None,
         spawned_at_unix_ms: 0,
         trap_exit: prop(&info, "trap_exit").and_then(as_atom) == Some("true"),
+        activity: None,
         beam: Some(BeamProcessDetail {
             pid: erlang_pid(&erl_pid),
             status: prop(&info, "status")

@@ -23,9 +23,9 @@ pub use nodes::{
     ClusterOverview, LinkStats, NodeDetail, NodeStatus, NodeSummary, Warning, WarningKind,
 };
 pub use processes::{
-    ExitSummary, MailboxPeek, PeekMailbox, PidRef, ProcessDetail, ProcessFigures, ProcessFilter,
-    ProcessPage, ProcessQuery, ProcessRow, ProcessStatus, ProcessTotals, RestartIntensity,
-    SortFields, SortKey, SupervisionTree, TreeNode,
+    Activity, ExitSummary, MailboxPeek, PeekMailbox, PidRef, ProcessDetail, ProcessFigures,
+    ProcessFilter, ProcessPage, ProcessQuery, ProcessRow, ProcessStatus, ProcessTotals,
+    RestartIntensity, SortFields, SortKey, SupervisionTree, TreeNode,
 };
 pub use registry::{
     GetProcessRegistry, GetRegistry, GroupRow, NameRow, NameScope, NodeRegistry, PresenceRow,

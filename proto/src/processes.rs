@@ -290,8 +290,39 @@ pub struct ProcessDetail {
     pub spawned_at_unix_ms: u64,
     /// Whether it traps exits.
     pub trap_exit: bool,
+    /// What it is doing, read at the request (`None` for a BEAM process,
+    /// whose own status is in `beam`).
+    pub activity: Option<Activity>,
     /// A BEAM process's own figures (`None` for ours).
     pub beam: Option<crate::BeamProcessDetail>,
+}
+
+/// What a process is doing at one instant. A process is *in a handler*
+/// from taking a message out of its mailbox until it next asks for one and
+/// finds none (the time its utilisation counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activity {
+    /// Waiting for a message, with none to handle; `for_us` since it last
+    /// ran.
+    Idle {
+        /// Microseconds since it last ran.
+        for_us: u64,
+    },
+    /// On a scheduler thread now.
+    Running {
+        /// Microseconds since its current callback began, for a GenServer
+        /// inside one.
+        handling_for_us: Option<u64>,
+    },
+    /// Inside a handler, suspended on an await inside it (a call, a
+    /// timer, I/O).
+    Awaiting {
+        /// Microseconds since its current callback began, for a GenServer
+        /// (`None` for a process that takes its own messages).
+        handling_for_us: Option<u64>,
+    },
+    /// Its exit path is running.
+    Exiting,
 }
 
 /// One node of a supervision tree.

@@ -39,7 +39,8 @@ use serde::{Deserialize, Serialize};
 /// 7: figures that mean what they say: a node summary's figures all come
 /// from the agent's last sample and carry its time; a process's figures
 /// say whether its rates are known yet
-/// ([`ProcessFigures::rates_known`](crate::ProcessFigures)); a log push names its
+/// ([`ProcessFigures::rates_known`](crate::ProcessFigures)); a process's
+/// detail says what it is doing ([`Activity`](crate::Activity)); a log push names its
 /// node and says whether it is that node's backlog (sent once, first, even
 /// when empty). Pushes changed shape, so 7 is the oldest version spoken.
 pub const VERSION: u32 = 7;

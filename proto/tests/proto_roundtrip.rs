@@ -195,6 +195,9 @@ fn responses() -> Vec<Response> {
             handling_time: Some(percentiles()),
             spawned_at_unix_ms: 9,
             trap_exit: true,
+            activity: Some(Activity::Awaiting {
+                handling_for_us: Some(3_200_000),
+            }),
             beam: None,
         }),
         Response::Tree(SupervisionTree {
@@ -306,7 +309,8 @@ fn hello_and_its_error_keep_their_wire_form() {
 #[test]
 fn a_rows_figures_keep_the_flat_wire_form() {
     // Version 6 sent a row's figures as fields of the row itself: grouped
-    // in `ProcessFigures`, they are the same bytes in the same place.
+    // in `ProcessFigures`, they are the same bytes in the same place (with
+    // version 7's `rates_known` after them).
     let r = row();
     let f = r.figures;
     let flat = (
@@ -326,7 +330,7 @@ fn a_rows_figures_keep_the_flat_wire_form() {
             f.cpu_permille,
             f.polls_per_s,
         ),
-        (f.memory_bytes, f.warnings),
+        (f.memory_bytes, f.warnings, f.rates_known),
         &r.beam,
     );
     assert_eq!(

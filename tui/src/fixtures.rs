@@ -196,6 +196,10 @@ pub(crate) fn detail() -> ProcessDetail {
         }),
         spawned_at_unix_ms: T0 - 7_980_000,
         trap_exit: false,
+        // Saturated: always inside a handler, here awaiting in one.
+        activity: Some(Activity::Awaiting {
+            handling_for_us: Some(3_200_000),
+        }),
         beam: None,
     }
 }
@@ -629,6 +633,7 @@ pub(crate) fn beam_detail() -> ProcessDetail {
         handling_time: None,
         spawned_at_unix_ms: 0,
         trap_exit: false,
+        activity: None,
         beam: Some(BeamProcessDetail {
             pid: "<0.86.0>".into(),
             status: "waiting".into(),

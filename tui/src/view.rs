@@ -285,6 +285,12 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
         "(Metrics) 10 s windows: behaviours' p50s averaged by count; worst p99",
     ),
     (
+        "status",
+        "(detail) idle (waiting for a message), running, or awaiting in a handler \
+         (it took a message and is suspended before asking for the next: a call, \
+         a timer); for a GenServer, for how long its callback has run",
+    ),
+    (
         "Busiest",
         "(Metrics) the behaviour and node that spent the most time handling \
          messages over the last 60 s, and its handling-time distribution",

@@ -69,6 +69,10 @@ pub struct ProcessInfo {
     /// How long its current handler (a GenServer callback) has been
     /// running, awaits included; `None` between handlers.
     pub handling_for: Option<Duration>,
+    /// Whether it is inside a handler in the sense its utilisation counts:
+    /// it took a message and has not yet asked for another and found none
+    /// (for a GenServer, inside a callback or between two queued ones).
+    pub in_handler: bool,
     /// The process that spawned it.
     pub parent: Option<ProcessId>,
     /// Its supervisor, if it was started by one.
@@ -239,6 +243,7 @@ fn info(p: &dyn ProcessDyn, node: &Node) -> ProcessInfo {
             0 => None,
             since => Some(clock.since(since)),
         },
+        in_handler: s.in_handler.load(Relaxed),
         parent: core.parent(),
         supervisor: if core.supervised { core.parent() } else { None },
         links,

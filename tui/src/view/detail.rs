@@ -3,7 +3,9 @@
 use super::{block, waiting};
 use crate::format;
 use crate::state::{DetailExit, Series, State, TRACE_LINES};
-use clustertop_proto::{MailboxPeek, PidRef, ProcessDetail, ProcessRegistry, ProcessTraces};
+use clustertop_proto::{
+    Activity, MailboxPeek, PidRef, ProcessDetail, ProcessRegistry, ProcessTraces,
+};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -104,6 +106,27 @@ fn exit_line(e: &DetailExit, now: Option<u64>) -> Line<'static> {
     ))
 }
 
+/// What a process is doing, as the detail's status says it.
+fn activity(a: Activity) -> String {
+    let us = |us: u64| format::duration_ms(us / 1_000);
+    match a {
+        Activity::Idle { for_us } => format!("idle for {}", us(for_us)),
+        Activity::Running {
+            handling_for_us: Some(h),
+        } => format!("running a handler for {}", us(h)),
+        Activity::Running {
+            handling_for_us: None,
+        } => "running".to_owned(),
+        Activity::Awaiting {
+            handling_for_us: Some(h),
+        } => format!("awaiting in a handler for {}", us(h)),
+        Activity::Awaiting {
+            handling_for_us: None,
+        } => "awaiting in a handler".to_owned(),
+        Activity::Exiting => "exiting".to_owned(),
+    }
+}
+
 /// One of our processes' figures: status, mailbox, totals, handling
 /// time, relations, top senders.
 fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
@@ -114,7 +137,8 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
             Span::raw(if exited {
                 "exited (the figures below are its last)".to_owned()
             } else {
-                format!("{:?}", r.status).to_lowercase()
+                d.activity
+                    .map_or_else(|| format!("{:?}", r.status).to_lowercase(), activity)
             }),
             bold("   spawned "),
             Span::raw(format!(
