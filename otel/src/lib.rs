@@ -6,6 +6,7 @@ mod metrics_endpoint;
 mod otlp;
 pub mod series;
 pub mod telemetry;
+mod throttle;
 mod traces;
 
 pub use exports::{Exports, exports};
@@ -308,8 +309,13 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         None => None,
         Some(mc) => Some(otlp::meter_provider(mc, resource).map_err(TelemetryError::Otlp)?),
     };
+    // The throttle decides for every layer, wherever it sits: an event
+    // it holds reaches none of them.
+    let throttle = throttle::Throttle::new(throttle::WINDOW);
+    throttle.flush_every_window();
     tracing_subscriber::registry()
         .with(config.extra_layer)
+        .with(throttle)
         .with(log_layer)
         .with(trace_layer)
         .with(otlp_log_layer)

@@ -79,7 +79,12 @@ impl Demo {
                 .args(["--index", &(i + 1).to_string()])
                 .args(["--first", &names[0], "--slow", &slow])
                 .env(COOKIE_ENV, cookie)
+                // Traces only: a trace collector such as Jaeger refuses
+                // metrics and logs, and an export it refuses fails for ever.
                 .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+                .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+                .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null());
@@ -87,7 +92,7 @@ impl Demo {
                 cmd.args(["--connect", &demo.entry]);
             }
             if let Some(url) = otlp {
-                cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", url);
+                cmd.env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url);
             }
             let mut child = cmd.spawn().map_err(|source| DemoError::Spawn {
                 name: name.clone(),

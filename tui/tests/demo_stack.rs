@@ -150,6 +150,29 @@ fn the_stack_starts_with_the_demo_and_stops_with_it() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Traces only go to Jaeger: no export it refuses (metrics or logs,
+    // which failed about once a second per node) fills the nodes' logs.
+    std::thread::sleep(Duration::from_secs(3));
+    let entry = lines[0]
+        .split(" at ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("the demo's address");
+    let out = Command::new(BIN)
+        .args(["--node", entry, "logs", "--tail", "1000", "--level", "warn"])
+        .env("HOME", home.path())
+        .output()
+        .expect("clustertop logs runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("Unimplemented") && !text.contains("opentelemetry"),
+        "the nodes log failing exports:\n{text}"
+    );
     // Quit: the stack goes with the demo.
     drop(demo.0.stdin.take());
     let _ = demo.0.wait();
