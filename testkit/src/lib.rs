@@ -118,6 +118,29 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Sends `signal` (`"TERM"`, `"INT"`, `"HUP"`, …) to `child` and waits up
+/// to 10 s for it to exit; kills it if it does not. Returns its status, or
+/// `None` if it had to be killed.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+) -> Option<std::process::ExitStatus> {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 /// An in-memory writer for log output, cheap to clone (every clone writes
 /// to the same buffer): give one to a `tracing` subscriber, read the text.
 #[derive(Debug, Clone, Default)]

@@ -1,7 +1,7 @@
 //! The command line: the interactive view by default, and `demo`,
 //! `snapshot`, `logs` (and the hidden `node`, which `demo` runs).
 
-use crate::demo::{Demo, DemoError, DemoFile, TargetsFile};
+use crate::demo::{Collector, Demo, DemoError, DemoFile, TargetsFile};
 use crate::error::CliError;
 use crate::format;
 use crate::stack::Stack;
@@ -23,7 +23,7 @@ pub(crate) const DEFAULT_NODE: &str = "127.0.0.1:4370";
 pub(crate) struct Args {
     /// The entry node's address (host:port), before or after the
     /// subcommand; the rest of the cluster is found through it. Default:
-    /// a running demo's entry (from ~/.clustertop.demo), else
+    /// a running demo's entry (from ~/.clustertop.demos/), else
     /// 127.0.0.1:4370.
     #[arg(long, global = true, env = "CLUSTERTOP_NODE", value_name = "ADDR")]
     node: Option<String>,
@@ -34,7 +34,7 @@ pub(crate) struct Args {
     #[arg(long, global = true, value_name = "NAME@HOST", conflicts_with = "node")]
     beam: Option<String>,
     /// The cluster's cookie (else CLUSTERTOP_COOKIE, else a demo's running
-    /// at --node, from ~/.clustertop.demo, else ~/.clustertop.cookie; for
+    /// at --node, from ~/.clustertop.demos/, else ~/.clustertop.cookie; for
     /// --beam, else ERLANG_COOKIE, else ~/.erlang.cookie).
     #[arg(long, global = true)]
     cookie: Option<String>,
@@ -96,13 +96,15 @@ struct DemoArgs {
     /// The first node's port (0: any free port).
     #[arg(long, default_value_t = 4370)]
     port: u16,
-    /// Start the cluster and print where it is, without the view;
-    /// runs until interrupted or its standard input closes.
+    /// Start the cluster and print where it is, without the view; runs
+    /// until SIGINT (Ctrl-C), SIGTERM or SIGHUP, never reading its
+    /// standard input, and removes its files when it ends.
     #[arg(long)]
     headless: bool,
-    /// Export every node's traces to this OTLP collector (gRPC, for
-    /// example `http://127.0.0.1:4317`); default:
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else no traces.
+    /// Export every node's traces, metrics and logs to this OTLP
+    /// collector (gRPC, for example `http://127.0.0.1:4317`); default:
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else with `--stack` traces only to
+    /// its Jaeger, else nothing.
     #[arg(long, value_name = "URL")]
     otlp: Option<String>,
     /// Also start Jaeger and Prometheus wired to the demo (each when
@@ -140,7 +142,7 @@ impl From<LevelArg> for LogLevel {
 
 /// How to attach to `addr`: with `cookie` if given, else the client's own
 /// resolution (the environment, the cookie file) unless a demo running at
-/// `addr` left its cookie in `~/.clustertop.demo`.
+/// `addr` left its cookie in `~/.clustertop.demos/`.
 fn client_config(addr: &str, cookie: Option<&str>) -> ClientConfig {
     let mut c = ClientConfig::new(addr);
     c.cookie = cookie.map(str::to_owned).or_else(|| {
@@ -250,8 +252,9 @@ async fn run_demo(args: &Args, demo: DemoArgs, interval: Duration) -> Result<(),
     };
     let otlp = otlp
         .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
-        .or_else(|| stack.otlp.clone());
-    let demo = Demo::start(nodes, port, &cookie, otlp.as_deref())?;
+        .map(Collector::All)
+        .or_else(|| stack.otlp.clone().map(Collector::Traces));
+    let demo = Demo::start(nodes, port, &cookie, otlp.as_ref())?;
     if headless {
         let found = demo.file.as_ref().map_or_else(
             || "not written: pass --cookie".to_owned(),
@@ -373,24 +376,28 @@ async fn resolve_node(client: &Client, want: &str) -> Result<String, CliError> {
     }
 }
 
-/// Until Ctrl-C or the end of standard input. Standard input is read on a
-/// thread of its own, left behind at exit: a read blocked in the runtime's
-/// pool would hold the process open until the next line.
+/// Until SIGINT (Ctrl-C), SIGTERM or SIGHUP. Never reads the terminal, so
+/// a demo started in the background (`&`) is not stopped for reading it,
+/// and one started with empty standard input (a script) keeps running.
 async fn wait_for_end() {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let _ = std::thread::Builder::new()
-        .name("stdin-watch".into())
-        .spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 64];
-            let mut stdin = std::io::stdin();
-            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-            let _ = tx.send(());
-        });
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = rx => {}
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
     }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The longest `logs` waits for the nodes' recent records.

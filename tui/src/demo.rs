@@ -12,9 +12,12 @@
 //! Unless one is given, the demo makes a random cookie. Its nodes get it
 //! through their environment, never on their command line (which any user
 //! of the machine can read). The entry address and the cookie go into
-//! `~/.clustertop.demo` (mode 0600, removed when the demo stops), where
-//! `clustertop snapshot`, `logs` and the view find them when they attach
-//! to that address without a cookie of their own.
+//! `~/.clustertop.demos/PID` (the demo's process id; mode 0600 in a 0700
+//! folder, removed when the demo stops), where `clustertop snapshot`,
+//! `logs` and the view find them when they attach to that address without
+//! a cookie of their own. Each demo has its own file, so two demos never
+//! overwrite or remove each other's; without `--node`, the commands attach
+//! to the newest demo running.
 
 use clustertop_client::{COOKIE_ENV, CookieError};
 use std::io::{BufRead, BufReader};
@@ -38,8 +41,8 @@ pub(crate) struct Demo {
 
 impl Demo {
     /// Starts `nodes` demo nodes; the first listens on `127.0.0.1:port`
-    /// (0: any free port). With `otlp`, every node exports its traces to
-    /// that collector.
+    /// (0: any free port). With `otlp`, every node exports to that
+    /// collector what it takes.
     ///
     /// # Errors
     /// A line saying which node failed to start.
@@ -47,7 +50,7 @@ impl Demo {
         nodes: usize,
         port: u16,
         cookie: &str,
-        otlp: Option<&str>,
+        otlp: Option<&Collector>,
     ) -> Result<Demo, DemoError> {
         // Each node is this binary's `node` command, built with the demo.
         if !cfg!(feature = "demo") {
@@ -79,8 +82,7 @@ impl Demo {
                 .args(["--index", &(i + 1).to_string()])
                 .args(["--first", &names[0], "--slow", &slow])
                 .env(COOKIE_ENV, cookie)
-                // Traces only: a trace collector such as Jaeger refuses
-                // metrics and logs, and an export it refuses fails for ever.
+                // The collector the demo names, and no other.
                 .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
                 .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
@@ -91,9 +93,13 @@ impl Demo {
             if i > 0 {
                 cmd.args(["--connect", &demo.entry]);
             }
-            if let Some(url) = otlp {
-                cmd.env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url);
-            }
+            match otlp {
+                Some(Collector::All(url)) => cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+                // A trace store such as Jaeger refuses metrics and logs,
+                // and an export it refuses would fail for ever.
+                Some(Collector::Traces(url)) => cmd.env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url),
+                None => &mut cmd,
+            };
             let mut child = cmd.spawn().map_err(|source| DemoError::Spawn {
                 name: name.clone(),
                 source,
@@ -164,7 +170,7 @@ fn metrics_addr(i: usize, fixed: bool) -> std::net::SocketAddr {
     ([127, 0, 0, 1], port).into()
 }
 
-/// `~/.clustertop.demo-targets.json`: the demo's nodes as Prometheus
+/// `~/.clustertop.demos/PID.targets.json`: the demo's nodes as Prometheus
 /// file-based service discovery targets, each with a `node` label
 /// (removed when the demo stops, which drops the targets from Prometheus).
 #[derive(Debug)]
@@ -173,15 +179,14 @@ pub(crate) struct TargetsFile {
 }
 
 impl TargetsFile {
-    /// Where the file goes: in the home directory.
+    /// Where this demo's file goes: beside its demo file, in
+    /// `~/.clustertop.demos/`.
     pub(crate) fn path() -> Option<std::path::PathBuf> {
-        Some(
-            std::path::PathBuf::from(std::env::var_os("HOME")?)
-                .join(".clustertop.demo-targets.json"),
-        )
+        Some(demos_dir()?.join(format!("{}.targets.json", std::process::id())))
     }
 
     fn write(names: &[String], metrics: &[std::net::SocketAddr]) -> Option<TargetsFile> {
+        make_demos_dir()?;
         let path = TargetsFile::path()?;
         let groups: Vec<serde_json::Value> = names
             .iter()
@@ -213,25 +218,54 @@ impl Drop for TargetsFile {
     }
 }
 
-/// `~/.clustertop.demo`: where a running demo leaves its entry address,
-/// cookie and process id for the other commands (mode 0600; removed when
-/// the demo stops).
+/// Where the demo's nodes export over OTLP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Collector {
+    /// A collector of every signal (an OpenTelemetry Collector): traces,
+    /// metrics and logs.
+    All(String),
+    /// A trace store (Jaeger): traces only.
+    Traces(String),
+}
+
+/// The folder where each running demo leaves its file (mode 0700).
+fn demos_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".clustertop.demos"))
+}
+
+/// Creates the demos' folder if it is not there.
+fn make_demos_dir() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = demos_dir()?;
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    dir.is_dir().then_some(dir)
+}
+
+/// `~/.clustertop.demos/PID`: where a running demo leaves its entry
+/// address, cookie and process id for the other commands (mode 0600;
+/// removed when the demo stops). One file per demo, so two demos never
+/// overwrite or remove each other's.
 #[derive(Debug)]
 pub(crate) struct DemoFile {
     path: std::path::PathBuf,
 }
 
-impl DemoFile {
-    fn path() -> Option<std::path::PathBuf> {
-        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".clustertop.demo"))
-    }
+/// What a demo's file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Running {
+    entry: String,
+    cookie: String,
+    started: std::time::SystemTime,
+}
 
-    /// Writes the file; `None` (and no file) when there is no home or it
-    /// cannot be written.
+impl DemoFile {
+    /// Writes this demo's file; `None` (and no file) when there is no home
+    /// or it cannot be written.
     fn write(entry: &str, cookie: &str) -> Option<DemoFile> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let path = DemoFile::path()?;
+        let path = make_demos_dir()?.join(std::process::id().to_string());
+        // A file of this process id is a dead demo's: this one took its id.
         let _ = std::fs::remove_file(&path);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -243,35 +277,67 @@ impl DemoFile {
         Some(DemoFile { path })
     }
 
-    /// The entry address and cookie of the demo that is running, if one
-    /// is: a file left by a demo that was killed is ignored.
-    fn running() -> Option<(String, String)> {
-        let text = std::fs::read_to_string(DemoFile::path()?).ok()?;
-        let mut lines = text.lines();
-        let (entry, cookie) = (lines.next()?.to_owned(), lines.next()?.to_owned());
-        let alive = match lines.next().and_then(|p| p.parse::<u32>().ok()) {
-            #[cfg(target_os = "linux")]
-            Some(pid) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
-            #[cfg(not(target_os = "linux"))]
-            Some(_) => true,
-            None => false,
+    /// The demos running now, newest first: a file left by a demo that
+    /// was killed is ignored.
+    fn running() -> Vec<Running> {
+        let Some(Ok(dir)) = demos_dir().map(std::fs::read_dir) else {
+            return Vec::new();
         };
-        alive.then_some((entry, cookie))
+        let mut all: Vec<Running> = dir
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().contains('.'))
+            .filter_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                let mut lines = text.lines();
+                let (entry, cookie) = (lines.next()?.to_owned(), lines.next()?.to_owned());
+                let pid = lines.next()?.parse::<u32>().ok()?;
+                if !alive(pid) {
+                    return None;
+                }
+                let started = e.metadata().and_then(|m| m.modified()).ok()?;
+                Some(Running {
+                    entry,
+                    cookie,
+                    started,
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| b.started.cmp(&a.started));
+        all
     }
 
-    /// The entry address of the running demo.
+    /// The entry address of the running demo (the newest, when several
+    /// run).
     pub(crate) fn entry() -> Option<String> {
-        DemoFile::running().map(|(entry, _)| entry)
+        DemoFile::running().into_iter().next().map(|r| r.entry)
     }
 
     /// The cookie of the running demo whose entry node is `addr`.
     pub(crate) fn cookie_for(addr: &str) -> Option<String> {
-        DemoFile::running().and_then(|(entry, cookie)| (entry == addr).then_some(cookie))
+        DemoFile::running()
+            .into_iter()
+            .find(|r| r.entry == addr)
+            .map(|r| r.cookie)
     }
 
     /// Where the file is, for the user.
     pub(crate) fn shown(&self) -> String {
         self.path.display().to_string()
+    }
+}
+
+/// Whether the process `pid` is alive.
+fn alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::process::Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
     }
 }
 

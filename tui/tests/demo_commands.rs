@@ -6,21 +6,27 @@ use std::process::{Child, Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clustertop");
 
-/// A headless demo cluster with a home of its own, stopped when dropped.
+/// A headless demo cluster with a home of its own (or shared with another
+/// demo), stopped when dropped.
 struct Demo {
     child: Child,
     addr: String,
-    home: tempfile::TempDir,
+    home: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Demo {
+    /// A demo whose standard input is empty, as from a script: it runs
+    /// until a signal all the same.
     fn start() -> Demo {
-        let home = tempfile::tempdir().unwrap();
+        Demo::start_in(std::sync::Arc::new(tempfile::tempdir().unwrap()))
+    }
+
+    fn start_in(home: std::sync::Arc<tempfile::TempDir>) -> Demo {
         let mut child = Command::new(BIN)
             .args(["demo", "--headless", "--port", "0"])
             .env("HOME", home.path())
             .env_remove("CLUSTERTOP_COOKIE")
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .expect("clustertop demo starts");
@@ -49,17 +55,26 @@ impl Demo {
             .expect("clustertop runs")
     }
 
+    /// This demo's file: `~/.clustertop.demos/PID`.
+    fn file(&self) -> std::path::PathBuf {
+        self.home
+            .path()
+            .join(".clustertop.demos")
+            .join(self.child.id().to_string())
+    }
+
     fn cookie(&self) -> String {
-        let text = std::fs::read_to_string(self.home.path().join(".clustertop.demo")).unwrap();
+        let text = std::fs::read_to_string(self.file()).unwrap();
         text.lines().nth(1).unwrap().to_owned()
     }
 }
 
 impl Demo {
-    /// Stops the demo and its nodes (closing its standard input).
+    /// Stops the demo and its nodes (SIGTERM).
     fn stop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+        if self.child.try_wait().ok().flatten().is_none() {
+            clustertop_testkit::signal_and_wait(&mut self.child, "TERM");
+        }
     }
 }
 
@@ -198,9 +213,11 @@ fn the_demo_cookie_is_random_private_and_off_the_command_line() {
     let cookie = demo.cookie();
     assert_eq!(cookie.len(), 20, "{cookie}");
     assert!(cookie.bytes().all(|b| b.is_ascii_uppercase()), "{cookie}");
-    let file = demo.home.path().join(".clustertop.demo");
+    let file = demo.file();
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    let dir = std::fs::metadata(file.parent().unwrap()).unwrap();
+    assert_eq!(dir.permissions().mode() & 0o777, 0o700);
     // No process of the demo shows the cookie on its command line.
     let children = Command::new("pgrep")
         .args(["-P", &demo.child.id().to_string()])
@@ -400,43 +417,69 @@ fn snapshot_names_the_saturated_process_in_its_warning() {
 }
 
 #[test]
-fn ctrl_c_stops_a_headless_demo_and_its_nodes() {
-    let mut demo = Demo::start();
-    let pid = demo.child.id().to_string();
-    let children = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
-    let nodes: Vec<String> = String::from_utf8(children.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(nodes.len(), NODES.len());
-    // Its standard input stays open: only the signal stops it.
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = demo.child.try_wait().unwrap() {
-            break status;
-        }
+fn two_demos_keep_their_own_files() {
+    let first = Demo::start();
+    let mut second = Demo::start_in(first.home.clone());
+    assert_ne!(first.addr, second.addr);
+    assert_ne!(first.cookie(), second.cookie());
+    // Each is found by its address, with its own cookie.
+    for demo in [&first, &second] {
+        let out = demo.run(&["snapshot", "--json"]);
         assert!(
-            std::time::Instant::now() < deadline,
-            "clustertop demo is still running 10 s after Ctrl-C"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status}");
-    for node in nodes {
-        assert!(
-            !std::path::Path::new(&format!("/proc/{node}")).exists()
-                || std::fs::read_to_string(format!("/proc/{node}/stat"))
-                    .is_ok_and(|s| s.contains(") Z ")),
-            "node process {node} outlived the demo"
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(!demo.home.path().join(".clustertop.demo").exists());
+    // Stopping the second leaves the first's file, and the first found.
+    second.stop();
+    assert!(first.file().exists());
+    assert!(!second.file().exists());
+    let out = first.run(&["snapshot"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_headless_demo_runs_until_a_signal_and_then_cleans_up() {
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut demo = Demo::start();
+        let pid = demo.child.id().to_string();
+        let children = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+        let nodes: Vec<String> = String::from_utf8(children.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(nodes.len(), NODES.len());
+        // Its standard input is empty (a script's): it still serves.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(
+            demo.child.try_wait().unwrap().is_none(),
+            "the demo ended with empty standard input"
+        );
+        assert!(demo.run(&["snapshot"]).status.success());
+        let status = clustertop_testkit::signal_and_wait(&mut demo.child, signal)
+            .unwrap_or_else(|| panic!("clustertop demo still ran 10 s after SIG{signal}"));
+        assert!(status.success(), "SIG{signal}: {status}");
+        for node in nodes {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{node}")).exists()
+                    || std::fs::read_to_string(format!("/proc/{node}/stat"))
+                        .is_ok_and(|s| s.contains(") Z ")),
+                "SIG{signal}: node process {node} outlived the demo"
+            );
+        }
+        // Its file and its Prometheus targets file are gone.
+        let left: Vec<_> = std::fs::read_dir(demo.home.path().join(".clustertop.demos"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "SIG{signal} left {left:?}");
+    }
 }

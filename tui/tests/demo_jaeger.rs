@@ -202,6 +202,5 @@ fn the_demos_article_flows_reach_jaeger_as_one_trace_each_across_nodes() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    drop(demo.0.stdin.take());
-    let _ = demo.0.wait();
+    clustertop_testkit::signal_and_wait(&mut demo.0, "TERM");
 }

@@ -202,7 +202,12 @@ async fn the_demo_sends_traces_metrics_and_logs_with_one_resource_per_node() {
     // The process detail's traces are traces the receiver got: attach as
     // clustertop does and ask the chat stores (they handle every chat
     // message, a tenth of them traced).
-    let text = std::fs::read_to_string(home.path().join(".clustertop.demo")).unwrap();
+    let text = std::fs::read_to_string(
+        home.path()
+            .join(".clustertop.demos")
+            .join(demo.0.id().to_string()),
+    )
+    .unwrap();
     let mut file = text.lines();
     let (entry, cookie) = (file.next().unwrap(), file.next().unwrap());
     let client = clustertop_client::Client::connect(
@@ -253,6 +258,5 @@ async fn the_demo_sends_traces_metrics_and_logs_with_one_resource_per_node() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     client.close();
-    drop(demo.0.stdin.take());
-    let _ = demo.0.wait();
+    clustertop_testkit::signal_and_wait(&mut demo.0, "TERM");
 }

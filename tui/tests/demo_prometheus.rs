@@ -119,7 +119,6 @@ fn prometheus_finds_every_demo_node_through_the_discovery_file() {
     }
 
     // The file goes with the demo.
-    drop(demo.0.stdin.take());
-    let _ = demo.0.wait();
+    clustertop_testkit::signal_and_wait(&mut demo.0, "TERM");
     assert!(!std::path::Path::new(&path).exists(), "{path} left behind");
 }

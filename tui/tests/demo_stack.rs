@@ -83,8 +83,7 @@ fn the_stack_starts_with_the_demo_and_stops_with_it() {
         prometheus.contains("not found") && prometheus.contains("apt-get install prometheus"),
         "{prometheus}"
     );
-    drop(bare.0.stdin.take());
-    let _ = bare.0.wait();
+    clustertop_testkit::signal_and_wait(&mut bare.0, "TERM");
 
     let (Some(_), Some(_)) = (
         clustertop_testkit::require_program(
@@ -174,8 +173,7 @@ fn the_stack_starts_with_the_demo_and_stops_with_it() {
         "the nodes log failing exports:\n{text}"
     );
     // Quit: the stack goes with the demo.
-    drop(demo.0.stdin.take());
-    let _ = demo.0.wait();
+    clustertop_testkit::signal_and_wait(&mut demo.0, "TERM");
     assert!(
         http_get(web, "/-/ready").is_none(),
         "prometheus still answers"

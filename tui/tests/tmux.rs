@@ -367,6 +367,41 @@ fn the_view_falls_over_to_another_node_when_the_entry_dies_and_dims_when_none_an
 }
 
 #[test]
+fn a_headless_demo_in_the_background_of_a_shell_keeps_running() {
+    let home = tempfile::tempdir().unwrap();
+    let command = format!(
+        "HOME={} {BIN} demo --headless --port 0 &",
+        home.path().display()
+    );
+    let Some(tmux) = Tmux::start("clustertop-background", &command) else {
+        return;
+    };
+    tmux.wait("the demo's first line", |s| s.contains("demo cluster up"));
+    // Ask the shell a while later: a job that read the terminal from the
+    // background would have been stopped (SIGTTIN).
+    std::thread::sleep(Duration::from_secs(2));
+    tmux.keys(&["jobs -l; echo JOBS-LISTED", "Enter"]);
+    let screen = tmux.wait("the job list", |s| s.contains("JOBS-LISTED\n"));
+    let jobs = screen
+        .lines()
+        .filter(|l| l.contains("demo --headless") && !l.contains("&"))
+        .collect::<Vec<_>>();
+    assert!(
+        jobs.iter().any(|l| l.contains("Running")) && !jobs.iter().any(|l| l.contains("Stopped")),
+        "the background demo is not running:\n{screen}"
+    );
+    tmux.keys(&["kill %1; wait; echo DEMO-ENDED", "Enter"]);
+    tmux.wait("the demo to end", |s| s.contains("DEMO-ENDED\n"));
+    let left: Vec<_> = std::fs::read_dir(home.path().join(".clustertop.demos"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "SIGTERM left {left:?}");
+}
+
+#[test]
 fn a_signal_ends_the_view_like_q_and_restores_the_terminal() {
     let cookie = format!("signal-{}", std::process::id());
     let port = clustertop_testkit::free_port();
