@@ -302,7 +302,7 @@ impl DemoFile {
                 })
             })
             .collect();
-        all.sort_by(|a, b| b.started.cmp(&a.started));
+        all.sort_by_key(|r| std::cmp::Reverse(r.started));
         all
     }
 
