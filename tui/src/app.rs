@@ -94,11 +94,12 @@ pub(crate) struct Extras {
 
 pub(crate) async fn run(
     config: Target,
+    more: &[String],
     interval: Duration,
     extras: Extras,
 ) -> Result<(), CliError> {
     // Attach before touching the terminal, so an error is a plain line.
-    let client = config.connect().await?;
+    let (client, config) = config.connect_first(more).await?;
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
@@ -254,10 +255,7 @@ fn apply(state: &mut State, update: Update) {
     }
 }
 
-/// How long one attach attempt may take while failing over: a live node
-/// answers in milliseconds, a dead one refuses at once, only an address
-/// that drops packets takes this long.
-const ATTACH_TRY: Duration = Duration::from_secs(1);
+use crate::target::ATTACH_TRY;
 
 /// Fetches what the view wants at every refresh. When the entry node stops
 /// answering, attaches at once to another node the cluster reported (then

@@ -22,9 +22,10 @@ pub(crate) const DEFAULT_NODE: &str = "127.0.0.1:4370";
 #[command(name = "clustertop", version, about)]
 pub(crate) struct Args {
     /// The entry node's address (host:port), before or after the
-    /// subcommand; the rest of the cluster is found through it. Default:
-    /// a running demo's entry (from ~/.clustertop.demos/), else
-    /// 127.0.0.1:4370.
+    /// subcommand; the rest of the cluster is found through it. A list
+    /// (`A,B,C`) names where to attach when the first does not answer.
+    /// Default: a running demo's entry (from ~/.clustertop.demos/, with
+    /// its other nodes to fall back on), else 127.0.0.1:4370.
     #[arg(long, global = true, env = "CLUSTERTOP_NODE", value_name = "ADDR")]
     node: Option<String>,
     /// Attach to an Erlang/Elixir cluster instead, through this node
@@ -161,12 +162,31 @@ fn client_config(addr: &str, cookie: Option<&str>) -> ClientConfig {
 /// One line for the user.
 pub(crate) async fn run(mut args: Args) -> Result<(), CliError> {
     let interval = Duration::from_millis(args.interval.max(100));
-    let entry = || {
-        args.node
-            .clone()
-            .or_else(DemoFile::entry)
-            .unwrap_or_else(|| DEFAULT_NODE.to_owned())
+    // The entry, then where to go when it does not answer: the rest of
+    // --node's list, and a running demo's other nodes.
+    let mut entries: Vec<String> = match &args.node {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
     };
+    if entries.is_empty() {
+        entries.push(DemoFile::entry().unwrap_or_else(|| DEFAULT_NODE.to_owned()));
+    }
+    for other in DemoFile::others_of(&entries[0]) {
+        if !entries.contains(&other) {
+            entries.push(other);
+        }
+    }
+    let more: Vec<String> = if args.beam.is_some() {
+        Vec::new()
+    } else {
+        entries[1..].to_vec()
+    };
+    let entry = || entries[0].clone();
     let target = || match &args.beam {
         Some(node) => {
             let mut attach = ClientConfig::new(node.clone());
@@ -176,9 +196,17 @@ pub(crate) async fn run(mut args: Args) -> Result<(), CliError> {
         None => Target::Agent(client_config(&entry(), args.cookie.as_deref())),
     };
     match args.command.take() {
-        None => crate::app::run(target(), interval, extras(&args.jaeger_ui, Vec::new())).await,
+        None => {
+            crate::app::run(
+                target(),
+                &more,
+                interval,
+                extras(&args.jaeger_ui, Vec::new()),
+            )
+            .await
+        }
         Some(Command::Demo(demo)) => run_demo(&args, demo, interval).await,
-        Some(Command::Snapshot { json }) => snapshot(target(), json, &args.jaeger_ui).await,
+        Some(Command::Snapshot { json }) => snapshot(target(), &more, json, &args.jaeger_ui).await,
         Some(Command::Logs {
             follow,
             only_node,
@@ -189,7 +217,7 @@ pub(crate) async fn run(mut args: Args) -> Result<(), CliError> {
             if args.beam.is_some() {
                 return Err(CliError::Usage(clustertop_beam::NO_LOGS.to_owned()));
             }
-            let client = Client::connect(client_config(&entry(), args.cookie.as_deref())).await?;
+            let (client, at) = target().connect_first(&more).await?;
             let node = match only_node {
                 Some(want) => Some(resolve_node(&client, &want).await?),
                 None => None,
@@ -200,7 +228,7 @@ pub(crate) async fn run(mut args: Args) -> Result<(), CliError> {
                 text: grep,
                 ..LogFilter::default()
             };
-            logs(&client, filter, tail, follow).await
+            logs(at, client, filter, tail, follow).await
         }
         #[cfg(feature = "demo")]
         Some(Command::Node(mut node)) => {
@@ -285,6 +313,7 @@ async fn run_demo(args: &Args, demo: DemoArgs, interval: Duration) -> Result<(),
     let config = client_config(&demo.entry, Some(&cookie));
     let result = crate::app::run(
         Target::Agent(config),
+        &demo.addrs[1..],
         interval,
         extras(&args.jaeger_ui, stack.lines.clone()),
     )
@@ -296,8 +325,13 @@ async fn run_demo(args: &Args, demo: DemoArgs, interval: Duration) -> Result<(),
 
 /// `clustertop snapshot`: one overview, as text or JSON (with each node's
 /// endpoints and series, and the top processes' traces).
-async fn snapshot(target: Target, json: bool, jaeger_ui: &Option<String>) -> Result<(), CliError> {
-    let client = target.connect_settled().await?;
+async fn snapshot(
+    target: Target,
+    more: &[String],
+    json: bool,
+    jaeger_ui: &Option<String>,
+) -> Result<(), CliError> {
+    let client = target.connect_settled(more).await?;
     let overview = client.overview().await?;
     // Each node's endpoints and series, from an agent that has them.
     let telemetry = match client.ask(GetTelemetry::default()).await {
@@ -408,12 +442,19 @@ const FOLLOW_HOLD: Duration = Duration::from_millis(300);
 
 /// Prints the last `tail` records cluster-wide, sorted by time, then (with
 /// `follow`) the records logged after them as they come.
-async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Result<(), CliError> {
+async fn logs(
+    at: Target,
+    mut client: Client,
+    filter: LogFilter,
+    tail: u32,
+    follow: bool,
+) -> Result<(), CliError> {
     // The nodes up now: each sends its backlog first, in one chunk (empty
     // when it has no matching record).
-    let mut waiting: std::collections::HashSet<String> = client
-        .overview()
-        .await?
+    let overview = client.overview().await?;
+    // Where to follow from if the entry goes away.
+    let others = at.others(&overview, client.entry(), at.label());
+    let mut waiting: std::collections::HashSet<String> = overview
         .nodes
         .into_iter()
         .filter(|n| n.status == NodeStatus::Up)
@@ -421,7 +462,7 @@ async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Re
         .filter(|n| filter.node.as_ref().is_none_or(|only| only == n))
         .collect();
     let mut stream = client
-        .subscribe_logs_with_backlog(filter, tail, 1024)
+        .subscribe_logs_with_backlog(filter.clone(), tail, 1024)
         .await?;
     // Each node's backlog is its last `tail` records; what was logged
     // after the subscription began waits for `-f` (or is not printed).
@@ -472,7 +513,22 @@ async fn logs(client: &Client, filter: LogFilter, tail: u32, follow: bool) -> Re
             }
             chunk = stream.next() => {
                 let Some(chunk) = chunk else {
-                    return Err(CliError::Closed(client.entry().to_owned()));
+                    // The entry went away: follow from another node.
+                    let lost = client.entry().to_owned();
+                    let Some((first, rest)) = others.split_first() else {
+                        return Err(CliError::Closed(lost));
+                    };
+                    let Ok((c, _)) = at.at(first).connect_first(rest).await else {
+                        return Err(CliError::Closed(lost));
+                    };
+                    client = c;
+                    stream = client.subscribe_logs_with_backlog(filter.clone(), 0, 1024).await?;
+                    dropped = 0;
+                    eprintln!(
+                        "clustertop: the connection to {lost} closed; following at {} (records logged meanwhile may be missing)",
+                        client.entry()
+                    );
+                    continue;
                 };
                 let now = tokio::time::Instant::now();
                 held.extend(chunk.records.into_iter().map(|r| (now, r)));

@@ -29,6 +29,8 @@ pub(crate) struct Demo {
     children: Vec<Child>,
     /// The first node's address, where clients attach.
     pub(crate) entry: String,
+    /// Every node's address, in start order (the entry first).
+    pub(crate) addrs: Vec<String>,
     /// The nodes' names, in start order.
     pub(crate) names: Vec<String>,
     /// Where the entry address and the cookie are for other commands.
@@ -64,6 +66,7 @@ impl Demo {
         let mut demo = Demo {
             children: Vec::new(),
             entry: String::new(),
+            addrs: Vec::new(),
             names: names.clone(),
             file: None,
             metrics: Vec::new(),
@@ -128,10 +131,11 @@ impl Demo {
                 .and_then(|a| a.parse().ok());
             demo.metrics.push(served.unwrap_or(metrics));
             if i == 0 {
-                demo.entry = addr;
+                demo.entry = addr.clone();
             }
+            demo.addrs.push(addr);
         }
-        demo.file = DemoFile::write(&demo.entry, cookie);
+        demo.file = DemoFile::write(&demo.addrs, cookie);
         demo.targets = TargetsFile::write(&demo.names, &demo.metrics);
         Ok(demo)
     }
@@ -255,13 +259,15 @@ pub(crate) struct DemoFile {
 struct Running {
     entry: String,
     cookie: String,
+    /// Every node's address, the entry first.
+    addrs: Vec<String>,
     started: std::time::SystemTime,
 }
 
 impl DemoFile {
-    /// Writes this demo's file; `None` (and no file) when there is no home
-    /// or it cannot be written.
-    fn write(entry: &str, cookie: &str) -> Option<DemoFile> {
+    /// Writes this demo's file (its nodes' addresses, the entry first);
+    /// `None` (and no file) when there is no home or it cannot be written.
+    fn write(addrs: &[String], cookie: &str) -> Option<DemoFile> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let path = make_demos_dir()?.join(std::process::id().to_string());
@@ -273,7 +279,14 @@ impl DemoFile {
             .mode(0o600)
             .open(&path)
             .ok()?;
-        writeln!(f, "{entry}\n{cookie}\n{}", std::process::id()).ok()?;
+        let entry = addrs.first()?;
+        writeln!(
+            f,
+            "{entry}\n{cookie}\n{}\n{}",
+            std::process::id(),
+            addrs.join(",")
+        )
+        .ok()?;
         Some(DemoFile { path })
     }
 
@@ -294,10 +307,15 @@ impl DemoFile {
                 if !alive(pid) {
                     return None;
                 }
+                let addrs = lines
+                    .next()
+                    .map(|l| l.split(',').map(str::to_owned).collect())
+                    .unwrap_or_else(|| vec![entry.clone()]);
                 let started = e.metadata().and_then(|m| m.modified()).ok()?;
                 Some(Running {
                     entry,
                     cookie,
+                    addrs,
                     started,
                 })
             })
@@ -310,6 +328,16 @@ impl DemoFile {
     /// run).
     pub(crate) fn entry() -> Option<String> {
         DemoFile::running().into_iter().next().map(|r| r.entry)
+    }
+
+    /// The other nodes of the running demo whose entry node is `addr`:
+    /// where to attach when it does not answer.
+    pub(crate) fn others_of(addr: &str) -> Vec<String> {
+        DemoFile::running()
+            .into_iter()
+            .find(|r| r.entry == addr)
+            .map(|r| r.addrs.into_iter().filter(|a| a != addr).collect())
+            .unwrap_or_default()
     }
 
     /// The cookie of the running demo whose entry node is `addr`.

@@ -8,6 +8,11 @@ use clustertop_beam::{BeamConfig, BeamSource};
 use clustertop_client::{Client, ClientConfig};
 use clustertop_proto::{ClusterOverview, NodeStatus};
 
+/// How long one attach attempt may take while failing over: a live node
+/// answers in milliseconds, a dead one refuses at once, only an address
+/// that drops packets takes this long.
+pub(crate) const ATTACH_TRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where to attach.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
@@ -47,15 +52,51 @@ impl Target {
         }
     }
 
-    /// Attaches and, for a BEAM cluster (which keeps no history of its
-    /// own), samples until rates are known and a warning can have held:
-    /// what a one-shot command (`snapshot`) answers from.
+    /// Attaches at the entry or, when it does not answer, at the first of
+    /// `more` that does (each given [`ATTACH_TRY`]); says on standard
+    /// error where it attached instead. Returns the client and the target
+    /// at the address that answered.
     ///
     /// # Errors
-    /// As [`Target::connect`].
-    pub(crate) async fn connect_settled(&self) -> Result<Client, CliError> {
+    /// The entry's error, when none answers.
+    pub(crate) async fn connect_first(
+        &self,
+        more: &[String],
+    ) -> Result<(Client, Target), CliError> {
+        if more.is_empty() {
+            return Ok((self.connect().await?, self.clone()));
+        }
+        let mut first_error = None;
+        for addr in std::iter::once(self.label()).chain(more.iter().map(String::as_str)) {
+            let t = self.at(addr);
+            let error = match tokio::time::timeout(ATTACH_TRY, t.connect()).await {
+                Ok(Ok(client)) => {
+                    if let Some(e) = &first_error {
+                        eprintln!(
+                            "clustertop: {} does not answer ({e}); attached at {addr}",
+                            self.label()
+                        );
+                    }
+                    return Ok((client, t));
+                }
+                Ok(Err(e)) => e,
+                Err(_) => CliError::Usage(format!("{addr} did not answer within {ATTACH_TRY:?}")),
+            };
+            first_error.get_or_insert(error);
+        }
+        Err(first_error.expect("the entry was tried"))
+    }
+
+    /// Attaches (as [`Target::connect_first`]) and, for a BEAM cluster
+    /// (which keeps no history of its own), samples until rates are known
+    /// and a warning can have held: what a one-shot command (`snapshot`)
+    /// answers from.
+    ///
+    /// # Errors
+    /// As [`Target::connect_first`].
+    pub(crate) async fn connect_settled(&self, more: &[String]) -> Result<Client, CliError> {
         match self {
-            Target::Agent(_) => self.connect().await,
+            Target::Agent(_) => Ok(self.connect_first(more).await?.0),
             Target::Beam(c) => {
                 let source = BeamSource::connect(c.clone()).await?;
                 source.wait_rounds(source.settle_rounds()).await;

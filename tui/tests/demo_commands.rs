@@ -483,3 +483,65 @@ fn a_headless_demo_runs_until_a_signal_and_then_cleans_up() {
         assert!(left.is_empty(), "SIG{signal} left {left:?}");
     }
 }
+
+#[test]
+fn snapshot_and_logs_attach_elsewhere_when_the_entry_node_is_gone() {
+    let demo = Demo::start();
+    // The entry node, demo-1, is killed outright.
+    let entry = Command::new("pgrep")
+        .args([
+            "-P",
+            &demo.child.id().to_string(),
+            "-f",
+            "name demo-1@localhost",
+        ])
+        .output()
+        .unwrap();
+    let entry = String::from_utf8(entry.stdout).unwrap();
+    let entry = entry.trim();
+    assert!(!entry.is_empty(), "no demo-1 process");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", entry])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Without --node: the demo's entry, then its other nodes.
+    let home_run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("HOME", demo.home.path())
+            .env_remove("CLUSTERTOP_COOKIE")
+            .env_remove("CLUSTERTOP_NODE")
+            .output()
+            .expect("clustertop runs")
+    };
+    for out in [
+        home_run(&["snapshot", "--json"]),
+        demo.run(&["snapshot", "--json"]),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("attached at"), "{stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let down = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == "demo-1@localhost")
+            .map(|n| n["status"].clone());
+        assert!(
+            down.is_none() || down.as_ref().is_some_and(|s| s != "up"),
+            "{v}"
+        );
+    }
+    let out = home_run(&["logs", "--tail", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+}
