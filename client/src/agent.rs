@@ -36,7 +36,8 @@ impl AgentSource {
     /// inside a tokio runtime. The session opens with the client's Hello.
     ///
     /// # Errors
-    /// [`ClientError::NoNode`], [`ClientError::BadCookie`],
+    /// [`ClientError::NoNode`] (nothing listens; reported before a missing
+    /// cookie), [`ClientError::NotClustertop`], [`ClientError::BadCookie`],
     /// [`ClientError::Cookie`] or [`ClientError::Local`].
     pub async fn connect(config: &ClientConfig) -> Result<AgentSource, ClientError> {
         let name = config.name.clone().unwrap_or_else(|| {
@@ -51,10 +52,25 @@ impl AgentSource {
         if let Some(c) = &config.cookie {
             dist = dist.cookie(c.clone());
         }
-        let node = Node::start(NodeConfig::new(name).dist(dist)).map_err(|e| match e {
-            NodeError::Cookie(c) => ClientError::Cookie(c),
-            other => ClientError::Local(other.to_string()),
-        })?;
+        let node = match Node::start(NodeConfig::new(name).dist(dist)) {
+            Ok(node) => node,
+            // No cookie: but if nothing listens there, that is the news.
+            Err(NodeError::Cookie(c)) => {
+                let probe = tokio::net::TcpStream::connect(&config.entry);
+                return Err(match tokio::time::timeout(config.timeout, probe).await {
+                    Ok(Ok(_)) => ClientError::Cookie(c),
+                    Ok(Err(e)) => ClientError::NoNode {
+                        addr: config.entry.clone(),
+                        reason: e.to_string(),
+                    },
+                    Err(_) => ClientError::NoNode {
+                        addr: config.entry.clone(),
+                        reason: "timed out".into(),
+                    },
+                });
+            }
+            Err(other) => return Err(ClientError::Local(other.to_string())),
+        };
         let entry = node
             .connect(&config.entry)
             .await
@@ -210,6 +226,11 @@ fn connect_error(addr: &str, e: ConnectError) -> ClientError {
             addr: addr.to_owned(),
             reason: "timed out".into(),
         },
+        // What answered is not a clustertop node: its first bytes are not
+        // a frame of ours.
+        ConnectError::Decode(_) | ConnectError::Handshake(HandshakeError::Unexpected(_)) => {
+            ClientError::NotClustertop(addr.to_owned())
+        }
         other => ClientError::NoNode {
             addr: addr.to_owned(),
             reason: other.to_string(),

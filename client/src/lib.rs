@@ -100,6 +100,12 @@ pub enum ClientError {
         /// What failed.
         reason: String,
     },
+    /// Something listens at the address, but it does not speak the
+    /// clustertop protocol (a metrics or web port, another service).
+    #[error(
+        "{0} does not speak the clustertop protocol (is it a node's metrics or web port? give the address its distribution listens on)"
+    )]
+    NotClustertop(String),
     /// The node refused the cookie.
     #[error("the node at {0} refused the cookie (set --cookie or CLUSTERTOP_COOKIE)")]
     BadCookie(String),

@@ -41,3 +41,15 @@ pub(crate) enum CliError {
     #[error("{0}")]
     Usage(String),
 }
+
+impl CliError {
+    /// A second line saying what to do next, where there is one.
+    pub(crate) fn hint(&self) -> Option<&'static str> {
+        match self {
+            CliError::Client(ClientError::NoNode { .. }) => Some(
+                "nothing to attach to? `clustertop demo` starts a local cluster; --node ADDR names another",
+            ),
+            _ => None,
+        }
+    }
+}

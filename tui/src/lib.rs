@@ -40,6 +40,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clustertop: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("clustertop: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

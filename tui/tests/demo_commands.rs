@@ -265,21 +265,66 @@ fn errors_a_user_hits_are_one_line_and_a_failure_status() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("refused the cookie"), "{err}");
 
+    // Nothing listens: said first, cookie or not, with what to do.
+    for cookie in [&["--cookie", "x"][..], &[]] {
+        let out = Command::new(BIN)
+            .args(["--node", "127.0.0.1:1"])
+            .args(cookie)
+            .arg("snapshot")
+            .env("HOME", demo.home.path())
+            .env_remove("CLUSTERTOP_COOKIE")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(
+            lines[0].contains("no clustertop node at 127.0.0.1:1"),
+            "{err}"
+        );
+        assert!(lines[1].contains("clustertop demo"), "{err}");
+    }
+
+    // Something else listens (an HTTP server, as a metrics port): said so.
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = http.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut conn in http.incoming().flatten() {
+            let mut buf = [0u8; 512];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
     let out = Command::new(BIN)
-        .args(["--node", "127.0.0.1:1", "--cookie", "x", "snapshot"])
+        .args([
+            "--node",
+            &format!("127.0.0.1:{port}"),
+            "--cookie",
+            "x",
+            "snapshot",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("no clustertop node at 127.0.0.1:1"), "{err}");
+    assert!(
+        err.contains("does not speak the clustertop protocol"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_client_without_a_cookie_says_so_and_creates_none() {
+    let demo = Demo::start();
+    // A home of its own: no demo file, no cookie file.
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
-        .args(["--node", "127.0.0.1:1", "snapshot"])
+        .args(["--node", &demo.addr, "snapshot"])
         .env("HOME", home.path())
         .env_remove("CLUSTERTOP_COOKIE")
         .output()
