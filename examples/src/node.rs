@@ -121,8 +121,13 @@ pub async fn boot(args: &NodeArgs, agent: AgentConfig) -> Result<Running, BootEr
     let node = Node::start(NodeConfig::new(args.name.as_str()).dist(dist))?;
     for addr in &args.connect {
         if let Err(e) = node.connect(addr).await {
-            // The formation below keeps trying.
-            tracing::warn!(%addr, error = %e, "first connection failed; retrying");
+            // The formation below keeps trying, and says again each
+            // minute while a member refuses.
+            if e.is_refusal() {
+                tracing::warn!(%addr, error = %e, "a cluster member refuses this node (is the cookie the cluster's?); running alone until it accepts");
+            } else {
+                tracing::warn!(%addr, error = %e, "first connection failed; retrying");
+            }
         }
     }
     let formation = (!args.connect.is_empty())

@@ -294,6 +294,16 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// Whether the other side answered and refused (a wrong cookie,
+    /// another protocol version, a name already taken), as against not
+    /// answering: trying again will not help until someone acts.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::Handshake(HandshakeError::Refused(_) | HandshakeError::PeerRefused(_))
+        )
+    }
+
     /// The kind of a failed handshake, as its counter's `reason` label
     /// says it: `bad_cookie`, `version`, `refused`, `timeout`, `tls`,
     /// `protocol` or `io`.

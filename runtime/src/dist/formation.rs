@@ -96,15 +96,23 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(factor)
 }
 
+/// How often a member that refuses this node (a wrong cookie, another
+/// protocol version) is reported while it keeps refusing.
+const REFUSAL_REPORT_EVERY: Duration = Duration::from_secs(60);
+
 /// When to try each known member next: soon after a success, and with
-/// jittered exponential backoff while it fails.
+/// jittered exponential backoff while it fails; and when a refusal by it
+/// was last reported.
 #[derive(Debug, Default)]
-struct Retries(HashMap<String, (tokio::time::Instant, Duration)>);
+struct Retries {
+    next: HashMap<String, (tokio::time::Instant, Duration)>,
+    reported: HashMap<String, tokio::time::Instant>,
+}
 
 impl Retries {
     /// Whether `addr` is due for a try.
     fn due(&self, addr: &str) -> bool {
-        self.0
+        self.next
             .get(addr)
             .is_none_or(|(at, _)| *at <= tokio::time::Instant::now())
     }
@@ -112,16 +120,30 @@ impl Retries {
     /// Connects to `addr` and schedules the next try.
     async fn attempt(&mut self, node: &Node, addr: &str, check_every: Duration) {
         let now = tokio::time::Instant::now();
-        let backoff = self.0.get(addr).map_or(BACKOFF_MIN, |(_, b)| *b);
+        let backoff = self.next.get(addr).map_or(BACKOFF_MIN, |(_, b)| *b);
         match node.connect(addr).await {
             Ok(_) => {
-                self.0
+                self.next
                     .insert(addr.to_owned(), (now + check_every, BACKOFF_MIN));
+                self.reported.remove(addr);
             }
             Err(e) => {
-                tracing::debug!(%addr, error = %e, "cluster member unreachable");
+                // A member that answers and refuses splits the cluster
+                // until someone acts: say so, at most once a minute.
+                if e.is_refusal() {
+                    let due = self
+                        .reported
+                        .get(addr)
+                        .is_none_or(|at| now.duration_since(*at) >= REFUSAL_REPORT_EVERY);
+                    if due {
+                        tracing::warn!(%addr, error = %e, "a cluster member refuses this node; it stays out of that member's cluster until this is fixed (said again each minute while it lasts)");
+                        self.reported.insert(addr.to_owned(), now);
+                    }
+                } else {
+                    tracing::debug!(%addr, error = %e, "cluster member unreachable");
+                }
                 let next = (backoff * 2).min(BACKOFF_MAX);
-                self.0
+                self.next
                     .insert(addr.to_owned(), (now + jittered(backoff), next));
             }
         }
