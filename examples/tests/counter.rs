@@ -29,11 +29,16 @@ fn one_counter_for_the_cluster_called_from_every_node() {
         ["incremented to 3", "incremented to 4", "incremented to 5"],
         "b's calls reach the counter a started"
     );
+    // b's job is done: it exits 0; a, which holds the counter, serves on.
+    assert!(b.wait_exit("its count").success());
 
-    // The counter lives on a: with a gone, so is the state (the article's
-    // first limitation), and a third node can start a fresh one.
+    // A node with no increments serves. The counter lives on a: with a
+    // gone, so is the state (the article's first limitation), and a third
+    // node can start a fresh one.
+    let mut d = Proc::start(BIN, "d@localhost", &["--connect", &a.addr.clone()]);
+    d.wait_line("d refused", |l| l == "already started on a@localhost");
     a.kill();
-    let mut c = Proc::start(BIN, "c@localhost", &["--connect", &b.addr.clone()]);
+    let mut c = Proc::start(BIN, "c@localhost", &["--connect", &d.addr.clone()]);
     c.wait_line("c starts a new counter", |l| {
         l.starts_with("started Counter")
     });

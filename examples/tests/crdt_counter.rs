@@ -23,12 +23,15 @@ fn both_nodes_reach_the_sum_of_their_increments() {
     );
     a.wait_line("a at 150", |l| l == all(150));
     b.wait_line("b at 150", |l| l == all(150));
+    // b joined to add its increments: once the values settle, it exits 0;
+    // a, the first node, serves on with them.
+    assert!(b.wait_exit("the values settled").success());
+    assert!(a.is_running());
 
     // b restarts (a new incarnation, starting empty) and adds 10 more: the
     // library's counters keep b's earlier 50 from a's replica; the
     // article's map counter, keyed by node name alone, takes b's fresh
     // count as smaller than the old one until b passes 50 again.
-    b.kill();
     let mut b2 = Proc::start(
         BIN,
         "b@localhost",

@@ -10,8 +10,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_work_distributor");
 
 #[test]
 fn items_are_processed_round_robin_over_every_node() {
-    let a = Proc::start(BIN, "a@localhost", &[]);
-    let _b = Proc::start(BIN, "b@localhost", &["--connect", &a.addr]);
+    let mut a = Proc::start(BIN, "a@localhost", &[]);
+    let mut b = Proc::start(BIN, "b@localhost", &["--connect", &a.addr]);
     let mut c = Proc::start(
         BIN,
         "c@localhost",
@@ -38,4 +38,7 @@ fn items_are_processed_round_robin_over_every_node() {
             .iter()
             .any(|l| l == "Processing \"item-1\" on node c@localhost")
     );
+    // Its job is done: it exits 0, while the nodes that serve run on.
+    assert!(c.wait_exit("its last item").success());
+    assert!(a.is_running() && b.is_running());
 }

@@ -7,8 +7,10 @@
 //!
 //! Each node starts the counter under its global name; on every node but
 //! the first that fails with "already started", as in the article. Then
-//! the node makes `--increments` calls (from wherever it runs), prints each
-//! answer and the count, and runs until stopped.
+//! the node makes `--increments` calls (from wherever it runs) and prints
+//! each answer and the count. A node that holds the counter, or was given
+//! no increments, serves until stopped; one that made its increments on a
+//! counter held elsewhere has done its job and exits 0.
 
 use clap::Parser;
 use clustertop_agent::AgentConfig;
@@ -29,8 +31,11 @@ struct Args {
 async fn main_(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let running = node::boot(&args.node, AgentConfig::default()).await?;
     let n = &running.node;
-    match counter::start_link(n).await {
-        Ok(pid) => println!("started {NAME} as {}", pid.id()),
+    let holds = match counter::start_link(n).await {
+        Ok(pid) => {
+            println!("started {NAME} as {}", pid.id());
+            true
+        }
         Err(StartError::Global {
             reason: GlobalNameError::Taken,
             ..
@@ -38,13 +43,17 @@ async fn main_(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let holder = n.global().holders().into_iter().find(|h| h.name == NAME);
             let at = holder.map_or_else(|| "another node".to_owned(), |h| h.node);
             println!("already started on {at}");
+            false
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     for _ in 0..args.increments {
         println!("incremented to {}", counter::increment(n).await?);
     }
     println!("count {}", counter::get(n).await?);
+    if args.increments > 0 && !holds {
+        return Ok(());
+    }
     node::until_stopped().await;
     Ok(())
 }

@@ -9,12 +9,22 @@
 //! Each node increments every counter `--increments` times, then prints
 //! the three values whenever they change:
 //! `values article=150 gcounter=150 awlwwmap=150`.
+//!
+//! A node that joined a cluster (`--connect`) to add its increments has a
+//! bounded job: once the values have not changed for
+//! [`SETTLED`] (many sync rounds, so its increments are on the other
+//! nodes too), it exits 0. The first node, or one given no increments,
+//! serves until stopped.
 
 use clap::Parser;
 use clustertop_agent::AgentConfig;
 use clustertop_examples::crdt_counter::Counters;
 use clustertop_examples::node::{self, NodeArgs};
 use std::time::Duration;
+
+/// How long the values must stay the same before a node with a bounded
+/// job leaves: ten of the replicas' 200 ms sync rounds.
+const SETTLED: Duration = Duration::from_secs(2);
 
 /// One node of the article's CRDT counter.
 #[derive(Debug, Parser)]
@@ -32,7 +42,9 @@ async fn main_(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..args.increments {
         counters.increment();
     }
+    let bounded = args.increments > 0 && !args.node.connect.is_empty();
     let mut last = None;
+    let mut changed = tokio::time::Instant::now();
     let mut stop = std::pin::pin!(node::until_stopped());
     loop {
         let values = counters.values().await;
@@ -40,6 +52,9 @@ async fn main_(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let (article, gcounter, map) = values;
             println!("values article={article} gcounter={gcounter} awlwwmap={map}");
             last = Some(values);
+            changed = tokio::time::Instant::now();
+        } else if bounded && changed.elapsed() >= SETTLED {
+            return Ok(());
         }
         tokio::select! {
             _ = &mut stop => return Ok(()),

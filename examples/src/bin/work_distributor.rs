@@ -7,8 +7,9 @@
 //!
 //! Every node can process items for the others. A node given `--items N`
 //! waits until `--wait-for` nodes are in the cluster (itself included),
-//! processes `item-1` … `item-N` over them in parallel, round robin, and
-//! prints which node processed each; then it runs until stopped.
+//! processes `item-1` … `item-N` over them in parallel, round robin,
+//! prints which node processed each, and exits 0: its job is done. A node
+//! given no items serves the others until stopped.
 
 use clap::Parser;
 use clustertop_agent::AgentConfig;
@@ -45,6 +46,7 @@ async fn main_(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         for p in work_distributor::process_in_parallel(n, items).await? {
             println!("processed {} on {}", p.item, p.node);
         }
+        return Ok(());
     }
     node::until_stopped().await;
     Ok(())

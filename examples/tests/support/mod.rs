@@ -95,6 +95,28 @@ impl Proc {
         self.seen.iter().filter(|l| want(l)).cloned().collect()
     }
 
+    /// Whether the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("waitable").is_none()
+    }
+
+    /// Waits (up to `LIMIT`) for the process to exit by itself.
+    pub fn wait_exit(&mut self, what: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waitable") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: still running {LIMIT:?} after {what}; its output:\n{}",
+                self.name,
+                self.seen.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kills the process (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
