@@ -235,10 +235,24 @@ async fn a_browser_on_node_a_talks_with_a_client_on_node_b() {
     // someone else with "saw <message>".
     let _browser = Browser::open(
         &chromium,
-        &format!("http://{web_a}/?room=lobby&user=web&say=hello-from-the-browser&echo=1"),
+        &format!("http://{web_a}/?room=lobby&user=web&say=hello-from-the-browser&echo=1&layout=1"),
     );
     bob.until_present(&["bob", "web"]).await;
     assert_eq!(bob.next_message().await, "web: hello-from-the-browser");
+    // The messages take the page's height; the header and the input box
+    // take what their content needs.
+    let layout = bob.next_message().await;
+    let height = |part: &str| -> f64 {
+        layout
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{part}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {part} in {layout:?}"))
+    };
+    let window = height("window");
+    assert!(height("log") > window * 0.7, "{layout}");
+    assert!(height("header") < window * 0.15, "{layout}");
+    assert!(height("form") < window * 0.15, "{layout}");
     bob.say("ping-from-b").await;
     assert_eq!(bob.next_message().await, "bob: ping-from-b");
     assert_eq!(
