@@ -108,12 +108,22 @@ pub(crate) fn metrics(state: &State) -> Vec<Histogram> {
 }
 
 fn names(node: &Node) -> HashMap<u64, String> {
-    node.introspect()
-        .registered()
+    // Global names first, so that a local name, where there is one, wins.
+    let mut names: HashMap<u64, String> = node
+        .global()
+        .holders()
         .into_iter()
-        .filter(|(_, id)| id.node_index() == 0)
-        .map(|(name, id)| (id.serial(), name))
-        .collect()
+        .filter(|h| h.node == node.name() && h.creation == node.creation())
+        .map(|h| (h.serial, format!("{{global, {}}}", h.name)))
+        .collect();
+    names.extend(
+        node.introspect()
+            .registered()
+            .into_iter()
+            .filter(|(_, id)| id.node_index() == 0)
+            .map(|(name, id)| (id.serial(), name)),
+    );
+    names
 }
 
 /// A page of this node's processes.
@@ -218,7 +228,14 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
         monitored_by: refs(&d.monitored_by),
         monitoring: refs(&d.monitoring),
         supervisor_path,
-        mailbox_head: d.mailbox_head,
+        // Pids inside the messages in the form that names their node.
+        mailbox_head: d
+            .mailbox_head
+            .into_iter()
+            .map(|m| {
+                crate::logs::full_pids(&m, node.name(), |i| node.dist().node_at(i)).into_owned()
+            })
+            .collect(),
         top_senders: node
             .introspect()
             .mailbox_senders(id, 1_000)
@@ -260,11 +277,11 @@ fn activity(info: &clustertop_runtime::ProcessInfo) -> Activity {
 const UNSUPERVISED_SHOWN: usize = 1_000;
 
 pub(crate) fn tree(state: &State) -> SupervisionTree {
-    fn convert(node: &Node, n: SupervisionNode) -> TreeNode {
+    fn convert(node: &Node, names: &HashMap<u64, String>, n: SupervisionNode) -> TreeNode {
         let started = node.introspect().started_at();
         TreeNode {
             pid: sampler::pid_ref(node, n.id),
-            name: n.name,
+            name: n.name.or_else(|| names.get(&n.id.serial()).cloned()),
             behaviour: n.behaviour.to_owned(),
             supervisor: n.kind == ProcessKind::Supervisor,
             strategy: n.strategy.map(|s| {
@@ -279,6 +296,7 @@ pub(crate) fn tree(state: &State) -> SupervisionTree {
                 recent,
                 max,
                 period_ms: period.as_millis() as u64,
+                total: n.restarts_total.unwrap_or(0),
             }),
             child_id: n.child.as_ref().map(|c| c.id.clone()),
             last_exit: n.child.and_then(|c| c.last_exit).map(|e| ExitSummary {
@@ -286,10 +304,15 @@ pub(crate) fn tree(state: &State) -> SupervisionTree {
                 reason: e.reason.to_string(),
                 at_unix_ms: unix_ms_of(started + e.at),
             }),
-            children: n.children.into_iter().map(|c| convert(node, c)).collect(),
+            children: n
+                .children
+                .into_iter()
+                .map(|c| convert(node, names, c))
+                .collect(),
         }
     }
     let node = &state.node;
+    let names = names(node);
     let introspect = node.introspect();
     let (unsupervised, total) = introspect.unsupervised(UNSUPERVISED_SHOWN);
     SupervisionTree {
@@ -297,9 +320,12 @@ pub(crate) fn tree(state: &State) -> SupervisionTree {
         roots: introspect
             .supervision_tree()
             .into_iter()
-            .map(|n| convert(node, n))
+            .map(|n| convert(node, &names, n))
             .collect(),
-        unsupervised: unsupervised.into_iter().map(|n| convert(node, n)).collect(),
+        unsupervised: unsupervised
+            .into_iter()
+            .map(|n| convert(node, &names, n))
+            .collect(),
         unsupervised_total: total as u64,
     }
 }

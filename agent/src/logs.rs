@@ -38,6 +38,9 @@ const RECORD_OVERHEAD: usize = std::mem::size_of::<LogRecord>() + 48;
 pub(crate) struct LogRing {
     node: String,
     inner: Mutex<RingInner>,
+    /// The node itself, once its agent runs: to name the node of a pid
+    /// written in a record (`<1.8.40253>`: index 1 of its node table).
+    resolver: parking_lot::RwLock<Option<clustertop_runtime::Node>>,
 }
 
 #[derive(Debug)]
@@ -63,6 +66,7 @@ impl LogRing {
     fn new(node: String, capacity: usize) -> Self {
         LogRing {
             node,
+            resolver: parking_lot::RwLock::new(None),
             inner: Mutex::new(RingInner {
                 records: VecDeque::new(),
                 bytes: 0,
@@ -178,6 +182,60 @@ pub(crate) fn ring_for(node: &str, capacity: usize) -> Arc<LogRing> {
     ring
 }
 
+/// Lets the ring of `node` name the nodes of the pids its records carry.
+pub(crate) fn resolve_pids_with(node: &clustertop_runtime::Node) {
+    if let Some(r) = RINGS.read().iter().find(|r| r.node == node.name()) {
+        *r.resolver.write() = Some(node.clone());
+    }
+}
+
+/// Pids written in `text` by the runtime (`<I.S.C>`: node index, serial,
+/// creation, as in the BEAM's `<0.84.0>`) in their full form,
+/// `<name@host.S.C>`, which names the node wherever the record is read.
+/// Index 0 is `node`; others are named by `node_at` (the node's table).
+/// Text with no `<` is returned as it is, without a copy.
+pub(crate) fn full_pids<'a>(
+    text: &'a str,
+    node: &str,
+    node_at: impl Fn(u32) -> Option<String>,
+) -> std::borrow::Cow<'a, str> {
+    if !text.contains('<') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let replaced = after.find('>').and_then(|close| {
+            let mut parts = after[..close].split('.');
+            let index: u32 = parts.next()?.parse().ok()?;
+            let serial: u64 = parts.next()?.parse().ok()?;
+            let creation: u32 = parts.next()?.parse().ok()?;
+            if parts.next().is_some() {
+                return None;
+            }
+            let node = match index {
+                0 => node.to_owned(),
+                _ => node_at(index)?,
+            };
+            Some((format!("<{node}.{serial}.{creation}>"), close))
+        });
+        match replaced {
+            Some((full, close)) => {
+                out.push_str(&full);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Forgets the ring of `node` (its agent stopped).
 pub(crate) fn remove_ring(node: &str) {
     RINGS.write().retain(|r| r.node != node);
@@ -269,6 +327,18 @@ impl<S: Subscriber> Layer<S> for RingLayer {
                 ),
                 None => (None, None),
             };
+            let message = fields.message.unwrap_or_default();
+            let full = |text: &str| -> Option<String> {
+                match full_pids(text, &ring.node, |i| {
+                    ring.resolver
+                        .read()
+                        .as_ref()
+                        .and_then(|n| n.dist().node_at(i))
+                }) {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(full) => Some(full),
+                }
+            };
             let record = LogRecord {
                 at_unix_us: clustertop_proto::time::unix_us(),
                 node: ring.node.clone(),
@@ -276,8 +346,15 @@ impl<S: Subscriber> Layer<S> for RingLayer {
                 target: meta.target().to_owned(),
                 pid,
                 process,
-                message: fields.message.unwrap_or_default(),
-                fields: fields.fields,
+                message: full(&message).unwrap_or(message),
+                fields: fields
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = full(&v).unwrap_or(v);
+                        (k, v)
+                    })
+                    .collect(),
                 trace_id: clustertop_otel::current_trace_ids().map(|(t, _)| t),
             };
             (ring, record)
@@ -318,6 +395,21 @@ mod tests {
         assert!(bytes <= 10_000, "{bytes}");
         assert_eq!(len as u64 + evicted, 1_000);
         assert!(len > 10, "{len} records kept");
+    }
+
+    #[test]
+    fn pids_in_a_record_take_their_full_form() {
+        let table = |i: u32| (i == 2).then(|| "b@h".to_owned());
+        assert_eq!(
+            full_pids("exited pid=<0.6.25336> <x> <1.2> <2.9.7>", "a@h", table),
+            "exited pid=<a@h.6.25336> <x> <1.2> <b@h.9.7>"
+        );
+        // An index the node table does not name: kept as written.
+        assert_eq!(full_pids("<3.4.5>", "a@h", table), "<3.4.5>");
+        assert!(matches!(
+            full_pids("no pid", "a@h", table),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

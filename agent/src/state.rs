@@ -59,6 +59,7 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn new(node: Node, config: AgentConfig) -> Arc<Self> {
         let ring = logs::ring_for(node.name(), config.log_capacity_bytes);
+        logs::resolve_pids_with(&node);
         Arc::new(State {
             node,
             config,

@@ -359,6 +359,8 @@ pub struct RestartIntensity {
     pub max: u32,
     /// The period, in milliseconds.
     pub period_ms: u64,
+    /// Restarts since the supervisor started (counter).
+    pub total: u64,
 }
 
 /// How a process exited.

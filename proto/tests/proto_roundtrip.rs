@@ -212,6 +212,7 @@ fn responses() -> Vec<Response> {
                     recent: 3,
                     max: 5,
                     period_ms: 5_000,
+                    total: 41,
                 }),
                 child_id: None,
                 last_exit: None,

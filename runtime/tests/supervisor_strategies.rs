@@ -352,6 +352,7 @@ async fn the_tree_shows_strategy_restarts_and_each_childs_last_exit() {
     assert_eq!(root.strategy, Some(Strategy::RestForOne));
     // b and c were restarted: two restarts within the period, of 3 in 5 s.
     assert_eq!(root.restarts, Some((2, 3, Duration::from_secs(5))));
+    assert_eq!(root.restarts_total, Some(2));
     let child = |pid: Option<ProcessId>| {
         root.children
             .iter()

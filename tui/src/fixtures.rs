@@ -226,6 +226,7 @@ pub(crate) fn tree() -> SupervisionTree {
             recent,
             max: 5,
             period_ms: 5_000,
+            total: u64::from(recent) * 7,
         }),
         child_id: None,
         last_exit: None,

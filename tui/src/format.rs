@@ -151,45 +151,50 @@ pub(crate) fn warning_process(w: &Warning) -> String {
     }
 }
 
-/// One line about a warning.
+/// One line about a warning: what it is about, then why.
 pub(crate) fn warning(w: &Warning) -> String {
+    format!("{}: {}", warning_subject(w), warning_reason(w))
+}
+
+/// What a warning is about: its node, and its process if it has one.
+pub(crate) fn warning_subject(w: &Warning) -> String {
     let on = short_node(&w.node);
-    let pid = warning_process(w);
+    match warning_process(w) {
+        p if p.is_empty() => on.to_owned(),
+        p => format!("{on} {p}"),
+    }
+}
+
+/// Why a warning is raised, without its subject.
+pub(crate) fn warning_reason(w: &Warning) -> String {
     match &w.kind {
-        WarningKind::MailboxGrowing { len, growth_per_s } => format!(
-            "{on} {pid}: mailbox {} growing {}",
-            count(*len),
-            growth(*growth_per_s)
-        ),
+        WarningKind::MailboxGrowing { len, growth_per_s } => {
+            format!("mailbox {} growing {}", count(*len), growth(*growth_per_s))
+        }
         WarningKind::Saturated {
             util_permille,
             len,
             growth_per_s,
         } => format!(
-            "{on} {pid}: saturated, in handlers {} of the time, mailbox {} growing {}",
+            "saturated, in handlers {} of the time, mailbox {} growing {}",
             permille(*util_permille),
             count(*len),
             growth(*growth_per_s)
         ),
         WarningKind::LongHandler { running_ms } => {
-            format!(
-                "{on} {pid}: handler running for {}",
-                duration_ms(*running_ms)
-            )
+            format!("handler running for {}", duration_ms(*running_ms))
         }
         WarningKind::RestartStorm {
             restarts,
             max_restarts,
-        } => format!("{on} {pid}: {restarts} restarts of at most {max_restarts}"),
-        WarningKind::DeadLetters { per_s } => format!("{on}: {per_s} dead letters/s"),
+        } => format!("{restarts} restarts of at most {max_restarts}"),
+        WarningKind::DeadLetters { per_s } => format!("{per_s} dead letters/s"),
         WarningKind::FlappingLink { peer, flaps } => {
-            format!("{on}: link to {} went down {flaps} times", short_node(peer))
+            format!("link to {} went down {flaps} times", short_node(peer))
         }
-        WarningKind::NodeDown => format!("{on}: node down"),
-        WarningKind::ReductionsHog { per_s } => {
-            format!("{on} {pid}: {} reductions/s", count(*per_s))
-        }
-        WarningKind::MemoryHog { bytes: b } => format!("{on} {pid}: holds {}", bytes(*b)),
+        WarningKind::NodeDown => "node down".to_owned(),
+        WarningKind::ReductionsHog { per_s } => format!("{} reductions/s", count(*per_s)),
+        WarningKind::MemoryHog { bytes: b } => format!("holds {}", bytes(*b)),
     }
 }
 
@@ -237,17 +242,17 @@ pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A record after its time and level: node, pid, process, message and
-/// fields, pids in one style (see [`local_pids`]).
+/// fields, pids in one style (see [`screen_pids`]).
 pub(crate) fn log_rest(r: &LogRecord) -> String {
     let mut line = format!(
         "{} {} {}  {}",
         r.node,
         r.pid.as_ref().map(pid).unwrap_or_else(|| "-".to_owned()),
         r.process.as_deref().unwrap_or("-"),
-        local_pids(&r.message, &r.node)
+        screen_pids(&r.message, &r.node)
     );
     for (k, v) in &r.fields {
-        line.push_str(&format!(" {k}={}", local_pids(v, &r.node)));
+        line.push_str(&format!(" {k}={}", screen_pids(v, &r.node)));
     }
     printable(&line).into_owned()
 }
@@ -262,34 +267,53 @@ pub(crate) fn log_line(r: &LogRecord) -> String {
     )
 }
 
-/// Pids as the runtime writes them into log fields, `<0.7.25731>` (node
-/// 0: the record's own node; then serial and node incarnation), in the
-/// style of the rest of clustertop: `<demo-2.7>`. Pids of other nodes
-/// (`<3.…>`, an index only their node can name) stay as they are.
-pub(crate) fn local_pids<'a>(text: &'a str, node: &str) -> std::borrow::Cow<'a, str> {
-    if !text.contains("<0.") {
+/// Pids inside text (log messages and fields, a message in a mailbox)
+/// in the one form clustertop shows on screen, `<demo-2.7>` (the node's
+/// short name and the serial): the agents write them in full,
+/// `<demo-2@localhost.7.25731>` (what JSON carries); the runtime's own
+/// form, `<0.7.25731>` (index 0: `node`, the record's node), is taken too.
+/// Anything else between `<` and `>` stays as it is.
+pub(crate) fn screen_pids<'a>(text: &'a str, node: &str) -> std::borrow::Cow<'a, str> {
+    if !text.contains('<') {
         return std::borrow::Cow::Borrowed(text);
     }
-    let short = short_node(node);
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("<0.") {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at + 3..];
-        let serial_len = tail.bytes().take_while(u8::is_ascii_digit).count();
-        let after_serial = &tail[serial_len..];
-        let creation_len = after_serial
-            .strip_prefix('.')
-            .map_or(0, |c| c.bytes().take_while(u8::is_ascii_digit).count());
-        let whole =
-            serial_len > 0 && creation_len > 0 && after_serial[1 + creation_len..].starts_with('>');
-        if whole {
-            out.push_str(&format!("<{short}.{}>", &tail[..serial_len]));
-            rest = &after_serial[1 + creation_len + 1..];
-        } else {
-            out.push_str("<0.");
-            rest = tail;
+    let mut changed = false;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let short = after.find('>').and_then(|close| {
+            // `who.serial.creation`, split from the right: a host may hold dots.
+            let mut parts = after[..close].rsplitn(3, '.');
+            let creation = parts.next()?;
+            let serial = parts.next()?;
+            let who = parts.next()?;
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if !digits(creation) || !digits(serial) {
+                return None;
+            }
+            let name = match who {
+                "0" => node,
+                w if w.contains('@') && !w.contains(['<', ' ']) => w,
+                _ => return None,
+            };
+            Some((format!("<{}.{serial}>", short_node(name)), close))
+        });
+        match short {
+            Some((s, close)) => {
+                out.push_str(&s);
+                rest = &after[close + 1..];
+                changed = true;
+            }
+            None => {
+                out.push('<');
+                rest = after;
+            }
         }
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(text);
     }
     out.push_str(rest);
     std::borrow::Cow::Owned(out)
@@ -337,19 +361,27 @@ mod tests {
     fn pids_in_log_text_take_the_view_style() {
         let node = "demo-2@localhost";
         assert_eq!(
-            local_pids("child exited supervisor=<0.7.25731> pid=<0.12.25731>", node),
+            screen_pids("child exited supervisor=<0.7.25731> pid=<0.12.25731>", node),
             "child exited supervisor=<demo-2.7> pid=<demo-2.12>"
         );
         // Another node's pid (an index only its node names), and text
         // that only looks like the start of one, stay as they are.
         assert_eq!(
-            local_pids("<3.5.9> <0.x> <0.5> a<0.", node),
+            screen_pids("<3.5.9> <0.x> <0.5> a<0.", node),
             "<3.5.9> <0.x> <0.5> a<0."
         );
         assert!(matches!(
-            local_pids("no pids", node),
+            screen_pids("no pids", node),
             std::borrow::Cow::Borrowed(_)
         ));
+        // The full form the agents write, any node, a host with dots.
+        assert_eq!(
+            screen_pids(
+                "Msg { from: <demo-3@localhost.8.40253>, to: <a@10.0.0.7.2.1>, x: Vec<u8> }",
+                node
+            ),
+            "Msg { from: <demo-3.8>, to: <a.2>, x: Vec<u8> }"
+        );
     }
 
     #[test]

@@ -246,7 +246,9 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
     ("⚠", "active warnings (the Warnings view says which)"),
     (
         "PID",
-        "<node.serial> (BEAM: <node.N> for the node's own <0.N.0>)",
+        "<node.serial>, the node's short name: every pid on screen, in logs and \
+         messages too (BEAM: <node.N> for the node's own <0.N.0>); JSON has the \
+         full <node@host.serial.creation>",
     ),
     (
         "–",

@@ -268,6 +268,8 @@ pub struct SupervisionNode {
     /// A supervisor's restarts within its period, its limit and the
     /// period: `restarts 3/5 in 5s`.
     pub restarts: Option<(u32, u32, Duration)>,
+    /// A supervisor's restarts since it started.
+    pub restarts_total: Option<u64>,
     /// As its supervisor knows it: the child's id and how the previous
     /// child in its place exited.
     pub child: Option<crate::supervisor::ChildSlot>,
@@ -495,6 +497,7 @@ impl<'a> Introspect<'a> {
                 kind,
                 strategy: own.map(|s| s.strategy),
                 restarts: own.map(|s| (s.restarts_in_period(), s.max_restarts, s.period)),
+                restarts_total: own.map(|s| s.restarts_total()),
                 child: parent.and_then(|p| sups.get(&p)).and_then(|s| s.child(id)),
                 children: all
                     .iter()
@@ -537,6 +540,7 @@ impl<'a> Introspect<'a> {
                 kind: ProcessKind::Worker,
                 strategy: None,
                 restarts: None,
+                restarts_total: None,
                 child: None,
                 children: Vec::new(),
             })

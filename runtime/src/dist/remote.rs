@@ -326,10 +326,17 @@ impl super::Distribution<'_> {
     /// The name of the node `id` belongs to (this node's for index 0),
     /// if this node knows it.
     pub fn node_of(&self, id: ProcessId) -> Option<String> {
-        if id.node == 0 {
+        self.node_at(id.node)
+    }
+
+    /// The name of the node at `index` of this node's node table (the
+    /// first part of a pid as the runtime writes it, `<1.8.40253>`; 0 is
+    /// this node), if this node knows it.
+    pub fn node_at(&self, index: u32) -> Option<String> {
+        if index == 0 {
             return Some(self.node.name().to_owned());
         }
-        let (name, _creation) = self.node.dist_layer()?.mesh.node_table().get(id.node)?;
+        let (name, _creation) = self.node.dist_layer()?.mesh.node_table().get(index)?;
         Some(name.to_string())
     }
 }

@@ -37,9 +37,12 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     };
     let r = &d.row;
     let title = format!(
-        " {}  {}  {}  on {}  — Esc back ",
+        " {}  {}{}  on {}  — Esc back ",
         format::pid(&r.pid),
-        r.name.as_deref().unwrap_or("-"),
+        r.name
+            .as_deref()
+            .map(|n| format!("{}  ", format::printable(n)))
+            .unwrap_or_default(),
         r.behaviour,
         r.pid.node
     );
@@ -307,7 +310,8 @@ fn mailbox_head(d: &ProcessDetail, peek: Option<&MailboxPeek>) -> Vec<Line<'stat
                 lines.push(Line::from(format!("  ({})", format::printable(note))));
             }
             for m in &peek.messages {
-                lines.push(Line::from(format!("  {}", format::printable(m))));
+                let m = format::screen_pids(m, &d.row.pid.node);
+                lines.push(Line::from(format!("  {}", format::printable(&m))));
             }
         }
         None if d.beam.is_some() => lines.push(Line::from(
@@ -315,7 +319,8 @@ fn mailbox_head(d: &ProcessDetail, peek: Option<&MailboxPeek>) -> Vec<Line<'stat
         )),
         None => {
             for m in &d.mailbox_head {
-                lines.push(Line::from(format!("  {m}")));
+                let m = format::screen_pids(m, &d.row.pid.node);
+                lines.push(Line::from(format!("  {}", format::printable(&m))));
             }
         }
     }

@@ -108,12 +108,12 @@ fn record(frame: &mut Frame<'_>, area: Rect, r: &LogRecord) {
     if let Some(t) = &r.trace_id {
         lines.push(Line::from(vec![bold("trace "), Span::raw(t.clone())]));
     }
-    let message = format::local_pids(&r.message, &r.node);
+    let message = format::screen_pids(&r.message, &r.node);
     for part in super::wrap(&format::printable(&message), inner) {
         lines.push(Line::from(part));
     }
     for (k, v) in &r.fields {
-        let value = format::local_pids(v, &r.node);
+        let value = format::screen_pids(v, &r.node);
         let text = format!("{k} = {}", format::printable(&value));
         for (i, part) in super::wrap(&text, inner).into_iter().enumerate() {
             lines.push(Line::from(if i == 0 {

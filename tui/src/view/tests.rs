@@ -355,3 +355,33 @@ fn a_process_seen_once_shows_no_rates() {
     // sixth is OLDEST, which this fixture leaves unknown).
     assert_eq!(line.matches('–').count(), 6, "{line}");
 }
+
+#[test]
+fn the_warnings_bar_has_one_entry_per_process_with_every_reason() {
+    use clustertop_proto::{Warning, WarningKind};
+    let mut s = on(Tab::Processes);
+    let mut o = fixtures::overview(2_000);
+    // The store is saturated too: one entry for it, both reasons in it.
+    let growing = o.warnings[0].clone();
+    o.warnings.insert(
+        0,
+        Warning {
+            kind: WarningKind::Saturated {
+                util_permille: 1000,
+                len: 48_211,
+                growth_per_s: 1_200,
+            },
+            ..growing
+        },
+    );
+    s.on_overview(o);
+    let bar = super::warnings::bar(&s).to_string();
+    assert_eq!(bar.matches("<b.311>").count(), 1, "{bar}");
+    assert!(bar.contains("saturated"), "{bar}");
+    assert!(bar.contains("; mailbox 48,211 growing"), "{bar}");
+    // The node down comes first.
+    assert!(
+        bar.find("node down").unwrap() < bar.find("<b.311>").unwrap(),
+        "{bar}"
+    );
+}

@@ -60,11 +60,15 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             (false, true) => "▸ ",
             (false, false) => "▾ ",
         };
+        // The name when it has one (a child's id in its supervisor
+        // otherwise), then the behaviour.
+        let name = n.name.as_deref().or(n.child_id.as_deref());
         let mut spans = vec![Span::raw(format!(
-            "{}{marker}{} {}  {}",
+            "{}{marker}{} {}{}",
             "  ".repeat(*depth),
             format::pid(&n.pid),
-            n.name.as_deref().unwrap_or("-"),
+            name.map(|n| format!("{}  ", format::printable(n)))
+                .unwrap_or_default(),
             n.behaviour,
         ))];
         if let Some(strategy) = &n.strategy {
@@ -74,10 +78,11 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             let near = r.max > 0 && r.recent * 3 >= r.max * 2;
             spans.push(Span::styled(
                 format!(
-                    "  restarts {}/{} in {}",
+                    "  restarts {}/{} in {}, {} since start",
                     r.recent,
                     r.max,
-                    format::duration_ms(r.period_ms)
+                    format::duration_ms(r.period_ms),
+                    format::count(r.total)
                 ),
                 if near {
                     Style::new().fg(Color::Red)
@@ -101,7 +106,10 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
             ));
         }
         if collapsed {
-            spans.push(Span::raw(format!("  ({} children)", n.children.len())));
+            spans.push(Span::raw(match n.children.len() {
+                1 => "  (1 child)".to_owned(),
+                k => format!("  ({k} children)"),
+            }));
         }
         let style = if n.supervisor {
             Style::new().fg(Color::Cyan)

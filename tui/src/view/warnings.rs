@@ -3,7 +3,7 @@
 use super::block;
 use crate::format;
 use crate::state::State;
-use clustertop_proto::WarningKind;
+use clustertop_proto::{Warning, WarningKind};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -18,7 +18,18 @@ fn mark(kind: &WarningKind) -> (&'static str, Color) {
     }
 }
 
-/// The warnings bar: as many warnings as fit, most severe first.
+/// How severe a warning is, most severe first: a node down, then a
+/// restart storm, then the rest.
+fn severity(kind: &WarningKind) -> u8 {
+    match kind {
+        WarningKind::NodeDown => 0,
+        WarningKind::RestartStorm { .. } => 1,
+        _ => 2,
+    }
+}
+
+/// The warnings bar: one entry per process (or node) warned about, with
+/// every reason it is warned for, most severe first, as many as fit.
 pub(crate) fn bar(state: &State) -> Line<'static> {
     let Some(o) = &state.overview else {
         return Line::from("");
@@ -26,13 +37,25 @@ pub(crate) fn bar(state: &State) -> Line<'static> {
     if o.warnings.is_empty() {
         return Line::from(Span::styled(" no warnings", Style::new().fg(Color::Green)));
     }
-    let mut ws: Vec<_> = o.warnings.iter().collect();
-    ws.sort_by_key(|w| !matches!(w.kind, WarningKind::NodeDown));
+    // Grouped by subject, in the order each subject first appears.
+    let mut groups: Vec<(String, Vec<&Warning>)> = Vec::new();
+    for w in &o.warnings {
+        let subject = format::warning_subject(w);
+        match groups.iter_mut().find(|(s, _)| *s == subject) {
+            Some((_, ws)) => ws.push(w),
+            None => groups.push((subject, vec![w])),
+        }
+    }
+    for (_, ws) in &mut groups {
+        ws.sort_by_key(|w| severity(&w.kind));
+    }
+    groups.sort_by_key(|(_, ws)| severity(&ws[0].kind));
     let mut spans = vec![Span::raw(" ")];
-    for w in ws {
-        let (m, color) = mark(&w.kind);
+    for (subject, ws) in groups {
+        let (m, color) = mark(&ws[0].kind);
+        let reasons: Vec<String> = ws.iter().map(|w| format::warning_reason(w)).collect();
         spans.push(Span::styled(
-            format!("{m} {}   ", format::warning(w)),
+            format!("{m} {subject}: {}   ", reasons.join("; ")),
             Style::new().fg(color),
         ));
     }
