@@ -60,7 +60,12 @@ pub(crate) fn slow_consumer() -> ProcessRow {
     with_figures(
         ProcessRow {
             status: ProcessStatus::Running,
-            ..row("b@host", 311, Some("chat_store"), "ChatStore")
+            ..row(
+                "b@host",
+                311,
+                Some("ChatSystem.MessageStore"),
+                "MessageStore",
+            )
         },
         |f| {
             f.mailbox_len = 48_211;
@@ -106,8 +111,8 @@ pub(crate) fn warnings() -> Vec<Warning> {
         Warning {
             node: "b@host".into(),
             pid: Some(pid("b@host", 311)),
-            name: Some("chat_store".into()),
-            behaviour: Some("ChatStore".into()),
+            name: Some("ChatSystem.MessageStore".into()),
+            behaviour: Some("MessageStore".into()),
             kind: WarningKind::MailboxGrowing {
                 len: 48_211,
                 growth_per_s: 1_200,
@@ -274,7 +279,7 @@ pub(crate) fn metrics() -> MetricsSnapshot {
             Histogram {
                 key: HistogramKey::HandlingTime {
                     node: "b@host".into(),
-                    behaviour: "ChatStore".into(),
+                    behaviour: "MessageStore".into(),
                 },
                 last_10s: p(20_000, 21_000),
                 last_60s: p(20_000, 22_000),
@@ -319,7 +324,7 @@ pub(crate) fn logs() -> Vec<LogRecord> {
             LogLevel::Warn,
             "b@host",
             311,
-            "chat_store",
+            "ChatSystem.MessageStore",
             "chat store is falling behind",
         ),
         rec(
@@ -376,7 +381,7 @@ pub(crate) fn registry(offset_ms: u64) -> Registry {
                     local: 1,
                 }],
                 names: vec![NameRow {
-                    name: "chat_store".into(),
+                    name: "ChatSystem.MessageStore".into(),
                     scope: NameScope::Local,
                     pid: pid("a@host", 311),
                     behaviour: Some("MessageStore".into()),
@@ -418,7 +423,7 @@ pub(crate) fn registry(offset_ms: u64) -> Registry {
 /// The slow consumer's subscriptions and names.
 pub(crate) fn process_registry() -> ProcessRegistry {
     ProcessRegistry {
-        name: Some("chat_store".into()),
+        name: Some("ChatSystem.MessageStore".into()),
         global_names: vec![],
         groups: vec!["stores".into()],
         subscriptions: vec![("chat.pubsub".into(), "room:lobby".into())],

@@ -43,8 +43,8 @@ fn the_json_form_is_versioned_and_shaped_for_jq() {
             "growth_per_s": 1_200,
             "node": "b@host",
             "pid": "<b@host.311.7>",
-            "name": "chat_store",
-            "behaviour": "ChatStore",
+            "name": "ChatSystem.MessageStore",
+            "behaviour": "MessageStore",
             "since_unix_ms": fixtures::T0 - 40_000,
         })
     );
@@ -55,7 +55,7 @@ fn the_json_form_is_versioned_and_shaped_for_jq() {
     assert_eq!(top["node"], "b@host");
     assert_eq!(top["status"], "running");
     assert_eq!(
-        top["behaviour"], "ChatStore",
+        top["behaviour"], "MessageStore",
         "a behaviour is not a variant"
     );
     // Only links to the cluster's nodes.

@@ -385,3 +385,42 @@ fn the_warnings_bar_has_one_entry_per_process_with_every_reason() {
         "{bar}"
     );
 }
+
+/// The README's pictures (under "What it looks like") are these views as
+/// they render now, from these fixtures: a change to a view that leaves
+/// them behind fails here, printing what they should be.
+#[test]
+fn the_readme_shows_the_views_as_they_render() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    let section = readme
+        .split("### What it looks like")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README's pictures");
+    let shown: Vec<&str> = section
+        .split("```text\n")
+        .skip(1)
+        .filter_map(|b| b.split("\n```").next())
+        .collect();
+    let processes = on(Tab::Processes);
+    let nodes = on(Tab::Nodes);
+    let mut detail = on(Tab::Processes);
+    detail.apply(Action::Enter);
+    detail.on_detail(fixtures::detail());
+    detail.on_detail(fixtures::detail());
+    let want = [
+        render(&processes, 120, 12),
+        render(&nodes, 120, 18),
+        render(&detail, 120, 24),
+    ];
+    for (i, want) in want.iter().enumerate() {
+        let want = want.trim_end_matches('\n');
+        assert_eq!(
+            shown.get(i).copied(),
+            Some(want),
+            "README picture {} should be:\n{want}",
+            i + 1
+        );
+    }
+}
