@@ -68,12 +68,13 @@ impl Tab {
     }
 }
 
-/// The help over the view: closed, the keys, or what each column means.
+/// The help over the view: closed, or open at a page (the keys, then what
+/// each column means, in as many pages as the terminal needs; the view
+/// takes the page number modulo their count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Help {
     Closed,
-    Keys,
-    Columns,
+    Page(usize),
 }
 
 /// Jaeger's UI when neither `--jaeger-ui` nor `CLUSTERTOP_JAEGER_UI` says.
@@ -230,8 +231,7 @@ impl State {
             // `?` turns the page; any other key closes the help, and
             // quitting still quits.
             self.help = match (self.help, action) {
-                (Help::Keys, Action::Help) => Help::Columns,
-                (Help::Columns, Action::Help) => Help::Keys,
+                (Help::Page(n), Action::Help) => Help::Page(n + 1),
                 _ => Help::Closed,
             };
             if action == Action::Quit {
@@ -242,7 +242,7 @@ impl State {
         let step = self.processes.page_step();
         match action {
             Action::Quit => self.quit = true,
-            Action::Help => self.help = Help::Keys,
+            Action::Help => self.help = Help::Page(0),
             Action::Pause => {
                 self.paused = !self.paused;
                 if !self.paused {

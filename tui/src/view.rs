@@ -20,7 +20,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Clear, Paragraph};
 
 /// Rows of the process table for a terminal `height` lines tall (header,
 /// tabs, borders, column titles, warnings bar and key line taken away).
@@ -42,7 +42,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
     .areas(frame.area());
     frame.render_widget(header_line(state), header);
     frame.render_widget(Paragraph::new(status), status_area);
-    frame.render_widget(tab_line(state), tabs);
+    frame.render_widget(tab_line(state, frame.area().width), tabs);
     if state.detail.is_open() {
         detail::render(frame, body, state);
     } else {
@@ -64,10 +64,8 @@ pub(crate) fn render(frame: &mut Frame<'_>, state: &State) {
     }
     frame.render_widget(warnings::bar(state), bar);
     frame.render_widget(key_line(state), keys);
-    if state.help == Help::Keys {
-        help(frame, body);
-    } else if state.help == Help::Columns {
-        columns_help(frame, body);
+    if let Help::Page(page) = state.help {
+        help(frame, body, page);
     }
 }
 
@@ -150,7 +148,20 @@ fn status_lines(state: &State, width: u16) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn tab_line(state: &State) -> Line<'static> {
+/// The views, numbered: whole names when they fit in `width`, else the
+/// other views' names cut to four letters, else their numbers only; the
+/// view shown keeps its name.
+fn tab_line(state: &State, width: u16) -> Line<'static> {
+    for cut in [usize::MAX, 4, 0] {
+        let line = tab_line_cut(state, cut);
+        if line.width() <= usize::from(width) || cut == 0 {
+            return line;
+        }
+    }
+    unreachable!("the last form is returned whatever its width")
+}
+
+fn tab_line_cut(state: &State, cut: usize) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     // The node picked with `n` narrows every view: say so first, on
     // every view, where no width cuts it off.
@@ -162,7 +173,15 @@ fn tab_line(state: &State) -> Line<'static> {
         spans.push(Span::raw(" "));
     }
     for (i, tab) in Tab::ALL.iter().enumerate() {
-        let text = format!("{} {}", i + 1, tab.title());
+        let text = match (cut, *tab == state.tab) {
+            (_, true) | (usize::MAX, _) => format!("{} {}", i + 1, tab.title()),
+            (0, false) => (i + 1).to_string(),
+            (n, false) => format!(
+                "{} {}",
+                i + 1,
+                tab.title().chars().take(n).collect::<String>()
+            ),
+        };
         if *tab == state.tab {
             spans.push(Span::styled(
                 format!("[{text}]"),
@@ -171,7 +190,9 @@ fn tab_line(state: &State) -> Line<'static> {
         } else {
             spans.push(Span::raw(format!(" {text} ")));
         }
-        spans.push(Span::raw(" "));
+        if i + 1 < Tab::ALL.len() {
+            spans.push(Span::raw(" "));
+        }
     }
     Line::from(spans)
 }
@@ -197,47 +218,64 @@ fn key_line(state: &State) -> Line<'static> {
     }
 }
 
-/// The help, drawn from the keymap table: in two columns when one does
-/// not fit the height.
-fn help(frame: &mut Frame<'_>, body: Rect) {
-    let fits = KEYMAP.len() as u16 + 2 <= body.height;
-    let per_column = if fits {
-        KEYMAP.len()
-    } else {
-        KEYMAP.len().div_ceil(2)
+/// The help: the keys, then what each column means, every entry wrapped
+/// to the box (never cut at its border), in pages of the box's height;
+/// `?` turns to the next page (`page`, modulo their count).
+fn help(frame: &mut Frame<'_>, body: Rect, page: usize) {
+    let width = body.width.min(100);
+    let inner = usize::from(width.saturating_sub(2));
+    let label = 11;
+    let text = inner.saturating_sub(label).max(10);
+    let entry = |name: &str, what: &str| -> Vec<Line<'static>> {
+        wrap(what, text)
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                Line::from(vec![
+                    Span::styled(
+                        format!("{:<label$}", if i == 0 { name } else { "" }),
+                        Style::new().add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(part),
+                ])
+            })
+            .collect()
     };
-    let width = body.width.min(if fits { 72 } else { 118 });
-    let height = body.height.min(per_column as u16 + 2);
+    let heading = |t: &str| {
+        Line::from(Span::styled(
+            t.to_owned(),
+            Style::new().add_modifier(Modifier::REVERSED),
+        ))
+    };
+    let mut lines = vec![heading("Keys")];
+    lines.extend(KEYMAP.iter().flat_map(|b| entry(b.label, b.help)));
+    lines.push(Line::from(""));
+    lines.push(heading("Columns and figures"));
+    lines.extend(COLUMNS.iter().flat_map(|(name, what)| entry(name, what)));
+    let rows = usize::from(body.height.saturating_sub(2)).max(1);
+    let pages = lines.len().div_ceil(rows);
+    let page = page % pages;
+    let shown: Vec<Line<'static>> = lines.into_iter().skip(page * rows).take(rows).collect();
+    let height = body.height.min(shown.len() as u16 + 2);
     let area = Rect {
         x: body.x + (body.width - width) / 2,
         y: body.y + (body.height - height) / 2,
         width,
         height,
     };
-    let rows = (0..per_column).map(|i| {
-        let cell = |j: usize| KEYMAP.get(j).map_or(("", ""), |b| (b.label, b.help));
-        let (l1, h1) = cell(i);
-        if fits {
-            Row::new(vec![l1, h1])
-        } else {
-            let (l2, h2) = cell(i + per_column);
-            Row::new(vec![l1, h1, l2, h2])
-        }
-    });
-    let widths: &[Constraint] = if fits {
-        &[Constraint::Length(9), Constraint::Min(10)]
+    let title = if pages > 1 {
+        format!(
+            " Help {}/{pages} — ? next page, any other key closes ",
+            page + 1
+        )
     } else {
-        &[
-            Constraint::Length(9),
-            Constraint::Fill(1),
-            Constraint::Length(9),
-            Constraint::Fill(1),
-        ]
+        " Help — any other key closes ".to_owned()
     };
-    let table = Table::new(rows, widths)
-        .block(Block::bordered().title(" Keys — ? what the columns mean, any other key closes "));
     frame.render_widget(Clear, area);
-    frame.render_widget(table, area);
+    frame.render_widget(
+        Paragraph::new(shown).block(Block::bordered().title(title)),
+        area,
+    );
 }
 
 /// What each figure means. Rates and shares are over the agents' last
@@ -303,40 +341,6 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The columns page of the help.
-fn columns_help(frame: &mut Frame<'_>, body: Rect) {
-    let width = body.width.min(110);
-    let inner = width.saturating_sub(13).max(10) as usize;
-    let lines: Vec<Line<'static>> = COLUMNS
-        .iter()
-        .flat_map(|(name, text)| {
-            wrap(text, inner)
-                .into_iter()
-                .enumerate()
-                .map(move |(i, part)| {
-                    Line::from(vec![
-                        Span::styled(
-                            format!("{:<11}", if i == 0 { *name } else { "" }),
-                            Style::new().add_modifier(Modifier::BOLD),
-                        ),
-                        Span::raw(part),
-                    ])
-                })
-        })
-        .collect();
-    let height = body.height.min(lines.len() as u16 + 2);
-    let area = Rect {
-        x: body.x + (body.width - width) / 2,
-        y: body.y + (body.height - height) / 2,
-        width,
-        height,
-    };
-    let text = Paragraph::new(lines)
-        .block(Block::bordered().title(" Columns — ? keys, any other key closes "));
-    frame.render_widget(Clear, area);
-    frame.render_widget(text, area);
-}
-
 /// `text` in lines of at most `width` characters, broken at spaces (and
 /// inside a word longer than a line).
 pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -369,6 +373,52 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
 /// A bordered block titled with `title`.
 pub(crate) fn block(title: String) -> Block<'static> {
     Block::bordered().title(title)
+}
+
+/// Column widths for a table of `rows` under `header`, in `width` columns
+/// with cells one apart, by content: each column asks for its longest cell
+/// (its header at least). When they do not fit, the columns past `keep`
+/// are left out first, last first; then the columns in `shrink` give up
+/// room in turn, each down to its header's width (or 4). Returns how many
+/// columns are shown and their widths; the last one takes any room left.
+pub(crate) fn fit_columns(
+    header: &[&str],
+    rows: &[Vec<String>],
+    width: u16,
+    keep: usize,
+    shrink: &[usize],
+) -> (usize, Vec<Constraint>) {
+    let len = |s: &str| s.chars().count() as u16;
+    let mut want: Vec<u16> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| len(c))
+                .max()
+                .unwrap_or(0)
+                .max(len(h))
+        })
+        .collect();
+    let used = |want: &[u16], n: usize| want[..n].iter().sum::<u16>() + n.saturating_sub(1) as u16;
+    let mut n = header.len();
+    while n > keep.max(1) && used(&want, n) > width {
+        n -= 1;
+    }
+    for &i in shrink.iter().filter(|i| **i < n) {
+        let excess = used(&want, n).saturating_sub(width);
+        if excess == 0 {
+            break;
+        }
+        let floor = len(header[i]).max(4).min(want[i]);
+        want[i] -= excess.min(want[i] - floor);
+    }
+    let mut widths: Vec<Constraint> = want[..n].iter().map(|w| Constraint::Length(*w)).collect();
+    if let Some(last) = widths.last_mut() {
+        *last = Constraint::Min(want[n - 1]);
+    }
+    (n, widths)
 }
 
 /// A paragraph saying there is nothing to show yet.

@@ -127,7 +127,14 @@ pub(crate) fn series_name(name: &str, labels: &[(String, String)]) -> String {
     if labels.is_empty() {
         return name.to_owned();
     }
-    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    // A node is named as on the rest of the screen, without its host.
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "node" => format!("{k}=\"{}\"", crate::format::short_node(v)),
+            _ => format!("{k}=\"{v}\""),
+        })
+        .collect();
     format!("{name}{{{}}}", inner.join(","))
 }
 

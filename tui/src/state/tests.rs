@@ -230,9 +230,9 @@ fn help_closes_on_any_key_and_turns_its_page_on_help() {
     use crate::state::Help;
     let mut s = state();
     s.apply(Action::Help);
-    assert_eq!(s.help, Help::Keys);
+    assert_eq!(s.help, Help::Page(0));
     s.apply(Action::Help);
-    assert_eq!(s.help, Help::Columns);
+    assert_eq!(s.help, Help::Page(1));
     s.apply(Action::Down);
     assert_eq!(s.help, Help::Closed);
     s.apply(Action::Help);

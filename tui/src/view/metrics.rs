@@ -224,22 +224,52 @@ fn render_series(frame: &mut Frame<'_>, area: Rect, state: &State) {
             String::new()
         }
     );
-    let header =
-        Row::new(vec!["SERIES", "VALUE", "NODES"]).style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = lines.iter().map(|l| {
-        Row::new(vec![
-            Cell::from(format::printable(&l.name)),
-            Cell::from(l.value.clone()),
-            Cell::from(l.nodes.to_string()),
-        ])
+    let header = ["SERIES", "VALUE", "NODES"];
+    let cells: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            vec![
+                format::printable(&l.name).into_owned(),
+                l.value.clone(),
+                l.nodes.to_string(),
+            ]
+        })
+        .collect();
+    let inner = area.width.saturating_sub(2);
+    let (_, widths) = super::fit_columns(&header, &cells, inner, 3, &[0]);
+    let series_width = match widths[0] {
+        Constraint::Length(w) | Constraint::Min(w) => usize::from(w),
+        _ => usize::from(inner),
+    };
+    let rows = cells.into_iter().map(|mut c| {
+        c[0] = series_cell(&c[0], series_width);
+        Row::new(c.into_iter().map(Cell::from).collect::<Vec<_>>())
     });
-    let widths = [
-        Constraint::Min(16),
-        Constraint::Length(24),
-        Constraint::Length(5),
-    ];
     frame.render_widget(
-        Table::new(rows, widths).header(header).block(block(title)),
+        Table::new(rows, widths)
+            .header(Row::new(header.to_vec()).style(Style::new().add_modifier(Modifier::BOLD)))
+            .block(block(title)),
         area,
     );
+}
+
+/// A series' name and labels in `width` columns, keeping what tells rows
+/// apart: the labels go whole before the metric's name, which is cut in
+/// the middle (`clustertop_c…_seconds{node="demo-1",behaviour="Store"}`).
+pub(crate) fn series_cell(text: &str, width: usize) -> String {
+    let len = |s: &str| s.chars().count();
+    if len(text) <= width {
+        return text.to_owned();
+    }
+    let (name, labels) = text.split_at(text.find('{').unwrap_or(text.len()));
+    let room = width.saturating_sub(len(labels));
+    if room >= 5 {
+        let keep = room - 1;
+        let head: String = name.chars().take(keep / 2).collect();
+        let tail: String = name.chars().skip(len(name) - (keep - keep / 2)).collect();
+        return format!("{head}…{tail}{labels}");
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }

@@ -87,13 +87,34 @@ const ORDER: [Col; 12] = [
     Col::Memory,
 ];
 
+/// The widths that follow the rows shown: the longest pid and node name
+/// on the page (within bounds), so that the name column gets the rest.
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    pid: u16,
+    node: u16,
+}
+
+impl Fit {
+    fn of(rows: &[&ProcessRow]) -> Fit {
+        let longest =
+            |f: &dyn Fn(&ProcessRow) -> usize| rows.iter().map(|r| f(r)).max().unwrap_or(0);
+        let pid = longest(&|r| format::pid(&r.pid).chars().count());
+        let node = longest(&|r| format::short_node(&r.pid.node).chars().count());
+        Fit {
+            pid: (pid as u16).clamp(3, 30),
+            node: (node as u16).clamp(4, 24),
+        }
+    }
+}
+
 impl Col {
     /// Its width (the name's is its least); columns are one apart.
-    fn len(self) -> u16 {
+    fn len(self, fit: Fit) -> u16 {
         match self {
             Col::Mark => 1,
-            Col::Pid => 12,
-            Col::Node => 8,
+            Col::Pid => fit.pid,
+            Col::Node => fit.node,
             Col::Name => 16,
             Col::Mailbox => 9,
             Col::Growth => 10,
@@ -107,10 +128,10 @@ impl Col {
         }
     }
 
-    fn width(self) -> Constraint {
+    fn width(self, fit: Fit) -> Constraint {
         match self {
-            Col::Name => Constraint::Min(self.len()),
-            _ => Constraint::Length(self.len()),
+            Col::Name => Constraint::Min(self.len(fit)),
+            _ => Constraint::Length(self.len(fit)),
         }
     }
 
@@ -151,12 +172,12 @@ impl Col {
         }
     }
 
-    fn cell(self, r: &ProcessRow) -> Cell<'static> {
+    fn cell(self, r: &ProcessRow, name_width: u16) -> Cell<'static> {
         match self {
             Col::Mark => Cell::from(if r.figures.warnings > 0 { "▲" } else { "" }),
             Col::Pid => Cell::from(format::pid(&r.pid)),
             Col::Node => Cell::from(format::short_node(&r.pid.node).to_owned()),
-            Col::Name => Cell::from(format::process_name(r)),
+            Col::Name => Cell::from(name_cell(r, usize::from(name_width))),
             Col::Mailbox => right(format::count(r.figures.mailbox_len)),
             Col::Growth => right(format::measured(&r.figures, || {
                 format::growth(r.figures.mailbox_growth_per_s)
@@ -194,21 +215,46 @@ impl Col {
     }
 }
 
+/// A process's name and behaviour in `width` columns, keeping what tells
+/// rows apart: the name whole before the behaviour, which is cut (marked
+/// `…`) or left out; a name too long for the column is cut the same way.
+fn name_cell(r: &ProcessRow, width: usize) -> String {
+    let len = |s: &str| s.chars().count();
+    let cut = |s: &str, room: usize| -> String {
+        let mut c: String = s.chars().take(room.saturating_sub(1)).collect();
+        c.push('…');
+        c
+    };
+    let both = format::process_name(r);
+    if len(&both) <= width {
+        return both;
+    }
+    let first = r.name.clone().unwrap_or_else(|| r.behaviour.clone());
+    match width.checked_sub(len(&first)) {
+        // Room for at least a few letters of the behaviour after the name.
+        Some(left) if r.name.is_some() && left >= 2 + 5 => {
+            format!("{first}  {}", cut(&r.behaviour, left - 2))
+        }
+        Some(_) => first,
+        None => cut(&first, width),
+    }
+}
+
 /// The columns that fit in `width`, the sorted one always among them;
 /// a BEAM cluster's set when `beam`.
-fn columns(width: u16, sort: SortKey, beam: bool) -> Vec<Col> {
+fn columns(width: u16, sort: SortKey, beam: bool, fit: Fit) -> Vec<Col> {
     let (always, optional, order): (&[Col], &[Col], &[Col]) = if beam {
         (&ALWAYS_BEAM, &OPTIONAL_BEAM, &ORDER_BEAM)
     } else {
         (&ALWAYS, &OPTIONAL, &ORDER)
     };
-    let used = |cols: &[Col]| cols.iter().map(|c| c.len() + 1).sum::<u16>();
+    let used = |cols: &[Col]| cols.iter().map(|c| c.len(fit) + 1).sum::<u16>();
     let mut shown: Vec<Col> = always.to_vec();
     if let Some(sorted) = optional.iter().find(|c| c.sorted_by(sort)) {
         shown.push(*sorted);
     }
     for &c in optional {
-        if !shown.contains(&c) && used(&shown) + c.len() < width {
+        if !shown.contains(&c) && used(&shown) + c.len(fit) < width {
             shown.push(c);
         }
     }
@@ -251,10 +297,27 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         return;
     };
     let beam = state.is_beam();
-    let cols = columns(area.width.saturating_sub(2), state.processes.sort, beam);
+    let shown = state.processes.rows();
+    let fit = Fit::of(&shown);
+    let inner = area.width.saturating_sub(2);
+    let cols = columns(inner, state.processes.sort, beam, fit);
+    let widths: Vec<Constraint> = cols.iter().map(|c| c.width(fit)).collect();
+    // What the name column gets, laid out as the table lays it out.
+    let name_width = {
+        let inner = Rect {
+            width: inner,
+            ..Rect::default()
+        };
+        let split = ratatui::layout::Layout::horizontal(widths.clone())
+            .spacing(1)
+            .split(inner);
+        cols.iter()
+            .position(|c| *c == Col::Name)
+            .map_or(0, |i| split[i].width)
+    };
     let header = Row::new(cols.iter().map(|c| c.header(beam)).collect::<Vec<_>>())
         .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = state.processes.rows().into_iter().map(|r| {
+    let rows = shown.into_iter().map(|r| {
         let style = if r.figures.warnings > 0 {
             Style::new().fg(Color::Yellow)
         } else if r.system {
@@ -262,9 +325,13 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         } else {
             Style::new()
         };
-        Row::new(cols.iter().map(|c| c.cell(r)).collect::<Vec<_>>()).style(style)
+        Row::new(
+            cols.iter()
+                .map(|c| c.cell(r, name_width))
+                .collect::<Vec<_>>(),
+        )
+        .style(style)
     });
-    let widths: Vec<Constraint> = cols.iter().map(|c| c.width()).collect();
     let shown_to = page.rows.len() as u64 + state.processes.offset;
     let table = Table::new(rows, widths)
         .header(header)

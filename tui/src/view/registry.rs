@@ -3,7 +3,7 @@
 //! topics (present processes and keys, per node), names with their
 //! holders, and process groups with members per node.
 
-use super::{block, waiting};
+use super::{block, fit_columns, waiting};
 use crate::format;
 use crate::state::State;
 use crate::state::registry::RegistryState;
@@ -50,38 +50,38 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         Layout::vertical([Constraint::Fill(2), Constraint::Fill(1)]).areas(left);
     let [names_area, groups_area] =
         Layout::vertical([Constraint::Fill(2), Constraint::Fill(1)]).areas(right);
-    // Narrow terminals leave out the instance columns.
-    let cols = Columns {
-        wide: area.width >= 110,
-    };
-    frame.render_widget(topics(reg, cols), topics_area);
-    frame.render_widget(presence(reg, cols), presence_area);
-    frame.render_widget(names(reg, cols, state.filter.system), names_area);
-    frame.render_widget(groups(reg), groups_area);
+    let inner = |r: Rect| r.width.saturating_sub(2);
+    frame.render_widget(topics(reg, inner(topics_area)), topics_area);
+    frame.render_widget(presence(reg, inner(presence_area)), presence_area);
+    frame.render_widget(
+        names(reg, inner(names_area), state.filter.system),
+        names_area,
+    );
+    frame.render_widget(groups(reg, inner(groups_area)), groups_area);
 }
 
-/// Which columns a table keeps: all when the terminal is wide, else its
-/// first ones.
-#[derive(Debug, Clone, Copy)]
-struct Columns {
-    wide: bool,
-}
-
-impl Columns {
-    fn keep<T>(self, mut items: Vec<T>, n: usize) -> Vec<T> {
-        if !self.wide {
-            items.truncate(n);
-        }
-        items
-    }
-
-    fn header(self, titles: Vec<&'static str>, n: usize) -> Row<'static> {
-        bold_row(self.keep(titles, n))
-    }
+/// A table of `rows` under `header` in `width` columns, its columns sized
+/// by content (see [`fit_columns`]).
+fn table(
+    title: String,
+    header: &[&'static str],
+    rows: Vec<Vec<String>>,
+    width: u16,
+    keep: usize,
+    shrink: &[usize],
+) -> Table<'static> {
+    let (n, widths) = fit_columns(header, &rows, width, keep, shrink);
+    let rows = rows.into_iter().map(|mut r| {
+        r.truncate(n);
+        Row::new(r.into_iter().map(Cell::from).collect::<Vec<_>>())
+    });
+    Table::new(rows, widths)
+        .header(bold_row(header[..n].to_vec()))
+        .block(block(title))
 }
 
 /// PubSub topics: subscribers, broadcasts and deliveries per second.
-fn topics(reg: &RegistryState, cols: Columns) -> Table<'static> {
+fn topics(reg: &RegistryState, width: u16) -> Table<'static> {
     let missing = reg.missing();
     let note = if missing.is_empty() {
         String::new()
@@ -89,123 +89,104 @@ fn topics(reg: &RegistryState, cols: Columns) -> Table<'static> {
         format!(" — no answer from {}", missing.join(", "))
     };
     let topics = reg.topics();
-    let rows: Vec<Row<'static>> = topics
+    let rows = topics
         .iter()
         .map(|t| {
-            Row::new(cols.keep(
-                vec![
-                    Cell::from(t.topic.clone()),
-                    Cell::from(format::count(t.subscribers)),
-                    Cell::from(rate(t.published_per_s)),
-                    Cell::from(rate(t.delivered_per_s)),
-                    Cell::from(per_node(&t.per_node)),
-                    Cell::from(t.instance.clone()),
-                ],
-                5,
-            ))
+            vec![
+                format::printable(&t.topic).into_owned(),
+                format::count(t.subscribers),
+                rate(t.published_per_s),
+                rate(t.delivered_per_s),
+                per_node(&t.per_node),
+                format::printable(&t.instance).into_owned(),
+            ]
         })
         .collect();
-    let widths = vec![
-        Constraint::Min(12),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(7),
-        Constraint::Min(8),
-        Constraint::Length(12),
-    ];
-    let header = vec!["TOPIC", "SUBS", "PUB/S", "DELIV/S", "PER NODE", "PUBSUB"];
-    Table::new(rows, cols.keep(widths, 5))
-        .header(cols.header(header, 5))
-        .block(block(format!(" PubSub topics ({}){note} ", topics.len())))
+    table(
+        format!(" PubSub topics ({}){note} ", topics.len()),
+        &["TOPIC", "SUBS", "PUB/S", "DELIV/S", "PER NODE", "PUBSUB"],
+        rows,
+        width,
+        5,
+        &[0],
+    )
 }
 
 /// Presence topics: processes and keys tracked, per node.
-fn presence(reg: &RegistryState, cols: Columns) -> Table<'static> {
+fn presence(reg: &RegistryState, width: u16) -> Table<'static> {
     let presences = reg.presences();
-    let rows: Vec<Row<'static>> = presences
+    let rows = presences
         .iter()
         .map(|p| {
-            Row::new(cols.keep(
-                vec![
-                    Cell::from(p.topic.clone()),
-                    Cell::from(format::count(p.tracked)),
-                    Cell::from(format::count(p.keys)),
-                    Cell::from(per_node(&p.per_node)),
-                    Cell::from(p.instance.clone()),
-                ],
-                4,
-            ))
+            vec![
+                format::printable(&p.topic).into_owned(),
+                format::count(p.tracked),
+                format::count(p.keys),
+                per_node(&p.per_node),
+                format::printable(&p.instance).into_owned(),
+            ]
         })
         .collect();
-    let widths = vec![
-        Constraint::Min(12),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Min(8),
-        Constraint::Length(14),
-    ];
-    let header = vec!["TOPIC", "TRACKED", "KEYS", "PER NODE", "PRESENCE"];
-    Table::new(rows, cols.keep(widths, 4))
-        .header(cols.header(header, 4))
-        .block(block(format!(" Presence ({}) ", presences.len())))
+    table(
+        format!(" Presence ({}) ", presences.len()),
+        &["TOPIC", "TRACKED", "KEYS", "PER NODE", "PRESENCE"],
+        rows,
+        width,
+        4,
+        &[0],
+    )
 }
 
 /// Registered names, local and global, with their holders (system
 /// processes' too when `system`).
-fn names(reg: &RegistryState, cols: Columns, system: bool) -> Table<'static> {
+fn names(reg: &RegistryState, width: u16, system: bool) -> Table<'static> {
     let names = reg.names(system);
-    let rows: Vec<Row<'static>> = names
+    let rows = names
         .iter()
         .map(|n| {
-            Row::new(cols.keep(
-                vec![
-                    Cell::from(n.name.clone()),
-                    Cell::from(match n.scope {
-                        NameScope::Global => "global",
-                        NameScope::Local => "local",
-                    }),
-                    Cell::from(format::pid(&n.pid)),
-                    Cell::from(n.behaviour.clone().unwrap_or_default()),
-                    Cell::from(n.pid.node.clone()),
-                ],
-                3,
-            ))
+            vec![
+                format::printable(&n.name).into_owned(),
+                match n.scope {
+                    NameScope::Global => "global",
+                    NameScope::Local => "local",
+                }
+                .to_owned(),
+                format::pid(&n.pid),
+                format::printable(n.behaviour.as_deref().unwrap_or_default()).into_owned(),
+                n.pid.node.clone(),
+            ]
         })
         .collect();
-    let widths = vec![
-        Constraint::Min(10),
-        Constraint::Length(6),
-        Constraint::Length(12),
-        Constraint::Min(8),
-        Constraint::Min(10),
-    ];
-    let header = vec!["NAME", "SCOPE", "PID", "BEHAVIOUR", "NODE"];
-    Table::new(rows, cols.keep(widths, 3))
-        .header(cols.header(header, 3))
-        .block(block(format!(" Names ({}) ", names.len())))
+    // Narrow: the name, scope and pid stay whole; the behaviour gives way.
+    table(
+        format!(" Names ({}) ", names.len()),
+        &["NAME", "SCOPE", "PID", "BEHAVIOUR", "NODE"],
+        rows,
+        width,
+        3,
+        &[3, 0],
+    )
 }
 
 /// Process groups: members, per node.
-fn groups(reg: &RegistryState) -> Table<'static> {
+fn groups(reg: &RegistryState, width: u16) -> Table<'static> {
     let groups = reg.groups();
-    let rows: Vec<Row<'static>> = groups
+    let rows = groups
         .iter()
         .map(|g| {
-            Row::new(vec![
-                Cell::from(g.group.clone()),
-                Cell::from(format::count(g.members)),
-                Cell::from(per_node(&g.per_node)),
-            ])
+            vec![
+                format::printable(&g.group).into_owned(),
+                format::count(g.members),
+                per_node(&g.per_node),
+            ]
         })
         .collect();
-    Table::new(
+    table(
+        format!(" Groups ({}) ", groups.len()),
+        &["GROUP", "MEMBERS", "PER NODE"],
         rows,
-        [
-            Constraint::Min(12),
-            Constraint::Length(7),
-            Constraint::Min(10),
-        ],
+        width,
+        3,
+        &[0],
     )
-    .header(bold_row(vec!["GROUP", "MEMBERS", "PER NODE"]))
-    .block(block(format!(" Groups ({}) ", groups.len())))
 }

@@ -221,7 +221,7 @@ fn help() {
     let mut s = on(Tab::Processes);
     s.apply(Action::Help);
     check("help", &s);
-    // `?` again: what each column means.
+    // `?` again: the next page.
     s.apply(Action::Help);
     check("help_columns", &s);
     s.apply(Action::Down);
@@ -422,5 +422,74 @@ fn the_readme_shows_the_views_as_they_render() {
             "README picture {} should be:\n{want}",
             i + 1
         );
+    }
+}
+
+#[test]
+fn at_60_by_20_every_view_is_reachable_and_pids_are_whole() {
+    for tab in [
+        Tab::Nodes,
+        Tab::Processes,
+        Tab::Tree,
+        Tab::Metrics,
+        Tab::Logs,
+        Tab::Warnings,
+        Tab::Registry,
+    ] {
+        let screen = render(&on(tab), 60, 20);
+        let tabs = screen.lines().nth(1).unwrap_or_default();
+        for n in 1..=7 {
+            assert!(
+                tabs.contains(&n.to_string()),
+                "{tab:?}: view {n} is not on the tab line:\n{screen}"
+            );
+        }
+        if tab == Tab::Processes {
+            for pid in ["<b.311>", "<a.88>", "<a.17>", "<b.40>"] {
+                assert!(screen.contains(pid), "{pid} is cut:\n{screen}");
+            }
+        }
+    }
+    // The help's lines are whole: wrapped, never cut at the border.
+    let mut s = on(Tab::Processes);
+    s.apply(Action::Help);
+    // Every page, at both sizes: each entry's text whole, wrapped inside
+    // the box, never cut at its border.
+    for (w, h) in [(60, 20), (160, 45)] {
+        let mut s = on(Tab::Processes);
+        s.apply(Action::Help);
+        let mut seen = String::new();
+        for _ in 0..12 {
+            let screen = render(&s, w, h);
+            let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+            let top = lines
+                .iter()
+                .position(|l| l.iter().collect::<String>().contains("┌ Help"))
+                .expect("the help box");
+            let left = lines[top].iter().position(|c| *c == '┌').unwrap();
+            let right = left + lines[top][left..].iter().position(|c| *c == '┐').unwrap();
+            for line in &lines[top + 1..] {
+                if line.get(left) != Some(&'│') {
+                    break;
+                }
+                let inside: String = line[left + 1..right.min(line.len())].iter().collect();
+                seen.push_str(inside.trim());
+                seen.push(' ');
+            }
+            s.apply(Action::Help);
+        }
+        let seen = seen.split_whitespace().collect::<Vec<_>>().join(" ");
+        for b in crate::keymap::KEYMAP {
+            let words = b.help.split_whitespace().collect::<Vec<_>>().join(" ");
+            // Wrapped text reads the same once its lines are joined.
+            let first = words.split(' ').take(4).collect::<Vec<_>>().join(" ");
+            let last = words.rsplit(' ').take(3).collect::<Vec<_>>();
+            assert!(seen.contains(&first), "{w}x{h}: {:?} is missing", b.help);
+            assert!(
+                last.iter().all(|word| seen.contains(word)),
+                "{w}x{h}: the end of {:?} is cut",
+                b.help
+            );
+        }
     }
 }
