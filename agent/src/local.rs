@@ -214,6 +214,34 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
         }
     }
     let started = node.introspect().started_at() + d.info.spawned_at;
+    let top_senders: Vec<(PidRef, u8)> =
+        node.introspect()
+            .mailbox_senders(id, 1_000)
+            .map_or_else(Vec::new, |s| {
+                let total: usize = s.iter().map(|(_, n)| n).sum();
+                s.into_iter()
+                    .take(5)
+                    .map(|(from, n)| (sampler::pid_ref(node, from), (n * 100 / total.max(1)) as u8))
+                    .collect()
+            });
+    let (links, monitored_by, monitoring) =
+        (refs(&d.links), refs(&d.monitored_by), refs(&d.monitoring));
+    // The names this node knows of the processes the detail names.
+    let mut named: Vec<(PidRef, String)> = Vec::new();
+    for p in supervisor_path
+        .iter()
+        .chain(&links)
+        .chain(&monitored_by)
+        .chain(&monitoring)
+        .chain(top_senders.iter().map(|(p, _)| p))
+    {
+        let here = p.node == node.name() && p.creation == node.creation();
+        if let Some(name) = names.get(&p.serial).filter(|_| here)
+            && !named.iter().any(|(q, _)| q == p)
+        {
+            named.push((p.clone(), name.clone()));
+        }
+    }
     Ok(ProcessDetail {
         row,
         totals: ProcessTotals {
@@ -224,9 +252,9 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
             util_us_total: d.info.utilised.as_micros() as u64,
             polls_total: d.info.polls,
         },
-        links: refs(&d.links),
-        monitored_by: refs(&d.monitored_by),
-        monitoring: refs(&d.monitoring),
+        links,
+        monitored_by,
+        monitoring,
         supervisor_path,
         // Pids inside the messages in the form that names their node.
         mailbox_head: d
@@ -236,20 +264,12 @@ pub(crate) fn process(state: &State, pid: &PidRef) -> Result<ProcessDetail, Prot
                 crate::logs::full_pids(&m, node.name(), |i| node.dist().node_at(i)).into_owned()
             })
             .collect(),
-        top_senders: node
-            .introspect()
-            .mailbox_senders(id, 1_000)
-            .map_or_else(Vec::new, |s| {
-                let total: usize = s.iter().map(|(_, n)| n).sum();
-                s.into_iter()
-                    .take(5)
-                    .map(|(from, n)| (sampler::pid_ref(node, from), (n * 100 / total.max(1)) as u8))
-                    .collect()
-            }),
+        top_senders,
         handling_time: state.windows.lock().handling(d.info.behaviour),
         spawned_at_unix_ms: unix_ms_of(started),
         trap_exit: d.info.trap_exit,
         activity: Some(activity(&d.info)),
+        names: named,
         beam: None,
     })
 }

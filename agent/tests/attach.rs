@@ -199,6 +199,15 @@ async fn the_overview_shows_every_node_and_the_process_falling_behind() {
         detail.top_senders
     );
     assert!(detail.top_senders[0].1 >= 99);
+    // Named where the node knows the name.
+    assert!(
+        detail
+            .names
+            .iter()
+            .any(|(p, n)| p.serial == producer.serial() && n == "producer"),
+        "{:?}",
+        detail.names
+    );
     // Never out of its handler (its mailbox never empties), and sleeping
     // inside it nearly all the time: not "waiting".
     match detail.activity {

@@ -176,6 +176,7 @@ pub(crate) async fn process(
         spawned_at_unix_ms: 0,
         trap_exit: prop(&info, "trap_exit").and_then(as_atom) == Some("true"),
         activity: None,
+        names: Vec::new(),
         beam: Some(BeamProcessDetail {
             pid: erlang_pid(&erl_pid),
             status: prop(&info, "status")

@@ -293,6 +293,10 @@ pub struct ProcessDetail {
     /// What it is doing, read at the request (`None` for a BEAM process,
     /// whose own status is in `beam`).
     pub activity: Option<Activity>,
+    /// The registered (or global) names of the processes named above
+    /// (supervisors, links, monitors, senders), where the answering node
+    /// knows them.
+    pub names: Vec<(PidRef, String)>,
     /// A BEAM process's own figures (`None` for ours).
     pub beam: Option<crate::BeamProcessDetail>,
 }

@@ -198,6 +198,7 @@ fn responses() -> Vec<Response> {
             activity: Some(Activity::Awaiting {
                 handling_for_us: Some(3_200_000),
             }),
+            names: vec![(pid("a@host", 7), "app_sup".into())],
             beam: None,
         }),
         Response::Tree(SupervisionTree {

@@ -205,6 +205,7 @@ pub(crate) fn detail() -> ProcessDetail {
         activity: Some(Activity::Awaiting {
             handling_for_us: Some(3_200_000),
         }),
+        names: vec![(pid("b@host", 300), "chat_sup".into())],
         beam: None,
     }
 }
@@ -640,6 +641,7 @@ pub(crate) fn beam_detail() -> ProcessDetail {
         spawned_at_unix_ms: 0,
         trap_exit: false,
         activity: None,
+        names: Vec::new(),
         beam: Some(BeamProcessDetail {
             pid: "<0.86.0>".into(),
             status: "waiting".into(),

@@ -28,6 +28,7 @@ pub(crate) enum Action {
     LevelNext,
     CopyTrace,
     PeekMailbox,
+    Related,
     Help,
 }
 
@@ -232,6 +233,14 @@ pub(crate) const KEYMAP: &[Binding] = &[
         action: Action::CopyTrace,
         label: "y",
         help: "copy the Jaeger URL of the selected trace (process detail)",
+        short: None,
+    },
+    Binding {
+        keys: &[ch('r')],
+        action: Action::Related,
+        label: "r",
+        help: "pick the next process the detail names (supervisor, link, monitor, sender); \
+               Enter opens its detail",
         short: None,
     },
     Binding {

@@ -104,6 +104,8 @@ pub(crate) struct State {
     pub(crate) now_ms: u64,
     pub(crate) connected: bool,
     pub(crate) status: Option<String>,
+    /// Overviews the status outlives (a confirmation to be read).
+    status_hold: u8,
     pub(crate) paused: bool,
     pub(crate) interval_ms: u64,
     pub(crate) overview: Option<ClusterOverview>,
@@ -145,6 +147,7 @@ impl State {
             now_ms: 0,
             connected: false,
             status: Some(format!("attaching to {entry}…")),
+            status_hold: 0,
             paused: false,
             interval_ms,
             overview: None,
@@ -256,12 +259,17 @@ impl State {
             Action::View(n) => self.switch(usize::from(n).saturating_sub(1)),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
+            // In the detail, pages scroll its text (the mailbox head read
+            // with `m` may be longer than the screen).
+            Action::PageUp if self.detail.is_open() => self.detail.scroll_by(-10),
+            Action::PageDown if self.detail.is_open() => self.detail.scroll_by(10),
             Action::PageUp => self.move_by(-step),
             Action::PageDown => self.move_by(step),
             Action::Top => self.move_by(i64::MIN / 2),
             Action::Bottom => self.move_by(i64::MAX / 2),
             Action::Enter => self.enter(),
             Action::CopyTrace => self.copy_trace(),
+            Action::Related => self.detail.next_related(),
             Action::PeekMailbox => {
                 if self.detail.is_open() {
                     self.detail.peek_asked += 1;
@@ -352,6 +360,11 @@ impl State {
     }
 
     fn enter(&mut self) {
+        // In a detail, with a related process picked: that one's detail.
+        if let Some(pid) = self.detail.picked() {
+            self.detail.open(pid);
+            return;
+        }
         match self.tab {
             Tab::Processes => {
                 if let Some(pid) = self.processes.selected_pid() {
@@ -454,7 +467,10 @@ impl State {
         self.rates.update(&o);
         self.overview = Some(o);
         self.connected = true;
-        self.status = None;
+        match self.status_hold {
+            0 => self.status = None,
+            n => self.status_hold = n - 1,
+        }
     }
 
     pub(crate) fn on_processes(&mut self, page: ProcessPage) {
@@ -494,6 +510,8 @@ impl State {
         match self.selected_trace_url() {
             Some(url) => {
                 self.status = Some(format!("copied {url}"));
+                // Kept over the next refreshes, long enough to be read.
+                self.status_hold = 3;
                 self.clipboard = Some(url);
             }
             None => {

@@ -27,8 +27,15 @@ pub(crate) struct DetailState {
     pub(crate) registry: Option<ProcessRegistry>,
     /// Its last traced handlings.
     pub(crate) traces: Option<ProcessTraces>,
-    /// The selected trace.
+    /// The selected trace: its place in the list, and its id, which the
+    /// selection follows when the list changes.
     pub(crate) trace_selected: usize,
+    trace_id: Option<String>,
+    /// Lines the detail's text is scrolled by (PgDn, PgUp).
+    pub(crate) scroll: u16,
+    /// The related process picked (`r` steps through them; Enter opens
+    /// it): an index into [`DetailState::related`].
+    pub(crate) related_selected: Option<usize>,
     /// Its mailbox head, read when asked (`m`).
     pub(crate) peek: Option<MailboxPeek>,
     /// Asks to read a mailbox head so far (the connection reads one per
@@ -73,6 +80,56 @@ impl DetailState {
         } else {
             (self.trace_selected as i64 + by).clamp(0, len as i64 - 1) as usize
         };
+        self.trace_id = self
+            .traces
+            .as_ref()
+            .and_then(|t| t.traces.get(self.trace_selected))
+            .map(|t| t.trace_id.clone());
+    }
+
+    /// Scrolls the detail's text by `by` lines (the view stops it at the
+    /// end).
+    pub(crate) fn scroll_by(&mut self, by: i64) {
+        self.scroll = (i64::from(self.scroll) + by).clamp(0, i64::from(u16::MAX)) as u16;
+    }
+
+    /// The processes the detail names, in the order it shows them: its
+    /// supervisors, links, monitors (both ways) and top senders.
+    pub(crate) fn related(&self) -> Vec<PidRef> {
+        let Some(d) = &self.data else {
+            return Vec::new();
+        };
+        let mut all: Vec<PidRef> = Vec::new();
+        let senders = d.top_senders.iter().map(|(p, _)| p);
+        for p in d
+            .supervisor_path
+            .iter()
+            .chain(&d.links)
+            .chain(&d.monitored_by)
+            .chain(&d.monitoring)
+            .chain(senders)
+        {
+            if !all.contains(p) {
+                all.push(p.clone());
+            }
+        }
+        all
+    }
+
+    /// Picks the next related process (after the last, none again).
+    pub(crate) fn next_related(&mut self) {
+        let n = self.related().len();
+        self.related_selected = match self.related_selected {
+            _ if n == 0 => None,
+            None => Some(0),
+            Some(i) if i + 1 < n => Some(i + 1),
+            Some(_) => None,
+        };
+    }
+
+    /// The related process picked, if any.
+    pub(crate) fn picked(&self) -> Option<PidRef> {
+        self.related().get(self.related_selected?).cloned()
     }
 
     pub(crate) fn on_detail(&mut self, d: ProcessDetail) {
@@ -96,9 +153,20 @@ impl DetailState {
         }
     }
 
+    /// New traces: the selection stays on the trace it was on, if it is
+    /// still listed.
     pub(crate) fn on_traces(&mut self, pid: &PidRef, t: ProcessTraces) {
         if self.shows(pid) {
-            self.trace_selected = self.trace_selected.min(t.traces.len().saturating_sub(1));
+            let listed = t.traces.len().min(TRACE_LINES);
+            let same = self
+                .trace_id
+                .as_ref()
+                .and_then(|id| t.traces[..listed].iter().position(|r| &r.trace_id == id));
+            self.trace_selected = same.unwrap_or(self.trace_selected.min(listed.saturating_sub(1)));
+            self.trace_id = t
+                .traces
+                .get(self.trace_selected)
+                .map(|r| r.trace_id.clone());
             self.traces = Some(t);
         }
     }

@@ -312,3 +312,70 @@ fn a_beam_clusters_sort_keys_are_those_its_rows_have() {
     );
     assert_eq!(super::sort_label(SortKey::Work, true), "reductions/s");
 }
+
+fn in_detail() -> State {
+    let mut s = state();
+    s.tab = Tab::Processes;
+    s.apply(Action::Enter);
+    s.on_detail(fixtures::detail());
+    s
+}
+
+#[test]
+fn the_trace_selection_stays_on_its_trace_when_the_list_changes() {
+    let mut s = in_detail();
+    let pid = s.detail.pid.clone().unwrap();
+    s.on_process_traces(&pid, fixtures::process_traces());
+    s.apply(Action::Down);
+    let picked = s.selected_trace_url().unwrap();
+    // A newer handling comes first: the rows move down one.
+    let mut newer = fixtures::process_traces();
+    let mut first = newer.traces[0].clone();
+    first.trace_id = "ffffffffffffffffffffffffffffffff".into();
+    newer.traces.insert(0, first);
+    s.on_process_traces(&pid, newer);
+    assert_eq!(s.selected_trace_url().unwrap(), picked);
+    assert_eq!(s.detail.trace_selected, 2);
+}
+
+#[test]
+fn a_related_process_is_picked_with_r_and_opened_with_enter() {
+    let mut s = in_detail();
+    let related = s.detail.related();
+    assert!(related.len() >= 3, "{related:?}");
+    s.apply(Action::Related);
+    s.apply(Action::Related);
+    assert_eq!(s.detail.picked(), Some(related[1].clone()));
+    s.apply(Action::Enter);
+    assert_eq!(s.detail.pid, Some(related[1].clone()));
+    assert_eq!(
+        s.detail.picked(),
+        None,
+        "a new detail starts with none picked"
+    );
+}
+
+#[test]
+fn pages_scroll_the_detail_and_a_copy_is_said_long_enough_to_read() {
+    let mut s = in_detail();
+    s.apply(Action::PageDown);
+    assert_eq!(s.detail.scroll, 10);
+    s.apply(Action::PageUp);
+    s.apply(Action::PageUp);
+    assert_eq!(s.detail.scroll, 0);
+    let pid = s.detail.pid.clone().unwrap();
+    s.on_process_traces(&pid, fixtures::process_traces());
+    s.apply(Action::CopyTrace);
+    // Kept over three refreshes (about three seconds), then gone.
+    for refresh in 1..=3 {
+        s.on_overview(fixtures::overview(refresh * 1_000));
+        assert!(
+            s.status
+                .as_deref()
+                .is_some_and(|t| t.starts_with("copied ")),
+            "refresh {refresh}"
+        );
+    }
+    s.on_overview(fixtures::overview(4_000));
+    assert_eq!(s.status, None);
+}

@@ -37,7 +37,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     };
     let r = &d.row;
     let title = format!(
-        " {}  {}{}  on {}  — Esc back ",
+        " {}  {}{}  on {}  — Esc back, r related, PgDn/PgUp scroll ",
         format::pid(&r.pid),
         r.name
             .as_deref()
@@ -57,9 +57,13 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
     .areas(inner);
     let now = now.unwrap_or(d.spawned_at_unix_ms);
     let mut lines: Vec<Line<'_>> = exit_line.into_iter().collect();
+    let refs = Refs {
+        names: &d.names,
+        picked: state.detail.picked(),
+    };
     match &d.beam {
-        Some(b) => lines.extend(beam_lines(d, b)),
-        None => lines.extend(our_lines(d, state.detail.exit.is_some(), now)),
+        Some(b) => lines.extend(beam_lines(d, b, &refs)),
+        None => lines.extend(our_lines(d, state.detail.exit.is_some(), now, &refs)),
     }
     if let Some(reg) = &state.detail.registry {
         lines.extend(registry_lines(reg));
@@ -73,7 +77,17 @@ pub(crate) fn render(frame: &mut Frame<'_>, area: Rect, state: &State) {
         lines.extend(trace_lines(t, state.detail.trace_selected, now));
     }
     lines.extend(mailbox_head(d, state.detail.peek.as_ref()));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+    // PgDn and PgUp scroll; never past the last line.
+    let scroll = state
+        .detail
+        .scroll
+        .min((lines.len() as u16).saturating_sub(text_area.height));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        text_area,
+    );
     mailbox_chart(frame, [spark_label, spark], &state.detail.mailbox);
 }
 
@@ -82,11 +96,39 @@ fn bold(s: &str) -> Span<'static> {
 }
 
 /// Pids, comma-separated, or `none`.
-fn refs(ps: &[PidRef]) -> String {
-    if ps.is_empty() {
-        "none".to_owned()
-    } else {
-        ps.iter().map(format::pid).collect::<Vec<_>>().join(", ")
+/// How the detail names the processes it refers to: by pid and, where
+/// known, name; the one picked with `r` shown reversed.
+struct Refs<'a> {
+    names: &'a [(PidRef, String)],
+    picked: Option<PidRef>,
+}
+
+impl Refs<'_> {
+    /// `ps`, comma-separated (`none` when empty), each with what `tail`
+    /// adds after it.
+    fn spans(&self, ps: &[PidRef], tail: impl Fn(usize) -> String) -> Vec<Span<'static>> {
+        if ps.is_empty() {
+            return vec![Span::raw("none")];
+        }
+        let mut out = Vec::new();
+        for (i, p) in ps.iter().enumerate() {
+            if i > 0 {
+                out.push(Span::raw(", "));
+            }
+            let name = self
+                .names
+                .iter()
+                .find(|(q, _)| q == p)
+                .map(|(_, n)| format!(" {}", format::printable(n)))
+                .unwrap_or_default();
+            let text = format!("{}{name}{}", format::pid(p), tail(i));
+            out.push(if self.picked.as_ref() == Some(p) {
+                Span::styled(text, Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                Span::raw(text)
+            });
+        }
+        out
     }
 }
 
@@ -132,27 +174,34 @@ fn activity(a: Activity) -> String {
 
 /// One of our processes' figures: status, mailbox, totals, handling
 /// time, relations, top senders.
-fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
+fn our_lines(d: &ProcessDetail, exited: bool, now: u64, refs: &Refs<'_>) -> Vec<Line<'static>> {
     let r = &d.row;
+    let mut supervisors = vec![bold("   supervisors ")];
+    supervisors.extend(refs.spans(&d.supervisor_path, |_| String::new()));
+    let mut senders = vec![bold("top senders ")];
+    let senders_pids: Vec<PidRef> = d.top_senders.iter().map(|(p, _)| p.clone()).collect();
+    senders.extend(refs.spans(&senders_pids, |i| format!(" {}%", d.top_senders[i].1)));
+    let mut first = vec![
+        bold("status "),
+        Span::raw(if exited {
+            "exited (the figures below are its last)".to_owned()
+        } else {
+            d.activity
+                .map_or_else(|| format!("{:?}", r.status).to_lowercase(), activity)
+        }),
+        bold("   spawned "),
+        Span::raw(format!(
+            "{} ago",
+            format::duration_ms(now.saturating_sub(d.spawned_at_unix_ms))
+        )),
+    ];
+    first.extend(supervisors);
+    first.extend([
+        bold("   traps exits "),
+        Span::raw(if d.trap_exit { "yes" } else { "no" }),
+    ]);
     vec![
-        Line::from(vec![
-            bold("status "),
-            Span::raw(if exited {
-                "exited (the figures below are its last)".to_owned()
-            } else {
-                d.activity
-                    .map_or_else(|| format!("{:?}", r.status).to_lowercase(), activity)
-            }),
-            bold("   spawned "),
-            Span::raw(format!(
-                "{} ago",
-                format::duration_ms(now.saturating_sub(d.spawned_at_unix_ms))
-            )),
-            bold("   supervisors "),
-            Span::raw(refs(&d.supervisor_path)),
-            bold("   traps exits "),
-            Span::raw(if d.trap_exit { "yes" } else { "no" }),
-        ]),
+        Line::from(first),
         Line::from(vec![
             bold("mailbox "),
             mailbox_span(r),
@@ -214,19 +263,8 @@ fn our_lines(d: &ProcessDetail, exited: bool, now: u64) -> Vec<Line<'static>> {
                 )
             })),
         ]),
-        links_line(d),
-        Line::from(vec![
-            bold("top senders "),
-            Span::raw(if d.top_senders.is_empty() {
-                "none".to_owned()
-            } else {
-                d.top_senders
-                    .iter()
-                    .map(|(p, share)| format!("{} {share}%", format::pid(p)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }),
-        ]),
+        links_line(d, refs),
+        Line::from(senders),
     ]
 }
 
@@ -348,7 +386,11 @@ fn mailbox_chart(frame: &mut Frame<'_>, [label, chart]: [Rect; 2], mailbox: &Ser
 }
 
 /// A BEAM process's figures: what `process_info` says of it.
-fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec<Line<'static>> {
+fn beam_lines(
+    d: &ProcessDetail,
+    b: &clustertop_proto::BeamProcessDetail,
+    refs: &Refs<'_>,
+) -> Vec<Line<'static>> {
     let r = &d.row;
     let work = r.beam.clone().unwrap_or_default();
     let text = |s: &str| Span::raw(format::printable(s).into_owned());
@@ -363,14 +405,18 @@ fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec
             bold("   traps exits "),
             Span::raw(if d.trap_exit { "yes" } else { "no" }),
         ]),
-        Line::from(vec![
-            bold("supervisors "),
-            Span::raw(refs(&d.supervisor_path)),
-            bold("   label "),
-            text(b.label.as_deref().unwrap_or("–")),
-            bold("   group leader "),
-            text(b.group_leader.as_deref().unwrap_or("–")),
-        ]),
+        Line::from(
+            [bold("supervisors ")]
+                .into_iter()
+                .chain(refs.spans(&d.supervisor_path, |_| String::new()))
+                .chain([
+                    bold("   label "),
+                    text(b.label.as_deref().unwrap_or("–")),
+                    bold("   group leader "),
+                    text(b.group_leader.as_deref().unwrap_or("–")),
+                ])
+                .collect::<Vec<_>>(),
+        ),
         Line::from(vec![
             bold("mailbox "),
             mailbox_span(r),
@@ -395,7 +441,7 @@ fn beam_lines(d: &ProcessDetail, b: &clustertop_proto::BeamProcessDetail) -> Vec
             bold("   stack "),
             Span::raw(format::bytes(b.stack_bytes)),
         ]),
-        links_line(d),
+        links_line(d, refs),
         Line::from(bold("stacktrace")),
     ];
     lines.extend(
@@ -419,13 +465,13 @@ fn mailbox_span(r: &clustertop_proto::ProcessRow) -> Span<'static> {
 }
 
 /// A process's links and monitors.
-fn links_line(d: &ProcessDetail) -> Line<'static> {
-    Line::from(vec![
-        bold("links "),
-        Span::raw(refs(&d.links)),
-        bold("   monitored by "),
-        Span::raw(refs(&d.monitored_by)),
-        bold("   monitoring "),
-        Span::raw(refs(&d.monitoring)),
-    ])
+fn links_line(d: &ProcessDetail, refs: &Refs<'_>) -> Line<'static> {
+    let none = |_| String::new();
+    let mut spans = vec![bold("links ")];
+    spans.extend(refs.spans(&d.links, none));
+    spans.push(bold("   monitored by "));
+    spans.extend(refs.spans(&d.monitored_by, none));
+    spans.push(bold("   monitoring "));
+    spans.extend(refs.spans(&d.monitoring, none));
+    Line::from(spans)
 }
