@@ -374,11 +374,21 @@ fn the_warnings_bar_has_one_entry_per_process_with_every_reason() {
             ..growing
         },
     );
+    // And it restarts in a storm: a second reason on the same entry.
+    let storm = o.warnings[0].clone();
+    o.warnings.push(Warning {
+        kind: WarningKind::RestartStorm {
+            restarts: 4,
+            max_restarts: 5,
+        },
+        ..storm
+    });
     s.on_overview(o);
     let bar = super::warnings::bar(&s).to_string();
     assert_eq!(bar.matches("<b.311>").count(), 1, "{bar}");
-    assert!(bar.contains("saturated"), "{bar}");
-    assert!(bar.contains("; mailbox 48,211 growing"), "{bar}");
+    assert!(bar.contains("4 restarts of at most 5; saturated"), "{bar}");
+    // Saturation says how the mailbox grows: not said twice.
+    assert_eq!(bar.matches("growing").count(), 1, "{bar}");
     // The node down comes first.
     assert!(
         bar.find("node down").unwrap() < bar.find("<b.311>").unwrap(),
@@ -492,4 +502,25 @@ fn at_60_by_20_every_view_is_reachable_and_pids_are_whole() {
             );
         }
     }
+}
+
+/// The README's commands run `clustertop` by name: it says how the binary
+/// gets on the PATH, with the package that builds it.
+#[test]
+fn the_readme_says_how_to_get_the_binary() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("the manifest");
+    assert!(manifest.contains("name = \"clustertop\""), "{manifest}");
+    let install = readme
+        .find("cargo install --path tui")
+        .expect("the install line");
+    let first_use = readme
+        .find("\nclustertop [--node")
+        .expect("the first command");
+    assert!(
+        install < first_use,
+        "the install line comes before the commands"
+    );
 }

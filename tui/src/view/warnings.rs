@@ -48,6 +48,13 @@ pub(crate) fn bar(state: &State) -> Line<'static> {
     }
     for (_, ws) in &mut groups {
         ws.sort_by_key(|w| severity(&w.kind));
+        // A saturated process's reason already says how its mailbox grows.
+        if ws
+            .iter()
+            .any(|w| matches!(w.kind, WarningKind::Saturated { .. }))
+        {
+            ws.retain(|w| !matches!(w.kind, WarningKind::MailboxGrowing { .. }));
+        }
     }
     groups.sort_by_key(|(_, ws)| severity(&ws[0].kind));
     let mut spans = vec![Span::raw(" ")];
