@@ -103,6 +103,10 @@ pub struct DistConfig {
     pub tick_time: Duration,
     /// Limit for a handshake to finish (default 10 s).
     pub handshake_timeout: Duration,
+    /// Limit between two handshake messages (default 2 s): a peer that
+    /// proves its cookie does it in milliseconds, so a stranger stalling
+    /// a handshake holds its slot for at most this long.
+    pub handshake_step_timeout: Duration,
     /// Limit for a TCP connect (default 10 s).
     pub connect_timeout: Duration,
     /// Largest frame accepted or sent (default 16 MiB).
@@ -117,10 +121,11 @@ pub struct DistConfig {
     /// BEAM's `dist_buf_busy_limit`; default 8 MiB).
     pub busy_limit: usize,
     /// Handshakes in progress at once (default 64). A connection accepted
-    /// past this is closed at once, before it is read.
+    /// past this takes the place of the stalest handshake, which is closed
+    /// (see the `admission` module: strangers cannot shut anyone out).
     pub max_handshakes: usize,
     /// Handshakes in progress at once from one remote IP address
-    /// (default 8).
+    /// (default 8), with the same rule.
     pub max_handshakes_per_ip: usize,
 }
 
@@ -132,6 +137,7 @@ impl Default for DistConfig {
             hidden: false,
             tick_time: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
+            handshake_step_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
             global_resolver: GlobalResolver::default(),
@@ -206,6 +212,7 @@ impl DistConfig {
         };
         positive("tick_time", self.tick_time)?;
         positive("handshake_timeout", self.handshake_timeout)?;
+        positive("handshake_step_timeout", self.handshake_step_timeout)?;
         positive("connect_timeout", self.connect_timeout)?;
         if self.tick_time < MIN_TICK {
             return Err(ConfigError {

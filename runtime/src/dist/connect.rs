@@ -29,17 +29,15 @@ pub(crate) async fn accept_loop<D: Router>(node: Node, dist: Arc<D>, listener: T
             Ok((stream, addr)) => {
                 mesh.counters.accepted.fetch_add(1, Relaxed);
                 let cfg = &mesh.config;
-                let Some(slot) =
+                // Full slots give way to the newcomer: the stalest
+                // handshake is closed (see `admission`).
+                let (slot, evicted) =
                     mesh.admission
-                        .admit(addr.ip(), cfg.max_handshakes, cfg.max_handshakes_per_ip)
-                else {
-                    // Closed before a byte is read: a stranger cannot
-                    // queue work or hold more than the limit.
+                        .admit(addr.ip(), cfg.max_handshakes, cfg.max_handshakes_per_ip);
+                if evicted {
                     mesh.counters.turned_away.fetch_add(1, Relaxed);
-                    tracing::debug!(%addr, "too many handshakes in progress: connection closed");
-                    drop(stream);
-                    continue;
-                };
+                    tracing::debug!(%addr, "handshake slots full: the stalest handshake closed");
+                }
                 tokio::spawn(accept_one(node.clone(), dist.clone(), stream, addr, slot));
             }
             Err(e) if out_of_descriptors(&e) && reserve.release() => {
@@ -79,11 +77,13 @@ async fn accept_one<D: Router>(
             accept_on(node, dist, r, w, addr, slot).await;
         }
         Some(tls) => {
-            let accepted =
-                tokio::time::timeout(mesh.config.handshake_timeout, tls.acceptor.accept(stream))
-                    .await;
+            let accepted = tokio::select! {
+                a = tokio::time::timeout(mesh.config.handshake_step_timeout, tls.acceptor.accept(stream)) => a,
+                () = slot.evicted() => return,
+            };
             match accepted {
                 Ok(Ok(s)) => {
+                    slot.progressed();
                     let (r, w) = tokio::io::split(s);
                     accept_on(node, dist, r, w, addr, slot).await;
                 }
@@ -110,7 +110,8 @@ async fn accept_on<D, R, W>(
     let mut reader = FramedRead::new(r, codec::length_codec(PREAUTH_MAX_FRAME));
     let mut hs = Handshake::acceptor(mesh.local.clone(), nonce());
     let admit = |p: &PeerInfo| mesh.admit(p);
-    let result = tokio::time::timeout(
+    let progressed = || slot.progressed();
+    let shaken = tokio::time::timeout(
         mesh.config.handshake_timeout,
         session::handshake(
             &mut hs,
@@ -120,10 +121,17 @@ async fn accept_on<D, R, W>(
             mesh.config.max_frame,
             &admit,
             Some(mesh),
+            session::Pace {
+                step: mesh.config.handshake_step_timeout,
+                progressed: &progressed,
+            },
         ),
-    )
-    .await
-    .unwrap_or(Err(ConnectError::Timeout));
+    );
+    let result = tokio::select! {
+        r = shaken => r.unwrap_or(Err(ConnectError::Timeout)),
+        // A newcomer took the slot: this stranger stalled the longest.
+        () = slot.evicted() => return,
+    };
     drop(slot);
     match result {
         Ok(peer) => {
@@ -139,8 +147,28 @@ async fn accept_on<D, R, W>(
     }
 }
 
+/// How many times a connect is tried when the listener closes the
+/// handshake without a word: it gave the slot to a newcomer (see
+/// `admission`), and a fresh try is admitted as the newest.
+const CLOSED_TRIES: usize = 3;
+
 /// Connects to the node listening at `addr`; returns its name.
 pub(crate) async fn connect<D: Router>(
+    node: &Node,
+    dist: &Arc<D>,
+    addr: SocketAddr,
+) -> Result<String, ConnectError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match connect_once(node, dist, addr).await {
+            Err(ConnectError::Closed) if tries < CLOSED_TRIES => continue,
+            done => return done,
+        }
+    }
+}
+
+async fn connect_once<D: Router>(
     node: &Node,
     dist: &Arc<D>,
     addr: SocketAddr,
@@ -210,6 +238,10 @@ where
             mesh.config.max_frame,
             &|_: &PeerInfo| Ok(()),
             None,
+            session::Pace {
+                step: mesh.config.handshake_step_timeout,
+                progressed: &|| {},
+            },
         ),
     )
     .await

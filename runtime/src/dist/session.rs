@@ -70,10 +70,18 @@ pub(crate) trait Router: Send + Sync + 'static {
 /// The admission decision the acceptor consults on `Hello`.
 pub(crate) type Admit<'a> = &'a (dyn Fn(&PeerInfo) -> Result<(), RefuseReason> + Sync);
 
+/// How a handshake is paced and watched: each message must arrive within
+/// `step` of the last, and `progressed` is told of each valid one.
+pub(crate) struct Pace<'a> {
+    pub(crate) step: std::time::Duration,
+    pub(crate) progressed: &'a (dyn Fn() + Sync),
+}
+
 /// Runs `hs` to its end over the connection. An acceptor passes its
 /// connection table as `settle`: an authenticated peer is settled against
 /// a connection held with it ([`Mesh::settle`]) before `Established` is
 /// sent, and refused with the reason if the held one stays.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn handshake<R, W>(
     hs: &mut Handshake,
     first: Option<Frame>,
@@ -82,6 +90,7 @@ pub(crate) async fn handshake<R, W>(
     max_frame: usize,
     admit: Admit<'_>,
     settle: Option<&Mesh>,
+    pace: Pace<'_>,
 ) -> Result<PeerInfo, ConnectError>
 where
     R: AsyncRead + Unpin,
@@ -91,7 +100,10 @@ where
         write_frames(writer, &[frame], max_frame).await?;
     }
     loop {
-        let body = match reader.next().await {
+        let next = tokio::time::timeout(pace.step, reader.next())
+            .await
+            .map_err(|_| ConnectError::Timeout)?;
+        let body = match next {
             None => return Err(ConnectError::Closed),
             Some(Err(e)) if is_oversized(&e) => {
                 return Err(ConnectError::Decode(DecodeError::Oversized));
@@ -100,7 +112,11 @@ where
             Some(Ok(body)) => body,
         };
         let frame = codec::decode(&body)?;
-        match hs.next(frame, admit) {
+        let step = hs.next(frame, admit);
+        if !matches!(step, Step::Failed { .. }) {
+            (pace.progressed)();
+        }
+        match step {
             Step::Continue(send) => write_frames(writer, &send, max_frame).await?,
             Step::Established { send, peer } => {
                 if let Some(mesh) = settle
