@@ -35,3 +35,83 @@ fn the_standalone_node_serves_its_metrics_and_says_where() {
         "{text}"
     );
 }
+
+/// Starts `clustertop-agent-node` as `name` with a 1 s tick, joining
+/// `join` if given; returns it and where it listens.
+fn agent_node(name: &str, join: Option<&str>) -> (clustertop_testkit::KillOnDrop, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clustertop-agent-node"));
+    cmd.args([name, "127.0.0.1:0"])
+        .args(join)
+        .env("CLUSTERTOP_COOKIE", "agent-node-test")
+        .env("CLUSTERTOP_METRICS", "off")
+        .env("CLUSTERTOP_TICK_MS", "1000")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child =
+        clustertop_testkit::KillOnDrop(cmd.spawn().expect("clustertop-agent-node starts"));
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// Whether `name` is up in the cluster as the node at `entry` sees it.
+async fn up(entry: &str, name: &str) -> bool {
+    let config = clustertop_client::ClientConfig::new(entry).cookie("agent-node-test");
+    let Ok(client) = clustertop_client::Client::connect(config).await else {
+        return false;
+    };
+    let up = client.overview().await.is_ok_and(|o| {
+        o.nodes
+            .iter()
+            .any(|n| n.name == name && n.status == clustertop_proto::NodeStatus::Up)
+    });
+    client.close();
+    up
+}
+
+async fn until(what: &str, limit: std::time::Duration, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ok().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// A node paused past its tick is declared down, and when it resumes it
+/// rejoins by itself: it keeps the member it joined and retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_paused_past_the_tick_rejoins_when_it_resumes() {
+    use std::time::Duration;
+    let (_a, a_addr) = agent_node("pa@localhost", None);
+    let (b, _) = agent_node("pb@localhost", Some(&a_addr));
+    until("b up", Duration::from_secs(10), async || {
+        up(&a_addr, "pb@localhost").await
+    })
+    .await;
+    let pid = b.0.id().to_string();
+    let signal = |s: &str| {
+        Command::new("kill").args([s, &pid]).status().unwrap();
+    };
+    signal("-STOP");
+    until("b down", Duration::from_secs(10), async || {
+        !up(&a_addr, "pb@localhost").await
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal("-CONT");
+    until("b back", Duration::from_secs(10), async || {
+        up(&a_addr, "pb@localhost").await
+    })
+    .await;
+}

@@ -51,11 +51,21 @@ async fn run(args: &[String]) -> Result<(), String> {
         dist.tick_time = Duration::from_millis(ms);
     }
     let node = Node::start(NodeConfig::new(name.as_str()).dist(dist)).map_err(|e| e.to_string())?;
-    if let Some(addr) = rest.first() {
-        node.connect(addr)
-            .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-    }
+    // The member it joins is kept and retried, as every binary that forms
+    // a cluster does: a pause past the tick, a restart or a partition
+    // heals by itself.
+    let _formation = match rest.first() {
+        Some(addr) => {
+            node.connect(addr)
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            Some(
+                node.dist()
+                    .start_cluster(clustertop_runtime::dist::Static::new([addr.clone()])),
+            )
+        }
+        None => None,
+    };
     Agent::start(&node, AgentConfig::default())
         .await
         .map_err(|e| e.to_string())?;

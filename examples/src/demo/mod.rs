@@ -135,14 +135,23 @@ pub async fn run_node(args: DemoNodeArgs) -> Result<(), DemoNodeError> {
     dist.cookie = args.cookie.clone();
     dist.tick_time = Duration::from_secs(10);
     let node = Node::start(NodeConfig::new(args.name.as_str()).dist(dist))?;
-    if let Some(addr) = &args.connect {
-        node.connect(addr)
-            .await
-            .map_err(|source| DemoNodeError::Connect {
-                addr: addr.clone(),
-                source,
-            })?;
-    }
+    // The entry is kept and retried: a node paused past the tick, or
+    // cut off, comes back by itself.
+    let _formation = match &args.connect {
+        Some(addr) => {
+            node.connect(addr)
+                .await
+                .map_err(|source| DemoNodeError::Connect {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            Some(
+                node.dist()
+                    .start_cluster(clustertop_runtime::dist::Static::new([addr.clone()])),
+            )
+        }
+        None => None,
+    };
     Agent::start(&node, agent_config()).await?;
     let _workload = workload::start(&node, args.index, &args.first, &args.slow)
         .await
