@@ -115,3 +115,24 @@ async fn a_node_paused_past_the_tick_rejoins_when_it_resumes() {
     })
     .await;
 }
+
+/// An error is one plain line: no log line before it, no colour on a pipe.
+#[test]
+fn a_failing_start_says_one_plain_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_clustertop-agent-node"))
+        .args(["lone@localhost", "127.0.0.1:0", "127.0.0.1:1"])
+        .env("CLUSTERTOP_COOKIE", "agent-node-test")
+        .env("CLUSTERTOP_METRICS", "off")
+        .env_remove("RUST_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .output()
+        .expect("clustertop-agent-node runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains('\u{1b}'), "colour on a pipe: {err:?}");
+    assert!(
+        err.starts_with("clustertop-agent-node: connect 127.0.0.1:1"),
+        "{err}"
+    );
+}

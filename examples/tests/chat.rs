@@ -261,3 +261,23 @@ async fn a_browser_on_node_a_talks_with_a_client_on_node_b() {
         "the page on node A showed the message from node B"
     );
 }
+
+/// A web port that cannot be bound is one plain line on standard error:
+/// no log line before it, no colour on a pipe.
+#[test]
+fn a_failing_start_says_one_plain_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let web = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["--name", "x@localhost", "--metrics", "off", "--web", &web])
+        .env("CLUSTERTOP_COOKIE", support::COOKIE)
+        .env_remove("RUST_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .output()
+        .expect("chat runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains('\u{1b}'), "colour on a pipe: {err:?}");
+    assert!(err.contains(&web), "{err}");
+}

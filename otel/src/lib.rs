@@ -252,12 +252,15 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
         .unwrap_or_else(|| "info".to_owned());
     let filter =
         EnvFilter::try_new(&filter_text).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    // Colour only on a terminal: a pipe or a file gets plain text.
+    let ansi = config.log_writer.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let writer = config
         .log_writer
         .unwrap_or_else(|| BoxMakeWriter::new(std::io::stderr));
     let log_layer = match config.log_format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_writer(writer)
+            .with_ansi(ansi)
             .with_filter(filter)
             .boxed(),
         LogFormat::Json => json::JsonLayer::new(config.node.clone(), writer)

@@ -278,6 +278,9 @@ async fn run_demo(args: &Args, demo: DemoArgs, interval: Duration) -> Result<(),
             s
         }
     };
+    if let Some(url) = &otlp {
+        check_collector_url(url)?;
+    }
     let otlp = otlp
         .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
         .map(Collector::All)
@@ -321,6 +324,32 @@ async fn run_demo(args: &Args, demo: DemoArgs, interval: Duration) -> Result<(),
     drop(demo);
     drop(stack);
     result
+}
+
+/// `--otlp URL` must name a collector: `http://` or `https://`, a host,
+/// and a port if any that is a number.
+fn check_collector_url(url: &str) -> Result<(), CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "--otlp {url:?} is not a collector URL: give http://HOST:PORT (for example http://127.0.0.1:4317)"
+        ))
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let host_ok = !host.is_empty() && !host.contains(char::is_whitespace);
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
 }
 
 /// `clustertop snapshot`: one overview, as text or JSON (with each node's
@@ -549,5 +578,29 @@ fn extras(jaeger_ui: &Option<String>, notes: Vec<String>) -> crate::app::Extras 
         jaeger_ui: jaeger_ui
             .clone()
             .unwrap_or_else(|| crate::state::DEFAULT_JAEGER_UI.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_collector_url_is_checked_before_the_demo_starts() {
+        for good in [
+            "http://127.0.0.1:4317",
+            "https://otel.example:4318/v1",
+            "http://[::1]:4317",
+        ] {
+            assert!(super::check_collector_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "not a url",
+            "127.0.0.1:4317",
+            "http://",
+            "http://host:port",
+            "http://a b:1",
+        ] {
+            let e = super::check_collector_url(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--otlp"), "{bad}: {e}");
+        }
     }
 }

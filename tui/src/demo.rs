@@ -300,6 +300,14 @@ impl DemoFile {
             .flatten()
             .filter(|e| !e.file_name().to_string_lossy().contains('.'))
             .filter_map(|e| {
+                // Refused, as a cookie file is, when others may read it.
+                if !private(&e.path()) {
+                    eprintln!(
+                        "clustertop: ignoring {}: others may read it (chmod 600 it, or stop that demo)",
+                        e.path().display()
+                    );
+                    return None;
+                }
                 let text = std::fs::read_to_string(e.path()).ok()?;
                 let mut lines = text.lines();
                 let (entry, cookie) = (lines.next()?.to_owned(), lines.next()?.to_owned());
@@ -352,6 +360,12 @@ impl DemoFile {
     pub(crate) fn shown(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// Whether only its owner may read or write `path` (mode 0600 or less).
+fn private(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
 }
 
 /// Whether the process `pid` is alive.

@@ -218,6 +218,14 @@ fn the_demo_cookie_is_random_private_and_off_the_command_line() {
     assert_eq!(mode & 0o777, 0o600);
     let dir = std::fs::metadata(file.parent().unwrap()).unwrap();
     assert_eq!(dir.permissions().mode() & 0o777, 0o700);
+    // Opened to others, the file is refused, as a cookie file is: the
+    // commands attach without its cookie (and say why).
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = demo.run(&["snapshot"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("others may read it"), "{err}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     // No process of the demo shows the cookie on its command line.
     let children = Command::new("pgrep")
         .args(["-P", &demo.child.id().to_string()])
@@ -285,6 +293,21 @@ fn errors_a_user_hits_are_one_line_and_a_failure_status() {
         );
         assert!(lines[1].contains("clustertop demo"), "{err}");
     }
+
+    // A collector that is not a URL is named by its flag, before any node
+    // starts.
+    let out = Command::new(BIN)
+        .args(["demo", "--headless", "--port", "0", "--otlp", "not a url"])
+        .env("HOME", demo.home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--otlp \"not a url\" is not a collector URL"),
+        "{err}"
+    );
 
     // Something else listens (an HTTP server, as a metrics port): said so.
     let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -25,7 +25,7 @@ pub(crate) fn raise_open_files_limit() {
                 let mut raised = limit;
                 raised.current = hard;
                 match setrlimit(Resource::Nofile, raised) {
-                    Ok(()) => tracing::info!(
+                    Ok(()) => tracing::debug!(
                         from = ?soft,
                         to = ?hard,
                         "open files limit raised to the hard limit"
@@ -33,7 +33,7 @@ pub(crate) fn raise_open_files_limit() {
                     Err(e) => tracing::warn!(limit = ?soft, error = %e, "cannot raise the open files limit"),
                 }
             } else {
-                tracing::info!(limit = ?soft, "open files limit (at the hard limit)");
+                tracing::debug!(limit = ?soft, "open files limit (at the hard limit)");
             }
         }
     });
