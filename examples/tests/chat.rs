@@ -281,3 +281,28 @@ fn a_failing_start_says_one_plain_line() {
     assert!(!err.contains('\u{1b}'), "colour on a pipe: {err:?}");
     assert!(err.contains(&web), "{err}");
 }
+
+/// A browser page of another site may not open the chat's WebSocket: its
+/// `Origin` is checked against the page's own host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_sites_page_may_not_open_the_socket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut a = Proc::start(BIN, "a@localhost", &["--web", "127.0.0.1:0"]);
+    let web = web_addr(&mut a);
+    let open = |origin: String| {
+        let url = format!("ws://{web}/ws?room=lobby&user=x");
+        async move {
+            let mut req = url.into_client_request().unwrap();
+            req.headers_mut().insert("origin", origin.parse().unwrap());
+            tokio_tungstenite::connect_async(req).await
+        }
+    };
+    match open("http://evil.example".into()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("a cross-site socket was not refused: {other:?}"),
+    }
+    assert!(
+        open(format!("http://{web}")).await.is_ok(),
+        "the page's own origin is refused"
+    );
+}

@@ -24,12 +24,17 @@ struct Args {
     /// Where to serve the page and the WebSocket.
     #[arg(long, default_value = "127.0.0.1:4000")]
     web: SocketAddr,
+    /// Also accept the WebSocket from pages of this origin
+    /// (`https://host[:port]`; repeatable). By default only the page this
+    /// node serves may open it.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
 }
 
 async fn main_(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let running = node::boot(&args.node, AgentConfig::default()).await?;
     let chat = ChatSystem::start(&running.node).await?;
-    let addr = web::serve(chat, args.web).await?;
+    let addr = web::serve_with_origins(chat, args.web, args.allow_origin).await?;
     println!("web http://{addr}/");
     node::until_stopped().await;
     Ok(())

@@ -33,6 +33,28 @@ pub const MAX_FRAME: usize = 16 * 1024;
 struct AppState {
     chat: ChatSystem,
     slots: Arc<tokio::sync::Semaphore>,
+    /// Origins allowed besides the page's own (`scheme://host[:port]`).
+    origins: Arc<Vec<String>>,
+}
+
+/// Whether a WebSocket upgrade with these headers may proceed: a browser
+/// sends `Origin`, which must be the page's own (`Host` under http or
+/// https) or one of `allowed`; a request without one is not a browser's,
+/// and cross-site requests are what the check is for.
+fn origin_allowed(headers: &axum::http::HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let own = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        });
+    own || allowed.iter().any(|a| a == origin)
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,11 +73,25 @@ pub fn valid_name(name: &str) -> bool {
 
 /// Serves the page and the WebSocket on `addr` (port 0: any free port);
 /// returns where it listens. The server runs on the current tokio runtime
-/// until the process ends.
+/// until the process ends. A browser's WebSocket is accepted from the
+/// page's own origin only (see [`serve_with_origins`]).
 ///
 /// # Errors
 /// [`ChatError::Web`] when `addr` cannot be bound.
 pub async fn serve(chat: ChatSystem, addr: SocketAddr) -> Result<SocketAddr, ChatError> {
+    serve_with_origins(chat, addr, Vec::new()).await
+}
+
+/// As [`serve`], also accepting WebSockets from pages of `origins`
+/// (`scheme://host[:port]`, as browsers send it in `Origin`).
+///
+/// # Errors
+/// [`ChatError::Web`] when `addr` cannot be bound.
+pub async fn serve_with_origins(
+    chat: ChatSystem,
+    addr: SocketAddr,
+    origins: Vec<String>,
+) -> Result<SocketAddr, ChatError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ChatError::Web { addr, source })?;
@@ -65,6 +101,7 @@ pub async fn serve(chat: ChatSystem, addr: SocketAddr) -> Result<SocketAddr, Cha
     let state = AppState {
         chat,
         slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+        origins: Arc::new(origins),
     };
     let app = Router::new()
         .route("/", get(page))
@@ -84,9 +121,17 @@ async fn page() -> Html<&'static str> {
 
 async fn socket(
     upgrade: WebSocketUpgrade,
+    headers: axum::http::HeaderMap,
     Query(join): Query<JoinParams>,
     State(state): State<AppState>,
 ) -> Response {
+    if !origin_allowed(&headers, &state.origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open the chat's WebSocket",
+        )
+            .into_response();
+    }
     if !valid_name(&join.room) || !valid_name(&join.user) {
         return (
             StatusCode::BAD_REQUEST,
@@ -109,4 +154,47 @@ async fn socket(
             pid.exited().await;
             drop(slot);
         })
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::origin_allowed;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn headers(host: &str, origin: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_pages_own_origin_or_an_allowed_one_may_open_the_socket() {
+        let none: &[String] = &[];
+        assert!(origin_allowed(
+            &headers("127.0.0.1:4000", Some("http://127.0.0.1:4000")),
+            none
+        ));
+        assert!(origin_allowed(
+            &headers("chat.example", Some("https://chat.example")),
+            none
+        ));
+        assert!(!origin_allowed(
+            &headers("127.0.0.1:4000", Some("http://evil.example")),
+            none
+        ));
+        assert!(!origin_allowed(
+            &headers("127.0.0.1:4000", Some("http://127.0.0.1:4001")),
+            none
+        ));
+        // Not a browser: no Origin.
+        assert!(origin_allowed(&headers("127.0.0.1:4000", None), none));
+        let allowed = ["https://app.example".to_owned()];
+        assert!(origin_allowed(
+            &headers("127.0.0.1:4000", Some("https://app.example")),
+            &allowed
+        ));
+    }
 }
