@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod exports;
+pub mod http;
 mod json;
 mod metrics_endpoint;
 mod otlp;

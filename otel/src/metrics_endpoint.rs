@@ -103,7 +103,5 @@ async fn serve(listener: tokio::net::TcpListener, handle: PrometheusHandle) {
             }
         }),
     );
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::warn!(error = %e, "the metrics endpoint stopped");
-    }
+    crate::http::serve(listener, app, crate::http::HttpLimits::default(), "metrics").await;
 }

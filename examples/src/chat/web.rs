@@ -107,11 +107,14 @@ pub async fn serve_with_origins(
         .route("/", get(page))
         .route("/ws", get(socket))
         .with_state(state);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "chat web endpoint stopped");
-        }
-    });
+    // Page and upgrade requests are bounded by the shared listener; the
+    // sockets themselves by MAX_CONNECTIONS above.
+    tokio::spawn(clustertop_otel::http::serve(
+        listener,
+        app,
+        clustertop_otel::http::HttpLimits::default(),
+        "chat web",
+    ));
     Ok(bound)
 }
 
