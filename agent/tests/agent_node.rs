@@ -2,6 +2,8 @@
 //! where it serves Prometheus metrics, and the endpoint serves the node's
 //! series.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -77,17 +79,6 @@ async fn up(entry: &str, name: &str) -> bool {
     up
 }
 
-async fn until(what: &str, limit: std::time::Duration, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !ok().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} within {limit:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 /// A node paused past its tick is declared down, and when it resumes it
 /// rejoins by itself: it keeps the member it joined and retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,25 +86,18 @@ async fn a_node_paused_past_the_tick_rejoins_when_it_resumes() {
     use std::time::Duration;
     let (_a, a_addr) = agent_node("pa@localhost", None);
     let (b, _) = agent_node("pb@localhost", Some(&a_addr));
-    until("b up", Duration::from_secs(10), async || {
-        up(&a_addr, "pb@localhost").await
-    })
-    .await;
+    let limit = Duration::from_secs(10);
+    let b_up = async |want: bool| (up(&a_addr, "pb@localhost").await == want).then_some(());
+    support::eventually("b up", limit, || b_up(true)).await;
     let pid = b.0.id().to_string();
     let signal = |s: &str| {
         Command::new("kill").args([s, &pid]).status().unwrap();
     };
     signal("-STOP");
-    until("b down", Duration::from_secs(10), async || {
-        !up(&a_addr, "pb@localhost").await
-    })
-    .await;
+    support::eventually("b down", limit, || b_up(false)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     signal("-CONT");
-    until("b back", Duration::from_secs(10), async || {
-        up(&a_addr, "pb@localhost").await
-    })
-    .await;
+    support::eventually("b back", limit, || b_up(true)).await;
 }
 
 /// An error is one plain line: no log line before it, no colour on a pipe.

@@ -11,6 +11,7 @@ use clustertop_runtime::Received;
 use std::collections::HashMap;
 use std::time::Duration;
 use support::{cluster, fast_config};
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -35,8 +36,16 @@ async fn each_node_sends_its_backlog_once_and_apart_from_what_follows() {
         }
         loggers.push(logger);
     }
-    // Until every record before the subscription is in its ring.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until every record before the subscription is in its ring: each
+    // logger has handled its five messages.
+    for (node, logger) in nodes.iter().zip(&loggers) {
+        support::wait_for("the records logged", Duration::from_secs(10), || {
+            node.introspect()
+                .process_info(logger.id())
+                .is_some_and(|i| i.handled >= 5)
+        })
+        .await;
+    }
     let keep_logging = {
         let loggers = loggers.clone();
         tokio::spawn(async move {

@@ -152,13 +152,11 @@ fn status_lines(state: &State, width: u16) -> Vec<Line<'static>> {
 /// other views' names cut to four letters, else their numbers only; the
 /// view shown keeps its name.
 fn tab_line(state: &State, width: u16) -> Line<'static> {
-    for cut in [usize::MAX, 4, 0] {
-        let line = tab_line_cut(state, cut);
-        if line.width() <= usize::from(width) || cut == 0 {
-            return line;
-        }
-    }
-    unreachable!("the last form is returned whatever its width")
+    [usize::MAX, 4]
+        .into_iter()
+        .map(|cut| tab_line_cut(state, cut))
+        .find(|line| line.width() <= usize::from(width))
+        .unwrap_or_else(|| tab_line_cut(state, 0))
 }
 
 fn tab_line_cut(state: &State, cut: usize) -> Line<'static> {

@@ -575,7 +575,16 @@ fn snapshot_and_logs_attach_elsewhere_when_the_entry_node_is_gone() {
             .unwrap()
             .success()
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Until it is gone (a zombie of the demo's counts as gone).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{entry}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo-1 outlived SIGKILL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // Without --node: the demo's entry, then its other nodes.
     let home_run = |args: &[&str]| {
         Command::new(BIN)
