@@ -12,18 +12,24 @@
 //!   close the waiting connection at once, and a failing accept is logged
 //!   once, then as a count once a minute.
 //! - A WebSocket upgrade leaves the count when it is handed over: the
-//!   application bounds its sockets itself.
+//!   application bounds its sockets itself. Each request carries the
+//!   peer's address as axum's [`ConnectInfo<SocketAddr>`], for a bound per
+//!   address.
+//!
+//! [`ConnectInfo<SocketAddr>`]: axum::extract::ConnectInfo
 //!
 //! # Cost
 //! A semaphore permit and a task per connection; nothing per request
 //! beyond hyper's.
 
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 /// What one HTTP listener may be made to hold.
 #[derive(Debug, Clone, Copy)]
@@ -56,13 +62,18 @@ pub async fn serve(
     let mut failures = Failures::default();
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
                     // Closed before a byte is read.
                     drop(stream);
                     continue;
                 };
-                let service = TowerToHyperService::new(app.clone());
+                let service = TowerToHyperService::new(app.clone().map_request(
+                    move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(ConnectInfo(peer));
+                        req
+                    },
+                ));
                 tokio::spawn(async move {
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())

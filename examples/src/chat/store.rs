@@ -9,7 +9,16 @@
 //! node's store holds the room's recent messages whichever node they were
 //! posted on (in timestamp order, then by id).
 //!
-//! Bounded: [`KEEP`] messages per room and [`MAX_ROOMS`] rooms.
+//! # Bounds
+//! One bound in bytes holds the whole store: [`MAX_BYTES`] (32 MiB) per
+//! node, however many rooms and users there are. Past it, the room whose
+//! last message is oldest goes, and the next, until the store is under
+//! it again. A message is counted at the length of its strings (id,
+//! sender, content) plus [`MESSAGE_OVERHEAD`] for its place in its room;
+//! a room at its name's length plus [`ROOM_OVERHEAD`]. Within that, a
+//! room keeps its last [`KEEP`] messages and the store at most
+//! [`MAX_ROOMS`] rooms. One room at its fullest (100 messages of 2,000
+//! four-byte characters) is 0.8 MB, so the newest room always fits.
 
 use crate::chat::{Message, NewMessage};
 use clustertop_runtime::app::pubsub::PubSub;
@@ -22,6 +31,13 @@ use std::collections::{HashMap, VecDeque};
 pub const KEEP: usize = 100;
 /// Rooms kept; past it, the room whose last message is oldest goes.
 pub const MAX_ROOMS: usize = 10_000;
+/// Bytes one node's store holds at most, counted as the module docs say.
+pub const MAX_BYTES: usize = 32 << 20;
+/// Bytes counted per message besides its strings: the `Message` itself
+/// and its slot in the room's queue.
+pub const MESSAGE_OVERHEAD: usize = 96;
+/// Bytes counted per room besides its name: its map entry and queue.
+pub const ROOM_OVERHEAD: usize = 128;
 /// The default `limit` of `get_recent_messages`.
 pub const DEFAULT_LIMIT: usize = 50;
 /// Where stores tell each other about new messages.
@@ -36,7 +52,7 @@ pub struct MessageStore {
     /// Time spent on each message (zero but in the demo, whose store is
     /// deliberately slow).
     delay: std::time::Duration,
-    rooms: HashMap<String, VecDeque<Message>>,
+    rooms: Rooms,
     next_id: u64,
 }
 
@@ -77,7 +93,7 @@ impl GenServer for MessageStore {
         Ok(MessageStore {
             pubsub,
             delay,
-            rooms: HashMap::new(),
+            rooms: Rooms::new(MAX_BYTES),
             next_id: 1,
         })
     }
@@ -103,7 +119,7 @@ impl GenServer for MessageStore {
             room: add.room,
             message,
         };
-        self.insert(&new);
+        self.rooms.insert(&new);
         // The article's `{:new_message, message}` to the room, on every node.
         if let Err(e) = self
             .pubsub
@@ -131,17 +147,13 @@ impl GenServer for MessageStore {
         get: GetRecent,
         _: &mut ServerContext<Self>,
     ) -> CallResult<Vec<Message>> {
-        let messages = self.rooms.get(&get.room).map_or_else(Vec::new, |m| {
-            let skip = m.len().saturating_sub(get.limit);
-            m.iter().skip(skip).cloned().collect()
-        });
-        CallResult::Reply(messages)
+        CallResult::Reply(self.rooms.recent(&get.room, get.limit))
     }
 
     async fn handle_info(&mut self, info: Info<NewMessage>, _: &mut ServerContext<Self>) -> Flow {
         if let Info::Msg(new) = info {
             self.pause().await;
-            self.insert(&new);
+            self.rooms.insert(&new);
         }
         Flow::Continue
     }
@@ -153,28 +165,164 @@ impl MessageStore {
             tokio::time::sleep(self.delay).await;
         }
     }
+}
 
-    /// Keeps `new` in its room: in (timestamp, id) order, at most [`KEEP`].
-    fn insert(&mut self, new: &NewMessage) {
-        if !self.rooms.contains_key(&new.room) && self.rooms.len() >= MAX_ROOMS {
-            let stalest = self
-                .rooms
-                .iter()
-                .min_by_key(|(_, m)| m.back().map_or(0, |m| m.timestamp))
-                .map(|(name, _)| name.clone());
-            if let Some(name) = stalest {
-                self.rooms.remove(&name);
-            }
+/// The rooms' recent messages, within a bound in bytes.
+#[derive(Debug)]
+pub struct Rooms {
+    rooms: HashMap<String, VecDeque<Message>>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+/// What `message` counts towards the bound.
+fn message_bytes(message: &Message) -> usize {
+    message.id.len() + message.sender.len() + message.content.len() + MESSAGE_OVERHEAD
+}
+
+impl Rooms {
+    /// No rooms, holding at most `max_bytes` (as counted in the module
+    /// docs).
+    pub fn new(max_bytes: usize) -> Self {
+        Rooms {
+            rooms: HashMap::new(),
+            bytes: 0,
+            max_bytes,
         }
-        let room = self.rooms.entry(new.room.clone()).or_default();
-        let key = |m: &Message| (m.timestamp, m.id.clone());
+    }
+
+    /// Bytes held, as counted in the module docs.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Rooms held.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Whether no room is held.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
+    /// The newest `limit` messages of `room`, oldest first.
+    pub fn recent(&self, room: &str, limit: usize) -> Vec<Message> {
+        self.rooms.get(room).map_or_else(Vec::new, |m| {
+            let skip = m.len().saturating_sub(limit);
+            m.iter().skip(skip).cloned().collect()
+        })
+    }
+
+    /// Keeps `new` in its room: in (timestamp, id) order, at most
+    /// [`KEEP`]; then drops the stalest rooms until within the bound.
+    pub fn insert(&mut self, new: &NewMessage) {
+        if !self.rooms.contains_key(&new.room) && self.rooms.len() >= MAX_ROOMS {
+            self.drop_stalest(None);
+        }
+        let room = match self.rooms.get_mut(&new.room) {
+            Some(room) => room,
+            None => {
+                self.bytes += new.room.len() + ROOM_OVERHEAD;
+                self.rooms.entry(new.room.clone()).or_default()
+            }
+        };
         if room.iter().any(|m| m.id == new.message.id) {
             return;
         }
+        let key = |m: &Message| (m.timestamp, m.id.clone());
         let at = room.partition_point(|m| key(m) <= key(&new.message));
         room.insert(at, new.message.clone());
+        self.bytes += message_bytes(&new.message);
         while room.len() > KEEP {
-            room.pop_front();
+            if let Some(old) = room.pop_front() {
+                self.bytes -= message_bytes(&old);
+            }
         }
+        while self.bytes > self.max_bytes && self.rooms.len() > 1 {
+            self.drop_stalest(Some(&new.room));
+        }
+    }
+
+    /// Drops the room whose last message is oldest, other than `keep`.
+    fn drop_stalest(&mut self, keep: Option<&str>) {
+        let stalest = self
+            .rooms
+            .iter()
+            .filter(|(name, _)| Some(name.as_str()) != keep)
+            .min_by_key(|(_, m)| m.back().map_or(0, |m| m.timestamp))
+            .map(|(name, _)| name.clone());
+        if let Some(name) = stalest {
+            if let Some(messages) = self.rooms.remove(&name) {
+                self.bytes -= name.len() + ROOM_OVERHEAD;
+                self.bytes -= messages.iter().map(message_bytes).sum::<usize>();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(room: &str, n: u64, content: &str) -> NewMessage {
+        NewMessage {
+            room: room.to_owned(),
+            message: Message {
+                id: format!("a@localhost-{n}"),
+                sender: "ann".to_owned(),
+                content: content.to_owned(),
+                timestamp: n,
+            },
+        }
+    }
+
+    fn recount(rooms: &Rooms) -> usize {
+        rooms
+            .rooms
+            .iter()
+            .map(|(name, m)| {
+                name.len() + ROOM_OVERHEAD + m.iter().map(message_bytes).sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Many rooms of long messages: the store stays within its bytes, its
+    /// count is the recount of what it holds, and the newest rooms stay.
+    #[test]
+    fn the_store_holds_its_bound_in_bytes_however_many_rooms_are_filled() {
+        let bound = 2 << 20;
+        let mut rooms = Rooms::new(bound);
+        let long = "é".repeat(2_000);
+        let mut n = 0;
+        for room in 0..200 {
+            for _ in 0..KEEP {
+                n += 1;
+                rooms.insert(&message(&format!("room-{room}"), n, &long));
+                assert!(rooms.bytes() <= bound, "{} > {bound}", rooms.bytes());
+            }
+        }
+        assert_eq!(rooms.bytes(), recount(&rooms));
+        // 100 messages of 4,000 bytes: about 0.4 MB a room, so 4 or 5 fit.
+        assert!((4..=5).contains(&rooms.len()), "{} rooms", rooms.len());
+        assert_eq!(
+            rooms.recent("room-199", 1)[0].id,
+            format!("a@localhost-{n}")
+        );
+        assert!(rooms.recent("room-0", 1).is_empty());
+    }
+
+    #[test]
+    fn a_room_keeps_its_last_messages_in_order_and_counts_what_it_drops() {
+        let mut rooms = Rooms::new(MAX_BYTES);
+        for n in (1..=150).rev() {
+            rooms.insert(&message("lobby", n, "hi"));
+        }
+        // The same message again is not kept twice.
+        rooms.insert(&message("lobby", 150, "hi"));
+        let recent = rooms.recent("lobby", KEEP);
+        assert_eq!(recent.len(), KEEP);
+        assert!(recent.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+        assert_eq!(rooms.bytes(), recount(&rooms));
     }
 }
