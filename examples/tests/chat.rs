@@ -306,3 +306,161 @@ async fn another_sites_page_may_not_open_the_socket() {
         "the page's own origin is refused"
     );
 }
+
+/// Opens the chat's WebSocket from `from` (an address of the loopback
+/// network), with a receive buffer of `recv_buffer` bytes if given.
+async fn open_from(
+    web: &str,
+    from: &str,
+    user: &str,
+    recv_buffer: Option<u32>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    if let Some(size) = recv_buffer {
+        sock.set_recv_buffer_size(size).unwrap();
+    }
+    let stream = sock.connect(web.parse().unwrap()).await.unwrap();
+    let url = format!("ws://{web}/ws?room=lobby&user={user}");
+    tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+        .await
+        .map(|(s, _)| s)
+}
+
+fn status_of(r: Result<Socket, tokio_tungstenite::tungstenite::Error>) -> u16 {
+    match r {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("no HTTP answer: {e}"),
+    }
+}
+
+/// One address may hold only its share of the sockets: past it the
+/// upgrade gets 429, while another address still gets in, and a closed
+/// socket gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_may_not_take_every_socket() {
+    let mut a = Proc::start(
+        BIN,
+        "a@localhost",
+        &["--web", "127.0.0.1:0", "--max-sockets-per-address", "3"],
+    );
+    let web = web_addr(&mut a);
+    let mut held = Vec::new();
+    for n in 0..3 {
+        held.push(
+            open_from(&web, "127.0.0.1", &format!("u{n}"), None)
+                .await
+                .expect("within the address's share"),
+        );
+    }
+    assert_eq!(
+        status_of(open_from(&web, "127.0.0.1", "u3", None).await),
+        429
+    );
+    let other = open_from(&web, "127.0.0.2", "v", None).await;
+    assert_eq!(status_of(other), 101, "another address was refused");
+    // A closed socket's place comes back once its channel has exited.
+    held.pop().unwrap().close(None).await.expect("closes");
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        match status_of(open_from(&web, "127.0.0.1", "u4", None).await) {
+            101 => break,
+            429 if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("the closed socket's place did not come back: {other}"),
+        }
+    }
+}
+
+/// The value of `name` on a Prometheus page.
+async fn scrape(metrics_url: &str, name: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = metrics_url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut s = tokio::net::TcpStream::connect(host).await.ok()?;
+    let req = format!("GET /{path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).await.ok()?;
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A socket whose reader never reads does not make the node queue without
+/// bound: once more than its share waits, it is disconnected (and
+/// counted), while a reader that keeps up gets every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_never_reads_is_disconnected() {
+    let mut a = Proc::start(
+        BIN,
+        "a@localhost",
+        &[
+            "--web",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--max-queued-bytes",
+            "65536",
+        ],
+    );
+    let metrics = a
+        .wait_line("its metrics line", |l| l.starts_with("metrics "))
+        .trim_start_matches("metrics ")
+        .to_owned();
+    let web = web_addr(&mut a);
+    // The reader that never reads, with a small receive buffer so the
+    // kernel's buffers fill soon.
+    let mut stalled = open_from(&web, "127.0.0.1", "stalled", Some(4096))
+        .await
+        .expect("joins");
+    let (mut writer, _) = Client::join(&web, "lobby", "writer").await;
+    const SENT: usize = 4_000;
+    let content = "x".repeat(2_000);
+    let (mut tx, mut rx) = writer.socket.split();
+    // The writer reads its room too, as a reader that keeps up.
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < SENT {
+            let frame = tokio::time::timeout(LIMIT, rx.next())
+                .await
+                .expect("a frame in time")
+                .expect("open")
+                .expect("a frame");
+            if let Ws::Text(text) = frame {
+                if text.contains("\"new_message\"") {
+                    got += 1;
+                }
+            }
+        }
+        got
+    });
+    for n in 0..SENT {
+        let frame =
+            serde_json::json!({"event": "new_message", "content": format!("{n} {content}")});
+        tx.send(Ws::Text(frame.to_string().into()))
+            .await
+            .expect("sent");
+    }
+    assert_eq!(reader.await.unwrap(), SENT, "the reader that keeps up");
+    // Now read the stalled socket: it ends before all were delivered.
+    let mut got = 0;
+    loop {
+        match tokio::time::timeout(LIMIT, stalled.next()).await {
+            Ok(Some(Ok(Ws::Text(text)))) if text.contains("\"new_message\"") => got += 1,
+            Ok(Some(Ok(Ws::Close(_)) | Err(_)) | None) => break,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => panic!("the stalled socket stayed open, {got} messages read"),
+        }
+    }
+    assert!(
+        got < SENT,
+        "every message was queued for the stalled reader"
+    );
+    assert_eq!(
+        scrape(&metrics, "chat_slow_readers_total").await,
+        Some(1.0),
+        "the disconnect is counted"
+    );
+}

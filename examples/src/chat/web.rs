@@ -5,36 +5,129 @@
 //! [`ServerFrame`](crate::chat::channel::ServerFrame)).
 //!
 //! # Bounds
-//! Anyone who reaches the port can connect, so: room and user names are
-//! 1–64 characters of `A-Z a-z 0-9 _ - .`; a frame is at most 16 KiB and a
-//! message at most 2,000 characters (longer ones are cut); at most
-//! [`MAX_CONNECTIONS`] sockets at once per node, past which the upgrade is
-//! refused with 503.
+//! Anyone who reaches the port can connect, so ([`WebConfig`] sets the
+//! numbers):
+//! - room and user names are 1–64 characters of `A-Z a-z 0-9 _ - .`; a
+//!   frame is at most 16 KiB and a message at most 2,000 characters
+//!   (longer ones are cut);
+//! - at most 10,000 sockets at once per node (past it the upgrade gets
+//!   503) and 256 from one address (past it, 429);
+//! - a socket's buffers are sized to use: a 4 KiB read buffer that grows
+//!   to the frame being read (at most 16 KiB), and no write buffer beyond
+//!   the frame being written;
+//! - what waits to be written to one socket is at most 128 KiB (plus the
+//!   one frame that found it empty): a reader that stays further behind is
+//!   disconnected, logged and counted (`chat_slow_readers_total`).
+//!
+//! So an idle socket costs its channel process, its buffers and the
+//! connection's state (about 10 KB measured, examples/README.md), and a
+//! node's sockets at most `max_sockets` × (that + `max_queued_bytes` +
+//! 16 KiB + one frame).
 
 use crate::chat::channel::{self, ChannelEvent};
 use crate::chat::{ChatError, ChatSystem};
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use clustertop_runtime::SpawnOptions;
+use parking_lot::Mutex;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-/// Sockets one node serves at once.
-pub const MAX_CONNECTIONS: usize = 10_000;
 /// The largest frame a client may send.
 pub const MAX_FRAME: usize = 16 * 1024;
+/// A socket's read buffer before a frame needs more.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// What the endpoint accepts, and what one node may be made to hold.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Origins whose pages may open the WebSocket besides the page's own
+    /// (`scheme://host[:port]`, as browsers send it in `Origin`).
+    pub allow_origins: Vec<String>,
+    /// Sockets at once on this node (default 10,000).
+    pub max_sockets: usize,
+    /// Sockets at once from one IP address (default 256).
+    pub max_sockets_per_address: usize,
+    /// Bytes waiting to be written to one socket before its reader is
+    /// disconnected as too slow (default 128 KiB).
+    pub max_queued_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            allow_origins: Vec::new(),
+            max_sockets: 10_000,
+            max_sockets_per_address: 256,
+            max_queued_bytes: 128 * 1024,
+        }
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
     chat: ChatSystem,
-    slots: Arc<tokio::sync::Semaphore>,
-    /// Origins allowed besides the page's own (`scheme://host[:port]`).
-    origins: Arc<Vec<String>>,
+    sockets: Arc<Sockets>,
+    config: Arc<WebConfig>,
+}
+
+/// The sockets open now: in all, and by address.
+struct Sockets {
+    total: usize,
+    per_address: usize,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// Why a socket was refused.
+enum Full {
+    Node,
+    Address,
+}
+
+/// One open socket's place; given back on drop.
+struct SocketSlot {
+    sockets: Arc<Sockets>,
+    ip: IpAddr,
+}
+
+impl Sockets {
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<SocketSlot, Full> {
+        let mut open = self.open.lock();
+        let (total, by_address) = &mut *open;
+        if *total >= self.total {
+            return Err(Full::Node);
+        }
+        let here = by_address.entry(ip).or_default();
+        if *here >= self.per_address {
+            return Err(Full::Address);
+        }
+        *here += 1;
+        *total += 1;
+        Ok(SocketSlot {
+            sockets: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.sockets.open.lock();
+        let (total, by_address) = &mut *open;
+        *total -= 1;
+        if let Some(here) = by_address.get_mut(&self.ip) {
+            *here -= 1;
+            if *here == 0 {
+                by_address.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Whether a WebSocket upgrade with these headers may proceed: a browser
@@ -74,23 +167,23 @@ pub fn valid_name(name: &str) -> bool {
 /// Serves the page and the WebSocket on `addr` (port 0: any free port);
 /// returns where it listens. The server runs on the current tokio runtime
 /// until the process ends. A browser's WebSocket is accepted from the
-/// page's own origin only (see [`serve_with_origins`]).
+/// page's own origin only, within the default bounds (see
+/// [`serve_with`]).
 ///
 /// # Errors
 /// [`ChatError::Web`] when `addr` cannot be bound.
 pub async fn serve(chat: ChatSystem, addr: SocketAddr) -> Result<SocketAddr, ChatError> {
-    serve_with_origins(chat, addr, Vec::new()).await
+    serve_with(chat, addr, WebConfig::default()).await
 }
 
-/// As [`serve`], also accepting WebSockets from pages of `origins`
-/// (`scheme://host[:port]`, as browsers send it in `Origin`).
+/// As [`serve`], with `config`'s origins and bounds.
 ///
 /// # Errors
 /// [`ChatError::Web`] when `addr` cannot be bound.
-pub async fn serve_with_origins(
+pub async fn serve_with(
     chat: ChatSystem,
     addr: SocketAddr,
-    origins: Vec<String>,
+    config: WebConfig,
 ) -> Result<SocketAddr, ChatError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -100,15 +193,19 @@ pub async fn serve_with_origins(
         .map_err(|source| ChatError::Web { addr, source })?;
     let state = AppState {
         chat,
-        slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
-        origins: Arc::new(origins),
+        sockets: Arc::new(Sockets {
+            total: config.max_sockets,
+            per_address: config.max_sockets_per_address,
+            open: Mutex::new((0, HashMap::new())),
+        }),
+        config: Arc::new(config),
     };
     let app = Router::new()
         .route("/", get(page))
         .route("/ws", get(socket))
         .with_state(state);
     // Page and upgrade requests are bounded by the shared listener; the
-    // sockets themselves by MAX_CONNECTIONS above.
+    // sockets themselves by the config's bounds.
     tokio::spawn(clustertop_otel::http::serve(
         listener,
         app,
@@ -125,10 +222,11 @@ async fn page() -> Html<&'static str> {
 async fn socket(
     upgrade: WebSocketUpgrade,
     headers: axum::http::HeaderMap,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(join): Query<JoinParams>,
     State(state): State<AppState>,
 ) -> Response {
-    if !origin_allowed(&headers, &state.origins) {
+    if !origin_allowed(&headers, &state.config.allow_origins) {
         return (
             StatusCode::FORBIDDEN,
             "this page's origin may not open the chat's WebSocket",
@@ -142,17 +240,30 @@ async fn socket(
         )
             .into_response();
     }
-    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    let slot = match state.sockets.admit(peer.ip()) {
+        Ok(slot) => slot,
+        Err(Full::Node) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+        }
+        Err(Full::Address) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address",
+            )
+                .into_response();
+        }
     };
+    let max_queued = state.config.max_queued_bytes;
     upgrade
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |ws| async move {
             let chat = state.chat.clone();
             let pid = state.chat.node.spawn_opts::<ChannelEvent, _, _>(
                 SpawnOptions::new().behaviour("RoomChannel"),
-                move |ctx| channel::run(ctx, chat, ws, join.room, join.user),
+                move |ctx| channel::run(ctx, chat, ws, join.room, join.user, max_queued),
             );
             pid.exited().await;
             drop(slot);
