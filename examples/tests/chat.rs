@@ -415,7 +415,7 @@ async fn a_reader_that_never_reads_is_disconnected() {
     let mut stalled = open_from(&web, "127.0.0.1", "stalled", Some(4096))
         .await
         .expect("joins");
-    let (mut writer, _) = Client::join(&web, "lobby", "writer").await;
+    let (writer, _) = Client::join(&web, "lobby", "writer").await;
     const SENT: usize = 4_000;
     let content = "x".repeat(2_000);
     let (mut tx, mut rx) = writer.socket.split();
