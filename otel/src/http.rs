@@ -3,8 +3,12 @@
 //! who reaches the port can make the process hold.
 //!
 //! # Bounds
-//! - At most [`HttpLimits::max_connections`] connections at once; one
-//!   accepted past that is closed before it is read.
+//! - At most [`HttpLimits::max_connections`] connections at once. A
+//!   connection accepted past that takes the place of the one that has
+//!   waited longest without a request in progress (never a request first,
+//!   then the longest idle), so idle strangers cannot keep a request out;
+//!   if every connection is mid-request, the newcomer is closed before it
+//!   is read.
 //! - A request head must arrive within [`HttpLimits::head_timeout`] of the
 //!   connection opening or of the last response (hyper's header-read
 //!   timeout): a slow or idle connection (slowloris) is closed then.
@@ -19,16 +23,19 @@
 //! [`ConnectInfo<SocketAddr>`]: axum::extract::ConnectInfo
 //!
 //! # Cost
-//! A semaphore permit and a task per connection; nothing per request
-//! beyond hyper's.
+//! A task and a small record per connection; per request, four relaxed
+//! atomic updates. A connection past the cap scans
+//! the open ones once (at most `max_connections`, under a lock).
 
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tower::ServiceExt;
 
 /// What one HTTP listener may be made to hold.
@@ -57,31 +64,46 @@ pub async fn serve(
     limits: HttpLimits,
     what: &'static str,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let conns = Arc::new(Conns::new(limits.max_connections.max(1)));
     let mut reserve = std::fs::File::open("/dev/null").ok();
     let mut failures = Failures::default();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    // Closed before a byte is read.
+                let Some(conn) = conns.admit() else {
+                    // Every connection is mid-request: closed before a
+                    // byte is read.
                     drop(stream);
                     continue;
                 };
-                let service = TowerToHyperService::new(app.clone().map_request(
-                    move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(ConnectInfo(peer));
-                        req
-                    },
-                ));
+                let tracked = conn.clone();
+                let service = TowerToHyperService::new(
+                    app.clone()
+                        .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(ConnectInfo(peer));
+                            req
+                        })
+                        .map_future(move |answer| {
+                            let in_flight = InFlight::start(&tracked);
+                            async move {
+                                let answer = answer.await;
+                                drop(in_flight);
+                                answer
+                            }
+                        }),
+                );
+                let conns = conns.clone();
                 tokio::spawn(async move {
-                    let conn = hyper::server::conn::http1::Builder::new()
+                    let serving = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(limits.head_timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .with_upgrades();
-                    let _ = conn.await;
-                    drop(permit);
+                    tokio::select! {
+                        _ = serving => {}
+                        () = conn.evicted.notified() => {}
+                    }
+                    conns.remove(&conn);
                 });
             }
             Err(e) => {
@@ -96,6 +118,99 @@ pub async fn serve(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// The open connections. When all places are taken, a newcomer takes the
+/// place of the connection that has waited longest without a request in
+/// progress: one that never sent a request head first, then the one idle
+/// longest since its last response. A connection is never closed while
+/// its request is being handled; if all are, the newcomer is closed.
+struct Conns {
+    places: usize,
+    open: parking_lot::Mutex<Vec<Arc<Conn>>>,
+    started: Instant,
+}
+
+/// One open connection.
+struct Conn {
+    /// Requests whose handling has begun.
+    requests: AtomicU32,
+    /// Requests being handled now.
+    in_flight: AtomicU32,
+    /// When it opened or last finished a request, ms since the listener
+    /// started.
+    idle_since: AtomicU64,
+    /// Told when its place is taken.
+    evicted: Notify,
+    /// The listener's start, for `idle_since`.
+    epoch: Instant,
+}
+
+impl Conn {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+impl Conns {
+    fn new(places: usize) -> Self {
+        Conns {
+            places,
+            open: parking_lot::Mutex::new(Vec::with_capacity(places.min(1024))),
+            started: Instant::now(),
+        }
+    }
+
+    /// A place for a new connection, evicting as the type's docs say;
+    /// `None` when every open connection is mid-request.
+    fn admit(self: &Arc<Self>) -> Option<Arc<Conn>> {
+        let mut open = self.open.lock();
+        if open.len() >= self.places {
+            let stalest = open
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.in_flight.load(Relaxed) == 0)
+                .min_by_key(|(_, c)| (c.requests.load(Relaxed) > 0, c.idle_since.load(Relaxed)))
+                .map(|(i, _)| i)?;
+            let gone = open.swap_remove(stalest);
+            gone.evicted.notify_one();
+        }
+        let conn = Arc::new(Conn {
+            requests: AtomicU32::new(0),
+            in_flight: AtomicU32::new(0),
+            idle_since: AtomicU64::new(self.started.elapsed().as_millis() as u64),
+            evicted: Notify::new(),
+            epoch: self.started,
+        });
+        open.push(conn.clone());
+        Some(conn)
+    }
+
+    fn remove(&self, conn: &Arc<Conn>) {
+        let mut open = self.open.lock();
+        if let Some(i) = open.iter().position(|c| Arc::ptr_eq(c, conn)) {
+            open.swap_remove(i);
+        }
+    }
+}
+
+/// Marks a request in progress on its connection, from its head's
+/// arrival until its response is ready.
+struct InFlight(Arc<Conn>);
+
+impl InFlight {
+    fn start(conn: &Arc<Conn>) -> Self {
+        conn.requests.fetch_add(1, Relaxed);
+        conn.in_flight.fetch_add(1, Relaxed);
+        InFlight(conn.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.idle_since.store(self.0.now_ms(), Relaxed);
+        self.0.in_flight.fetch_sub(1, Relaxed);
     }
 }
 
@@ -132,7 +247,15 @@ mod tests {
     async fn server(limits: HttpLimits) -> std::net::SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    "slow"
+                }),
+            );
         tokio::spawn(serve(listener, app, limits, "test"));
         addr
     }
@@ -151,10 +274,13 @@ mod tests {
     }
 
     async fn get(addr: std::net::SocketAddr) -> String {
+        get_path(addr, "/").await
+    }
+
+    async fn get_path(addr: std::net::SocketAddr, path: &str) -> String {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).await.unwrap();
         text
@@ -183,24 +309,35 @@ mod tests {
         assert!(get(addr).await.ends_with("ok"));
     }
 
+    /// Idle strangers holding every place cannot keep a request out: the
+    /// newcomer takes the place of the one that has waited longest, and
+    /// a connection whose request is being handled is never the one.
     #[tokio::test]
-    async fn connections_past_the_cap_are_closed_and_idle_ones_go() {
+    async fn idle_connections_give_way_and_busy_ones_do_not() {
         let limits = HttpLimits {
             max_connections: 4,
-            head_timeout: Duration::from_millis(400),
+            head_timeout: Duration::from_secs(30),
         };
         let addr = server(limits).await;
+        // Four idle connections, never sending a byte.
         let mut idle = Vec::new();
         for _ in 0..4 {
             idle.push(TcpStream::connect(addr).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A request gets through, and the oldest idle one was closed.
+        assert!(get(addr).await.ends_with("ok"));
+        assert!(closed_within(&mut idle[0], Duration::from_secs(1)).await);
+        // Four requests being handled (a slow handler) hold their places:
+        // a newcomer is closed, and each of them is answered.
+        let slow: Vec<_> = (0..4)
+            .map(|_| tokio::spawn(async move { get_path(addr, "/slow").await }))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let mut past = TcpStream::connect(addr).await.unwrap();
-        assert!(closed_within(&mut past, Duration::from_millis(200)).await);
-        // The idle ones send nothing: closed at the head timeout, and the
-        // room is there again.
-        for s in &mut idle {
-            assert!(closed_within(s, Duration::from_secs(2)).await);
+        assert!(closed_within(&mut past, Duration::from_millis(500)).await);
+        for s in slow {
+            assert!(s.await.unwrap().ends_with("slow"));
         }
         assert!(get(addr).await.ends_with("ok"));
     }
