@@ -75,8 +75,9 @@ pub struct ProcessFigures {
     /// part there).
     pub polls_per_s: u64,
     /// Bytes the runtime holds for it at the sample: its record, its
-    /// body's state and its queued messages at their in-memory size
-    /// (shallow: heap data they point to is not counted).
+    /// body's state and its queued messages at their in-memory size, plus
+    /// the heap the queued messages own where the process declares it (a
+    /// message sizer); heap data its state points to is not counted.
     pub memory_bytes: u64,
     /// Number of active warnings about it.
     pub warnings: u32,

@@ -254,6 +254,41 @@ async fn memory_counts_the_record_the_task_and_the_queue() {
     );
 }
 
+/// A process spawned with a message sizer counts the heap its queued
+/// messages own (here 2,000-byte strings), on the figure the agent scans
+/// and on its info alike, and gives it back as it takes them; a GenServer
+/// does the same through its options.
+#[tokio::test(start_paused = true)]
+async fn memory_counts_the_heap_of_queued_messages_when_told_its_size() {
+    let node = support::node();
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let p = node.spawn_opts::<String, _, _>(
+        clustertop_runtime::SpawnOptions::new().message_heap(|s: &String| s.capacity()),
+        |mut ctx| async move {
+            let _ = wait.await;
+            while ctx.recv().await.into_msg().is_some() {}
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let memory = || node.introspect().process_info(p.id()).unwrap().memory;
+    let empty = memory();
+    for _ in 0..1000 {
+        p.send("x".repeat(2_000));
+    }
+    let full = memory();
+    assert!(full - empty >= 2_000 * 1000, "{empty} B, then {full} B");
+    let mut scanned = None;
+    node.introspect().scan(|c| {
+        if c.id == p.id() {
+            scanned = Some(c.memory);
+        }
+    });
+    assert_eq!(scanned, Some(full));
+    go.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(memory(), empty);
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_node_remembers_why_and_when_a_process_exited() {
     let node = support::node();
@@ -285,4 +320,62 @@ async fn the_node_remembers_why_and_when_a_process_exited() {
         node.introspect().recent_exits().len(),
         clustertop_runtime::EXITS_KEEP
     );
+}
+
+/// Holds its casts until its gate opens.
+struct Gated {
+    gate: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl clustertop_runtime::GenServer for Gated {
+    type Args = tokio::sync::oneshot::Receiver<()>;
+    type Call = ();
+    type Reply = ();
+    type Cast = String;
+    type Info = ();
+
+    async fn init(
+        gate: Self::Args,
+        _: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> Result<Self, clustertop_runtime::ExitReason> {
+        Ok(Gated { gate: Some(gate) })
+    }
+
+    async fn handle_cast(
+        &mut self,
+        _: String,
+        _: &mut clustertop_runtime::ServerContext<Self>,
+    ) -> clustertop_runtime::Flow {
+        if let Some(gate) = self.gate.take() {
+            let _ = gate.await;
+        }
+        clustertop_runtime::Flow::Continue
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gen_servers_memory_counts_the_heap_of_its_queued_casts() {
+    use clustertop_runtime::gen_server::{self, ServerMsg};
+    let node = support::node();
+    let (go, gate) = tokio::sync::oneshot::channel::<()>();
+    let size = |m: &ServerMsg<Gated>| m.as_cast().map_or(0, String::capacity);
+    let server = gen_server::start::<Gated>(
+        &node,
+        gate,
+        clustertop_runtime::ServerOptions::new().message_heap(size),
+    )
+    .await
+    .unwrap();
+    let memory = || node.introspect().process_info(server.id()).unwrap().memory;
+    server.cast(String::new());
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let empty = memory();
+    for _ in 0..500 {
+        server.cast("y".repeat(4_000));
+    }
+    let full = memory();
+    assert!(full - empty >= 4_000 * 500, "{empty} B, then {full} B");
+    go.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(memory(), empty);
 }

@@ -310,7 +310,8 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
     ),
     (
         "MEMORY",
-        "record, task state and queued messages; not their heap data (BEAM: \
+        "record, task state and queued messages (with their heap data where the \
+         process declares its size); not the heap its state holds (BEAM: \
          process_info memory: heap, stack, queue and the process's own record)",
     ),
     (

@@ -81,6 +81,22 @@ pub enum ChannelEvent {
     Presence(PresenceDiff<PresenceMeta>),
 }
 
+impl ChannelEvent {
+    /// The heap an event owns, for the channel's memory figure.
+    pub fn heap(&self) -> usize {
+        match self {
+            ChannelEvent::NewMessage(new) => new.heap(),
+            ChannelEvent::Presence(diff) => [&diff.joins, &diff.leaves]
+                .iter()
+                .flat_map(|m| m.iter())
+                .map(|(user, metas)| {
+                    user.len() + metas.iter().map(PresenceMeta::heap).sum::<usize>() + 64
+                })
+                .sum(),
+        }
+    }
+}
+
 /// The longest message a user may send, in characters.
 pub const MAX_CONTENT: usize = 2_000;
 

@@ -51,6 +51,20 @@ pub struct NewMessage {
     pub message: Message,
 }
 
+impl Message {
+    /// The heap its strings take.
+    pub fn heap(&self) -> usize {
+        self.id.capacity() + self.sender.capacity() + self.content.capacity()
+    }
+}
+
+impl NewMessage {
+    /// The heap its strings take.
+    pub fn heap(&self) -> usize {
+        self.room.capacity() + self.message.heap()
+    }
+}
+
 /// What Presence tracks for a user in a room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceMeta {
@@ -60,6 +74,14 @@ pub struct PresenceMeta {
     pub node: String,
     /// Their connection (unique: a user may join twice).
     pub conn: String,
+}
+
+impl PresenceMeta {
+    /// The heap its strings take, and its own size (metas are boxed in
+    /// vectors).
+    pub fn heap(&self) -> usize {
+        self.node.capacity() + self.conn.capacity() + std::mem::size_of::<Self>()
+    }
 }
 
 /// The PubSub instance's name.
@@ -135,7 +157,9 @@ impl ChatSystem {
         let store = gen_server::start::<MessageStore>(
             node,
             (pubsub.clone(), delay),
-            ServerOptions::new().name(store::NAME),
+            ServerOptions::new()
+                .name(store::NAME)
+                .message_heap(store::message_heap),
         )
         .await?;
         Ok(ChatSystem {

@@ -167,6 +167,17 @@ impl MessageStore {
     }
 }
 
+/// The heap a message to the store owns, for its memory figure.
+pub fn message_heap(msg: &ServerMsg<MessageStore>) -> usize {
+    if let Some(add) = msg.as_cast() {
+        add.room.capacity() + add.sender.capacity() + add.content.capacity()
+    } else if let Some(new) = msg.as_info() {
+        new.heap()
+    } else {
+        msg.as_call().map_or(0, |get| get.room.capacity())
+    }
+}
+
 /// The rooms' recent messages, within a bound in bytes.
 #[derive(Debug)]
 pub struct Rooms {

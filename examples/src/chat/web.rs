@@ -262,7 +262,9 @@ async fn socket(
         .on_upgrade(move |ws| async move {
             let chat = state.chat.clone();
             let pid = state.chat.node.spawn_opts::<ChannelEvent, _, _>(
-                SpawnOptions::new().behaviour("RoomChannel"),
+                SpawnOptions::new()
+                    .behaviour("RoomChannel")
+                    .message_heap(ChannelEvent::heap),
                 move |ctx| channel::run(ctx, chat, ws, join.room, join.user, max_queued),
             );
             pid.exited().await;

@@ -127,6 +127,22 @@ pub(crate) struct Counters {
     pub(crate) decoder: std::sync::atomic::AtomicPtr<()>,
     /// The block's place in the scan order (set with its chunk).
     slot: u32,
+    /// Heap owned by the queued messages, in [`HEAP_GRANULE`]s, for a
+    /// process spawned with a message sizer (0 otherwise). Written by
+    /// senders (under the inbox lock) and the owner, so updated with
+    /// read-modify-writes; only by processes that have a sizer.
+    pub(crate) queued_heap: AtomicU32,
+}
+
+/// The unit of [`Counters::queued_heap`]: bytes are rounded up to it, as
+/// an allocator rounds a request up to its size class (so a u32 counts up
+/// to 128 GiB).
+pub(crate) const HEAP_GRANULE: usize = 32;
+
+/// `bytes` of heap in granules, rounded up.
+#[inline]
+pub(crate) fn heap_granules(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(HEAP_GRANULE)).unwrap_or(u32::MAX)
 }
 
 const _: () = assert!(std::mem::size_of::<Counters>() == 128);
@@ -161,6 +177,7 @@ impl Counters {
             parent: AtomicU64::new(0),
             decoder: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
             slot,
+            queued_heap: AtomicU32::new(0),
         }
     }
 
@@ -214,6 +231,7 @@ impl Counters {
             + self
                 .mailbox_len()
                 .saturating_mul(u64::from(self.envelope_bytes.load(Relaxed)))
+            + u64::from(self.queued_heap.load(Relaxed)) * HEAP_GRANULE as u64
     }
 }
 
@@ -392,6 +410,7 @@ impl Slab {
         c.system.store(s.system, Relaxed);
         c.parent.store(s.parent, Relaxed);
         c.decoder.store(std::ptr::null_mut(), Relaxed);
+        c.queued_heap.store(0, Relaxed);
         c.serial.store(s.serial, Release);
         counts
     }

@@ -56,7 +56,7 @@ use crate::id::short_type_name;
 use crate::mailbox::MailboxConfig;
 use crate::node::Node;
 use crate::pid::{Message, Pid, ProcessId};
-use crate::process::{self, Context, ProcessKind, SpawnOptions};
+use crate::process::{self, Context, MessageHeap, ProcessKind, SpawnOptions};
 use crate::signal::{Down, Exit, MonitorRef, Received};
 use crate::timer::{self, TimerRef};
 use crate::trace;
@@ -260,6 +260,27 @@ impl<S: GenServer> ServerMsg<S> {
     pub fn info(msg: S::Info) -> Self {
         ServerMsg(Inner::Info(msg))
     }
+    /// The request, if this is a call.
+    pub fn as_call(&self) -> Option<&S::Call> {
+        match &self.0 {
+            Inner::Call(req, _) => Some(req),
+            _ => None,
+        }
+    }
+    /// The message, if this is a cast.
+    pub fn as_cast(&self) -> Option<&S::Cast> {
+        match &self.0 {
+            Inner::Cast(msg) => Some(msg),
+            _ => None,
+        }
+    }
+    /// The message, if this is an info message.
+    pub fn as_info(&self) -> Option<&S::Info> {
+        match &self.0 {
+            Inner::Info(msg) => Some(msg),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) enum Inner<S: GenServer> {
@@ -291,6 +312,7 @@ pub struct ServerOptions {
     kind: ProcessKind,
     behaviour: Option<&'static str>,
     init_timeout: Option<Duration>,
+    heap: Option<MessageHeap>,
 }
 
 impl ServerOptions {
@@ -328,6 +350,14 @@ impl ServerOptions {
     /// Mark the server as a system process.
     pub fn system(mut self, system: bool) -> Self {
         self.system = system;
+        self
+    }
+    /// Count the heap each queued message owns in the server's memory, as
+    /// [`SpawnOptions::message_heap`] does; `size` sees the message as
+    /// the server's mailbox holds it (see [`ServerMsg::as_cast`] and its
+    /// siblings). `S` must be the server started with these options.
+    pub fn message_heap<S: GenServer>(mut self, size: fn(&ServerMsg<S>) -> usize) -> Self {
+        self.heap = Some(MessageHeap::new(size));
         self
     }
     /// Give up (and kill the server) if `init` takes longer than `timeout`.
@@ -549,6 +579,7 @@ pub async fn start<S: GenServer>(
     if opts.link {
         spawn = spawn.link();
     }
+    spawn.heap = opts.heap;
     let names = (opts.name, opts.global);
     let pid: ServerPid<S> = node.spawn_opts(spawn, move |ctx| run::<S>(ctx, args, names, tx));
     let answer = match opts.init_timeout {

@@ -58,9 +58,14 @@ pub struct ProcessInfo {
     /// play this part there).
     pub polls: u64,
     /// Bytes the runtime holds for it: its record, its body's state (the
-    /// task's future) and its queued messages at their in-memory size.
-    /// Shallow: heap data that a message or the state points to is not
-    /// counted.
+    /// task's future) and its queued messages at their in-memory size,
+    /// plus the heap data the queued messages own when the process was
+    /// spawned with a sizer ([`SpawnOptions::message_heap`],
+    /// [`ServerOptions::message_heap`]). Heap data its state points to is
+    /// not counted.
+    ///
+    /// [`SpawnOptions::message_heap`]: crate::SpawnOptions::message_heap
+    /// [`ServerOptions::message_heap`]: crate::ServerOptions::message_heap
     pub memory: u64,
     /// When it was spawned, as time since the node started.
     pub spawned_at: Duration,

@@ -26,7 +26,7 @@
 //! beyond the queue's own amortized growth; a drained queue that grew past
 //! 4096 slots is shrunk so a burst does not pin memory.
 
-use crate::counters::{Counters, bump};
+use crate::counters::{Counters, bump, heap_granules};
 use crate::pid::ProcessId;
 use crate::signal::Item;
 use crate::trace::TraceContext;
@@ -87,7 +87,15 @@ struct Inbox<M> {
 pub(crate) struct Mailbox<M> {
     inbox: Mutex<Inbox<M>>,
     local: Mutex<VecDeque<Envelope<M>>>,
-    bounded: Option<Box<Bounded>>,
+    /// What only some mailboxes have: boxed, so the others pay a word.
+    extra: Option<Box<Extra<M>>>,
+}
+
+struct Extra<M> {
+    bounded: Option<Bounded>,
+    /// Heap bytes a message owns, counted into `Counters::queued_heap`
+    /// while it waits (see `SpawnOptions::message_heap`).
+    sizer: Option<fn(&M) -> usize>,
 }
 
 struct Bounded {
@@ -96,14 +104,16 @@ struct Bounded {
 }
 
 impl<M> Mailbox<M> {
-    pub(crate) fn new(config: MailboxConfig) -> Self {
+    pub(crate) fn new(config: MailboxConfig, sizer: Option<fn(&M) -> usize>) -> Self {
         let bounded = match config {
             MailboxConfig::Unbounded => None,
-            MailboxConfig::Bounded { capacity } => Some(Box::new(Bounded {
+            MailboxConfig::Bounded { capacity } => Some(Bounded {
                 capacity: capacity.max(1) as u64,
                 space: Notify::new(),
-            })),
+            }),
         };
+        let extra =
+            (bounded.is_some() || sizer.is_some()).then(|| Box::new(Extra { bounded, sizer }));
         Mailbox {
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
@@ -111,7 +121,21 @@ impl<M> Mailbox<M> {
                 closed: false,
             }),
             local: Mutex::new(VecDeque::new()),
-            bounded,
+            extra,
+        }
+    }
+
+    #[inline]
+    fn bounded(&self) -> Option<&Bounded> {
+        self.extra.as_ref()?.bounded.as_ref()
+    }
+
+    /// The heap `env` owns, in granules, if the mailbox counts it.
+    #[inline]
+    fn heap_of(&self, env: &Envelope<M>) -> u32 {
+        match (self.extra.as_ref().and_then(|e| e.sizer), &env.item) {
+            (Some(size), Item::Msg(m)) => heap_granules(size(m)),
+            _ => 0,
         }
     }
 
@@ -128,15 +152,19 @@ impl<M> Mailbox<M> {
             return Err(PushError::Closed(env));
         }
         if respect_bound {
-            if let Some(b) = &self.bounded {
+            if let Some(b) = self.bounded() {
                 if counts.mailbox_len() >= b.capacity {
                     return Err(PushError::Full(env));
                 }
             }
         }
+        let heap = self.heap_of(&env);
         inbox.queue.push_back(env);
         // Only written under the inbox lock: a plain store suffices.
         bump(&counts.enqueued, 1);
+        if heap > 0 {
+            counts.queued_heap.fetch_add(heap, Relaxed);
+        }
         let waker = inbox.waker.take();
         drop(inbox);
         if let Some(w) = waker {
@@ -151,7 +179,7 @@ impl<M> Mailbox<M> {
         mut env: Envelope<M>,
         counts: &Counters,
     ) -> Result<(), PushError<M>> {
-        let Some(b) = &self.bounded else {
+        let Some(b) = self.bounded() else {
             return self.push(env, true, counts);
         };
         loop {
@@ -222,7 +250,13 @@ impl<M> Mailbox<M> {
         };
         // Only the owner writes `dequeued`.
         bump(&counts.dequeued, 1);
-        if let Some(b) = &self.bounded {
+        if let Some(taken) = &env {
+            let heap = self.heap_of(taken);
+            if heap > 0 {
+                counts.queued_heap.fetch_sub(heap, Relaxed);
+            }
+        }
+        if let Some(b) = self.bounded() {
             b.space.notify_one();
         }
         env
@@ -258,12 +292,13 @@ impl<M> Mailbox<M> {
                 .dequeued
                 .store(counts.enqueued.load(Relaxed), Relaxed);
             counts.batch.store(0, Relaxed);
+            counts.queued_heap.store(0, Relaxed);
             (
                 std::mem::take(&mut *local),
                 std::mem::take(&mut inbox.queue),
             )
         };
-        if let Some(b) = &self.bounded {
+        if let Some(b) = self.bounded() {
             b.space.notify_waiters();
         }
         // Dropped outside the locks: a message's drop may run arbitrary code.
@@ -275,7 +310,7 @@ impl<M> Mailbox<M> {
 impl<M> fmt::Debug for Mailbox<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mailbox")
-            .field("bounded", &self.bounded.as_ref().map(|b| b.capacity))
+            .field("bounded", &self.bounded().map(|b| b.capacity))
             .finish()
     }
 }
@@ -310,7 +345,7 @@ mod tests {
     #[test]
     fn every_pop_path_keeps_the_order() {
         let c = Counters::detached();
-        let m = Mailbox::new(MailboxConfig::Unbounded);
+        let m = Mailbox::new(MailboxConfig::Unbounded, None);
         let push = |v| assert!(m.push(env(v), true, &c).is_ok());
         push(1);
         assert_eq!(take(&m, &c), Some(1));

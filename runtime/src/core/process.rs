@@ -73,6 +73,30 @@ pub struct SpawnOptions {
     pub(crate) behaviour: Option<&'static str>,
     pub(crate) system: bool,
     pub(crate) kind: ProcessKind,
+    pub(crate) heap: Option<MessageHeap>,
+}
+
+/// A message sizer, its message type erased until spawn.
+#[derive(Clone)]
+pub(crate) struct MessageHeap(Arc<dyn Any + Send + Sync>);
+
+impl MessageHeap {
+    pub(crate) fn new<M: Message>(size: fn(&M) -> usize) -> Self {
+        MessageHeap(Arc::new(size))
+    }
+
+    /// The sizer, if it is for `M`.
+    pub(crate) fn of<M: Message>(&self) -> Option<fn(&M) -> usize> {
+        let size = self.0.downcast_ref::<fn(&M) -> usize>().copied();
+        debug_assert!(size.is_some(), "a message sizer for another message type");
+        size
+    }
+}
+
+impl std::fmt::Debug for MessageHeap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageHeap")
+    }
 }
 
 impl SpawnOptions {
@@ -98,6 +122,21 @@ impl SpawnOptions {
     /// The mailbox size policy.
     pub fn mailbox(mut self, mailbox: MailboxConfig) -> Self {
         self.mailbox = mailbox;
+        self
+    }
+
+    /// Count the heap each queued message owns in the process's memory:
+    /// `size` says how many bytes a message's heap data takes (its
+    /// strings, vectors and boxes; not the message itself, which is
+    /// counted already). Without it a process's memory counts its queued
+    /// messages at their in-memory size only.
+    ///
+    /// Cost: a call of `size` and an atomic add when a message is queued,
+    /// and again when it is taken. Heap is rounded up to 32 bytes per
+    /// message, as an allocator rounds an allocation up. `M` must be the
+    /// spawned process's message type (otherwise the sizer is ignored).
+    pub fn message_heap<M: Message>(mut self, size: fn(&M) -> usize) -> Self {
+        self.heap = Some(MessageHeap::new(size));
         self
     }
 
@@ -474,7 +513,10 @@ where
             closed: AtomicBool::new(false),
             rel: Mutex::new(rel),
         },
-        mailbox: Mailbox::new(opts.mailbox),
+        mailbox: Mailbox::new(
+            opts.mailbox,
+            opts.heap.as_ref().and_then(MessageHeap::of::<M>),
+        ),
     });
     let dynamic: Arc<dyn ProcessDyn> = shared.clone();
     node.table().insert(id.serial, dynamic.clone());
