@@ -1,0 +1,367 @@
+//! A Raft group over three nodes of one process, talking over real TCP on
+//! 127.0.0.1: the article's `ConsensusStore` (`set`, `get`).
+
+use clustertop_runtime::dist::DistConfig;
+use clustertop_runtime::{Node, NodeConfig};
+use clustertop_store::{CommandError, Raft, RaftConfig, RaftServer, Role, Storage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The article's `MyApp.ConsensusStore`.
+struct ConsensusStore;
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Command {
+    Set(String, String),
+    Get(String),
+    /// Changes the state, then panics.
+    SetThenPanic(String, String),
+}
+
+impl RaftServer for ConsensusStore {
+    type State = BTreeMap<String, String>;
+    type Command = Command;
+    type Reply = Option<String>;
+    type Query = String;
+    type Answer = Option<String>;
+
+    fn init() -> Self::State {
+        BTreeMap::new()
+    }
+
+    fn handle_command(command: Command, state: &mut Self::State) -> Option<String> {
+        match command {
+            Command::Set(k, v) => state.insert(k, v),
+            Command::Get(k) => state.get(&k).cloned(),
+            Command::SetThenPanic(k, v) => {
+                state.insert(k, v);
+                panic!("a handler that fails half way");
+            }
+        }
+    }
+
+    fn handle_query(key: String, state: &Self::State) -> Option<String> {
+        state.get(&key).cloned()
+    }
+}
+
+fn dist_node(name: &str) -> Node {
+    let config = DistConfig::listen("127.0.0.1:0".parse().unwrap())
+        .cookie("raft-test-cookie")
+        .tick_time(Duration::from_secs(2));
+    Node::start(NodeConfig::new(name).dist(config)).expect("node starts")
+}
+
+async fn mesh(names: &[&str]) -> Vec<Node> {
+    let nodes: Vec<Node> = names.iter().map(|n| dist_node(n)).collect();
+    let first = nodes[0].dist().listen_addr().unwrap().to_string();
+    for n in &nodes[1..] {
+        n.connect(&first).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while nodes.iter().any(|n| n.nodes().len() < names.len() - 1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the mesh did not form"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nodes
+}
+
+fn config() -> RaftConfig {
+    RaftConfig {
+        heartbeat: Duration::from_millis(50),
+        election_timeout: Duration::from_millis(300),
+        ..RaftConfig::default()
+    }
+}
+
+async fn group(nodes: &[Node], dirs: &[tempfile::TempDir]) -> Vec<Raft<ConsensusStore>> {
+    let members: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
+    let mut replicas = Vec::new();
+    for (node, dir) in nodes.iter().zip(dirs) {
+        replicas.push(
+            Raft::<ConsensusStore>::start(
+                node,
+                "kv",
+                &members,
+                Storage::Disc(dir.path().to_owned()),
+                config(),
+            )
+            .await
+            .expect("the replica starts"),
+        );
+    }
+    for r in &replicas {
+        assert!(r.wait_for_leader(LIMIT).await.is_some(), "no leader");
+    }
+    replicas
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_from_any_member_are_applied_on_every_replica() {
+    let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost"]).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let kv = group(&nodes, &dirs).await;
+
+    // ConsensusStore.set / get, from each member in turn.
+    for (i, r) in kv.iter().enumerate() {
+        let key = format!("k{i}");
+        assert_eq!(
+            r.command(Command::Set(key.clone(), format!("v{i}"))).await,
+            Ok(None)
+        );
+    }
+    for r in &kv {
+        assert_eq!(
+            r.command(Command::Get("k1".into())).await,
+            Ok(Some("v1".into()))
+        );
+        assert_eq!(r.read("k2".into()).await, Ok(Some("v2".into())));
+    }
+    // Every replica applies them (dirty reads see them once applied).
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while kv
+        .iter()
+        .any(|r| r.dirty_read("k0".into()) != Ok(Some("v0".into())))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not applied everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let leaders = kv
+        .iter()
+        .filter(|r| r.status().role == Role::Leader)
+        .count();
+    assert_eq!(leaders, 1);
+}
+
+/// A panic in the handler fails that command with its text, and the state
+/// is as it was on every replica; the group goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_command_fails_and_leaves_every_replica_as_it_was() {
+    let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost"]).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let kv = group(&nodes, &dirs).await;
+    kv[0]
+        .command(Command::Set("x".into(), "before".into()))
+        .await
+        .unwrap();
+    match kv[1]
+        .command(Command::SetThenPanic("x".into(), "half-way".into()))
+        .await
+    {
+        Err(CommandError::Failed(why)) => {
+            assert!(why.contains("a handler that fails half way"), "{why}")
+        }
+        other => panic!("the panic was not the command's error: {other:?}"),
+    }
+    assert_eq!(
+        kv[2]
+            .command(Command::Set("y".into(), "after".into()))
+            .await,
+        Ok(None)
+    );
+    for r in &kv {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while r.dirty_read("y".into()) != Ok(Some("after".into())) {
+            assert!(tokio::time::Instant::now() < deadline, "y not applied");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(r.dirty_read("x".into()), Ok(Some("before".into())));
+    }
+}
+
+/// The leader's replica stops: the others elect a new leader, which
+/// commits; the stopped member's commands fail within their timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_stops_the_others_elect_one_and_commit() {
+    let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost"]).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let kv = group(&nodes, &dirs).await;
+    kv[0]
+        .command(Command::Set("k".into(), "1".into()))
+        .await
+        .unwrap();
+    let leader = kv[0].status().leader.expect("a leader");
+    let old = kv
+        .iter()
+        .position(|r| r.status().role == Role::Leader)
+        .unwrap();
+    assert_eq!(nodes[old].name(), leader);
+    kv[old].stop().await;
+    let other = (old + 1) % 3;
+
+    assert_eq!(
+        kv[other]
+            .command(Command::Set("k".into(), "2".into()))
+            .await,
+        Ok(Some("1".into()))
+    );
+    let new_leader = kv[other].status().leader.expect("a new leader");
+    assert_ne!(new_leader, leader);
+}
+
+/// Disc copies: replicas stopped and started again on the same files come
+/// back with their state, and go on committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_started_again_from_disc_has_its_state() {
+    let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost"]).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let kv = group(&nodes, &dirs).await;
+    for i in 0..20 {
+        kv[i % 3]
+            .command(Command::Set(format!("k{i}"), format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    for r in &kv {
+        r.stop().await;
+    }
+    drop(kv);
+    // The group processes go with their replicas.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let held = |n: &Node| {
+        n.introspect()
+            .registered()
+            .iter()
+            .any(|(name, _)| name == "raft:kv")
+    };
+    while nodes.iter().any(held) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group processes stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kv = group(&nodes, &dirs).await;
+    assert_eq!(kv[1].read("k19".into()).await, Ok(Some("v19".into())));
+    assert_eq!(
+        kv[2]
+            .command(Command::Set("k0".into(), "again".into()))
+            .await,
+        Ok(Some("v0".into()))
+    );
+}
+
+/// Snapshots keep the log bounded while commands keep coming, from many
+/// callers at once: openraft's users report a race between a snapshot's
+/// log purge and the apply of entries queued before it (openraft #2116).
+/// A member whose files are wiped rejoins through a snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_bound_the_log_under_load_and_a_wiped_member_rejoins() {
+    let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost"]).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let members: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
+    let small = || RaftConfig {
+        snapshot_every: 20,
+        keep_after_snapshot: 2,
+        ..config()
+    };
+    let mut kv = Vec::new();
+    for (node, dir) in nodes.iter().zip(&dirs) {
+        kv.push(std::sync::Arc::new(
+            Raft::<ConsensusStore>::start(
+                node,
+                "kv",
+                &members,
+                Storage::Disc(dir.path().into()),
+                small(),
+            )
+            .await
+            .unwrap(),
+        ));
+    }
+    kv[0].wait_for_leader(LIMIT).await.expect("a leader");
+    // 16 callers, 40 commands each, through all three members.
+    let mut callers = Vec::new();
+    for c in 0..16 {
+        let r = kv[c % 3].clone();
+        callers.push(tokio::spawn(async move {
+            for i in 0..40 {
+                r.command(Command::Set(format!("c{c}"), format!("{i}")))
+                    .await
+                    .expect("committed");
+            }
+        }));
+    }
+    for c in callers {
+        c.await.unwrap();
+    }
+    for r in &kv {
+        let s = r.status();
+        let last = s.last_log_index.unwrap();
+        let purged = s.purged_index.expect("the log was purged");
+        assert!(s.snapshot_index.is_some(), "{s:?}");
+        assert!(last - purged <= 20 + 2 + 40, "the log grows: {s:?}");
+    }
+    // c's files are wiped: it starts empty and catches up from a snapshot.
+    kv[2].stop().await;
+    let c = kv.pop().unwrap();
+    drop(c);
+    let held = |n: &Node| {
+        n.introspect()
+            .registered()
+            .iter()
+            .any(|(name, _)| name == "raft:kv")
+    };
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while held(&nodes[2]) {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    std::fs::remove_dir_all(dirs[2].path()).unwrap();
+    for i in 0..30 {
+        kv[i % 2]
+            .command(Command::Set("late".into(), format!("{i}")))
+            .await
+            .unwrap();
+    }
+    let c = Raft::<ConsensusStore>::start(
+        &nodes[2],
+        "kv",
+        &members,
+        Storage::Disc(dirs[2].path().into()),
+        small(),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while c.dirty_read("late".into()) != Ok(Some("29".into())) {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", c.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.dirty_read("c15".into()), Ok(Some("39".into())));
+    assert!(
+        c.status().snapshot_index.is_some(),
+        "caught up without a snapshot"
+    );
+}
+
+/// A group file that is not a database stops that replica's start with
+/// one error naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_group_file_is_named_in_the_error() {
+    let node = dist_node("a@localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kv.redb");
+    std::fs::write(&file, b"this is not a redb file, it is a test's garbage").unwrap();
+    let members = vec![node.name().to_owned()];
+    let err = Raft::<ConsensusStore>::start(
+        &node,
+        "kv",
+        &members,
+        Storage::Disc(dir.path().into()),
+        config(),
+    )
+    .await
+    .expect_err("a garbage file is refused");
+    let text = err.to_string();
+    assert!(text.contains(&file.display().to_string()), "{text}");
+}
