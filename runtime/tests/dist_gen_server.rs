@@ -211,3 +211,34 @@ async fn a_dropped_remote_call_forgets_its_reply() {
     assert!(r.is_err());
     assert_eq!(b.dist().stats().pending_calls, 0);
 }
+
+/// A call to a name no process holds on another node is answered at once
+/// with `NoProcess` (Erlang's `noproc`), as is one to a pid that has
+/// exited there: the caller is not left to its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_process_another_node_lacks_fails_at_once() {
+    let (a, b) = support::pair(TICK).await;
+    let nobody = a
+        .dist()
+        .named_on::<ServerMsg<Counter>>("b@localhost", "nobody")
+        .unwrap();
+    let answer = tokio::time::timeout(LIMIT, nobody.call(Req::Get, Duration::from_secs(600)))
+        .await
+        .expect("an answer before the call's own timeout");
+    assert!(matches!(answer, Err(CallError::NoProcess)), "{answer:?}");
+    // A pid that has exited.
+    let server = gen_server::start::<Counter>(&b, (), ServerOptions::new().name("gone"))
+        .await
+        .unwrap();
+    let remote = a
+        .dist()
+        .named_on::<ServerMsg<Counter>>("b@localhost", "gone")
+        .unwrap();
+    assert_eq!(remote.call(Req::Get, T).await.unwrap(), 0);
+    b.exit(server.id(), ExitReason::Kill);
+    support::wait_dead(&b, server.id()).await;
+    let answer = tokio::time::timeout(LIMIT, remote.call(Req::Get, Duration::from_secs(600)))
+        .await
+        .expect("an answer before the call's own timeout");
+    assert!(matches!(answer, Err(CallError::NoProcess)), "{answer:?}");
+}

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 /// The distribution protocol version carried in the handshake.
 ///
 /// 2: a `Spawn` carries the caller's trace context. 3: a message may carry
-/// out-of-band payloads ([`MsgKind::Bulk`]). Nodes of different versions
-/// refuse each other at the handshake, with both versions named.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// out-of-band payloads ([`MsgKind::Bulk`]). 4: a call says so in its
+/// kind ([`MsgKind::Call`], [`MsgKind::BulkCall`]), so a node can answer
+/// a call to a process it does not have at once. Nodes of different
+/// versions refuse each other at the handshake, with both versions named.
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Flag bit: the node is hidden (not listed, not meshed).
 pub const FLAG_HIDDEN: u32 = 1;
@@ -107,6 +109,52 @@ pub enum MsgKind {
         /// How many of the payload's bytes are out of band, at its end.
         out_of_band: u64,
     },
+    /// A GenServer call: as `Send`, and the caller waits for the reply
+    /// with this id (also inside the payload), which the receiving node
+    /// answers with a failure if it cannot deliver the message.
+    Call {
+        /// The pending reply's id on the calling node.
+        reply: u64,
+    },
+    /// A call with out-of-band payloads (see `Bulk` and `Call`).
+    BulkCall {
+        /// How many of the payload's bytes are out of band, at its end.
+        out_of_band: u64,
+        /// The pending reply's id on the calling node.
+        reply: u64,
+    },
+}
+
+impl MsgKind {
+    /// The kind of a message with `out_of_band` bytes out of band, which
+    /// is a call waiting for reply `reply` if there is one.
+    pub(crate) fn of(out_of_band: u64, reply: Option<u64>) -> MsgKind {
+        match (out_of_band, reply) {
+            (0, None) => MsgKind::Send,
+            (n, None) => MsgKind::Bulk { out_of_band: n },
+            (0, Some(reply)) => MsgKind::Call { reply },
+            (n, Some(reply)) => MsgKind::BulkCall {
+                out_of_band: n,
+                reply,
+            },
+        }
+    }
+
+    /// Bytes of the payload that are out of band.
+    pub(crate) fn out_of_band(&self) -> u64 {
+        match *self {
+            MsgKind::Send | MsgKind::Call { .. } => 0,
+            MsgKind::Bulk { out_of_band } | MsgKind::BulkCall { out_of_band, .. } => out_of_band,
+        }
+    }
+
+    /// The reply a call waits for.
+    pub(crate) fn reply(&self) -> Option<u64> {
+        match *self {
+            MsgKind::Call { reply } | MsgKind::BulkCall { reply, .. } => Some(reply),
+            MsgKind::Send | MsgKind::Bulk { .. } => None,
+        }
+    }
 }
 
 /// Where a call's reply goes: the calling node and its pending-reply id.

@@ -62,10 +62,10 @@ impl<M: RemoteMessage> RemoteRoute<M> for DistRoute<M> {
             .filter(|id| id.node_index() == 0)
             .map(|id| id.serial());
         let out_of_band = encoded.out_of_band;
-        let kind = match out_of_band.iter().map(|b| b.len() as u64).sum() {
-            0 => MsgKind::Send,
-            n => MsgKind::Bulk { out_of_band: n },
-        };
+        let kind = MsgKind::of(
+            out_of_band.iter().map(|b| b.len() as u64).sum(),
+            encoded.reply_id,
+        );
         let frame = Frame::Message {
             to: self.target.clone(),
             from,

@@ -313,7 +313,7 @@ async fn read_loop<D: Router, R: AsyncRead + Unpin>(
                 };
                 if inline == payload.len() {
                     let input = (payload, None);
-                    deliver_message(node, mesh, peer, to, from, tag, trace, input);
+                    deliver_message(node, mesh, peer, to, &kind, from, tag, trace, input);
                     continue;
                 }
                 // Out-of-band payloads: slices of the frame, when the frame
@@ -323,7 +323,7 @@ async fn read_loop<D: Router, R: AsyncRead + Unpin>(
                 let slice = len - inline >= body.len() / 2 && buffers.detach(reader, body.len());
                 let rest = body.slice(start + inline..start + len);
                 let input = (&body[start..start + inline], Some((rest, slice)));
-                deliver_message(node, mesh, peer, to, from, tag, trace, input);
+                deliver_message(node, mesh, peer, to, &kind, from, tag, trace, input);
                 continue;
             }
             Some(Err(e)) => {
@@ -357,7 +357,8 @@ async fn read_loop<D: Router, R: AsyncRead + Unpin>(
                 };
                 let rest = bytes::Bytes::from(payload.split_off(inline));
                 let oob = (!rest.is_empty()).then_some((rest, false));
-                deliver_message(node, mesh, peer, to, from, tag, trace, (&payload, oob));
+                let input = (payload.as_slice(), oob);
+                deliver_message(node, mesh, peer, to, &kind, from, tag, trace, input);
             }
             frame => {
                 if let Err(e) = dist.route(node, peer, frame) {
@@ -371,17 +372,15 @@ async fn read_loop<D: Router, R: AsyncRead + Unpin>(
 /// How many bytes of a received message's payload are inline; the rest
 /// are its out-of-band payloads.
 fn inline_len(kind: &MsgKind, payload_len: usize) -> Result<usize, DecodeError> {
-    match *kind {
-        MsgKind::Send => Ok(payload_len),
-        MsgKind::Bulk { out_of_band } => usize::try_from(out_of_band)
-            .ok()
-            .and_then(|n| payload_len.checked_sub(n))
-            .ok_or_else(|| {
-                DecodeError::Malformed(format!(
-                    "{out_of_band} out-of-band bytes in a payload of {payload_len}"
-                ))
-            }),
-    }
+    let out_of_band = kind.out_of_band();
+    usize::try_from(out_of_band)
+        .ok()
+        .and_then(|n| payload_len.checked_sub(n))
+        .ok_or_else(|| {
+            DecodeError::Malformed(format!(
+                "{out_of_band} out-of-band bytes in a payload of {payload_len}"
+            ))
+        })
 }
 
 /// Read buffers whose frames were handed out as payload slices, kept so
@@ -481,6 +480,7 @@ fn deliver_message(
     mesh: &Mesh,
     peer: &Peer,
     to: Target,
+    kind: &MsgKind,
     from: Option<u64>,
     tag: u64,
     trace: Option<crate::trace::TraceContext>,
@@ -493,6 +493,16 @@ fn deliver_message(
         Target::Pid { .. } => None,
         Target::Name(name) => node.registered_process(name),
     };
+    if let (None, Some(id)) = (&target, kind.reply()) {
+        // A call to a process this node does not have: the caller is told
+        // at once (Erlang's `noproc`), not left to its timeout.
+        let _ = peer.send(Frame::Reply {
+            id,
+            result: Err(crate::error::ReplyFailure::Exited(
+                crate::ExitReason::NoProc,
+            )),
+        });
+    }
     let from = match from {
         Some(serial) => mesh.peer_pid(peer, serial),
         None => crate::ProcessId::NONE,
