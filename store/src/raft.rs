@@ -117,6 +117,24 @@ pub enum StartError {
         /// This node.
         node: String,
     },
+    /// This node's storage for the group is empty, but the group's leader
+    /// has seen this member's log match up to `matched`: its files were
+    /// lost. Such a member must not vote until it has caught up, so it is
+    /// not started: remove it ([`Raft::remove_member`] from another
+    /// member), start it with [`Raft::join`], and add it again
+    /// ([`Raft::add_member`]).
+    #[error(
+        "node {node} has no storage for raft group {group}, but the group's leader has its log up \
+         to {matched}: its files were lost; remove it from the group, then join and add it again"
+    )]
+    Wiped {
+        /// This node.
+        node: String,
+        /// The group.
+        group: String,
+        /// How far the leader had seen this member's log.
+        matched: u64,
+    },
     /// The configuration is refused.
     #[error("raft configuration: {0}")]
     Config(String),
@@ -276,6 +294,32 @@ impl<S: RaftServer> Raft<S> {
         storage: Storage,
         config: RaftConfig,
     ) -> Result<Raft<S>, StartError> {
+        Self::start_replica(node, group, Some(members), storage, config).await
+    }
+
+    /// Starts this node's replica of an existing `group` that this node is
+    /// not yet a member of: it takes no part until a member adds it
+    /// ([`Raft::add_member`]), then catches up (from a snapshot if the
+    /// log has been purged) and votes.
+    ///
+    /// # Errors
+    /// As [`Raft::start`].
+    pub async fn join(
+        node: &clustertop_runtime::Node,
+        group: &str,
+        storage: Storage,
+        config: RaftConfig,
+    ) -> Result<Raft<S>, StartError> {
+        Self::start_replica(node, group, None, storage, config).await
+    }
+
+    async fn start_replica(
+        node: &clustertop_runtime::Node,
+        group: &str,
+        members: Option<&[String]>,
+        storage: Storage,
+        config: RaftConfig,
+    ) -> Result<Raft<S>, StartError> {
         let machine = Box::new(Server::<S> { state: S::init() });
         let replica =
             engine::Replica::start(node, group, members, &storage, &config, machine).await?;
@@ -283,6 +327,28 @@ impl<S: RaftServer> Raft<S> {
             replica,
             _server: PhantomData,
         })
+    }
+
+    /// Adds node `name`, whose replica has joined ([`Raft::join`]), to the
+    /// group: as a learner until it has caught up with the leader's log,
+    /// then as a voter (two membership changes through the log, joint
+    /// consensus between them). From any member; waits at most `timeout`
+    /// (catching up may take a while).
+    ///
+    /// # Errors
+    /// [`CommandError`]: the change was refused, or no leader finished it
+    /// in time.
+    pub async fn add_member(&self, name: &str, timeout: Duration) -> Result<(), CommandError> {
+        self.replica.add_member(name, timeout).await
+    }
+
+    /// Removes node `name` from the group (its replica stops taking part;
+    /// stop it there). From any member.
+    ///
+    /// # Errors
+    /// [`CommandError`].
+    pub async fn remove_member(&self, name: &str) -> Result<(), CommandError> {
+        self.replica.remove_member(name).await
     }
 
     /// Applies `command` through the group's log and answers its reply

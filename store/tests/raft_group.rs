@@ -302,8 +302,14 @@ async fn snapshots_bound_the_log_under_load_and_a_wiped_member_rejoins() {
         assert!(last - purged <= 20 + 2 + 40, "the log grows: {s:?}");
     }
     // c's files are wiped: it starts empty and catches up from a snapshot.
-    kv[2].stop().await;
-    let c = kv.pop().unwrap();
+    // A follower: the leader has seen its log (a new leader might not have).
+    let w = kv
+        .iter()
+        .position(|r| r.status().role != Role::Leader)
+        .unwrap();
+    let wiped = nodes[w].name().to_owned();
+    kv[w].stop().await;
+    let c = kv.remove(w);
     drop(c);
     let held = |n: &Node| {
         n.introspect()
@@ -312,26 +318,30 @@ async fn snapshots_bound_the_log_under_load_and_a_wiped_member_rejoins() {
             .any(|(name, _)| name == "raft:kv")
     };
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while held(&nodes[2]) {
+    while held(&nodes[w]) {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    std::fs::remove_dir_all(dirs[2].path()).unwrap();
+    std::fs::remove_dir_all(dirs[w].path()).unwrap();
     for i in 0..30 {
         kv[i % 2]
             .command(Command::Set("late".into(), format!("{i}")))
             .await
             .unwrap();
     }
-    let c = Raft::<ConsensusStore>::start(
-        &nodes[2],
-        "kv",
-        &members,
-        Storage::Disc(dirs[2].path().into()),
-        small(),
-    )
-    .await
-    .unwrap();
+    // Started as a member again, it is refused: it forgot what it had
+    // acknowledged, and must not vote.
+    let storage = || Storage::Disc(dirs[w].path().into());
+    match Raft::<ConsensusStore>::start(&nodes[w], "kv", &members, storage(), small()).await {
+        Err(clustertop_store::StartError::Wiped { matched, .. }) => assert!(matched > 0),
+        other => panic!("a wiped member was started: {other:?}"),
+    }
+    // Removed, joined and added again, it catches up from a snapshot.
+    kv[0].remove_member(&wiped).await.expect("removed");
+    let c = Raft::<ConsensusStore>::join(&nodes[w], "kv", storage(), small())
+        .await
+        .unwrap();
+    kv[1].add_member(&wiped, LIMIT).await.expect("c added");
     let deadline = tokio::time::Instant::now() + LIMIT;
     while c.dirty_read("late".into()) != Ok(Some("29".into())) {
         assert!(tokio::time::Instant::now() < deadline, "{:?}", c.status());
@@ -364,4 +374,52 @@ async fn an_unreadable_group_file_is_named_in_the_error() {
     .expect_err("a garbage file is refused");
     let text = err.to_string();
     assert!(text.contains(&file.display().to_string()), "{text}");
+}
+
+/// A fourth node joins at run time: added as a learner, it catches up and
+/// becomes a voter; then a first member is removed, and the group goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_added_and_removed_at_run_time() {
+    let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost", "d@localhost"]).await;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let kv = group(&nodes[..3], &dirs[..3]).await;
+    for i in 0..10 {
+        kv[i % 3]
+            .command(Command::Set(format!("k{i}"), format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    let d = Raft::<ConsensusStore>::join(
+        &nodes[3],
+        "kv",
+        Storage::Disc(dirs[3].path().into()),
+        config(),
+    )
+    .await
+    .unwrap();
+    kv[1]
+        .add_member("d@localhost", LIMIT)
+        .await
+        .expect("d added");
+    assert_eq!(d.dirty_read("k9".into()), Ok(Some("v9".into())));
+    let members = kv[0].status().members;
+    assert_eq!(members.len(), 4, "{members:?}");
+    // d votes and takes commands.
+    assert_eq!(
+        d.command(Command::Set("from-d".into(), "1".into())).await,
+        Ok(None)
+    );
+    kv[2].remove_member("a@localhost").await.expect("a removed");
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while d.status().members.len() != 3 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", d.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kv[0].stop().await;
+    assert_eq!(
+        kv[1]
+            .command(Command::Set("k0".into(), "after".into()))
+            .await,
+        Ok(Some("v0".into()))
+    );
 }

@@ -44,7 +44,7 @@ use openraft::raft::{
 };
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, RaftLogReader, RaftNetwork,
+    AnyError, BasicNode, ChangeMembers, Entry, EntryPayload, LogId, RaftLogReader, RaftNetwork,
     RaftNetworkFactory, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
     StoredMembership, Vote,
 };
@@ -590,6 +590,14 @@ pub(crate) enum Rpc {
     Command(Cmd),
     /// A query to answer after a linearizable read barrier (read-index).
     Read(Cmd),
+    /// Add this node as a voter: first as a learner, until it has caught
+    /// up, then as a voter.
+    AddMember(String),
+    /// Remove this node from the group.
+    RemoveMember(String),
+    /// On the leader: how far it has seen this member's log match its
+    /// own (`None`: not at all, or this node does not lead).
+    Matched(String),
 }
 
 /// What a forwarded command or read gave.
@@ -658,6 +666,29 @@ async fn answer(
         Rpc::Vote(b) => encoded(&raft.vote(decode(&b)?).await),
         Rpc::Snapshot(b) => encoded(&raft.install_snapshot(decode(&b)?).await),
         Rpc::Command(cmd) => encoded(&write_local(raft, cmd).await),
+        Rpc::AddMember(name) => encoded(&add_member(raft, &name).await),
+        Rpc::Matched(name) => {
+            let m = raft.metrics().borrow().clone();
+            encoded(&match (m.state, m.replication) {
+                (openraft::ServerState::Leader, Some(progress)) => {
+                    let matched = progress.get(&member_id(&name)).copied().flatten();
+                    let reply = encode(&matched.map(|l| l.index)).map_err(|e| e.to_string())?;
+                    Outcome::Done(Applied::Reply(reply))
+                }
+                _ => Outcome::NotLeader(m.current_leader.and_then(|id| {
+                    m.membership_config
+                        .membership()
+                        .get_node(&id)
+                        .map(|n| n.addr.clone())
+                })),
+            })
+        }
+        Rpc::RemoveMember(name) => {
+            let change = ChangeMembers::RemoveVoters([member_id(&name)].into());
+            encoded(&membership_outcome(
+                raft.change_membership(change, false).await,
+            ))
+        }
         Rpc::Read(query) => encoded(&match raft.ensure_linearizable().await {
             Ok(_) => match machine.read().query(&query.0) {
                 Ok(answer) => Outcome::Done(Applied::Reply(answer)),
@@ -671,6 +702,32 @@ async fn answer(
     }
 }
 
+async fn add_member(raft: &openraft::Raft<Tc>, name: &str) -> Outcome {
+    let id = member_id(name);
+    // Blocks until the learner has caught up with the leader's log.
+    let learner = raft.add_learner(id, BasicNode::new(name), true).await;
+    if learner.is_err() {
+        return membership_outcome(learner);
+    }
+    let change = ChangeMembers::AddVoterIds([id].into());
+    membership_outcome(raft.change_membership(change, false).await)
+}
+
+fn membership_outcome(
+    result: Result<
+        openraft::raft::ClientWriteResponse<Tc>,
+        RaftError<Id, ClientWriteError<Id, BasicNode>>,
+    >,
+) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Done(Applied::Reply(Vec::new())),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Outcome::NotLeader(f.leader_node.map(|n| n.addr))
+        }
+        Err(e) => Outcome::Done(Applied::Failed(e.to_string())),
+    }
+}
+
 async fn write_local(raft: &openraft::Raft<Tc>, cmd: Cmd) -> Outcome {
     match raft.client_write(cmd).await {
         Ok(done) => Outcome::Done(done.data),
@@ -679,6 +736,53 @@ async fn write_local(raft: &openraft::Raft<Tc>, cmd: Cmd) -> Outcome {
         }
         Err(e) => Outcome::Failed(e.to_string()),
     }
+}
+
+/// Refuses to start a member whose storage is empty while the group's
+/// leader has seen its log match: its files were lost, and a member that
+/// forgot what it acknowledged must not vote (a committed entry might be
+/// lost). It must be removed and added again, to catch up as a learner.
+async fn refuse_if_wiped(
+    node: &Node,
+    group: &str,
+    members: &[String],
+    within: Duration,
+) -> Result<(), StartError> {
+    let me = node.name();
+    let mut next: Vec<String> = members.iter().filter(|m| *m != me).cloned().collect();
+    let mut asked = 0;
+    while let Some(to) = next.pop() {
+        asked += 1;
+        if asked > 2 * members.len() {
+            break;
+        }
+        let peer = Peer {
+            node: node.clone(),
+            group: group.into(),
+            to: to.clone(),
+            target: member_id(&to),
+        };
+        let Ok(answer) = peer.call(Rpc::Matched(me.to_owned()), within).await else {
+            continue;
+        };
+        match decode::<Outcome>(&answer) {
+            Ok(Outcome::Done(Applied::Reply(bytes))) => {
+                if let Ok(Some(index)) = decode::<Option<u64>>(&bytes) {
+                    if index > 0 {
+                        return Err(StartError::Wiped {
+                            node: me.to_owned(),
+                            group: group.to_owned(),
+                            matched: index,
+                        });
+                    }
+                }
+                return Ok(());
+            }
+            Ok(Outcome::NotLeader(Some(leader))) if leader != me => next.push(leader),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn process_name(group: &str) -> String {
@@ -797,24 +901,36 @@ impl Drop for Replica {
 }
 
 impl Replica {
-    /// Starts this node's replica of `group` with `members` (node names,
-    /// this node's among them), and initializes the group if it is new.
+    /// Starts this node's replica of `group`. With `members` (node names,
+    /// this node's among them) it initializes the group if it is new;
+    /// without, it waits to be added by a member.
     pub(crate) async fn start(
         node: &Node,
         group: &str,
-        members: &[String],
+        members: Option<&[String]>,
         storage: &Storage,
         config: &RaftConfig,
         machine: Box<dyn Machine>,
     ) -> Result<Replica, StartError> {
         let me = node.name().to_owned();
-        if !members.contains(&me) {
+        if members.is_some_and(|m| !m.contains(&me)) {
             return Err(StartError::NotAMember { node: me });
         }
         let db = Db::open(storage, group)?;
         let machine = Arc::new(RwLock::new(machine));
         let sm = StateMachine::open(db.clone(), machine.clone())?;
-        let log = LogStore { db };
+        let mut log = LogStore { db };
+        if let Some(members) = members {
+            let fresh = log
+                .get_log_state()
+                .await
+                .map_err(|e| StartError::Engine(e.to_string()))?
+                .last_log_id
+                .is_none();
+            if fresh {
+                refuse_if_wiped(node, group, members, config.election_timeout * 4).await?;
+            }
+        }
         let raft_config = openraft::Config {
             cluster_name: group.to_owned(),
             heartbeat_interval: config.heartbeat.as_millis() as u64,
@@ -845,7 +961,7 @@ impl Replica {
             .is_initialized()
             .await
             .map_err(|e| StartError::Engine(e.to_string()))?;
-        if !initialized {
+        if let (false, Some(members)) = (initialized, members) {
             let nodes: BTreeMap<Id, BasicNode> = members
                 .iter()
                 .map(|m| (member_id(m), BasicNode::new(m)))
@@ -883,6 +999,27 @@ impl Replica {
         tokio::time::timeout_at(deadline, self.route(Rpc::Read(Cmd(query))))
             .await
             .map_err(|_| CommandError::Timeout(self.timeout))?
+    }
+
+    /// Adds `name` (whose replica has joined) as a voter, once it has
+    /// caught up; within `timeout`.
+    pub(crate) async fn add_member(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), CommandError> {
+        tokio::time::timeout(timeout, self.route(Rpc::AddMember(name.to_owned())))
+            .await
+            .map_err(|_| CommandError::Timeout(timeout))?
+            .map(drop)
+    }
+
+    /// Removes `name` from the group.
+    pub(crate) async fn remove_member(&self, name: &str) -> Result<(), CommandError> {
+        tokio::time::timeout(self.timeout, self.route(Rpc::RemoveMember(name.to_owned())))
+            .await
+            .map_err(|_| CommandError::Timeout(self.timeout))?
+            .map(drop)
     }
 
     /// Answers `query` from this replica's state as it is.
