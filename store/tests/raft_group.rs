@@ -1,84 +1,13 @@
 //! A Raft group over three nodes of one process, talking over real TCP on
 //! 127.0.0.1: the article's `ConsensusStore` (`set`, `get`).
 
-use clustertop_runtime::dist::DistConfig;
-use clustertop_runtime::{Node, NodeConfig};
-use clustertop_store::{CommandError, Raft, RaftConfig, RaftServer, Role, Storage};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use clustertop_runtime::Node;
+use clustertop_store::{CommandError, Raft, RaftConfig, Role, Storage};
 use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(20);
+mod support;
 
-/// The article's `MyApp.ConsensusStore`.
-struct ConsensusStore;
-
-#[derive(Debug, Serialize, Deserialize)]
-enum Command {
-    Set(String, String),
-    Get(String),
-    /// Changes the state, then panics.
-    SetThenPanic(String, String),
-}
-
-impl RaftServer for ConsensusStore {
-    type State = BTreeMap<String, String>;
-    type Command = Command;
-    type Reply = Option<String>;
-    type Query = String;
-    type Answer = Option<String>;
-
-    fn init() -> Self::State {
-        BTreeMap::new()
-    }
-
-    fn handle_command(command: Command, state: &mut Self::State) -> Option<String> {
-        match command {
-            Command::Set(k, v) => state.insert(k, v),
-            Command::Get(k) => state.get(&k).cloned(),
-            Command::SetThenPanic(k, v) => {
-                state.insert(k, v);
-                panic!("a handler that fails half way");
-            }
-        }
-    }
-
-    fn handle_query(key: String, state: &Self::State) -> Option<String> {
-        state.get(&key).cloned()
-    }
-}
-
-fn dist_node(name: &str) -> Node {
-    let config = DistConfig::listen("127.0.0.1:0".parse().unwrap())
-        .cookie("raft-test-cookie")
-        .tick_time(Duration::from_secs(2));
-    Node::start(NodeConfig::new(name).dist(config)).expect("node starts")
-}
-
-async fn mesh(names: &[&str]) -> Vec<Node> {
-    let nodes: Vec<Node> = names.iter().map(|n| dist_node(n)).collect();
-    let first = nodes[0].dist().listen_addr().unwrap().to_string();
-    for n in &nodes[1..] {
-        n.connect(&first).await.unwrap();
-    }
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while nodes.iter().any(|n| n.nodes().len() < names.len() - 1) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the mesh did not form"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    nodes
-}
-
-fn config() -> RaftConfig {
-    RaftConfig {
-        heartbeat: Duration::from_millis(50),
-        election_timeout: Duration::from_millis(300),
-        ..RaftConfig::default()
-    }
-}
+use support::{Command, ConsensusStore, LIMIT, config, dist_node, mesh};
 
 async fn group(nodes: &[Node], dirs: &[tempfile::TempDir]) -> Vec<Raft<ConsensusStore>> {
     let members: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();

@@ -30,6 +30,7 @@
 use super::{Machine, RaftConfig, Storage};
 use crate::raft::{CommandError, GroupStatus, Role, StartError};
 use clustertop_runtime::gen_server::{self, ServerMsg};
+use clustertop_runtime::trace::{self, TraceContext};
 use clustertop_runtime::{
     CallResult, ExitReason, GenServer, Node, ServerContext, ServerOptions, ServerPid,
 };
@@ -57,16 +58,32 @@ use std::io::Cursor;
 use std::ops::RangeBounds;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
-/// An application command or query, encoded by the caller.
+/// An application command or query, encoded by the caller, with the
+/// trace context of the command's span (so each replica's apply span
+/// joins the caller's trace).
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct Cmd(#[serde(with = "serde_bytes")] pub(crate) Vec<u8>);
+pub(crate) struct Cmd {
+    #[serde(with = "serde_bytes")]
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) trace: Option<TraceContext>,
+}
+
+impl Cmd {
+    fn untraced(bytes: Vec<u8>) -> Self {
+        Cmd { bytes, trace: None }
+    }
+}
 
 impl fmt::Debug for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Cmd({} bytes)", self.0.len())
+        write!(f, "Cmd({} bytes)", self.bytes.len())
     }
 }
+
+/// The target of the store's spans.
+const SPAN_TARGET: &str = "clustertop_store::raft";
 
 /// What applying a command gave: the encoded reply, or why it failed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -382,10 +399,17 @@ pub(crate) struct StateMachine {
     panicked: BTreeSet<u64>,
     db: Db,
     snapshots_built: u64,
+    /// For the apply spans.
+    group: Arc<str>,
+    node: Arc<str>,
 }
 
 impl StateMachine {
-    fn open(db: Db, machine: Arc<RwLock<Box<dyn Machine>>>) -> Result<Self, StartError> {
+    fn open(
+        db: Db,
+        machine: Arc<RwLock<Box<dyn Machine>>>,
+        (group, node): (Arc<str>, Arc<str>),
+    ) -> Result<Self, StartError> {
         let snapshot: Option<StoredSnapshot> =
             db.meta("snapshot").map_err(|e| StartError::Storage {
                 path: db.path.to_string(),
@@ -399,6 +423,8 @@ impl StateMachine {
             panicked: BTreeSet::new(),
             db,
             snapshots_built: 0,
+            group,
+            node,
         };
         if let Some(snap) = snapshot {
             sm.machine
@@ -431,7 +457,7 @@ impl StateMachine {
             if let EntryPayload::Normal(cmd) = &entry.payload {
                 if !self.panicked.contains(&entry.log_id.index) {
                     // Applied before without a panic: the same again.
-                    let _ = machine.apply(&cmd.0);
+                    let _ = machine.apply(&cmd.bytes);
                 }
             }
         }
@@ -498,7 +524,21 @@ impl RaftStateMachine<Tc> for StateMachine {
                     replies.push(Applied::Reply(Vec::new()));
                 }
                 EntryPayload::Normal(cmd) => {
-                    let result = self.machine.write().apply(&cmd.0);
+                    // A traced command's apply joins its trace, on every
+                    // replica.
+                    let span = cmd.trace.filter(TraceContext::is_sampled).map(|parent| {
+                        let span = tracing::info_span!(
+                            target: SPAN_TARGET,
+                            "raft.apply",
+                            group = %self.group,
+                            node = %self.node,
+                            index = entry.log_id.index,
+                        );
+                        trace::set_parent(&span, Some(&parent));
+                        span
+                    });
+                    let _entered = span.as_ref().map(tracing::Span::enter);
+                    let result = self.machine.write().apply(&cmd.bytes);
                     match result {
                         Ok(reply) => replies.push(Applied::Reply(reply)),
                         Err(why) => {
@@ -641,9 +681,12 @@ impl GenServer for RpcServer {
         };
         let raft = self.raft.clone();
         let machine = self.machine.clone();
-        tokio::spawn(async move {
-            reply.reply(answer(&raft, &machine, rpc).await);
-        });
+        tokio::spawn(
+            async move {
+                reply.reply(answer(&raft, &machine, rpc).await);
+            }
+            .instrument(tracing::Span::current()),
+        );
         CallResult::NoReply
     }
 }
@@ -690,7 +733,7 @@ async fn answer(
             ))
         }
         Rpc::Read(query) => encoded(&match raft.ensure_linearizable().await {
-            Ok(_) => match machine.read().query(&query.0) {
+            Ok(_) => match machine.read().query(&query.bytes) {
                 Ok(answer) => Outcome::Done(Applied::Reply(answer)),
                 Err(e) => Outcome::Done(Applied::Failed(e)),
             },
@@ -918,7 +961,8 @@ impl Replica {
         }
         let db = Db::open(storage, group)?;
         let machine = Arc::new(RwLock::new(machine));
-        let sm = StateMachine::open(db.clone(), machine.clone())?;
+        let names: (Arc<str>, Arc<str>) = (group.into(), node.name().into());
+        let sm = StateMachine::open(db.clone(), machine.clone(), names)?;
         let mut log = LogStore { db };
         if let Some(members) = members {
             let fresh = log
@@ -986,17 +1030,34 @@ impl Replica {
     /// answers the handler's reply once it is applied there.
     pub(crate) async fn command(&self, cmd: Vec<u8>) -> Result<Vec<u8>, CommandError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let cmd = Cmd(cmd);
-        tokio::time::timeout_at(deadline, self.route(Rpc::Command(cmd)))
-            .await
-            .map_err(|_| CommandError::Timeout(self.timeout))?
+        let span = trace::wants_span(trace::current_context().as_ref()).then(|| {
+            tracing::info_span!(
+                target: SPAN_TARGET,
+                "raft.command",
+                group = %self.group,
+                node = %self.node.name(),
+            )
+        });
+        let run = async {
+            let cmd = Cmd {
+                bytes: cmd,
+                trace: trace::current_context(),
+            };
+            tokio::time::timeout_at(deadline, self.route(Rpc::Command(cmd)))
+                .await
+                .map_err(|_| CommandError::Timeout(self.timeout))?
+        };
+        match span {
+            Some(span) => run.instrument(span).await,
+            None => run.await,
+        }
     }
 
     /// Answers `query` on the leader after a read-index barrier: the
     /// answer reflects every command committed before the read began.
     pub(crate) async fn read(&self, query: Vec<u8>) -> Result<Vec<u8>, CommandError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        tokio::time::timeout_at(deadline, self.route(Rpc::Read(Cmd(query))))
+        tokio::time::timeout_at(deadline, self.route(Rpc::Read(Cmd::untraced(query))))
             .await
             .map_err(|_| CommandError::Timeout(self.timeout))?
     }
