@@ -18,6 +18,7 @@ mod compare;
 mod idle;
 mod local;
 mod peers;
+mod raft;
 mod remote;
 mod report;
 mod tui;
@@ -45,6 +46,9 @@ enum Scenario {
     RemoteCallRtt,
     /// The wire codec candidates, encode + decode.
     Codec,
+    /// 3 Raft replicas on loopback with disc storage: commands/s and
+    /// commit latency of 100-byte commands, 1 and 64 callers.
+    RaftCommands,
     /// Throughput of a message workload with the agent off, on, and on with
     /// tracing at 1 % (one run per process).
     AgentOverhead,
@@ -251,6 +255,7 @@ fn main() -> ExitCode {
                 Scenario::RemoteBulk => remote::bulk(args.quick).await,
                 Scenario::RemoteCallRtt => remote::call_rtt(args.quick).await,
                 Scenario::Codec => codec::run(args.quick),
+                Scenario::RaftCommands => raft::commands(args.quick).await,
                 Scenario::AgentOverhead => agent::overhead(args.quick).await,
                 Scenario::AgentSample => agent::sampler(args.quick).await,
                 Scenario::TuiRender => tui::render(args.quick),
