@@ -10,10 +10,12 @@
 //! - [`work_distributor`]: round-robin tasks over the nodes.
 //! - [`chat`]: the distributed chat system: rooms, a message store,
 //!   PubSub, Presence, and a WebSocket endpoint with a browser page.
+//! - [`consensus_store`]: the key-value store replicated by a Raft group.
 //! - [`demo`]: the demo cluster's node, running all of them together (what
 //!   `clustertop demo` starts).
 
 pub mod chat;
+pub mod consensus_store;
 pub mod counter;
 pub mod crdt_counter;
 pub mod demo;
