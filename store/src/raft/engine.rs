@@ -828,6 +828,42 @@ async fn refuse_if_wiped(
     Ok(())
 }
 
+/// Keeps the replica's gauges (labels `group`, `node`) up to date with
+/// openraft's metrics, until the replica stops: `clustertop_raft_term`,
+/// `clustertop_raft_leader` (1 on the leader), `…_last_log_index`,
+/// `…_applied_index`, `…_snapshot_index`, `…_purged_index`,
+/// `…_members`.
+fn watch_metrics(raft: &openraft::Raft<Tc>, group: &str, node: &str) {
+    let mut rx = raft.metrics();
+    let labels = [("group", group.to_owned()), ("node", node.to_owned())];
+    tokio::spawn(async move {
+        loop {
+            {
+                let m = rx.borrow_and_update();
+                let index = |l: Option<LogId<Id>>| l.map_or(0.0, |l| l.index as f64);
+                let leader = matches!(m.state, openraft::ServerState::Leader);
+                metrics::gauge!("clustertop_raft_term", &labels).set(m.current_term as f64);
+                metrics::gauge!("clustertop_raft_leader", &labels).set(if leader {
+                    1.0
+                } else {
+                    0.0
+                });
+                metrics::gauge!("clustertop_raft_last_log_index", &labels)
+                    .set(m.last_log_index.map_or(0.0, |i| i as f64));
+                metrics::gauge!("clustertop_raft_applied_index", &labels)
+                    .set(index(m.last_applied));
+                metrics::gauge!("clustertop_raft_snapshot_index", &labels).set(index(m.snapshot));
+                metrics::gauge!("clustertop_raft_purged_index", &labels).set(index(m.purged));
+                metrics::gauge!("clustertop_raft_members", &labels)
+                    .set(m.membership_config.membership().nodes().count() as f64);
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 fn process_name(group: &str) -> String {
     format!("raft:{group}")
 }
@@ -994,6 +1030,7 @@ impl Replica {
         let raft = openraft::Raft::new(member_id(&me), Arc::new(raft_config), net, log, sm)
             .await
             .map_err(|e| StartError::Engine(e.to_string()))?;
+        watch_metrics(&raft, &group, node.name());
         let server = gen_server::start::<RpcServer>(
             node,
             (raft.clone(), machine.clone()),
@@ -1038,6 +1075,7 @@ impl Replica {
                 node = %self.node.name(),
             )
         });
+        let started = std::time::Instant::now();
         let run = async {
             let cmd = Cmd {
                 bytes: cmd,
@@ -1047,10 +1085,22 @@ impl Replica {
                 .await
                 .map_err(|_| CommandError::Timeout(self.timeout))?
         };
-        match span {
+        let result = match span {
             Some(span) => run.instrument(span).await,
             None => run.await,
-        }
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CommandError::Failed(_)) => "failed",
+            Err(CommandError::Timeout(_)) => "timeout",
+            Err(CommandError::Unavailable(_)) => "unavailable",
+        };
+        let (group, node) = (self.group.to_string(), self.node.name().to_owned());
+        metrics::counter!("clustertop_raft_commands_total", "group" => group.clone(), "node" => node.clone(), "result" => outcome)
+            .increment(1);
+        metrics::histogram!("clustertop_raft_command_seconds", "group" => group, "node" => node)
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Answers `query` on the leader after a read-index barrier: the
