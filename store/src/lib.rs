@@ -3,7 +3,7 @@
 //! redb.
 //!
 //! openraft and redb stay inside this crate (and openraft's types inside
-//! `raft/engine.rs`), so builds that do not use consistent state do not
+//! `raft/engine/`), so builds that do not use consistent state do not
 //! compile them.
 
 pub mod raft;
