@@ -7,29 +7,7 @@ use std::time::Duration;
 
 mod support;
 
-use support::{Command, ConsensusStore, LIMIT, config, dist_node, mesh};
-
-async fn group(nodes: &[Node], dirs: &[tempfile::TempDir]) -> Vec<Raft<ConsensusStore>> {
-    let members: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
-    let mut replicas = Vec::new();
-    for (node, dir) in nodes.iter().zip(dirs) {
-        replicas.push(
-            Raft::<ConsensusStore>::start(
-                node,
-                "kv",
-                &members,
-                Storage::Disc(dir.path().to_owned()),
-                config(),
-            )
-            .await
-            .expect("the replica starts"),
-        );
-    }
-    for r in &replicas {
-        assert!(r.wait_for_leader(LIMIT).await.is_some(), "no leader");
-    }
-    replicas
-}
+use support::{Command, ConsensusStore, LIMIT, config, dist_node, group, mesh};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_from_any_member_are_applied_on_every_replica() {

@@ -5,11 +5,10 @@
 
 mod support;
 
-use clustertop_store::{Raft, Storage};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::{Command, ConsensusStore, LIMIT, config, mesh};
+use support::{Command, LIMIT, group, mesh};
 
 type Series = Vec<(
     metrics_util::CompositeKey,
@@ -32,21 +31,7 @@ async fn a_groups_commands_and_replicas_are_measured() {
     let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost"]).await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let members: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
-    let mut kv = Vec::new();
-    for (node, dir) in nodes.iter().zip(&dirs) {
-        kv.push(
-            Raft::<ConsensusStore>::start(
-                node,
-                "kv",
-                &members,
-                Storage::Disc(dir.path().into()),
-                config(),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    kv[0].wait_for_leader(LIMIT).await.expect("a leader");
+    let kv = group(&nodes, &dirs).await;
     for i in 0..5 {
         kv[1]
             .command(Command::Set(format!("k{i}"), "v".into()))

@@ -4,11 +4,10 @@
 
 mod support;
 
-use clustertop_store::{Raft, Storage};
 use clustertop_testkit::otlp::Receiver;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use std::time::Duration;
-use support::{Command, ConsensusStore, LIMIT, config, mesh};
+use support::{Command, group, mesh};
 
 fn export_traces_to(endpoint: String) -> clustertop_otel::TelemetryGuard {
     use clustertop_otel::{LogFormat, LogWriter, OtlpProtocol, TelemetryConfig, TraceConfig};
@@ -45,21 +44,7 @@ async fn a_commands_span_and_every_replicas_apply_are_one_trace() {
     let nodes = mesh(&["a@localhost", "b@localhost", "c@localhost"]).await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let members: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
-    let mut kv = Vec::new();
-    for (node, dir) in nodes.iter().zip(&dirs) {
-        kv.push(
-            Raft::<ConsensusStore>::start(
-                node,
-                "kv",
-                &members,
-                Storage::Disc(dir.path().into()),
-                config(),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    kv[0].wait_for_leader(LIMIT).await.expect("a leader");
+    let kv = group(&nodes, &dirs).await;
     // From a follower, so the command crosses to the leader too.
     let follower = kv
         .iter()

@@ -4,7 +4,7 @@
 
 use clustertop_runtime::dist::DistConfig;
 use clustertop_runtime::{Node, NodeConfig};
-use clustertop_store::{RaftConfig, RaftServer};
+use clustertop_store::{Raft, RaftConfig, RaftServer, Storage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -79,4 +79,28 @@ pub fn config() -> RaftConfig {
         election_timeout: Duration::from_millis(300),
         ..RaftConfig::default()
     }
+}
+
+/// Starts a replica of group `kv` on each of `nodes` (the members), each
+/// on disc in its directory of `dirs`, and waits until each knows a leader.
+pub async fn group(nodes: &[Node], dirs: &[tempfile::TempDir]) -> Vec<Raft<ConsensusStore>> {
+    let members: Vec<String> = nodes.iter().map(|n| n.name().to_owned()).collect();
+    let mut replicas = Vec::new();
+    for (node, dir) in nodes.iter().zip(dirs) {
+        replicas.push(
+            Raft::<ConsensusStore>::start(
+                node,
+                "kv",
+                &members,
+                Storage::Disc(dir.path().to_owned()),
+                config(),
+            )
+            .await
+            .expect("the replica starts"),
+        );
+    }
+    for r in &replicas {
+        assert!(r.wait_for_leader(LIMIT).await.is_some(), "no leader");
+    }
+    replicas
 }
